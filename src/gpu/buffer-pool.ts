@@ -1,0 +1,109 @@
+/**
+ * Size-bucketed pool of storage buffers. Buffers are never destroyed while the pool is live
+ * unless `trim()` is called, so steady-state training creates no new buffers.
+ *
+ * Size classes: powers of two up to 1 MiB, then steps of 1/8 of the next power of two
+ * (at most 12.5 % waste on large tensors).
+ */
+
+export interface PooledBuffer {
+  readonly buffer: GPUBuffer;
+  /** Bucketed capacity in bytes (what the GPU buffer really holds). */
+  readonly capacity: number;
+  /** Unique id, used as the bind-group cache key. */
+  readonly id: number;
+  /** Batch number of the last command encoder that used it (for upload hazards). */
+  lastBatch: number;
+}
+
+export interface PoolStats {
+  /** Buffers handed out and not yet released. */
+  liveBuffers: number;
+  liveBytes: number;
+  /** Buffers sitting in the free lists. */
+  freeBuffers: number;
+  freeBytes: number;
+  /** Highest `liveBytes` seen since the last `resetPeak()`. */
+  peakLiveBytes: number;
+  /** GPU buffers created over the pool's life (grows only when the pool misses). */
+  created: number;
+}
+
+const MIN_BYTES = 256;
+
+export function bucketSize(bytes: number): number {
+  const n = Math.max(MIN_BYTES, bytes);
+  let p = MIN_BYTES;
+  while (p < n) p *= 2;
+  if (p <= 1 << 20) return p;
+  const step = p / 8;
+  return Math.ceil(n / step) * step;
+}
+
+export class BufferPool {
+  private free = new Map<number, PooledBuffer[]>();
+  private nextId = 1;
+  private stats: PoolStats = { liveBuffers: 0, liveBytes: 0, freeBuffers: 0, freeBytes: 0, peakLiveBytes: 0, created: 0 };
+  /** Called when a buffer is destroyed, so caches keyed by it can forget it. */
+  onDestroy: ((id: number) => void) | null = null;
+
+  constructor(
+    private device: GPUDevice,
+    private usage: GPUBufferUsageFlags,
+    private maxBufferSize: number,
+  ) {}
+
+  acquire(bytes: number, label = 'tensor'): PooledBuffer {
+    const capacity = bucketSize(bytes);
+    if (capacity > this.maxBufferSize) {
+      throw new Error(
+        `lrdif: a buffer of ${bytes} bytes was requested (${label}), but this device allows at most ${this.maxBufferSize} bytes per buffer`,
+      );
+    }
+    const list = this.free.get(capacity);
+    let pb = list?.pop();
+    if (pb) {
+      this.stats.freeBuffers--;
+      this.stats.freeBytes -= capacity;
+    } else {
+      const buffer = this.device.createBuffer({ size: capacity, usage: this.usage, label });
+      pb = { buffer, capacity, id: this.nextId++, lastBatch: -1 };
+      this.stats.created++;
+    }
+    this.stats.liveBuffers++;
+    this.stats.liveBytes += capacity;
+    if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
+    return pb;
+  }
+
+  release(pb: PooledBuffer): void {
+    this.stats.liveBuffers--;
+    this.stats.liveBytes -= pb.capacity;
+    let list = this.free.get(pb.capacity);
+    if (!list) this.free.set(pb.capacity, (list = []));
+    list.push(pb);
+    this.stats.freeBuffers++;
+    this.stats.freeBytes += pb.capacity;
+  }
+
+  /** Destroys every free buffer. The caller must have flushed pending work first. */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const pb of list) {
+        this.onDestroy?.(pb.id);
+        pb.buffer.destroy();
+      }
+    }
+    this.free.clear();
+    this.stats.freeBuffers = 0;
+    this.stats.freeBytes = 0;
+  }
+
+  resetPeak(): void {
+    this.stats.peakLiveBytes = this.stats.liveBytes;
+  }
+
+  getStats(): PoolStats {
+    return { ...this.stats };
+  }
+}

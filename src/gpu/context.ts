@@ -1,0 +1,478 @@
+/**
+ * GpuContext: one WebGPU device and everything lrdif keeps per device — the kernel
+ * (pipeline) cache, bind-group cache, uniform ring, buffer pools, the open command encoder
+ * that batches dispatches, error reporting and timestamp profiling.
+ *
+ * Platform-neutral: the Node and browser adapters (`node.ts`, `browser.ts`) create the
+ * device and supply the shader sources.
+ */
+import { BufferPool, type PooledBuffer, type PoolStats } from './buffer-pool.js';
+import { kernelKey, reflectEntry, type Kernel, type KernelRequest } from './kernel.js';
+import { UniformRing } from './uniform-ring.js';
+
+export type ShaderSource = (name: string) => string;
+
+export interface DeviceFeatures {
+  shaderF16: boolean;
+  subgroups: boolean;
+  timestampQuery: boolean;
+}
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** One line for tables and JSON: "llvmpipe (Mesa 25.0.7, LLVM 15.0.6)". */
+  summary: string;
+}
+
+export interface DispatchArgs {
+  /** Storage buffers by WGSL variable name. */
+  bindings: Record<string, PooledBuffer>;
+  /** Uniform values by struct field name (scalars or arrays). */
+  uniforms?: Record<string, number | ArrayLike<number>>;
+  /** Workgroup counts. */
+  workgroups: [number, number?, number?];
+}
+
+export interface ProfileEntry {
+  kernel: string;
+  ms: number;
+}
+
+export interface ContextOptions {
+  /** Wrap every dispatch in its own error scope and flush after it, so a validation error names its kernel exactly. Slow. */
+  debug?: boolean;
+  /** Bytes of the uniform ring; a full ring flushes the batch. */
+  uniformRingBytes?: number;
+}
+
+const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
+const READ_USAGE = 0x01 /* MAP_READ */ | 0x08; /* COPY_DST */
+const QUERY_CAPACITY = 4096;
+
+export class GpuContext {
+  readonly pool: BufferPool;
+  private readPool: BufferPool;
+  private ring: UniformRing;
+  private kernels = new Map<string, Kernel>();
+  private modules = new Map<string, GPUShaderModule>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private nextKernelId = 1;
+
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  /** Kernels encoded into the open batch, for error messages. */
+  private batchKernels: string[] = [];
+  /** Number of the open batch; incremented at each flush. */
+  batch = 0;
+  /** Dispatches since the context was created. */
+  dispatchCount = 0;
+
+  private errors: string[] = [];
+  private pendingScopes: Promise<void>[] = [];
+  private lostInfo: GPUDeviceLostInfo | null = null;
+  private disposed = false;
+
+  private profiling = false;
+  private querySet: GPUQuerySet | null = null;
+  private queryLabels: string[] = [];
+  private profileReads: Promise<ProfileEntry[]>[] = [];
+  private queryResolve: PooledBuffer | null = null;
+
+  readonly debug: boolean;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterDescription,
+    readonly features: DeviceFeatures,
+    private shaderSource: ShaderSource,
+    options: ContextOptions = {},
+    /** Objects that must stay referenced while the device lives (dawn.node's root). */
+    private keepAlive: unknown = null,
+  ) {
+    this.debug = options.debug ?? false;
+    this.pool = new BufferPool(device, STORAGE_USAGE, device.limits.maxBufferSize);
+    this.pool.onDestroy = () => this.bindGroups.clear();
+    this.readPool = new BufferPool(device, READ_USAGE, device.limits.maxBufferSize);
+    this.ring = new UniformRing(device, options.uniformRingBytes ?? 1 << 20, device.limits.minUniformBufferOffsetAlignment);
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.errors.push(ev.error.message);
+    };
+    void device.lost.then((info) => {
+      this.lostInfo = info;
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  // ---------------------------------------------------------------- kernels
+
+  kernel(req: KernelRequest): Kernel {
+    const key = kernelKey(req);
+    const hit = this.kernels.get(key);
+    if (hit) return hit;
+    let code: string;
+    try {
+      code = this.shaderSource(req.shader);
+    } catch (e) {
+      throw new Error(`lrdif: cannot load shader '${req.shader}.wgsl': ${(e as Error).message}`);
+    }
+    const info = reflectEntry(code, req);
+    let module = this.modules.get(req.shader);
+    if (!module) {
+      module = this.device.createShaderModule({ code, label: `${req.shader}.wgsl` });
+      this.modules.set(req.shader, module);
+    }
+    const entries: GPUBindGroupLayoutEntry[] = info.storage.map((s) => ({
+      binding: s.binding,
+      visibility: 4 /* COMPUTE */,
+      buffer: { type: s.readOnly ? 'read-only-storage' : 'storage' },
+    }));
+    if (info.uniform) {
+      entries.push({
+        binding: info.uniform.binding,
+        visibility: 4,
+        buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: info.uniform.size },
+      });
+    }
+    const layout = this.device.createBindGroupLayout({ entries, label: key });
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: key }),
+      compute: { module, entryPoint: req.entry ?? 'main', constants: req.constants },
+    });
+    const k: Kernel = {
+      label: key,
+      shader: req.shader,
+      id: this.nextKernelId++,
+      pipeline,
+      layout,
+      storage: info.storage,
+      uniform: info.uniform,
+      workgroupSize: info.workgroupSize,
+    };
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  dispatch(k: Kernel | KernelRequest, args: DispatchArgs): void {
+    this.checkUsable();
+    const kernel = 'pipeline' in k ? k : this.kernel(k);
+    const [x, y = 1, z = 1] = args.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim || y > maxDim || z > maxDim || !Number.isInteger(x) || !Number.isInteger(y) || !Number.isInteger(z)) {
+      throw new Error(`lrdif: kernel ${kernel.label}: workgroup count [${x}, ${y}, ${z}] is invalid (each at most ${maxDim})`);
+    }
+
+    // Check the wrapper binds exactly what the shader declares.
+    const given = args.bindings;
+    for (const s of kernel.storage) {
+      if (!given[s.name]) {
+        throw new Error(`lrdif: kernel ${kernel.label}: shader binding '${s.name}' (@binding(${s.binding})) was not bound by the caller`);
+      }
+    }
+    if (Object.keys(given).length !== kernel.storage.length) {
+      for (const name of Object.keys(given)) {
+        if (!kernel.storage.some((s) => s.name === name)) {
+          throw new Error(
+            `lrdif: kernel ${kernel.label}: the caller binds '${name}', which the shader does not declare (it declares: ${kernel.storage.map((s) => s.name).join(', ')})`,
+          );
+        }
+      }
+    }
+
+    if (this.debug) this.device.pushErrorScope('validation');
+    if (this.profiling && this.querySet && this.queryLabels.length + 2 > QUERY_CAPACITY) this.flush();
+    if (!this.ring.hasRoom(kernel.uniform?.size ?? 0)) this.flush();
+
+    let uniformOffset = -1;
+    if (kernel.uniform) {
+      uniformOffset = this.ring.write(kernel.uniform, args.uniforms ?? {}, kernel.label);
+    } else if (args.uniforms && Object.keys(args.uniforms).length) {
+      throw new Error(`lrdif: kernel ${kernel.label}: uniforms were given but the shader declares no var<uniform>`);
+    }
+
+    const bg = this.bindGroup(kernel, given);
+    const pass = this.beginPass(kernel.label);
+    pass.setPipeline(kernel.pipeline);
+    if (uniformOffset >= 0) pass.setBindGroup(0, bg, [uniformOffset]);
+    else pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(x, y, z);
+    for (const s of kernel.storage) given[s.name].lastBatch = this.batch;
+    this.batchKernels.push(kernel.label);
+    this.dispatchCount++;
+    if (this.profiling) this.endPass();
+    if (this.debug) {
+      this.flush();
+      const label = kernel.label;
+      this.pendingScopes.push(
+        this.device.popErrorScope().then((err) => {
+          if (err) this.errors.push(`in kernel ${label}: ${err.message}`);
+        }),
+      );
+    }
+  }
+
+  /** 1-D grid of `n` workgroups folded into x and y so each stays under the per-dimension limit. */
+  grid(n: number): [number, number] {
+    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (n <= maxDim) return [n, 1];
+    const y = Math.ceil(n / maxDim);
+    return [Math.ceil(n / y), y];
+  }
+
+  private bindGroup(kernel: Kernel, given: Record<string, PooledBuffer>): GPUBindGroup {
+    let key = `${kernel.id}`;
+    for (const s of kernel.storage) key += `,${given[s.name].id}`;
+    const hit = this.bindGroups.get(key);
+    if (hit) return hit;
+    const entries: GPUBindGroupEntry[] = kernel.storage.map((s) => ({ binding: s.binding, resource: { buffer: given[s.name].buffer } }));
+    if (kernel.uniform) {
+      entries.push({ binding: kernel.uniform.binding, resource: { buffer: this.ring.buffer, offset: 0, size: kernel.uniform.size } });
+    }
+    const bg = this.device.createBindGroup({ layout: kernel.layout, entries, label: kernel.label });
+    if (this.bindGroups.size > 16384) this.bindGroups.clear();
+    this.bindGroups.set(key, bg);
+    return bg;
+  }
+
+  private beginPass(label: string): GPUComputePassEncoder {
+    if (this.pass) return this.pass;
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'lrdif batch' });
+    if (this.profiling) {
+      if (!this.querySet) this.querySet = this.device.createQuerySet({ type: 'timestamp', count: QUERY_CAPACITY });
+      const i = this.queryLabels.length;
+      this.queryLabels.push(label, label);
+      this.pass = this.encoder.beginComputePass({
+        label,
+        timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 },
+      });
+    } else {
+      this.pass = this.encoder.beginComputePass({ label: 'lrdif kernels' });
+    }
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private getEncoder(): GPUCommandEncoder {
+    this.endPass();
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'lrdif batch' });
+    return this.encoder;
+  }
+
+  // ---------------------------------------------------------------- buffers
+
+  acquire(bytes: number, label?: string): PooledBuffer {
+    this.checkUsable();
+    return this.pool.acquire(bytes, label);
+  }
+
+  release(pb: PooledBuffer): void {
+    if (this.disposed) return;
+    this.pool.release(pb);
+  }
+
+  /** Writes host data into a buffer, ordered after every dispatch already encoded. */
+  upload(pb: PooledBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.checkUsable();
+    if (data.byteLength === 0) return;
+    // queue.writeBuffer lands before the open (unsubmitted) batch: if that batch touches the
+    // buffer, submit it first so the order the program asked for is kept.
+    if (pb.lastBatch === this.batch && this.encoder) this.flush();
+    let src = data;
+    if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) {
+      src = new Uint8Array(data.byteLength);
+      (src as Uint8Array).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+    if (src.byteLength % 4 !== 0) throw new Error(`lrdif: upload of ${src.byteLength} bytes is not a multiple of 4`);
+    this.device.queue.writeBuffer(pb.buffer, byteOffset, src.buffer, src.byteOffset, src.byteLength);
+  }
+
+  /** Encodes a buffer-to-buffer copy into the open batch. */
+  copy(src: PooledBuffer, srcOffset: number, dst: PooledBuffer, dstOffset: number, bytes: number): void {
+    this.checkUsable();
+    if (bytes === 0) return;
+    this.getEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
+    src.lastBatch = this.batch;
+    dst.lastBatch = this.batch;
+    this.batchKernels.push('copy');
+  }
+
+  /** Reads `bytes` from the start of a buffer. Flushes the open batch. */
+  async read(pb: PooledBuffer, bytes: number): Promise<ArrayBuffer> {
+    this.checkUsable();
+    if (bytes === 0) return new ArrayBuffer(0);
+    const staging = this.readPool.acquire(bytes, 'readback');
+    const enc = this.getEncoder();
+    enc.copyBufferToBuffer(pb.buffer, 0, staging.buffer, 0, bytes);
+    this.flush();
+    try {
+      await staging.buffer.mapAsync(1 /* READ */, 0, bytes);
+    } catch (e) {
+      await this.throwPendingErrors();
+      this.checkUsable();
+      throw new Error(`lrdif: readback failed: ${(e as Error).message}`);
+    }
+    const out = staging.buffer.getMappedRange(0, bytes).slice(0);
+    staging.buffer.unmap();
+    this.readPool.release(staging);
+    await this.throwPendingErrors();
+    return out;
+  }
+
+  // ---------------------------------------------------------------- submission
+
+  /** Submits the open batch (if any). */
+  flush(): void {
+    if (!this.encoder && !this.pass) return;
+    this.checkUsable();
+    this.endPass();
+    const enc = this.encoder!;
+    let profileRead: { buf: PooledBuffer; labels: string[] } | null = null;
+    if (this.profiling && this.querySet && this.queryLabels.length) {
+      const n = this.queryLabels.length;
+      if (!this.queryResolve) {
+        this.queryResolve = { buffer: this.device.createBuffer({ size: QUERY_CAPACITY * 8, usage: 0x200 /* QUERY_RESOLVE */ | 0x04 }), capacity: QUERY_CAPACITY * 8, id: -1, lastBatch: -1 };
+      }
+      enc.resolveQuerySet(this.querySet, 0, n, this.queryResolve.buffer, 0);
+      const rb = this.readPool.acquire(n * 8, 'timestamps');
+      enc.copyBufferToBuffer(this.queryResolve.buffer, 0, rb.buffer, 0, n * 8);
+      profileRead = { buf: rb, labels: this.queryLabels };
+      this.queryLabels = [];
+    }
+    this.ring.upload();
+    const kernels = this.batchKernels;
+    this.device.pushErrorScope('validation');
+    const cb = enc.finish();
+    this.device.queue.submit([cb]);
+    this.pendingScopes.push(
+      this.device.popErrorScope().then((err) => {
+        if (err) {
+          const names = [...new Set(kernels)].join(', ');
+          this.errors.push(`${err.message}\n  (in a batch with kernels: ${names}; set LRDIF_DEBUG=1 to name the exact kernel)`);
+        }
+      }),
+    );
+    this.encoder = null;
+    this.batchKernels = [];
+    this.batch++;
+    if (profileRead) {
+      const { buf, labels } = profileRead;
+      this.profileReads.push(
+        buf.buffer.mapAsync(1, 0, labels.length * 8).then(() => {
+          const t = new BigInt64Array(buf.buffer.getMappedRange(0, labels.length * 8).slice(0));
+          buf.buffer.unmap();
+          this.readPool.release(buf);
+          const out: ProfileEntry[] = [];
+          for (let i = 0; i < labels.length; i += 2) out.push({ kernel: labels[i], ms: Number(t[i + 1] - t[i]) / 1e6 });
+          return out;
+        }),
+      );
+    }
+  }
+
+  /** Flushes and waits until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.throwPendingErrors();
+  }
+
+  private async throwPendingErrors(): Promise<void> {
+    if (this.pendingScopes.length) {
+      const scopes = this.pendingScopes;
+      this.pendingScopes = [];
+      await Promise.all(scopes);
+    }
+    if (this.errors.length) {
+      const msg = this.errors.join('\n');
+      this.errors = [];
+      throw new Error(`lrdif: WebGPU error: ${msg}`);
+    }
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new Error('lrdif: this GPU context has been disposed');
+    if (this.lostInfo) {
+      const last = this.batchKernels.slice(-5).join(', ') || 'none pending';
+      throw new Error(`lrdif: the GPU device was lost (${this.lostInfo.reason}: ${this.lostInfo.message}); last kernels: ${last}`);
+    }
+    if (this.errors.length) {
+      const msg = this.errors.join('\n');
+      this.errors = [];
+      throw new Error(`lrdif: WebGPU error: ${msg}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- profiling
+
+  get canProfile(): boolean {
+    return this.features.timestampQuery;
+  }
+
+  /** Starts timing every dispatch with timestamp queries (one compute pass per dispatch). */
+  startProfile(): void {
+    if (!this.features.timestampQuery) throw new Error('lrdif: this adapter has no timestamp-query feature; profile with wall time instead');
+    this.endPass();
+    this.profiling = true;
+  }
+
+  /** Stops timing and returns one entry per dispatch since `startProfile()`. */
+  async stopProfile(): Promise<ProfileEntry[]> {
+    this.flush();
+    this.profiling = false;
+    const reads = this.profileReads;
+    this.profileReads = [];
+    const parts = await Promise.all(reads);
+    return parts.flat();
+  }
+
+  // ---------------------------------------------------------------- lifetime
+
+  stats(): PoolStats & { kernels: number; bindGroups: number; dispatches: number } {
+    return { ...this.pool.getStats(), kernels: this.kernels.size, bindGroups: this.bindGroups.size, dispatches: this.dispatchCount };
+  }
+
+  /** Destroys pooled free buffers (after flushing). */
+  async trim(): Promise<void> {
+    await this.sync();
+    this.pool.trim();
+    this.readPool.trim();
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  get lost(): GPUDeviceLostInfo | null {
+    return this.lostInfo;
+  }
+
+  /** Destroys the device so Node can exit. Safe to call twice. */
+  dispose(): void {
+    if (this.disposed) return;
+    try {
+      if (!this.lostInfo) this.flush();
+    } catch {
+      // a failing batch must not prevent the device from being destroyed
+    }
+    this.disposed = true;
+    this.device.destroy();
+    this.kernels.clear();
+    this.bindGroups.clear();
+    this.keepAlive = null;
+  }
+}

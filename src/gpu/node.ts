@@ -1,0 +1,61 @@
+/**
+ * Node platform adapter: Dawn through the npm `webgpu` package, shaders read from the
+ * package's `shaders/` folder. The only file of src/gpu that imports Node modules.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createContext, NO_ADAPTER_HELP, type CreateOptions } from './create.js';
+import type { GpuContext } from './context.js';
+
+export interface NodeCreateOptions extends CreateOptions {
+  /** Dawn backend: 'vulkan' (default on Linux), 'opengles', 'metal', 'd3d12'... Also LRDIF_BACKEND. */
+  backend?: string;
+  /** Extra dawn.node flags (e.g. 'adapter=llvmpipe'). */
+  dawnFlags?: string[];
+}
+
+function packageRoot(): string {
+  // src/gpu/node.ts (tsx) or dist/src/gpu/node.js (built): walk up to the folder holding shaders/.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      readFileSync(join(dir, 'package.json'));
+      return dir;
+    } catch {
+      dir = dirname(dir);
+    }
+  }
+  throw new Error('lrdif: cannot find the package root (the folder holding shaders/)');
+}
+
+const shaderCache = new Map<string, string>();
+export function nodeShaderSource(name: string): string {
+  let s = shaderCache.get(name);
+  if (s === undefined) {
+    const file = join(packageRoot(), 'shaders', `${name}.wgsl`);
+    s = readFileSync(file, 'utf8');
+    shaderCache.set(name, s);
+  }
+  return s;
+}
+
+export async function createNodeContext(options: NodeCreateOptions = {}): Promise<GpuContext> {
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp'; // silences Mesa's warnings
+  let webgpu: typeof import('webgpu');
+  try {
+    webgpu = await import('webgpu');
+  } catch (e) {
+    throw new Error(`lrdif: cannot load the npm package "webgpu" (Dawn for Node): ${(e as Error).message}\n${NO_ADAPTER_HELP}`);
+  }
+  Object.assign(globalThis, webgpu.globals);
+  const flags = [...(options.dawnFlags ?? [])];
+  const backend = options.backend ?? process.env.LRDIF_BACKEND;
+  if (backend) flags.push(`backend=${backend}`);
+  if (process.env.LRDIF_ADAPTER) flags.push(`adapter=${process.env.LRDIF_ADAPTER}`);
+  // Keep the root object referenced for the device's whole life: if it is collected,
+  // dawn.node segfaults at the next dispatch.
+  const root = webgpu.create(flags);
+  const debug = options.debug ?? process.env.LRDIF_DEBUG === '1';
+  return createContext(root as unknown as GPU, nodeShaderSource, { ...options, debug }, root);
+}

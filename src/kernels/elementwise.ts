@@ -1,0 +1,222 @@
+/**
+ * Elementwise ops (shaders/unary.wgsl, shaders/binary.wgsl) with their backward rules.
+ * Binary ops broadcast like NumPy; their gradients are summed back to each input's shape.
+ */
+import { engine } from '../autograd/engine.js';
+import { fmtShape, type Shape, type Tensor } from '../autograd/tensor.js';
+import { alloc, assertFloat, broadcastShapes, broadcastStrides, grid1d, pad8, sameShape } from './util.js';
+import { reshape } from './shape.js';
+import { sum } from './reduce.js';
+
+// ---------------------------------------------------------------- unary
+
+export const UNARY = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  rsqrt: 4,
+  pow: 5,
+  abs: 6,
+  clamp: 7,
+  relu: 8,
+  leakyRelu: 9,
+  geluErf: 10,
+  geluTanh: 11,
+  quickGelu: 12,
+  sigmoid: 13,
+  tanh: 14,
+  silu: 15,
+  affine: 16,
+  identity: 17,
+  reciprocal: 18,
+  square: 19,
+} as const;
+export type UnaryName = keyof typeof UNARY;
+
+function unaryRaw(name: UnaryName, x: Tensor, alpha = 0, beta = 0): Tensor {
+  const ctx = x.ctx;
+  const y = alloc(x.shape);
+  ctx.dispatch(
+    { shader: 'unary', constants: { OP: UNARY[name] } },
+    { bindings: { x: x.buffer, y: y.buffer }, uniforms: { n: x.size, alpha, beta }, workgroups: grid1d(ctx, x.size) },
+  );
+  return y;
+}
+
+function unaryBackwardRaw(name: UnaryName, x: Tensor, y: Tensor, dy: Tensor, alpha: number, beta: number): Tensor {
+  const ctx = x.ctx;
+  const dx = alloc(x.shape);
+  ctx.dispatch(
+    { shader: 'unary', entry: 'backward', constants: { OP: UNARY[name] } },
+    {
+      bindings: { x: x.buffer, y: dx.buffer, fy: y.buffer, dy: dy.buffer },
+      uniforms: { n: x.size, alpha, beta },
+      workgroups: grid1d(ctx, x.size),
+    },
+  );
+  return dx;
+}
+
+/** Runs a unary op and records its backward rule dx = dy · f'(x). */
+export function unary(name: UnaryName, x: Tensor, alpha = 0, beta = 0): Tensor {
+  assertFloat(name, x);
+  const y = unaryRaw(name, x, alpha, beta);
+  if (engine.needsGrad([x])) {
+    engine.record(name, [x], y, [x, y], (g, [xs, ys]) => [unaryBackwardRaw(name, xs, ys, g, alpha, beta)]);
+  }
+  return y;
+}
+
+export const neg = (x: Tensor) => unary('neg', x);
+export const exp = (x: Tensor) => unary('exp', x);
+export const log = (x: Tensor) => unary('log', x);
+export const sqrt = (x: Tensor) => unary('sqrt', x);
+export const rsqrt = (x: Tensor) => unary('rsqrt', x);
+export const abs = (x: Tensor) => unary('abs', x);
+export const relu = (x: Tensor) => unary('relu', x);
+export const sigmoid = (x: Tensor) => unary('sigmoid', x);
+export const tanh = (x: Tensor) => unary('tanh', x);
+export const silu = (x: Tensor) => unary('silu', x);
+export const quickGelu = (x: Tensor) => unary('quickGelu', x);
+export const square = (x: Tensor) => unary('square', x);
+export const reciprocal = (x: Tensor) => unary('reciprocal', x);
+/** x ** exponent for a scalar exponent. */
+export const pow = (x: Tensor, exponent: number) => unary('pow', x, exponent);
+export const leakyRelu = (x: Tensor, slope = 0.01) => unary('leakyRelu', x, slope);
+/** GELU; `approximate: 'tanh'` gives the tanh form, otherwise the exact erf form. */
+export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none') => unary(approximate === 'tanh' ? 'geluTanh' : 'geluErf', x);
+/** a·x + b with scalars a, b. */
+export const affine = (x: Tensor, a: number, b = 0) => unary('affine', x, a, b);
+export const mulScalar = (x: Tensor, a: number) => unary('affine', x, a, 0);
+export const addScalar = (x: Tensor, b: number) => unary('affine', x, 1, b);
+/** A copy with its own storage (gradient passes through). */
+export const clone = (x: Tensor) => unary('identity', x);
+
+export function clamp(x: Tensor, min: number, max: number): Tensor {
+  if (!(min <= max)) throw new Error(`lrdif: clamp: min (${min}) must not exceed max (${max})`);
+  return unary('clamp', x, min, max);
+}
+
+// ---------------------------------------------------------------- binary
+
+export const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, greater: 6, equal: 7, greaterEqual: 8 } as const;
+export type BinaryName = keyof typeof BINARY;
+
+function binaryRaw(name: BinaryName, a: Tensor, b: Tensor): Tensor {
+  const outShape = broadcastShapes(name, a.shape, b.shape);
+  const out = alloc(outShape);
+  const ctx = a.ctx;
+  const same = sameShape(a.shape, outShape) && sameShape(b.shape, outShape);
+  ctx.dispatch(
+    { shader: 'binary', constants: { OP: BINARY[name], SAME_SHAPE: same ? 1 : 0 } },
+    {
+      bindings: { a: a.buffer, b: b.buffer, out: out.buffer },
+      uniforms: same
+        ? { n: out.size, rank: outShape.length }
+        : {
+            n: out.size,
+            rank: outShape.length,
+            shape: pad8(outShape, name),
+            sa: pad8(broadcastStrides(a.shape, outShape), name),
+            sb: pad8(broadcastStrides(b.shape, outShape), name),
+          },
+      workgroups: grid1d(ctx, out.size),
+    },
+  );
+  return out;
+}
+
+/** Sums a broadcast gradient back down to `shape`. */
+export function sumToShape(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  if (lead < 0) throw new Error(`lrdif: sumToShape: cannot reduce ${fmtShape(g.shape)} to ${fmtShape(shape)}`);
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) {
+    if (i < lead) axes.push(i);
+    else if (shape[i - lead] === 1 && g.shape[i] !== 1) axes.push(i);
+  }
+  const s = axes.length ? sum(g, axes, true) : g;
+  return reshape(s, shape);
+}
+
+export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
+  assertFloat(name, a, b);
+  const out = binaryRaw(name, a, b);
+  if (engine.needsGrad([a, b])) {
+    const sa = a.shape;
+    const sb = b.shape;
+    switch (name) {
+      case 'add':
+        engine.record(name, [a, b], out, [], (g) => [sumToShape(g, sa), sumToShape(g, sb)]);
+        break;
+      case 'sub':
+        engine.record(name, [a, b], out, [], (g) => [sumToShape(g, sa), sumToShape(neg(g), sb)]);
+        break;
+      case 'mul':
+        engine.record(name, [a, b], out, [a, b], (g, [x, y]) => [
+          a.requiresGrad ? sumToShape(binaryRaw('mul', g, y), sa) : null,
+          b.requiresGrad ? sumToShape(binaryRaw('mul', g, x), sb) : null,
+        ]);
+        break;
+      case 'div':
+        engine.record(name, [a, b], out, [b, out], (g, [y, q]) => [
+          a.requiresGrad ? sumToShape(binaryRaw('div', g, y), sa) : null,
+          // d(a/b)/db = -(a/b)/b
+          b.requiresGrad ? sumToShape(neg(binaryRaw('div', binaryRaw('mul', g, q), y)), sb) : null,
+        ]);
+        break;
+      case 'maximum':
+      case 'minimum':
+        // the gradient goes to the input that won (to a on ties)
+        engine.record(name, [a, b], out, [a, out], (g, [x, o]) => {
+          const maskA = binaryRaw('equal', x, o);
+          const ga = binaryRaw('mul', g, maskA);
+          const gb = binaryRaw('sub', g, ga);
+          return [sumToShape(ga, sa), sumToShape(gb, sb)];
+        });
+        break;
+      default:
+        // comparisons are piecewise constant: no gradient
+        break;
+    }
+  }
+  return out;
+}
+
+export const add = (a: Tensor, b: Tensor) => binary('add', a, b);
+export const sub = (a: Tensor, b: Tensor) => binary('sub', a, b);
+export const mul = (a: Tensor, b: Tensor) => binary('mul', a, b);
+export const div = (a: Tensor, b: Tensor) => binary('div', a, b);
+export const maximum = (a: Tensor, b: Tensor) => binary('maximum', a, b);
+export const minimum = (a: Tensor, b: Tensor) => binary('minimum', a, b);
+/** 1 where a > b, else 0 (no gradient). */
+export const greater = (a: Tensor, b: Tensor) => binary('greater', a, b);
+/** 1 where a == b, else 0 (no gradient). */
+export const equal = (a: Tensor, b: Tensor) => binary('equal', a, b);
+
+// ---------------------------------------------------------------- broadcast
+
+/** Copies `x` broadcast to `shape` (NumPy rules). Backward sums over the broadcast axes. */
+export function broadcastTo(x: Tensor, shape: Shape): Tensor {
+  const outShape = broadcastShapes('broadcastTo', x.shape, shape);
+  if (!sameShape(outShape, shape)) {
+    throw new Error(`lrdif: broadcastTo: ${fmtShape(x.shape)} cannot be broadcast to ${fmtShape(shape)}`);
+  }
+  const out = alloc(shape, x.dtype);
+  const ctx = x.ctx;
+  ctx.dispatch(
+    { shader: 'binary', entry: 'expand' },
+    {
+      bindings: { a: x.buffer, out: out.buffer },
+      uniforms: { n: out.size, rank: shape.length, shape: pad8(shape, 'broadcastTo'), sa: pad8(broadcastStrides(x.shape, shape), 'broadcastTo') },
+      workgroups: grid1d(ctx, out.size),
+    },
+  );
+  if (engine.needsGrad([x])) {
+    const xs = x.shape;
+    engine.record('broadcastTo', [x], out, [], (g) => [sumToShape(g, xs)]);
+  }
+  return out;
+}

@@ -1,0 +1,5 @@
+/** Every op, by family. */
+export * from './creation.js';
+export * from './elementwise.js';
+export * from './shape.js';
+export * from './reduce.js';

@@ -1,0 +1,93 @@
+/** Shared helpers for op wrappers: output allocation, shape checks, broadcasting, dispatch sizes. */
+import { engine } from '../autograd/engine.js';
+import { empty, fmtShape, type DType, type Shape, type Tensor } from '../autograd/tensor.js';
+import type { GpuContext } from '../gpu/context.js';
+
+export const WG = 256;
+
+export function ctxOf(...ts: Tensor[]): GpuContext {
+  for (const t of ts) if (t) return t.ctx;
+  return engine.ctx;
+}
+
+export function alloc(shape: Shape, dtype: DType = 'f32'): Tensor {
+  return empty(shape, dtype);
+}
+
+export function assertDType(op: string, t: Tensor, dtype: DType, what = 'input'): void {
+  if (t.dtype !== dtype) throw new Error(`lrdif: ${op}: ${what} must be ${dtype}, got ${t.describe()}`);
+}
+
+export function assertFloat(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) assertDType(op, t, 'f32');
+}
+
+/** Normalises an axis (negative counts from the end) and checks it is in range. */
+export function normAxis(op: string, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) {
+    throw new Error(`lrdif: ${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
+  }
+  return a;
+}
+
+export function normAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
+  if (axes === undefined) return [...Array(rank).keys()];
+  const list = typeof axes === 'number' ? [axes] : [...axes];
+  const out = [...new Set(list.map((a) => normAxis(op, a, rank)))].sort((x, y) => x - y);
+  return out;
+}
+
+export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`lrdif: ${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be broadcast together (axis ${i} of the result: ${da} vs ${db})`);
+    }
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** Row-major strides of `shape` right-aligned to `outShape`, 0 on broadcast axes. */
+export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
+  const rank = outShape.length;
+  const strides = new Array(rank).fill(0);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const oi = rank - shape.length + i;
+    strides[oi] = shape[i] === 1 && outShape[oi] !== 1 ? 0 : s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+export function stridesOf(shape: Shape): number[] {
+  const st = new Array(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= shape[i];
+  }
+  return st;
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Pads a rank ≤ 8 list to 8 entries (for array<vec4u, 2> uniforms). */
+export function pad8(v: readonly number[], op: string): number[] {
+  if (v.length > 8) throw new Error(`lrdif: ${op}: tensors of rank ${v.length} are not supported (at most 8)`);
+  const out = [...v];
+  while (out.length < 8) out.push(0);
+  return out;
+}
+
+/** Workgroups for `n` elements at 256 per workgroup, folded under the per-dimension limit. */
+export function grid1d(ctx: GpuContext, n: number, perGroup = WG): [number, number] {
+  return ctx.grid(Math.ceil(n / perGroup));
+}

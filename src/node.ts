@@ -1,0 +1,14 @@
+/** Node entry: everything in `lrdif` plus the Dawn (npm `webgpu`) device adapter. */
+export * from './index.js';
+export { createNodeContext, nodeShaderSource, type NodeCreateOptions } from './gpu/node.js';
+
+import { createNodeContext, type NodeCreateOptions } from './gpu/node.js';
+import { engine } from './autograd/engine.js';
+import type { GpuContext } from './gpu/context.js';
+
+/** Creates a Dawn device and makes it current. Call `ctx.dispose()` when done so Node can exit. */
+export async function initNode(options: NodeCreateOptions = {}): Promise<GpuContext> {
+  const ctx = await createNodeContext(options);
+  engine.setContext(ctx);
+  return ctx;
+}
