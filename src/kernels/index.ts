@@ -3,3 +3,4 @@ export * from './creation.js';
 export * from './elementwise.js';
 export * from './shape.js';
 export * from './reduce.js';
+export * from './matmul.js';

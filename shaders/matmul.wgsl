@@ -1,0 +1,181 @@
+// Batched matrix product out[z] = act(op(a[z]) · op(b[z]) + bias), op = transpose or not.
+// Generic kernel: any M, N, K, any transposes. Each invocation computes a 4×4 block of the
+// output; row/column indices past the edge are clamped (they read valid memory and their
+// results are never stored), so the K loop has no bounds checks or branches.
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+// 0 none, 1 relu, 2 leakyRelu, 3 gelu (erf), 4 gelu (tanh), 5 quickGelu, 6 silu, 7 sigmoid, 8 tanh
+override ACT: u32 = 0u;
+// Also store the pre-activation (kept for the backward pass).
+override SAVE_PRE: bool = false;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batchRank: u32,
+  // first batch index of this dispatch (batches beyond 65535 are split over dispatches)
+  batchBase: u32,
+  slope: f32,
+  // output batch shape and each input's batch strides (0 on broadcast axes), right-aligned
+  batchShape: array<vec4u, 2>,
+  sa: array<vec4u, 2>,
+  sb: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
+const INV_SQRT_2: f32 = 0.7071067811865476;
+const INV_SQRT_2PI: f32 = 0.3989422804014327;
+
+// Activation formulas as in unary.wgsl.
+fn erf_(v: f32) -> f32 {
+  let z = abs(v);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+          t * (-0.82215223 + t * 0.17087277)))))))));
+  return select(r - 1.0, 1.0 - r, v >= 0.0);
+}
+
+fn sigmoid_(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+fn tanh_(v: f32) -> f32 {
+  let e = exp(-2.0 * abs(v));
+  return sign(v) * (1.0 - e) / (1.0 + e);
+}
+
+fn act(v: f32, slope: f32) -> f32 {
+  switch ACT {
+    case 1u: { return max(v, 0.0); }
+    case 2u: { return select(slope * v, v, v > 0.0); }
+    case 3u: { return 0.5 * v * (1.0 + erf_(v * INV_SQRT_2)); }
+    case 4u: { return 0.5 * v * (1.0 + tanh_(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))); }
+    case 5u: { return v * sigmoid_(1.702 * v); }
+    case 6u: { return v * sigmoid_(v); }
+    case 7u: { return sigmoid_(v); }
+    case 8u: { return tanh_(v); }
+    default: { return v; }
+  }
+}
+
+fn dact(v: f32, slope: f32) -> f32 {
+  switch ACT {
+    case 1u: { return select(0.0, 1.0, v > 0.0); }
+    case 2u: { return select(slope, 1.0, v > 0.0); }
+    case 3u: { return 0.5 * (1.0 + erf_(v * INV_SQRT_2)) + v * INV_SQRT_2PI * exp(-0.5 * v * v); }
+    case 4u: {
+      let u = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
+      let t = tanh_(u);
+      let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v);
+      return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du;
+    }
+    case 5u: {
+      let s = sigmoid_(1.702 * v);
+      return s + 1.702 * v * s * (1.0 - s);
+    }
+    case 6u: {
+      let s = sigmoid_(v);
+      return s * (1.0 + v * (1.0 - s));
+    }
+    case 7u: {
+      let s = sigmoid_(v);
+      return s * (1.0 - s);
+    }
+    case 8u: {
+      let t = tanh_(v);
+      return 1.0 - t * t;
+    }
+    default: { return 1.0; }
+  }
+}
+
+fn dim(arr: array<vec4u, 2>, d: u32) -> u32 {
+  return arr[d / 4u][d % 4u];
+}
+
+// Element offsets of batch z in a and b.
+fn batchOffsets(z: u32) -> vec2u {
+  var rem = z;
+  var off = vec2u(0u, 0u);
+  for (var d = i32(p.batchRank) - 1; d >= 0; d--) {
+    let s = dim(p.batchShape, u32(d));
+    let c = rem % s;
+    rem = rem / s;
+    off += c * vec2u(dim(p.sa, u32(d)), dim(p.sb, u32(d)));
+  }
+  return off;
+}
+
+// Adds the bias, applies the activation and stores one output (and its pre-activation).
+fn store(base: u32, row: u32, col: u32, v: f32) {
+  if (row >= p.M || col >= p.N) { return; }
+  var z = v;
+  if (HAS_BIAS) { z += bias[col]; }
+  let i = base + row * p.N + col;
+  out[i] = act(z, p.slope);
+  if (SAVE_PRE) { pre[i] = z; }
+}
+
+const TILE: u32 = 32u;
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let z = wid.z + p.batchBase;
+  let offs = batchOffsets(z);
+  let M = p.M;
+  let N = p.N;
+  let K = p.K;
+  // rows row0 + 8·i, columns col0 + 8·j: neighbouring invocations read neighbouring columns
+  let row0 = wid.y * TILE + lid.y;
+  let col0 = wid.x * TILE + lid.x;
+  var ra: array<u32, 4>;
+  var cb: array<u32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    let r = min(row0 + 8u * i, M - 1u);
+    let c = min(col0 + 8u * i, N - 1u);
+    // where element (r, k) of op(a) lives: offset + k·strideK
+    ra[i] = offs.x + select(r * K, r, TRANS_A);
+    cb[i] = offs.y + select(c, c * K, TRANS_B);
+  }
+  let ka = select(1u, M, TRANS_A);
+  let kb = select(N, 1u, TRANS_B);
+  var acc: array<vec4f, 4>;
+  for (var k = 0u; k < K; k++) {
+    let av = vec4f(a[ra[0] + k * ka], a[ra[1] + k * ka], a[ra[2] + k * ka], a[ra[3] + k * ka]);
+    let bv = vec4f(b[cb[0] + k * kb], b[cb[1] + k * kb], b[cb[2] + k * kb], b[cb[3] + k * kb]);
+    acc[0] += av.x * bv;
+    acc[1] += av.y * bv;
+    acc[2] += av.z * bv;
+    acc[3] += av.w * bv;
+  }
+  let base = z * M * N;
+  for (var i = 0u; i < 4u; i++) {
+    for (var j = 0u; j < 4u; j++) {
+      store(base, row0 + 8u * i, col0 + 8u * j, acc[i][j]);
+    }
+  }
+}
+
+// Backward of the fused activation: dz = dy · act'(pre), elementwise over p.M values.
+@group(0) @binding(6) var<storage, read> dy: array<f32>;
+@group(0) @binding(7) var<storage, read> zin: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dz: array<f32>;
+
+@compute @workgroup_size(256)
+fn act_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i < p.M) {
+    dz[i] = dy[i] * dact(zin[i], p.slope);
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * Matrix products (shaders/matmul.wgsl): batched, with transposes, broadcast batch dims, a
+ * fused bias and a fused activation epilogue; and `linear` (PyTorch's nn.Linear) on top.
+ *
+ * Backward: dA and dB are matmuls with the right transpose flags (summed over broadcast batch
+ * dims), dbias sums the rows. With a fused activation the forward kernel also stores the
+ * pre-activation z when a gradient is needed (one extra write, no second matmul in backward),
+ * and backward first forms dz = dy · act'(z).
+ */
+import { engine } from '../autograd/engine.js';
+import { fmtShape, sizeOf, type Shape, type Tensor } from '../autograd/tensor.js';
+import type { PooledBuffer } from '../gpu/buffer-pool.js';
+import type { GpuContext } from '../gpu/context.js';
+import { alloc, assertFloat, broadcastStrides, grid1d, pad8 } from './util.js';
+import { reshape } from './shape.js';
+import { sum } from './reduce.js';
+import { sumToShape } from './elementwise.js';
+
+export type Activation = 'none' | 'relu' | 'leakyRelu' | 'gelu' | 'geluTanh' | 'quickGelu' | 'silu' | 'sigmoid' | 'tanh';
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  bias?: Tensor;
+  activation?: Activation;
+  /** Slope of leakyRelu for negative inputs (default 0.01). */
+  leakySlope?: number;
+}
+
+const ACT_ID: Record<Activation, number> = {
+  none: 0,
+  relu: 1,
+  leakyRelu: 2,
+  gelu: 3,
+  geluTanh: 4,
+  quickGelu: 5,
+  silu: 6,
+  sigmoid: 7,
+  tanh: 8,
+};
+
+/** Output rows/columns computed by one workgroup of the generic kernel. */
+const TILE = 32;
+
+/** One never-written buffer per device, bound to `pre` when the pre-activation is not kept. */
+const dummies = new WeakMap<GpuContext, PooledBuffer>();
+function dummyBuffer(ctx: GpuContext): PooledBuffer {
+  let d = dummies.get(ctx);
+  if (!d) {
+    d = ctx.acquire(16, 'matmul dummy');
+    dummies.set(ctx, d);
+  }
+  return d;
+}
+
+interface Plan {
+  M: number;
+  N: number;
+  K: number;
+  batch: number[];
+  outShape: number[];
+}
+
+function describeOperand(t: Tensor, trans: boolean): string {
+  return `${fmtShape(t.shape)}${trans ? ' (transposed)' : ''}`;
+}
+
+function plan(op: string, a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
+  if (a.rank < 2 || b.rank < 2) {
+    throw new Error(`lrdif: ${op}: both operands need rank ≥ 2, got a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)}`);
+  }
+  const ra = a.rank;
+  const rb = b.rank;
+  const M = transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const Ka = transA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const Kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const N = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (Ka !== Kb) {
+    throw new Error(
+      `lrdif: ${op}: inner dimensions differ: a ${describeOperand(a, transA)} has K = ${Ka}, b ${describeOperand(b, transB)} has K = ${Kb}`,
+    );
+  }
+  const ba = a.shape.slice(0, -2);
+  const bb = b.shape.slice(0, -2);
+  const rank = Math.max(ba.length, bb.length);
+  const batch: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = ba[ba.length - rank + i] ?? 1;
+    const db = bb[bb.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(
+        `lrdif: ${op}: batch dimensions of a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)} cannot be broadcast together (${da} vs ${db})`,
+      );
+    }
+    batch.push(da === 1 ? db : da);
+  }
+  return { M, N, K: Ka, batch, outShape: [...batch, M, N] };
+}
+
+interface RawArgs {
+  transA: boolean;
+  transB: boolean;
+  bias: Tensor | null;
+  act: Activation;
+  slope: number;
+  savePre: boolean;
+}
+
+/** Launches the kernel; returns the output and, if asked, the pre-activation. No autograd. */
+function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor; pre: Tensor | null } {
+  const ctx = a.ctx;
+  const out = alloc(pl.outShape);
+  const pre = args.savePre ? alloc(pl.outShape) : null;
+  if (out.size === 0) return { out, pre };
+
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  let { M } = pl;
+  let batch = pl.batch;
+  let batchCount = sizeOf(batch);
+  // b shared by every batch of a (untransposed a): the batches of a are just more rows.
+  if (batchCount > 1 && sizeOf(batchB) === 1 && !args.transA) {
+    M *= batchCount;
+    batch = [];
+    batchCount = 1;
+  }
+  const matA = pl.M * pl.K;
+  const matB = pl.K * pl.N;
+  const sa = batch.length ? broadcastStrides(batchA, batch).map((s) => s * matA) : [];
+  const sb = batch.length ? broadcastStrides(batchB, batch).map((s) => s * matB) : [];
+
+  const rowGroups = Math.ceil(M / TILE);
+  const colGroups = Math.ceil(pl.N / TILE);
+  const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if (rowGroups > maxDim || colGroups > maxDim) {
+    throw new Error(`lrdif: matmul: output ${fmtShape(pl.outShape)} has too many rows or columns for one dispatch (at most ${maxDim * TILE})`);
+  }
+  const kernel = ctx.kernel({
+    shader: 'matmul',
+    constants: {
+      TRANS_A: args.transA ? 1 : 0,
+      TRANS_B: args.transB ? 1 : 0,
+      HAS_BIAS: args.bias ? 1 : 0,
+      ACT: ACT_ID[args.act],
+      SAVE_PRE: pre ? 1 : 0,
+    },
+  });
+  const bindings = {
+    a: a.buffer,
+    b: b.buffer,
+    // read-only aliasing is allowed: a stands in for a missing bias
+    bias: args.bias ? args.bias.buffer : a.buffer,
+    out: out.buffer,
+    pre: pre ? pre.buffer : dummyBuffer(ctx),
+  };
+  for (let base = 0; base < batchCount; base += maxDim) {
+    ctx.dispatch(kernel, {
+      bindings,
+      uniforms: {
+        M,
+        N: pl.N,
+        K: pl.K,
+        batchRank: batch.length,
+        batchBase: base,
+        slope: args.slope,
+        batchShape: pad8(batch, 'matmul'),
+        sa: pad8(sa, 'matmul'),
+        sb: pad8(sb, 'matmul'),
+      },
+      workgroups: [colGroups, rowGroups, Math.min(maxDim, batchCount - base)],
+    });
+  }
+  return { out, pre };
+}
+
+/** dz = dy · act'(z) for the fused activation. */
+function activationBackward(dy: Tensor, z: Tensor, act: Activation, slope: number): Tensor {
+  const ctx = dy.ctx;
+  const dz = alloc(dy.shape);
+  ctx.dispatch(
+    { shader: 'matmul', entry: 'act_backward', constants: { ACT: ACT_ID[act] } },
+    { bindings: { dy: dy.buffer, zin: z.buffer, dz: dz.buffer }, uniforms: { M: dy.size, slope }, workgroups: grid1d(ctx, dy.size) },
+  );
+  return dz;
+}
+
+/**
+ * a: [...batchA, M, K] (or [..., K, M] with transA), b: [...batchB, K, N] (or [..., N, K] with
+ * transB); batch dims broadcast; bias [N] added to every row; activation applied last (fused).
+ * Returns [...batch, M, N].
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const op = 'matmul';
+  assertFloat(op, a, b);
+  const transA = !!opts.transA;
+  const transB = !!opts.transB;
+  const act = opts.activation ?? 'none';
+  if (!(act in ACT_ID)) throw new Error(`lrdif: ${op}: unknown activation '${act}' (expected one of ${Object.keys(ACT_ID).join(', ')})`);
+  const slope = opts.leakySlope ?? 0.01;
+  const pl = plan(op, a, b, transA, transB);
+  const bias = opts.bias ?? null;
+  if (bias) {
+    assertFloat(op, bias);
+    if (bias.rank !== 1 || bias.shape[0] !== pl.N) {
+      throw new Error(
+        `lrdif: ${op}: bias must have shape [${pl.N}] (the N of a ${describeOperand(a, transA)} · b ${describeOperand(b, transB)}), got ${fmtShape(bias.shape)}`,
+      );
+    }
+  }
+  const inputs = bias ? [a, b, bias] : [a, b];
+  const grad = engine.needsGrad(inputs);
+  const { out, pre } = matmulRaw(a, b, pl, { transA, transB, bias, act, slope, savePre: grad && act !== 'none' });
+  if (grad) {
+    const aShape = a.shape;
+    const bShape = b.shape;
+    const needA = a.requiresGrad;
+    const needB = b.requiresGrad;
+    const needBias = !!bias?.requiresGrad;
+    const saved = pre ? [a, b, pre] : [a, b];
+    engine.record(op, inputs, out, saved, (g, [as, bs, zs]) => {
+      const dz = act === 'none' ? g : activationBackward(g, zs, act, slope);
+      return [
+        needA ? gradA(dz, as, bs, aShape, transA, transB) : null,
+        needB ? gradB(dz, as, bs, bShape, transA, transB) : null,
+        needBias ? sum(reshape(dz, [dz.size / pl.N || 0, pl.N]), 0) : null,
+      ];
+    });
+    // the saved view keeps pre alive for backward; this handle is not needed
+    pre?.dispose();
+  }
+  return out;
+}
+
+/** d op(a) = dz · op(b)ᵀ, transposed back if a was used transposed; summed to a's shape. */
+function gradA(dz: Tensor, a: Tensor, b: Tensor, aShape: Shape, transA: boolean, transB: boolean): Tensor {
+  const full = transA ? matmul(b, dz, { transA: transB, transB: true }) : matmul(dz, b, { transB: !transB });
+  return sumToShape(full, aShape);
+}
+
+/** d op(b) = op(a)ᵀ · dz, transposed back if b was used transposed; summed to b's shape. */
+function gradB(dz: Tensor, a: Tensor, b: Tensor, bShape: Shape, transA: boolean, transB: boolean): Tensor {
+  const batchB = sizeOf(bShape.slice(0, -2));
+  const batchA = sizeOf(a.shape.slice(0, -2));
+  if (batchB === 1 && batchA > 1 && !transA) {
+    // b shared across a's batches: fold them into rows so one matmul sums over them
+    const K = a.shape[a.rank - 1];
+    const N = dz.shape[dz.rank - 1];
+    const rows = dz.size / N;
+    const a2 = reshape(a, [rows, K]);
+    const dz2 = reshape(dz, [rows, N]);
+    const g = transB ? matmul(dz2, a2, { transA: true }) : matmul(a2, dz2, { transA: true });
+    return reshape(g, bShape);
+  }
+  const full = transB ? matmul(dz, a, { transA: true, transB: transA }) : matmul(a, dz, { transA: !transA });
+  return sumToShape(full, bShape);
+}
+
+/** PyTorch Linear: x [..., in] @ weight[out, in]ᵀ + bias[out], optional fused activation. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, activation: Activation = 'none'): Tensor {
+  if (weight.rank !== 2) throw new Error(`lrdif: linear: weight must be [out, in], got ${fmtShape(weight.shape)}`);
+  if (x.rank < 1 || x.shape[x.rank - 1] !== weight.shape[1]) {
+    throw new Error(`lrdif: linear: input ${fmtShape(x.shape)} does not end in in_features = ${weight.shape[1]} (weight ${fmtShape(weight.shape)})`);
+  }
+  if (x.rank === 1) {
+    const x2 = reshape(x, [1, x.shape[0]]);
+    const y2 = matmul(x2, weight, { transB: true, bias: bias ?? undefined, activation });
+    const y = reshape(y2, [weight.shape[0]]);
+    x2.dispose();
+    y2.dispose();
+    return y;
+  }
+  return matmul(x, weight, { transB: true, bias: bias ?? undefined, activation });
+}
