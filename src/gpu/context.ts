@@ -188,7 +188,6 @@ export class GpuContext {
       }
     }
 
-    if (this.debug) this.device.pushErrorScope('validation');
     if (this.profiling && this.querySet && this.queryLabels.length + 2 > QUERY_CAPACITY) this.flush();
     if (!this.ring.hasRoom(kernel.uniform?.size ?? 0)) this.flush();
 
@@ -199,6 +198,8 @@ export class GpuContext {
       throw new Error(`lrdif: kernel ${kernel.label}: uniforms were given but the shader declares no var<uniform>`);
     }
 
+    // Pushed only once nothing can throw before the matching pop: a scope left open would swallow later errors.
+    if (this.debug) this.device.pushErrorScope('validation');
     const bg = this.bindGroup(kernel, given);
     const pass = this.beginPass(kernel.label);
     pass.setPipeline(kernel.pipeline);

@@ -1,0 +1,412 @@
+/**
+ * The device runtime (src/gpu) and tensor lifetime: kernel reflection errors, the bind-group
+ * and kernel caches, the uniform ring, the buffer pool, upload/readback ordering, batching,
+ * timestamp profiling, error reporting and disposal.
+ *
+ * Most tests work one level below the ops (raw `ctx.dispatch` on shaders/unary.wgsl with
+ * OP = affine, y = alpha·x + beta) so that every count they check is known exactly.
+ * Contexts that get destroyed or see validation errors are private to their test.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { gpu } from './helpers/gpu.js';
+import { expectClose, randArray } from './helpers/ref.js';
+import {
+  createContext,
+  createNodeContext,
+  NO_ADAPTER_HELP,
+  UNARY,
+  add,
+  backward,
+  engine,
+  exp,
+  mul,
+  sum,
+  tensor,
+  tidy,
+  type GpuContext,
+} from '../src/node.js';
+import type { PooledBuffer } from '../src/gpu/buffer-pool.js';
+
+const AFFINE = { shader: 'unary', constants: { OP: UNARY.affine } };
+const AFFINE_LABEL = `unary:main{OP=${UNARY.affine}}`;
+
+function upload(ctx: GpuContext, values: ArrayLike<number>): PooledBuffer {
+  const pb = ctx.acquire(values.length * 4);
+  ctx.upload(pb, Float32Array.from(values));
+  return pb;
+}
+
+async function readF32(ctx: GpuContext, pb: PooledBuffer, n: number): Promise<Float32Array> {
+  return new Float32Array(await ctx.read(pb, n * 4));
+}
+
+/** y = alpha·x + beta over n elements. */
+function affine(ctx: GpuContext, x: PooledBuffer, y: PooledBuffer, n: number, alpha: number, beta: number): void {
+  ctx.dispatch(AFFINE, { bindings: { x, y }, uniforms: { n, alpha, beta }, workgroups: ctx.grid(Math.ceil(n / 256)) });
+}
+
+describe('kernel reflection', () => {
+  let ctx: GpuContext;
+  let x: PooledBuffer;
+  let y: PooledBuffer;
+  beforeAll(async () => {
+    ctx = await gpu();
+    x = upload(ctx, [1, 2, 3]);
+    y = ctx.acquire(12);
+  });
+  afterAll(() => {
+    ctx.release(x);
+    ctx.release(y);
+  });
+
+  it('rejects a binding the shader does not declare, naming the kernel and what it declares', () => {
+    const z = ctx.acquire(12);
+    expect(() => ctx.dispatch(AFFINE, { bindings: { x, y, z }, uniforms: { n: 3 }, workgroups: [1] })).toThrow(
+      `lrdif: kernel ${AFFINE_LABEL}: the caller binds 'z', which the shader does not declare (it declares: x, y)`,
+    );
+    ctx.release(z);
+  });
+
+  it('rejects a dispatch that omits a binding the shader declares, naming it and its slot', () => {
+    expect(() => ctx.dispatch(AFFINE, { bindings: { x }, uniforms: { n: 3 }, workgroups: [1] })).toThrow(
+      `lrdif: kernel ${AFFINE_LABEL}: shader binding 'y' (@binding(1)) was not bound by the caller`,
+    );
+  });
+
+  it('rejects an unknown uniform field, listing the fields there are', () => {
+    expect(() => ctx.dispatch(AFFINE, { bindings: { x, y }, uniforms: { n: 3, gamma: 2 }, workgroups: [1] })).toThrow(
+      `lrdif: kernel ${AFFINE_LABEL}: uniform field 'gamma' does not exist in p (fields: n, alpha, beta)`,
+    );
+  });
+
+  it('rejects an unknown override constant, naming the shader file', () => {
+    expect(() => ctx.kernel({ shader: 'unary', constants: { OP: 1, FOO: 2 } })).toThrow(
+      "lrdif: kernel unary:main{FOO=2,OP=1} sets constant 'FOO', but unary.wgsl declares no override of that name (it has: OP)",
+    );
+  });
+
+  it('rejects an unknown entry point and an unknown shader file', () => {
+    expect(() => ctx.kernel({ shader: 'unary', entry: 'nope' })).toThrow(
+      "lrdif: shader unary.wgsl has no @compute entry point 'nope' (it has: main, backward)",
+    );
+    expect(() => ctx.kernel({ shader: 'no_such_shader' })).toThrow("lrdif: cannot load shader 'no_such_shader.wgsl'");
+  });
+
+  it('rejects invalid workgroup counts', () => {
+    const max = ctx.limits.maxComputeWorkgroupsPerDimension;
+    expect(() => affine(ctx, x, y, 3, 1, 0)).not.toThrow();
+    expect(() => ctx.dispatch(AFFINE, { bindings: { x, y }, uniforms: { n: 3 }, workgroups: [max + 1] })).toThrow(
+      `lrdif: kernel ${AFFINE_LABEL}: workgroup count [${max + 1}, 1, 1] is invalid (each at most ${max})`,
+    );
+    expect(() => ctx.dispatch(AFFINE, { bindings: { x, y }, uniforms: { n: 3 }, workgroups: [1.5] })).toThrow(/workgroup count \[1\.5, 1, 1\] is invalid/);
+  });
+
+  it('still computes correctly after the rejected dispatches', async () => {
+    affine(ctx, x, y, 3, 2, 0.5);
+    expect(Array.from(await readF32(ctx, y, 3))).toEqual([2.5, 4.5, 6.5]);
+  });
+});
+
+describe('caches', () => {
+  it('reuses the kernel and bind group for the same buffers, makes a new bind group for new buffers', async () => {
+    const ctx = await gpu();
+    const a = upload(ctx, [1, 2, 3]);
+    const b = ctx.acquire(12);
+    const c = ctx.acquire(12);
+    affine(ctx, a, b, 3, 1, 1);
+    const first = ctx.stats();
+    for (let i = 0; i < 5; i++) affine(ctx, a, b, 3, 1, 1);
+    const same = ctx.stats();
+    expect(same.bindGroups).toBe(first.bindGroups);
+    expect(same.kernels).toBe(first.kernels);
+    expect(same.dispatches).toBe(first.dispatches + 5);
+    affine(ctx, a, c, 3, 1, 1);
+    expect(ctx.stats().bindGroups).toBe(first.bindGroups + 1);
+    // another specialisation of the same shader is another pipeline
+    ctx.dispatch({ shader: 'unary', constants: { OP: UNARY.square } }, { bindings: { x: a, y: b }, uniforms: { n: 3 }, workgroups: [1] });
+    expect(ctx.stats().kernels).toBe(first.kernels + 1);
+    expect(Array.from(await readF32(ctx, b, 3))).toEqual([1, 4, 9]);
+    for (const pb of [a, b, c]) ctx.release(pb);
+  });
+});
+
+describe('uniform ring', () => {
+  let ctx: GpuContext;
+  beforeAll(async () => {
+    ctx = await createNodeContext({ uniformRingBytes: 4096 });
+  });
+  afterAll(() => ctx.dispose());
+
+  it('keeps every dispatch its own uniforms when a chain outgrows one ring', async () => {
+    const slots = 4096 / ctx.limits.minUniformBufferOffsetAlignment; // slots per ring (one per dispatch)
+    const steps = 3 * slots + 5;
+    const n = 300; // more than one workgroup
+    const x0 = randArray([n], 5, -4, 4);
+    let src = upload(ctx, x0);
+    let dst = ctx.acquire(n * 4);
+    const batch0 = ctx.batch;
+    // Each step adds its own beta = step number, so a slot overwritten before its dispatch ran would show.
+    for (let s = 1; s <= steps; s++) {
+      affine(ctx, src, dst, n, 1, s);
+      [src, dst] = [dst, src];
+    }
+    const flushedBeforeRead = ctx.batch - batch0;
+    expect(flushedBeforeRead).toBe(Math.ceil(steps / slots) - 1); // a full ring submits the batch
+    const got = await readF32(ctx, src, n);
+    const expected = Array.from(x0, (v) => {
+      for (let s = 1; s <= steps; s++) v = Math.fround(v + s);
+      return v;
+    });
+    expect(Array.from(got)).toEqual(expected);
+    ctx.release(src);
+    ctx.release(dst);
+  });
+
+  it('alternates uniform values across many batches of different kernels', async () => {
+    const n = 5;
+    const a = upload(ctx, [1, 2, 3, 4, 5]);
+    const b = ctx.acquire(n * 4);
+    const negate = { shader: 'unary', constants: { OP: UNARY.neg } };
+    let expected = [1, 2, 3, 4, 5];
+    for (let i = 0; i < 40; i++) {
+      affine(ctx, a, b, n, 0.5, i % 3);
+      ctx.dispatch(negate, { bindings: { x: b, y: a }, uniforms: { n }, workgroups: [1] });
+      expected = expected.map((v) => -Math.fround(0.5 * v + (i % 3)));
+    }
+    expect(Array.from(await readF32(ctx, a, n))).toEqual(expected);
+    ctx.release(a);
+    ctx.release(b);
+  });
+});
+
+describe('buffer pool', () => {
+  it('creates no GPU buffers in the steady state of a training-like loop', async () => {
+    const ctx = await gpu();
+    const w = tensor(randArray([33, 17], 1), [33, 17]);
+    w.requiresGrad = true;
+    const x = tensor(randArray([17], 2), [17]);
+    const step = async () => {
+      const loss = tidy(() => sum(mul(exp(mul(w, x)), x)));
+      backward(loss);
+      const v = await loss.item();
+      loss.dispose();
+      w.grad!.dispose();
+      w.grad = null;
+      return v;
+    };
+    await step();
+    await step();
+    const before = ctx.stats();
+    const losses: number[] = [];
+    for (let i = 0; i < 8; i++) losses.push(await step());
+    const after = ctx.stats();
+    expect(after.created).toBe(before.created);
+    expect(after.liveBuffers).toBe(before.liveBuffers);
+    expect(after.dispatches).toBeGreaterThan(before.dispatches);
+    expect(new Set(losses).size).toBe(1); // the same computation each time
+    w.dispose();
+    x.dispose();
+  });
+
+  it('returns every buffer of a tidy scope to the pool', async () => {
+    const ctx = await gpu();
+    const base = ctx.stats().liveBuffers;
+    const a = tensor(randArray([7, 5], 3), [7, 5]);
+    const out = tidy(() => {
+      let t = a;
+      for (let i = 0; i < 10; i++) t = add(mul(t, a), a);
+      return sum(t);
+    });
+    expect(ctx.stats().liveBuffers).toBe(base + 2); // a and the returned sum
+    expect(Number.isFinite(await out.item())).toBe(true);
+    out.dispose();
+    a.dispose();
+    expect(ctx.stats().liveBuffers).toBe(base);
+  });
+});
+
+describe('ordering and batching', () => {
+  it('an upload into a buffer the open batch reads lands after that batch', async () => {
+    const ctx = await gpu();
+    const a = upload(ctx, [1, 2, 3, 4]);
+    const b = ctx.acquire(16);
+    affine(ctx, a, b, 4, 10, 0); // encoded, not yet submitted
+    ctx.upload(a, new Float32Array([-1, -2, -3, -4]));
+    const c = ctx.acquire(16);
+    affine(ctx, a, c, 4, 10, 0); // sees the new values
+    expect(Array.from(await readF32(ctx, b, 4))).toEqual([10, 20, 30, 40]);
+    expect(Array.from(await readF32(ctx, c, 4))).toEqual([-10, -20, -30, -40]);
+    expect(Array.from(await readF32(ctx, a, 4))).toEqual([-1, -2, -3, -4]);
+    for (const pb of [a, b, c]) ctx.release(pb);
+  });
+
+  it('an upload into a buffer the open batch writes is not overwritten by that batch', async () => {
+    const ctx = await gpu();
+    const a = upload(ctx, [1, 2]);
+    const b = ctx.acquire(8);
+    affine(ctx, a, b, 2, 1, 100); // writes b
+    ctx.upload(b, new Float32Array([7, 8]));
+    expect(Array.from(await readF32(ctx, b, 2))).toEqual([7, 8]);
+    ctx.release(a);
+    ctx.release(b);
+  });
+
+  it('batches every dispatch into one submit until a readback', async () => {
+    const ctx = await gpu();
+    await ctx.sync();
+    const a = upload(ctx, [0, 0, 0]);
+    const b = ctx.acquire(12);
+    const batch0 = ctx.batch;
+    for (let i = 0; i < 50; i++) {
+      affine(ctx, a, b, 3, 1, 1);
+      affine(ctx, b, a, 3, 1, 1);
+    }
+    expect(ctx.batch).toBe(batch0);
+    expect(Array.from(await readF32(ctx, a, 3))).toEqual([100, 100, 100]);
+    expect(ctx.batch).toBe(batch0 + 1);
+    ctx.release(a);
+    ctx.release(b);
+  });
+});
+
+describe('profiling', () => {
+  it('returns one timing per dispatch when the adapter has timestamp queries', async (t) => {
+    const ctx = await gpu();
+    if (!ctx.canProfile) {
+      expect(() => ctx.startProfile()).toThrow('lrdif: this adapter has no timestamp-query feature');
+      t.skip();
+      return;
+    }
+    const a = upload(ctx, randArray([1000], 4));
+    const b = ctx.acquire(4000);
+    ctx.startProfile();
+    for (let i = 0; i < 7; i++) affine(ctx, a, b, 1000, 2, 1);
+    ctx.dispatch({ shader: 'unary', constants: { OP: UNARY.square } }, { bindings: { x: b, y: a }, uniforms: { n: 1000 }, workgroups: [4] });
+    const profile = await ctx.stopProfile();
+    expect(profile.map((e) => e.kernel)).toEqual([...Array(7).fill(AFFINE_LABEL), `unary:main{OP=${UNARY.square}}`]);
+    for (const e of profile) {
+      expect(Number.isFinite(e.ms)).toBe(true);
+      expect(e.ms).toBeGreaterThanOrEqual(0);
+    }
+    // profiling is off again: dispatches are not timed
+    affine(ctx, a, b, 1000, 1, 0);
+    ctx.startProfile();
+    expect(await ctx.stopProfile()).toEqual([]);
+    ctx.release(a);
+    ctx.release(b);
+  });
+});
+
+describe('errors and disposal', () => {
+  it('explains how to get an adapter when there is none', async () => {
+    const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
+    await expect(createContext(noAdapter, () => '')).rejects.toThrow(NO_ADAPTER_HELP);
+    expect(NO_ADAPTER_HELP).toMatch(/bookworm-backports/);
+  });
+
+  it('with debug on, a validation error names the kernel that caused it', async () => {
+    const ctx = await createNodeContext({ debug: true });
+    try {
+      const a = upload(ctx, [1, 2, 3]);
+      // x (read) and y (read_write) over one buffer: writable storage aliasing, a validation error.
+      affine(ctx, a, a, 3, 1, 1);
+      await expect(ctx.sync()).rejects.toThrow(new RegExp(`lrdif: WebGPU error: [^]*${escape(AFFINE_LABEL)}`));
+      // the error was reported once; the device still works
+      const b = ctx.acquire(12);
+      affine(ctx, a, b, 3, 2, 0);
+      expect(Array.from(await readF32(ctx, b, 3))).toEqual([2, 4, 6]);
+    } finally {
+      ctx.dispose();
+    }
+  });
+
+  it('without debug, a validation error names the kernels of its batch', async () => {
+    const ctx = await createNodeContext({ debug: false });
+    try {
+      const a = upload(ctx, [1, 2, 3]);
+      const b = ctx.acquire(12);
+      ctx.dispatch({ shader: 'unary', constants: { OP: UNARY.square } }, { bindings: { x: a, y: b }, uniforms: { n: 3 }, workgroups: [1] });
+      affine(ctx, b, b, 3, 1, 1);
+      const err = await ctx.read(b, 12).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message).toMatch(/^lrdif: WebGPU error: /);
+      expect(err?.message).toContain(`in a batch with kernels: unary:main{OP=${UNARY.square}}, ${AFFINE_LABEL}`);
+      expect(err?.message).toContain('LRDIF_DEBUG=1');
+    } finally {
+      ctx.dispose();
+    }
+  });
+
+  it('a rejected dispatch in debug mode does not hide later validation errors', async () => {
+    const ctx = await createNodeContext({ debug: true });
+    try {
+      const a = upload(ctx, [1, 2, 3]);
+      const b = ctx.acquire(12);
+      expect(() => ctx.dispatch(AFFINE, { bindings: { x: a, y: b }, uniforms: { gamma: 1 }, workgroups: [1] })).toThrow(/gamma/);
+      affine(ctx, a, a, 3, 1, 1);
+      await expect(ctx.sync()).rejects.toThrow(new RegExp(escape(AFFINE_LABEL)));
+      // an error outside any dispatch (a buffer with no usage) still reaches the context
+      ctx.device.createBuffer({ size: 16, usage: 0, label: 'no-usage' });
+      await expect(ctx.sync()).rejects.toThrow(/no-usage/);
+    } finally {
+      ctx.dispose();
+    }
+  });
+
+  it('a disposed context refuses further use with a clear error', async () => {
+    const ctx = await createNodeContext();
+    const a = upload(ctx, [1, 2, 3]);
+    const b = ctx.acquire(12);
+    affine(ctx, a, b, 3, 1, 0);
+    ctx.dispose();
+    ctx.dispose(); // twice is fine
+    expect(ctx.isDisposed).toBe(true);
+    const msg = 'lrdif: this GPU context has been disposed';
+    expect(() => ctx.acquire(16)).toThrow(msg);
+    expect(() => affine(ctx, a, b, 3, 1, 0)).toThrow(msg);
+    expect(() => ctx.upload(a, new Float32Array(3))).toThrow(msg);
+    await expect(ctx.read(b, 12)).rejects.toThrow(msg);
+  });
+
+  it('a disposed context lets the Node process exit by itself', () => {
+    const script = fileURLToPath(new URL('./helpers/dispose-exit.ts', import.meta.url));
+    const tsx = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [tsx, script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.error, 'the child did not exit within 60 s').toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('result 11,22,33');
+  });
+});
+
+describe('tensor lifetime', () => {
+  beforeAll(gpu);
+
+  it('using a disposed tensor throws, naming the tensor', () => {
+    const t = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    t.name = 'weights';
+    t.dispose();
+    expect(() => add(t, t)).toThrow("lrdif: tensor 'weights' [2, 3] f32 was used after it was disposed");
+    const u = tensor([1, 2], [2], 'i32');
+    u.dispose();
+    expect(() => u.buffer).toThrow('lrdif: tensor [2] i32 was used after it was disposed');
+  });
+
+  it('backward of a non-scalar needs an explicit gradient', () => {
+    const x = tensor([1, 2, 3]);
+    x.requiresGrad = true;
+    const y = exp(x);
+    expect(() => backward(y)).toThrow('lrdif: backward: tensor [3] f32 has 3 elements; pass options.grad for a non-scalar output');
+    const z = tensor([1, 2]);
+    expect(() => backward(z)).toThrow('does not require a gradient');
+    engine.clearTape();
+    for (const t of [x, y, z]) t.dispose();
+  });
+});
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
