@@ -4,3 +4,5 @@ export * from './elementwise.js';
 export * from './shape.js';
 export * from './reduce.js';
 export * from './matmul.js';
+export * from './softmax.js';
+export * from './layernorm.js';

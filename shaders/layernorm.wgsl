@@ -1,0 +1,234 @@
+// Layer normalisation over the middle axis of an input viewed as [outer, D, inner]:
+// over the last axis (inner == 1, `*_rows` entries) or over the channels of NCHW
+// (outer = N, D = C, inner = H·W, `*_cols` entries). A "row" is one normalised vector,
+// numbered q = o·inner + i; mean and rstd = 1/sqrt(var + eps) are saved per row.
+//
+// `forward_rows` / `backward_rows`: TPR threads share one row (WG / TPR rows per workgroup)
+// and reduce in workgroup memory. `forward_cols` / `backward_cols`: one thread per row,
+// reading down D with stride `inner` (consecutive threads read consecutive pixels).
+// Variance is the biased one, computed around the mean (two passes over the row).
+//
+// Backward, with x̂ = (x − mean)·rstd and gw = dy·weight:
+//   dx = rstd · (gw − mean(gw) − x̂ · mean(gw·x̂))
+// and, per feature d, partial sums of dy·x̂ (dweight) and dy (dbias) over chunks of rows
+// (`params_rows`, `params_cols`); the caller sums the partials over chunks, so the result
+// does not depend on scheduling (no float atomics).
+override HAS_WEIGHT: bool = false;
+override HAS_BIAS: bool = false;
+// Threads per row in the `*_rows` entries: a power of two ≤ WG.
+override TPR: u32 = 256u;
+
+struct Params {
+  outer: u32,
+  d: u32,
+  inner: u32,
+  eps: f32,
+  // rows per chunk and number of chunks of the dweight/dbias partial sums
+  chunk: u32,
+  chunks: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+// backward
+@group(0) @binding(7) var<storage, read> dy: array<f32>;
+@group(0) @binding(8) var<storage, read> smean: array<f32>;
+@group(0) @binding(9) var<storage, read> srstd: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(11) var<storage, read_write> pweight: array<f32>;
+@group(0) @binding(12) var<storage, read_write> pbias: array<f32>;
+
+const WG: u32 = 256u;
+
+var<workgroup> sv: array<vec2f, WG>;
+
+fn group_index(wid: vec3u, nwg: vec3u) -> u32 {
+  return wid.y * nwg.x + wid.x;
+}
+
+// Sums v over the TPR threads of this thread's row (t = lid % TPR); every thread gets the sum.
+fn row_sum(v: vec2f, lid: u32, t: u32) -> vec2f {
+  workgroupBarrier(); // earlier readers of sv are done
+  sv[lid] = v;
+  workgroupBarrier();
+  for (var k = TPR / 2u; k > 0u; k = k / 2u) {
+    if (t < k) {
+      sv[lid] = sv[lid] + sv[lid + k];
+    }
+    workgroupBarrier();
+  }
+  return sv[lid - t];
+}
+
+fn w_at(d: u32) -> f32 {
+  if (HAS_WEIGHT) {
+    return weight[d];
+  }
+  return 1.0;
+}
+
+fn b_at(d: u32) -> f32 {
+  if (HAS_BIAS) {
+    return bias[d];
+  }
+  return 0.0;
+}
+
+@compute @workgroup_size(256)
+fn forward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = lid % TPR;
+  let row = group_index(wid, nwg) * (WG / TPR) + lid / TPR;
+  let valid = row < p.outer;
+  let base = row * p.d;
+  let inv_d = 1.0 / f32(p.d);
+  var acc = 0.0;
+  if (valid) {
+    for (var j = t; j < p.d; j += TPR) {
+      acc += x[base + j];
+    }
+  }
+  let mu = row_sum(vec2f(acc, 0.0), lid, t).x * inv_d;
+  var acc2 = 0.0;
+  if (valid) {
+    for (var j = t; j < p.d; j += TPR) {
+      let c = x[base + j] - mu;
+      acc2 += c * c;
+    }
+  }
+  let r = inverseSqrt(row_sum(vec2f(acc2, 0.0), lid, t).x * inv_d + p.eps);
+  if (valid) {
+    for (var j = t; j < p.d; j += TPR) {
+      y[base + j] = (x[base + j] - mu) * r * w_at(j) + b_at(j);
+    }
+    if (t == 0u) {
+      mean[row] = mu;
+      rstd[row] = r;
+    }
+  }
+}
+
+@compute @workgroup_size(256)
+fn forward_cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let q = group_index(wid, nwg) * WG + lid;
+  if (q >= p.outer * p.inner) { return; }
+  let base = (q / p.inner) * p.d * p.inner + q % p.inner;
+  let inv_d = 1.0 / f32(p.d);
+  var acc = 0.0;
+  for (var j = 0u; j < p.d; j++) {
+    acc += x[base + j * p.inner];
+  }
+  let mu = acc * inv_d;
+  var acc2 = 0.0;
+  for (var j = 0u; j < p.d; j++) {
+    let c = x[base + j * p.inner] - mu;
+    acc2 += c * c;
+  }
+  let r = inverseSqrt(acc2 * inv_d + p.eps);
+  for (var j = 0u; j < p.d; j++) {
+    let i = base + j * p.inner;
+    y[i] = (x[i] - mu) * r * w_at(j) + b_at(j);
+  }
+  mean[q] = mu;
+  rstd[q] = r;
+}
+
+@compute @workgroup_size(256)
+fn backward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = lid % TPR;
+  let row = group_index(wid, nwg) * (WG / TPR) + lid / TPR;
+  let valid = row < p.outer;
+  let base = row * p.d;
+  var mu = 0.0;
+  var r = 0.0;
+  var acc = vec2f(0.0);
+  if (valid) {
+    mu = smean[row];
+    r = srstd[row];
+    for (var j = t; j < p.d; j += TPR) {
+      let gw = dy[base + j] * w_at(j);
+      acc += vec2f(gw, gw * (x[base + j] - mu) * r);
+    }
+  }
+  let m = row_sum(acc, lid, t) * (1.0 / f32(p.d));
+  if (valid) {
+    for (var j = t; j < p.d; j += TPR) {
+      let gw = dy[base + j] * w_at(j);
+      dx[base + j] = r * (gw - m.x - (x[base + j] - mu) * r * m.y);
+    }
+  }
+}
+
+@compute @workgroup_size(256)
+fn backward_cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let q = group_index(wid, nwg) * WG + lid;
+  if (q >= p.outer * p.inner) { return; }
+  let base = (q / p.inner) * p.d * p.inner + q % p.inner;
+  let mu = smean[q];
+  let r = srstd[q];
+  var acc = vec2f(0.0);
+  for (var j = 0u; j < p.d; j++) {
+    let i = base + j * p.inner;
+    let gw = dy[i] * w_at(j);
+    acc += vec2f(gw, gw * (x[i] - mu) * r);
+  }
+  let m = acc * (1.0 / f32(p.d));
+  for (var j = 0u; j < p.d; j++) {
+    let i = base + j * p.inner;
+    let gw = dy[i] * w_at(j);
+    dx[i] = r * (gw - m.x - (x[i] - mu) * r * m.y);
+  }
+}
+
+// inner == 1: one thread per (chunk, feature d), summing down `chunk` rows; consecutive
+// threads take consecutive features, so each row is read contiguously. Output [chunks, D].
+@compute @workgroup_size(256)
+fn params_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = group_index(wid, nwg) * WG + lid;
+  if (k >= p.chunks * p.d) { return; }
+  let d = k % p.d;
+  let r0 = (k / p.d) * p.chunk;
+  let r1 = min(r0 + p.chunk, p.outer);
+  var aw = 0.0;
+  var ab = 0.0;
+  for (var row = r0; row < r1; row++) {
+    let g = dy[row * p.d + d];
+    aw += g * (x[row * p.d + d] - smean[row]) * srstd[row];
+    ab += g;
+  }
+  pweight[k] = aw;
+  pbias[k] = ab;
+}
+
+// inner > 1: one workgroup per (chunk, channel d), its threads spread over the chunk's
+// rows (pixels), reduced in workgroup memory. Output [chunks, D].
+@compute @workgroup_size(256)
+fn params_cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = group_index(wid, nwg);
+  if (k >= p.chunks * p.d) { return; } // uniform: the same for the whole workgroup
+  let d = k % p.d;
+  let q0 = (k / p.d) * p.chunk;
+  let q1 = min(q0 + p.chunk, p.outer * p.inner);
+  var acc = vec2f(0.0);
+  for (var q = q0 + lid; q < q1; q += WG) {
+    let i = ((q / p.inner) * p.d + d) * p.inner + q % p.inner;
+    let g = dy[i];
+    acc += vec2f(g * (x[i] - smean[q]) * srstd[q], g);
+  }
+  sv[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) {
+      sv[lid] = sv[lid] + sv[lid + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    pweight[k] = sv[0].x;
+    pbias[k] = sv[0].y;
+  }
+}
