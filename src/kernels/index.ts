@@ -6,3 +6,6 @@ export * from './reduce.js';
 export * from './matmul.js';
 export * from './softmax.js';
 export * from './layernorm.js';
+export * from './random.js';
+export * from './dropout.js';
+export * from './loss.js';
