@@ -111,9 +111,10 @@ function extremum(op: 'max' | 'min', x: Tensor, axes?: number | readonly number[
   if (engine.needsGrad([x])) {
     const xs = x.shape;
     const kshape = k.shape;
-    // gradient shared evenly among the elements equal to the extremum
-    engine.record(op, [x], out, [x, k], (g, [xv, kv]) => {
-      const mask = equal(xv, broadcastTo(kv, xs));
+    // gradient shared evenly among the elements equal to the extremum; saves `out`, not `k`
+    // (without keepDims, reshapeRaw has already disposed k)
+    engine.record(op, [x], out, [x, out], (g, [xv, ov]) => {
+      const mask = equal(xv, broadcastTo(reshape(ov, kshape), xs));
       const count = sum(mask, ax, true);
       return [mul(mask, broadcastTo(div(reshape(g, kshape), count), xs))];
     });
