@@ -1,9 +1,29 @@
 #!/usr/bin/env bash
 # Installs the system packages lrdif needs on Debian 12 (bookworm):
-# - a Vulkan driver new enough for Dawn: Mesa lavapipe from bookworm-backports (bookworm's 22.3 is rejected).
-# Optional extra: python3-torch (only to regenerate golden fixtures; CI does not need it).
+# - a Vulkan driver new enough for Dawn: Mesa lavapipe from bookworm-backports (bookworm's 22.3 is rejected),
+#   and the Vulkan loader.
+# Optional extra: python3-torch (only to regenerate golden fixtures; CI does not need it): --with-torch.
+# Idempotent; when everything is already there it touches nothing (no apt-get update), so reruns are fast.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+WITH_TORCH=0; [ "${1:-}" = "--with-torch" ] && WITH_TORCH=1
+
+installed_version() { { dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null || true; } | sed -n 's/^ii *//p'; }
+
+have_backports_lavapipe() {
+  local v; v="$(installed_version mesa-vulkan-drivers)"
+  # backports builds carry ~bpo12; any Mesa ≥ 23 from elsewhere is new enough too
+  [ -n "$v" ] || return 1
+  compgen -G '/usr/share/vulkan/icd.d/lvp_icd*.json' >/dev/null || return 1
+  [[ "$v" == *bpo12* ]] || dpkg --compare-versions "$v" ge 23 || return 1
+  [ -n "$(installed_version libvulkan1)" ]
+}
+
+if have_backports_lavapipe && { [ $WITH_TORCH -eq 0 ] || [ -n "$(installed_version python3-torch)" ]; }; then
+  echo "system packages already there: mesa-vulkan-drivers $(installed_version mesa-vulkan-drivers); skipping apt"
+  exit 0
+fi
+
 if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
   echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/lrdif-backports.list >/dev/null
 fi
@@ -11,7 +31,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers >/dev/null
 $SUDO apt-get install -y -qq libvulkan1 >/dev/null
-if [ "${1:-}" = "--with-torch" ]; then
-  $SUDO apt-get install -y -qq python3-torch >/dev/null
+if [ $WITH_TORCH -eq 1 ]; then
+  $SUDO apt-get install -y -qq python3-torch python3-numpy >/dev/null
 fi
-echo "system packages ready: $(ls /usr/share/vulkan/icd.d/ 2>/dev/null | tr '\n' ' ')"
+echo "system packages ready: mesa-vulkan-drivers $(installed_version mesa-vulkan-drivers); ICDs: $(ls /usr/share/vulkan/icd.d/ 2>/dev/null | tr '\n' ' ')"

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// The `lrdif` command. In a checkout (src/ and the dev dependency tsx present) it runs the
+// TypeScript source directly, so it is never stale; an installed package runs the build.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const source = new URL('../src/cli/main.ts', import.meta.url);
+const built = new URL('../dist/src/cli/main.js', import.meta.url);
+
+async function tsxRegister() {
+  try {
+    return (await import('tsx/esm/api')).register;
+  } catch {
+    return null;
+  }
+}
+
+const register = existsSync(fileURLToPath(source)) ? await tsxRegister() : null;
+if (register) {
+  register();
+  await import(source.href);
+} else if (existsSync(fileURLToPath(built))) {
+  await import(built.href);
+} else {
+  process.stderr.write('lrdif: error: neither the TypeScript source with tsx (npm ci) nor a build (npm run build) was found\n');
+  process.exitCode = 1;
+}

@@ -1,0 +1,60 @@
+/** `lrdif info`: the WebGPU adapter lrdif gets here, its features and limits. */
+import { createNodeContext } from '../gpu/node.js';
+import type { GpuContext } from '../gpu/context.js';
+
+export interface AdapterInfoReport {
+  adapter: GpuContext['adapter'];
+  /** Optional WebGPU features the device was created with. */
+  features: string[];
+  /** What lrdif kernels can use. */
+  lrdifFeatures: GpuContext['features'];
+  limits: Record<string, number>;
+  backend: string | null;
+}
+
+export function describeContext(ctx: GpuContext): AdapterInfoReport {
+  const limits: Record<string, number> = {};
+  // GPUSupportedLimits exposes its values as prototype getters: walk the prototype for the names.
+  const proto = Object.getPrototypeOf(ctx.limits) as object;
+  for (const name of Object.getOwnPropertyNames(proto).sort()) {
+    const v = (ctx.limits as unknown as Record<string, unknown>)[name];
+    if (typeof v === 'number') limits[name] = v;
+  }
+  return {
+    adapter: ctx.adapter,
+    features: [...ctx.device.features].map(String).sort(),
+    lrdifFeatures: ctx.features,
+    limits,
+    backend: process.env.LRDIF_BACKEND ?? null,
+  };
+}
+
+export function formatReport(r: AdapterInfoReport): string {
+  const lines = [
+    `adapter      ${r.adapter.summary}`,
+    `vendor       ${r.adapter.vendor || '-'}`,
+    `architecture ${r.adapter.architecture || '-'}`,
+    `device       ${r.adapter.device || '-'}`,
+    `backend      ${r.backend ?? 'default'}`,
+    `features     ${r.features.join(', ') || 'none'}`,
+    `lrdif uses   shader-f16: ${yes(r.lrdifFeatures.shaderF16)}, subgroups: ${yes(r.lrdifFeatures.subgroups)}, timestamp-query: ${yes(r.lrdifFeatures.timestampQuery)}`,
+    'limits',
+  ];
+  const width = Math.max(...Object.keys(r.limits).map((k) => k.length));
+  for (const [k, v] of Object.entries(r.limits)) lines.push(`  ${k.padEnd(width)}  ${v}`);
+  return lines.join('\n');
+}
+
+function yes(b: boolean): string {
+  return b ? 'yes' : 'no';
+}
+
+export async function runInfo(options: { json?: boolean }): Promise<void> {
+  const ctx = await createNodeContext();
+  try {
+    const report = describeContext(ctx);
+    process.stdout.write((options.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
+  } finally {
+    ctx.dispose();
+  }
+}

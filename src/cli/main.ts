@@ -1,0 +1,94 @@
+/**
+ * The `lrdif` command line. Each command lives in its own file and registers itself here;
+ * `demo` is the engine's demo for now (src/cli/demo.ts) and is meant to be replaced by the
+ * full LRDif pipeline by swapping that one registration.
+ *
+ * Failures print one line on stderr and exit non-zero (`--verbose` adds the stack).
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { reportError } from './errors.js';
+import type { Action, Wrap } from './command.js';
+import { runInfo } from './info.js';
+import { runBench } from './bench.js';
+import { registerDemo } from './demo.js';
+
+function packageVersion(): string {
+  // src/cli/main.ts or dist/src/cli/main.js: package.json is two or three folders up.
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'lrdif' && pkg.version) return pkg.version;
+    } catch {
+      // not this one
+    }
+  }
+  return 'unknown';
+}
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('lrdif');
+  const verbose = () => Boolean(program.opts().verbose);
+  // a failing action becomes one line on stderr and an exit code, never an unhandled rejection
+  const wrap: Wrap =
+    <A extends unknown[]>(fn: Action<A>) =>
+    async (...args: A) => {
+      try {
+        const code = await fn(...args);
+        setExit(code ?? 0);
+      } catch (e) {
+        reportError(e, verbose());
+        setExit(1);
+      }
+    };
+
+  program
+    .description('lrdif: a WebGPU compute-kernel library in TypeScript (tensors, autograd, nn, optim), the engine for the LRDif facial-expression-recognition system')
+    .version(packageVersion(), '-V, --version')
+    .option('-v, --verbose', 'print full errors with stack traces')
+    .showHelpAfterError('(run `lrdif --help` for usage)')
+    .exitOverride();
+
+  program
+    .command('info')
+    .description('show the WebGPU adapter lrdif uses here: description, features and limits')
+    .option('--json', 'print JSON instead of a table')
+    .action(wrap(async (opts: { json?: boolean }) => runInfo(opts)));
+
+  program
+    .command('bench')
+    .description('run the kernel benchmark suite (bench/run.ts); `filter` keeps benchmarks whose name contains it')
+    .argument('[filter]', 'substring of the benchmark names to run')
+    .allowUnknownOption()
+    .helpOption(false)
+    .addOption(new Option('-h, --help', 'show the benchmark suite\'s own options').hideHelp())
+    .action(
+      wrap(async (filter: string | undefined, _opts: unknown, cmd: Command) => {
+        // anything after the filter (e.g. the suite's own flags) passes through
+        const extra = cmd.args.slice(filter === undefined ? 0 : 1);
+        if ((_opts as { help?: boolean }).help) extra.push('--help');
+        return runBench(filter, extra);
+      }),
+    );
+
+  registerDemo(program, wrap);
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    // commander has already printed usage errors, help and the version
+    if (e instanceof CommanderError) return e.exitCode;
+    reportError(e, process.argv.includes('--verbose') || process.argv.includes('-v'));
+    return 1;
+  }
+  return exitCode;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,109 @@
+/**
+ * The `lrdif` command line, run as a user would (node bin/lrdif.js …, in a child process so
+ * each command owns its device), and its toy data.
+ */
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { gpu } from './helpers/gpu.js';
+import { accuracy, blobs, spiral } from '../src/cli/toy-data.js';
+import { oneLine } from '../src/cli/errors.js';
+
+const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
+
+function lrdif(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, LRDIF_DEBUG: '' } });
+  if (r.error) throw r.error;
+  // Dawn prints its own notices on stderr; keep only lrdif's lines
+  const stderr = r.stderr
+    .split('\n')
+    .filter((l) => l && !l.startsWith('Warning: '))
+    .join('\n');
+  return { status: r.status, stdout: r.stdout, stderr };
+}
+
+describe('toy data', () => {
+  it('is seeded, balanced and shuffled', () => {
+    const a = spiral(50, 3, 4);
+    const b = spiral(50, 3, 4);
+    expect(Array.from(a.x)).toEqual(Array.from(b.x));
+    expect(Array.from(a.y)).toEqual(Array.from(b.y));
+    expect(Array.from(spiral(50, 3, 5).x)).not.toEqual(Array.from(a.x));
+    expect(a.n).toBe(150);
+    for (let c = 0; c < 3; c++) expect(a.y.filter((v) => v === c).length).toBe(50);
+    expect(Array.from(a.y.slice(0, 50)).every((v) => v === a.y[0])).toBe(false); // not in class order
+    const d = blobs(20, 4, 1);
+    expect(d.x.length).toBe(160);
+    // each blob sits around its centre on the unit circle
+    for (let c = 0; c < 4; c++) {
+      let mx = 0;
+      let my = 0;
+      for (let i = 0; i < d.n; i++) if (d.y[i] === c) ((mx += d.x[2 * i] / 20), (my += d.x[2 * i + 1] / 20));
+      expect(Math.hypot(mx - Math.cos((Math.PI * c) / 2), my - Math.sin((Math.PI * c) / 2))).toBeLessThan(0.25);
+    }
+  });
+
+  it('accuracy counts matching labels and checks lengths', () => {
+    expect(accuracy([0, 1, 2, 2], [0, 1, 1, 2])).toBe(0.75);
+    expect(() => accuracy([0], [0, 1])).toThrow('lrdif: accuracy: 1 predictions for 2 labels');
+  });
+
+  it('folds multi-line errors into one line', () => {
+    expect(oneLine('lrdif: no adapter.\n  install one:\n  apt-get …\n')).toBe('no adapter. install one: apt-get …');
+  });
+});
+
+describe('lrdif command', () => {
+  it('info --json describes the adapter the library gets', async () => {
+    const ctx = await gpu();
+    const r = lrdif('info', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout) as { adapter: { summary: string }; features: string[]; limits: Record<string, number> };
+    expect(info.adapter.summary).toBe(ctx.adapter.summary);
+    expect(info.limits.maxComputeWorkgroupsPerDimension).toBe(ctx.limits.maxComputeWorkgroupsPerDimension);
+    expect(info.limits.maxStorageBufferBindingSize).toBe(ctx.limits.maxStorageBufferBindingSize);
+    expect(info.features.includes('timestamp-query')).toBe(ctx.features.timestampQuery);
+  });
+
+  it('info prints a table', () => {
+    const r = lrdif('info');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^adapter {6}\S/);
+    expect(r.stdout).toMatch(/\n {2}maxComputeWorkgroupsPerDimension +\d+\n/);
+  });
+
+  it('demo trains a classifier that learns', () => {
+    const r = lrdif('demo', '--dataset', 'blobs', '--steps', '60', '--plain');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/step +60\/60 +loss \d+\.\d{4} +acc [\d.]+% +[\d.]+ steps\/s/);
+    const m = /train accuracy ([\d.]+)%, test accuracy ([\d.]+)%/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    // three well-separated blobs: far above chance (33 %) after 60 steps
+    expect(Number(m![1])).toBeGreaterThan(85);
+    expect(Number(m![2])).toBeGreaterThan(85);
+  });
+
+  it('reports a bad argument in one line and exits non-zero; --verbose adds the stack', () => {
+    const r = lrdif('demo', '--steps', '0');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("lrdif: error: demo: --steps must be a positive integer, got '0'");
+    const v = lrdif('--verbose', 'demo', '--dataset', 'moons');
+    expect(v.status).toBe(1);
+    expect(v.stderr).toMatch(/^lrdif: error: Error: lrdif: demo: --dataset must be 'spiral' or 'blobs', got 'moons'\n\s+at /);
+  });
+
+  it('reports device errors in one line', () => {
+    const r = spawnSync(process.execPath, [BIN, 'info'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, LRDIF_BACKEND: 'no-such-backend' } });
+    expect(r.status).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('lrdif:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^lrdif: error: .*no-such-backend/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('rejects an unknown command', () => {
+    const r = lrdif('nope');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("unknown command 'nope'");
+  });
+});
