@@ -1,0 +1,25 @@
+/** Weights I/O (browser-safe): safetensors parsing, reading and writing, and loading into tensors. */
+export {
+  SafetensorsReader,
+  SafetensorsError,
+  serializeSafetensors,
+  planSafetensors,
+  parseHeader,
+  readHeaderLength,
+  memorySource,
+  isFloatDType,
+  f32ToF16Bits,
+  f32ToBf16Bits,
+  f16BitsToF32,
+  SAFETENSORS_DTYPE_BYTES,
+  MAX_HEADER_BYTES,
+  type SafetensorsDType,
+  type SafetensorsRule,
+  type SafetensorsEntry,
+  type SafetensorsData,
+  type SafetensorsPlan,
+  type ParsedHeader,
+  type TensorInfo,
+  type ByteSource,
+} from './safetensors.js';
+export { loadTensor, loadTensors, tensorsToEntries, type LoadTensorOptions } from './tensors.js';
