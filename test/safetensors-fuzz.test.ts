@@ -14,7 +14,7 @@ import { rng } from './helpers/ref.js';
 const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden', 'safetensors');
 
 function seeds(): Uint8Array[] {
-  const files = ['floats.safetensors', 'ints.safetensors', 'wide.safetensors', 'f8.safetensors'].map((f) => new Uint8Array(fs.readFileSync(path.join(GOLDEN, f))));
+  const files: Uint8Array[] = ['floats.safetensors', 'ints.safetensors', 'wide.safetensors', 'f8.safetensors'].map((f) => new Uint8Array(fs.readFileSync(path.join(GOLDEN, f))));
   files.push(
     serializeSafetensors(
       [

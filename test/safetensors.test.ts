@@ -563,7 +563,7 @@ describe('safetensors: engine tensors', () => {
     expect(h.dtype).toBe('f32');
     expect([...h.shape]).toEqual([2, 3, 4]);
     expect(h.name).toBe('weight.f16');
-    expectF32Bits(await h.data(), exp.f32_bits!, 'GPU weight.f16');
+    expectF32Bits((await h.data()) as Float32Array, exp.f32_bits!, 'GPU weight.f16');
     h.dispose();
     expectRejected(() => loadTensor(r, 'weight.f16', undefined, { shape: [4, 6] }), 'shape', "'floats.safetensors'", "tensor 'weight.f16'", 'expected shape [4, 6], the file has [2, 3, 4] (F16)');
     expectRejected(() => loadTensor(r, 'weight.f32', 'i32'), 'read', 'cannot load F32 data as i32');

@@ -810,7 +810,7 @@ export function planSafetensors(entries: readonly SafetensorsEntry[], metadata?:
 }
 
 /** The whole file in one buffer. */
-export function serializeSafetensors(entries: readonly SafetensorsEntry[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+export function serializeSafetensors(entries: readonly SafetensorsEntry[], metadata?: Readonly<Record<string, string>>): Uint8Array<ArrayBuffer> {
   const plan = planSafetensors(entries, metadata);
   const out = new Uint8Array(plan.totalBytes);
   out.set(plan.header);
