@@ -1,7 +1,19 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { layerNorm, layerNormChannels, tensor, backward, engine, tidy, type Tensor } from '../src/node.js';
+import { rowKernelTuning } from '../src/kernels/rows.js';
+
+/**
+ * The last-axis kernels' threads-per-row depends on the adapter (1–2 on lavapipe for these
+ * rows); the row tests also run with the GPU setting and with one element per thread, so
+ * the workgroup tree reductions (up to 256 threads per row) are exercised on every machine.
+ */
+const ROW_MODES: Array<{ label: string; perThread: number | null }> = [
+  { label: 'threads per row chosen by adapter', perThread: null },
+  { label: 'GPU setting (8 elements per thread)', perThread: 8 },
+  { label: 'one element per thread (up to 256 threads per row)', perThread: 1 },
+];
 
 interface View {
   outer: number;
@@ -83,26 +95,89 @@ async function forward(form: Form, shape: number[], withW: boolean, withB: boole
   for (const t of [x, w, b, y]) t?.dispose();
 }
 
-describe('layerNorm forward', () => {
-  beforeAll(gpu);
-  it('last axis of D = 1, 7, 48, 257, 384 with and without weight/bias', async () => {
-    let seed = 1;
-    for (const shape of [[5, 1], [3, 4, 7], [67, 48], [3, 257], [9, 384], [384]]) {
-      for (const [w, b] of [[true, true], [false, false], [true, false], [false, true]]) {
-        await forward('rows', shape, w, b, seed++);
+async function gradCheck(form: Form, shape: number[], withW: boolean, withB: boolean): Promise<void> {
+  const v = viewOf(form, shape);
+  const seed = sizeOf(shape) * 7 + (withW ? 1 : 0) + (withB ? 2 : 0);
+  const inputs = [{ data: randArray(shape, seed, -2, 2), shape }];
+  if (withW) inputs.push({ data: randArray([v.d], seed + 1, 0.5, 1.5), shape: [v.d] });
+  if (withB) inputs.push({ data: randArray([v.d], seed + 2, -1, 1), shape: [v.d] });
+  await checkGradients({
+    inputs,
+    gpuFn: (x, ...rest) => run(form, x, withW ? rest[0] : null, withB ? rest[withW ? 1 : 0] : null),
+    refFn: (x, ...rest) => refNorm(x, withW ? rest[0] : null, withB ? rest[withW ? 1 : 0] : null, v),
+  });
+}
+
+/**
+ * Larger cases against the analytic float64 gradient: these exercise the chunked (two-stage)
+ * dweight/dbias reduction with several rows per chunk and several chunks.
+ */
+async function analyticGrads(form: Form, shape: number[]): Promise<void> {
+  const v = viewOf(form, shape);
+  const xd = randArray(shape, 7, -2, 2);
+  const wd = randArray([v.d], 8, 0.5, 1.5);
+  const gd = randArray(shape, 9, -1, 1);
+  const x = gpuTensor(xd, shape, true);
+  const w = gpuTensor(wd, [v.d], true);
+  const b = gpuTensor(randArray([v.d], 10), [v.d], true);
+  const g = gpuTensor(gd, shape);
+  const y = run(form, x, w, b);
+  backward(y, { grad: g });
+  const ref = refNormGrads(xd, wd, gd, v);
+  expectClose(await x.grad!.data(), ref.dx, 1e-3, 1e-4, 'dx');
+  expectClose(await w.grad!.data(), ref.dw, 1e-4, 1e-3, 'dweight');
+  expectClose(await b.grad!.data(), ref.db, 1e-4, 1e-3, 'dbias');
+  for (const t of [x, w, b]) t.grad!.dispose();
+  for (const t of [x, w, b, g, y]) t.dispose();
+}
+
+for (const mode of ROW_MODES) {
+  describe(`layerNorm over the last axis (${mode.label})`, () => {
+    beforeAll(async () => {
+      await gpu();
+      rowKernelTuning.perThread = mode.perThread;
+    });
+    afterAll(() => {
+      rowKernelTuning.perThread = null;
+    });
+
+    it('forward: D = 1, 7, 48, 257, 384 with and without weight/bias', async () => {
+      let seed = 1;
+      for (const shape of [[5, 1], [3, 4, 7], [67, 48], [3, 257], [9, 384], [384]]) {
+        for (const [w, b] of [[true, true], [false, false], [true, false], [false, true]]) {
+          await forward('rows', shape, w, b, seed++);
+        }
       }
+    });
+    it('forward: many rows (several rows per workgroup, partial last workgroup)', async () => {
+      await forward('rows', [1100, 48], true, true, 31);
+      await forward('rows', [3001, 3], true, true, 32);
+    });
+    it('forward: rows with a large common offset (variance computed around the mean)', async () => {
+      // std ≈ 0.29 on values ≈ 1000: f32 rounding of the mean alone costs ~1e-3 in x̂, but
+      // E[x²] − E[x]² would lose the variance entirely (E[x²] ≈ 1e6 has an ulp of 0.06)
+      await forward('rows', [6, 50], true, true, 41, 1000, 1001, 3e-3);
+    });
+    for (const [shape, withW, withB] of [
+      [[3, 7], true, true],
+      [[2, 3, 5], false, false],
+      [[2, 1], true, true],
+      [[2, 300], true, true],
+    ] as Array<[number[], boolean, boolean]>) {
+      it(`backward ${JSON.stringify(shape)} weight=${withW} bias=${withB} vs finite differences`, async () => {
+        await gradCheck('rows', shape, withW, withB);
+      });
+    }
+    for (const shape of [[2000, 48], [40, 384]]) {
+      it(`backward ${JSON.stringify(shape)}: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
+        await analyticGrads('rows', shape);
+      });
     }
   });
-  it('many rows (more than one grid row of workgroups for short rows)', async () => {
-    await forward('rows', [1100, 48], true, true, 31);
-    await forward('rows', [3001, 3], true, true, 32);
-  });
-  it('rows with a large common offset (variance computed around the mean)', async () => {
-    // std ≈ 0.29 on values ≈ 1000: f32 rounding of the mean alone costs ~1e-3 in x̂, but
-    // E[x²] − E[x]² would lose the variance entirely (E[x²] ≈ 1e6 has an ulp of 0.06)
-    await forward('rows', [6, 50], true, true, 41, 1000, 1001, 3e-3);
-    await forward('channels', [2, 50, 3, 3], true, true, 42, 1000, 1001, 3e-3);
-  });
+}
+
+describe('layerNorm forward', () => {
+  beforeAll(gpu);
   it('empty inputs', async () => {
     for (const shape of [[0, 7], [3, 0], [2, 0, 5]]) {
       const x = gpuTensor(new Float64Array(0), shape);
@@ -129,6 +204,9 @@ describe('layerNormChannels forward', () => {
     await forward('channels', [3, 9, 1, 1], true, true, 120);
     await forward('channels', [2, 3, 17, 19], true, true, 121);
   });
+  it('channels with a large common offset', async () => {
+    await forward('channels', [2, 50, 3, 3], true, true, 42, 1000, 1001, 3e-3);
+  });
   it('empty spatial axes', async () => {
     const x = gpuTensor(new Float64Array(0), [2, 3, 0, 4]);
     const y = layerNormChannels(x);
@@ -141,28 +219,15 @@ describe('layerNormChannels forward', () => {
 describe('layerNorm backward', () => {
   beforeAll(gpu);
   const cases: Array<[Form, number[], boolean, boolean]> = [
-    ['rows', [3, 7], true, true],
-    ['rows', [2, 3, 5], false, false],
     ['rows', [4, 6], true, false],
     ['rows', [4, 6], false, true],
-    ['rows', [2, 1], true, true],
-    ['rows', [2, 300], true, true],
     ['channels', [2, 3, 2, 3], true, true],
     ['channels', [2, 4, 1, 1], true, true],
     ['channels', [1, 5, 3, 1], false, false],
   ];
   for (const [form, shape, withW, withB] of cases) {
     it(`${form} ${JSON.stringify(shape)} weight=${withW} bias=${withB} vs finite differences`, async () => {
-      const v = viewOf(form, shape);
-      const seed = sizeOf(shape) * 7 + (withW ? 1 : 0) + (withB ? 2 : 0);
-      const inputs = [{ data: randArray(shape, seed, -2, 2), shape }];
-      if (withW) inputs.push({ data: randArray([v.d], seed + 1, 0.5, 1.5), shape: [v.d] });
-      if (withB) inputs.push({ data: randArray([v.d], seed + 2, -1, 1), shape: [v.d] });
-      await checkGradients({
-        inputs,
-        gpuFn: (x, ...rest) => run(form, x, withW ? rest[0] : null, withB ? rest[withW ? 1 : 0] : null),
-        refFn: (x, ...rest) => refNorm(x, withW ? rest[0] : null, withB ? rest[withW ? 1 : 0] : null, v),
-      });
+      await gradCheck(form, shape, withW, withB);
     });
   }
 
@@ -179,31 +244,9 @@ describe('layerNorm backward', () => {
     });
   });
 
-  // Large cases against the analytic float64 gradient: these exercise the chunked
-  // (two-stage) dweight/dbias reduction with several rows per chunk and several chunks.
-  for (const [form, shape] of [
-    ['rows', [2000, 48]],
-    ['rows', [40, 384]],
-    ['channels', [3, 5, 37, 29]],
-    ['channels', [2, 48, 7, 9]],
-  ] as Array<[Form, number[]]>) {
-    it(`${form} ${JSON.stringify(shape)}: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
-      const v = viewOf(form, shape);
-      const xd = randArray(shape, 7, -2, 2);
-      const wd = randArray([v.d], 8, 0.5, 1.5);
-      const gd = randArray(shape, 9, -1, 1);
-      const x = gpuTensor(xd, shape, true);
-      const w = gpuTensor(wd, [v.d], true);
-      const b = gpuTensor(randArray([v.d], 10), [v.d], true);
-      const g = gpuTensor(gd, shape);
-      const y = run(form, x, w, b);
-      backward(y, { grad: g });
-      const ref = refNormGrads(xd, wd, gd, v);
-      expectClose(await x.grad!.data(), ref.dx, 1e-3, 1e-4, 'dx');
-      expectClose(await w.grad!.data(), ref.dw, 1e-4, 1e-3, 'dweight');
-      expectClose(await b.grad!.data(), ref.db, 1e-4, 1e-3, 'dbias');
-      for (const t of [x, w, b]) t.grad!.dispose();
-      for (const t of [x, w, b, g, y]) t.dispose();
+  for (const shape of [[3, 5, 37, 29], [2, 48, 7, 9]]) {
+    it(`channels ${JSON.stringify(shape)}: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
+      await analyticGrads('channels', shape);
     });
   }
 

@@ -9,6 +9,7 @@ import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, grid1d, WG } from './util.js';
 import { sum } from './reduce.js';
+import { threadsPerRow } from './rows.js';
 
 type NormOp = 'layerNorm' | 'layerNormChannels';
 
@@ -18,13 +19,6 @@ interface NormView {
   inner: number;
   /** How error messages name the normalised axis. */
   axisName: string;
-}
-
-/** Threads cooperating on one row in the `*_rows` kernels: the power of two covering D, at most one workgroup. */
-export function layerNormThreadsPerRow(d: number): number {
-  let t = 1;
-  while (t < d && t < WG) t *= 2;
-  return t;
 }
 
 function checkAffine(op: NormOp, x: Tensor, v: NormView, t: Tensor | null | undefined, what: 'weight' | 'bias'): Tensor | null {
@@ -44,7 +38,7 @@ function normDispatch(ctx: GpuContext, entry: 'forward' | 'backward', v: NormVie
   const rows = v.outer * v.inner;
   const uniforms = { outer: v.outer, d: v.d, inner: v.inner, eps, chunk: 0, chunks: 0 };
   if (v.inner === 1) {
-    const tpr = layerNormThreadsPerRow(v.d);
+    const tpr = threadsPerRow(ctx, v.d);
     ctx.dispatch({ shader: 'layernorm', entry: `${entry}_rows`, constants: { ...constants, TPR: tpr } }, {
       bindings,
       uniforms,

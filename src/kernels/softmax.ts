@@ -8,6 +8,7 @@ import type { Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, grid1d, WG } from './util.js';
+import { threadsPerRow } from './rows.js';
 
 type SoftmaxKind = 'softmax' | 'logSoftmax';
 
@@ -30,18 +31,11 @@ function axisView(op: SoftmaxKind, x: Tensor, axis: number): AxisView {
   return { outer, r: x.shape[a], inner };
 }
 
-/** Threads cooperating on one row: the power of two covering R, at most one workgroup. */
-export function softmaxThreadsPerRow(r: number): number {
-  let t = 1;
-  while (t < r && t < WG) t *= 2;
-  return t;
-}
-
 function dispatchSoftmax(ctx: GpuContext, kind: SoftmaxKind, v: AxisView, backward: boolean, bindings: Record<string, PooledBuffer>): void {
   const uniforms = { outer: v.outer, r: v.r, inner: v.inner };
   const LOG = kind === 'logSoftmax' ? 1 : 0;
   if (v.inner === 1) {
-    const tpr = softmaxThreadsPerRow(v.r);
+    const tpr = threadsPerRow(ctx, v.r);
     ctx.dispatch({ shader: 'softmax', entry: backward ? 'rows_backward' : 'rows', constants: { LOG, TPR: tpr } }, {
       bindings,
       uniforms,
