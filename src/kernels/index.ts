@@ -9,3 +9,5 @@ export * from './layernorm.js';
 export * from './random.js';
 export * from './dropout.js';
 export * from './loss.js';
+export * from './layout.js';
+export * from './indexing.js';

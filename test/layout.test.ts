@@ -1,0 +1,517 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { gpu } from './helpers/gpu.js';
+import { checkGradients, expectClose, gpuTensor, randArray, rng, sizeOf } from './helpers/ref.js';
+import { permute, transpose, slice, narrow, concat, split, chunk, pad, tensor, tidy, backward, mul, sum, type Tensor, type GpuContext } from '../src/node.js';
+
+// ---------------------------------------------------------------- float64 references
+
+function stridesOf(shape: readonly number[]): number[] {
+  const st: number[] = [];
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= shape[i];
+  }
+  return st;
+}
+
+/** Calls fn(coords, flatIndex) for every element of `shape` in row-major order. */
+function forEachIndex(shape: readonly number[], fn: (c: number[], i: number) => void): void {
+  const n = sizeOf(shape);
+  const c = new Array<number>(shape.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    fn(c, i);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++c[d] < shape[d]) break;
+      c[d] = 0;
+    }
+  }
+}
+
+function at(shape: readonly number[], c: readonly number[]): number {
+  const st = stridesOf(shape);
+  return c.reduce((s, v, d) => s + v * st[d], 0);
+}
+
+function refPermute(x: ArrayLike<number>, shape: number[], perm: number[]): Float64Array {
+  const outShape = perm.map((p) => shape[p]);
+  const y = new Float64Array(sizeOf(outShape));
+  forEachIndex(outShape, (c, i) => {
+    const src = new Array<number>(shape.length);
+    perm.forEach((p, d) => (src[p] = c[d]));
+    y[i] = x[at(shape, src)];
+  });
+  return y;
+}
+
+function refSlice(x: ArrayLike<number>, shape: number[], begin: number[], size: number[]): Float64Array {
+  const y = new Float64Array(sizeOf(size));
+  forEachIndex(size, (c, i) => (y[i] = x[at(shape, c.map((v, d) => v + begin[d]))]));
+  return y;
+}
+
+function refConcat(parts: Array<{ data: ArrayLike<number>; shape: number[] }>, axis: number): Float64Array {
+  const outShape = [...parts[0].shape];
+  outShape[axis] = parts.reduce((s, p) => s + p.shape[axis], 0);
+  const y = new Float64Array(sizeOf(outShape));
+  forEachIndex(outShape, (c, i) => {
+    let k = c[axis];
+    for (const p of parts) {
+      if (k < p.shape[axis]) {
+        const cc = [...c];
+        cc[axis] = k;
+        y[i] = p.data[at(p.shape, cc)];
+        return;
+      }
+      k -= p.shape[axis];
+    }
+  });
+  return y;
+}
+
+/** Reflection by repeated bouncing off the edges (independent of the kernel's modular form). */
+function bounce(t: number, n: number): number {
+  while (t < 0 || t >= n) {
+    if (t < 0) t = -t;
+    if (t >= n) t = 2 * (n - 1) - t;
+  }
+  return t;
+}
+
+function refPad(x: ArrayLike<number>, shape: number[], pads: Array<[number, number]>, mode: string, value = 0): Float64Array {
+  const lead = shape.length - pads.length;
+  const before = shape.map((_, i) => (i >= lead ? pads[i - lead][0] : 0));
+  const after = shape.map((_, i) => (i >= lead ? pads[i - lead][1] : 0));
+  const outShape = shape.map((d, i) => d + before[i] + after[i]);
+  const y = new Float64Array(sizeOf(outShape));
+  forEachIndex(outShape, (c, i) => {
+    const src: number[] = [];
+    for (let d = 0; d < shape.length; d++) {
+      let t = c[d] - before[d];
+      if (t < 0 || t >= shape[d]) {
+        if (mode === 'constant') {
+          y[i] = value;
+          return;
+        }
+        t = mode === 'replicate' ? Math.min(Math.max(t, 0), shape[d] - 1) : bounce(t, shape[d]);
+      }
+      src.push(t);
+    }
+    y[i] = x[at(shape, src)];
+  });
+  return y;
+}
+
+function permutations(n: number): number[][] {
+  if (n === 0) return [[]];
+  const out: number[][] = [];
+  for (const p of permutations(n - 1)) {
+    for (let i = 0; i <= p.length; i++) out.push([...p.slice(0, i), n - 1, ...p.slice(i)]);
+  }
+  return out;
+}
+
+function shuffle(n: number, seed: number): number[] {
+  const r = rng(seed);
+  const a = [...Array(n).keys()];
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** Integers covering the whole i32 range, to check that copies move bits, not values. */
+function randInts(n: number, seed: number): Int32Array {
+  const r = rng(seed);
+  return Int32Array.from({ length: n }, () => Math.floor(r() * 4294967296) - 2147483648);
+}
+
+async function expectPermute(shape: number[], perm: number[], seed: number): Promise<void> {
+  const data = randArray(shape, seed);
+  const x = gpuTensor(data, shape);
+  const y = permute(x, perm);
+  expect(y.shape).toEqual(perm.map((p) => shape[p]));
+  expect(Array.from(await y.data()), `permute ${JSON.stringify(shape)} by ${JSON.stringify(perm)}`).toEqual(Array.from(refPermute(data, shape, perm)));
+  x.dispose();
+  y.dispose();
+}
+
+let ctx: GpuContext;
+
+describe('permute / transpose', () => {
+  beforeAll(async () => {
+    ctx = await gpu();
+  });
+
+  it('every permutation of ranks 1–4, with size-1 axes', async () => {
+    let seed = 1;
+    for (const shape of [[7], [3, 5], [1, 4], [2, 1, 5], [3, 4, 5], [3, 1, 5, 2], [2, 3, 4, 5]]) {
+      for (const perm of permutations(shape.length)) await expectPermute(shape, perm, seed++);
+    }
+  });
+
+  it('random permutations of ranks 5 and 6, and negative axes', async () => {
+    for (let s = 0; s < 6; s++) await expectPermute([2, 3, 1, 4, 3], shuffle(5, 10 + s), 20 + s);
+    for (let s = 0; s < 6; s++) await expectPermute([2, 1, 3, 2, 3, 2], shuffle(6, 30 + s), 40 + s);
+    const data = randArray([2, 3, 4], 5);
+    const x = gpuTensor(data, [2, 3, 4]);
+    const y = permute(x, [-1, 0, -2]);
+    expect(Array.from(await y.data())).toEqual(Array.from(refPermute(data, [2, 3, 4], [2, 0, 1])));
+    x.dispose();
+    y.dispose();
+  });
+
+  it('tiled transposes: sizes off the 32 tile, batches, merged axes', async () => {
+    await expectPermute([70, 33], [1, 0], 1);
+    await expectPermute([3, 37, 45], [0, 2, 1], 2);
+    await expectPermute([2, 3, 40, 50], [2, 3, 0, 1], 3); // [6, 2000] transposed
+    await expectPermute([2, 1, 65, 17], [1, 0, 3, 2], 4); // size-1 axes dropped first
+    await expectPermute([17, 16], [1, 0], 5);
+    await expectPermute([4, 300, 5], [0, 2, 1], 6); // thin: strided path
+    await expectPermute([3, 20, 7, 18], [0, 2, 1, 3], 7); // attention head swap: strided path
+  });
+
+  it('empty axes', async () => {
+    await expectPermute([0, 3, 4], [2, 0, 1], 1);
+    await expectPermute([3, 0], [1, 0], 2);
+    await expectPermute([40, 0, 40], [2, 1, 0], 3);
+  });
+
+  it('moves i32 bits unchanged', async () => {
+    const shape = [3, 33, 20];
+    const data = randInts(sizeOf(shape), 7);
+    for (const perm of [[0, 2, 1], [2, 0, 1], [1, 0, 2]]) {
+      const x = tensor(data, shape, 'i32');
+      const y = permute(x, perm);
+      expect(y.dtype).toBe('i32');
+      expect(Array.from(await y.data())).toEqual(Array.from(refPermute(data, shape, perm)));
+      x.dispose();
+      y.dispose();
+    }
+  });
+
+  it('transpose swaps the last two axes by default, or the given ones', async () => {
+    const data = randArray([2, 3, 4], 8);
+    const x = gpuTensor(data, [2, 3, 4]);
+    const a = transpose(x);
+    const b = transpose(x, 0, -1);
+    expect(a.shape).toEqual([2, 4, 3]);
+    expect(Array.from(await a.data())).toEqual(Array.from(refPermute(data, [2, 3, 4], [0, 2, 1])));
+    expect(b.shape).toEqual([4, 3, 2]);
+    expect(Array.from(await b.data())).toEqual(Array.from(refPermute(data, [2, 3, 4], [2, 1, 0])));
+    [x, a, b].forEach((t) => t.dispose());
+  });
+
+  it('backward is the inverse permutation (finite differences)', async () => {
+    await checkGradients({
+      inputs: [{ data: randArray([2, 3, 4], 1), shape: [2, 3, 4] }],
+      gpuFn: (x) => permute(x, [2, 0, 1]),
+      refFn: (x) => refPermute(x, [2, 3, 4], [2, 0, 1]),
+    });
+    await checkGradients({
+      inputs: [{ data: randArray([2, 17, 19], 2), shape: [2, 17, 19] }],
+      gpuFn: (x) => transpose(x),
+      refFn: (x) => refPermute(x, [2, 17, 19], [0, 2, 1]),
+    });
+  });
+
+  it('errors name the op and the shape', () => {
+    const x = gpuTensor(randArray([2, 3, 4], 1), [2, 3, 4]);
+    expect(() => permute(x, [0, 0, 1])).toThrow(/permute: \[0, 0, 1\] is not a permutation .*\[2, 3, 4\]/);
+    expect(() => permute(x, [0, 1])).toThrow(/permute: .*\[2, 3, 4\]/);
+    expect(() => permute(x, [0, 1, 3])).toThrow(/permute: .*\[2, 3, 4\]/);
+    expect(() => transpose(x, 0, 5)).toThrow(/transpose: axis 5 is out of range/);
+    x.dispose();
+  });
+});
+
+describe('slice / narrow', () => {
+  beforeAll(gpu);
+
+  it('matches the reference on ranks 1–5 (negative begins, size -1, empty results)', async () => {
+    const cases: Array<[number[], number[], number[]]> = [
+      [[10], [3], [5]],
+      [[10], [-4], [-1]],
+      [[10], [10], [0]],
+      [[5, 7], [1, -3], [3, 2]],       // two axes: strided kernel
+      [[5, 7], [0, 2], [-1, 4]],       // one axis: row-copy kernel
+      [[5, 7], [0, 0], [5, 7]],        // whole tensor
+      [[3, 1, 6, 5], [1, 0, -5, 2], [2, 1, 3, -1]],
+      [[3, 0, 4], [1, 0, 1], [1, 0, 2]],
+      [[2, 3, 2, 3, 4], [1, -2, 0, 1, 1], [1, 2, -1, 2, 3]],
+      [[2, 300], [0, 37], [-1, 259]],
+    ];
+    let seed = 1;
+    for (const [shape, begin, size] of cases) {
+      const data = randArray(shape, seed++);
+      const x = gpuTensor(data, shape);
+      const y = slice(x, begin, size);
+      const b = begin.map((v, i) => (v < 0 ? v + shape[i] : v));
+      const s = size.map((v, i) => (v === -1 ? shape[i] - b[i] : v));
+      expect(y.shape).toEqual(s);
+      expect(Array.from(await y.data()), `slice ${JSON.stringify([shape, begin, size])}`).toEqual(Array.from(refSlice(data, shape, b, s)));
+      x.dispose();
+      y.dispose();
+    }
+  });
+
+  it('narrow along every axis, negative start', async () => {
+    const shape = [3, 4, 5];
+    const data = randArray(shape, 3);
+    const x = gpuTensor(data, shape);
+    for (let axis = 0; axis < 3; axis++) {
+      const y = narrow(x, axis, -2, 2);
+      const begin = [0, 0, 0];
+      begin[axis] = shape[axis] - 2;
+      const size = [...shape];
+      size[axis] = 2;
+      expect(Array.from(await y.data())).toEqual(Array.from(refSlice(data, shape, begin, size)));
+      y.dispose();
+    }
+    x.dispose();
+  });
+
+  it('backward scatters into zeros (finite differences)', async () => {
+    await checkGradients({
+      inputs: [{ data: randArray([3, 4, 5], 1), shape: [3, 4, 5] }],
+      gpuFn: (x) => slice(x, [1, -3, 0], [2, 2, -1]),
+      refFn: (x) => refSlice(x, [3, 4, 5], [1, 1, 0], [2, 2, 5]),
+    });
+    await checkGradients({
+      inputs: [{ data: randArray([4, 6], 2), shape: [4, 6] }],
+      gpuFn: (x) => narrow(x, 1, 1, 3),
+      refFn: (x) => refSlice(x, [4, 6], [0, 1], [4, 3]),
+    });
+  });
+
+  it('errors name the op and the shape', () => {
+    const x = gpuTensor(randArray([3, 4], 1), [3, 4]);
+    expect(() => slice(x, [0, 2], [3, 3])).toThrow(/slice: axis 1 \(size 4\) is out of range: .*\[3, 4\]/);
+    expect(() => slice(x, [-5, 0], [1, 1])).toThrow(/slice: axis 0 .*\[3, 4\]/);
+    expect(() => slice(x, [0], [1])).toThrow(/slice: begin and size need one entry per axis.*\[3, 4\]/);
+    expect(() => narrow(x, 0, 2, 2)).toThrow(/narrow: start 2, length 2 is out of range .*\[3, 4\]/);
+    x.dispose();
+  });
+});
+
+describe('concat / split / chunk', () => {
+  beforeAll(gpu);
+
+  it('concat matches the reference, with zero-size parts and negative axes', async () => {
+    const cases: Array<[number[][], number]> = [
+      [[[3], [0], [5]], 0],
+      [[[2, 3], [2, 1], [2, 0], [2, 4]], 1],
+      [[[2, 3, 4], [1, 3, 4]], 0],
+      [[[2, 3, 4], [2, 3, 1], [2, 3, 7]], -1],
+      [[[1, 2, 0, 3], [1, 2, 5, 3]], 2],
+      [[[2, 1, 3, 2, 1, 2], [2, 4, 3, 2, 1, 2]], 1],
+    ];
+    let seed = 1;
+    for (const [shapes, axis] of cases) {
+      const parts = shapes.map((s) => ({ data: randArray(s, seed++), shape: s }));
+      const xs = parts.map((p) => gpuTensor(p.data, p.shape));
+      const y = concat(xs, axis);
+      const a = axis < 0 ? axis + shapes[0].length : axis;
+      expect(Array.from(await y.data()), `concat ${JSON.stringify(shapes)} axis ${axis}`).toEqual(Array.from(refConcat(parts, a)));
+      [...xs, y].forEach((t) => t.dispose());
+    }
+  });
+
+  it('concat of i32 tensors keeps the bits', async () => {
+    const a = randInts(6, 1);
+    const b = randInts(4, 2);
+    const xs = [tensor(a, [3, 2], 'i32'), tensor(b, [2, 2], 'i32')];
+    const y = concat(xs);
+    expect(y.dtype).toBe('i32');
+    expect(Array.from(await y.data())).toEqual([...a, ...b]);
+    [...xs, y].forEach((t) => t.dispose());
+  });
+
+  it('split with uneven sizes and by count; chunk like torch.chunk', async () => {
+    const shape = [3, 7, 2];
+    const data = randArray(shape, 4);
+    const x = gpuTensor(data, shape);
+    const check = async (parts: Tensor[], sizes: number[], axis: number) => {
+      expect(parts.map((p) => p.shape[axis])).toEqual(sizes);
+      let off = 0;
+      for (let i = 0; i < parts.length; i++) {
+        const begin = [0, 0, 0];
+        begin[axis] = off;
+        const size = [...shape];
+        size[axis] = sizes[i];
+        expect(Array.from(await parts[i].data())).toEqual(Array.from(refSlice(data, shape, begin, size)));
+        off += sizes[i];
+        parts[i].dispose();
+      }
+    };
+    await check(split(x, [2, 0, 4, 1], 1), [2, 0, 4, 1], 1);
+    await check(split(x, 3, 0), [1, 1, 1], 0);
+    await check(split(x, [2, 5], -2), [2, 5], 1);
+    await check(chunk(x, 3, 1), [3, 3, 1], 1);
+    await check(chunk(x, 4, 1), [2, 2, 2, 1], 1);
+    await check(chunk(x, 5, 2), [1, 1], 2); // torch.chunk returns fewer parts here
+    x.dispose();
+    const e = gpuTensor([], [0, 2]);
+    const parts = chunk(e, 3);
+    expect(parts.map((p) => p.shape)).toEqual([[0, 2], [0, 2], [0, 2]]);
+    parts.forEach((p) => p.dispose());
+    e.dispose();
+  });
+
+  it('concat backward gives each part its slice; split parts without gradient contribute zeros', async () => {
+    const sa = [2, 3];
+    const sb = [2, 2];
+    await checkGradients({
+      inputs: [
+        { data: randArray(sa, 1), shape: sa },
+        { data: randArray(sb, 2), shape: sb, grad: false },
+        { data: randArray([2, 4], 3), shape: [2, 4] },
+      ],
+      gpuFn: (a, b, c) => concat([a, b, c], 1),
+      refFn: (a, b, c) => refConcat([{ data: a, shape: sa }, { data: b, shape: sb }, { data: c, shape: [2, 4] }], 1),
+    });
+    // parts 1 and 3 are unused; 2 and 0 are concatenated in swapped order
+    const shape = [3, 6, 2];
+    await checkGradients({
+      inputs: [{ data: randArray(shape, 4), shape }],
+      gpuFn: (x) => {
+        const p = split(x, [1, 2, 2, 1], 1);
+        return concat([p[2], p[0]], 1);
+      },
+      refFn: (x) =>
+        refConcat(
+          [
+            { data: refSlice(x, shape, [0, 3, 0], [3, 2, 2]), shape: [3, 2, 2] },
+            { data: refSlice(x, shape, [0, 0, 0], [3, 1, 2]), shape: [3, 1, 2] },
+          ],
+          1,
+        ),
+    });
+  });
+
+  it('errors name the op and the shapes', () => {
+    const a = gpuTensor(randArray([2, 3], 1), [2, 3]);
+    const b = gpuTensor(randArray([2, 3, 1], 2), [2, 3, 1]);
+    const c = gpuTensor(randArray([3, 3], 3), [3, 3]);
+    const i = tensor([1, 2, 3, 4, 5, 6], [2, 3], 'i32');
+    expect(() => concat([a, b])).toThrow(/concat: all tensors need the same rank, got shapes \[2, 3\], \[2, 3, 1\]/);
+    expect(() => concat([a, c], 1)).toThrow(/concat: shapes \[2, 3\], \[3, 3\] differ outside axis 1/);
+    expect(() => concat([a, i])).toThrow(/concat: all tensors need the same dtype.*\[2, 3\] f32.*\[2, 3\] i32/);
+    expect(() => concat([])).toThrow(/concat: needs at least one tensor/);
+    expect(() => split(a, [1, 1], 1)).toThrow(/split: sizes \[1, 1\] do not sum to axis 1 of tensor \[2, 3\] f32 \(size 3\)/);
+    expect(() => split(a, 2, 1)).toThrow(/split: axis 1 of tensor \[2, 3\] f32 \(size 3\) does not split into 2 equal parts/);
+    expect(() => chunk(a, 0)).toThrow(/chunk: count must be a positive integer.*\[2, 3\]/);
+    [a, b, c, i].forEach((t) => t.dispose());
+  });
+});
+
+describe('pad', () => {
+  beforeAll(gpu);
+
+  const cases: Array<[number[], Array<[number, number]>]> = [
+    [[5], [[2, 3]]],
+    [[4, 3], [[1, 2], [2, 1]]],
+    [[2, 3, 4], [[3, 5], [0, 2]]],             // trailing axes only; pads beyond the axis length
+    [[2, 1, 3, 2, 3], [[1, 0], [0, 1], [2, 2], [4, 0]]],
+    [[2, 300], [[0, 0], [7, 9]]],
+  ];
+
+  it('constant, reflect and replicate match the reference (pads larger than the axis too)', async () => {
+    let seed = 1;
+    for (const mode of ['constant', 'reflect', 'replicate'] as const) {
+      for (const [shape, pads] of cases) {
+        if (mode === 'reflect' && pads.some(([b, e], j) => b + e > 0 && shape[shape.length - pads.length + j] < 2)) continue;
+        const data = randArray(shape, seed++);
+        const x = gpuTensor(data, shape);
+        const y = pad(x, pads, mode, 2.5);
+        const want = refPad(data, shape, pads, mode, 2.5);
+        expect(y.size).toBe(want.length);
+        expect(Array.from(await y.data()), `pad ${mode} ${JSON.stringify([shape, pads])}`).toEqual(Array.from(want));
+        x.dispose();
+        y.dispose();
+      }
+    }
+  });
+
+  it('replicate on a size-1 axis, constant on an empty axis, i32 fill value', async () => {
+    let x = gpuTensor([1.5, -2], [2, 1]);
+    let y = pad(x, [[3, 2]], 'replicate');
+    expect(Array.from(await y.data())).toEqual([1.5, 1.5, 1.5, 1.5, 1.5, 1.5, -2, -2, -2, -2, -2, -2]);
+    x.dispose();
+    y.dispose();
+    x = gpuTensor([], [2, 0]);
+    y = pad(x, [[1, 0], [1, 2]], 'constant', -1);
+    expect(y.shape).toEqual([3, 3]);
+    expect(Array.from(await y.data())).toEqual(new Array(9).fill(-1));
+    x.dispose();
+    y.dispose();
+    const xi = tensor([2147483647, -5], [2], 'i32');
+    const yi = pad(xi, [[1, 1]], 'constant', -7);
+    expect(Array.from(await yi.data())).toEqual([-7, 2147483647, -5, -7]);
+    xi.dispose();
+    yi.dispose();
+  });
+
+  it('backward of every mode (finite differences)', async () => {
+    const shape = [2, 3, 4];
+    const pads: Array<[number, number]> = [[2, 5], [3, 1]];
+    for (const mode of ['constant', 'reflect', 'replicate'] as const) {
+      await checkGradients({
+        inputs: [{ data: randArray(shape, 7), shape }],
+        gpuFn: (x) => pad(x, pads, mode, 0.5),
+        refFn: (x) => refPad(x, shape, pads, mode, 0.5),
+      });
+    }
+    // a size-1 axis replicated on both sides; reflection of 2 elements far past the edges
+    await checkGradients({
+      inputs: [{ data: randArray([3, 1], 8), shape: [3, 1] }],
+      gpuFn: (x) => pad(x, [[2, 3]], 'replicate'),
+      refFn: (x) => refPad(x, [3, 1], [[2, 3]], 'replicate'),
+    });
+    await checkGradients({
+      inputs: [{ data: randArray([2, 2], 9), shape: [2, 2] }],
+      gpuFn: (x) => pad(x, [[3, 0], [5, 4]], 'reflect'),
+      refFn: (x) => refPad(x, [2, 2], [[3, 0], [5, 4]], 'reflect'),
+    });
+  });
+
+  it('errors name the op and the shape', () => {
+    const x = gpuTensor(randArray([3, 1], 1), [3, 1]);
+    expect(() => pad(x, [[1, 1]], 'reflect')).toThrow(/pad: reflect padding needs at least 2 elements on axis 1 .*\[3, 1\]/);
+    expect(() => pad(x, [[0, 0], [0, 0], [1, 1]])).toThrow(/pad: more pad entries than axes: .*\[3, 1\]/);
+    expect(() => pad(x, [[-1, 0]])).toThrow(/pad: pads must be non-negative integers: .*\[3, 1\]/);
+    const e = gpuTensor([], [0, 2]);
+    expect(() => pad(e, [[1, 0], [0, 0]], 'replicate')).toThrow(/pad: replicate padding of axis 0, which is empty: .*\[0, 2\]/);
+    x.dispose();
+    e.dispose();
+  });
+});
+
+describe('layout memory', () => {
+  beforeAll(gpu);
+
+  it('forward + backward in a loop leaves no buffers behind', async () => {
+    const x = gpuTensor(randArray([4, 5, 6], 1), [4, 5, 6], true);
+    const w = gpuTensor(randArray([4, 2, 15], 2), [4, 2, 15]);
+    const step = () => {
+      const loss = tidy(() => {
+        const p = split(permute(x, [0, 2, 1]), [2, 2, 2], 1);
+        const y = concat([pad(p[0], [[1, 1]], 'reflect'), slice(p[2], [0, 0, 0], [4, 2, -1]), narrow(p[1], 2, 1, 3)], 2);
+        return sum(mul(y, w));
+      });
+      backward(loss);
+      loss.dispose();
+      x.grad?.dispose();
+      x.grad = null;
+    };
+    step();
+    await ctx.sync();
+    const live = ctx.stats().liveBuffers;
+    for (let i = 0; i < 3; i++) step();
+    await ctx.sync();
+    expect(ctx.stats().liveBuffers).toBe(live);
+    x.dispose();
+    w.dispose();
+  });
+});
