@@ -214,10 +214,18 @@ fn params_cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   let q0 = (k / p.d) * p.chunk;
   let q1 = min(q0 + p.chunk, p.outer * p.inner);
   var acc = vec2f(0.0);
+  // (o, i) of pixel q, stepped without a division per element
+  var o = (q0 + lid) / p.inner;
+  var i = (q0 + lid) % p.inner;
   for (var q = q0 + lid; q < q1; q += WG) {
-    let i = ((q / p.inner) * p.d + d) * p.inner + q % p.inner;
-    let g = dy[i];
-    acc += vec2f(g * (x[i] - smean[q]) * srstd[q], g);
+    let at = (o * p.d + d) * p.inner + i;
+    let g = dy[at];
+    acc += vec2f(g * (x[at] - smean[q]) * srstd[q], g);
+    i += WG;
+    while (i >= p.inner) {
+      i -= p.inner;
+      o += 1u;
+    }
   }
   sv[lid] = acc;
   workgroupBarrier();

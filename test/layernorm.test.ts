@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
-import { layerNorm, layerNormChannels, tensor, backward, engine, tidy, type Tensor } from '../src/node.js';
+import { layerNorm, layerNormChannels, layerNormTuning, tensor, backward, engine, tidy, type Tensor } from '../src/node.js';
 import { rowKernelTuning } from '../src/kernels/rows.js';
 
 /**
@@ -244,9 +244,18 @@ describe('layerNorm backward', () => {
     });
   });
 
-  for (const shape of [[3, 5, 37, 29], [2, 48, 7, 9]]) {
+  for (const shape of [[3, 5, 37, 29], [9, 48, 7, 9]]) {
     it(`channels ${JSON.stringify(shape)}: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
       await analyticGrads('channels', shape);
+    });
+    // small chunks: several chunks per image, chunk edges inside an image, 256-pixel steps across images
+    it(`channels ${JSON.stringify(shape)}, 300-pixel chunks: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
+      layerNormTuning.pixelsPerChunk = 300;
+      try {
+        await analyticGrads('channels', shape);
+      } finally {
+        layerNormTuning.pixelsPerChunk = null;
+      }
     });
   }
 
