@@ -137,6 +137,16 @@ describe('unary ops forward', () => {
     }
   });
 
+  it('tanh keeps its relative accuracy near 0 (no cancellation in 1 − e^(−2|x|))', async () => {
+    const xs = [1e-30, 1e-6, -1e-6, 1e-4, 1e-3, -3e-3, 0.01, 0.1, 0.29, 0.31, -0.5];
+    const x = gpuTensor(xs, [xs.length]);
+    const y = tanh(x);
+    // atol far below the values: a relative comparison
+    expectClose(await y.data(), xs.map((v) => Math.tanh(Math.fround(v))), 2e-6, 1e-37, 'tanh near 0');
+    x.dispose();
+    y.dispose();
+  });
+
   it('no NaN or overflow for large |x| (±50, ±100, ±1000)', async () => {
     const big = [-1000, -100, -50, 50, 100, 1000];
     const cases: Array<[string, (x: Tensor) => Tensor, (v: number) => number]> = [
