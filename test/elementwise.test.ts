@@ -410,6 +410,15 @@ describe('broadcastTo', () => {
       y.dispose();
     }
   });
+  it('copies i32 tensors exactly (small integers are f32 denormal bit patterns)', async () => {
+    const vals = [1, 2, -3, 123456789, 0, -2147483648];
+    const x = tensor(vals, [6, 1], 'i32');
+    const y = broadcastTo(x, [6, 3]);
+    expect(y.dtype).toBe('i32');
+    expect(Array.from(await y.data())).toEqual(vals.flatMap((v) => [v, v, v]));
+    x.dispose();
+    y.dispose();
+  });
   it('backward sums over the broadcast axes (finite differences)', async () => {
     for (const [s, t] of cases.slice(0, 5)) {
       await checkGradients({
