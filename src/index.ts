@@ -20,3 +20,5 @@ export async function initBrowser(shaders: Record<string, string>, options: Crea
   engine.setContext(ctx);
   return ctx;
 }
+export * as optim from './optim/index.js';
+export * as nn from './nn/index.js';
