@@ -7,7 +7,7 @@ import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
-import { alloc, assertFloat, grid1d, WG } from './util.js';
+import { alloc, assertDType, assertFloat, grid1d, WG } from './util.js';
 import { sum } from './reduce.js';
 import { isSoftwareAdapter, threadsPerRow } from './rows.js';
 
@@ -23,15 +23,11 @@ interface NormView {
 
 function checkAffine(op: NormOp, x: Tensor, v: NormView, t: Tensor | null | undefined, what: 'weight' | 'bias'): Tensor | null {
   if (!t) return null;
-  assertDTypeF32(op, t, what);
+  assertDType(op, t, 'f32', what);
   if (t.rank !== 1 || t.shape[0] !== v.d) {
     throw new Error(`lrdif: ${op}: ${what} has shape ${fmtShape(t.shape)}, expected [${v.d}] (the ${v.axisName} of input ${fmtShape(x.shape)})`);
   }
   return t;
-}
-
-function assertDTypeF32(op: NormOp, t: Tensor, what: string): void {
-  if (t.dtype !== 'f32') throw new Error(`lrdif: ${op}: ${what} must be f32, got ${t.describe()}`);
 }
 
 function normDispatch(ctx: GpuContext, entry: 'forward' | 'backward', v: NormView, constants: Record<string, number>, bindings: Record<string, PooledBuffer>, eps = 0): void {
