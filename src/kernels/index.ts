@@ -11,3 +11,4 @@ export * from './dropout.js';
 export * from './loss.js';
 export * from './layout.js';
 export * from './indexing.js';
+export * from './fft.js';
