@@ -12,3 +12,4 @@ export * from './loss.js';
 export * from './layout.js';
 export * from './indexing.js';
 export * from './fft.js';
+export * from './resize.js';
