@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const built = new URL('../dist/src/cli/main.js', import.meta.url);
+const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 
 async function tsxRegister() {
   try {
@@ -15,13 +16,22 @@ async function tsxRegister() {
   }
 }
 
-const register = existsSync(fileURLToPath(source)) ? await tsxRegister() : null;
-if (register) {
-  register();
-  await import(source.href);
-} else if (existsSync(fileURLToPath(built))) {
-  await import(built.href);
-} else {
-  process.stderr.write('lrdif: error: neither the TypeScript source with tsx (npm ci) nor a build (npm run build) was found\n');
+function fail(message) {
+  process.stderr.write(`lrdif: error: ${message}\n`);
   process.exitCode = 1;
+}
+
+try {
+  const register = existsSync(fileURLToPath(source)) ? await tsxRegister() : null;
+  if (register) {
+    register();
+    await import(source.href);
+  } else if (existsSync(fileURLToPath(built))) {
+    await import(built.href);
+  } else {
+    fail('neither the TypeScript source with tsx (npm ci) nor a build (npm run build) was found');
+  }
+} catch (e) {
+  // main.ts reports its own failures; what reaches here is a broken install (a module that cannot load)
+  fail(verbose ? (e?.stack ?? String(e)) : String(e?.message ?? e).split('\n')[0]);
 }
