@@ -1,0 +1,96 @@
+/**
+ * Class-per-folder trees (the common layout for everything else):
+ *   <root>/<class>/<image>.{jpg,jpeg,png}                       seeded stratified split
+ *   <root>/train/<class>/…, <root>/test/<class>/… (and optionally <root>/val/<class>/…)
+ * Class folder names map to the canonical classes case-insensitively, through these aliases:
+ *   neutral: neutral, calm, ne · happiness: happiness, happy, joy, ha ·
+ *   surprise: surprise, surprised, su · sadness: sadness, sad, sa · anger: anger, angry, an ·
+ *   disgust: disgust, disgusted, di · fear: fear, fearful, afraid, scared, af ·
+ *   contempt: contempt, co
+ * classNames are the first seven canonical classes, or all eight when a contempt folder
+ * exists. Another folder name is an error naming it. Without train/ and test/ folders, each
+ * class's images (sorted by name) are shuffled by the seed and round(testFraction · n) of
+ * them go to test.
+ */
+import { HostRandom } from '../rng.js';
+import { CANONICAL_CLASSES, DatasetError, ImageDataset, isImageFileName, joinPath, type ClassName, type DataSource, type DatasetItem, type DatasetOptions, type Split } from './types.js';
+
+const ALIASES: Record<ClassName, string[]> = {
+  neutral: ['neutral', 'calm', 'ne'],
+  happiness: ['happiness', 'happy', 'joy', 'ha'],
+  surprise: ['surprise', 'surprised', 'su'],
+  sadness: ['sadness', 'sad', 'sa'],
+  anger: ['anger', 'angry', 'an'],
+  disgust: ['disgust', 'disgusted', 'di'],
+  fear: ['fear', 'fearful', 'afraid', 'scared', 'af'],
+  contempt: ['contempt', 'co'],
+};
+
+/** Canonical class index of a folder name, or -1. */
+export function classIndexOfFolder(name: string): number {
+  const n = name.trim().toLowerCase();
+  return CANONICAL_CLASSES.findIndex((c) => ALIASES[c].includes(n));
+}
+
+export interface FolderOptions extends DatasetOptions {
+  /** Seed of the stratified split (default 0). */
+  seed?: number;
+  /** Fraction of each class in the test split when there are no train/ and test/ folders (default 0.2). */
+  testFraction?: number;
+  /** Dataset name (default 'folder'). */
+  name?: string;
+}
+
+const SPLIT_DIRS: Record<string, Split> = { train: 'train', val: 'val', test: 'test' };
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+async function readClassFolders(src: DataSource, dir: string): Promise<Array<{ label: number; files: string[] }>> {
+  const entries = [...(await src.listDir(dir))].filter((e) => e.isDirectory && !e.name.startsWith('.')).sort(byName);
+  const out: Array<{ label: number; files: string[] }> = [];
+  for (const e of entries) {
+    const label = classIndexOfFolder(e.name);
+    if (label < 0) {
+      const accepted = CANONICAL_CLASSES.map((c) => `${c} (${ALIASES[c].slice(1).join(', ')})`).join('; ');
+      throw new DatasetError(`lrdif: image folder: ${joinPath(dir, e.name)}: '${e.name}' is not a known class; folder names may be: ${accepted}`);
+    }
+    const sub = joinPath(dir, e.name);
+    const files = [...(await src.listDir(sub))]
+      .filter((f) => !f.isDirectory && isImageFileName(f.name))
+      .sort(byName)
+      .map((f) => joinPath(sub, f.name));
+    out.push({ label, files });
+  }
+  return out;
+}
+
+export async function loadImageFolder(root: string, src: DataSource, opts: FolderOptions = {}): Promise<ImageDataset> {
+  const seed = opts.seed ?? 0;
+  const testFraction = opts.testFraction ?? 0.2;
+  if (!(testFraction >= 0 && testFraction <= 1)) throw new DatasetError(`lrdif: image folder: testFraction must be in [0, 1], got ${testFraction}`);
+  if (!(await src.isDirectory(root))) throw new DatasetError(`lrdif: image folder: ${root} does not exist or is not a folder`);
+  const top = (await src.listDir(root)).filter((e) => e.isDirectory).map((e) => e.name);
+  const items: DatasetItem[] = [];
+  const push = (label: number, path: string, split: Split) => items.push({ id: path, label, split, source: { kind: 'file', path } });
+  if (top.includes('train') && top.includes('test')) {
+    for (const name of ['train', 'val', 'test']) {
+      if (!top.includes(name)) continue;
+      for (const { label, files } of await readClassFolders(src, joinPath(root, name))) for (const f of files) push(label, f, SPLIT_DIRS[name]);
+    }
+  } else {
+    if (top.includes('train') || top.includes('test')) {
+      throw new DatasetError(`lrdif: image folder: ${root} has a '${top.includes('train') ? 'train' : 'test'}' folder but no '${top.includes('train') ? 'test' : 'train'}' folder; give both, or put the class folders directly under ${root}`);
+    }
+    for (const { label, files } of await readClassFolders(src, root)) {
+      const order = new HostRandom(seed, 0x464f4c44 /* 'FOLD' */ + label).shuffle(files.map((_, i) => i));
+      const nTest = Math.round(files.length * testFraction);
+      const test = new Set(order.slice(0, nTest));
+      files.forEach((f, i) => push(label, f, test.has(i) ? 'test' : 'train'));
+    }
+  }
+  if (items.length === 0) throw new DatasetError(`lrdif: image folder: no .jpg/.jpeg/.png images in class folders under ${root}`);
+  const hasContempt = items.some((it) => it.label === 7);
+  return new ImageDataset(opts.name ?? 'folder', CANONICAL_CLASSES.slice(0, hasContempt ? 8 : 7), items, src, opts);
+}
