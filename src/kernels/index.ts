@@ -13,3 +13,4 @@ export * from './layout.js';
 export * from './indexing.js';
 export * from './fft.js';
 export * from './resize.js';
+export * from './augment.js';
