@@ -14,3 +14,4 @@ export * from './indexing.js';
 export * from './fft.js';
 export * from './resize.js';
 export * from './augment.js';
+export * from './conv.js';

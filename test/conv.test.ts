@@ -1,0 +1,259 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { gpu } from './helpers/gpu.js';
+import { checkGradients, expectClose, gpuTensor, randArray } from './helpers/ref.js';
+import { conv2d, tidy, backward, sum, mul, type Conv2dOptions, type Tensor } from '../src/node.js';
+
+type Shape4 = [number, number, number, number];
+
+interface RefOpts {
+  stride: [number, number];
+  dilation: [number, number];
+  pad: [number, number, number, number]; // top, bottom, left, right
+  groups: number;
+}
+
+function two(v: number | [number, number] | undefined): [number, number] {
+  if (v === undefined) return [1, 1];
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+/** Explicit [top, bottom, left, right] padding for the options, written independently of the library. */
+function refOpts(o: Conv2dOptions, xs: Shape4, ws: Shape4): RefOpts {
+  const stride = two(o.stride);
+  const dilation = two(o.dilation);
+  const p = o.padding ?? 0;
+  let pad: [number, number, number, number];
+  if (p === 'valid') pad = [0, 0, 0, 0];
+  else if (p === 'same') {
+    const axis = (size: number, k: number, s: number, d: number) => {
+      const out = Math.ceil(size / s);
+      const total = Math.max((out - 1) * s + (k - 1) * d + 1 - size, 0);
+      return [Math.floor(total / 2), total - Math.floor(total / 2)];
+    };
+    const [t, b] = axis(xs[2], ws[2], stride[0], dilation[0]);
+    const [l, r] = axis(xs[3], ws[3], stride[1], dilation[1]);
+    pad = [t, b, l, r];
+  } else if (typeof p === 'number') pad = [p, p, p, p];
+  else if (p.length === 2) pad = [p[0], p[0], p[1], p[1]];
+  else pad = [p[0], p[1], p[2], p[3]];
+  return { stride, dilation, pad, groups: o.groups ?? 1 };
+}
+
+function outShape(xs: Shape4, ws: Shape4, r: RefOpts): Shape4 {
+  const [n, , h, w] = xs;
+  const [o, , kh, kw] = ws;
+  const oh = Math.floor((h + r.pad[0] + r.pad[1] - (kh - 1) * r.dilation[0] - 1) / r.stride[0]) + 1;
+  const ow = Math.floor((w + r.pad[2] + r.pad[3] - (kw - 1) * r.dilation[1] - 1) / r.stride[1]) + 1;
+  return [n, o, oh, ow];
+}
+
+/** Float64 direct convolution, the textbook loops. */
+function convRef(x: Float64Array, xs: Shape4, wt: Float64Array, ws: Shape4, bias: Float64Array | null, r: RefOpts): Float64Array {
+  const [n, c, h, w] = xs;
+  const [o, cg, kh, kw] = ws;
+  const [, , oh, ow] = outShape(xs, ws, r);
+  const og = o / r.groups;
+  const y = new Float64Array(n * o * oh * ow);
+  for (let b = 0; b < n; b++)
+    for (let oc = 0; oc < o; oc++) {
+      const g = Math.floor(oc / og);
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++) {
+          let s = bias ? bias[oc] : 0;
+          for (let ci = 0; ci < cg; ci++)
+            for (let ky = 0; ky < kh; ky++)
+              for (let kx = 0; kx < kw; kx++) {
+                const iy = oy * r.stride[0] - r.pad[0] + ky * r.dilation[0];
+                const ix = ox * r.stride[1] - r.pad[2] + kx * r.dilation[1];
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                s += x[((b * c + g * cg + ci) * h + iy) * w + ix] * wt[((oc * cg + ci) * kh + ky) * kw + kx];
+              }
+          y[((b * o + oc) * oh + oy) * ow + ox] = s;
+        }
+    }
+  return y;
+}
+
+interface Case {
+  name: string;
+  x: Shape4;
+  w: Shape4;
+  bias?: boolean;
+  opts?: Conv2dOptions;
+  /** Expected output shape, where the case is about the geometry. */
+  out?: Shape4;
+}
+
+const forwardCases: Case[] = [
+  { name: '1×1 path with bias, batch 3', x: [3, 6, 7, 5], w: [8, 6, 1, 1], bias: true },
+  { name: '1×1 path without bias, batch 1', x: [1, 3, 13, 13], w: [5, 3, 1, 1] },
+  { name: '1×1 with stride 2 (general path)', x: [1, 3, 7, 7], w: [5, 3, 1, 1], opts: { stride: 2 }, out: [1, 5, 4, 4] },
+  { name: '3×3 pad 1, batch 3, bias', x: [3, 3, 13, 13], w: [8, 3, 3, 3], bias: true, opts: { padding: 1 } },
+  { name: '3×3 valid, O = 5', x: [1, 6, 7, 5], w: [5, 6, 3, 3], opts: { padding: 'valid' }, out: [1, 5, 5, 3] },
+  { name: '28×28, C = 6, O = 8', x: [1, 6, 28, 28], w: [8, 6, 3, 3], bias: true, opts: { padding: 1 } },
+  { name: 'single input and output channel', x: [3, 1, 13, 7], w: [1, 1, 3, 3], opts: { padding: 1 } },
+  { name: '[ph, pw] padding', x: [3, 1, 5, 7], w: [1, 1, 3, 3], opts: { padding: [1, 2] }, out: [3, 1, 5, 9] },
+  { name: 'asymmetric explicit padding, 5×5', x: [1, 3, 7, 13], w: [5, 3, 5, 5], opts: { padding: [2, 0, 1, 3] }, out: [1, 5, 5, 13] },
+  // TF SAME: 28 → 14 needs 1 pad row, all at the bottom/right
+  { name: 'TF SAME stride 2 on even size (asymmetric)', x: [1, 3, 28, 28], w: [8, 3, 3, 3], bias: true, opts: { stride: 2, padding: 'same' }, out: [1, 8, 14, 14] },
+  // 13 with k = 4: total pad 3 → 1 top, 2 bottom; width 6 with k = 3: total 1 → 0 left, 1 right
+  { name: 'TF SAME stride 2 on odd size (asymmetric)', x: [3, 3, 13, 6], w: [5, 3, 4, 3], opts: { stride: 2, padding: 'same' }, out: [3, 5, 7, 3] },
+  { name: 'TF SAME stride 1, even kernel', x: [1, 3, 7, 5], w: [5, 3, 2, 2], opts: { padding: 'same' }, out: [1, 5, 7, 5] },
+  { name: 'dilation 2', x: [1, 3, 13, 13], w: [5, 3, 3, 3], opts: { dilation: 2, padding: 2 }, out: [1, 5, 13, 13] },
+  { name: 'dilation [2, 1], stride [1, 2], TF SAME', x: [3, 3, 7, 13], w: [8, 3, 3, 3], opts: { dilation: [2, 1], stride: [1, 2], padding: 'same' }, out: [3, 8, 7, 7] },
+  { name: 'groups 2', x: [3, 6, 7, 7], w: [8, 3, 3, 3], bias: true, opts: { groups: 2, padding: 1 } },
+  { name: 'groups 3 (2 outputs per group)', x: [1, 6, 5, 13], w: [6, 2, 3, 3], opts: { groups: 3 } },
+  { name: 'groups 3 (1 output per group)', x: [3, 6, 7, 5], w: [3, 2, 3, 3], opts: { groups: 3, padding: 1, stride: 2 } },
+  { name: 'groups 2, 5 outputs per group (partial channel block)', x: [1, 6, 7, 7], w: [10, 3, 3, 3], opts: { groups: 2, padding: 1 } },
+  { name: 'depthwise 3×3, multiplier 1, bias', x: [3, 6, 13, 13], w: [6, 1, 3, 3], bias: true, opts: { groups: 6, padding: 1 } },
+  { name: 'depthwise, multiplier 2, stride 2, TF SAME', x: [1, 3, 7, 5], w: [6, 1, 3, 3], opts: { groups: 3, stride: 2, padding: 'same' }, out: [1, 6, 4, 3] },
+  { name: 'depthwise 5×5, dilation 2', x: [1, 6, 13, 13], w: [6, 1, 5, 5], opts: { groups: 6, dilation: 2, padding: 'same' }, out: [1, 6, 13, 13] },
+  { name: 'depthwise 3×3 on 28×28, stride 2, asymmetric padding', x: [3, 3, 28, 28], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, stride: 2, padding: [0, 1, 1, 0] } },
+  { name: '1×1 input with padding', x: [1, 3, 1, 1], w: [5, 3, 3, 3], opts: { padding: 1 }, out: [1, 5, 1, 1] },
+  { name: 'one row, 28 columns', x: [1, 1, 1, 28], w: [1, 1, 1, 3], out: [1, 1, 1, 26] },
+  { name: 'dilation too wide for a register window', x: [3, 2, 5, 45], w: [4, 2, 3, 3], bias: true, opts: { dilation: [1, 20], padding: 1 }, out: [3, 4, 5, 7] },
+  { name: 'depthwise, dilation too wide for a register window', x: [1, 2, 6, 40], w: [2, 1, 2, 3], opts: { groups: 2, dilation: [3, 18] }, out: [1, 2, 3, 4] },
+  { name: '7×7 kernel, stride 3', x: [1, 3, 13, 13], w: [5, 3, 7, 7], opts: { stride: 3, padding: 3 }, out: [1, 5, 5, 5] },
+  { name: '1×1 depthwise, multiplier 2', x: [3, 6, 5, 7], w: [12, 1, 1, 1], bias: true, opts: { groups: 6 } },
+  { name: 'empty batch', x: [0, 3, 5, 5], w: [5, 3, 3, 3], bias: true, out: [0, 5, 3, 3] },
+  { name: 'empty batch, 1×1 path', x: [0, 3, 5, 5], w: [5, 3, 1, 1], out: [0, 5, 5, 5] },
+];
+
+async function runForward(c: Case, seed: number): Promise<void> {
+  const xd = randArray(c.x, seed);
+  const wd = randArray(c.w, seed + 1);
+  const bd = c.bias ? randArray([c.w[0]], seed + 2) : null;
+  const r = refOpts(c.opts ?? {}, c.x, c.w);
+  const expected = convRef(xd, c.x, wd, c.w, bd, r);
+  const x = gpuTensor(xd, c.x);
+  const w = gpuTensor(wd, c.w);
+  const b = bd ? gpuTensor(bd, [c.w[0]]) : null;
+  const y = tidy(() => conv2d(x, w, b, c.opts));
+  try {
+    expect(y.shape).toEqual(outShape(c.x, c.w, r));
+    if (c.out) expect(y.shape).toEqual(c.out);
+    expectClose(await y.data(), expected, 1e-4, 1e-5, c.name);
+  } finally {
+    for (const t of [x, w, b, y]) t?.dispose();
+  }
+}
+
+describe('conv2d forward', () => {
+  beforeAll(gpu);
+  forwardCases.forEach((c, i) => {
+    it(c.name, () => runForward(c, 100 + 7 * i));
+  });
+});
+
+describe('conv2d backward (finite differences)', () => {
+  beforeAll(gpu);
+  const gradCases: Case[] = [
+    { name: 'general 3×3 pad 1 with bias', x: [2, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 } },
+    { name: 'general, stride 2, TF SAME (asymmetric)', x: [1, 2, 7, 6], w: [3, 2, 3, 3], opts: { stride: 2, padding: 'same' } },
+    { name: 'general, dilation 2, asymmetric padding', x: [1, 2, 7, 7], w: [2, 2, 3, 3], bias: true, opts: { dilation: 2, padding: [1, 2, 0, 1] } },
+    { name: 'groups 2, 3 outputs per group, stride [2, 1]', x: [2, 4, 5, 5], w: [6, 2, 3, 3], opts: { groups: 2, stride: [2, 1], padding: 1 } },
+    { name: 'single output row (no row slices in dweight)', x: [1, 2, 3, 5], w: [3, 2, 3, 3] },
+    { name: 'depthwise, multiplier 1, bias', x: [2, 3, 6, 5], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, padding: 1 } },
+    { name: 'depthwise, multiplier 2, stride 2, TF SAME', x: [1, 2, 7, 6], w: [4, 1, 3, 3], opts: { groups: 2, stride: 2, padding: 'same' } },
+    { name: 'depthwise, dilation 2, 2×3 kernel', x: [2, 2, 6, 7], w: [2, 1, 2, 3], opts: { groups: 2, dilation: 2, padding: [1, 0, 2, 1] } },
+    { name: '1×1 path with bias', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true },
+    { name: '5×5 kernel, stride 2 (several tap blocks per weight-gradient invocation)', x: [1, 2, 7, 8], w: [2, 2, 5, 5], opts: { stride: 2, padding: 2 } },
+    { name: 'dilation too wide for register windows', x: [1, 1, 3, 41], w: [2, 1, 1, 3], opts: { dilation: [1, 19] } },
+    { name: 'depthwise 5×5, odd output height (row pairs)', x: [2, 2, 7, 6], w: [2, 1, 5, 5], opts: { groups: 2, padding: [2, 1, 2, 2] } },
+    { name: 'depthwise, dilation too wide for register windows', x: [1, 2, 2, 75], w: [2, 1, 2, 3], opts: { groups: 2, dilation: [1, 36] } },
+  ];
+  for (const c of gradCases) {
+    it(c.name, async () => {
+      const r = refOpts(c.opts ?? {}, c.x, c.w);
+      const inputs = [
+        { data: randArray(c.x, 11), shape: [...c.x] },
+        { data: randArray(c.w, 12), shape: [...c.w] },
+      ];
+      if (c.bias) inputs.push({ data: randArray([c.w[0]], 13), shape: [c.w[0]] });
+      await checkGradients({
+        inputs,
+        gpuFn: (x, w, b) => conv2d(x, w, b, c.opts),
+        refFn: (x, w, b) => convRef(x, c.x, w, c.w, b ?? null, r),
+      });
+    });
+  }
+
+  it('gives no gradient to inputs that do not require one', async () => {
+    const xs: Shape4 = [1, 3, 5, 5];
+    const ws: Shape4 = [4, 3, 3, 3];
+    const r = refOpts({ padding: 1 }, xs, ws);
+    await checkGradients({
+      inputs: [
+        { data: randArray(xs, 21), shape: [...xs], grad: false },
+        { data: randArray(ws, 22), shape: [...ws] },
+      ],
+      gpuFn: (x, w) => conv2d(x, w, null, { padding: 1 }),
+      refFn: (x, w) => convRef(x, xs, w, ws, null, r),
+    });
+  });
+
+  it('weight gradients are deterministic and nothing leaks', async () => {
+    const ctx = await gpu();
+    const run = async (opts: Conv2dOptions, xs: Shape4, ws: Shape4): Promise<Float32Array[]> => {
+      const x = gpuTensor(randArray(xs, 31), xs, true);
+      const w = gpuTensor(randArray(ws, 32), ws, true);
+      const g = gpuTensor(randArray([1], 33), []);
+      const before = ctx.stats().liveBuffers;
+      const out: Float32Array[] = [];
+      for (let k = 0; k < 2; k++) {
+        const y = tidy(() => {
+          const c = conv2d(x, w, null, opts);
+          return mulSum(c, g);
+        });
+        backward(y);
+        y.dispose();
+        out.push((await w.grad!.data()) as Float32Array);
+        w.grad!.dispose();
+        x.grad!.dispose();
+        w.grad = null;
+        x.grad = null;
+      }
+      expect(ctx.stats().liveBuffers).toBe(before);
+      for (const t of [x, w, g]) t.dispose();
+      return out;
+    };
+    for (const [opts, xs, ws] of [
+      [{ padding: 1 }, [3, 6, 13, 13], [5, 6, 3, 3]],
+      [{ groups: 6, padding: 1 }, [3, 6, 13, 13], [12, 1, 3, 3]],
+    ] as Array<[Conv2dOptions, Shape4, Shape4]>) {
+      const [a, b] = await run(opts, xs, ws);
+      expect(Array.from(a)).toEqual(Array.from(b));
+    }
+  });
+});
+
+function mulSum(a: Tensor, b: Tensor): Tensor {
+  return sum(mul(a, b));
+}
+
+describe('conv2d errors name the op and the shapes', () => {
+  beforeAll(gpu);
+  const cases: Array<[string, Shape4 | number[], Shape4, Conv2dOptions, RegExp, number?]> = [
+    ['C not divisible by groups', [1, 5, 7, 7], [4, 2, 3, 3], { groups: 2 }, /conv2d.*C = 5.*\[1, 5, 7, 7\].*groups = 2/],
+    ['O not divisible by groups', [1, 4, 7, 7], [3, 2, 3, 3], { groups: 2 }, /conv2d.*O = 3.*\[3, 2, 3, 3\].*groups = 2/],
+    ['weight channel mismatch', [1, 6, 7, 7], [4, 4, 3, 3], { groups: 2 }, /conv2d.*weight \[4, 4, 3, 3\].*x \[1, 6, 7, 7\].*C\/groups = 3/],
+    ['kernel larger than padded input', [1, 3, 2, 4], [4, 3, 3, 3], { padding: 'valid' }, /conv2d.*kernel 3×3.*\[4, 3, 3, 3\].*larger than the padded input 2×4.*\[1, 3, 2, 4\]/],
+    ['dilated kernel larger than padded input', [1, 3, 5, 5], [4, 3, 3, 3], { dilation: 3 }, /conv2d.*dilated to 7×7.*larger than the padded input 5×5/],
+    ['non-4-D input', [3, 7, 7], [4, 3, 3, 3], {}, /conv2d.*4-D.*\[3, 7, 7\]/],
+    ['bias of the wrong size', [1, 3, 7, 7], [4, 3, 3, 3], {}, /conv2d.*bias.*\[4\].*\[5\]/, 5],
+    ['zero stride', [1, 3, 7, 7], [4, 3, 3, 3], { stride: 0 }, /conv2d.*stride/],
+    ['negative padding', [1, 3, 7, 7], [4, 3, 3, 3], { padding: -1 }, /conv2d.*padding/],
+  ];
+  for (const [name, xs, ws, opts, re, biasSize] of cases) {
+    it(name, () => {
+      const x = gpuTensor(new Float64Array(xs.reduce((a, b) => a * b, 1)), xs);
+      const w = gpuTensor(new Float64Array(ws.reduce((a, b) => a * b, 1)), ws);
+      const b = biasSize ? gpuTensor(new Float64Array(biasSize), [biasSize]) : null;
+      try {
+        expect(() => conv2d(x, w, b, opts)).toThrow(re);
+      } finally {
+        for (const t of [x, w, b]) t?.dispose();
+      }
+    });
+  }
+});
