@@ -1,4 +1,4 @@
-// Elementwise binary ops with NumPy broadcasting (`main`), and broadcast-copy (`expand`).
+// Elementwise binary ops with NumPy broadcasting.
 // Shapes are passed right-aligned in rank ≤ 8 vec4 pairs; a broadcast axis has stride 0.
 override OP: u32 = 0u;
 // When both inputs have the output's shape, skip the index arithmetic.
@@ -59,19 +59,4 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     ib += c * dim(p.sb, u32(d));
   }
   out[i] = op(a[ia], b[ib]);
-}
-
-// out (shape) = a broadcast to shape, with strides sa.
-@compute @workgroup_size(256)
-fn expand(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  var rem = i;
-  var ia = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let s = dim(p.shape, u32(d));
-    ia += (rem % s) * dim(p.sa, u32(d));
-    rem = rem / s;
-  }
-  out[i] = a[ia];
 }

@@ -35,27 +35,36 @@ fn better(a: f32, ia: u32, b: f32, ib: u32) -> bool {
   return b > a || (b == a && ib < ia);
 }
 
+// TPR threads share a row (a power of two ≤ 256; few on CPU adapters, where barriers are
+// costly, many on GPUs); a workgroup covers 256 / TPR rows.
+override TPR: u32 = 256u;
+
 @compute @workgroup_size(256)
 fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.y * nwg.x + wid.x;
-  if (row >= p.outer) { return; }  // uniform per workgroup
-  let base = row * p.r;
+  let rows_per_group = WG / TPR;
+  let lane = lid % TPR;
+  let seg = lid - lane;  // first slot of this row's segment
+  let row = (wid.y * nwg.x + wid.x) * rows_per_group + lid / TPR;
+  let live = row < p.outer;
   var acc = init();
   var ai = 0xffffffffu;
-  for (var j = lid; j < p.r; j += WG) {
-    let v = x[base + j];
-    if (OP == 0u) {
-      acc += v;
-    } else if (better(acc, ai, v, j)) {
-      acc = v;
-      ai = j;
+  if (live) {
+    let base = row * p.r;
+    for (var j = lane; j < p.r; j += TPR) {
+      let v = x[base + j];
+      if (OP == 0u) {
+        acc += v;
+      } else if (better(acc, ai, v, j)) {
+        acc = v;
+        ai = j;
+      }
     }
   }
   sv[lid] = acc;
   si[lid] = ai;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) {
+  for (var s = TPR / 2u; s > 0u; s = s / 2u) {
+    if (lane < s) {
       if (OP == 0u) {
         sv[lid] = sv[lid] + sv[lid + s];
       } else if (better(sv[lid], si[lid], sv[lid + s], si[lid + s])) {
@@ -65,13 +74,13 @@ fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     workgroupBarrier();
   }
-  if (lid == 0u) {
+  if (lane == 0u && live) {
     if (OP == 3u) {
-      out[row] = bitcast<f32>(i32(select(si[0], 0u, si[0] == 0xffffffffu)));
+      out[row] = bitcast<f32>(i32(select(si[seg], 0u, si[seg] == 0xffffffffu)));
     } else if (OP == 0u) {
-      out[row] = sv[0] * p.scale;
+      out[row] = sv[seg] * p.scale;
     } else {
-      out[row] = sv[0];
+      out[row] = sv[seg];
     }
   }
 }

@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, rng, sizeOf } from './helpers/ref.js';
 import { sum, mean, max, min, argmax, tensor, backward, type Tensor } from '../src/node.js';
+import { rowKernelTuning } from '../src/kernels/rows.js';
 
 type Op = 'sum' | 'mean' | 'max' | 'min';
 const OPS: Record<Op, (x: Tensor, axes?: number | number[], keepDims?: boolean) => Tensor> = { sum, mean, max, min };
@@ -98,17 +99,41 @@ describe('sum / mean / max / min forward', () => {
     });
   }
 
-  it('more rows than the workgroup grid holds in one dimension (folded grid)', async () => {
+  it('many short rows (several rows per workgroup)', async () => {
     const shape = [70000, 3];
     const data = randArray(shape, 5);
     const x = gpuTensor(data, shape);
-    // one op only: on lavapipe the one-workgroup-per-row kernel costs ~2 s for 70000 short rows
-    for (const op of ['max'] as Op[]) {
+    for (const op of ['sum', 'max', 'min'] as Op[]) {
       const y = OPS[op](x, 1);
       expectClose(await y.data(), refReduce(op, data, shape, 1, false).values, 1e-5, 1e-6, `${op} ${JSON.stringify(shape)}`);
       y.dispose();
     }
     x.dispose();
+  });
+
+  it('row kernel at every threads-per-row width (1 … 256 threads sharing a row)', async () => {
+    // each width is its own pipeline (compiles are slow on lavapipe): a few widths cover 1, 2, 8 and 256 threads
+    for (const perThread of [1, null]) {
+      rowKernelTuning.perThread = perThread;
+      try {
+        for (const [rows, len] of [[9, 7], [3, 257]]) {
+          const shape = [rows, len];
+          const data = distinctData(rows * len, rows + len);
+          const x = gpuTensor(data, shape);
+          for (const op of ['sum', 'max', 'min'] as Op[]) {
+            const y = OPS[op](x, 1);
+            expectClose(await y.data(), refReduce(op, data, shape, 1, false).values, 1e-5, 1e-5, `${op} ${JSON.stringify(shape)} perThread ${perThread}`);
+            y.dispose();
+          }
+          const am = argmax(x, 1);
+          expect(Array.from(await am.data()), `argmax ${JSON.stringify(shape)} perThread ${perThread}`).toEqual(Array.from(refReduce('argmax', data, shape, 1, false).values));
+          am.dispose();
+          x.dispose();
+        }
+      } finally {
+        rowKernelTuning.perThread = null;
+      }
+    }
   });
 
   it('sum and mean over an empty axis give 0 (sum) with the right shape', async () => {

@@ -207,7 +207,7 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   const out = alloc(shape, x.dtype);
   const ctx = x.ctx;
   ctx.dispatch(
-    { shader: 'binary', entry: 'expand' },
+    { shader: 'expand' },
     {
       bindings: { a: x.buffer, out: out.buffer },
       uniforms: { n: out.size, rank: shape.length, shape: pad8(shape, 'broadcastTo'), sa: pad8(broadcastStrides(x.shape, shape), 'broadcastTo') },

@@ -5,7 +5,8 @@
  */
 import { engine } from '../autograd/engine.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { alloc, assertFloat, grid1d, normAxes, normAxis } from './util.js';
+import { alloc, assertFloat, grid1d, normAxes, normAxis, WG } from './util.js';
+import { threadsPerRow } from './rows.js';
 import { reshape } from './shape.js';
 import { broadcastTo, mul, equal, div, mulScalar } from './elementwise.js';
 
@@ -30,10 +31,11 @@ function reduceRun(op: ReduceOp, x: Tensor, a0: number, a1: number, scale: numbe
   const uniforms = { outer, r, inner, scale };
   if (out.size === 0) return out;
   if (inner === 1) {
-    ctx.dispatch({ shader: 'reduce', entry: 'rows', constants: { OP: OPS[op] } }, {
+    const tpr = threadsPerRow(ctx, r);
+    ctx.dispatch({ shader: 'reduce', entry: 'rows', constants: { OP: OPS[op], TPR: tpr } }, {
       bindings: { x: x.buffer, out: out.buffer },
       uniforms,
-      workgroups: ctx.grid(outer),
+      workgroups: ctx.grid(Math.ceil(outer / (WG / tpr))),
     });
   } else {
     ctx.dispatch({ shader: 'reduce', entry: 'cols', constants: { OP: OPS[op] } }, {
