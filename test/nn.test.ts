@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { gpu } from './helpers/gpu.js';
-import { expectClose, gpuTensor, randArray, rng } from './helpers/ref.js';
+import { expectClose, gpuTensor, randArray } from './helpers/ref.js';
 import { tensor, tidy, backward, relu, crossEntropy, engine, type Tensor } from '../src/node.js';
 import { Module, Linear, Conv2d, LayerNorm, Embedding, Sequential, ReLU, GELU, Dropout } from '../src/nn/index.js';
 import { AdamW } from '../src/optim/index.js';
@@ -450,6 +450,5 @@ describe('end to end: a small MLP trained with AdamW matches PyTorch', () => {
     model.dispose();
     x.dispose();
     labels.dispose();
-    void rng;
   });
 });

@@ -4,7 +4,7 @@
  */
 import { noGrad } from '../autograd/engine.js';
 import type { Shape, Tensor } from '../autograd/tensor.js';
-import { zeros, ones } from '../kernels/creation.js';
+import { zeros } from '../kernels/creation.js';
 import { Generator, randomNormal, randomUniform } from '../kernels/random.js';
 
 export interface InitOptions {
@@ -47,4 +47,3 @@ export function defaultBiasInit(shape: Shape, fanIn: number, generator?: Generat
   return uniformInit(shape, fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0, generator);
 }
 
-export { zeros as zerosInit, ones as onesInit };
