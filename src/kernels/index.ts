@@ -15,3 +15,5 @@ export * from './fft.js';
 export * from './resize.js';
 export * from './augment.js';
 export * from './conv.js';
+export * from './pool.js';
+export * from './pixel-shuffle.js';
