@@ -12,6 +12,7 @@ import type { Action, Wrap } from './command.js';
 import { runInfo } from './info.js';
 import { runBench } from './bench.js';
 import { registerDemo } from './demo.js';
+import { registerMakeSynthetic } from './make-synthetic.js';
 
 function packageVersion(): string {
   // src/cli/main.ts or dist/src/cli/main.js: package.json is two or three folders up.
@@ -72,6 +73,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     );
 
   registerDemo(program, wrap);
+  registerMakeSynthetic(program, wrap);
   return program;
 }
 
