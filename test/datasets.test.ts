@@ -289,7 +289,7 @@ describe('image folders', () => {
     expect(classIndexOfFolder('CONTEMPT')).toBe(7);
   });
 
-  it('train/ and test/ folders give the split; contempt adds the eighth class; unknown folders are errors', async () => {
+  it('train/ and test/ folders give the split (either alone too); contempt adds the eighth class; unknown folders are errors', async () => {
     const dir = join(root, 'tree');
     write(join(dir, 'train', 'happiness', 'a.png'), encodePng(image(2, 2, 1)));
     write(join(dir, 'train', 'contempt', 'b.png'), encodePng(image(2, 2, 2)));
@@ -310,8 +310,10 @@ describe('image folders', () => {
     write(join(bad, 'happy', 'a.png'), encodePng(image(2, 2, 1)));
     write(join(bad, 'bored', 'b.png'), encodePng(image(2, 2, 1)));
     await expect(loadImageFolder(bad, src)).rejects.toThrow(/bad-tree\/bored: 'bored' is not a known class; folder names may be: neutral/);
+    // a tree with only train/ (e.g. a synthetic set made with --test-fraction 0): everything is train
     const half = join(root, 'half-tree');
     write(join(half, 'train', 'happy', 'a.png'), encodePng(image(2, 2, 1)));
-    await expect(loadImageFolder(half, src)).rejects.toThrow(/has a 'train' folder but no 'test' folder/);
+    write(join(half, 'train', 'sad', 'b.png'), encodePng(image(2, 2, 1)));
+    expect((await loadImageFolder(half, src)).items.map((it) => [CANONICAL_CLASSES[it.label], it.split])).toEqual([['happiness', 'train'], ['sadness', 'train']]);
   });
 });

@@ -1,14 +1,14 @@
 /**
  * Class-per-folder trees (the common layout for everything else):
  *   <root>/<class>/<image>.{jpg,jpeg,png}                       seeded stratified split
- *   <root>/train/<class>/…, <root>/test/<class>/… (and optionally <root>/val/<class>/…)
+ *   <root>/train/<class>/…, <root>/test/<class>/…, <root>/val/<class>/… (any of them)
  * Class folder names map to the canonical classes case-insensitively, through these aliases:
  *   neutral: neutral, calm, ne · happiness: happiness, happy, joy, ha ·
  *   surprise: surprise, surprised, su · sadness: sadness, sad, sa · anger: anger, angry, an ·
  *   disgust: disgust, disgusted, di · fear: fear, fearful, afraid, scared, af ·
  *   contempt: contempt, co
  * classNames are the first seven canonical classes, or all eight when a contempt folder
- * exists. Another folder name is an error naming it. Without train/ and test/ folders, each
+ * exists. Another folder name is an error naming it. Without train/, val/ or test/ folders, each
  * class's images (sorted by name) are shuffled by the seed and round(testFraction · n) of
  * them go to test.
  */
@@ -74,15 +74,13 @@ export async function loadImageFolder(root: string, src: DataSource, opts: Folde
   const top = (await src.listDir(root)).filter((e) => e.isDirectory).map((e) => e.name);
   const items: DatasetItem[] = [];
   const push = (label: number, path: string, split: Split) => items.push({ id: path, label, split, source: { kind: 'file', path } });
-  if (top.includes('train') && top.includes('test')) {
+  if (top.some((d) => d === 'train' || d === 'val' || d === 'test')) {
+    // a split tree: whichever of train/, val/ and test/ exist
     for (const name of ['train', 'val', 'test']) {
       if (!top.includes(name)) continue;
       for (const { label, files } of await readClassFolders(src, joinPath(root, name))) for (const f of files) push(label, f, SPLIT_DIRS[name]);
     }
   } else {
-    if (top.includes('train') || top.includes('test')) {
-      throw new DatasetError(`lrdif: image folder: ${root} has a '${top.includes('train') ? 'train' : 'test'}' folder but no '${top.includes('train') ? 'test' : 'train'}' folder; give both, or put the class folders directly under ${root}`);
-    }
     for (const { label, files } of await readClassFolders(src, root)) {
       const order = new HostRandom(seed, 0x464f4c44 /* 'FOLD' */ + label).shuffle(files.map((_, i) => i));
       const nTest = Math.round(files.length * testFraction);
