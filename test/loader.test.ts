@@ -275,6 +275,23 @@ describe('DataLoader', () => {
     }
   });
 
+  it('bicubic resizing keeps batches in [0, 1] (its overshoot is clamped)', async () => {
+    const batches = await collect(new DataLoader(mixed, { batchSize: 8, size: 30, resize: { mode: 'bicubic' } }), 0);
+    let lo = Infinity;
+    let hi = -Infinity;
+    let atBounds = 0;
+    for (const b of batches)
+      for (const v of b.images) {
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+        if (v === 0 || v === 1) atBounds++;
+      }
+    expect(lo).toBe(0);
+    expect(hi).toBe(1);
+    // random-noise images upscaled by bicubic overshoot in many places
+    expect(atBounds).toBeGreaterThan(100);
+  });
+
   it('a corrupt image is skipped, warned about and counted, not fatal; GPU memory stays flat across epochs', async () => {
     const ctx = await gpu();
     const loader = new DataLoader(corrupt, { batchSize: 6, size: 16, seed: 1, augment: true });

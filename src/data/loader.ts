@@ -24,6 +24,7 @@ import { tensor, type Tensor } from '../autograd/tensor.js';
 import { imagesToTensor, type RgbImage } from '../io/image.js';
 import { resize, type ResizeOptions } from '../kernels/resize.js';
 import { concat } from '../kernels/layout.js';
+import { clamp } from '../kernels/elementwise.js';
 import { indexSelect } from '../kernels/indexing.js';
 import { Generator, randomUniform } from '../kernels/random.js';
 import { applyFlipErase, flipEraseParams, AUGMENT_UNIFORMS, type FlipEraseOptions } from '../kernels/augment.js';
@@ -43,7 +44,7 @@ export interface DataLoaderOptions {
   augment?: boolean | FlipEraseOptions;
   /** Decode the next batch while the current one is in use (default true). */
   prefetch?: boolean;
-  /** How images are resized (default: bilinear, antialiased: Pillow's BILINEAR). */
+  /** How images are resized (default: bilinear, antialiased: Pillow's BILINEAR); bicubic results are clamped to [0, 1]. */
   resize?: ResizeOptions;
 }
 
@@ -143,7 +144,9 @@ export class DataLoader {
       const first = d.images[0];
       const sameSize = d.images.every((im) => im.width === first.width && im.height === first.height);
       const toSize = (t: Tensor) => (t.shape[2] === s && t.shape[3] === s ? t : resize(t, s, s, this.resizeOptions));
-      const resized = sameSize ? toSize(imagesToTensor(d.images)) : concat(d.images.map((im) => toSize(imagesToTensor([im]))), 0);
+      let resized = sameSize ? toSize(imagesToTensor(d.images)) : concat(d.images.map((im) => toSize(imagesToTensor([im]))), 0);
+      // bicubic overshoots: keep the documented [0, 1] range
+      if (this.resizeOptions.mode === 'bicubic') resized = clamp(resized, 0, 1);
       if (!this.augment) return { images: resized, augmentParams: null };
       const gen = new Generator(this.seed + 1);
       const p0 = d.positions[0];
