@@ -13,6 +13,7 @@ import { runInfo } from './info.js';
 import { runBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerMakeSynthetic } from './make-synthetic.js';
+import { registerEmbed } from './embed.js';
 
 function packageVersion(): string {
   // src/cli/main.ts or dist/src/cli/main.js: package.json is two or three folders up.
@@ -74,6 +75,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   registerDemo(program, wrap);
   registerMakeSynthetic(program, wrap);
+  registerEmbed(program, wrap);
   return program;
 }
 
