@@ -4,7 +4,7 @@
  * - resize kernels: a batch of 100×100 faces to 112×112 (bilinear, antialias), its backward,
  *   a 1920×1367 photo through CLIP preprocessing (Pillow-exact 8-bit bicubic), and a
  *   batch to 224×224 bicubic;
- * - GPU flip + random erasing of a [B, 3, 112, 112] batch;
+ * - GPU flip + random erasing of a [B, 3, 112, 112] batch (and a plain copy of it, for scale);
  * - the procedural face generator (render, and render + PNG encode), images/s;
  * - DataLoader throughput over a generated folder dataset, with and without prefetch, alone
  *   and with a simulated training step (GPU work awaited per batch).
@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initNode, tidy, backward, resize, randomFlipErase, randomUniform, matmul, reshape, clipPreprocess, Generator, type GpuContext, type Tensor } from '../src/node.js';
+import { initNode, tidy, backward, resize, randomFlipErase, randomUniform, matmul, reshape, clone, clipPreprocess, Generator, type GpuContext, type Tensor } from '../src/node.js';
 import { readImageFile, encodePng } from '../src/io/image-node.js';
 import { syntheticFace } from '../src/data/synthetic-faces.js';
 import { writeSyntheticDataset } from '../src/data/synthetic-faces-node.js';
@@ -69,6 +69,7 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
   x.dispose();
   const y = randomUniform([B, 3, 112, 112], { generator: new Generator(3) });
   rows.push([`resize [${B},3,112,112] → 224² bicubic`, ms(await median(ctx, reps, () => resize(y, 224, 224, { mode: 'bicubic' }).dispose()))]);
+  rows.push([`copy [${B},3,112,112] (elementwise identity, for scale)`, ms(await median(ctx, reps, () => clone(y).dispose()))]);
   rows.push([`flip + random erasing [${B},3,112,112]`, ms(await median(ctx, reps, () => tidy(() => void randomFlipErase(y, { generator: new Generator(4) }))))]);
   y.dispose();
   const photo = readImageFile('node_modules/@vladmandic/face-api/demo/sample2.jpg');
