@@ -12,3 +12,4 @@ export async function initNode(options: NodeCreateOptions = {}): Promise<GpuCont
   engine.setContext(ctx);
   return ctx;
 }
+export { loadClip, resolveClipFiles, loadClipTokenizerFor, type ClipFiles } from './models/clip/load-node.js';

@@ -114,11 +114,16 @@ export class ClipEmbeddingTable extends Module {
     return `${fmtShape([this.rows, this.dim])}${this.chunks.length > 1 ? ` in ${this.chunks.length} chunks` : ''}`;
   }
 
-  override dispose(): void {
+  /** Frees the chunked lookup's remap tables (rebuilt on the next lookup). */
+  releaseCaches(): void {
     for (const t of this.remaps ?? []) t.dispose();
     this.valid?.dispose();
     this.remaps = null;
     this.valid = null;
+  }
+
+  override dispose(): void {
+    this.releaseCaches();
     super.dispose();
   }
 }

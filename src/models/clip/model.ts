@@ -14,7 +14,7 @@ import { clipPreprocess, type ClipPreprocessOptions } from '../../kernels/resize
 import { Generator } from '../../kernels/random.js';
 import { Module } from '../../nn/module.js';
 import { validateClipConfig, visionTokens, type ClipConfig } from './config.js';
-import { maxBindingBytes } from './embedding-table.js';
+import { ClipEmbeddingTable, maxBindingBytes } from './embedding-table.js';
 import { ClipLinear, initParam, type ClipInit } from './layers.js';
 import { ClipTextTransformer } from './text.js';
 import type { ClipTokenizer } from './tokenizer.js';
@@ -174,6 +174,14 @@ export class ClipModel extends Module {
     } finally {
       px.dispose();
     }
+  }
+
+  /** Frees the parameters and the towers' cached tables (Module.dispose frees tensors, not caches). */
+  override dispose(): void {
+    for (const [, m] of this.namedModules()) {
+      if (m instanceof ClipTextTransformer || m instanceof ClipEmbeddingTable) m.releaseCaches();
+    }
+    super.dispose();
   }
 
   /** Same as encodeImage. */

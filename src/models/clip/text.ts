@@ -104,11 +104,16 @@ export class ClipTextTransformer extends Module {
     return this.poolTable;
   }
 
-  override dispose(): void {
+  /** Frees the cached causal masks and pooling table (rebuilt on the next forward). */
+  releaseCaches(): void {
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
     this.poolTable?.dispose();
     this.poolTable = null;
+  }
+
+  override dispose(): void {
+    this.releaseCaches();
     super.dispose();
   }
 }
