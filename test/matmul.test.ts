@@ -1,7 +1,7 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
-import { matmul, linear, tidy, tensor, sum, backward, zeroGrad, type Activation, type GpuContext, type MatmulOptions, type Tensor } from '../src/node.js';
+import { matmul, linear, setMatmulKernel, tidy, tensor, sum, backward, zeroGrad, type Activation, type GpuContext, type MatmulOptions, type Tensor } from '../src/node.js';
 
 // ---------------------------------------------------------------- float64 reference
 
@@ -130,187 +130,199 @@ async function checkForward(aShape: number[], bShape: number[], o: RefOpts = {},
 
 // ---------------------------------------------------------------- tests
 
-describe('matmul forward', () => {
-  let ctx: GpuContext;
-  beforeAll(async () => {
-    ctx = await gpu();
-  });
+// Both kernels run the whole suite: the subgroup one (the fast path where subgroups of ≥ 8
+// exist, e.g. lavapipe) and the generic fallback.
+for (const kernel of ['subgroup', 'generic'] as const) {
+  describe(`matmul forward (${kernel} kernel)`, () => {
+    let ctx: GpuContext;
+    beforeAll(async () => {
+      ctx = await gpu();
+      setMatmulKernel(kernel);
+    });
+    afterAll(() => setMatmulKernel('auto'));
 
-  it('matches the float64 reference on awkward 2-D shapes', async () => {
-    const sizes: Array<[number, number, number]> = [
-      [1, 1, 1],
-      [1, 7, 1],
-      [3, 17, 33],
-      [33, 3, 17],
-      [65, 130, 3],
-      [130, 65, 33],
-      [17, 1, 130],
-      [64, 48, 144], // multiples of 4 and of the tile
-      [49, 384, 116],
-      [100, 64, 132],
-      [129, 33, 64],
-    ];
-    for (const [M, K, N] of sizes) await checkForward([M, K], [K, N]);
-  });
+    it('matches the float64 reference on awkward 2-D shapes', async () => {
+      const sizes: Array<[number, number, number]> = [
+        [1, 1, 1],
+        [1, 7, 1],
+        [3, 17, 33],
+        [33, 3, 17],
+        [65, 130, 3],
+        [130, 65, 33],
+        [17, 1, 130],
+        [64, 48, 144], // multiples of 4 and of the tile
+        [49, 384, 116],
+        [100, 64, 132],
+        [129, 33, 64],
+      ];
+      for (const [M, K, N] of sizes) await checkForward([M, K], [K, N]);
+    });
 
-  it('handles every transpose combination', async () => {
-    for (const [M, K, N] of [
-      [3, 17, 33],
-      [65, 20, 7],
-      [36, 64, 40],
-      [1, 5, 1],
-    ] as Array<[number, number, number]>) {
-      for (const transA of [false, true]) {
-        for (const transB of [false, true]) {
-          const aShape = transA ? [K, M] : [M, K];
-          const bShape = transB ? [N, K] : [K, N];
-          await checkForward(aShape, bShape, { transA, transB });
+    it('handles every transpose combination', async () => {
+      // every shape × transpose pair is its own pipeline for the subgroup kernel (seconds to
+      // compile on a CPU adapter): there, one unaligned and one aligned shape
+      const shapes: Array<[number, number, number]> = [
+        [3, 17, 33],
+        [36, 64, 40],
+      ];
+      if (kernel === 'generic') shapes.push([65, 20, 7], [1, 5, 1]);
+      for (const [M, K, N] of shapes) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            const aShape = transA ? [K, M] : [M, K];
+            const bShape = transB ? [N, K] : [K, N];
+            await checkForward(aShape, bShape, { transA, transB });
+          }
         }
       }
-    }
-  });
-
-  it('gives zeros (plus bias) for K = 0 and empty outputs for M or N = 0', async () => {
-    await checkForward([3, 0], [0, 5]);
-    await checkForward([3, 0], [0, 5], { activation: 'sigmoid' }, 5);
-    const e1 = tidy(() => matmul(tensor([], [0, 4]), tensor(new Float32Array(12), [4, 3])));
-    expect(e1.shape).toEqual([0, 3]);
-    const e2 = tidy(() => matmul(tensor(new Float32Array(8), [2, 4]), tensor([], [4, 0])));
-    expect(e2.shape).toEqual([2, 0]);
-    expect((await e2.data()).length).toBe(0);
-    e1.dispose();
-    e2.dispose();
-  });
-
-  it('broadcasts batch dimensions', async () => {
-    await checkForward([2, 3, 5, 7], [7, 6]); // b shared by a batched a
-    await checkForward([5, 7], [4, 7, 6]); // a shared by a batched b
-    await checkForward([2, 1, 5, 7], [3, 7, 6]); // both broadcast
-    await checkForward([1, 3, 9, 4], [2, 1, 4, 10]);
-    await checkForward([8, 33, 20], [8, 20, 17]); // plain batch
-    await checkForward([2, 3, 7, 5], [7, 6], { transA: true }); // shared b, transposed a
-    await checkForward([4, 6, 5], [2, 1, 7, 5], { transB: true });
-    await checkForward([3, 0, 4], [4, 2]); // empty batch rows
-    await checkForward([0, 5, 4], [4, 2]); // empty batch
-  });
-
-  it('adds the bias and applies each fused activation', async () => {
-    const acts: Activation[] = ['none', 'relu', 'leakyRelu', 'gelu', 'geluTanh', 'quickGelu', 'silu', 'sigmoid', 'tanh'];
-    for (const activation of acts) {
-      await checkForward([2, 19, 13], [13, 21], { activation }, 21);
-      await checkForward([9, 6], [11, 6], { activation, transB: true });
-    }
-    await checkForward([7, 5], [5, 9], { activation: 'leakyRelu', leakySlope: 0.3 }, 9);
-  });
-
-  it('linear matches x·Wᵀ + b', async () => {
-    const x = randArray([2, 5, 7], 501);
-    const w = randArray([9, 7], 502);
-    const bias = randArray([9], 503);
-    const ref = refMatmul(x, [10, 7], w, [9, 7], { transB: true, bias, activation: 'gelu' });
-    const y = tidy(() => linear(gpuTensor(x, [2, 5, 7]), gpuTensor(w, [9, 7]), gpuTensor(bias, [9]), 'gelu'));
-    expect(y.shape).toEqual([2, 5, 9]);
-    expectClose(await y.data(), ref.data, 1e-4, 2e-5, 'linear');
-    const x1 = randArray([7], 504);
-    const ref1 = refMatmul(x1, [1, 7], w, [9, 7], { transB: true });
-    const y1 = tidy(() => linear(gpuTensor(x1, [7]), gpuTensor(w, [9, 7])));
-    expect(y1.shape).toEqual([9]);
-    expectClose(await y1.data(), ref1.data, 1e-4, 2e-5, 'linear (1-D input)');
-    y.dispose();
-    y1.dispose();
-  });
-
-  it('raises errors that name the op and the shapes', () => {
-    tidy(() => {
-      const a = tensor(new Float32Array(6), [2, 3]);
-      const b = tensor(new Float32Array(8), [4, 2]);
-      expect(() => matmul(a, b)).toThrow(/matmul: inner dimensions differ: a \[2, 3\] has K = 3, b \[4, 2\] has K = 4/);
-      expect(() => matmul(a, tensor(new Float32Array(3), [3]))).toThrow(/matmul: both operands need rank ≥ 2.*\[2, 3\].*\[3\]/);
-      const c = tensor(new Float32Array(12), [3, 4]);
-      expect(() => matmul(a, c, { bias: tensor([1, 2, 3], [3]) })).toThrow(/matmul: bias must have shape \[4\].*got \[3\]/);
-      expect(() => matmul(a, c, { bias: tensor(new Float32Array(4), [1, 4]) })).toThrow(/matmul: bias must have shape \[4\]/);
-      expect(() => matmul(tensor(new Float32Array(12), [2, 2, 3]), tensor(new Float32Array(36), [3, 3, 4]))).toThrow(
-        /matmul: batch dimensions of a \[2, 2, 3\] and b \[3, 3, 4\] cannot be broadcast/,
-      );
-      expect(() => matmul(a, c, { activation: 'swish' as Activation })).toThrow(/matmul: unknown activation 'swish'/);
-      expect(() => linear(a, tensor(new Float32Array(8), [2, 4]))).toThrow(/linear: input \[2, 3\] does not end in in_features = 4/);
     });
-  });
 
-  it('releases its memory, forward and backward', async () => {
-    const w = gpuTensor(randArray([7, 3], 801), [7, 3], true);
-    const bias = gpuTensor(randArray([3], 802), [3], true);
-    const run = () => {
-      tidy(() => matmul(tensor(new Float32Array(35), [5, 7]), w, { activation: 'gelu', bias }).dispose());
-      const y = tidy(() => sum(matmul(gpuTensor(randArray([2, 5, 7], 803), [2, 5, 7]), w, { activation: 'gelu', bias })));
-      backward(y);
+    it('gives zeros (plus bias) for K = 0 and empty outputs for M or N = 0', async () => {
+      await checkForward([3, 0], [0, 5]);
+      await checkForward([3, 0], [0, 5], { activation: 'sigmoid' }, 5);
+      const e1 = tidy(() => matmul(tensor([], [0, 4]), tensor(new Float32Array(12), [4, 3])));
+      expect(e1.shape).toEqual([0, 3]);
+      const e2 = tidy(() => matmul(tensor(new Float32Array(8), [2, 4]), tensor([], [4, 0])));
+      expect(e2.shape).toEqual([2, 0]);
+      expect((await e2.data()).length).toBe(0);
+      e1.dispose();
+      e2.dispose();
+    });
+
+    it('broadcasts batch dimensions', async () => {
+      await checkForward([2, 3, 5, 7], [7, 6]); // b shared by a batched a
+      await checkForward([5, 7], [4, 7, 6]); // a shared by a batched b
+      await checkForward([2, 1, 5, 7], [3, 7, 6]); // both broadcast
+      await checkForward([1, 3, 9, 4], [2, 1, 4, 10]);
+      await checkForward([8, 33, 20], [8, 20, 17]); // plain batch
+      await checkForward([2, 3, 7, 5], [7, 6], { transA: true }); // shared b, transposed a
+      await checkForward([4, 6, 5], [2, 1, 7, 5], { transB: true });
+      await checkForward([3, 0, 4], [4, 2]); // empty batch rows
+      await checkForward([0, 5, 4], [4, 2]); // empty batch
+    });
+
+    it('adds the bias and applies each fused activation', async () => {
+      const acts: Activation[] = ['none', 'relu', 'leakyRelu', 'gelu', 'geluTanh', 'quickGelu', 'silu', 'sigmoid', 'tanh'];
+      for (const activation of acts) await checkForward([2, 19, 12], [12, 20], { activation }, 20);
+      // the other store path (N % 4 != 0) and the other operand layouts, on a few activations
+      // (each specialisation is a pipeline to compile, which takes seconds on a CPU adapter)
+      for (const activation of ['gelu', 'sigmoid'] as Activation[]) await checkForward([9, 6], [11, 6], { activation, transB: true }, 11);
+      await checkForward([7, 5], [5, 9], { activation: 'leakyRelu', leakySlope: 0.3 }, 9);
+    });
+
+    it('linear matches x·Wᵀ + b', async () => {
+      const x = randArray([2, 5, 7], 501);
+      const w = randArray([9, 7], 502);
+      const bias = randArray([9], 503);
+      const ref = refMatmul(x, [10, 7], w, [9, 7], { transB: true, bias, activation: 'gelu' });
+      const y = tidy(() => linear(gpuTensor(x, [2, 5, 7]), gpuTensor(w, [9, 7]), gpuTensor(bias, [9]), 'gelu'));
+      expect(y.shape).toEqual([2, 5, 9]);
+      expectClose(await y.data(), ref.data, 1e-4, 2e-5, 'linear');
+      const x1 = randArray([7], 504);
+      const ref1 = refMatmul(x1, [1, 7], w, [9, 7], { transB: true });
+      const y1 = tidy(() => linear(gpuTensor(x1, [7]), gpuTensor(w, [9, 7])));
+      expect(y1.shape).toEqual([9]);
+      expectClose(await y1.data(), ref1.data, 1e-4, 2e-5, 'linear (1-D input)');
       y.dispose();
-      zeroGrad([w, bias]);
-    };
-    run(); // first run allocates the per-device dummy buffer
-    const before = ctx.pool.getStats().liveBuffers;
-    for (let i = 0; i < 4; i++) run();
-    expect(ctx.pool.getStats().liveBuffers).toBe(before);
-    w.dispose();
-    bias.dispose();
-  });
-});
-
-describe('matmul backward', () => {
-  beforeAll(gpu);
-
-  async function checkGrad(aShape: number[], bShape: number[], o: RefOpts = {}, withBias = false): Promise<void> {
-    const ref = refMatmul(new Float64Array(sizeOf(aShape)), aShape, new Float64Array(sizeOf(bShape)), bShape, o);
-    const N = ref.shape[ref.shape.length - 1];
-    const inputs = [
-      { data: randArray(aShape, seed++), shape: aShape },
-      { data: randArray(bShape, seed++), shape: bShape },
-    ];
-    if (withBias) inputs.push({ data: randArray([N], seed++), shape: [N] });
-    await checkGradients({
-      inputs,
-      gpuFn: (a: Tensor, b: Tensor, bias?: Tensor) => matmul(a, b, { ...o, bias }),
-      refFn: (a, b, bias) => refMatmul(a, aShape, b, bShape, { ...o, bias }).data,
-      rtol: 5e-3,
-      atol: 5e-4,
+      y1.dispose();
     });
-  }
 
-  it('differentiates a and b for every transpose combination', async () => {
-    for (const transA of [false, true]) {
-      for (const transB of [false, true]) {
-        const [M, K, N] = [3, 5, 4];
-        await checkGrad(transA ? [K, M] : [M, K], transB ? [N, K] : [K, N], { transA, transB });
-      }
+    it('raises errors that name the op and the shapes', () => {
+      tidy(() => {
+        const a = tensor(new Float32Array(6), [2, 3]);
+        const b = tensor(new Float32Array(8), [4, 2]);
+        expect(() => matmul(a, b)).toThrow(/matmul: inner dimensions differ: a \[2, 3\] has K = 3, b \[4, 2\] has K = 4/);
+        expect(() => matmul(a, tensor(new Float32Array(3), [3]))).toThrow(/matmul: both operands need rank ≥ 2.*\[2, 3\].*\[3\]/);
+        const c = tensor(new Float32Array(12), [3, 4]);
+        expect(() => matmul(a, c, { bias: tensor([1, 2, 3], [3]) })).toThrow(/matmul: bias must have shape \[4\].*got \[3\]/);
+        expect(() => matmul(a, c, { bias: tensor(new Float32Array(4), [1, 4]) })).toThrow(/matmul: bias must have shape \[4\]/);
+        expect(() => matmul(tensor(new Float32Array(12), [2, 2, 3]), tensor(new Float32Array(36), [3, 3, 4]))).toThrow(
+          /matmul: batch dimensions of a \[2, 2, 3\] and b \[3, 3, 4\] cannot be broadcast/,
+        );
+        expect(() => matmul(a, c, { activation: 'swish' as Activation })).toThrow(/matmul: unknown activation 'swish'/);
+        expect(() => linear(a, tensor(new Float32Array(8), [2, 4]))).toThrow(/linear: input \[2, 3\] does not end in in_features = 4/);
+      });
+    });
+
+    it('releases its memory, forward and backward', async () => {
+      const w = gpuTensor(randArray([7, 3], 801), [7, 3], true);
+      const bias = gpuTensor(randArray([3], 802), [3], true);
+      const run = () => {
+        tidy(() => matmul(tensor(new Float32Array(35), [5, 7]), w, { activation: 'gelu', bias }).dispose());
+        const y = tidy(() => sum(matmul(gpuTensor(randArray([2, 5, 7], 803), [2, 5, 7]), w, { activation: 'gelu', bias })));
+        backward(y);
+        y.dispose();
+        zeroGrad([w, bias]);
+      };
+      run(); // first run allocates the per-device dummy buffer
+      const before = ctx.pool.getStats().liveBuffers;
+      for (let i = 0; i < 4; i++) run();
+      expect(ctx.pool.getStats().liveBuffers).toBe(before);
+      w.dispose();
+      bias.dispose();
+    });
+  });
+
+  describe(`matmul backward (${kernel} kernel)`, () => {
+    beforeAll(async () => {
+      await gpu();
+      setMatmulKernel(kernel);
+    });
+    afterAll(() => setMatmulKernel('auto'));
+
+    async function checkGrad(aShape: number[], bShape: number[], o: RefOpts = {}, withBias = false): Promise<void> {
+      const ref = refMatmul(new Float64Array(sizeOf(aShape)), aShape, new Float64Array(sizeOf(bShape)), bShape, o);
+      const N = ref.shape[ref.shape.length - 1];
+      const inputs = [
+        { data: randArray(aShape, seed++), shape: aShape },
+        { data: randArray(bShape, seed++), shape: bShape },
+      ];
+      if (withBias) inputs.push({ data: randArray([N], seed++), shape: [N] });
+      await checkGradients({
+        inputs,
+        gpuFn: (a: Tensor, b: Tensor, bias?: Tensor) => matmul(a, b, { ...o, bias }),
+        refFn: (a, b, bias) => refMatmul(a, aShape, b, bShape, { ...o, bias }).data,
+        rtol: 5e-3,
+        atol: 5e-4,
+      });
     }
-  });
 
-  it('sums gradients over broadcast batch dimensions', async () => {
-    await checkGrad([2, 3, 4, 5], [5, 3]);
-    await checkGrad([2, 3, 5, 4], [3, 5], { transA: true, transB: true });
-    await checkGrad([4, 5], [3, 5, 2]);
-    await checkGrad([2, 1, 3, 4], [3, 4, 2]);
-    await checkGrad([2, 3, 4], [1, 2, 4], { transB: true });
-  });
+    it('differentiates a and b for every transpose combination', async () => {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const [M, K, N] = [3, 5, 4];
+          await checkGrad(transA ? [K, M] : [M, K], transB ? [N, K] : [K, N], { transA, transB });
+        }
+      }
+    });
 
-  it('differentiates bias and each fused activation', async () => {
-    const acts: Activation[] = ['relu', 'leakyRelu', 'gelu', 'geluTanh', 'quickGelu', 'silu', 'sigmoid', 'tanh'];
-    for (const activation of acts) await checkGrad([2, 3, 4], [4, 5], { activation }, true);
-    await checkGrad([3, 4], [5, 4], { activation: 'leakyRelu', leakySlope: 0.2, transB: true }, true);
-    await checkGrad([3, 4], [4, 5], {}, true);
-  });
+    it('sums gradients over broadcast batch dimensions', async () => {
+      await checkGrad([2, 3, 4, 5], [5, 3]);
+      await checkGrad([2, 3, 5, 4], [3, 5], { transA: true, transB: true });
+      await checkGrad([4, 5], [3, 5, 2]);
+      await checkGrad([2, 1, 3, 4], [3, 4, 2]);
+      await checkGrad([2, 3, 4], [1, 2, 4], { transB: true });
+    });
 
-  it('differentiates linear', async () => {
-    await checkGradients({
-      inputs: [
-        { data: randArray([2, 3, 4], 701), shape: [2, 3, 4] },
-        { data: randArray([5, 4], 702), shape: [5, 4] },
-        { data: randArray([5], 703), shape: [5] },
-      ],
-      gpuFn: (x: Tensor, w: Tensor, bias: Tensor) => linear(x, w, bias, 'silu'),
-      refFn: (x, w, bias) => refMatmul(x, [6, 4], w, [5, 4], { transB: true, bias, activation: 'silu' }).data,
-      rtol: 5e-3,
-      atol: 5e-4,
+    it('differentiates bias and each fused activation', async () => {
+      const acts: Activation[] = ['relu', 'leakyRelu', 'gelu', 'geluTanh', 'quickGelu', 'silu', 'sigmoid', 'tanh'];
+      for (const activation of acts) await checkGrad([2, 3, 4], [4, 8], { activation }, true);
+      await checkGrad([3, 4], [5, 4], { activation: 'leakyRelu', leakySlope: 0.2, transB: true }, true);
+      await checkGrad([3, 4], [4, 5], {}, true);
+    });
+
+    it('differentiates linear', async () => {
+      await checkGradients({
+        inputs: [
+          { data: randArray([2, 3, 4], 701), shape: [2, 3, 4] },
+          { data: randArray([5, 4], 702), shape: [5, 4] },
+          { data: randArray([5], 703), shape: [5] },
+        ],
+        gpuFn: (x: Tensor, w: Tensor, bias: Tensor) => linear(x, w, bias, 'silu'),
+        refFn: (x, w, bias) => refMatmul(x, [6, 4], w, [5, 4], { transB: true, bias, activation: 'silu' }).data,
+        rtol: 5e-3,
+        atol: 5e-4,
+      });
     });
   });
-});
+}

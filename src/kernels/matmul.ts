@@ -11,6 +11,7 @@ import { engine } from '../autograd/engine.js';
 import { fmtShape, sizeOf, type Shape, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
+import type { Kernel } from '../gpu/kernel.js';
 import { alloc, assertFloat, broadcastStrides, grid1d, pad8 } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
@@ -39,8 +40,37 @@ const ACT_ID: Record<Activation, number> = {
   tanh: 8,
 };
 
-/** Output rows/columns computed by one workgroup of the generic kernel. */
-const TILE = 32;
+/** Output rows × columns computed by one workgroup of each kernel. */
+const GENERIC_TILE = 32;
+const SG_ROWS = 32;
+const SG_COLS = 32;
+
+export type MatmulKernelChoice = 'auto' | 'subgroup' | 'generic';
+let kernelChoice: MatmulKernelChoice = 'auto';
+
+/**
+ * Picks the matmul kernel: 'subgroup' (shaders/matmul_sg.wgsl, needs subgroups of ≥ 8
+ * invocations; the fast one on CPU adapters), 'generic' (shaders/matmul.wgsl, any adapter),
+ * or 'auto' (subgroup where supported). For tests and benchmarks.
+ */
+export function setMatmulKernel(choice: MatmulKernelChoice): void {
+  kernelChoice = choice;
+}
+
+function subgroupsUsable(ctx: GpuContext): boolean {
+  if (!ctx.features.subgroups) return false;
+  const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return (info?.subgroupMinSize ?? 0) >= 8;
+}
+
+function useSubgroupKernel(ctx: GpuContext): boolean {
+  if (kernelChoice === 'generic') return false;
+  const ok = subgroupsUsable(ctx);
+  if (kernelChoice === 'subgroup' && !ok) {
+    throw new Error('lrdif: matmul: the subgroup kernel was requested, but this adapter has no subgroups of at least 8 invocations');
+  }
+  return ok;
+}
 
 /** One never-written buffer per device, bound to `pre` when the pre-activation is not kept. */
 const dummies = new WeakMap<GpuContext, PooledBuffer>();
@@ -129,30 +159,53 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
   const sa = batch.length ? broadcastStrides(batchA, batch).map((s) => s * matA) : [];
   const sb = batch.length ? broadcastStrides(batchB, batch).map((s) => s * matB) : [];
 
-  const rowGroups = Math.ceil(M / TILE);
-  const colGroups = Math.ceil(pl.N / TILE);
+  const sg = useSubgroupKernel(ctx);
+  const tileRows = sg ? SG_ROWS : GENERIC_TILE;
+  const tileCols = sg ? SG_COLS : GENERIC_TILE;
+  const rowGroups = Math.ceil(M / tileRows);
+  const colGroups = Math.ceil(pl.N / tileCols);
   const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (rowGroups > maxDim || colGroups > maxDim) {
-    throw new Error(`lrdif: matmul: output ${fmtShape(pl.outShape)} has too many rows or columns for one dispatch (at most ${maxDim * TILE})`);
+    throw new Error(`lrdif: matmul: output ${fmtShape(pl.outShape)} has too many rows or columns for one dispatch (at most ${maxDim * tileRows})`);
   }
-  const kernel = ctx.kernel({
-    shader: 'matmul',
-    constants: {
-      TRANS_A: args.transA ? 1 : 0,
-      TRANS_B: args.transB ? 1 : 0,
-      HAS_BIAS: args.bias ? 1 : 0,
-      ACT: ACT_ID[args.act],
-      SAVE_PRE: pre ? 1 : 0,
-    },
-  });
-  const bindings = {
-    a: a.buffer,
-    b: b.buffer,
-    // read-only aliasing is allowed: a stands in for a missing bias
-    bias: args.bias ? args.bias.buffer : a.buffer,
-    out: out.buffer,
-    pre: pre ? pre.buffer : dummyBuffer(ctx),
-  };
+  // a stands in for a missing bias (read-only aliasing is allowed)
+  const biasBuf = args.bias ? args.bias.buffer : a.buffer;
+  const preBuf = pre ? pre.buffer : dummyBuffer(ctx);
+  let kernel: Kernel;
+  let bindings: Record<string, PooledBuffer>;
+  let epilogue: Record<string, number> = {};
+  if (sg) {
+    const K = pl.K;
+    const N = pl.N;
+    const vec4Out = N % 4 === 0;
+    kernel = ctx.kernel({
+      shader: 'matmul_sg',
+      entry: vec4Out ? 'main_vec4' : 'main',
+      constants: {
+        TRANS_A: args.transA ? 1 : 0,
+        TRANS_B: args.transB ? 1 : 0,
+        VEC_A: !args.transA && K % 4 === 0 ? 1 : 0,
+        VEC_B: (!args.transB && N % 4 === 0) || (args.transB && K % 4 === 0) ? 1 : 0,
+      },
+    });
+    // each operand is bound twice: as scalars and as vec4s
+    bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, bias: biasBuf };
+    if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf });
+    else Object.assign(bindings, { out: out.buffer, pre: preBuf });
+    epilogue = { act: ACT_ID[args.act], hasBias: args.bias ? 1 : 0, savePre: pre ? 1 : 0, tileRows: SG_ROWS };
+  } else {
+    kernel = ctx.kernel({
+      shader: 'matmul',
+      constants: {
+        TRANS_A: args.transA ? 1 : 0,
+        TRANS_B: args.transB ? 1 : 0,
+        HAS_BIAS: args.bias ? 1 : 0,
+        ACT: ACT_ID[args.act],
+        SAVE_PRE: pre ? 1 : 0,
+      },
+    });
+    bindings = { a: a.buffer, b: b.buffer, bias: biasBuf, out: out.buffer, pre: preBuf };
+  }
   for (let base = 0; base < batchCount; base += maxDim) {
     ctx.dispatch(kernel, {
       bindings,
@@ -163,6 +216,7 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
         batchRank: batch.length,
         batchBase: base,
         slope: args.slope,
+        ...epilogue,
         batchShape: pad8(batch, 'matmul'),
         sa: pad8(sa, 'matmul'),
         sb: pad8(sb, 'matmul'),
