@@ -1,7 +1,7 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { expectClose, randArray, gpuTensor } from './helpers/ref.js';
-import { fft2d, ifft2d, fft1d, realToComplex, complexReal, complexMul, complexAbs2 } from '../src/kernels/fft.js';
+import { fft2d, ifft2d, fft1d, realToComplex, complexReal, complexMul, complexAbs2, fftTuning } from '../src/kernels/fft.js';
 import { tensor } from '../src/node.js';
 
 /** float64 DFT along one complex axis of an interleaved array viewed as [outer, n, inner, 2]. */
@@ -49,9 +49,19 @@ function tol(total: number, h: number, w: number): number {
   return 4e-7 * Math.sqrt(total) * (Math.log2(h * w) + 1) + 1e-6;
 }
 
-describe('fft2d / ifft2d', () => {
+/** Both line paths run on every machine: per-pass (lines above localMax) and in one workgroup. */
+const PATHS: Array<{ label: string; localMax: number }> = [
+  { label: 'one workgroup per line', localMax: 1024 },
+  { label: 'one dispatch per pass', localMax: 1 },
+];
+
+for (const path of PATHS) describe(`fft2d / ifft2d (${path.label})`, () => {
   beforeAll(async () => {
     await gpu();
+    fftTuning.localMax = path.localMax;
+  });
+  afterAll(() => {
+    fftTuning.localMax = null;
   });
 
   const cases: Array<[number, number, number]> = [
@@ -187,6 +197,15 @@ describe('complex helpers', () => {
       ref[2 * i + 1] = a[2 * i] * b[2 * j + 1] + a[2 * i + 1] * b[2 * j];
     }
     expectClose(await y.data(), ref, 1e-6, 1e-6, 'complexMul');
+    const yc = complexMul(ta, tb, { conjB: true });
+    const refc = new Float64Array(a.length);
+    for (let i = 0; i < 24; i++) {
+      const j = i % 12;
+      refc[2 * i] = a[2 * i] * b[2 * j] + a[2 * i + 1] * b[2 * j + 1];
+      refc[2 * i + 1] = -a[2 * i] * b[2 * j + 1] + a[2 * i + 1] * b[2 * j];
+    }
+    expectClose(await yc.data(), refc, 1e-6, 1e-6, 'complexMul conj');
+    yc.dispose();
     const m = complexAbs2(ta);
     expect(m.shape).toEqual([6, 4]);
     const mref = Array.from({ length: 24 }, (_, i) => a[2 * i] ** 2 + a[2 * i + 1] ** 2);
@@ -195,5 +214,32 @@ describe('complex helpers', () => {
     expect(() => complexMul(ta, bad)).toThrow(/complexMul: \[5, 4, 2\] cannot broadcast over \[6, 4, 2\]/);
     for (const t of [ta, tb, y, m, bad]) t.dispose();
     expect(maxAbs(ref)).toBeGreaterThan(0);
+  });
+});
+
+describe('fft paths', () => {
+  it('packRealPairs / unpackRealPairs put two images in one complex frame', async () => {
+    await gpu();
+    const { packRealPairs, unpackRealPairs } = await import('../src/kernels/fft.js');
+    const [b, p, h, w] = [3, 2, 3, 5];
+    const data = randArray([b, p, h, w], 17, -1, 1);
+    const x = gpuTensor(data, [b, p, h, w]);
+    const z = packRealPairs(x, [4, 8], [1, 2]);
+    expect(z.shape).toEqual([2, p, 4, 8, 2]);
+    const zd = await z.data();
+    const expected = new Float64Array(zd.length);
+    for (let i = 0; i < b; i++) {
+      for (let c = 0; c < p; c++) {
+        for (let y = 0; y < h; y++) {
+          for (let xx = 0; xx < w; xx++) {
+            expected[2 * ((((i >> 1) * p + c) * 4 + y + 1) * 8 + xx + 2) + (i & 1)] = data[((i * p + c) * h + y) * w + xx];
+          }
+        }
+      }
+    }
+    expectClose(zd, expected, 0, 1e-30, 'packRealPairs');
+    const back = unpackRealPairs(z, b, [h, w], [1, 2]);
+    expectClose(await back.data(), data, 0, 1e-30, 'unpackRealPairs');
+    for (const t of [x, z, back]) t.dispose();
   });
 });

@@ -8,8 +8,10 @@
  *   forward, Y[u, v] = Σ z[y, x]·exp(−2πi(uy/H + vx/W)), like numpy.fft.fft2.
  * - `ifft2d(z)`: the inverse, scaled by 1/(H·W) (each radix-2 pass halves, an exact scaling).
  * - `fft1d(z, axis)`: one axis of the complex array (axis counts complex axes: −1 is W).
- * Radix-2 Stockham autosort passes (log2 n dispatches per axis, ping-ponging two buffers), rows
- * then columns; twiddles from a float64 table on the host. Sizes 1 … 2^24 per axis.
+ * Radix-2 Stockham autosort passes, rows then columns; twiddles from a float64 table on the
+ * host. On GPUs lines up to 1024 points run all their passes in one workgroup (workgroup
+ * memory); longer ones (and every line on CPU adapters, see `fftTuning`) one dispatch per
+ * pass, ping-ponging two buffers. Sizes 1 … 2^24 per axis.
  *
  * Helpers: `realToComplex` (optionally zero-padding into a larger frame), `complexReal`
  * (real part of a block), `complexMul` (broadcast over the batch), `complexAbs2`.
@@ -21,6 +23,7 @@ import { engine } from '../autograd/engine.js';
 import { fmtShape, tensor, type Tensor } from '../autograd/tensor.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, grid1d } from './util.js';
+import { isSoftwareAdapter } from './rows.js';
 
 const MAX_LOG2 = 24;
 
@@ -66,7 +69,20 @@ function twiddles(ctx: GpuContext, n: number): Tensor {
   return t;
 }
 
-/** In-order passes along one axis of z viewed as [outer, n, inner] complex; returns a new tensor. */
+/**
+ * Lines of at most `localMax` points are transformed by one workgroup each in workgroup memory
+ * (`local` in fft.wgsl, at most 1024); longer ones by one dispatch per radix-2 pass. null
+ * chooses by adapter: 1024 on GPUs, 1 (every line per pass) on CPU adapters, where workgroup
+ * barriers cost more than the extra passes (lavapipe: 96×256×256 rows 1.47 s in workgroups,
+ * 1.14 s per pass). Tests set it to exercise both paths.
+ */
+export const fftTuning: { localMax: number | null } = { localMax: null };
+
+function localMax(ctx: GpuContext): number {
+  return Math.min(fftTuning.localMax ?? (isSoftwareAdapter(ctx) ? 1 : 1024), 1024);
+}
+
+/** The transform along one axis of z viewed as [outer, n, inner] complex; returns a new tensor. */
 function fftAxisRaw(z: Tensor, outer: number, n: number, inner: number, inverse: boolean): Tensor {
   const ctx = z.ctx;
   if (n === 1 || z.size === 0) {
@@ -75,6 +91,15 @@ function fftAxisRaw(z: Tensor, outer: number, n: number, inner: number, inverse:
     return y;
   }
   const tw = twiddles(ctx, n);
+  if (n <= localMax(ctx)) {
+    const y = alloc(z.shape);
+    ctx.dispatch({ shader: 'fft', entry: 'local' }, {
+      bindings: { src: z.buffer, dst: y.buffer, twiddle: tw.buffer },
+      uniforms: { outer, n, inner, inverse: inverse ? 1 : 0, scale: inverse ? 1 / n : 1 },
+      workgroups: ctx.grid(outer * inner),
+    });
+    return y;
+  }
   const log2n = Math.round(Math.log2(n));
   const butterflies = (outer * inner * n) / 2;
   let cur = z;
@@ -161,6 +186,60 @@ export function realToComplex(x: Tensor, size?: [number, number], offset: [numbe
   return z;
 }
 
+/**
+ * Packs pairs of real images into complex frames: x [B, P, h, w] (B images of P planes) →
+ * [ceil(B/2), P, mh, mw, 2] with image 2j as the real and image 2j + 1 as the imaginary part
+ * of frame j (zero when B is odd), the block at (oy, ox) of a zero frame. Filtering such a
+ * frame with a real kernel filters both images (see `unpackRealPairs`): half the FFT work.
+ */
+export function packRealPairs(x: Tensor, size: [number, number], offset: [number, number] = [0, 0]): Tensor {
+  assertFloat('packRealPairs', x);
+  noGradInput('packRealPairs', x);
+  if (x.rank !== 4) throw new Error(`lrdif: packRealPairs: expected real images [B, P, h, w], got ${fmtShape(x.shape)}`);
+  const [b, planes, h, w] = x.shape;
+  const [mh, mw] = size;
+  const [oy, ox] = offset;
+  if (![mh, mw, oy, ox].every((v) => Number.isInteger(v) && v >= 0) || oy + h > mh || ox + w > mw) {
+    throw new Error(`lrdif: packRealPairs: a ${h}×${w} block at (${oy}, ${ox}) does not fit a ${mh}×${mw} frame (x ${fmtShape(x.shape)})`);
+  }
+  const frames = Math.ceil(b / 2);
+  const z = alloc([frames, planes, mh, mw, 2]);
+  const total = frames * planes * mh * mw;
+  if (total === 0) return z;
+  const ctx = x.ctx;
+  ctx.dispatch({ shader: 'fft', entry: 'embed' }, {
+    bindings: { re: x.buffer, dst: z.buffer },
+    uniforms: { total, h, w, mh, mw, oy, ox, pairs: 1, per_b: planes, nb: b },
+    workgroups: grid1d(ctx, total),
+  });
+  return z;
+}
+
+/** The inverse of `packRealPairs`: blocks of complex frames [ceil(B/2), P, mh, mw, 2] → real [B, P, h, w]. */
+export function unpackRealPairs(z: Tensor, images: number, size: [number, number], offset: [number, number] = [0, 0]): Tensor {
+  checkComplex('unpackRealPairs', z, 2);
+  noGradInput('unpackRealPairs', z);
+  if (z.rank !== 5 || z.shape[0] !== Math.ceil(images / 2)) {
+    throw new Error(`lrdif: unpackRealPairs: expected complex frames [ceil(${images}/2), P, mh, mw, 2], got ${fmtShape(z.shape)}`);
+  }
+  const [, planes, mh, mw] = z.shape;
+  const [h, w] = size;
+  const [oy, ox] = offset;
+  if (![h, w, oy, ox].every((v) => Number.isInteger(v) && v >= 0) || oy + h > mh || ox + w > mw) {
+    throw new Error(`lrdif: unpackRealPairs: a ${h}×${w} block at (${oy}, ${ox}) does not fit the ${mh}×${mw} frames of ${fmtShape(z.shape)}`);
+  }
+  const y = alloc([images, planes, h, w]);
+  const total = y.size;
+  if (total === 0) return y;
+  const ctx = z.ctx;
+  ctx.dispatch({ shader: 'fft', entry: 'extract' }, {
+    bindings: { src: z.buffer, re_out: y.buffer },
+    uniforms: { total, h, w, mh, mw, oy, ox, pairs: 1, per_b: planes },
+    workgroups: grid1d(ctx, total),
+  });
+  return y;
+}
+
 /** Real parts of the block [..., h, w] at (oy, ox) of complex [..., mh, mw, 2] (default: everything). */
 export function complexReal(z: Tensor, size?: [number, number], offset: [number, number] = [0, 0]): Tensor {
   checkComplex('complexReal', z, 2);
@@ -187,19 +266,22 @@ export function complexReal(z: Tensor, size?: [number, number], offset: [number,
 }
 
 /**
- * Elementwise complex product a ⊙ b. `b` has the same trailing shape as `a` and a batch
- * (product of the leading axes) that divides a's: it repeats over a's batch (index mod nb).
+ * Elementwise complex product a ⊙ b (or a ⊙ conj(b) with `conjB`). The last `dims` complex
+ * axes (default: all of b's but its first) are multiplied elementwise; b's remaining leading
+ * axes form a batch that repeats over a's (a's flat batch index mod b's batch size).
  */
-export function complexMul(a: Tensor, b: Tensor, batchAxes = 1): Tensor {
+export function complexMul(a: Tensor, b: Tensor, opts: { dims?: number; conjB?: boolean } = {}): Tensor {
   checkComplex('complexMul', a, 1);
   checkComplex('complexMul', b, 1);
   noGradInput('complexMul', a, b);
-  const tailA = a.shape.slice(batchAxes);
-  const tailB = b.shape.slice(b.rank - tailA.length);
-  const nbA = a.shape.slice(0, batchAxes).reduce((p, d) => p * d, 1);
-  const nbB = b.shape.slice(0, b.rank - tailA.length).reduce((p, d) => p * d, 1);
-  if (b.rank < tailA.length || tailA.some((d, i) => d !== tailB[i]) || nbB === 0 || nbA % nbB !== 0) {
-    throw new Error(`lrdif: complexMul: ${fmtShape(b.shape)} cannot broadcast over ${fmtShape(a.shape)} (same trailing ${fmtShape(tailA)} and a batch dividing ${nbA} needed)`);
+  const dims = opts.dims ?? b.rank - 2;
+  const tail = dims + 1;
+  const tailA = a.shape.slice(a.rank - tail);
+  const tailB = b.shape.slice(b.rank - tail);
+  const nbA = a.shape.slice(0, a.rank - tail).reduce((p, d) => p * d, 1);
+  const nbB = b.shape.slice(0, b.rank - tail).reduce((p, d) => p * d, 1);
+  if (!Number.isInteger(dims) || dims < 1 || a.rank < tail || b.rank < tail || tailA.some((d, i) => d !== tailB[i]) || nbB === 0 || nbA % nbB !== 0) {
+    throw new Error(`lrdif: complexMul: ${fmtShape(b.shape)} cannot broadcast over ${fmtShape(a.shape)} (the same last ${dims} complex axes and a batch dividing a's needed)`);
   }
   const y = alloc(a.shape);
   const total = a.size / 2;
@@ -207,7 +289,7 @@ export function complexMul(a: Tensor, b: Tensor, batchAxes = 1): Tensor {
   const ctx = a.ctx;
   ctx.dispatch({ shader: 'fft', entry: 'cmul' }, {
     bindings: { src: a.buffer, other: b.buffer, dst: y.buffer },
-    uniforms: { total, per_b: total / nbA, nb: nbB },
+    uniforms: { total, per_b: total / nbA, nb: nbB, inverse: opts.conjB ? 1 : 0 },
     workgroups: grid1d(ctx, total),
   });
   return y;
