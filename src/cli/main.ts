@@ -12,6 +12,7 @@ import type { Action, Wrap } from './command.js';
 import { runInfo } from './info.js';
 import { runBench } from './bench.js';
 import { registerDemo } from './demo.js';
+import { registerSynth } from './synth.js';
 import { registerMakeSynthetic } from './make-synthetic.js';
 import { registerEmbed } from './embed.js';
 
@@ -74,6 +75,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     );
 
   registerDemo(program, wrap);
+  registerSynth(program, wrap);
   registerMakeSynthetic(program, wrap);
   registerEmbed(program, wrap);
   return program;
