@@ -23,3 +23,4 @@ export async function initBrowser(shaders: Record<string, string>, options: Crea
 export * as optim from './optim/index.js';
 export * as nn from './nn/index.js';
 export * from './models/clip/index.js';
+export * as degrade from './data/degrade/index.js';

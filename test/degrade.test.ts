@@ -234,6 +234,28 @@ describe('determinism', () => {
   }
 });
 
+describe('memory', () => {
+  it('repeated on-the-fly degradation holds GPU memory flat', async () => {
+    const ctx = await gpu();
+    const x = gpuTensor(randArray([4, 3, 28, 28], 3, 0, 1), [4, 3, 28, 28]);
+    const step = (i: number) => {
+      for (const kind of ['udc', 'lowlight'] as const) {
+        const { images } = degradeBatch(x, kind, {}, [0, 1, 2, 3].map((j) => imageSeed(i, j)));
+        images.dispose();
+      }
+    };
+    step(0);
+    await ctx.sync();
+    const before = ctx.stats();
+    for (let i = 1; i <= 20; i++) step(i);
+    await ctx.sync();
+    const after = ctx.stats();
+    expect(after.liveBuffers).toBe(before.liveBuffers);
+    expect(after.liveBytes).toBe(before.liveBytes);
+    x.dispose();
+  });
+});
+
 describe('sensor noise', () => {
   beforeAll(async () => {
     await gpu();
