@@ -181,6 +181,21 @@ describe('CLIP vs the PyTorch reference (tiny random models)', () => {
   });
 });
 
+describe('safetensors ranged reads (used by the CLIP loader)', () => {
+  it('readF32Into gives the same values as getHostArray, slice by slice, for F32, F16 and BF16', () => {
+    for (const f of ['model.safetensors', 'model-f16.safetensors', 'model-bf16.safetensors']) {
+      const r = openSafetensorsFile(path.join(FIX, 'hf-quickgelu', f));
+      const name = 'vision_model.embeddings.patch_embedding.weight';
+      const whole = r.getHostArray(name, 'f32');
+      const got = new Float32Array(whole.length);
+      for (let a = 0; a < whole.length; a += 1000) r.readF32Into(name, a, got.subarray(a, Math.min(whole.length, a + 1000)));
+      expect(Array.from(got)).toEqual(Array.from(whole));
+      expect(() => r.readF32Into(name, whole.length - 2, new Float32Array(3))).toThrow(/elements \[6142, 6145\) are outside the tensor's 6144/);
+      r.close();
+    }
+  });
+});
+
 describe('CLIP embedding table in chunks', () => {
   it('looks up the same rows as one table, zero rows for ids outside the table', async () => {
     await gpu();

@@ -565,6 +565,31 @@ export class SafetensorsReader {
     return dest;
   }
 
+  /**
+   * Elements [start, start + dest.length) of a tensor, converted to f32 as getHostArray(name,
+   * 'f32') converts them, written into `dest`: reads a large tensor in slices through one
+   * scratch array instead of allocating it whole.
+   */
+  readF32Into(name: string, start: number, dest: Float32Array): void {
+    const e = this.entry(name);
+    const elemBytes = SAFETENSORS_DTYPE_BYTES[e.dtype];
+    const count = e.byteLength / elemBytes;
+    if (!Number.isInteger(start) || start < 0 || start + dest.length > count) {
+      throw new SafetensorsError('read', `elements [${start}, ${start + dest.length}) are outside the tensor's ${count}`, this.file, name);
+    }
+    if (e.dtype === 'F32') {
+      this.read(e, e.fileOffset + start * 4, new Uint8Array(dest.buffer, dest.byteOffset, dest.byteLength));
+      return;
+    }
+    const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / elemBytes));
+    const scratch = new ArrayBuffer(Math.min(dest.length, perChunk) * elemBytes);
+    for (let i = 0; i < dest.length; i += perChunk) {
+      const k = Math.min(perChunk, dest.length - i);
+      this.read(e, e.fileOffset + (start + i) * elemBytes, new Uint8Array(scratch, 0, k * elemBytes));
+      convertChunk(e.dtype, scratch, k, dest, i, 'f32', start + i, this.file, e.name);
+    }
+  }
+
   close(): void {
     this.source.close?.();
   }

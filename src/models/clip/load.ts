@@ -3,9 +3,11 @@
  * entry `loadClip` in load-node.ts resolves paths, config files and the tokenizer).
  *
  * Every expected tensor is checked (present, float, the shape the config implies) before any
- * is uploaded, so one error lists every problem. Tensors are then read one at a time (F16,
- * BF16 and F64 converted to f32), transformed if the layout needs it, and written into the
- * model's buffers; the GPU queue is drained every 64 MiB so upload staging does not pile up.
+ * is uploaded, so one error lists every problem. Tensors are then read one at a time, in 4 MiB
+ * slices through one scratch array (F16, BF16 and F64 converted to f32; the projections of the
+ * OpenAI layout transposed, the fused in_proj read by row blocks), and written into the model's
+ * buffers, the GPU queue drained every 32 MiB so upload staging stays small: host memory beyond
+ * the model stays a few MiB whatever the file's size.
  */
 import { engine } from '../../autograd/engine.js';
 import { fmtShape, type Tensor } from '../../autograd/tensor.js';
@@ -43,7 +45,9 @@ export interface ClipConfigFile {
 
 
 const TOKEN_TABLE = 'text_model.embeddings.token_embedding.weight';
-const SYNC_BYTES = 64 << 20;
+/** Tensors are read and uploaded in slices of SLICE_FLOATS; the queue is drained after SYNC_BYTES of uploads. */
+const SLICE_FLOATS = 1 << 20;
+const SYNC_BYTES = 32 << 20;
 
 function configFrom(reader: SafetensorsReader, layout: ClipLayout, cfg: ClipConfigFile | null, o: ClipLoadOptions): ClipConfig {
   const hints = { visionHeads: o.visionHeads, textHeads: o.textHeads, visionAct: o.hiddenAct, textAct: o.hiddenAct };
@@ -125,34 +129,40 @@ export async function loadClipFromReader(reader: SafetensorsReader, cfg: ClipCon
     const total = [...used].reduce((n, k) => n + reader.info(k).byteLength, 0);
     let done = 0;
     let sinceSync = 0;
-    let cached: { key: string; data: Float32Array } | null = null;
-    for (const [name, s] of plan) {
-      // the fused in_proj feeds three parameters: read it once
-      const data: Float32Array = cached?.key === s.key ? cached.data : reader.getHostArray(s.key, 'f32');
-      const fresh = cached?.key !== s.key;
-      cached = s.transform.kind === 'rows' ? { key: s.key, data } : null;
-      let values: Float32Array;
-      if (s.transform.kind === 'transpose') values = transposeHost(data, s.fileShape[0], s.fileShape[1]);
-      else if (s.transform.kind === 'rows') {
-        const rowLen = s.fileShape.length === 2 ? s.fileShape[1] : 1;
-        values = data.subarray(s.transform.start * rowLen, (s.transform.start + s.transform.count) * rowLen);
-      } else values = data;
-      if (name === TOKEN_TABLE) model.text_model.embeddings.token_embedding.upload(values);
-      else {
-        const t: Tensor = state.get(name)!;
-        if (values.length !== t.size) throw new ClipLoadError(reader.file, `tensor '${s.key}' gives ${values.length} values for ${name} ${fmtShape(t.shape)}`);
-        ctx.upload(t.buffer, values);
-      }
-      if (fresh) {
-        const bytes = reader.info(s.key).byteLength;
-        done += bytes;
-        sinceSync += bytes;
-        options.onProgress?.({ done, total, tensor: s.key });
-      }
+    const scratch = new Float32Array(SLICE_FLOATS);
+    // uploads `values` at element `at` of t, draining the queue every SYNC_BYTES so upload
+    // staging stays bounded (writeBuffer copies the data: the scratch can be reused at once)
+    const upload = async (t: Tensor, values: Float32Array, at: number) => {
+      ctx.upload(t.buffer, values, 4 * at);
+      sinceSync += values.byteLength;
       if (sinceSync >= SYNC_BYTES) {
         sinceSync = 0;
         await ctx.sync();
       }
+    };
+    // elements [start, start + t.size) of a file tensor into t, slice by slice
+    const copy = async (t: Tensor, key: string, start: number) => {
+      for (let a = 0; a < t.size; a += SLICE_FLOATS) {
+        const part = scratch.subarray(0, Math.min(SLICE_FLOATS, t.size - a));
+        reader.readF32Into(key, start + a, part);
+        await upload(t, part, a);
+      }
+    };
+    for (const [name, s] of plan) {
+      const info = reader.info(s.key);
+      const elemBytes = info.byteLength / Math.max(1, info.shape.reduce((x, y) => x * y, 1));
+      const rowLen = s.fileShape.slice(1).reduce((x, y) => x * y, 1);
+      if (name === TOKEN_TABLE) {
+        const table = model.text_model.embeddings.token_embedding;
+        for (let i = 0; i < table.chunks.length; i++) await copy(table.chunks[i], s.key, table.starts[i] * table.dim);
+        done += info.byteLength;
+      } else {
+        const t: Tensor = state.get(name)!;
+        if (s.transform.kind === 'transpose') await upload(t, transposeHost(reader.getHostArray(s.key, 'f32'), s.fileShape[0], s.fileShape[1]), 0);
+        else await copy(t, s.key, s.transform.kind === 'rows' ? s.transform.start * rowLen : 0);
+        done += t.size * elemBytes;
+      }
+      options.onProgress?.({ done, total, tensor: s.key });
     }
     await ctx.sync();
     model.loadInfo = {
