@@ -102,6 +102,8 @@ describe('CLIP vs the PyTorch reference (tiny random models)', () => {
     expect(model.config.vision).toMatchObject({ imageSize: 32, patchSize: 8, width: 32, layers: 2, heads: 2, mlpDim: 37 });
     // the folder's vocab.json + merges.txt give the reference's ids
     expect(Array.from(model.tokenize(ref.texts))).toEqual(ref.ids.flat());
+    // encodeTexts runs only up to the last pooling position (the first EOT here)
+    expect(ref.ids.map((r) => model.poolPosition(r))).toEqual(ref.ids.map((r) => r.indexOf(ref.eot)));
     await expectMatches(model, ref.models['hf-quickgelu']);
     // encodeText on ids and on a shorter context agree with encodeTexts / the reference
     const ids = tensor(Int32Array.from(ref.ids.flat()), [ref.ids.length, ref.context], 'i32');
@@ -117,6 +119,8 @@ describe('CLIP vs the PyTorch reference (tiny random models)', () => {
     const model = await loadClip(path.join(FIX, 'hf-gelu'));
     expect(model.config.text).toMatchObject({ pooling: 'argmax', act: 'gelu' });
     expect(model.config.vision.act).toBe('gelu');
+    expect(ref.ids.map((r) => model.poolPosition(r))).toEqual(ref.ids.map((r) => r.indexOf(Math.max(...r))));
+    expect(ref.ids.some((r) => r.indexOf(Math.max(...r)) !== r.indexOf(ref.eot))).toBe(true);
     await expectMatches(model, ref.models['hf-gelu']);
     model.dispose();
   });

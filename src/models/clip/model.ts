@@ -151,14 +151,36 @@ export class ClipModel extends Module {
     return ids;
   }
 
-  /** Tokenizes and encodes texts -> [texts.length, P]. */
+  /**
+   * Tokenizes and encodes texts -> [texts.length, P]. Only the first L tokens of every row are
+   * run, L = 1 + the last pooling position of the batch: under the causal mask the pooled
+   * token never sees the padding after it, so the result is encodeText's on the full rows.
+   */
   encodeTexts(texts: readonly string[]): Tensor {
-    const ids = tensor(this.tokenize(texts), [texts.length, this.config.text.contextLength], 'i32');
+    const full = this.tokenize(texts);
+    const C = this.config.text.contextLength;
+    const L = Math.max(1, ...Array.from({ length: texts.length }, (_, i) => this.poolPosition(full.subarray(i * C, (i + 1) * C)) + 1));
+    const trimmed = new Int32Array(texts.length * L);
+    for (let i = 0; i < texts.length; i++) trimmed.set(full.subarray(i * C, i * C + L), i * L);
+    const ids = tensor(trimmed, [texts.length, L], 'i32');
     try {
       return this.encodeText(ids);
     } finally {
       ids.dispose();
     }
+  }
+
+  /** Where the text tower pools a row of ids: the first EOT, or the first highest id (ClipTextPooling). */
+  poolPosition(row: ArrayLike<number>): number {
+    const t = this.config.text;
+    let best = 0;
+    for (let j = 0; j < row.length; j++) {
+      if (t.pooling === 'eot' ? row[j] === t.eotTokenId : row[j] > row[best]) {
+        best = j;
+        if (t.pooling === 'eot') break;
+      }
+    }
+    return best;
   }
 
   /** CLIP's image preprocessing at the model's image size: [N, 3, S, S]. */
