@@ -6,7 +6,7 @@
  * Failures print one line on stderr and exit non-zero (`--verbose` adds the stack).
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { reportError } from './errors.js';
 import type { Action, Wrap } from './command.js';
 import { runInfo } from './info.js';
@@ -60,17 +60,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('bench')
-    .description('run the kernel benchmark suite (bench/run.ts); `filter` keeps benchmarks whose name contains it')
-    .argument('[filter]', 'substring of the benchmark names to run')
-    .allowUnknownOption()
-    .helpOption(false)
-    .addOption(new Option('-h, --help', 'show the benchmark suite\'s own options').hideHelp())
+    .description('run the benchmark suites (bench/run.ts): a table, and bench/results/latest.json')
+    .argument('[filters...]', 'run only the suites whose name contains one of these')
+    .option('--quick', 'fewer sizes and repetitions')
+    .option('--no-peers', 'skip the comparison with TensorFlow.js and jax-js')
     .action(
-      wrap(async (filter: string | undefined, _opts: unknown, cmd: Command) => {
-        // anything after the filter (e.g. the suite's own flags) passes through
-        const extra = cmd.args.slice(filter === undefined ? 0 : 1);
-        if ((_opts as { help?: boolean }).help) extra.push('--help');
-        return runBench(filter, extra);
+      wrap(async (filters: string[], opts: { quick?: boolean; peers: boolean }) => {
+        const args = [...filters];
+        if (opts.quick) args.push('--quick');
+        if (!opts.peers) args.push('--no-peers');
+        return runBench(args);
       }),
     );
 
