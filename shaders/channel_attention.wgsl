@@ -1,0 +1,391 @@
+// Transposed channel attention (Restormer's MDTA core, LRDif's DMNet) over P = B·heads
+// independent problems. Each problem holds q, k, v (and the gradient g) as c rows (channels)
+// of n columns (pixels), row-major, problem after problem:
+//   q̂ = q / max(‖q‖, eps) per row (the same for k),  Ĝ = q̂ k̂ᵀ (c×c),
+//   A = softmax_rows(temperature[h] · Ĝ),              out = A v.
+//
+// Forward:  `gram` (NORMS)  partial q·kᵀ and partial squared row norms over a chunk of columns
+//           `attn`          sums the partials in a fixed order (deterministic), scales by the
+//                           norms → Ĝ, softmax → A, and stores the norms (all small)
+//           `mix`           out = A v
+// Backward (incoming gradient g):
+//           `gram`          partial g·vᵀ = dA
+//           `bwd_rows`      softmax backward dS = A ⊙ (dA − Σ_j dA ⊙ A); dĜ = t·dS;
+//                           W = diag(1/‖q‖) dĜ diag(1/‖k‖); γq = Σ_j dĜ ⊙ Ĝ / ‖q‖²;
+//                           per-row Σ_j dS ⊙ Ĝ for dtemperature
+//           `bwd_cols`      γk = Σ_i dĜ ⊙ Ĝ / ‖k‖²
+//           `bwd_temp`      dtemperature[h] = Σ over batch and rows
+//           `mix`           dv = Aᵀ g,  dq = W k − γq ⊙ q,  dk = Wᵀ q − γk ⊙ k
+// (the normalisation backward dx = (dx̂ − x̂ (x̂·dx̂)) / ‖x‖ folded into the small matrices:
+//  x̂·dx̂ per row is Σ_j dĜ ⊙ Ĝ, so no big tensor is normalised or stored). Rows with
+//  ‖x‖ < eps are divided by eps: their γ is 0.
+//
+// Both big kernels are built for CPU adapters (lavapipe runs a workgroup as a SIMD loop over
+// its invocations, and a per-invocation load is a scalar gather): one operand of every
+// product is read at addresses that depend only on the workgroup (one load, broadcast to all
+// lanes), each lane gathers the other operand and reuses it for many multiply-adds.
+// `gram`: a workgroup owns TI rows of `a` (shared) and WGS·RJ rows of `b` (RJ per lane),
+//         walking its chunk of columns 4 at a time.
+// `mix`:  a workgroup owns TM output rows (the c×c matrix entries are shared); each lane owns
+//         RN groups of 4 consecutive columns.
+override WGS: u32 = 8u;       // invocations per workgroup (gram, mix)
+override NORMS: bool = false; // gram: also the squared row norms of a and b
+override VEC: bool = false;   // n % 4 == 0: rows start on vec4 boundaries, vec4 loads/stores
+override TRANS: bool = false; // mix: multiply by the transposed c×c matrix
+override DIAG: bool = false;  // mix: subtract d[i] · y[i, :]
+
+const TI: u32 = 16u;
+const RJ: u32 = 2u;
+const TM: u32 = 16u;
+const RN: u32 = 2u;
+const BIG: f32 = 3.0e38;
+
+struct Params {
+  c: u32,        // rows (channels) per problem
+  n: u32,        // columns (pixels)
+  problems: u32, // B · heads
+  splits: u32,   // gram: column chunks per problem
+  chunk: u32,    // gram: columns per chunk (a multiple of 4)
+  tilesJ: u32,   // gram: workgroups across the b rows
+  colGroups: u32,// mix: workgroups across the columns
+  heads: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// gram: a (q or g) and b (k or v); mix: a is x (the c×n operand), b is y (DIAG)
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> a4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> b4: array<vec4f>;
+// [P, splits, c, c] partial products; [P, splits, 2, c] partial squared norms (a, then b)
+@group(0) @binding(5) var<storage, read_write> part: array<f32>;
+@group(0) @binding(6) var<storage, read_write> npart: array<f32>;
+@group(0) @binding(7) var<storage, read> temp: array<f32>;
+// [P, c, c] attention, [P, c, c] Ĝ, [P, 2, c] row norms of q and k
+@group(0) @binding(8) var<storage, read_write> attn: array<f32>;
+@group(0) @binding(9) var<storage, read_write> ghat: array<f32>;
+@group(0) @binding(10) var<storage, read_write> nrm: array<f32>;
+// mix: the c×c matrices, the diagonal, the output (scalar and vec4 views)
+@group(0) @binding(11) var<storage, read> mat: array<f32>;
+@group(0) @binding(12) var<storage, read> dvec: array<f32>;
+@group(0) @binding(13) var<storage, read_write> out: array<f32>;
+@group(0) @binding(14) var<storage, read_write> out4: array<vec4f>;
+// backward: W [P, c, c], γq and γk [P, c], per-row dtemperature terms [P, c], dtemperature [heads]
+@group(0) @binding(15) var<storage, read_write> wmat: array<f32>;
+@group(0) @binding(16) var<storage, read_write> gq: array<f32>;
+@group(0) @binding(17) var<storage, read_write> gk: array<f32>;
+@group(0) @binding(18) var<storage, read_write> dtrow: array<f32>;
+@group(0) @binding(19) var<storage, read_write> dtemp: array<f32>;
+
+// ---------------------------------------------------------------- gram
+
+// a[off + k + q] for q < 4, zero where k + q ≥ end (off + end − 1 is a valid index).
+fn loadA4(off: u32, k: u32, end: u32) -> vec4f {
+  var v: vec4f;
+  for (var q = 0u; q < 4u; q++) {
+    v[q] = select(0.0, a[off + min(k + q, end - 1u)], k + q < end);
+  }
+  return v;
+}
+
+fn loadB4(off: u32, k: u32, end: u32) -> vec4f {
+  var v: vec4f;
+  for (var q = 0u; q < 4u; q++) {
+    v[q] = select(0.0, b[off + min(k + q, end - 1u)], k + q < end);
+  }
+  return v;
+}
+
+struct GramAcc {
+  acc: array<array<f32, RJ>, TI>,
+  na: array<f32, TI>,
+  nb: array<f32, RJ>,
+}
+
+// One step of 4 columns: av are the TI shared rows of a, bv the lane's RJ rows of b.
+fn gramStep(s: ptr<function, GramAcc>, av: array<vec4f, TI>, bv: array<vec4f, RJ>, normA: bool) {
+  for (var r = 0u; r < RJ; r++) {
+    if (NORMS) { (*s).nb[r] += dot(bv[r], bv[r]); }
+  }
+  for (var i = 0u; i < TI; i++) {
+    if (normA) { (*s).na[i] += dot(av[i], av[i]); }
+    for (var r = 0u; r < RJ; r++) {
+      (*s).acc[i][r] += dot(av[i], bv[r]);
+    }
+  }
+}
+
+// grid: x = tilesI · tilesJ, (y, z) = problem · splits + split (folded)
+@compute @workgroup_size(WGS)
+fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let ps = wid.z * nwg.y + wid.y;
+  if (ps >= p.problems * p.splits) { return; }
+  let c = p.c;
+  let N = p.n;
+  let prob = ps / p.splits;
+  let split = ps % p.splits;
+  let ti = wid.x / p.tilesJ;
+  let tj = wid.x % p.tilesJ;
+  let i0 = ti * TI;
+  let j0 = tj * WGS * RJ + lid;
+  let base = prob * c * N;
+  var rowA: array<u32, TI>;
+  for (var i = 0u; i < TI; i++) { rowA[i] = base + min(i0 + i, c - 1u) * N; }
+  var rowB: array<u32, RJ>;
+  for (var r = 0u; r < RJ; r++) { rowB[r] = base + min(j0 + r * WGS, c - 1u) * N; }
+  let n0 = split * p.chunk;
+  let n1 = min(n0 + p.chunk, N);
+  let len4 = (n1 - n0) / 4u * 4u;
+  // a's norms come from the first column of tiles only (the others would repeat them)
+  let normA = NORMS && tj == 0u;
+  var s: GramAcc;
+  for (var k = n0; k < n0 + len4; k += 4u) {
+    var bv: array<vec4f, RJ>;
+    var av: array<vec4f, TI>;
+    if (VEC) {
+      for (var r = 0u; r < RJ; r++) { bv[r] = b4[(rowB[r] + k) / 4u]; }
+      for (var i = 0u; i < TI; i++) { av[i] = a4[(rowA[i] + k) / 4u]; }
+    } else {
+      for (var r = 0u; r < RJ; r++) { bv[r] = vec4f(b[rowB[r] + k], b[rowB[r] + k + 1u], b[rowB[r] + k + 2u], b[rowB[r] + k + 3u]); }
+      for (var i = 0u; i < TI; i++) { av[i] = vec4f(a[rowA[i] + k], a[rowA[i] + k + 1u], a[rowA[i] + k + 2u], a[rowA[i] + k + 3u]); }
+    }
+    gramStep(&s, av, bv, normA);
+  }
+  if (len4 < n1 - n0) {
+    // the last 1–3 columns of the chunk
+    let k = n0 + len4;
+    var bv: array<vec4f, RJ>;
+    var av: array<vec4f, TI>;
+    for (var r = 0u; r < RJ; r++) { bv[r] = loadB4(rowB[r], k, n1); }
+    for (var i = 0u; i < TI; i++) { av[i] = loadA4(rowA[i], k, n1); }
+    gramStep(&s, av, bv, normA);
+  }
+  let outBase = ps * c * c;
+  for (var r = 0u; r < RJ; r++) {
+    let j = j0 + r * WGS;
+    if (j < c) {
+      for (var i = 0u; i < TI; i++) {
+        if (i0 + i < c) { part[outBase + (i0 + i) * c + j] = s.acc[i][r]; }
+      }
+      if (NORMS && ti == 0u) { npart[(ps * 2u + 1u) * c + j] = s.nb[r]; }
+    }
+  }
+  if (normA && lid == 0u) {
+    for (var i = 0u; i < TI; i++) {
+      if (i0 + i < c) { npart[ps * 2u * c + i0 + i] = s.na[i]; }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- attn
+
+fn clampedNorm(sq: f32) -> f32 {
+  return max(sqrt(sq), p.eps);
+}
+
+// one invocation per (problem, row i); 1-D grid of 64-invocation workgroups, folded
+@compute @workgroup_size(64)
+fn attn_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let c = p.c;
+  if (row >= p.problems * c) { return; }
+  let prob = row / c;
+  let i = row % c;
+  let S = p.splits;
+  var sa = 0.0;
+  var sb = 0.0;
+  for (var s = 0u; s < S; s++) {
+    sa += npart[((prob * S + s) * 2u) * c + i];
+    sb += npart[((prob * S + s) * 2u + 1u) * c + i];
+  }
+  nrm[prob * 2u * c + i] = sqrt(sa);
+  nrm[(prob * 2u + 1u) * c + i] = sqrt(sb);
+  let rq = 1.0 / clampedNorm(sa);
+  let t = temp[prob % p.heads];
+  let rowOff = (prob * c + i) * c;
+  var m = -BIG;
+  for (var j = 0u; j < c; j++) {
+    var g = 0.0;
+    var nk = 0.0;
+    for (var s = 0u; s < S; s++) {
+      g += part[((prob * S + s) * c + i) * c + j];
+      nk += npart[((prob * S + s) * 2u + 1u) * c + j];
+    }
+    let gh = g * rq / clampedNorm(nk);
+    ghat[rowOff + j] = gh;
+    m = max(m, t * gh);
+  }
+  var total = 0.0;
+  for (var j = 0u; j < c; j++) {
+    total += exp(t * ghat[rowOff + j] - m);
+  }
+  let inv = 1.0 / total;
+  for (var j = 0u; j < c; j++) {
+    attn[rowOff + j] = exp(t * ghat[rowOff + j] - m) * inv;
+  }
+}
+
+// ---------------------------------------------------------------- mix
+
+// x[j, col .. col+3] of the problem starting at `base` (columns past n read as 0).
+fn loadX4(base: u32, j: u32, col: u32) -> vec4f {
+  let N = p.n;
+  if (VEC) {
+    return a4[(base + j * N) / 4u + min(col, N - 4u) / 4u];
+  }
+  return loadA4(base + j * N, col, N);
+}
+
+fn loadY4(base: u32, i: u32, col: u32) -> vec4f {
+  let N = p.n;
+  if (VEC) {
+    return b4[(base + i * N) / 4u + min(col, N - 4u) / 4u];
+  }
+  return loadB4(base + i * N, col, N);
+}
+
+struct MixTile {
+  acc: array<array<vec4f, RN>, TM>,
+  base: u32,
+  i0: u32,
+  col0: u32,
+}
+
+// grid: x = row tiles · colGroups, (y, z) = problem (folded)
+fn mixTile(wid: vec3u, nwg: vec3u, lid: u32) -> MixTile {
+  var t: MixTile;
+  let prob = wid.z * nwg.y + wid.y;
+  let c = p.c;
+  let N = p.n;
+  let tileI = wid.x / p.colGroups;
+  let cg = wid.x % p.colGroups;
+  t.i0 = tileI * TM;
+  t.col0 = (cg * WGS + lid) * 4u * RN;
+  t.base = prob * c * N;
+  let mBase = prob * c * c;
+  var rows: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) { rows[i] = min(t.i0 + i, c - 1u); }
+  for (var j = 0u; j < c; j++) {
+    var xv: array<vec4f, RN>;
+    for (var r = 0u; r < RN; r++) { xv[r] = loadX4(t.base, j, t.col0 + r * 4u); }
+    for (var i = 0u; i < TM; i++) {
+      var m: f32;
+      if (TRANS) { m = mat[mBase + j * c + rows[i]]; } else { m = mat[mBase + rows[i] * c + j]; }
+      for (var r = 0u; r < RN; r++) {
+        t.acc[i][r] = fma(vec4f(m), xv[r], t.acc[i][r]);
+      }
+    }
+  }
+  if (DIAG) {
+    for (var i = 0u; i < TM; i++) {
+      let d = dvec[prob * c + rows[i]];
+      for (var r = 0u; r < RN; r++) {
+        t.acc[i][r] -= d * loadY4(t.base, rows[i], t.col0 + r * 4u);
+      }
+    }
+  }
+  return t;
+}
+
+@compute @workgroup_size(WGS)
+fn mix(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (wid.z * nwg.y + wid.y >= p.problems) { return; }
+  let t = mixTile(wid, nwg, lid);
+  let c = p.c;
+  let N = p.n;
+  for (var i = 0u; i < TM; i++) {
+    if (t.i0 + i < c) {
+      let o = t.base + (t.i0 + i) * N;
+      for (var r = 0u; r < RN; r++) {
+        let col = t.col0 + r * 4u;
+        for (var q = 0u; q < 4u; q++) {
+          if (col + q < N) { out[o + col + q] = t.acc[i][r][q]; }
+        }
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WGS)
+fn mix_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (wid.z * nwg.y + wid.y >= p.problems) { return; }
+  let t = mixTile(wid, nwg, lid);
+  let c = p.c;
+  let N = p.n;
+  for (var i = 0u; i < TM; i++) {
+    if (t.i0 + i < c) {
+      let o = (t.base + (t.i0 + i) * N) / 4u;
+      for (var r = 0u; r < RN; r++) {
+        let col = t.col0 + r * 4u;
+        if (col < N) { out4[o + col / 4u] = t.acc[i][r]; }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- backward (small matrices)
+
+// one invocation per (problem, row i): part holds the partial dA = g vᵀ
+@compute @workgroup_size(64)
+fn bwd_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let c = p.c;
+  if (row >= p.problems * c) { return; }
+  let prob = row / c;
+  let i = row % c;
+  let S = p.splits;
+  let t = temp[prob % p.heads];
+  let rowOff = (prob * c + i) * c;
+  // dA row (kept in wmat until it is overwritten with W) and σ = Σ_j dA ⊙ A
+  var sigma = 0.0;
+  for (var j = 0u; j < c; j++) {
+    var g = 0.0;
+    for (var s = 0u; s < S; s++) { g += part[((prob * S + s) * c + i) * c + j]; }
+    wmat[rowOff + j] = g;
+    sigma += g * attn[rowOff + j];
+  }
+  let nq = nrm[prob * 2u * c + i];
+  let rq = 1.0 / max(nq, p.eps);
+  let kBase = (prob * 2u + 1u) * c;
+  var dt = 0.0;
+  for (var j = 0u; j < c; j++) {
+    let ds = attn[rowOff + j] * (wmat[rowOff + j] - sigma);
+    dt += ds * ghat[rowOff + j];
+    wmat[rowOff + j] = rq * t * ds / max(nrm[kBase + j], p.eps);
+  }
+  dtrow[row] = dt;
+  // x̂·dx̂ = Σ_j dĜ ⊙ Ĝ = t · dt; no projection where the norm was clamped
+  gq[row] = select(0.0, rq * rq * t * dt, nq >= p.eps);
+}
+
+// one invocation per (problem, column j): γk_j = Σ_i dĜ ⊙ Ĝ / ‖k_j‖², with dĜ_ij = W_ij ‖q_i‖ ‖k_j‖
+@compute @workgroup_size(64)
+fn bwd_cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let col = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let c = p.c;
+  if (col >= p.problems * c) { return; }
+  let prob = col / c;
+  let j = col % c;
+  var acc = 0.0;
+  for (var i = 0u; i < c; i++) {
+    let e = (prob * c + i) * c + j;
+    acc += wmat[e] * max(nrm[prob * 2u * c + i], p.eps) * ghat[e];
+  }
+  let nk = nrm[(prob * 2u + 1u) * c + j];
+  gk[col] = select(0.0, acc / max(nk, p.eps), nk >= p.eps);
+}
+
+// one invocation per head: Σ over the batch and the rows, in a fixed order
+@compute @workgroup_size(64)
+fn bwd_temp(@builtin(global_invocation_id) gid: vec3u) {
+  let h = gid.x;
+  if (h >= p.heads) { return; }
+  let batch = p.problems / p.heads;
+  var acc = 0.0;
+  for (var bi = 0u; bi < batch; bi++) {
+    let prob = bi * p.heads + h;
+    for (var i = 0u; i < p.c; i++) { acc += dtrow[prob * p.c + i]; }
+  }
+  dtemp[h] = acc;
+}

@@ -1,0 +1,341 @@
+/**
+ * Transposed channel attention (Restormer's MDTA core, LRDif's DMNet), fused
+ * (shaders/channel_attention.wgsl), with its backward rule; and the same attention composed
+ * from the engine's unfused ops (`channelAttentionUnfused`), the test oracle and benchmark
+ * baseline.
+ *
+ * q, k, v: [B, heads, c, N] (N = H·W pixels, c = C/heads channels per head); temperature:
+ * [heads] (or Restormer's [heads, 1, 1]).
+ *   out = softmax( normalize(q) · normalize(k)ᵀ · temperature[h] ) · v,
+ *   normalize(x) = x / max(‖x‖₂, 1e-12) along N (PyTorch F.normalize).
+ *
+ * Forward: one pass over q and k for the c×c products q·kᵀ and the row norms (split over N
+ * into chunks whose partial sums are added in a fixed order, so results are deterministic),
+ * a small kernel for Ĝ = q̂k̂ᵀ and its softmax A, and one pass for A·v. It keeps A, Ĝ and
+ * the norms (all small) for the backward, never a normalised copy of q or k.
+ * Backward: one pass over g and v for dA = g·vᵀ, small kernels for the softmax and
+ * normalisation backward (folded into c×c matrices and per-row factors), and one pass each
+ * for dv = Aᵀg, dq = W·k − γq ⊙ q and dk = Wᵀ·q − γk ⊙ k.
+ */
+import { engine } from '../autograd/engine.js';
+import { fmtShape, sizeOf, type Tensor } from '../autograd/tensor.js';
+import type { PooledBuffer } from '../gpu/buffer-pool.js';
+import type { GpuContext } from '../gpu/context.js';
+import { alloc, assertFloat, sameShape } from './util.js';
+import { isSoftwareAdapter } from './rows.js';
+import { clamp, div, mul, sqrt, square } from './elementwise.js';
+import { sum } from './reduce.js';
+import { softmax } from './softmax.js';
+import { matmul } from './matmul.js';
+import { reshape } from './shape.js';
+import { zeros } from './creation.js';
+
+const OP = 'channelAttention';
+const EPS = 1e-12;
+/** Rows of the shared operand per `gram` workgroup and b rows per lane (TI, RJ in the shader). */
+const GRAM_TI = 16;
+const GRAM_RJ = 2;
+/** Output rows per `mix` workgroup and 4-column groups per lane (TM, RN in the shader). */
+const MIX_TM = 16;
+const MIX_RN = 2;
+const SMALL_WG = 64;
+
+/** Tuning knobs for tests and benchmarks; null: chosen by adapter. */
+export const channelAttentionTuning: {
+  /** Use the subgroup kernels (shaders/channel_attention_sg.wgsl); false forces the portable ones. */
+  subgroups: boolean | null;
+  /** Forces the number of column chunks of the c×c products (clamped to what N allows). */
+  splits: number | null;
+  /** Portable kernels: invocations per gram/mix workgroup. */
+  lanes: number | null;
+  /** Subgroup mix kernel: groups of 4 columns per lane (1…6). */
+  mixColumns: number | null;
+  /** Subgroup kernels: 8-row groups per workgroup (1…6) of mix and of gram, and gram's b rows per lane. */
+  mixRowGroups: number | null;
+  gramRowGroups: number | null;
+  gramColumns: number | null;
+} = { subgroups: null, splits: null, lanes: null, mixColumns: null, mixRowGroups: null, gramRowGroups: null, gramColumns: null };
+
+/** Largest G and R of the subgroup kernels (MAXG, MAXR in the shader). */
+const SG_MAXG = 6;
+const SG_MAXR = 6;
+/**
+ * Default tiles of the subgroup kernels: 24 rows (G = 3) by 24 columns (R = 3) for gram, 24
+ * rows by 4 columns per lane for mix. Measured on lavapipe: larger register tiles fall off a
+ * cliff (the shader compiler stops keeping the accumulators in registers; a 48×48 gram tile
+ * ran ~10× slower than 24×24) and take much longer to compile.
+ */
+const SG_GRAM_G = 3;
+const SG_GRAM_R = 3;
+const SG_MIX_G = 3;
+const SG_MIX_R = 1;
+
+interface Geometry {
+  B: number;
+  heads: number;
+  c: number;
+  n: number;
+  problems: number;
+}
+
+function geometry(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): Geometry {
+  assertFloat(OP, q, k, v, temperature);
+  const shapes = `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}, temperature ${fmtShape(temperature.shape)}`;
+  if (q.rank !== 4) throw new Error(`lrdif: ${OP}: q, k and v must be [B, heads, c, N], got ${shapes}`);
+  if (!sameShape(q.shape, k.shape) || !sameShape(q.shape, v.shape)) {
+    throw new Error(`lrdif: ${OP}: q, k and v must have the same shape [B, heads, c, N], got ${shapes}`);
+  }
+  const [B, heads, c, n] = q.shape;
+  const tOk = (temperature.rank === 1 && temperature.shape[0] === heads) || (temperature.rank === 3 && sameShape(temperature.shape, [heads, 1, 1]));
+  if (!tOk) throw new Error(`lrdif: ${OP}: temperature must be [heads] = [${heads}] (or [${heads}, 1, 1]), got ${shapes}`);
+  return { B, heads, c, n, problems: B * heads };
+}
+
+function subgroupsUsable(ctx: GpuContext): boolean {
+  if (!ctx.features.subgroups) return false;
+  const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return (info?.subgroupMinSize ?? 0) >= 8;
+}
+
+function useSubgroups(ctx: GpuContext): boolean {
+  const forced = channelAttentionTuning.subgroups;
+  const ok = subgroupsUsable(ctx);
+  if (forced === true && !ok) throw new Error(`lrdif: ${OP}: the subgroup kernels were requested, but this adapter has no subgroups of at least 8 invocations`);
+  return forced ?? ok;
+}
+
+function lanes(ctx: GpuContext): number {
+  return channelAttentionTuning.lanes ?? (isSoftwareAdapter(ctx) ? 8 : 64);
+}
+
+/** Folds `count` workgroups (problems or rows) into the y and z dimensions. */
+function foldYZ(ctx: GpuContext, count: number): [number, number] {
+  return ctx.grid(count);
+}
+
+interface GramPlan {
+  sg: boolean;
+  /** sg: 8-row groups of a and rows of b per lane. */
+  G: number;
+  R: number;
+  splits: number;
+  chunk: number;
+  tilesI: number;
+  tilesJ: number;
+}
+
+/** Tiles, and column chunks so that there are enough workgroups for the adapter; each chunk ≥ 64 columns. */
+function gramPlan(ctx: GpuContext, g: Geometry): GramPlan {
+  const sg = useSubgroups(ctx);
+  let G = 0;
+  let R = 0;
+  let tilesI: number;
+  let tilesJ: number;
+  if (sg) {
+    G = Math.min(channelAttentionTuning.gramRowGroups ?? SG_GRAM_G, Math.ceil(g.c / 8));
+    R = Math.min(channelAttentionTuning.gramColumns ?? SG_GRAM_R, Math.ceil(g.c / 8));
+    tilesI = Math.ceil(g.c / (8 * G));
+    tilesJ = Math.ceil(g.c / (8 * R));
+  } else {
+    tilesI = Math.ceil(g.c / GRAM_TI);
+    tilesJ = Math.ceil(g.c / (lanes(ctx) * GRAM_RJ));
+  }
+  const base = tilesI * tilesJ * g.problems;
+  const maxSplits = Math.max(1, Math.ceil(g.n / 64));
+  const target = isSoftwareAdapter(ctx) ? 32 : 2048;
+  let splits = channelAttentionTuning.splits ?? Math.ceil(target / base);
+  splits = Math.max(1, Math.min(splits, channelAttentionTuning.splits ? Infinity : maxSplits, Math.ceil(g.n / 4)));
+  const chunk = Math.ceil(Math.ceil(g.n / splits) / 4) * 4;
+  splits = Math.ceil(g.n / chunk);
+  return { sg, G, R, splits, chunk, tilesI, tilesJ };
+}
+
+/** Partial products a·bᵀ per problem and chunk [P, S, c, c], and (norms) partial squared row norms [P, S, 2, c]. */
+function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Tensor, b: Tensor, norms: boolean): { part: Tensor; npart: Tensor | null } {
+  const part = alloc([g.problems, pl.splits, g.c, g.c]);
+  // without norms, a one-element stand-in is bound to the (never written) norms binding
+  const npart = alloc(norms ? [g.problems, pl.splits, 2, g.c] : [1]);
+  const vec = g.n % 4 === 0;
+  // each operand is bound as scalars and as vec4s (read-only aliases)
+  const bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, part: part.buffer, npart: npart.buffer };
+  const [y, z] = foldYZ(ctx, g.problems * pl.splits);
+  const flags = { NORMS: norms ? 1 : 0, VEC: vec ? 1 : 0 };
+  ctx.dispatch(
+    pl.sg
+      ? { shader: 'channel_attention_sg', entry: 'gram', constants: { ...flags, G: pl.G, R: pl.R } }
+      : { shader: 'channel_attention', entry: 'gram', constants: { ...flags, WGS: lanes(ctx) } },
+    {
+      bindings,
+      uniforms: { c: g.c, n: g.n, problems: g.problems, splits: pl.splits, chunk: pl.chunk, tilesJ: pl.tilesJ },
+      workgroups: [pl.tilesI * pl.tilesJ, y, z],
+    },
+  );
+  if (!norms) {
+    npart.dispose();
+    return { part, npart: null };
+  }
+  return { part, npart };
+}
+
+/** out[i, :] = Σ_j M[i, j] x[j, :] (M transposed with `trans`) − d[i] y[i, :] (with `diag`), per problem. */
+function mix(ctx: GpuContext, g: Geometry, m: Tensor, x: Tensor, trans: boolean, diag: { d: Tensor; y: Tensor } | null): Tensor {
+  const out = alloc([g.B, g.heads, g.c, g.n]);
+  const vec = g.n % 4 === 0;
+  // x and y are bound as scalars and as vec4s; without the diagonal term, x and m stand in for y and d
+  const yBuf = diag ? diag.y.buffer : x.buffer;
+  const bindings: Record<string, PooledBuffer> = { mat: m.buffer, a: x.buffer, a4: x.buffer, b: yBuf, b4: yBuf, dvec: diag ? diag.d.buffer : m.buffer };
+  if (vec) bindings.out4 = out.buffer;
+  else bindings.out = out.buffer;
+  const flags = { VEC: vec ? 1 : 0, TRANS: trans ? 1 : 0, DIAG: diag ? 1 : 0 };
+  const entry = vec ? 'mix_vec4' : 'mix';
+  let colGroups: number;
+  let tiles: number;
+  let req;
+  if (useSubgroups(ctx)) {
+    const G = Math.min(channelAttentionTuning.mixRowGroups ?? SG_MIX_G, Math.ceil(g.c / 8));
+    const R = Math.max(1, Math.min(SG_MAXR, channelAttentionTuning.mixColumns ?? SG_MIX_R));
+    colGroups = Math.ceil(g.n / (8 * 4 * R));
+    tiles = Math.ceil(g.c / (8 * G));
+    req = { shader: 'channel_attention_sg', entry, constants: { ...flags, G, R } };
+  } else {
+    const wgs = lanes(ctx);
+    colGroups = Math.ceil(g.n / (4 * MIX_RN * wgs));
+    tiles = Math.ceil(g.c / MIX_TM);
+    req = { shader: 'channel_attention', entry, constants: { ...flags, WGS: wgs } };
+  }
+  const [y, z] = foldYZ(ctx, g.problems);
+  ctx.dispatch(req, { bindings, uniforms: { c: g.c, n: g.n, problems: g.problems, colGroups }, workgroups: [tiles * colGroups, y, z] });
+  return out;
+}
+
+/** Dispatches a small per-row entry over problems · c invocations. */
+function rowsDispatch(ctx: GpuContext, entry: string, g: Geometry, splits: number, bindings: Record<string, PooledBuffer>): void {
+  ctx.dispatch(
+    { shader: 'channel_attention', entry },
+    {
+      bindings,
+      uniforms: { c: g.c, n: g.n, problems: g.problems, splits, heads: g.heads, eps: EPS },
+      workgroups: ctx.grid(Math.ceil((g.problems * g.c) / SMALL_WG)),
+    },
+  );
+}
+
+interface Saved {
+  /** [B, heads, c, c] softmax output. */
+  attn: Tensor;
+  /** [B, heads, c, c] q̂k̂ᵀ. */
+  ghat: Tensor;
+  /** [B, heads, 2, c] unclamped row norms of q and k. */
+  nrm: Tensor;
+}
+
+function forwardRaw(g: Geometry, q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): { out: Tensor; saved: Saved } {
+  const ctx = q.ctx;
+  const pl = gramPlan(ctx, g);
+  const { part, npart } = gram(ctx, g, pl, q, k, true);
+  const attn = alloc([g.B, g.heads, g.c, g.c]);
+  const ghat = alloc([g.B, g.heads, g.c, g.c]);
+  const nrm = alloc([g.B, g.heads, 2, g.c]);
+  rowsDispatch(ctx, 'attn_rows', g, pl.splits, {
+    part: part.buffer,
+    npart: npart!.buffer,
+    temp: temperature.buffer,
+    attn: attn.buffer,
+    ghat: ghat.buffer,
+    nrm: nrm.buffer,
+  });
+  part.dispose();
+  npart!.dispose();
+  const out = mix(ctx, g, attn, v, false, null);
+  return { out, saved: { attn, ghat, nrm } };
+}
+
+function backwardRaw(
+  g: Geometry,
+  grad: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  temperature: Tensor,
+  s: Saved,
+  need: [boolean, boolean, boolean, boolean],
+): Array<Tensor | null> {
+  const ctx = grad.ctx;
+  const dv = need[2] ? mix(ctx, g, s.attn, grad, true, null) : null;
+  if (!need[0] && !need[1] && !need[3]) return [null, null, dv, null];
+  const pl = gramPlan(ctx, g);
+  const { part } = gram(ctx, g, pl, grad, v, false);
+  const w = alloc([g.B, g.heads, g.c, g.c]);
+  const gq = alloc([g.problems, g.c]);
+  const gk = alloc([g.problems, g.c]);
+  const dtrow = alloc([g.problems, g.c]);
+  const common = { attn: s.attn.buffer, ghat: s.ghat.buffer, nrm: s.nrm.buffer };
+  rowsDispatch(ctx, 'bwd_rows', g, pl.splits, { ...common, part: part.buffer, temp: temperature.buffer, wmat: w.buffer, gq: gq.buffer, dtrow: dtrow.buffer });
+  let dtemp: Tensor | null = null;
+  if (need[3]) {
+    dtemp = alloc([g.heads]);
+    ctx.dispatch(
+      { shader: 'channel_attention', entry: 'bwd_temp' },
+      { bindings: { dtrow: dtrow.buffer, dtemp: dtemp.buffer }, uniforms: { c: g.c, problems: g.problems, heads: g.heads }, workgroups: [Math.ceil(g.heads / SMALL_WG)] },
+    );
+  }
+  const dq = need[0] ? mix(ctx, g, w, k, false, { d: gq, y: q }) : null;
+  let dk: Tensor | null = null;
+  if (need[1]) {
+    rowsDispatch(ctx, 'bwd_cols', g, pl.splits, { wmat: w.buffer, ghat: s.ghat.buffer, nrm: s.nrm.buffer, gk: gk.buffer });
+    dk = mix(ctx, g, w, q, true, { d: gk, y: k });
+  }
+  for (const t of [part, w, gq, gk, dtrow]) t.dispose();
+  return [dq, dk, dv, dtemp];
+}
+
+/**
+ * out = softmax( normalize(q, N) · normalize(k, N)ᵀ · temperature[h] ) · v, fused.
+ * q, k, v: [B, heads, c, N]; temperature: [heads] (or [heads, 1, 1]); returns [B, heads, c, N].
+ */
+export function channelAttention(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): Tensor {
+  const g = geometry(q, k, v, temperature);
+  const inputs = [q, k, v, temperature];
+  const grad = engine.needsGrad(inputs);
+  if (g.problems === 0 || g.c === 0 || g.n === 0) {
+    // nothing to attend over: an empty output, and zero gradients
+    const out = alloc(q.shape);
+    if (grad) {
+      engine.record(OP, inputs, out, [], () => [zeros(q.shape), zeros(k.shape), zeros(v.shape), zeros(temperature.shape)]);
+    }
+    return out;
+  }
+  const { out, saved } = forwardRaw(g, q, k, v, temperature);
+  if (grad) {
+    const need: [boolean, boolean, boolean, boolean] = [q.requiresGrad, k.requiresGrad, v.requiresGrad, temperature.requiresGrad];
+    engine.record(OP, inputs, out, [q, k, v, temperature, saved.attn, saved.ghat, saved.nrm], (gr, [qs, ks, vs, ts, as, gs, ns]) =>
+      backwardRaw(g, gr, qs, ks, vs, ts, { attn: as, ghat: gs, nrm: ns }, need),
+    );
+  }
+  // the tape holds views of what the backward needs
+  saved.attn.dispose();
+  saved.ghat.dispose();
+  saved.nrm.dispose();
+  return out;
+}
+
+/** x / max(‖x‖₂, 1e-12) along the last axis, from existing ops (PyTorch F.normalize). */
+function l2NormalizeUnfused(x: Tensor): Tensor {
+  const n = sqrt(sum(square(x), -1, true));
+  return div(x, clamp(n, EPS, 3e38));
+}
+
+/** The same attention composed from the engine's unfused ops: the test oracle and the benchmark baseline. */
+export function channelAttentionUnfused(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): Tensor {
+  const g = geometry(q, k, v, temperature);
+  const qn = l2NormalizeUnfused(q);
+  const kn = l2NormalizeUnfused(k);
+  const s = mul(matmul(qn, kn, { transB: true }), reshape(temperature, [g.heads, 1, 1]));
+  return matmul(softmax(s, -1), v);
+}
+
+/** Bytes the fused forward keeps for the backward beyond its inputs (A, Ĝ, norms). */
+export function channelAttentionSavedBytes(shape: readonly number[]): number {
+  const [B, heads, c] = shape;
+  return 4 * sizeOf([B, heads]) * (2 * c * c + 2 * c);
+}
