@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CLIP_PRESETS, ClipModel, clipConfigToHuggingFace, visionTokens } from '../src/models/clip/index.js';
+import { CLIP_PRESETS, ClipModel, clipConfigToHuggingFace, clipVisionTokens } from '../src/models/clip/index.js';
 
 const HERE = fileURLToPath(import.meta.url);
 
@@ -39,7 +39,7 @@ function hfShapes(): Array<[string, number[]]> {
   };
   out.push(['vision_model.embeddings.class_embedding', [W]]);
   out.push(['vision_model.embeddings.patch_embedding.weight', [W, 3, c.vision.patchSize, c.vision.patchSize]]);
-  out.push(['vision_model.embeddings.position_embedding.weight', [visionTokens(c.vision), W]]);
+  out.push(['vision_model.embeddings.position_embedding.weight', [clipVisionTokens(c.vision), W]]);
   out.push(['vision_model.pre_layrnorm.weight', [W]], ['vision_model.pre_layrnorm.bias', [W]]);
   tower('vision_model', W, c.vision.layers, c.vision.mlpDim);
   out.push(['vision_model.post_layernorm.weight', [W]], ['vision_model.post_layernorm.bias', [W]]);

@@ -29,8 +29,8 @@ import {
   clipTensorSource,
   inferClipConfig,
   loadClipFromReader,
-  rowsPerChunk,
-  visionTokens,
+  clipTableRowsPerChunk,
+  clipVisionTokens,
   type ClipConfig,
 } from '../src/models/clip/index.js';
 import { loadClip } from '../src/models/clip/load-node.js';
@@ -227,10 +227,10 @@ describe('CLIP embedding table in chunks', () => {
   });
 
   it('ViT-L/14’s token table [49408, 768] f32 needs two chunks under a 128 MiB binding', () => {
-    expect(rowsPerChunk(768, 128 * 2 ** 20)).toBeLessThan(49408);
-    expect(Math.ceil(49408 / rowsPerChunk(768, 128 * 2 ** 20))).toBe(2);
-    expect(rowsPerChunk(512, 128 * 2 ** 20)).toBeGreaterThanOrEqual(49408);
-    expect(() => rowsPerChunk(768, 1000)).toThrow(/one row of 768 f32 values/);
+    expect(clipTableRowsPerChunk(768, 128 * 2 ** 20)).toBeLessThan(49408);
+    expect(Math.ceil(49408 / clipTableRowsPerChunk(768, 128 * 2 ** 20))).toBe(2);
+    expect(clipTableRowsPerChunk(512, 128 * 2 ** 20)).toBeGreaterThanOrEqual(49408);
+    expect(() => clipTableRowsPerChunk(768, 1000)).toThrow(/one row of 768 f32 values/);
   });
 });
 
@@ -244,7 +244,7 @@ function presetShapes(c: ClipConfig, layout: 'huggingface' | 'openai'): { names(
     m.set(s.key, s.fileShape);
   };
   add('vision_model.embeddings.patch_embedding.weight', [W, 3, c.vision.patchSize, c.vision.patchSize]);
-  add('vision_model.embeddings.position_embedding.weight', [visionTokens(c.vision), W]);
+  add('vision_model.embeddings.position_embedding.weight', [clipVisionTokens(c.vision), W]);
   add('text_model.embeddings.token_embedding.weight', [c.text.vocabSize, Wt]);
   add('text_model.embeddings.position_embedding.weight', [c.text.contextLength, Wt]);
   add('visual_projection.weight', [c.projectionDim, W]);

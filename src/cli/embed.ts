@@ -14,7 +14,7 @@ import { initNode } from '../node.js';
 import { readImageFile } from '../io/image-node.js';
 import type { RgbImage } from '../io/image.js';
 import { loadClip } from '../models/clip/load-node.js';
-import { parseActivation, type ClipActivation } from '../models/clip/config.js';
+import { parseClipActivation, type ClipActivation } from '../models/clip/config.js';
 import type { ClipModel } from '../models/clip/model.js';
 import type { Wrap } from './command.js';
 
@@ -79,7 +79,7 @@ function loadProgress(file: string): (p: { done: number; total: number }) => voi
 /** Loads the model, embeds, and returns the numbers (the command prints them). */
 export async function runEmbed(opts: EmbedOptions): Promise<EmbedResult> {
   if (opts.image.length === 0 && opts.text.length === 0) throw new Error('lrdif: embed: give at least one --image or --text');
-  const hiddenAct: ClipActivation | undefined = opts.hiddenAct === undefined ? undefined : parseActivation('--hidden-act', opts.hiddenAct);
+  const hiddenAct: ClipActivation | undefined = opts.hiddenAct === undefined ? undefined : parseClipActivation('--hidden-act', opts.hiddenAct);
   // read the images first: a bad path fails before the (possibly large) model loads
   const images: RgbImage[] = opts.image.map((p) => readImageFile(p));
   const ctx = await initNode();

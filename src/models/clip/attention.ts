@@ -19,7 +19,7 @@ import { ClipLinear, type ClipInit } from './layers.js';
 const MASKED = -1e30;
 
 /** The [L, L] additive causal mask: 0 on and below the diagonal, a large negative value above. */
-export function causalMask(length: number): Tensor {
+export function clipCausalMask(length: number): Tensor {
   const m = new Float32Array(length * length);
   for (let i = 0; i < length; i++) for (let j = i + 1; j < length; j++) m[i * length + j] = MASKED;
   return tensor(m, [length, length]);

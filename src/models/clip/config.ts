@@ -74,7 +74,7 @@ export const CLIP_PRESETS: Readonly<Record<'ViT-B/32' | 'ViT-B/16' | 'ViT-L/14' 
 };
 
 /** Tokens the vision tower sees: one per patch plus the class token. */
-export function visionTokens(v: ClipVisionConfig): number {
+export function clipVisionTokens(v: ClipVisionConfig): number {
   const g = v.imageSize / v.patchSize;
   return g * g + 1;
 }
@@ -105,7 +105,7 @@ export function validateClipConfig(c: ClipConfig): ClipConfig {
 }
 
 /** Hugging Face's hidden_act names → ours ('gelu' is the exact erf GELU there too). */
-export function parseActivation(what: string, v: unknown): ClipActivation {
+export function parseClipActivation(what: string, v: unknown): ClipActivation {
   if (v === 'quick_gelu') return 'quick_gelu';
   if (v === 'gelu') return 'gelu';
   throw new ClipConfigError(`${what} ${JSON.stringify(v)} is not supported (expected "quick_gelu" or "gelu")`);
@@ -151,7 +151,7 @@ export function clipConfigFromHuggingFace(json: unknown): ClipConfig {
     layers: num(vc, 'vision_config', 'num_hidden_layers', 12),
     heads: num(vc, 'vision_config', 'num_attention_heads', 12),
     mlpDim: num(vc, 'vision_config', 'intermediate_size', 3072),
-    act: parseActivation('vision_config.hidden_act', get(vc, 'vision_config', 'hidden_act', 'quick_gelu')),
+    act: parseClipActivation('vision_config.hidden_act', get(vc, 'vision_config', 'hidden_act', 'quick_gelu')),
     eps: eps(vc, 'vision_config'),
   };
   const eosRaw = get(tc, 'text_config', 'eos_token_id', OPENAI_EOT);
@@ -165,7 +165,7 @@ export function clipConfigFromHuggingFace(json: unknown): ClipConfig {
     layers: num(tc, 'text_config', 'num_hidden_layers', 12),
     heads: num(tc, 'text_config', 'num_attention_heads', 8),
     mlpDim: num(tc, 'text_config', 'intermediate_size', 2048),
-    act: parseActivation('text_config.hidden_act', get(tc, 'text_config', 'hidden_act', 'quick_gelu')),
+    act: parseClipActivation('text_config.hidden_act', get(tc, 'text_config', 'hidden_act', 'quick_gelu')),
     eps: eps(tc, 'text_config'),
     pooling: legacy ? 'argmax' : 'eot',
     eotTokenId: legacy ? Math.min(OPENAI_EOT, vocabSize - 1) : eosRaw,

@@ -19,7 +19,7 @@ import { Module } from '../../nn/module.js';
 import { initParam, type ClipInit } from './layers.js';
 
 /** The largest tensor (bytes) one storage binding of this device holds, allowing for the buffer pool's size buckets. */
-export function maxBindingBytes(ctx: GpuContext): number {
+export function maxClipBindingBytes(ctx: GpuContext): number {
   const limit = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   let n = limit;
   // bucket sizes round up by at most 1/8: step down until the bucket fits
@@ -28,7 +28,7 @@ export function maxBindingBytes(ctx: GpuContext): number {
 }
 
 /** Rows per chunk so that one chunk of a [*, dim] f32 table fits in `maxBytes`. */
-export function rowsPerChunk(dim: number, maxBytes: number): number {
+export function clipTableRowsPerChunk(dim: number, maxBytes: number): number {
   const rows = Math.floor(maxBytes / (4 * dim));
   if (rows < 1) throw new Error(`lrdif: embedding table: one row of ${dim} f32 values (${4 * dim} bytes) is more than the chunk limit of ${maxBytes} bytes`);
   return rows;
@@ -49,7 +49,7 @@ export class ClipEmbeddingTable extends Module {
     options: { std?: number; maxChunkBytes?: number; ctx: GpuContext },
   ) {
     super();
-    const per = rowsPerChunk(dim, options.maxChunkBytes ?? maxBindingBytes(options.ctx));
+    const per = clipTableRowsPerChunk(dim, options.maxChunkBytes ?? maxClipBindingBytes(options.ctx));
     const std = options.std ?? 0.02;
     if (rows <= per) {
       this.chunks.push(this.registerParameter('weight', initParam([rows, dim], init, std)));

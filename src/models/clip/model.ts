@@ -13,8 +13,8 @@ import { concat, narrow } from '../../kernels/layout.js';
 import { clipPreprocess, type ClipPreprocessOptions } from '../../kernels/resize.js';
 import { Generator } from '../../kernels/random.js';
 import { Module } from '../../nn/module.js';
-import { validateClipConfig, visionTokens, type ClipConfig } from './config.js';
-import { ClipEmbeddingTable, maxBindingBytes } from './embedding-table.js';
+import { validateClipConfig, clipVisionTokens, type ClipConfig } from './config.js';
+import { ClipEmbeddingTable, maxClipBindingBytes } from './embedding-table.js';
 import { ClipLinear, initParam, type ClipInit } from './layers.js';
 import { ClipTextTransformer } from './text.js';
 import type { ClipTokenizer } from './tokenizer.js';
@@ -68,7 +68,7 @@ export class ClipModel extends Module {
     const mode = options.init ?? 'empty';
     if (mode !== 'empty' && mode !== 'random') throw new Error(`lrdif: ClipModel: init must be 'empty' or 'random', got ${JSON.stringify(mode)}`);
     const init: ClipInit = mode === 'empty' ? 'empty' : new Generator(options.seed ?? 0);
-    this.activationBytes = options.activationBytes ?? maxBindingBytes(ctx);
+    this.activationBytes = options.activationBytes ?? maxClipBindingBytes(ctx);
     this.tokenizer = options.tokenizer ?? null;
     const P = config.projectionDim;
     this.vision_model = this.registerModule('vision_model', new ClipVisionTransformer(config.vision, init, ctx));
@@ -83,7 +83,7 @@ export class ClipModel extends Module {
   /** Images per chunk so that the largest activation of one chunk fits in a binding. */
   private imageChunk(): number {
     const v = this.config.vision;
-    const T = visionTokens(v);
+    const T = clipVisionTokens(v);
     const perImage = 4 * Math.max(T * v.mlpDim, v.heads * T * T, 3 * T * v.width, 3 * v.imageSize * v.imageSize);
     return Math.max(1, Math.floor(this.activationBytes / perImage));
   }

@@ -13,7 +13,7 @@ import { argmax } from '../../kernels/reduce.js';
 import { reshape } from '../../kernels/shape.js';
 import { LayerNorm } from '../../nn/layernorm.js';
 import { Module } from '../../nn/module.js';
-import { causalMask } from './attention.js';
+import { clipCausalMask } from './attention.js';
 import type { ClipTextConfig } from './config.js';
 import { ClipEmbeddingTable } from './embedding-table.js';
 import { ClipEncoder } from './encoder.js';
@@ -86,7 +86,7 @@ export class ClipTextTransformer extends Module {
   private mask(L: number): Tensor {
     let m = this.masks.get(L);
     if (!m) {
-      m = keep(causalMask(L));
+      m = keep(clipCausalMask(L));
       this.masks.set(L, m);
     }
     return m;

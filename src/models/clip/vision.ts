@@ -13,7 +13,7 @@ import { matmul } from '../../kernels/matmul.js';
 import { reshape } from '../../kernels/shape.js';
 import { LayerNorm } from '../../nn/layernorm.js';
 import { Module } from '../../nn/module.js';
-import { visionTokens, type ClipVisionConfig } from './config.js';
+import { clipVisionTokens, type ClipVisionConfig } from './config.js';
 import { ClipEmbeddingTable } from './embedding-table.js';
 import { ClipEncoder } from './encoder.js';
 import { initParam, type ClipInit } from './layers.js';
@@ -61,7 +61,7 @@ export class ClipVisionEmbeddings extends Module {
     const { width, patchSize } = config;
     this.class_embedding = this.registerParameter('class_embedding', initParam([width], init, 0.02));
     this.patch_embedding = this.registerModule('patch_embedding', new ClipPatchEmbedding(width, patchSize, init));
-    this.position_embedding = this.registerModule('position_embedding', new ClipEmbeddingTable(visionTokens(config), width, init, { ctx }));
+    this.position_embedding = this.registerModule('position_embedding', new ClipEmbeddingTable(clipVisionTokens(config), width, init, { ctx }));
   }
 
   /** pixels [N, 3, S, S] -> tokens [N, 1 + (S/patch)², width]: class token first, positions added. */
