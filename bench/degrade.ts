@@ -6,7 +6,6 @@
  * `FFT_COST_FACTOR` in src/data/degrade/udc.ts, and the PSF computation itself.
  */
 import { initNode, tidy, type GpuContext } from '../src/node.js';
-import { imagesToTensor } from '../src/io/image.js';
 import { degradeBatch, imageSeed, convolvePsf, computePsf, clearPsfCache, useFftConvolution, DEFAULT_DISPLAY } from '../src/data/degrade/index.js';
 import { randomUniform, Generator } from '../src/kernels/random.js';
 
@@ -38,7 +37,6 @@ console.log(`batch ${batch} × 3 × ${size} × ${size}, median of ${reps} after 
 
 const gen = new Generator(1);
 const x = randomUniform([batch, 3, size, size], { generator: gen });
-void imagesToTensor;
 const seeds = Array.from({ length: batch }, (_, i) => imageSeed(0, i));
 
 for (const kind of ['udc', 'lowlight'] as const) {
