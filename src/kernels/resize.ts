@@ -51,7 +51,7 @@ export interface ResizeOptions {
 }
 
 /** Sparse resampling weights of one axis: output o reads idx[e] with weight w[e] for e in [ptr[o], ptr[o+1]). */
-export interface AxisWeights {
+export interface ResizeAxisWeights {
   inLen: number;
   outLen: number;
   ptr: Int32Array;
@@ -95,13 +95,13 @@ class TableBuilder {
     }
     this.ptr.push(this.idx.length);
   }
-  build(inLen: number, outLen: number): AxisWeights {
+  build(inLen: number, outLen: number): ResizeAxisWeights {
     return { inLen, outLen, ptr: Int32Array.from(this.ptr), idx: Int32Array.from(this.idx), w: Float64Array.from(this.w) };
   }
 }
 
 /** Resampling weights of one axis of length inLen → outLen, in float64 (see the file comment for the semantics). */
-export function resizeWeights(inLen: number, outLen: number, opts: ResizeOptions = {}): AxisWeights {
+export function resizeWeights(inLen: number, outLen: number, opts: ResizeOptions = {}): ResizeAxisWeights {
   checkLen('resizeWeights', 'input length', inLen);
   checkLen('resizeWeights', 'output length', outLen);
   const mode = opts.mode ?? 'bilinear';
@@ -173,7 +173,7 @@ export function resizeWeights(inLen: number, outLen: number, opts: ResizeOptions
 }
 
 /** The transposed table: input i gathers the outputs that read it (in increasing output order). */
-export function transposeWeights(t: AxisWeights): AxisWeights {
+export function transposeResizeWeights(t: ResizeAxisWeights): ResizeAxisWeights {
   const count = new Int32Array(t.inLen + 1);
   for (let e = 0; e < t.idx.length; e++) count[t.idx[e] + 1]++;
   for (let i = 0; i < t.inLen; i++) count[i + 1] += count[i];
@@ -197,7 +197,7 @@ function fixedWeight(w: number): number {
   return s < 0 ? Math.trunc(-0.5 + s) : Math.trunc(0.5 + s);
 }
 
-function packTable(t: AxisWeights, fixed: boolean): Int32Array {
+function packTable(t: ResizeAxisWeights, fixed: boolean): Int32Array {
   const nnz = t.idx.length;
   const out = new Int32Array(t.outLen + 1 + 2 * nnz);
   out.set(t.ptr, 0);
@@ -209,7 +209,7 @@ function packTable(t: AxisWeights, fixed: boolean): Int32Array {
 }
 
 /** One pass along `axis` (of x viewed as [outer, len, inner]) with table t; not recorded. */
-function passRaw(x: Tensor, axis: number, t: AxisWeights, fixed: boolean): Tensor {
+function passRaw(x: Tensor, axis: number, t: ResizeAxisWeights, fixed: boolean): Tensor {
   const shape = [...x.shape];
   if (shape[axis] !== t.inLen) throw new Error(`lrdif: resize: internal table mismatch on axis ${axis} of ${x.describe()}`);
   shape[axis] = t.outLen;
@@ -266,8 +266,8 @@ export function resize(x: Tensor, outH: number, outW: number, opts: ResizeOption
     if (mid !== x && mid !== y) mid.dispose();
   }
   if (engine.needsGrad([x])) {
-    const twT = tw ? transposeWeights(tw) : null;
-    const thT = th ? transposeWeights(th) : null;
+    const twT = tw ? transposeResizeWeights(tw) : null;
+    const thT = th ? transposeResizeWeights(th) : null;
     engine.record('resize', [x], y, [], (g) => {
       if (!twT && !thT) return [passCopy(g)];
       const gm = thT ? passRaw(g, g.rank - 2, thT, false) : g;
