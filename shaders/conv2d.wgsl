@@ -15,16 +15,14 @@
 // `backward_weight`  dw partials: one invocation accumulates OCT output channels × a block of up to
 //                    3×4 taps of one input channel over a slice of the (n, oy) rows; slices are
 //                    summed afterwards in a fixed order (deterministic: no atomics).
-override KH: u32 = 3u;
+// Only the column geometry is specialised: the loops over kernel columns (and register windows
+// indexed by them) must unroll; rows stay runtime loops, which keeps pipelines small to compile.
 override KW: u32 = 3u;
-override SH: u32 = 1u;
 override SW: u32 = 1u;
-override DH: u32 = 1u;
 override DW: u32 = 1u;
-override OCT: u32 = 8u;          // output channels per invocation, ≤ 8
+override OCT: u32 = 8u;          // output channels per invocation: 1, 2, 4 or 8
 override PX: u32 = 8u;           // forward: output columns per invocation, 4 or 8
 override WINDOW: bool = true;    // forward: (PX − 1)·SW + (KW − 1)·DW + 1 ≤ MAXWIN
-override HAS_BIAS: bool = false;
 
 const MAXWIN: u32 = 40u;
 const WG: u32 = 64u;
@@ -32,12 +30,14 @@ const WG: u32 = 64u;
 struct Params {
   n: u32, c: u32, h: u32, w: u32,        // input shape
   o: u32, oh: u32, ow: u32, groups: u32, // output channels and size
+  kh: u32, sh: u32, dh: u32,             // kernel rows, row stride and row dilation
   pt: i32, pl: i32,                      // top/left padding (negative: crop)
   cg: u32, og: u32,                      // input and output channels per group
   blocks: u32,                           // output-channel blocks (of OCT) per group
   cols: u32,                             // forward: column blocks (of PX) per output row
   total: u32,                            // invocations with work (1-D grids)
   rows_per_split: u32,                   // backward_weight: (n, oy) rows per slice
+  has_bias: u32,                         // forward: add bias[oc] (a runtime flag: one pipeline fewer)
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -74,19 +74,19 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
 
   // acc[j][v]: output channel oc0 + j, columns ox0 + 4v … ox0 + 4v + 3
   var acc: array<array<vec4f, 2>, 8>;
-  let iy0 = i32(oy * SH) - p.pt;
+  let iy0 = i32(oy * p.sh) - p.pt;
   let ix0 = i32(ox0 * SW) - p.pl;
   // past the group's last channel, reread its weights (those results are not stored)
-  let wStride = p.cg * KH * KW;
+  let wStride = p.cg * p.kh * KW;
   let last = ocEnd - 1u - oc0;
   var wOff: array<u32, 8>;
   for (var j = 0u; j < 8u; j++) { wOff[j] = min(j, last) * wStride; }
 
   for (var ci = 0u; ci < p.cg; ci++) {
     let xPlane = (n * p.c + g * p.cg + ci) * p.h;
-    let wBase = (oc0 * p.cg + ci) * KH * KW;
-    for (var ky = 0u; ky < KH; ky++) {
-      let iy = iy0 + i32(ky * DH);
+    let wBase = (oc0 * p.cg + ci) * p.kh * KW;
+    for (var ky = 0u; ky < p.kh; ky++) {
+      let iy = iy0 + i32(ky * p.dh);
       if (iy < 0 || iy >= i32(p.h)) { continue; }
       let xRow = (xPlane + u32(iy)) * p.w;
       var xs: array<f32, MAXWIN>;
@@ -110,20 +110,20 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
       }
     }
   }
-  for (var j = 0u; j < OCT; j++) {
-    let oc = oc0 + j;
-    if (oc >= ocEnd) { break; }
+  storeTile(acc, n, oc0, ocEnd, oy, ox0);
+}
+
+// Writes the tile through a runtime loop over one store: each buffer access is expanded per
+// invocation by CPU drivers, so unrolled stores would multiply the code to compile.
+fn storeTile(acc: array<array<vec4f, 2>, 8>, n: u32, oc0: u32, ocEnd: u32, oy: u32, ox0: u32) {
+  var vals = acc;
+  for (var k = 0u; k < (ocEnd - oc0) * PX; k++) {
+    let j = k / PX;
+    let q = k % PX;
+    if (ox0 + q >= p.ow) { continue; }
     var b = 0.0;
-    if (HAS_BIAS) { b = bias[oc]; }
-    let yRow = ((n * p.o + oc) * p.oh + oy) * p.ow;
-    for (var v = 0u; v < PX / 4u; v++) {
-      let r = acc[j][v] + b;
-      let o = ox0 + 4u * v;
-      if (o < p.ow) { y[yRow + o] = r.x; }
-      if (o + 1u < p.ow) { y[yRow + o + 1u] = r.y; }
-      if (o + 2u < p.ow) { y[yRow + o + 2u] = r.z; }
-      if (o + 3u < p.ow) { y[yRow + o + 3u] = r.w; }
-    }
+    if (p.has_bias != 0u) { b = bias[oc0 + j]; }
+    y[((n * p.o + oc0 + j) * p.oh + oy) * p.ow + ox0 + q] = vals[j][q / 4u][q % 4u] + b;
   }
 }
 
@@ -132,7 +132,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
 fn flip_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = invocation(wid, nwg, lid);
   if (i >= p.total) { return; }
-  let taps = KH * KW;
+  let taps = p.kh * KW;
   let tap = i % taps;
   var rest = i / taps;
   let ol = rest % p.og;
@@ -147,14 +147,14 @@ fn flip_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 fn dilate(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = invocation(wid, nwg, lid);
   if (i >= p.total) { return; }
-  let uh = (p.oh - 1u) * SH + 1u;
+  let uh = (p.oh - 1u) * p.sh + 1u;
   let uw = (p.ow - 1u) * SW + 1u;
   let u = i % uw;
   var rest = i / uw;
   let v = rest % uh;
   let plane = rest / uh;
-  let hit = u % SW == 0u && v % SH == 0u;
-  y[i] = select(0.0, dy[(plane * p.oh + v / SH) * p.ow + u / SW], hit);
+  let hit = u % SW == 0u && v % p.sh == 0u;
+  y[i] = select(0.0, dy[(plane * p.oh + v / p.sh) * p.ow + u / SW], hit);
 }
 
 // dwp[split, oc, ci, ky, kx]: the sum over the split's (n, oy) rows. One invocation: OCT output
@@ -170,7 +170,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   let id = invocation(wid, nwg, lid);
   if (id >= p.total) { return; }
   let kxBlocks = (KW + 3u) / 4u;
-  let kyBlocks = (KH + KYT - 1u) / KYT;
+  let kyBlocks = (p.kh + KYT - 1u) / KYT;
   let kxb = id % kxBlocks;
   var rest = id / kxBlocks;
   let kyb = rest % kyBlocks;
@@ -211,7 +211,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
       }
       let ix0 = i32(ox0 * SW + kx0 * DW) - p.pl;
       for (var r = 0u; r < KYT; r++) {
-        let iy = i32(oy * SH + (ky0 + r) * DH) - p.pt;
+        let iy = i32(oy * p.sh + (ky0 + r) * p.dh) - p.pt;
         if (iy < 0 || iy >= i32(p.h)) { continue; }
         let xRow = (xPlane + u32(iy)) * p.w;
         var xs: array<f32, MAXWX>;
@@ -234,17 +234,14 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
       }
     }
   }
-  let nw = p.o * p.cg * KH * KW;
-  for (var j = 0u; j < OCT; j++) {
-    let oc = oc0 + j;
-    if (oc >= ocEnd) { break; }
-    for (var r = 0u; r < KYT; r++) {
-      let ky = ky0 + r;
-      if (ky >= KH) { break; }
-      let base = split * nw + ((oc * p.cg + ci) * KH + ky) * KW;
-      for (var t = 0u; t < 4u; t++) {
-        if (kx0 + t < KW) { dwp[base + kx0 + t] = acc[j][r][t]; }
-      }
-    }
+  // one store in a runtime loop (see storeTile)
+  var vals = acc;
+  let nw = p.o * p.cg * p.kh * KW;
+  for (var k = 0u; k < (ocEnd - oc0) * KYT * 4u; k++) {
+    let j = k / (KYT * 4u);
+    let r = (k / 4u) % KYT;
+    let t = k % 4u;
+    if (ky0 + r >= p.kh || kx0 + t >= KW) { continue; }
+    dwp[split * nw + (((oc0 + j) * p.cg + ci) * p.kh + ky0 + r) * KW + kx0 + t] = vals[j][r][t];
   }
 }

@@ -21,7 +21,6 @@ override PY: u32 = 4u;           // forward: output rows per invocation, ≤ 8
 override PX: u32 = 4u;           // forward: output columns per invocation, ≤ 8
 override WINDOW: bool = true;    // forward: the tile's input window fits MAXWIN values
 override KYT: u32 = 3u;          // backward_weight: tap rows per invocation, ≤ 3
-override HAS_BIAS: bool = false;
 
 const MAXWIN: u32 = 144u;
 const MAXWX: u32 = 64u;
@@ -35,6 +34,7 @@ struct Params {
   rows: u32, cols: u32,             // forward: tile rows and columns per output plane
   total: u32,                       // invocations with work
   rows_per_split: u32,              // backward_weight: pairs of output rows per slice
+  has_bias: u32,                    // forward: add bias[oc] (a runtime flag: one pipeline fewer)
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -101,14 +101,15 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     }
   }
   var bv = 0.0;
-  if (HAS_BIAS) { bv = bias[oc]; }
-  for (var a = 0u; a < PY; a++) {
-    let oy = oy0 + a;
-    if (oy >= p.oh) { break; }
-    let row = ((n * p.o + oc) * p.oh + oy) * p.ow;
-    for (var b = 0u; b < PX; b++) {
-      if (ox0 + b < p.ow) { y[row + ox0 + b] = acc[a][b] + bv; }
-    }
+  if (p.has_bias != 0u) { bv = bias[oc]; }
+  // one store in a runtime loop: CPU drivers expand every buffer access per invocation, so
+  // unrolled stores would multiply the code to compile
+  var vals = acc;
+  for (var k = 0u; k < PY * PX; k++) {
+    let a = k / PX;
+    let b = k % PX;
+    if (oy0 + a >= p.oh || ox0 + b >= p.ow) { continue; }
+    y[((n * p.o + oc) * p.oh + oy0 + a) * p.ow + ox0 + b] = vals[a][b] + bv;
   }
 }
 
@@ -181,13 +182,12 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
       }
     }
   }
-  let taps = KH * KW;
-  for (var r = 0u; r < KYT; r++) {
-    let ky = ky0 + r;
-    if (ky >= KH) { break; }
-    let base = (split * p.o + oc) * taps + ky * KW;
-    for (var t = 0u; t < 4u; t++) {
-      if (kx0 + t < KW) { dwp[base + kx0 + t] = acc[r][t]; }
-    }
+  // one store in a runtime loop (see forward)
+  var vals = acc;
+  for (var k = 0u; k < KYT * 4u; k++) {
+    let r = k / 4u;
+    let t = k % 4u;
+    if (ky0 + r >= KH || kx0 + t >= KW) { continue; }
+    dwp[(split * p.o + oc) * KH * KW + (ky0 + r) * KW + kx0 + t] = vals[r][t];
   }
 }

@@ -219,7 +219,9 @@ describe('conv2d backward (finite differences)', () => {
     };
     for (const [opts, xs, ws] of [
       [{ padding: 1 }, [3, 6, 13, 13], [5, 6, 3, 3]],
+      [{ padding: 'same', stride: 2 }, [3, 6, 13, 13], [5, 6, 3, 3]],
       [{ groups: 6, padding: 1 }, [3, 6, 13, 13], [12, 1, 3, 3]],
+      [{ groups: 6, padding: 1, stride: 2 }, [3, 6, 13, 13], [6, 1, 3, 3]],
     ] as Array<[Conv2dOptions, Shape4, Shape4]>) {
       const [a, b] = await run(opts, xs, ws);
       expect(Array.from(a)).toEqual(Array.from(b));

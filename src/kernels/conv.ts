@@ -4,8 +4,10 @@
  * - depthwise (groups = C, O = M·C): shaders/depthwise.wgsl, pipelines specialised on the
  *   kernel size, stride and dilation;
  * - everything else: shaders/conv2d.wgsl, a register-tiled direct convolution.
- * Backward: dx by a gathered transposed convolution, dweight by a deterministic reduction over
- * N and the output pixels, dbias by a sum over N, H, W.
+ * Backward: dx is itself a stride-1 convolution (of dy spread out by the stride, against the
+ * weight rotated by 180° with in/out channels swapped), run by the same forward kernels; dweight
+ * is a deterministic reduction over N and the output pixels (fixed-order partial sums, no
+ * atomics); dbias sums dy over N, H, W.
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
@@ -42,7 +44,7 @@ export interface ConvGeometry {
   sw: number;
   dh: number;
   dw: number;
-  /** Padding: top, bottom, left, right. */
+  /** Padding: top, bottom, left, right (top/left negative in a transposed problem: a crop). */
   pt: number;
   pb: number;
   pl: number;
@@ -92,7 +94,7 @@ function resolvePadding(op: string, padding: Padding, h: number, w: number, kh: 
 }
 
 /** Checks the shapes and options of conv2d and resolves the output geometry. */
-export function convGeometry(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions, op = 'conv2d'): ConvGeometry {
+function convGeometry(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions, op = 'conv2d'): ConvGeometry {
   assertFloat(op, x, weight);
   if (bias) assertFloat(op, bias);
   if (x.rank !== 4) throw new Error(`lrdif: ${op}: input must be 4-D [N, C, H, W], got ${fmtShape(x.shape)}`);
@@ -143,22 +145,27 @@ function isDepthwise(g: ConvGeometry): boolean {
 
 // ---------------------------------------------------------------- general kernel
 
-/** Output channels per invocation of the general kernels: up to 8, split evenly over a group. */
+/**
+ * Output channels per invocation of the general kernels: 1, 2, 4 or 8 (fewer pipeline variants
+ * to compile), the smallest that covers the group in as few blocks as 8 would.
+ */
 function channelBlocks(perGroup: number): { oct: number; blocks: number } {
   const blocks = Math.max(1, Math.ceil(perGroup / 8));
-  return { oct: Math.max(1, Math.ceil(perGroup / blocks)), blocks };
+  const need = Math.ceil(perGroup / blocks);
+  return { oct: need <= 1 ? 1 : need <= 2 ? 2 : need <= 4 ? 4 : 8, blocks };
 }
 
-/** Input columns one register window of the forward (weight-gradient) kernel may hold: `MAXWIN` (`MAXWX`). */
+/** Input columns a register window may hold in conv2d.wgsl's `forward` (`MAXWIN`) and `backward_weight` (`MAXWX`). */
 const MAXWIN = 40;
 const MAXWX = 24;
 
 function generalUniforms(g: ConvGeometry) {
-  return { n: g.n, c: g.c, h: g.h, w: g.w, o: g.o, oh: g.oh, ow: g.ow, groups: g.groups, pt: g.pt, pl: g.pl, cg: g.cg, og: g.og };
+  return { n: g.n, c: g.c, h: g.h, w: g.w, o: g.o, oh: g.oh, ow: g.ow, groups: g.groups, kh: g.kh, sh: g.sh, dh: g.dh, pt: g.pt, pl: g.pl, cg: g.cg, og: g.og };
 }
 
+/** conv2d.wgsl specialises on the column geometry only (rows are runtime loops). */
 function kernelConstants(g: ConvGeometry) {
-  return { KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, DH: g.dh, DW: g.dw };
+  return { KW: g.kw, SW: g.sw, DW: g.dw };
 }
 
 function checkGrid(op: string, grid: [number, number, number], maxDim: number): void {
@@ -174,8 +181,9 @@ function generalForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvG
   const ctx = x.ctx;
   const { oct, blocks } = channelBlocks(g.og);
   const window = (px: number) => (px - 1) * g.sw + (g.kw - 1) * g.dw + 1;
-  // 8 columns per invocation reuse each weight twice as often; 4 when the row is short
-  const px = g.ow > 4 && window(8) <= MAXWIN ? 8 : 4;
+  // 8 columns per invocation reuse each weight twice as often as 4 (which serves only when 8
+  // would not fit the register window: one variant fewer to compile for short rows)
+  const px = window(8) <= MAXWIN ? 8 : 4;
   const cols = Math.ceil(g.ow / px);
   const grid: [number, number, number] = [Math.ceil((g.oh * cols) / WG), g.groups * blocks, g.n];
   checkGrid('conv2d', grid, ctx.limits.maxComputeWorkgroupsPerDimension);
@@ -183,12 +191,12 @@ function generalForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvG
     {
       shader: 'conv2d',
       entry: 'forward',
-      constants: { ...kernelConstants(g), OCT: oct, PX: px, WINDOW: window(px) <= MAXWIN ? 1 : 0, HAS_BIAS: bias ? 1 : 0 },
+      constants: { ...kernelConstants(g), OCT: oct, PX: px, WINDOW: window(px) <= MAXWIN ? 1 : 0 },
     },
     {
       // read-only aliasing is allowed: the weight stands in for a missing bias
       bindings: { x: x.buffer, wt: weight.buffer, bias: (bias ?? weight).buffer, y: y.buffer },
-      uniforms: { ...generalUniforms(g), blocks, cols },
+      uniforms: { ...generalUniforms(g), blocks, cols, has_bias: bias ? 1 : 0 },
       workgroups: grid,
     },
   );
@@ -206,7 +214,7 @@ function transposedProblem(dy: Tensor, weight: Tensor, g: ConvGeometry): { src: 
   const ctx = dy.ctx;
   const flipped = alloc([g.c, g.og, g.kh, g.kw]);
   ctx.dispatch(
-    { shader: 'conv2d', entry: 'flip_weight', constants: { KH: g.kh, KW: g.kw } },
+    { shader: 'conv2d', entry: 'flip_weight', constants: { KW: g.kw } },
     {
       bindings: { wt: weight.buffer, y: flipped.buffer },
       uniforms: { ...generalUniforms(g), total: flipped.size },
@@ -219,7 +227,7 @@ function transposedProblem(dy: Tensor, weight: Tensor, g: ConvGeometry): { src: 
   if (g.sh > 1 || g.sw > 1) {
     src = alloc([g.n, g.o, uh, uw]);
     ctx.dispatch(
-      { shader: 'conv2d', entry: 'dilate', constants: { SH: g.sh, SW: g.sw } },
+      { shader: 'conv2d', entry: 'dilate', constants: { SW: g.sw } },
       {
         bindings: { dy: dy.buffer, y: src.buffer },
         uniforms: { ...generalUniforms(g), total: src.size },
@@ -349,11 +357,11 @@ function depthwiseForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Con
     {
       shader: 'depthwise',
       entry: 'forward',
-      constants: { ...depthwiseConstants(g), PY: tile.py, PX: tile.px, WINDOW: tile.window ? 1 : 0, HAS_BIAS: bias ? 1 : 0 },
+      constants: { ...depthwiseConstants(g), PY: tile.py, PX: tile.px, WINDOW: tile.window ? 1 : 0 },
     },
     {
       bindings: { x: x.buffer, wt: weight.buffer, bias: (bias ?? weight).buffer, y: y.buffer },
-      uniforms: { ...depthwiseUniforms(g), rows, cols, total },
+      uniforms: { ...depthwiseUniforms(g), rows, cols, total, has_bias: bias ? 1 : 0 },
       workgroups: grid1d(ctx, total, WG),
     },
   );
