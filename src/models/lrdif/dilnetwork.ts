@@ -1,0 +1,217 @@
+/**
+ * DILnetwork: per scale, window cross-attention from the landmark features (queries) to the
+ * DTnetwork's image features (keys and values), POSTER++'s window attention with Swin's
+ * relative position bias (paper §3.2, spec "DILnetwork").
+ *
+ * For one scale, with F [B, Cf, H, W] (image) and L [B, Cl, H, W] (landmarks), both split
+ * into non-overlapping w×w windows (M = w² tokens each):
+ *   Q = L·w_Q,  [K | V] = LN(F)·w_KV   (width D, `heads` heads of d = D/heads)
+ *   O = [softmax(QKᵀ/√d + b)·V]·w_O,   b[h, i, j] = table[index(i, j), h] (Swin)
+ *   X' = O + proj(F);  X'' = MLP(LN(X')) + X'   (MLP: Linear(D → rD) → GELU → Linear(rD → D))
+ * and X'' goes back to NCHW [B, D, H, W]. Every Linear has a bias (Swin's qkv_bias).
+ * Parameters per scale: `normKv`, `q`, `kv` (rows 0…D−1 are w_K, D…2D−1 w_V), `relBias`
+ * [(2w−1)², heads], `out` (w_O), `proj`, `normMlp`, `mlp.fc1`, `mlp.fc2`.
+ */
+import { keep, tidy } from '../../autograd/engine.js';
+import { tensor, type Tensor } from '../../autograd/tensor.js';
+import { add, mulScalar } from '../../kernels/elementwise.js';
+import { indexSelect } from '../../kernels/indexing.js';
+import { permute, split } from '../../kernels/layout.js';
+import { matmul } from '../../kernels/matmul.js';
+import type { Generator } from '../../kernels/random.js';
+import { reshape } from '../../kernels/shape.js';
+import { softmax } from '../../kernels/softmax.js';
+import { normalInit } from '../../nn/init.js';
+import { LayerNorm } from '../../nn/layernorm.js';
+import { Linear } from '../../nn/linear.js';
+import { Module } from '../../nn/module.js';
+import { lrdifScales, type LrdifConfig } from './config.js';
+import { expectShape } from './layers.js';
+import type { DtFeatures } from './dtnetwork.js';
+
+/** Swin's relative position index of a w×w window: [w²·w²] entries into a (2w−1)² table, row-major (i, j). */
+export function relativePositionIndex(window: number): Int32Array {
+  const M = window * window;
+  const out = new Int32Array(M * M);
+  for (let i = 0; i < M; i++) {
+    const hi = Math.floor(i / window);
+    const wi = i % window;
+    for (let j = 0; j < M; j++) {
+      const hj = Math.floor(j / window);
+      const wj = j % window;
+      out[i * M + j] = (hi - hj + window - 1) * (2 * window - 1) + (wi - wj + window - 1);
+    }
+  }
+  return out;
+}
+
+/**
+ * The window attention core, in one place: q, k, v [Bw, heads, M, d]; biasTable [(2w−1)², heads];
+ * relIndex i32 [M·M] (relativePositionIndex) → softmax(q·scale·kᵀ + b)·v, [Bw, heads, M, d].
+ * `biasTable` null: plain scaled dot-product attention (the fusion ViT's).
+ */
+export function windowAttentionCore(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, relIndex: Tensor | null, scale: number): Tensor {
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || q.shape.some((d, i) => d !== k.shape[i] || d !== v.shape[i])) {
+    throw new Error(`lrdif: windowAttentionCore: q, k, v must be [windows, heads, tokens, headDim] alike, got q ${q.describe()}, k ${k.describe()}, v ${v.describe()}`);
+  }
+  const [, heads, M] = q.shape;
+  return tidy(() => {
+    let s = matmul(mulScalar(q, scale), k, { transB: true }); // [Bw, heads, M, M]
+    if (biasTable) {
+      if (!relIndex || relIndex.size !== M * M) {
+        throw new Error(`lrdif: windowAttentionCore: relIndex must have ${M * M} entries for ${M} tokens, got ${relIndex ? relIndex.describe() : 'none'}`);
+      }
+      expectShape('windowAttentionCore', 'relative position bias table', biasTable, [-1, heads]);
+      const b = permute(reshape(indexSelect(biasTable, 0, relIndex), [M, M, heads]), [2, 0, 1]);
+      s = add(s, b);
+    }
+    return matmul(softmax(s, -1), v);
+  });
+}
+
+/** [B, C, H, W] → [B·(H/w)·(W/w), w², C], windows in row-major order, tokens row-major inside. */
+export function toWindows(x: Tensor, window: number): Tensor {
+  const [B, C, H, W] = x.shape;
+  if (x.rank !== 4 || H % window !== 0 || W % window !== 0) {
+    throw new Error(`lrdif: toWindows: ${x.describe()} must be [B, C, H, W] with H and W multiples of the window ${window}`);
+  }
+  const nH = H / window;
+  const nW = W / window;
+  return tidy(() => reshape(permute(reshape(x, [B, C, nH, window, nW, window]), [0, 2, 4, 3, 5, 1]), [B * nH * nW, window * window, C]));
+}
+
+/** The inverse of toWindows: [B·(H/w)·(W/w), w², C] → [B, C, H, W]. */
+export function fromWindows(t: Tensor, window: number, B: number, H: number, W: number): Tensor {
+  const nH = H / window;
+  const nW = W / window;
+  const C = t.shape[2];
+  expectShape('fromWindows', 'window tokens', t, [B * nH * nW, window * window, -1]);
+  return tidy(() => reshape(permute(reshape(t, [B, nH, nW, window, window, C]), [0, 5, 1, 3, 2, 4]), [B, C, H, W]));
+}
+
+export class DilMlp extends Module {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+
+  constructor(dim: number, hidden: number, generator?: Generator) {
+    super();
+    this.fc1 = this.registerModule('fc1', new Linear(dim, hidden, { generator, activation: 'gelu' }));
+    this.fc2 = this.registerModule('fc2', new Linear(hidden, dim, { generator }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return tidy(() => this.fc2.forward(this.fc1.forward(x)));
+  }
+}
+
+/** One scale of the DILnetwork. */
+export class DilScale extends Module {
+  readonly normKv: LayerNorm;
+  readonly q: Linear;
+  readonly kv: Linear;
+  readonly relBias: Tensor;
+  readonly out: Linear;
+  readonly proj: Linear;
+  readonly normMlp: LayerNorm;
+  readonly mlp: DilMlp;
+  private readonly relIndex: Tensor;
+
+  constructor(
+    readonly imageChannels: number,
+    readonly landmarkChannels: number,
+    readonly dim: number,
+    readonly heads: number,
+    readonly window: number,
+    mlpRatio: number,
+    generator?: Generator,
+  ) {
+    super();
+    if (dim % heads !== 0) throw new Error(`lrdif: DilScale: width ${dim} is not a multiple of heads ${heads}`);
+    this.normKv = this.registerModule('normKv', new LayerNorm(imageChannels));
+    this.q = this.registerModule('q', new Linear(landmarkChannels, dim, { generator }));
+    this.kv = this.registerModule('kv', new Linear(imageChannels, 2 * dim, { generator }));
+    this.relBias = this.registerParameter('relBias', normalInit([(2 * window - 1) ** 2, heads], 0.02, generator));
+    this.out = this.registerModule('out', new Linear(dim, dim, { generator }));
+    this.proj = this.registerModule('proj', new Linear(imageChannels, dim, { generator }));
+    this.normMlp = this.registerModule('normMlp', new LayerNorm(dim));
+    this.mlp = this.registerModule('mlp', new DilMlp(dim, Math.round(dim * mlpRatio), generator));
+    // a constant of the geometry, not state: kept out of the state dict
+    this.relIndex = keep(tensor(relativePositionIndex(window), [window ** 4], 'i32'));
+    this.relIndex.name = 'relIndex';
+  }
+
+  /** f [B, Cf, H, W] (image features), l [B, Cl, H, W] (landmark features) → [B, D, H, W]. */
+  forward(f: Tensor, l: Tensor): Tensor {
+    expectShape('DilScale', 'image features', f, [-1, this.imageChannels, -1, -1]);
+    const [B, , H, W] = f.shape;
+    expectShape('DilScale', 'landmark features', l, [B, this.landmarkChannels, H, W]);
+    if (H % this.window !== 0 || W % this.window !== 0) {
+      throw new Error(`lrdif: DilScale: feature maps ${f.describe()} must divide into ${this.window}×${this.window} windows`);
+    }
+    const D = this.dim;
+    const h = this.heads;
+    const d = D / h;
+    const M = this.window * this.window;
+    return tidy(() => {
+      const ft = toWindows(f, this.window);
+      const lt = toWindows(l, this.window);
+      const Bw = ft.shape[0];
+      const q = permute(reshape(this.q.forward(lt), [Bw, M, h, d]), [0, 2, 1, 3]);
+      const kv = permute(reshape(this.kv.forward(this.normKv.forward(ft)), [Bw, M, 2, h, d]), [2, 0, 3, 1, 4]);
+      const [k, v] = split(kv, 2, 0).map((t) => reshape(t, [Bw, h, M, d]));
+      const o = windowAttentionCore(q, k, v, this.relBias, this.relIndex, 1 / Math.sqrt(d));
+      const x1 = add(this.out.forward(reshape(permute(o, [0, 2, 1, 3]), [Bw, M, D])), this.proj.forward(ft));
+      const x2 = add(this.mlp.forward(this.normMlp.forward(x1)), x1);
+      return fromWindows(x2, this.window, B, H, W);
+    });
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.relIndex.dispose();
+  }
+}
+
+/** The landmark taps of face-api's FaceFeatureExtractor, NCHW: 64 × S/4², 128 × S/8², 256 × S/16². */
+export type LandmarkTaps = readonly [Tensor, Tensor, Tensor];
+
+export class DILNetwork extends Module {
+  readonly scale1: DilScale;
+  readonly scale2: DilScale;
+  readonly scale3: DilScale;
+
+  constructor(
+    readonly config: LrdifConfig,
+    generator?: Generator,
+  ) {
+    super();
+    const { widths } = lrdifScales(config);
+    const make = (i: number) =>
+      new DilScale(widths[i], config.landmarkChannels[i], config.dilDims[i], config.dilHeads[i], config.window, config.dilMlpRatio, generator);
+    this.scale1 = this.registerModule('scale1', make(0));
+    this.scale2 = this.registerModule('scale2', make(1));
+    this.scale3 = this.registerModule('scale3', make(2));
+  }
+
+  /** X''_i for i = 1, 2, 3: [B, D_i, side_i, side_i]. */
+  run(features: DtFeatures, taps: LandmarkTaps): [Tensor, Tensor, Tensor] {
+    checkTaps(this.config, taps, features.f1.shape[0]);
+    return [this.scale1.forward(features.f1, taps[0]), this.scale2.forward(features.f2, taps[1]), this.scale3.forward(features.f3, taps[2])];
+  }
+
+  /** One scale (0, 1, 2): image features and landmark tap of that scale → X''. */
+  forward(f: Tensor, l: Tensor, scale = 0): Tensor {
+    const s = [this.scale1, this.scale2, this.scale3][scale];
+    if (!s) throw new Error(`lrdif: DILNetwork.forward: scale must be 0, 1 or 2, got ${scale}`);
+    return s.forward(f, l);
+  }
+}
+
+/** Checks the three taps' shapes against the config; errors name the tap. */
+export function checkTaps(config: LrdifConfig, taps: LandmarkTaps, batch: number): void {
+  if (!Array.isArray(taps) || taps.length !== 3) throw new Error(`lrdif: LRDif: landmark taps must be an array of 3 tensors, got ${String(taps)}`);
+  const { sides } = lrdifScales(config);
+  for (let i = 0; i < 3; i++) {
+    expectShape('LRDif', `landmark tap ${i + 1}`, taps[i], [batch, config.landmarkChannels[i], sides[i], sides[i]]);
+  }
+}
