@@ -101,6 +101,13 @@ describe('lrdif command', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('bench runs bench/run.ts with the filters and flags, and passes its exit code on', () => {
+    // a filter that matches no suite: the suite lists what there is and exits 2, before any device work
+    const r = lrdif('bench', 'no-such-suite', '--no-peers', '--quick');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no suite matches no-such-suite \(suites: .*matmul/);
+  });
+
   it('rejects an unknown command', () => {
     const r = lrdif('nope');
     expect(r.status).not.toBe(0);
