@@ -254,7 +254,7 @@ for (const kernel of ['subgroup', 'generic'] as const) {
         y.dispose();
         zeroGrad([w, bias]);
       };
-      run(); // first run allocates the per-device dummy buffer
+      run(); // compiles and fills the buffer pool
       const before = ctx.pool.getStats().liveBuffers;
       for (let i = 0; i < 4; i++) run();
       expect(ctx.pool.getStats().liveBuffers).toBe(before);

@@ -72,17 +72,6 @@ function useSubgroupKernel(ctx: GpuContext): boolean {
   return ok;
 }
 
-/** One never-written buffer per device, bound to `pre` when the pre-activation is not kept. */
-const dummies = new WeakMap<GpuContext, PooledBuffer>();
-function dummyBuffer(ctx: GpuContext): PooledBuffer {
-  let d = dummies.get(ctx);
-  if (!d) {
-    d = ctx.acquire(16, 'matmul dummy');
-    dummies.set(ctx, d);
-  }
-  return d;
-}
-
 interface Plan {
   M: number;
   N: number;
@@ -139,10 +128,6 @@ interface RawArgs {
 /** Launches the kernel; returns the output and, if asked, the pre-activation. No autograd. */
 function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor; pre: Tensor | null } {
   const ctx = a.ctx;
-  const out = alloc(pl.outShape);
-  const pre = args.savePre ? alloc(pl.outShape) : null;
-  if (out.size === 0) return { out, pre };
-
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   let { M } = pl;
@@ -168,9 +153,40 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
   if (rowGroups > maxDim || colGroups > maxDim) {
     throw new Error(`lrdif: matmul: output ${fmtShape(pl.outShape)} has too many rows or columns for one dispatch (at most ${maxDim * tileRows})`);
   }
+  const out = alloc(pl.outShape);
+  const pre = args.savePre ? alloc(pl.outShape) : null;
+  if (out.size === 0) return { out, pre };
+  // When the pre-activation is not kept, `pre` is bound to a small pooled buffer the kernel
+  // never writes (writable bindings may not alias `out`), returned to the pool right after.
+  const scratch = pre ? null : ctx.acquire(16, 'matmul unused pre');
+  try {
+    dispatchMatmul(ctx, sg, a, b, out, pre ? pre.buffer : scratch!, { M, batch, batchCount, sa, sb, rowGroups, colGroups, maxDim }, pl, args);
+  } catch (e) {
+    out.dispose();
+    pre?.dispose();
+    throw e;
+  } finally {
+    if (scratch) ctx.release(scratch);
+  }
+  return { out, pre };
+}
+
+interface Grid {
+  M: number;
+  batch: number[];
+  batchCount: number;
+  sa: number[];
+  sb: number[];
+  rowGroups: number;
+  colGroups: number;
+  maxDim: number;
+}
+
+function dispatchMatmul(ctx: GpuContext, sg: boolean, a: Tensor, b: Tensor, out: Tensor, preBuf: PooledBuffer, g: Grid, pl: Plan, args: RawArgs): void {
+  const { M, batch, batchCount, sa, sb, rowGroups, colGroups, maxDim } = g;
+  const pre = args.savePre;
   // a stands in for a missing bias (read-only aliasing is allowed)
   const biasBuf = args.bias ? args.bias.buffer : a.buffer;
-  const preBuf = pre ? pre.buffer : dummyBuffer(ctx);
   let kernel: Kernel;
   let bindings: Record<string, PooledBuffer>;
   let epilogue: Record<string, number> = {};
@@ -224,7 +240,6 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
       workgroups: [colGroups, rowGroups, Math.min(maxDim, batchCount - base)],
     });
   }
-  return { out, pre };
 }
 
 /** dz = dy · act'(z) for the fused activation. */
