@@ -24,3 +24,4 @@ export * as optim from './optim/index.js';
 export * as nn from './nn/index.js';
 export * from './models/clip/index.js';
 export * as degrade from './data/degrade/index.js';
+export * as lrdifModel from './models/lrdif/index.js';
