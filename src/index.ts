@@ -25,3 +25,4 @@ export * as nn from './nn/index.js';
 export * from './models/clip/index.js';
 export * as degrade from './data/degrade/index.js';
 export * as lrdifModel from './models/lrdif/index.js';
+export * from './models/faceapi/index.js';

@@ -15,6 +15,7 @@ import { registerDemo } from './demo.js';
 import { registerSynth } from './synth.js';
 import { registerMakeSynthetic } from './make-synthetic.js';
 import { registerEmbed } from './embed.js';
+import { registerConvert } from './convert.js';
 
 function packageVersion(): string {
   // src/cli/main.ts or dist/src/cli/main.js: package.json is two or three folders up.
@@ -77,6 +78,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerSynth(program, wrap);
   registerMakeSynthetic(program, wrap);
   registerEmbed(program, wrap);
+  registerConvert(program, wrap);
   return program;
 }
 
