@@ -17,3 +17,4 @@ export * from './augment.js';
 export * from './conv.js';
 export * from './pool.js';
 export * from './pixel-shuffle.js';
+export * from './gdfn.js';
