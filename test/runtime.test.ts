@@ -110,13 +110,21 @@ describe('kernel reflection', () => {
 });
 
 describe('caches', () => {
+  // a private context: the shared one has compiled kernels of earlier test files already
+  let ctx: GpuContext;
+  beforeAll(async () => {
+    ctx = await createNodeContext();
+  });
+  afterAll(() => ctx.dispose());
+
   it('reuses the kernel and bind group for the same buffers, makes a new bind group for new buffers', async () => {
-    const ctx = await gpu();
     const a = upload(ctx, [1, 2, 3]);
     const b = ctx.acquire(12);
     const c = ctx.acquire(12);
     affine(ctx, a, b, 3, 1, 1);
     const first = ctx.stats();
+    expect(first.kernels).toBe(1);
+    expect(first.bindGroups).toBe(1);
     for (let i = 0; i < 5; i++) affine(ctx, a, b, 3, 1, 1);
     const same = ctx.stats();
     expect(same.bindGroups).toBe(first.bindGroups);
