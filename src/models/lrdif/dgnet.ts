@@ -7,8 +7,7 @@
 import { tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
 import { conv2d } from '../../kernels/conv.js';
-import { gelu, mul } from '../../kernels/elementwise.js';
-import { split } from '../../kernels/layout.js';
+import { gatedDepthwiseGelu } from '../../kernels/gdfn.js';
 import type { Generator } from '../../kernels/random.js';
 import { Conv2d } from '../../nn/conv2d.js';
 import { Module } from '../../nn/module.js';
@@ -16,17 +15,15 @@ import { PriorModulation } from './modulation.js';
 import { expectShape } from './layers.js';
 
 /**
- * The gated FFN core, in one place: x [B, 2h, H, W] (after the 1×1 projection), dwWeight
- * [2h, 1, 3, 3] → GELU(y₁) ⊙ y₂ with [y₁, y₂] = DWConv3×3(x) split along channels; [B, h, H, W].
+ * The gated FFN core, in one place: x [B, C, H, W] (modulated), projIn [2h, C, 1, 1], dwWeight
+ * [2h, 1, 3, 3] → GELU(y₁) ⊙ y₂ with [y₁, y₂] = DWConv3×3(Conv1×1(x)) split along channels;
+ * [B, h, H, W]. The depthwise conv, split and gate are the fused `gatedDepthwiseGelu`.
  */
-export function gdfnCore(x: Tensor, dwWeight: Tensor): Tensor {
-  expectShape('gdfnCore', 'depthwise weight', dwWeight, [x.shape[1], 1, 3, 3]);
-  if (x.shape[1] % 2 !== 0) throw new Error(`lrdif: gdfnCore: input ${x.describe()} needs an even channel count (two halves)`);
-  return tidy(() => {
-    const y = conv2d(x, dwWeight, null, { padding: 1, groups: x.shape[1] });
-    const [y1, y2] = split(y, 2, 1);
-    return mul(gelu(y1), y2);
-  });
+export function gdfnCore(x: Tensor, projIn: Tensor, dwWeight: Tensor): Tensor {
+  const h2 = projIn.shape[0];
+  expectShape('gdfnCore', 'projIn weight', projIn, [h2, x.shape[1], 1, 1]);
+  expectShape('gdfnCore', 'depthwise weight', dwWeight, [h2, 1, 3, 3]);
+  return tidy(() => gatedDepthwiseGelu(conv2d(x, projIn), dwWeight));
 }
 
 export class DGNet extends Module {
@@ -55,6 +52,6 @@ export class DGNet extends Module {
   /** x [B, width, H, W] (layer-normalised), z [B, C] → [B, width, H, W]. */
   forward(x: Tensor, z: Tensor): Tensor {
     expectShape('DGNet', 'input', x, [-1, this.width, -1, -1]);
-    return tidy(() => this.projOut.forward(gdfnCore(this.projIn.forward(this.mod.forward(x, z)), this.dw.weight)));
+    return tidy(() => this.projOut.forward(gdfnCore(this.mod.forward(x, z), this.projIn.weight, this.dw.weight)));
   }
 }

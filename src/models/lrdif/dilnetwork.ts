@@ -16,8 +16,8 @@ import { keep, tidy } from '../../autograd/engine.js';
 import { tensor, type Tensor } from '../../autograd/tensor.js';
 import { add, mulScalar } from '../../kernels/elementwise.js';
 import { indexSelect } from '../../kernels/indexing.js';
-import { permute, split } from '../../kernels/layout.js';
-import { matmul } from '../../kernels/matmul.js';
+import { narrow, permute } from '../../kernels/layout.js';
+import { linear, matmul } from '../../kernels/matmul.js';
 import type { Generator } from '../../kernels/random.js';
 import { reshape } from '../../kernels/shape.js';
 import { softmax } from '../../kernels/softmax.js';
@@ -157,8 +157,12 @@ export class DilScale extends Module {
       const lt = toWindows(l, this.window);
       const Bw = ft.shape[0];
       const q = permute(reshape(this.q.forward(lt), [Bw, M, h, d]), [0, 2, 1, 3]);
-      const kv = permute(reshape(this.kv.forward(this.normKv.forward(ft)), [Bw, M, 2, h, d]), [2, 0, 3, 1, 4]);
-      const [k, v] = split(kv, 2, 0).map((t) => reshape(t, [Bw, h, M, d]));
+      // K and V from their rows of w_KV (slicing the small weight, not the activations)
+      const fn = this.normKv.forward(ft);
+      const kvPart = (i: number) =>
+        permute(reshape(linear(fn, narrow(this.kv.weight, 0, i * D, D), narrow(this.kv.bias!, 0, i * D, D)), [Bw, M, h, d]), [0, 2, 1, 3]);
+      const k = kvPart(0);
+      const v = kvPart(1);
       const o = windowAttentionCore(q, k, v, this.relBias, this.relIndex, 1 / Math.sqrt(d));
       const x1 = add(this.out.forward(reshape(permute(o, [0, 2, 1, 3]), [Bw, M, D])), this.proj.forward(ft));
       const x2 = add(this.mlp.forward(this.normMlp.forward(x1)), x1);

@@ -9,7 +9,8 @@ import { tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
 import { ones } from '../../kernels/creation.js';
 import { channelAttention } from '../../kernels/channel-attention.js';
-import { split } from '../../kernels/layout.js';
+import { conv2d } from '../../kernels/conv.js';
+import { narrow } from '../../kernels/layout.js';
 import { reshape } from '../../kernels/shape.js';
 import type { Generator } from '../../kernels/random.js';
 import { Conv2d } from '../../nn/conv2d.js';
@@ -54,9 +55,14 @@ export class DMNet extends Module {
     const [B, C, H, W] = x.shape;
     const c = C / this.heads;
     return tidy(() => {
-      const qkv = this.qkvDw.forward(this.qkv.forward(this.mod.forward(x, z)));
-      const [q, k, v] = split(qkv, 3, 1).map((t) => reshape(t, [B, this.heads, c, H * W]));
-      const o = dmnetCore(q, k, v, this.temperature);
+      const xm = this.mod.forward(x, z);
+      // q, k and v each from their rows of the 1×1 and depthwise weights: slicing the small
+      // weights instead of the [B, 3C, H, W] activations (whose split gradient is 3 full pads)
+      const part = (i: number) => {
+        const y = conv2d(xm, narrow(this.qkv.weight, 0, i * C, C));
+        return reshape(conv2d(y, narrow(this.qkvDw.weight, 0, i * C, C), null, { padding: 1, groups: C }), [B, this.heads, c, H * W]);
+      };
+      const o = dmnetCore(part(0), part(1), part(2), this.temperature);
       return this.projOut.forward(reshape(o, [B, C, H, W]));
     });
   }

@@ -5,8 +5,9 @@
  */
 import { tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
-import { add, mul } from '../../kernels/elementwise.js';
-import { split } from '../../kernels/layout.js';
+import { conv2d } from '../../kernels/conv.js';
+import { narrow } from '../../kernels/layout.js';
+import { linear } from '../../kernels/matmul.js';
 import { reshape } from '../../kernels/shape.js';
 import type { Generator } from '../../kernels/random.js';
 import { Linear } from '../../nn/linear.js';
@@ -29,10 +30,15 @@ export class PriorModulation extends Module {
   forward(x: Tensor, z: Tensor): Tensor {
     expectShape('PriorModulation', 'feature map', x, [-1, this.width, -1, -1]);
     expectShape('PriorModulation', 'prior Z', z, [x.shape[0], this.priorDim]);
+    const [B, C, H, W] = x.shape;
     return tidy(() => {
-      const k = reshape(this.kernel.forward(z), [x.shape[0], 2 * this.width, 1, 1]);
-      const [k1, k2] = split(k, 2, 1);
-      return add(mul(x, k1), k2);
+      const k1 = linear(z, narrow(this.kernel.weight, 0, 0, C));
+      const k2 = linear(z, narrow(this.kernel.weight, 0, C, C));
+      // x·k1 + k2 per (sample, channel) as one depthwise 1×1 convolution over the B·C channels
+      // of x viewed [1, B·C, H, W] (weight k1, bias k2): one pass, and its backward gives
+      // dx, Σ g·x and Σ g without broadcasting
+      const y = conv2d(reshape(x, [1, B * C, H, W]), reshape(k1, [B * C, 1, 1, 1]), reshape(k2, [B * C]), { groups: B * C });
+      return reshape(y, [B, C, H, W]);
     });
   }
 }
