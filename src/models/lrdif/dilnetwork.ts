@@ -12,7 +12,7 @@
  * Parameters per scale: `normKv`, `q`, `kv` (rows 0…D−1 are w_K, D…2D−1 w_V), `relBias`
  * [(2w−1)², heads], `out` (w_O), `proj`, `normMlp`, `mlp.fc1`, `mlp.fc2`.
  */
-import { keep, tidy } from '../../autograd/engine.js';
+import { tidy } from '../../autograd/engine.js';
 import { tensor, type Tensor } from '../../autograd/tensor.js';
 import { add, mulScalar } from '../../kernels/elementwise.js';
 import { indexSelect } from '../../kernels/indexing.js';
@@ -46,26 +46,32 @@ export function relativePositionIndex(window: number): Int32Array {
 }
 
 /**
- * The window attention core, in one place: q, k, v [Bw, heads, M, d]; biasTable [(2w−1)², heads];
- * relIndex i32 [M·M] (relativePositionIndex) → softmax(q·scale·kᵀ + b)·v, [Bw, heads, M, d].
- * `biasTable` null: plain scaled dot-product attention (the fusion ViT's).
+ * The window attention core, in one place, on token-major tensors (what a Linear over window
+ * tokens gives): q, k, v [Bw, M, heads·d] (channel h·d + c of a token is channel c of head h);
+ * biasTable [(2w−1)², heads] with M = window², or null (plain attention, window ignored) →
+ * softmax(q·kᵀ·scale + b)·v per window and head, [Bw, M, heads·d].
+ * b[h, i, j] = biasTable[relativePositionIndex(window)[i·M + j], h] (Swin).
  */
-export function windowAttentionCore(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, relIndex: Tensor | null, scale: number): Tensor {
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || q.shape.some((d, i) => d !== k.shape[i] || d !== v.shape[i])) {
-    throw new Error(`lrdif: windowAttentionCore: q, k, v must be [windows, heads, tokens, headDim] alike, got q ${q.describe()}, k ${k.describe()}, v ${v.describe()}`);
+export function windowAttentionCore(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null, heads: number, scale: number): Tensor {
+  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3 || q.shape.some((d, i) => d !== k.shape[i] || d !== v.shape[i])) {
+    throw new Error(`lrdif: windowAttentionCore: q, k, v must be [windows, tokens, heads·headDim] alike, got q ${q.describe()}, k ${k.describe()}, v ${v.describe()}`);
   }
-  const [, heads, M] = q.shape;
+  const [Bw, M, D] = q.shape;
+  if (D % heads !== 0) throw new Error(`lrdif: windowAttentionCore: width ${D} of q ${q.describe()} is not a multiple of heads ${heads}`);
+  const d = D / heads;
+  if (biasTable) {
+    if (!window || window * window !== M) throw new Error(`lrdif: windowAttentionCore: ${M} tokens per window is not window² (window ${window})`);
+    expectShape('windowAttentionCore', 'relative position bias table', biasTable, [(2 * window - 1) ** 2, heads]);
+  }
   return tidy(() => {
-    let s = matmul(mulScalar(q, scale), k, { transB: true }); // [Bw, heads, M, M]
+    const toHeads = (t: Tensor) => permute(reshape(t, [Bw, M, heads, d]), [0, 2, 1, 3]);
+    let s = matmul(mulScalar(toHeads(q), scale), toHeads(k), { transB: true }); // [Bw, heads, M, M]
     if (biasTable) {
-      if (!relIndex || relIndex.size !== M * M) {
-        throw new Error(`lrdif: windowAttentionCore: relIndex must have ${M * M} entries for ${M} tokens, got ${relIndex ? relIndex.describe() : 'none'}`);
-      }
-      expectShape('windowAttentionCore', 'relative position bias table', biasTable, [-1, heads]);
-      const b = permute(reshape(indexSelect(biasTable, 0, relIndex), [M, M, heads]), [2, 0, 1]);
-      s = add(s, b);
+      const idx = tensor(relativePositionIndex(window!), [M * M], 'i32');
+      s = add(s, permute(reshape(indexSelect(biasTable, 0, idx), [M, M, heads]), [2, 0, 1]));
     }
-    return matmul(softmax(s, -1), v);
+    const o = matmul(softmax(s, -1), toHeads(v)); // [Bw, heads, M, d]
+    return reshape(permute(o, [0, 2, 1, 3]), [Bw, M, D]);
   });
 }
 
@@ -114,7 +120,6 @@ export class DilScale extends Module {
   readonly proj: Linear;
   readonly normMlp: LayerNorm;
   readonly mlp: DilMlp;
-  private readonly relIndex: Tensor;
 
   constructor(
     readonly imageChannels: number,
@@ -135,9 +140,6 @@ export class DilScale extends Module {
     this.proj = this.registerModule('proj', new Linear(imageChannels, dim, { generator }));
     this.normMlp = this.registerModule('normMlp', new LayerNorm(dim));
     this.mlp = this.registerModule('mlp', new DilMlp(dim, Math.round(dim * mlpRatio), generator));
-    // a constant of the geometry, not state: kept out of the state dict
-    this.relIndex = keep(tensor(relativePositionIndex(window), [window ** 4], 'i32'));
-    this.relIndex.name = 'relIndex';
   }
 
   /** f [B, Cf, H, W] (image features), l [B, Cl, H, W] (landmark features) → [B, D, H, W]. */
@@ -151,28 +153,17 @@ export class DilScale extends Module {
     const D = this.dim;
     const h = this.heads;
     const d = D / h;
-    const M = this.window * this.window;
     return tidy(() => {
       const ft = toWindows(f, this.window);
       const lt = toWindows(l, this.window);
-      const Bw = ft.shape[0];
-      const q = permute(reshape(this.q.forward(lt), [Bw, M, h, d]), [0, 2, 1, 3]);
       // K and V from their rows of w_KV (slicing the small weight, not the activations)
       const fn = this.normKv.forward(ft);
-      const kvPart = (i: number) =>
-        permute(reshape(linear(fn, narrow(this.kv.weight, 0, i * D, D), narrow(this.kv.bias!, 0, i * D, D)), [Bw, M, h, d]), [0, 2, 1, 3]);
-      const k = kvPart(0);
-      const v = kvPart(1);
-      const o = windowAttentionCore(q, k, v, this.relBias, this.relIndex, 1 / Math.sqrt(d));
-      const x1 = add(this.out.forward(reshape(permute(o, [0, 2, 1, 3]), [Bw, M, D])), this.proj.forward(ft));
+      const kv = (i: number) => linear(fn, narrow(this.kv.weight, 0, i * D, D), narrow(this.kv.bias!, 0, i * D, D));
+      const o = windowAttentionCore(this.q.forward(lt), kv(0), kv(1), this.relBias, this.window, h, 1 / Math.sqrt(d));
+      const x1 = add(this.out.forward(o), this.proj.forward(ft));
       const x2 = add(this.mlp.forward(this.normMlp.forward(x1)), x1);
       return fromWindows(x2, this.window, B, H, W);
     });
-  }
-
-  override dispose(): void {
-    super.dispose();
-    this.relIndex.dispose();
   }
 }
 

@@ -12,7 +12,8 @@
 import { tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
 import { add, broadcastTo } from '../../kernels/elementwise.js';
-import { concat, narrow, permute, split } from '../../kernels/layout.js';
+import { concat, narrow, permute } from '../../kernels/layout.js';
+import { linear } from '../../kernels/matmul.js';
 import type { Generator } from '../../kernels/random.js';
 import { reshape } from '../../kernels/shape.js';
 import { Conv2d } from '../../nn/conv2d.js';
@@ -45,14 +46,11 @@ export class FusionAttention extends Module {
   /** x [B, N, E] → [B, N, E]. */
   forward(x: Tensor): Tensor {
     expectShape('FusionAttention', 'tokens', x, [-1, -1, this.dim]);
-    const [B, N] = x.shape;
-    const h = this.heads;
-    const d = this.dim / h;
     return tidy(() => {
-      const qkv = permute(reshape(this.qkv.forward(x), [B, N, 3, h, d]), [2, 0, 3, 1, 4]);
-      const [q, k, v] = split(qkv, 3, 0).map((t) => reshape(t, [B, h, N, d]));
-      const o = windowAttentionCore(q, k, v, null, null, 1 / Math.sqrt(d));
-      return this.proj.forward(reshape(permute(o, [0, 2, 1, 3]), [B, N, this.dim]));
+      // q, k, v from their rows of the qkv weight (no split of the activations)
+      const part = (i: number) => linear(x, narrow(this.qkv.weight, 0, i * this.dim, this.dim), narrow(this.qkv.bias!, 0, i * this.dim, this.dim));
+      const o = windowAttentionCore(part(0), part(1), part(2), null, null, this.heads, 1 / Math.sqrt(this.dim / this.heads));
+      return this.proj.forward(o);
     });
   }
 }
