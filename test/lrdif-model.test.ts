@@ -218,6 +218,7 @@ describe('LRDif config', () => {
     bad({ betaEnd: 1 }, 'betaEnd');
     bad({ labelSmoothing: -0.1 }, 'labelSmoothing');
     bad({ insertNoise: 'yes' }, 'insertNoise');
+    bad({ dilMlpRatio: 0.01 }, 'dilMlpRatio');
     bad({ colour: 1 }, 'colour');
   });
 

@@ -247,7 +247,7 @@ class DilScale(nn.Module):
         self.out = nn.Linear(D, D)
         self.proj = nn.Linear(cf, D)
         self.normMlp = nn.LayerNorm(D)
-        self.mlp = Mlp(D, round(D * ratio))
+        self.mlp = Mlp(D, int(D * ratio))
         self.register_buffer('rel_index', swin_relative_position_index(ws), persistent=False)
 
     def forward(self, f, l):
@@ -303,7 +303,7 @@ class FBlock(nn.Module):
         self.norm1 = nn.LayerNorm(E)
         self.attn = FAttn(E, heads)
         self.norm2 = nn.LayerNorm(E)
-        self.mlp = Mlp(E, round(E * ratio))
+        self.mlp = Mlp(E, int(E * ratio))
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))

@@ -55,7 +55,7 @@ export interface LrdifConfig {
   dilDims: Triple;
   /** Heads per scale ([2, 4, 8]). */
   dilHeads: Triple;
-  /** MLP ratio of the DIL blocks (4). */
+  /** MLP ratio of the DIL blocks (4): hidden width ⌊ratio·D_i⌋. */
   dilMlpRatio: number;
   /** Side of the attention windows (7: M = 49 tokens). */
   window: number;
@@ -266,6 +266,8 @@ export function validateLrdifConfig(c: LrdifConfig): LrdifConfig {
     );
   }
   if (Math.floor(c.ffnExpansion * c.dim) < 1) fail('ffnExpansion', `⌊${c.ffnExpansion}·${c.dim}⌋ gives an empty DGNet hidden layer`);
+  if (Math.floor(c.dilMlpRatio * Math.min(...dilDims)) < 1) fail('dilMlpRatio', `${c.dilMlpRatio} gives an empty DIL MLP hidden layer for width ${Math.min(...dilDims)}`);
+  if (Math.floor(c.fusionMlpRatio * c.embedDim) < 1) fail('fusionMlpRatio', `${c.fusionMlpRatio} gives an empty fusion MLP hidden layer for width ${c.embedDim}`);
   return c;
 }
 

@@ -139,7 +139,7 @@ export class DilScale extends Module {
     this.out = this.registerModule('out', new Linear(dim, dim, { generator }));
     this.proj = this.registerModule('proj', new Linear(imageChannels, dim, { generator }));
     this.normMlp = this.registerModule('normMlp', new LayerNorm(dim));
-    this.mlp = this.registerModule('mlp', new DilMlp(dim, Math.round(dim * mlpRatio), generator));
+    this.mlp = this.registerModule('mlp', new DilMlp(dim, Math.floor(dim * mlpRatio), generator));
   }
 
   /** f [B, Cf, H, W] (image features), l [B, Cl, H, W] (landmark features) → [B, D, H, W]. */

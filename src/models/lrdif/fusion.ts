@@ -66,7 +66,7 @@ export class FusionBlock extends Module {
     this.norm1 = this.registerModule('norm1', new LayerNorm(dim));
     this.attn = this.registerModule('attn', new FusionAttention(dim, heads, generator));
     this.norm2 = this.registerModule('norm2', new LayerNorm(dim));
-    this.mlp = this.registerModule('mlp', new DilMlp(dim, Math.round(dim * mlpRatio), generator));
+    this.mlp = this.registerModule('mlp', new DilMlp(dim, Math.floor(dim * mlpRatio), generator));
   }
 
   forward(x: Tensor): Tensor {
