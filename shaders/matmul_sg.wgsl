@@ -11,16 +11,11 @@
 // the stack, which is far cheaper than the loads).
 //
 // Rows and columns past the edge are clamped (they read valid memory; their results are not
-// stored). K is walked in steps of 4 with no bounds checks except in a masked final step
-// that takes the remaining 1–3 values of k.
+// stored). K is walked in steps of 4: with vec4 loads and no bounds checks when both
+// operands are aligned, else (and for the last 1–3 values of k) with masked scalar loads.
+// The layout is chosen by uniforms, not overrides: two pipelines in all (main, main_vec4),
+// because each takes seconds to compile on a CPU adapter.
 enable subgroups;
-
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-// vec4 loads: A when untransposed and K % 4 == 0; B when (untransposed and N % 4 == 0) or
-// (transposed and K % 4 == 0). Otherwise scalar loads.
-override VEC_A: bool = false;
-override VEC_B: bool = false;
 
 struct Params {
   M: u32,
@@ -38,6 +33,14 @@ struct Params {
   savePre: u32,
   // = ROWS, passed at run time so the compiler cannot unroll the epilogue loop
   tileRows: u32,
+  // Operand layouts, also run-time values (uniform branches cost nothing measurable here,
+  // and one pipeline instead of ~14 saves a minute of compiling on a CPU adapter):
+  // transposed a / b; vecA: a untransposed with K % 4 == 0; vecB: b with N % 4 == 0
+  // (untransposed) or K % 4 == 0 (transposed). vec4 loads need both; otherwise scalar loads.
+  transA: u32,
+  transB: u32,
+  vecA: u32,
+  vecB: u32,
   batchShape: array<vec4u, 2>,
   sa: array<vec4u, 2>,
   sb: array<vec4u, 2>,
@@ -126,8 +129,8 @@ fn loadAScalar(offA: u32, row: u32, k: u32) -> vec4f {
   var v: vec4f;
   for (var q = 0u; q < 4u; q++) {
     let kk = min(k + q, p.K - 1u);
-    var x: f32;
-    if (TRANS_A) { x = a[offA + kk * p.M + row]; } else { x = a[offA + row * p.K + kk]; }
+    // one load site for both layouts (every site costs compile time)
+    let x = a[offA + select(row * p.K + kk, kk * p.M + row, p.transA != 0u)];
     v[q] = select(0.0, x, k + q < p.K);
   }
   return v;
@@ -139,8 +142,7 @@ fn loadBScalar(offB: u32, cols: array<u32, 4>, k: u32) -> array<vec4f, 4> {
   for (var q = 0u; q < 4u; q++) {
     let kk = min(k + q, p.K - 1u);
     for (var j = 0u; j < 4u; j++) {
-      var x: f32;
-      if (TRANS_B) { x = b[offB + cols[j] * p.K + kk]; } else { x = b[offB + kk * p.N + cols[j]]; }
+      let x = b[offB + select(kk * p.N + cols[j], cols[j] * p.K + kk, p.transB != 0u)];
       r[q][j] = select(0.0, x, k + q < p.K);
     }
   }
@@ -197,18 +199,13 @@ fn tile(wid: vec3u, lane: u32) -> Tile {
   for (var k = 0u; k < K; k += 4u) {
     var av: array<vec4f, GROUPS>;
     var bq: array<vec4f, 4>;
-    if (k + 4u <= K) {
-      for (var g = 0u; g < GROUPS; g++) {
-        if (VEC_A) {
-          av[g] = a4[(offs.x + rows[g] * K + k) / 4u];
-        } else {
-          av[g] = loadAScalar(offs.x, rows[g], k);
-        }
-      }
-      if (VEC_B && !TRANS_B) {
+    if (p.vecA != 0u && p.vecB != 0u && k + 4u <= K) {
+      // aligned operands: vec4 loads
+      for (var g = 0u; g < GROUPS; g++) { av[g] = a4[(offs.x + rows[g] * K + k) / 4u]; }
+      if (p.transB == 0u) {
         let c4 = min(col4, N / 4u - 1u);
         for (var q = 0u; q < 4u; q++) { bq[q] = b4[(offs.y + (k + q) * N) / 4u + c4]; }
-      } else if (VEC_B) {
+      } else {
         // four columns of Bᵀ, 4 k each, transposed into rows of 4 columns (free on a SIMD
         // CPU, where each vector component is its own register)
         let t0 = b4[(offs.y + cols[0] * K + k) / 4u];
@@ -216,11 +213,9 @@ fn tile(wid: vec3u, lane: u32) -> Tile {
         let t2 = b4[(offs.y + cols[2] * K + k) / 4u];
         let t3 = b4[(offs.y + cols[3] * K + k) / 4u];
         bq = array<vec4f, 4>(vec4f(t0.x, t1.x, t2.x, t3.x), vec4f(t0.y, t1.y, t2.y, t3.y), vec4f(t0.z, t1.z, t2.z, t3.z), vec4f(t0.w, t1.w, t2.w, t3.w));
-      } else {
-        bq = loadBScalar(offs.y, cols, k);
       }
     } else {
-      // the last 1–3 values of k: masked scalar loads
+      // any other layout, and the last 1–3 values of k: masked scalar loads
       for (var g = 0u; g < GROUPS; g++) { av[g] = loadAScalar(offs.x, rows[g], k); }
       bq = loadBScalar(offs.y, cols, k);
     }

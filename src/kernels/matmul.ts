@@ -194,21 +194,21 @@ function dispatchMatmul(ctx: GpuContext, sg: boolean, a: Tensor, b: Tensor, out:
     const K = pl.K;
     const N = pl.N;
     const vec4Out = N % 4 === 0;
-    kernel = ctx.kernel({
-      shader: 'matmul_sg',
-      entry: vec4Out ? 'main_vec4' : 'main',
-      constants: {
-        TRANS_A: args.transA ? 1 : 0,
-        TRANS_B: args.transB ? 1 : 0,
-        VEC_A: !args.transA && K % 4 === 0 ? 1 : 0,
-        VEC_B: (!args.transB && N % 4 === 0) || (args.transB && K % 4 === 0) ? 1 : 0,
-      },
-    });
+    kernel = ctx.kernel({ shader: 'matmul_sg', entry: vec4Out ? 'main_vec4' : 'main' });
     // each operand is bound twice: as scalars and as vec4s
     bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, bias: biasBuf };
     if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf });
     else Object.assign(bindings, { out: out.buffer, pre: preBuf });
-    epilogue = { act: ACT_ID[args.act], hasBias: args.bias ? 1 : 0, savePre: pre ? 1 : 0, tileRows: SG_ROWS };
+    epilogue = {
+      act: ACT_ID[args.act],
+      hasBias: args.bias ? 1 : 0,
+      savePre: pre ? 1 : 0,
+      tileRows: SG_ROWS,
+      transA: args.transA ? 1 : 0,
+      transB: args.transB ? 1 : 0,
+      vecA: !args.transA && K % 4 === 0 ? 1 : 0,
+      vecB: (!args.transB && N % 4 === 0) || (args.transB && K % 4 === 0) ? 1 : 0,
+    };
   } else {
     kernel = ctx.kernel({
       shader: 'matmul',
