@@ -18,3 +18,4 @@ export * from './conv.js';
 export * from './pool.js';
 export * from './pixel-shuffle.js';
 export * from './gdfn.js';
+export * from './maxpool.js';

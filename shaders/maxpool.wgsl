@@ -1,0 +1,105 @@
+// Max pooling over the last two axes of x viewed as [planes, H, W] (planes = N·C).
+//
+// `max`           y[pl, oy, ox] = max of x over rows oy·SH − PT … + KH − 1 × columns ox·SW − PL … + KW − 1,
+//                 clipped to the image: padded cells never win (TF's SAME, PyTorch's −∞ padding).
+//                 EPI = 1 adds an epilogue: y = leaky(max + bias[c], slope), c = pl mod C. Because
+//                 x ↦ leaky(x + b) is non-decreasing, this equals pooling leaky(x + bias) (face-api's
+//                 tiny face detector: conv + bias, leaky ReLU, max pool) in one pass.
+// `max_backward`  dx[pl, iy, ix] = Σ dy[pl, oy, ox] over the outputs whose window covers (iy, ix)
+//                 and whose maximum is first reached at (iy, ix) in row-major window order (ties go
+//                 to the first, as TF and PyTorch do); every window's argmax is recomputed from x.
+//                 A gather: no atomics, a fixed summation order (deterministic).
+// One output (or input) element per invocation.
+override EPI: u32 = 0u;
+
+struct Params {
+  planes: u32, c: u32, h: u32, w: u32, oh: u32, ow: u32,
+  kh: u32, kw: u32, sh: u32, sw: u32,
+  pt: i32, pl: i32,                 // padding before (top, left)
+  total: u32,
+  slope: f32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+const WG: u32 = 256u;
+
+fn invocation(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// The window of output (oy, ox) clipped to the image: rows [r.x, r.y), columns [r.z, r.w).
+fn window(oy: u32, ox: u32) -> vec4u {
+  let y0 = i32(oy * p.sh) - p.pt;
+  let x0 = i32(ox * p.sw) - p.pl;
+  return vec4u(u32(max(y0, 0)), u32(clamp(y0 + i32(p.kh), 0, i32(p.h))), u32(max(x0, 0)), u32(clamp(x0 + i32(p.kw), 0, i32(p.w))));
+}
+
+@compute @workgroup_size(256)
+fn max_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = invocation(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let ox = i % p.ow;
+  let oy = (i / p.ow) % p.oh;
+  let pl = i / (p.ow * p.oh);
+  let r = window(oy, ox);
+  var m = -3.0e38;
+  for (var iy = r.x; iy < r.y; iy++) {
+    let row = (pl * p.h + iy) * p.w;
+    for (var ix = r.z; ix < r.w; ix++) { m = max(m, x[row + ix]); }
+  }
+  if (EPI == 1u) {
+    let v = m + bias[pl % p.c];
+    m = select(v * p.slope, v, v >= 0.0);
+  }
+  y[i] = m;
+}
+
+// Index (in the plane) of the first maximum of output (oy, ox)'s window.
+fn argmaxOf(pl: u32, oy: u32, ox: u32) -> u32 {
+  let r = window(oy, ox);
+  var m = -3.0e38;
+  var at = 0xffffffffu;
+  for (var iy = r.x; iy < r.y; iy++) {
+    for (var ix = r.z; ix < r.w; ix++) {
+      let v = x[(pl * p.h + iy) * p.w + ix];
+      if (v > m || at == 0xffffffffu) {
+        m = v;
+        at = iy * p.w + ix;
+      }
+    }
+  }
+  return at;
+}
+
+// First output index whose window [o·S − P, o·S − P + K) reaches position v, and one past the last.
+fn coveringOutputs(v: u32, k: u32, s: u32, pad: i32, outSize: u32) -> vec2u {
+  let t = i32(v) + pad;                       // o·S ≤ t and o·S > t − K
+  let lo = select(0, (t - i32(k)) / i32(s) + 1, t - i32(k) >= 0);
+  let hi = min(t / i32(s) + 1, i32(outSize));
+  return vec2u(u32(lo), u32(max(hi, lo)));
+}
+
+@compute @workgroup_size(256)
+fn max_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = invocation(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let ix = i % p.w;
+  let iy = (i / p.w) % p.h;
+  let pl = i / (p.w * p.h);
+  let ry = coveringOutputs(iy, p.kh, p.sh, p.pt, p.oh);
+  let rx = coveringOutputs(ix, p.kw, p.sw, p.pl, p.ow);
+  let me = iy * p.w + ix;
+  var s = 0.0;
+  for (var oy = ry.x; oy < ry.y; oy++) {
+    for (var ox = rx.x; ox < rx.y; ox++) {
+      if (argmaxOf(pl, oy, ox) == me) { s += dy[(pl * p.oh + oy) * p.ow + ox]; }
+    }
+  }
+  dx[i] = s;
+}
