@@ -446,5 +446,5 @@ describe('LRDif memory', () => {
     expect(live[3]).toBe(live[1]);
     opt.dispose();
     m.dispose();
-  });
+  }, 300_000); // the first step compiles the 112² / 7×7-window pipelines (minutes on a loaded CPU adapter)
 });
