@@ -19,3 +19,4 @@ export * from './pool.js';
 export * from './pixel-shuffle.js';
 export * from './gdfn.js';
 export * from './maxpool.js';
+export * from './affine-warp.js';
