@@ -437,6 +437,55 @@ describe('face-api networks vs face-api (TF.js CPU)', () => {
     }
   });
 
+  it('the fused path (whole batch, or in chunks of any size) and the reference ops agree', async () => {
+    const ext = features.extractor;
+    const N = batch.x.shape[0];
+    const read = async (ts: Tensor[]) => {
+      const out = await Promise.all(ts.map((t) => t.data()));
+      ts.forEach((t) => t.dispose());
+      return out;
+    };
+    const ref = await read(ext.forwardBlocks(batch.x, { fused: false }));
+    expect(ref.map((r) => r.length)).toEqual([32 * 56 * 56, 64 * 28 * 28, 128 * 14 * 14, 256 * 7 * 7].map((v) => v * N));
+    for (const chunk of [3, N, 64]) {
+      const got = await read(ext.forwardBlocks(batch.x, { chunk }));
+      got.forEach((g, b) => {
+        let max = 0;
+        for (const v of ref[b]) max = Math.max(max, Math.abs(v));
+        expectWithin(g, ref[b], max, `block ${b}, chunk ${chunk}, vs the reference ops`, 1e-5);
+      });
+    }
+    // a subset of blocks, in the order asked
+    const [b3, b1] = await read(ext.forwardBlocks(batch.x, { blocks: [3, 1], chunk: 4 }));
+    expectWithin(b3, ref[3], 10, 'block 3 asked alone', 1e-5);
+    expectWithin(b1, ref[1], 10, 'block 1 asked alone', 1e-5);
+    expect(() => ext.forwardBlocks(batch.x, { blocks: [4] })).toThrow('block 4 does not exist (0..3)');
+    expect(() => ext.forwardBlocks(batch.x, { chunk: 0 })).toThrow('chunk must be a positive integer');
+    // the fused passes are inference-only: an input that needs a gradient is refused there
+    const xg = tensor(new Float32Array(3 * 112 * 112), [1, 3, 112, 112]);
+    xg.requiresGrad = true;
+    expect(() => ext.forwardBlocks(xg)).toThrow('the fused forward pass is inference-only');
+    xg.dispose();
+  });
+
+  it('repeated inference holds GPU memory flat (every intermediate freed)', async () => {
+    const ctx = await gpu();
+    const x = tidy(() => concat([batch.x, batch.x], 0)); // 20 faces: several chunks
+    let ref: ReturnType<typeof ctx.stats> | null = null;
+    for (let i = 0; i < 4; i++) {
+      const { f28, f14, f7 } = features.forward(x);
+      const p = expressions.forward(x);
+      const r = landmarks.forward(x);
+      await r.data();
+      for (const t of [f28, f14, f7, p, r]) t.dispose();
+      await ctx.sync();
+      const s = ctx.stats();
+      if (i === 1) ref = s;
+      if (ref && i > 1) for (const k of ['liveBuffers', 'liveBytes', 'created'] as const) expect(s[k], `${k} after call ${i}`).toBe(ref[k]);
+    }
+    x.dispose();
+  });
+
   it('detectLandmarks and predictExpressions take crops of any size as face-api does', async () => {
     const photos = FIX.inputs.filter((i) => i.kind !== 'random');
     const crops = photos.map(crop);

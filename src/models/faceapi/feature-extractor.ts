@@ -23,13 +23,27 @@
  *
  * Weights are frozen (no gradients); state-dict names mirror TF.js names with '/' → '.'
  * (`dense1.conv0.depthwise_filter`), in the engine's layouts (OIHW, [C, 1, 3, 3], [O, C, 1, 1]).
+ *
+ * Two paths compute the same function: the default fused one (inference only: each separable
+ * convolution is the depthwise kernel, a matmul with the pointwise weights, and one pass of
+ * shaders/faceapi.wgsl that adds the bias, updates the block's running sum in place and applies
+ * the ReLU; 12 dispatches per block) and the reference one on the engine's differentiable ops
+ * (`{ fused: false }`), which follows face-api's code term for term. The fused sums associate
+ * left to right ((out1 + out2) + out3 ...), face-api's right to left: they differ by float
+ * rounding only.
  */
 import { Module } from '../../nn/module.js';
 import { tensor, type Tensor } from '../../autograd/tensor.js';
-import { tidy } from '../../autograd/engine.js';
+import { engine, tidy } from '../../autograd/engine.js';
 import { conv2d } from '../../kernels/conv.js';
 import { add, relu, sub } from '../../kernels/elementwise.js';
 import { mean } from '../../kernels/reduce.js';
+import { matmul } from '../../kernels/matmul.js';
+import { reshape } from '../../kernels/shape.js';
+import { alloc, grid1d } from '../../kernels/util.js';
+import type { PooledBuffer } from '../../gpu/buffer-pool.js';
+import type { GpuContext } from '../../gpu/context.js';
+import { isSoftwareAdapter } from '../../kernels/rows.js';
 import { hwioToOihw, type FaceApiWeightSource } from './weights.js';
 
 /** face-api's mean RGB on the 0..255 scale. */
@@ -43,6 +57,11 @@ export const FACE_FEATURE_EXTRACTOR_SPECS: Record<FaceFeatureExtractorKind, { ch
   full: { channels: [32, 64, 128, 256], convsPerBlock: 4 },
   tiny: { channels: [32, 64, 128], convsPerBlock: 3 },
 };
+
+/** Faces per chunk of the fused path: small on CPU adapters (cache-resident activations), larger on GPUs. */
+function faceApiChunk(ctx: GpuContext): number {
+  return isSoftwareAdapter(ctx) ? 4 : 32;
+}
 
 /** Frozen parameter from host data. */
 function frozen(m: Module, name: string, data: Float32Array, shape: number[]): Tensor {
@@ -83,6 +102,39 @@ export class FaceApiSeparableConv extends Module {
     d.dispose();
     return y;
   }
+
+  /** W·depthwise(x) as [N, O, H'·W'] without the bias (the fused path adds it in its epilogue). */
+  product(x: Tensor, stride: number): Tensor {
+    const d = conv2d(x, this.depthwise, null, { stride, padding: 'same', groups: x.shape[1] });
+    const [n, c, h, w] = d.shape;
+    const d3 = reshape(d, [n, c, h * w]);
+    const w2 = reshape(this.pointwise, [this.pointwise.shape[0], c]);
+    const m = matmul(w2, d3);
+    d.dispose();
+    d3.dispose();
+    w2.dispose();
+    return m;
+  }
+}
+
+type Epilogue = 'bias_relu' | 'sum_relu' | 'last_relu';
+
+/**
+ * One pass of shaders/faceapi.wgsl over a [N, C, H, W] result: `a` the pointwise product
+ * [N, C, H·W], `s` the running sum (updated in place by sum_relu). Returns the ReLU output.
+ */
+function epilogue(entry: Epilogue, a: Tensor, bias: Tensor, shape: readonly number[], s: Tensor | null): Tensor {
+  const ctx = a.ctx;
+  const y = alloc(shape);
+  const plane = shape[2] * shape[3];
+  const v = plane % 4 === 0 ? 4 : 1;
+  const bindings: Record<string, PooledBuffer> = { a: a.buffer, bias: bias.buffer, y: y.buffer };
+  if (s) bindings.s = s.buffer;
+  ctx.dispatch(
+    { shader: 'faceapi', entry, constants: { V: v } },
+    { bindings, uniforms: { total: a.size, plane, channels: shape[1], offset: 0, mean: [0, 0, 0, 0] }, workgroups: grid1d(ctx, Math.ceil(a.size / v)) },
+  );
+  return y;
 }
 
 /** face-api's denseBlock4 (4 convolutions) or denseBlock3 (3). */
@@ -109,6 +161,32 @@ export class FaceApiDenseBlock extends Module {
       const out4 = c3.forward(in4, 1);
       return relu(add(out1, add(out2, add(out3, out4))));
     });
+  }
+
+  /** The same block on the fused passes (inference only; see the file comment). */
+  forwardFused(x: Tensor): Tensor {
+    const [c0, ...rest] = this.convs;
+    let out1: Tensor;
+    if (c0 instanceof FaceApiConv) out1 = relu(c0.forward(x, 2));
+    else {
+      const a = c0.product(x, 2);
+      const [n, , h, w] = x.shape;
+      out1 = epilogue('bias_relu', a, c0.bias, [n, a.shape[1], Math.ceil(h / 2), Math.ceil(w / 2)], null);
+      a.dispose();
+    }
+    // the running sum starts as out1 (which is also the next conv's input) and is updated in place
+    const sum = out1;
+    let h = out1;
+    rest.forEach((c, i) => {
+      const a = (c as FaceApiSeparableConv).product(h, 1);
+      const last = i === rest.length - 1;
+      const y = epilogue(last ? 'last_relu' : 'sum_relu', a, c.bias, sum.shape, sum);
+      a.dispose();
+      if (h !== sum) h.dispose();
+      h = y;
+    });
+    sum.dispose();
+    return h;
   }
 }
 
@@ -138,25 +216,105 @@ export class FaceFeatureExtractor extends Module {
     }
   }
 
-  /** Every dense block's output, NCHW: full [N,32,56,56], [N,64,28,28], [N,128,14,14], [N,256,7,7]. */
-  forwardBlocks(x: Tensor, upTo = this.blocks.length): Tensor[] {
+  /**
+   * Dense block outputs, NCHW: full [N,32,56,56], [N,64,28,28], [N,128,14,14], [N,256,7,7]
+   * (tiny: the first three). `blocks` picks which to return (default all), in that order.
+   * `fused` (default true) runs the fused inference passes, `chunk` faces at a time (default 4
+   * on CPU adapters, where a chunk's activations then stay in the caches — a 64-face batch in
+   * one piece streams 25 MB per pass and ran 2–3× slower per face on lavapipe — and 32 on
+   * GPUs), copying each wanted block's output into place. The fused
+   * passes record no gradients, so an input that requires one is an error there
+   * (use `{ fused: false }`, the differentiable reference path, which runs the whole batch).
+   */
+  forwardBlocks(x: Tensor, opts: { fused?: boolean; chunk?: number; blocks?: readonly number[] } = {}): Tensor[] {
     this.checkInput(x);
-    return tidy(() => {
-      const outs: Tensor[] = [];
-      let h = sub(x, this.meanRgb);
-      for (let i = 0; i < upTo; i++) {
-        h = this.blocks[i].forward(h);
-        outs.push(h);
+    const fused = opts.fused ?? true;
+    const wanted = opts.blocks ?? this.blocks.map((_, i) => i);
+    for (const b of wanted) {
+      if (!Number.isInteger(b) || b < 0 || b >= this.blocks.length) throw new Error(`lrdif: FaceFeatureExtractor (${this.kind}): block ${b} does not exist (0..${this.blocks.length - 1})`);
+    }
+    const upTo = Math.max(...wanted) + 1;
+    if (!fused) {
+      return tidy(() => {
+        const outs: Tensor[] = [];
+        let h = sub(x, this.meanRgb);
+        for (let i = 0; i < upTo; i++) {
+          h = this.blocks[i].forward(h);
+          outs.push(h);
+        }
+        return wanted.map((b) => outs[b]);
+      });
+    }
+    if (engine.needsGrad([x])) {
+      throw new Error(`lrdif: FaceFeatureExtractor: the fused forward pass is inference-only, but the input ${x.describe()} requires a gradient (detach it, or pass { fused: false })`);
+    }
+    const n = x.shape[0];
+    const chunk = opts.chunk ?? faceApiChunk(x.ctx);
+    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`lrdif: FaceFeatureExtractor: chunk must be a positive integer, got ${chunk}`);
+    if (n <= chunk) {
+      return tidy(() => {
+        const outs: Tensor[] = [];
+        let h = this.normalizeFused(x, 0, n);
+        for (let i = 0; i < upTo; i++) {
+          h = this.blocks[i].forwardFused(h);
+          outs.push(h);
+        }
+        return wanted.map((b) => outs[b]);
+      });
+    }
+    const ctx = x.ctx;
+    const sizes = this.blockShapes();
+    const outs = wanted.map((b) => alloc([n, ...sizes[b]]));
+    try {
+      for (let start = 0; start < n; start += chunk) {
+        const len = Math.min(chunk, n - start);
+        tidy(() => {
+          let h = this.normalizeFused(x, start, len);
+          for (let i = 0; i < upTo; i++) {
+            h = this.blocks[i].forwardFused(h);
+            wanted.forEach((b, j) => {
+              if (b === i) ctx.copy(h.buffer, 0, outs[j].buffer, ((start * h.size) / len) * 4, h.size * 4);
+            });
+          }
+        });
       }
-      return outs;
+    } catch (e) {
+      for (const o of outs) o.dispose();
+      throw e;
+    }
+    return outs;
+  }
+
+  /** [C, H, W] of each block's output for 112×112 inputs. */
+  private blockShapes(): number[][] {
+    let size = FACEAPI_INPUT_SIZE;
+    return this.channels.map((c) => {
+      size = Math.ceil(size / 2);
+      return [c, size, size];
     });
   }
 
+  /** Images start … start + len − 1 of x, minus the mean RGB. */
+  private normalizeFused(x: Tensor, start: number, len: number): Tensor {
+    const [, c, h, w] = x.shape;
+    const y = alloc([len, c, h, w]);
+    const plane = h * w;
+    x.ctx.dispatch(
+      { shader: 'faceapi', entry: 'normalize_input', constants: { V: 4 } },
+      {
+        bindings: { a: x.buffer, y: y.buffer },
+        uniforms: { total: y.size, plane, channels: 3, offset: start * c * plane, mean: [...FACEAPI_MEAN_RGB.map((v) => v / 255), 0] },
+        workgroups: grid1d(x.ctx, Math.ceil(y.size / 4)),
+      },
+    );
+    return y;
+  }
+
   /** The pooled features face-api's heads read: [N, 256] (full) or [N, 128] (tiny). */
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor, opts: { fused?: boolean; chunk?: number } = {}): Tensor {
     return tidy(() => {
-      const blocks = this.forwardBlocks(x);
-      return mean(blocks[blocks.length - 1], [2, 3]);
+      const [last] = this.forwardBlocks(x, { ...opts, blocks: [this.blocks.length - 1] });
+      return mean(last, [2, 3]);
     });
   }
 }

@@ -112,8 +112,8 @@ export class FaceLandmarkFeatures {
   landmarkFeatureTaps(x112: Tensor): [Tensor, Tensor, Tensor] {
     return noGrad(() =>
       tidy(() => {
-        const blocks = this.extractor.forwardBlocks(x112);
-        return [blocks[1], blocks[2], blocks[3]] as [Tensor, Tensor, Tensor];
+        const [f28, f14, f7] = this.extractor.forwardBlocks(x112, { blocks: [1, 2, 3] });
+        return [f28, f14, f7] as [Tensor, Tensor, Tensor];
       }),
     );
   }
