@@ -11,6 +11,10 @@
  * code is restated here op for op. Both sides take the batch already at 112×112 (0..1 for lrdif,
  * 0..255 for face-api's normalisation) and return the three taps.
  *
+ * lrdif runs its default path: the fused inference passes, 4 faces at a time on CPU adapters
+ * (32 on GPUs); TF.js runs the whole batch as one tensor, as face-api does. Before timing, each
+ * batch size checks that both sides compute the same 7² tap (printed max |diff|).
+ *
  * FLOPs: 2 per multiply-add of the convolutions (conv0 3×3×3→32, then per separable conv
  * 9·C + C·O per output pixel). `npm run bench -- faceapi`.
  */
