@@ -16,6 +16,7 @@ import { registerSynth } from './synth.js';
 import { registerMakeSynthetic } from './make-synthetic.js';
 import { registerEmbed } from './embed.js';
 import { registerConvert } from './convert.js';
+import { registerFaces } from './faces.js';
 
 function packageVersion(): string {
   // src/cli/main.ts or dist/src/cli/main.js: package.json is two or three folders up.
@@ -79,6 +80,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerMakeSynthetic(program, wrap);
   registerEmbed(program, wrap);
   registerConvert(program, wrap);
+  registerFaces(program, wrap);
   return program;
 }
 
