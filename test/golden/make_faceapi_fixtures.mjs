@@ -18,7 +18,8 @@
  *   the same pixels). face-api pads each crop to a square and resizes it to 112 itself
  *   (NetInput.toBatchTensor(112, true): zero padding centred, tf.image.resizeBilinear without
  *   align-corners or half-pixel centres).
- * - random-image: an 8-bit RGB image of random bytes (Mulberry32, seed stored), not square.
+ * - random-image: 8-bit RGB images of random bytes (Mulberry32, seed stored), not square: one
+ *   larger than 112 (downsampled) and one smaller (upsampled).
  * - random: a 112×112×3 float image with values in [0, 255) (Mulberry32, seed stored), fed
  *   straight to the nets (no padding or resizing happens at 112×112).
  * Random values are generated in HWC order: value (y, x, c) is the (y·W + x)·3 + c-th draw.
@@ -264,7 +265,7 @@ for (const [file, x, y, w, h] of BOXES) {
   t.dispose();
 }
 
-for (const [seed, w, h] of [[21, 150, 97]]) {
+for (const [seed, w, h] of [[21, 150, 97], [22, 47, 61]]) {
   const r = rng(seed);
   const bytes = new Uint8Array(w * h * 3);
   for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
