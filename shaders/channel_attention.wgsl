@@ -4,7 +4,7 @@
 //   q̂ = q / max(‖q‖, eps) per row (the same for k),  Ĝ = q̂ k̂ᵀ (c×c),
 //   A = softmax_rows(temperature[h] · Ĝ),              out = A v.
 //
-// Forward:  `gram` (NORMS)  partial q·kᵀ and partial squared row norms over a chunk of columns
+// Forward:  `gram` (norms)  partial q·kᵀ and partial squared row norms over a chunk of columns
 //           `attn`          sums the partials in a fixed order (deterministic), scales by the
 //                           norms → Ĝ, softmax → A, and stores the norms (all small)
 //           `mix`           out = A v
@@ -20,25 +20,31 @@
 //  x̂·dx̂ per row is Σ_j dĜ ⊙ Ĝ, so no big tensor is normalised or stored). Rows with
 //  ‖x‖ < eps are divided by eps: their γ is 0.
 //
-// Both big kernels are built for CPU adapters (lavapipe runs a workgroup as a SIMD loop over
-// its invocations, and a per-invocation load is a scalar gather): one operand of every
-// product is read at addresses that depend only on the workgroup (one load, broadcast to all
-// lanes), each lane gathers the other operand and reuses it for many multiply-adds.
+// `gram` and `mix` here are the portable versions (any adapter); adapters with subgroups of
+// at least 8 invocations run the ones in channel_attention_sg.wgsl, which share loads across
+// lanes with subgroupBroadcast. Here one operand of every product is read at addresses that
+// depend only on the workgroup (every lane reads the same value: one cache line on a GPU; on
+// lavapipe each lane still makes its own load inside a loop) and each lane reuses the other
+// operand for many multiply-adds.
 // `gram`: a workgroup owns TI rows of `a` (shared) and WGS·RJ rows of `b` (RJ per lane),
 //         walking its chunk of columns 4 at a time.
 // `mix`:  a workgroup owns TM output rows (the c×c matrix entries are shared); each lane owns
 //         RN groups of 4 consecutive columns.
 override WGS: u32 = 8u;       // invocations per workgroup (gram, mix)
-override NORMS: bool = false; // gram: also the squared row norms of a and b
 override VEC: bool = false;   // n % 4 == 0: rows start on vec4 boundaries, vec4 loads/stores
-override TRANS: bool = false; // mix: multiply by the transposed c×c matrix
-override DIAG: bool = false;  // mix: subtract d[i] · y[i, :]
 
-const TI: u32 = 16u;
+const TI: u32 = 8u;
 const RJ: u32 = 2u;
 const TM: u32 = 16u;
 const RN: u32 = 2u;
 const BIG: f32 = 3.0e38;
+const NORMS: u32 = 1u;
+const TRANS: u32 = 2u;
+const DIAG: u32 = 4u;
+
+fn flag(f: u32) -> bool {
+  return (p.flags & f) != 0u;
+}
 
 struct Params {
   c: u32,        // rows (channels) per problem
@@ -50,6 +56,8 @@ struct Params {
   colGroups: u32,// mix: workgroups across the columns
   heads: u32,
   eps: f32,
+  // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ; bit 2: mix subtracts d[i] · y[i, :]
+  flags: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -104,9 +112,9 @@ struct GramAcc {
 }
 
 // One step of 4 columns: av are the TI shared rows of a, bv the lane's RJ rows of b.
-fn gramStep(s: ptr<function, GramAcc>, av: array<vec4f, TI>, bv: array<vec4f, RJ>, normA: bool) {
+fn gramStep(s: ptr<function, GramAcc>, av: array<vec4f, TI>, bv: array<vec4f, RJ>, normA: bool, normB: bool) {
   for (var r = 0u; r < RJ; r++) {
-    if (NORMS) { (*s).nb[r] += dot(bv[r], bv[r]); }
+    if (normB) { (*s).nb[r] += dot(bv[r], bv[r]); }
   }
   for (var i = 0u; i < TI; i++) {
     if (normA) { (*s).na[i] += dot(av[i], av[i]); }
@@ -136,30 +144,22 @@ fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var r = 0u; r < RJ; r++) { rowB[r] = base + min(j0 + r * WGS, c - 1u) * N; }
   let n0 = split * p.chunk;
   let n1 = min(n0 + p.chunk, N);
-  let len4 = (n1 - n0) / 4u * 4u;
   // a's norms come from the first column of tiles only (the others would repeat them)
-  let normA = NORMS && tj == 0u;
+  let normB = flag(NORMS);
+  let normA = normB && tj == 0u;
   var s: GramAcc;
-  for (var k = n0; k < n0 + len4; k += 4u) {
+  // steps of 4 columns; without VEC the loads are masked, so the last step may be short
+  for (var k = n0; k < n1; k += 4u) {
     var bv: array<vec4f, RJ>;
     var av: array<vec4f, TI>;
     if (VEC) {
       for (var r = 0u; r < RJ; r++) { bv[r] = b4[(rowB[r] + k) / 4u]; }
       for (var i = 0u; i < TI; i++) { av[i] = a4[(rowA[i] + k) / 4u]; }
     } else {
-      for (var r = 0u; r < RJ; r++) { bv[r] = vec4f(b[rowB[r] + k], b[rowB[r] + k + 1u], b[rowB[r] + k + 2u], b[rowB[r] + k + 3u]); }
-      for (var i = 0u; i < TI; i++) { av[i] = vec4f(a[rowA[i] + k], a[rowA[i] + k + 1u], a[rowA[i] + k + 2u], a[rowA[i] + k + 3u]); }
+      for (var r = 0u; r < RJ; r++) { bv[r] = loadB4(rowB[r], k, n1); }
+      for (var i = 0u; i < TI; i++) { av[i] = loadA4(rowA[i], k, n1); }
     }
-    gramStep(&s, av, bv, normA);
-  }
-  if (len4 < n1 - n0) {
-    // the last 1–3 columns of the chunk
-    let k = n0 + len4;
-    var bv: array<vec4f, RJ>;
-    var av: array<vec4f, TI>;
-    for (var r = 0u; r < RJ; r++) { bv[r] = loadB4(rowB[r], k, n1); }
-    for (var i = 0u; i < TI; i++) { av[i] = loadA4(rowA[i], k, n1); }
-    gramStep(&s, av, bv, normA);
+    gramStep(&s, av, bv, normA, normB);
   }
   let outBase = ps * c * c;
   for (var r = 0u; r < RJ; r++) {
@@ -168,7 +168,7 @@ fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       for (var i = 0u; i < TI; i++) {
         if (i0 + i < c) { part[outBase + (i0 + i) * c + j] = s.acc[i][r]; }
       }
-      if (NORMS && ti == 0u) { npart[(ps * 2u + 1u) * c + j] = s.nb[r]; }
+      if (normB && ti == 0u) { npart[(ps * 2u + 1u) * c + j] = s.nb[r]; }
     }
   }
   if (normA && lid == 0u) {
@@ -264,20 +264,22 @@ fn mixTile(wid: vec3u, nwg: vec3u, lid: u32) -> MixTile {
   t.col0 = (cg * WGS + lid) * 4u * RN;
   t.base = prob * c * N;
   let mBase = prob * c * c;
+  // strides of M along the output row and along j
+  let rs = select(c, 1u, flag(TRANS));
+  let js = select(1u, c, flag(TRANS));
   var rows: array<u32, TM>;
   for (var i = 0u; i < TM; i++) { rows[i] = min(t.i0 + i, c - 1u); }
   for (var j = 0u; j < c; j++) {
     var xv: array<vec4f, RN>;
     for (var r = 0u; r < RN; r++) { xv[r] = loadX4(t.base, j, t.col0 + r * 4u); }
     for (var i = 0u; i < TM; i++) {
-      var m: f32;
-      if (TRANS) { m = mat[mBase + j * c + rows[i]]; } else { m = mat[mBase + rows[i] * c + j]; }
+      let m = mat[mBase + rows[i] * rs + j * js];
       for (var r = 0u; r < RN; r++) {
         t.acc[i][r] = fma(vec4f(m), xv[r], t.acc[i][r]);
       }
     }
   }
-  if (DIAG) {
+  if (flag(DIAG)) {
     for (var i = 0u; i < TM; i++) {
       let d = dvec[prob * c + rows[i]];
       for (var r = 0u; r < RN; r++) {

@@ -17,14 +17,14 @@ enable subgroups;
 
 override G: u32 = 1u;         // 8-row groups of the shared operand per workgroup (≤ MAXG)
 override R: u32 = 1u;         // gram: rows of b per lane; mix: 4-column groups per lane (≤ MAXR)
-override NORMS: bool = false; // gram: also the squared row norms of a and b
 override VEC: bool = false;   // n % 4 == 0: rows start on vec4 boundaries
-override TRANS: bool = false; // mix: multiply by the transposed c×c matrix
-override DIAG: bool = false;  // mix: subtract d[i] · y[i, :]
 
 const MAXG: u32 = 6u;
 const MAXI: u32 = 48u;        // 8 · MAXG
 const MAXR: u32 = 6u;
+const NORMS: u32 = 1u;
+const TRANS: u32 = 2u;
+const DIAG: u32 = 4u;
 
 struct Params {
   c: u32,
@@ -36,6 +36,8 @@ struct Params {
   colGroups: u32,
   heads: u32,
   eps: f32,
+  // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ; bit 2: mix subtracts d[i] · y[i, :]
+  flags: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -49,6 +51,10 @@ struct Params {
 @group(0) @binding(12) var<storage, read> dvec: array<f32>;
 @group(0) @binding(13) var<storage, read_write> out: array<f32>;
 @group(0) @binding(14) var<storage, read_write> out4: array<vec4f>;
+
+fn flag(f: u32) -> bool {
+  return (p.flags & f) != 0u;
+}
 
 // a[off + k + q] for q < 4, zero where k + q ≥ end (off + end − 1 is a valid index).
 fn loadA4(off: u32, k: u32, end: u32) -> vec4f {
@@ -67,15 +73,16 @@ fn loadB4(off: u32, k: u32, end: u32) -> vec4f {
   return v;
 }
 
-// a[off + k .. off + k + 3], all in range; off + k is a multiple of 4 when VEC
-fn rowA4(off: u32, k: u32) -> vec4f {
+// a[off + k .. off + k + 3]: with VEC one vec4 (off + k is a multiple of 4 and k + 3 < end),
+// otherwise masked scalars
+fn rowA4(off: u32, k: u32, end: u32) -> vec4f {
   if (VEC) { return a4[(off + k) / 4u]; }
-  return vec4f(a[off + k], a[off + k + 1u], a[off + k + 2u], a[off + k + 3u]);
+  return loadA4(off, k, end);
 }
 
-fn rowB4(off: u32, k: u32) -> vec4f {
+fn rowB4(off: u32, k: u32, end: u32) -> vec4f {
   if (VEC) { return b4[(off + k) / 4u]; }
-  return vec4f(b[off + k], b[off + k + 1u], b[off + k + 2u], b[off + k + 3u]);
+  return loadB4(off, k, end);
 }
 
 // ---------------------------------------------------------------- gram
@@ -92,8 +99,8 @@ fn gramRow(s: ptr<function, GramAcc>, i: u32, t: vec4f, bv: array<vec4f, MAXR>) 
   }
 }
 
-fn gramStep(s: ptr<function, GramAcc>, av: array<vec4f, MAXG>, bv: array<vec4f, MAXR>) {
-  if (NORMS) {
+fn gramStep(s: ptr<function, GramAcc>, av: array<vec4f, MAXG>, bv: array<vec4f, MAXR>, norms: bool) {
+  if (norms) {
     for (var g = 0u; g < G; g++) { (*s).na[g] += dot(av[g], av[g]); }
     for (var r = 0u; r < R; r++) { (*s).nb[r] += dot(bv[r], bv[r]); }
   }
@@ -131,23 +138,15 @@ fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var r = 0u; r < R; r++) { rowB[r] = base + min(j0 + r * 8u + lane, c - 1u) * N; }
   let n0 = split * p.chunk;
   let n1 = min(n0 + p.chunk, N);
-  let len4 = (n1 - n0) / 4u * 4u;
+  let norms = flag(NORMS);
   var s: GramAcc;
-  for (var k = n0; k < n0 + len4; k += 4u) {
+  // steps of 4 columns; without VEC the loads are masked, so the last step may be short
+  for (var k = n0; k < n1; k += 4u) {
     var av: array<vec4f, MAXG>;
     var bv: array<vec4f, MAXR>;
-    for (var g = 0u; g < G; g++) { av[g] = rowA4(rowA[g], k); }
-    for (var r = 0u; r < R; r++) { bv[r] = rowB4(rowB[r], k); }
-    gramStep(&s, av, bv);
-  }
-  if (len4 < n1 - n0) {
-    // the last 1–3 columns of the chunk
-    let k = n0 + len4;
-    var av: array<vec4f, MAXG>;
-    var bv: array<vec4f, MAXR>;
-    for (var g = 0u; g < G; g++) { av[g] = loadA4(rowA[g], k, n1); }
-    for (var r = 0u; r < R; r++) { bv[r] = loadB4(rowB[r], k, n1); }
-    gramStep(&s, av, bv);
+    for (var g = 0u; g < G; g++) { av[g] = rowA4(rowA[g], k, n1); }
+    for (var r = 0u; r < R; r++) { bv[r] = rowB4(rowB[r], k, n1); }
+    gramStep(&s, av, bv, norms);
   }
   let outBase = ps * c * c;
   for (var i = 0u; i < G * 8u; i++) {
@@ -158,7 +157,7 @@ fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
   }
-  if (NORMS) {
+  if (norms) {
     if (tj == 0u) {
       for (var g = 0u; g < G; g++) {
         let i = i0 + g * 8u + lane;
@@ -193,15 +192,14 @@ fn loadY4(base: u32, i: u32, col: u32) -> vec4f {
   return loadB4(base + i * N, col, N);
 }
 
-// M[row, j + q] (or M[j + q, row] with TRANS) for q < 4, zero where j + q ≥ c
-fn loadM4(mBase: u32, row: u32, j: u32) -> vec4f {
+// M[row, j + q] for q < 4 (M[j + q, row] when transposed: `mRow` is the offset of the row,
+// `js` the stride along j), zero where j + q ≥ c
+fn loadM4(mRow: u32, js: u32, j: u32) -> vec4f {
   let c = p.c;
   var v: vec4f;
   for (var q = 0u; q < 4u; q++) {
     let jj = min(j + q, c - 1u);
-    var m: f32;
-    if (TRANS) { m = mat[mBase + jj * c + row]; } else { m = mat[mBase + row * c + jj]; }
-    v[q] = select(0.0, m, j + q < c);
+    v[q] = select(0.0, mat[mRow + jj * js], j + q < c);
   }
   return v;
 }
@@ -219,10 +217,10 @@ fn mixRow(t: ptr<function, MixTile>, i: u32, m: vec4f, xv: array<array<vec4f, MA
   }
 }
 
-fn mixStep(t: ptr<function, MixTile>, mBase: u32, rows: array<u32, MAXG>, j: u32) {
+fn mixStep(t: ptr<function, MixTile>, mRows: array<u32, MAXG>, js: u32, j: u32) {
   let c = p.c;
   var mv: array<vec4f, MAXG>;
-  for (var g = 0u; g < G; g++) { mv[g] = loadM4(mBase, rows[g], j); }
+  for (var g = 0u; g < G; g++) { mv[g] = loadM4(mRows[g], js, j); }
   var xv: array<array<vec4f, MAXR>, 4>;
   for (var q = 0u; q < 4u; q++) {
     // rows past c have a zero coefficient; a valid row stands in for them
@@ -262,16 +260,20 @@ fn mixTile(wid: vec3u, nwg: vec3u, lane: u32) -> MixTile {
   t.col0 = (cg * 8u + lane) * 4u * R;
   t.base = prob * c * N;
   let mBase = prob * c * c;
+  // strides of M along the output row and along j
+  let rs = select(c, 1u, flag(TRANS));
+  let js = select(1u, c, flag(TRANS));
   var rows: array<u32, MAXG>;
-  for (var g = 0u; g < G; g++) { rows[g] = min(t.i0 + g * 8u + lane, c - 1u); }
-  let c4 = c / 4u * 4u;
-  for (var j = 0u; j < c4; j += 4u) {
-    mixStep(&t, mBase, rows, j);
+  var mRows: array<u32, MAXG>;
+  for (var g = 0u; g < G; g++) {
+    rows[g] = min(t.i0 + g * 8u + lane, c - 1u);
+    mRows[g] = mBase + rows[g] * rs;
   }
-  if (c4 < c) {
-    mixStep(&t, mBase, rows, c4);
+  // steps of 4 j; the loads are masked, so the last step may be short
+  for (var j = 0u; j < c; j += 4u) {
+    mixStep(&t, mRows, js, j);
   }
-  if (DIAG) {
+  if (flag(DIAG)) {
     for (var g = 0u; g < G; g++) {
       let dv = dvec[prob * c + rows[g]];
       let i = g * 8u;

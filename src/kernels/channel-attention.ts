@@ -33,7 +33,7 @@ import { zeros } from './creation.js';
 const OP = 'channelAttention';
 const EPS = 1e-12;
 /** Rows of the shared operand per `gram` workgroup and b rows per lane (TI, RJ in the shader). */
-const GRAM_TI = 16;
+const GRAM_TI = 8;
 const GRAM_RJ = 2;
 /** Output rows per `mix` workgroup and 4-column groups per lane (TM, RN in the shader). */
 const MIX_TM = 16;
@@ -54,21 +54,40 @@ export const channelAttentionTuning: {
   mixRowGroups: number | null;
   gramRowGroups: number | null;
   gramColumns: number | null;
-} = { subgroups: null, splits: null, lanes: null, mixColumns: null, mixRowGroups: null, gramRowGroups: null, gramColumns: null };
+  /** vec4 loads and stores where N % 4 == 0 (default: on GPUs; on CPU adapters a vec4 load costs four scalar ones). */
+  vec: boolean | null;
+} = { subgroups: null, splits: null, lanes: null, mixColumns: null, mixRowGroups: null, gramRowGroups: null, gramColumns: null, vec: null };
+
+/** Runtime flags of the big kernels (Params.flags). */
+const NORMS = 1;
+const TRANS = 2;
+const DIAG = 4;
 
 /** Largest G and R of the subgroup kernels (MAXG, MAXR in the shader). */
 const SG_MAXG = 6;
 const SG_MAXR = 6;
 /**
- * Default tiles of the subgroup kernels: 24 rows (G = 3) by 24 columns (R = 3) for gram, 24
- * rows by 4 columns per lane for mix. Measured on lavapipe: larger register tiles fall off a
- * cliff (the shader compiler stops keeping the accumulators in registers; a 48×48 gram tile
- * ran ~10× slower than 24×24) and take much longer to compile.
+ * Default tiles of the subgroup kernels: up to 24 rows (G ≤ 3) by up to 24 columns (R ≤ 3) for
+ * gram, up to 24 rows by 4 columns per lane for mix, G and R picked to pad c the least.
+ * Measured on lavapipe: larger register tiles fall off a cliff (the shader compiler no longer
+ * keeps the accumulators in registers; a 48×48 gram tile ran ~10× slower than 24×24, a
+ * 24-row × 8-column mix tile ~5× slower than 24 × 4) and take much longer to compile.
  */
-const SG_GRAM_G = 3;
-const SG_GRAM_R = 3;
-const SG_MIX_G = 3;
+const SG_MAX_TILE = 3;
 const SG_MIX_R = 1;
+
+/** 8-row groups (1…max) per tile with the least padding of c rows; ties go to larger tiles. */
+function rowGroups(c: number, max: number): number {
+  let best = 1;
+  for (let g = 1; g <= max; g++) {
+    if (Math.ceil(c / (8 * g)) * g <= Math.ceil(c / (8 * best)) * best) best = g;
+  }
+  return best;
+}
+
+function useVec(ctx: GpuContext, n: number): boolean {
+  return n % 4 === 0 && (channelAttentionTuning.vec ?? !isSoftwareAdapter(ctx));
+}
 
 interface Geometry {
   B: number;
@@ -89,6 +108,11 @@ function geometry(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): Geometr
   const tOk = (temperature.rank === 1 && temperature.shape[0] === heads) || (temperature.rank === 3 && sameShape(temperature.shape, [heads, 1, 1]));
   if (!tOk) throw new Error(`lrdif: ${OP}: temperature must be [heads] = [${heads}] (or [${heads}, 1, 1]), got ${shapes}`);
   return { B, heads, c, n, problems: B * heads };
+}
+
+/** Whether the subgroup kernels can run on this adapter (subgroups of at least 8 invocations). */
+export function channelAttentionSubgroupsAvailable(ctx: GpuContext): boolean {
+  return subgroupsUsable(ctx);
 }
 
 function subgroupsUsable(ctx: GpuContext): boolean {
@@ -132,8 +156,8 @@ function gramPlan(ctx: GpuContext, g: Geometry): GramPlan {
   let tilesI: number;
   let tilesJ: number;
   if (sg) {
-    G = Math.min(channelAttentionTuning.gramRowGroups ?? SG_GRAM_G, Math.ceil(g.c / 8));
-    R = Math.min(channelAttentionTuning.gramColumns ?? SG_GRAM_R, Math.ceil(g.c / 8));
+    G = Math.min(SG_MAXG, channelAttentionTuning.gramRowGroups ?? rowGroups(g.c, SG_MAX_TILE));
+    R = Math.min(SG_MAXR, channelAttentionTuning.gramColumns ?? rowGroups(g.c, SG_MAX_TILE));
     tilesI = Math.ceil(g.c / (8 * G));
     tilesJ = Math.ceil(g.c / (8 * R));
   } else {
@@ -155,18 +179,17 @@ function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Tensor, b: Tensor, 
   const part = alloc([g.problems, pl.splits, g.c, g.c]);
   // without norms, a one-element stand-in is bound to the (never written) norms binding
   const npart = alloc(norms ? [g.problems, pl.splits, 2, g.c] : [1]);
-  const vec = g.n % 4 === 0;
+  const VEC = useVec(ctx, g.n) ? 1 : 0;
   // each operand is bound as scalars and as vec4s (read-only aliases)
   const bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, part: part.buffer, npart: npart.buffer };
   const [y, z] = foldYZ(ctx, g.problems * pl.splits);
-  const flags = { NORMS: norms ? 1 : 0, VEC: vec ? 1 : 0 };
   ctx.dispatch(
     pl.sg
-      ? { shader: 'channel_attention_sg', entry: 'gram', constants: { ...flags, G: pl.G, R: pl.R } }
-      : { shader: 'channel_attention', entry: 'gram', constants: { ...flags, WGS: lanes(ctx) } },
+      ? { shader: 'channel_attention_sg', entry: 'gram', constants: { VEC, G: pl.G, R: pl.R } }
+      : { shader: 'channel_attention', entry: 'gram', constants: { VEC, WGS: lanes(ctx) } },
     {
       bindings,
-      uniforms: { c: g.c, n: g.n, problems: g.problems, splits: pl.splits, chunk: pl.chunk, tilesJ: pl.tilesJ },
+      uniforms: { c: g.c, n: g.n, problems: g.problems, splits: pl.splits, chunk: pl.chunk, tilesJ: pl.tilesJ, flags: norms ? NORMS : 0 },
       workgroups: [pl.tilesI * pl.tilesJ, y, z],
     },
   );
@@ -180,31 +203,32 @@ function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Tensor, b: Tensor, 
 /** out[i, :] = Σ_j M[i, j] x[j, :] (M transposed with `trans`) − d[i] y[i, :] (with `diag`), per problem. */
 function mix(ctx: GpuContext, g: Geometry, m: Tensor, x: Tensor, trans: boolean, diag: { d: Tensor; y: Tensor } | null): Tensor {
   const out = alloc([g.B, g.heads, g.c, g.n]);
-  const vec = g.n % 4 === 0;
+  const vec = useVec(ctx, g.n);
   // x and y are bound as scalars and as vec4s; without the diagonal term, x and m stand in for y and d
   const yBuf = diag ? diag.y.buffer : x.buffer;
   const bindings: Record<string, PooledBuffer> = { mat: m.buffer, a: x.buffer, a4: x.buffer, b: yBuf, b4: yBuf, dvec: diag ? diag.d.buffer : m.buffer };
   if (vec) bindings.out4 = out.buffer;
   else bindings.out = out.buffer;
-  const flags = { VEC: vec ? 1 : 0, TRANS: trans ? 1 : 0, DIAG: diag ? 1 : 0 };
+  const VEC = vec ? 1 : 0;
+  const flags = (trans ? TRANS : 0) | (diag ? DIAG : 0);
   const entry = vec ? 'mix_vec4' : 'mix';
   let colGroups: number;
   let tiles: number;
   let req;
   if (useSubgroups(ctx)) {
-    const G = Math.min(channelAttentionTuning.mixRowGroups ?? SG_MIX_G, Math.ceil(g.c / 8));
+    const G = Math.min(SG_MAXG, channelAttentionTuning.mixRowGroups ?? rowGroups(g.c, SG_MAX_TILE));
     const R = Math.max(1, Math.min(SG_MAXR, channelAttentionTuning.mixColumns ?? SG_MIX_R));
     colGroups = Math.ceil(g.n / (8 * 4 * R));
     tiles = Math.ceil(g.c / (8 * G));
-    req = { shader: 'channel_attention_sg', entry, constants: { ...flags, G, R } };
+    req = { shader: 'channel_attention_sg', entry, constants: { VEC, G, R } };
   } else {
     const wgs = lanes(ctx);
     colGroups = Math.ceil(g.n / (4 * MIX_RN * wgs));
     tiles = Math.ceil(g.c / MIX_TM);
-    req = { shader: 'channel_attention', entry, constants: { ...flags, WGS: wgs } };
+    req = { shader: 'channel_attention', entry, constants: { VEC, WGS: wgs } };
   }
   const [y, z] = foldYZ(ctx, g.problems);
-  ctx.dispatch(req, { bindings, uniforms: { c: g.c, n: g.n, problems: g.problems, colGroups }, workgroups: [tiles * colGroups, y, z] });
+  ctx.dispatch(req, { bindings, uniforms: { c: g.c, n: g.n, problems: g.problems, colGroups, flags }, workgroups: [tiles * colGroups, y, z] });
   return out;
 }
 
