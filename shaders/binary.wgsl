@@ -3,6 +3,8 @@
 override OP: u32 = 0u;
 // When both inputs have the output's shape, skip the index arithmetic.
 override SAME_SHAPE: bool = false;
+// Number of (coalesced) axes: a constant so the index loop unrolls and its uniform reads are static.
+override RANK: u32 = 8u;
 
 struct Params {
   n: u32,
@@ -51,12 +53,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var rem = i;
   var ia = 0u;
   var ib = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let s = dim(p.shape, u32(d));
-    let c = rem % s;
-    rem = rem / s;
-    ia += c * dim(p.sa, u32(d));
-    ib += c * dim(p.sb, u32(d));
+  for (var e = 0u; e < RANK; e++) {
+    let d = RANK - 1u - e;
+    let s = dim(p.shape, d);
+    let q = rem / s;
+    let c = rem - q * s;
+    rem = q;
+    ia += c * dim(p.sa, d);
+    ib += c * dim(p.sb, d);
   }
   out[i] = op(a[ia], b[ib]);
 }

@@ -7,6 +7,9 @@ struct Params {
   sa: array<vec4u, 2>,
 }
 
+// Number of (coalesced) axes: a constant so the index loop unrolls.
+override RANK: u32 = 8u;
+
 @group(0) @binding(0) var<storage, read> a: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<uniform> p: Params;
@@ -21,10 +24,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (i >= p.n) { return; }
   var rem = i;
   var ia = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let s = dim(p.shape, u32(d));
-    ia += (rem % s) * dim(p.sa, u32(d));
-    rem = rem / s;
+  for (var e = 0u; e < RANK; e++) {
+    let d = RANK - 1u - e;
+    let s = dim(p.shape, d);
+    let q = rem / s;
+    ia += (rem - q * s) * dim(p.sa, d);
+    rem = q;
   }
   out[i] = a[ia];
 }

@@ -456,3 +456,15 @@ describe('elementwise errors', () => {
     f.dispose();
   });
 });
+
+describe('coalesceBroadcast', () => {
+  it('merges axes walked contiguously or broadcast together, and drops size-1 axes', async () => {
+    const { coalesceBroadcast, broadcastStrides } = await import('../src/kernels/util.js');
+    const out = [8, 48, 56, 36];
+    const c = coalesceBroadcast(out, [broadcastStrides(out, out), broadcastStrides([1, 48, 1, 1], out)]);
+    expect(c).toEqual({ shape: [8, 48, 56 * 36], strides: [[48 * 56 * 36, 56 * 36, 1], [0, 1, 0]] });
+    const d = coalesceBroadcast([2, 1, 3, 4], [broadcastStrides([2, 1, 3, 4], [2, 1, 3, 4]), broadcastStrides([3, 4], [2, 1, 3, 4])]);
+    expect(d).toEqual({ shape: [2, 12], strides: [[12, 1], [0, 1]] });
+    expect(coalesceBroadcast([1, 1], [[0, 0]])).toEqual({ shape: [], strides: [[]] });
+  });
+});

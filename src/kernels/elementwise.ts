@@ -4,7 +4,7 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Shape, type Tensor } from '../autograd/tensor.js';
-import { alloc, assertFloat, broadcastShapes, broadcastStrides, grid1d, pad8, sameShape } from './util.js';
+import { alloc, assertFloat, broadcastShapes, broadcastStrides, coalesceBroadcast, grid1d, pad8, sameShape } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 
@@ -100,6 +100,7 @@ export function clamp(x: Tensor, min: number, max: number): Tensor {
 
 // ---------------------------------------------------------------- binary
 
+
 export const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, greater: 6, equal: 7, greaterEqual: 8 } as const;
 export type BinaryName = keyof typeof BINARY;
 
@@ -108,19 +109,19 @@ function binaryRaw(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   const out = alloc(outShape);
   const ctx = a.ctx;
   const same = sameShape(a.shape, outShape) && sameShape(b.shape, outShape);
+  if (same) {
+    ctx.dispatch(
+      { shader: 'binary', constants: { OP: BINARY[name], SAME_SHAPE: 1, RANK: 1 } },
+      { bindings: { a: a.buffer, b: b.buffer, out: out.buffer }, uniforms: { n: out.size, rank: 1 }, workgroups: grid1d(ctx, out.size) },
+    );
+    return out;
+  }
+  const c = coalesceBroadcast(outShape, [broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape)]);
   ctx.dispatch(
-    { shader: 'binary', constants: { OP: BINARY[name], SAME_SHAPE: same ? 1 : 0 } },
+    { shader: 'binary', constants: { OP: BINARY[name], SAME_SHAPE: 0, RANK: c.shape.length } },
     {
       bindings: { a: a.buffer, b: b.buffer, out: out.buffer },
-      uniforms: same
-        ? { n: out.size, rank: outShape.length }
-        : {
-            n: out.size,
-            rank: outShape.length,
-            shape: pad8(outShape, name),
-            sa: pad8(broadcastStrides(a.shape, outShape), name),
-            sb: pad8(broadcastStrides(b.shape, outShape), name),
-          },
+      uniforms: { n: out.size, rank: c.shape.length, shape: pad8(c.shape, name), sa: pad8(c.strides[0], name), sb: pad8(c.strides[1], name) },
       workgroups: grid1d(ctx, out.size),
     },
   );
@@ -206,11 +207,12 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   }
   const out = alloc(shape, x.dtype);
   const ctx = x.ctx;
+  const c = coalesceBroadcast(shape, [broadcastStrides(x.shape, shape)]);
   ctx.dispatch(
-    { shader: 'expand' },
+    { shader: 'expand', constants: { RANK: c.shape.length } },
     {
       bindings: { a: x.buffer, out: out.buffer },
-      uniforms: { n: out.size, rank: shape.length, shape: pad8(shape, 'broadcastTo'), sa: pad8(broadcastStrides(x.shape, shape), 'broadcastTo') },
+      uniforms: { n: out.size, rank: c.shape.length, shape: pad8(c.shape, 'broadcastTo'), sa: pad8(c.strides[0], 'broadcastTo') },
       workgroups: grid1d(ctx, out.size),
     },
   );

@@ -65,6 +65,29 @@ export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
   return strides;
 }
 
+/**
+ * Merges adjacent axes that every operand walks contiguously (or broadcasts along together),
+ * and drops size-1 axes, so broadcast kernels loop over as few axes as possible:
+ * [N, C, H, W] + [1, C, 1, 1] becomes [N, C, H·W] with strides [0, 1, 0].
+ */
+export function coalesceBroadcast(shape: Shape, strides: ReadonlyArray<readonly number[]>): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const last = outShape.length - 1;
+    // axis i joins the previous kept axis when, for every operand, stride[prev] == stride[i]·shape[i]
+    if (last >= 0 && strides.every((st, k) => outStrides[k][last] === st[i] * shape[i])) {
+      outShape[last] *= shape[i];
+      strides.forEach((st, k) => (outStrides[k][last] = st[i]));
+    } else {
+      outShape.push(shape[i]);
+      strides.forEach((st, k) => outStrides[k].push(st[i]));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
 export function stridesOf(shape: Shape): number[] {
   const st = new Array(shape.length);
   let s = 1;
