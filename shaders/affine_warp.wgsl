@@ -41,8 +41,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-const WG: u32 = 256u;
-
 fn texel(img: u32, ch: u32, iy: i32, ix: i32) -> f32 {
   if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) { return p.fill; }
   if (SRC_BYTES == 1u) {
@@ -62,30 +60,29 @@ fn bilinear(img: u32, ch: u32, y0: i32, y1: i32, fy: f32, x0: i32, x1: i32, fx: 
   return top + (bottom - top) * fy;
 }
 
+// Grid: x = output column, y = output row, z = item · C + channel (8×8 outputs per workgroup).
 struct Out {
   f: u32,
   ch: u32,
   oy: u32,
   ox: u32,
+  i: u32,          // flat output index
 }
 
-fn decompose(i: u32) -> Out {
-  let ox = i % p.ow;
-  let oy = (i / p.ow) % p.oh;
-  let ch = (i / (p.ow * p.oh)) % p.c;
-  let f = i / (p.ow * p.oh * p.c);
-  return Out(f, ch, oy, ox);
+fn decompose(gid: vec3u) -> Out {
+  let ch = gid.z % p.c;
+  let f = gid.z / p.c;
+  return Out(f, ch, gid.y, gid.x, (gid.z * p.oh + gid.y) * p.ow + gid.x);
 }
 
 fn finish(i: u32, ch: u32, v: f32) {
   y[i] = v * p.scale + p.bias[min(ch, 3u)];
 }
 
-@compute @workgroup_size(256)
-fn warp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
-  if (i >= p.total) { return; }
-  let o = decompose(i);
+@compute @workgroup_size(8, 8, 1)
+fn warp(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.x >= p.ow || gid.y >= p.oh) { return; }
+  let o = decompose(gid);
   let g = o.f * p.stride;
   let fx0 = f32(o.ox);
   let fy0 = f32(o.oy);
@@ -97,18 +94,17 @@ fn warp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   // positions far outside the image: every tap is `fill` (and the i32 conversion stays in range)
   let x0 = i32(clamp(bx, -2.0, f32(p.w) + 1.0));
   let y0 = i32(clamp(by, -2.0, f32(p.h) + 1.0));
-  finish(i, o.ch, bilinear(img, o.ch, y0, y0 + 1, sy - by, x0, x0 + 1, sx - bx));
+  finish(o.i, o.ch, bilinear(img, o.ch, y0, y0 + 1, sy - by, x0, x0 + 1, sx - bx));
 }
 
-@compute @workgroup_size(256)
-fn resample(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
-  if (i >= p.total) { return; }
-  let o = decompose(i);
+@compute @workgroup_size(8, 8, 1)
+fn resample(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.x >= p.ow || gid.y >= p.oh) { return; }
+  let o = decompose(gid);
   let g = o.f * p.stride;
   let img = u32(geo[g]);
   let r = g + 4u + 3u * o.oy;
   let c = g + 4u + 3u * p.oh + 3u * o.ox;
   let v = bilinear(img, o.ch, i32(geo[r]), i32(geo[r + 1u]), geo[r + 2u], i32(geo[c]), i32(geo[c + 1u]), geo[c + 2u]);
-  finish(i, o.ch, v);
+  finish(o.i, o.ch, v);
 }

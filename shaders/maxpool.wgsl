@@ -9,8 +9,12 @@
 //                 and whose maximum is first reached at (iy, ix) in row-major window order (ties go
 //                 to the first, as TF and PyTorch do); every window's argmax is recomputed from x.
 //                 A gather: no atomics, a fixed summation order (deterministic).
+// `max_forward_grid` is max_forward on a 3-D grid with the window size fixed (small windows).
 // One output (or input) element per invocation.
 override EPI: u32 = 0u;
+// Window size fixed at pipeline creation (0: read from the uniforms), for the grid entry.
+override KH: u32 = 0u;
+override KW: u32 = 0u;
 
 struct Params {
   planes: u32, c: u32, h: u32, w: u32, oh: u32, ow: u32,
@@ -102,4 +106,31 @@ fn max_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   dx[i] = s;
+}
+
+// The same as max_forward on a 3-D grid (x: output columns, y: rows, z: planes; 8×8 outputs per
+// workgroup): no index divisions, and with KH, KW fixed the window loops unroll.
+@compute @workgroup_size(8, 8, 1)
+fn max_forward_grid(@builtin(global_invocation_id) gid: vec3u) {
+  let ox = gid.x;
+  let oy = gid.y;
+  let pl = gid.z;
+  if (ox >= p.ow || oy >= p.oh) { return; }
+  let y0 = i32(oy * p.sh) - p.pt;
+  let x0 = i32(ox * p.sw) - p.pl;
+  var m = -3.0e38;
+  for (var ky = 0u; ky < KH; ky++) {
+    let iy = y0 + i32(ky);
+    if (iy < 0 || iy >= i32(p.h)) { continue; }
+    let row = (pl * p.h + u32(iy)) * p.w;
+    for (var kx = 0u; kx < KW; kx++) {
+      let ix = x0 + i32(kx);
+      if (ix >= 0 && ix < i32(p.w)) { m = max(m, x[row + u32(ix)]); }
+    }
+  }
+  if (EPI == 1u) {
+    let v = m + bias[pl % p.c];
+    m = select(v * p.slope, v, v >= 0.0);
+  }
+  y[(pl * p.oh + oy) * p.ow + ox] = m;
 }

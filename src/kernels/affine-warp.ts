@@ -17,7 +17,7 @@
 import { engine } from '../autograd/engine.js';
 import { empty, tensor, type Tensor } from '../autograd/tensor.js';
 import { checkImage, ImageError, type RgbImage } from '../io/image.js';
-import { alloc, assertFloat, grid1d } from './util.js';
+import { alloc, assertFloat } from './util.js';
 
 /** 8-bit RGB images of one size on the GPU, packed (read as byte / 255). Dispose when done. */
 export class RgbImageBuffer {
@@ -119,6 +119,12 @@ function run(op: string, entry: 'warp' | 'resample', s: SourceInfo, items: numbe
   const y = alloc([items, s.c, oh, ow]);
   const g = tensor(geo, [geo.length], 'f32', ctx);
   const total = y.size;
+  const maxDim = ctx.device.limits.maxComputeWorkgroupsPerDimension;
+  if (items * s.c > maxDim || Math.ceil(ow / 8) > maxDim || Math.ceil(oh / 8) > maxDim) {
+    g.dispose();
+    y.dispose();
+    throw new Error(`lrdif: ${op}: ${items} item(s) × ${s.c} channels of ${oh}×${ow} exceed the dispatch grid (at most ${maxDim} item-channels, ${8 * maxDim} rows and columns); split the call`);
+  }
   ctx.dispatch({ shader: 'affine_warp', entry, constants: { SRC_BYTES: s.bytes ? 1 : 0 } }, {
     bindings: { src: s.buffer.buffer, geo: g.buffer, y: y.buffer },
     uniforms: {
@@ -136,7 +142,7 @@ function run(op: string, entry: 'warp' | 'resample', s: SourceInfo, items: numbe
       _p1: 0,
       bias: [0, 1, 2, 3].map((k) => bias[k] ?? 0),
     },
-    workgroups: grid1d(ctx, total),
+    workgroups: [Math.ceil(ow / 8), Math.ceil(oh / 8), items * s.c],
   });
   g.dispose();
   return y;

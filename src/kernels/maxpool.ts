@@ -101,11 +101,22 @@ function forwardRaw(x: Tensor, g: MaxPoolGeometry, bias: Tensor | null, slope: n
   if (y.size === 0) return y;
   // the shader references `bias` statically; without the epilogue it is never read (x stands in)
   const bindings = { x: x.buffer, y: y.buffer, bias: (bias ?? x).buffer };
-  x.ctx.dispatch({ shader: 'maxpool', entry: 'max_forward', constants: { EPI: bias ? 1 : 0 } }, {
-    bindings,
-    uniforms: uniforms(g, y.size, slope),
-    workgroups: grid1d(x.ctx, y.size),
-  });
+  const planes = g.n * g.c;
+  const maxDim = x.ctx.device.limits.maxComputeWorkgroupsPerDimension;
+  if (g.kh * g.kw <= 16 && planes <= maxDim && Math.ceil(g.ow / 8) <= maxDim && Math.ceil(g.oh / 8) <= maxDim) {
+    // small windows: the 3-D grid kernel with the window size fixed (its loops unroll)
+    x.ctx.dispatch({ shader: 'maxpool', entry: 'max_forward_grid', constants: { EPI: bias ? 1 : 0, KH: g.kh, KW: g.kw } }, {
+      bindings,
+      uniforms: uniforms(g, y.size, slope),
+      workgroups: [Math.ceil(g.ow / 8), Math.ceil(g.oh / 8), planes],
+    });
+  } else {
+    x.ctx.dispatch({ shader: 'maxpool', entry: 'max_forward', constants: { EPI: bias ? 1 : 0 } }, {
+      bindings,
+      uniforms: uniforms(g, y.size, slope),
+      workgroups: grid1d(x.ctx, y.size),
+    });
+  }
   return y;
 }
 
