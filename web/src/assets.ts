@@ -1,0 +1,66 @@
+/**
+ * What the page fetches from its own server (web/vite.config.ts serves and bundles it): face-api's
+ * tiny face detector and 68-point landmark weights, and OpenAI's CLIP BPE merges. Each is loaded
+ * once per page.
+ */
+import { fetchTfjsWeights, TfjsWeightMap } from '../../src/io/tfjs-weights.js';
+import { ClipTokenizer } from '../../src/models/clip/tokenizer.js';
+import { TinyFaceDetector } from '../../src/models/faceapi/tiny-face-detector.js';
+import { FaceLandmark68Net, FaceLandmarkFeatures } from '../../src/models/faceapi/landmark-net.js';
+import { FacePipeline } from '../../src/models/faceapi/detect-faces.js';
+import { PageError, plainMessage } from './errors.js';
+
+const base = () => new URL('./', location.href);
+export const FACEAPI_URLS = {
+  detector: 'models/faceapi/tiny_face_detector_model-weights_manifest.json',
+  landmarks: 'models/faceapi/face_landmark_68_model-weights_manifest.json',
+};
+export const BPE_URL = 'assets/clip/bpe_simple_vocab_16e6.txt.gz';
+
+const weightCache = new Map<string, Promise<TfjsWeightMap>>();
+
+function weights(path: string): Promise<TfjsWeightMap> {
+  let p = weightCache.get(path);
+  if (!p) {
+    p = fetchTfjsWeights(new URL(path, base())).catch((e: unknown) => {
+      weightCache.delete(path);
+      throw new PageError(`could not load face-api's weights from ${path}: ${plainMessage(e)}`);
+    });
+    weightCache.set(path, p);
+  }
+  return p;
+}
+
+/** face-api's detector and landmark net (fresh GPU copies; dispose when done). */
+export async function loadFacePipeline(): Promise<FacePipeline> {
+  const [det, lm] = await Promise.all([weights(FACEAPI_URLS.detector), weights(FACEAPI_URLS.landmarks)]);
+  const detector = new TinyFaceDetector(det);
+  try {
+    return new FacePipeline(detector, new FaceLandmark68Net(lm, 'full'), null);
+  } catch (e) {
+    detector.dispose();
+    throw e;
+  }
+}
+
+/** LRDif's frozen landmark feature extractor (fresh GPU copy; dispose when done). */
+export async function loadLandmarkFeatures(): Promise<FaceLandmarkFeatures> {
+  return FaceLandmarkFeatures.fromWeights(await weights(FACEAPI_URLS.landmarks));
+}
+
+let tokenizer: Promise<ClipTokenizer> | null = null;
+
+/** OpenAI's CLIP tokenizer (the bundled BPE merges). */
+export function loadTokenizer(): Promise<ClipTokenizer> {
+  if (!tokenizer) {
+    tokenizer = (async () => {
+      const res = await fetch(new URL(BPE_URL, base()));
+      if (!res.ok) throw new PageError(`could not load the CLIP tokenizer's merges from ${BPE_URL}: HTTP ${res.status}`);
+      return ClipTokenizer.fromBpeFile(new Uint8Array(await res.arrayBuffer()));
+    })();
+    tokenizer.catch(() => {
+      tokenizer = null;
+    });
+  }
+  return tokenizer;
+}
