@@ -20,3 +20,4 @@ export * from './pixel-shuffle.js';
 export * from './gdfn.js';
 export * from './maxpool.js';
 export * from './affine-warp.js';
+export * from './ddpm.js';
