@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/ref.js';
-import { tensor, tidy, backward, engine, sum, mul, add, randomNormal, Generator, type Tensor, type GpuContext } from '../src/node.js';
+import { tensor, tidy, noGrad, backward, engine, sum, mul, add, randomNormal, Generator, type Tensor, type GpuContext } from '../src/node.js';
 import { AdamW } from '../src/optim/index.js';
 import {
   LrdifModel,
@@ -33,6 +33,10 @@ import {
   makeLrdifConfig,
   makeDiffusionSchedule,
   timeFeature,
+  insertNoise,
+  sampleChain,
+  reverseChain,
+  canSampleFused,
   relativePositionIndex,
   lrdifMethodName,
   type LrdifConfig,
@@ -303,6 +307,39 @@ describe('LRDif modules vs the PyTorch reference', () => {
       await runCase(name, m, (i) => ({ outs: { zHat: m.estimatePrior(i.eImg, { zTarget: i.zTarget, noise: i.noise }).zHat } }));
       m.dispose();
     }
+  });
+
+  it('the inference chain is one fused dispatch and matches the reference chains (eps, x0, from ε)', async () => {
+    for (const [name, overrides, insert] of [
+      ['chainEps', {}, true],
+      ['chainX0', { parameterisation: 'x0' }, true],
+      ['chainNoInsert', { insertNoise: false }, false],
+    ] as const) {
+      const m = fixtureModel(overrides as Partial<LrdifConfig>);
+      const c = fx.cases[name];
+      const [eImg, zTarget, noise] = [up(c.inputs.eImg), up(c.inputs.zTarget), up(c.inputs.noise)];
+      const zHat = noGrad(() =>
+        tidy(() => {
+          const cond = m.conditionS2(eImg);
+          const zT = insert ? insertNoise(zTarget, noise, m.schedule) : noise;
+          expect(canSampleFused(m.denoiser, cond, m.schedule, zT)).toBe(true);
+          const before = ctx.stats().dispatches;
+          const z = sampleChain(m.denoiser, cond, m.schedule, { zT });
+          expect(ctx.stats().dispatches - before, 'dispatches of the whole chain').toBe(1);
+          return z;
+        }),
+      );
+      expectNear(await zHat.data(), c.outputs.zHat, OUT_TOL, `${name}: fused chain`);
+      for (const t of [eImg, zTarget, noise, zHat]) t.dispose();
+      m.dispose();
+    }
+    // Z_T drawn in the kernel from the generator equals randomNormal's draw (the differentiable path)
+    const cond = engine.keep(randomNormal([3, cfg.priorDim], { generator: new Generator(8) }));
+    const fused = noGrad(() => sampleChain(model.denoiser, cond, model.schedule, { generator: new Generator(9) }));
+    const chained = tidy(() => reverseChain(model.denoiser, randomNormal([3, cfg.priorDim], { generator: new Generator(9) }), cond, model.schedule));
+    engine.clearTape();
+    expectNear(await fused.data(), (await chained.data()) as Float32Array, OUT_TOL, 'fused vs differentiable chain');
+    for (const t of [cond, fused, chained]) t.dispose();
   });
 
   it('UDCformer (image, landmark taps, Z → logits), gradients of every input', async () => {

@@ -9,9 +9,20 @@
  *   'x0':  Z_{t−1} = β_t·√ᾱ_{t−1}/(1−ᾱ_t)·x̂₀ + (1−ᾱ_{t−1})·√α_t/(1−ᾱ_t)·Z_t   (ᾱ_0 = 1)
  * The denoiser's time input at step t is t/(10·T).
  */
-import { tidy } from '../../autograd/engine.js';
+import { engine, tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
+import {
+  DDPM_MAX_HIDDEN,
+  DDPM_MAX_PRIOR,
+  DDPM_MAX_STEPS,
+  DDPM_MAX_WIDTH,
+  ddpmCoefficients,
+  ddpmSampleFused,
+  ddpmStep as ddpmStepKernel,
+} from '../../kernels/ddpm.js';
 import { add, mulScalar } from '../../kernels/elementwise.js';
+import { randomNormal, type Generator } from '../../kernels/random.js';
+import type { Linear } from '../../nn/linear.js';
 import type { LrdifBetaSchedule, LrdifConfig, LrdifParameterisation } from './config.js';
 import type { Denoiser } from './denoiser.js';
 
@@ -43,22 +54,16 @@ export function makeDiffusionSchedule(
 
 /** The coefficients of one reverse step t (1…T): Z_{t−1} = zCoef·Z_t + predCoef·prediction. */
 export function ddpmStepCoefficients(s: DiffusionSchedule, t: number): { zCoef: number; predCoef: number } {
-  if (!Number.isInteger(t) || t < 1 || t > s.timesteps) throw new Error(`lrdif: ddpmStep: step t must be in 1…${s.timesteps}, got ${t}`);
-  const beta = s.betas[t - 1];
-  const alpha = s.alphas[t - 1];
-  const ab = s.alphasCumprod[t - 1];
-  const abPrev = t > 1 ? s.alphasCumprod[t - 2] : 1;
-  if (s.parameterisation === 'eps') return { zCoef: 1 / Math.sqrt(alpha), predCoef: -beta / (Math.sqrt(1 - ab) * Math.sqrt(alpha)) };
-  return { zCoef: ((1 - abPrev) * Math.sqrt(alpha)) / (1 - ab), predCoef: (beta * Math.sqrt(abPrev)) / (1 - ab) };
+  const { a, b } = ddpmCoefficients(s, t, s.parameterisation);
+  return { zCoef: a, predCoef: b };
 }
 
 /**
  * One reverse step, in one place: zt [B, C] and the denoiser's prediction (ε̂ or x̂₀) [B, C] →
- * Z_{t−1} [B, C].
+ * Z_{t−1} [B, C]; the fused one-kernel `ddpmStep` op (differentiable).
  */
-export function ddpmStep(zt: Tensor, prediction: Tensor, s: DiffusionSchedule, t: number): Tensor {
-  const { zCoef, predCoef } = ddpmStepCoefficients(s, t);
-  return tidy(() => add(mulScalar(zt, zCoef), mulScalar(prediction, predCoef)));
+export function reverseStep(zt: Tensor, prediction: Tensor, s: DiffusionSchedule, t: number): Tensor {
+  return ddpmStepKernel(zt, prediction, t, s, { param: s.parameterisation });
 }
 
 /** The denoiser's time input at step t: t/(10·T). */
@@ -81,8 +86,50 @@ export function reverseChain(denoiser: Denoiser, zT: Tensor, c: Tensor, s: Diffu
     let z = zT;
     for (let t = s.timesteps; t >= 1; t--) {
       const pred = denoiser.forward(z, timeFeature(s, t), c);
-      z = ddpmStep(z, pred, s, t);
+      z = reverseStep(z, pred, s, t);
     }
     return z;
+  });
+}
+
+/** Whether `sampleChain` can run the whole chain as one fused dispatch (inference, sizes within the kernel's limits). */
+export function canSampleFused(denoiser: Denoiser, c: Tensor, s: DiffusionSchedule, zT?: Tensor | null): boolean {
+  const inputs = [c, ...denoiser.parameters(), ...(zT ? [zT] : [])];
+  return (
+    !engine.needsGrad(inputs) &&
+    denoiser.priorDim <= DDPM_MAX_PRIOR &&
+    denoiser.width <= DDPM_MAX_WIDTH &&
+    denoiser.depth <= DDPM_MAX_HIDDEN &&
+    s.timesteps <= DDPM_MAX_STEPS
+  );
+}
+
+/**
+ * The reverse chain from Z_T = zT, or Z_T ~ N(0, I) drawn from `generator` (exactly as
+ * randomNormal([B, C], { generator }) draws it), to Ẑ₀ [B, C]. For inference (no gradient
+ * needed) it is ONE fused dispatch (`ddpmSampleFused`); otherwise the differentiable chain.
+ */
+export function sampleChain(denoiser: Denoiser, c: Tensor, s: DiffusionSchedule, opts: { zT?: Tensor | null; generator?: Generator } = {}): Tensor {
+  const B = c.shape[0];
+  if (canSampleFused(denoiser, c, s, opts.zT)) {
+    const layers = Array.from({ length: denoiser.layers.length }, (_, i) => denoiser.layers.at(i) as Linear);
+    const first = layers[0];
+    const last = layers[layers.length - 1];
+    return ddpmSampleFused(
+      c,
+      {
+        w1: first.weight,
+        b1: first.bias!,
+        hidden: layers.slice(1, -1).map((l) => ({ w: l.weight, b: l.bias! })),
+        w2: last.weight,
+        b2: last.bias!,
+      },
+      s,
+      { param: s.parameterisation, generator: opts.generator, zT: opts.zT ?? undefined, slope: denoiser.slope },
+    );
+  }
+  return tidy(() => {
+    const zT = opts.zT ?? randomNormal([B, denoiser.priorDim], { generator: opts.generator });
+    return reverseChain(denoiser, zT, c, s);
   });
 }

@@ -25,7 +25,7 @@ import { Module } from '../../nn/module.js';
 import { lrdifConfigs, validateLrdifConfig, type LrdifConfig } from './config.js';
 import { Denoiser } from './denoiser.js';
 import { checkTaps, type LandmarkTaps } from './dilnetwork.js';
-import { insertNoise, makeDiffusionSchedule, reverseChain, type DiffusionSchedule } from './diffusion.js';
+import { insertNoise, makeDiffusionSchedule, reverseChain, sampleChain, type DiffusionSchedule } from './diffusion.js';
 import { Fpen } from './fpen.js';
 import { expectShape } from './layers.js';
 import { UDCformer } from './udcformer.js';
@@ -148,19 +148,14 @@ export class LrdifModel extends Module {
     return tidy(() => {
       const c = this.conditionS2(eImg);
       if (!cfg.diffusion) return { zHat: c, c };
-      let eps: Tensor;
-      if (opts.noise) {
-        expectShape('LrdifModel.estimatePrior', 'noise ε', opts.noise, [B, cfg.priorDim]);
-        eps = opts.noise;
-      } else {
-        eps = randomNormal([B, cfg.priorDim], { generator: opts.generator });
-      }
-      let zT = eps;
+      if (opts.noise) expectShape('LrdifModel.estimatePrior', 'noise ε', opts.noise, [B, cfg.priorDim]);
       if (opts.zTarget && cfg.insertNoise) {
         expectShape('LrdifModel.estimatePrior', 'zTarget (the stage-1 EPR Z)', opts.zTarget, [B, cfg.priorDim]);
-        zT = insertNoise(detach(opts.zTarget), eps, this.schedule);
+        const eps = opts.noise ?? randomNormal([B, cfg.priorDim], { generator: opts.generator });
+        return { zHat: reverseChain(this.denoiser, insertNoise(detach(opts.zTarget), eps, this.schedule), c, this.schedule), c };
       }
-      return { zHat: reverseChain(this.denoiser, zT, c, this.schedule), c };
+      // from ε alone: one fused dispatch at inference, the differentiable chain in training
+      return { zHat: sampleChain(this.denoiser, c, this.schedule, { zT: opts.noise, generator: opts.generator }), c };
     });
   }
 
