@@ -258,6 +258,9 @@ describe('gatedDepthwiseGelu', () => {
     expect(() => gatedDepthwiseGelu(x4, w3)).toThrow(/gatedDepthwiseGelu: weight.*x \[1, 4, 4, 4\], weight \[3, 1, 3, 3\]/);
     expect(() => gatedDepthwiseGelu(x3, w4)).toThrow(/gatedDepthwiseGelu: x must be 4-D.*\[4, 2, 2\]/);
     expect(() => gatedDepthwiseGeluUnfused(x, w3)).toThrow(/gatedDepthwiseGelu/);
+    // a tensor larger than one storage binding: checked before any buffer is touched
+    const huge = Object.assign(Object.create(Object.getPrototypeOf(x4)), x4, { size: ctx.limits.maxStorageBufferBindingSize / 4 + 1 }) as Tensor;
+    expect(() => gatedDepthwiseGelu(huge, w4)).toThrow(/gatedDepthwiseGelu: x \[1, 4, 4, 4\] holds \d+ bytes, more than this device binds at once.*split the batch/);
     for (const t of [x, x4, x3, w3, w4, w5]) t.dispose();
     engine.clearTape();
   });

@@ -158,6 +158,10 @@ export function gatedDepthwiseGelu(x: Tensor, weight: Tensor): Tensor {
     if (grad) engine.record(OP, inputs, out, [], () => [zeros(x.shape), zeros(weight.shape)]);
     return out;
   }
+  const limit = x.ctx.limits.maxStorageBufferBindingSize;
+  if (x.size * 4 > limit) {
+    throw new Error(`lrdif: ${OP}: x ${fmtShape(x.shape)} holds ${x.size * 4} bytes, more than this device binds at once (maxStorageBufferBindingSize ${limit}); split the batch`);
+  }
   const pl = plan(x.ctx, geo);
   const out = forwardRaw(x, weight, pl);
   if (grad) {

@@ -1,0 +1,122 @@
+/**
+ * gatedDepthwiseGelu (DGNet's gated depthwise-conv FFN core, fused) vs the same core from
+ * unfused ops (conv2d groups = 2h + split + gelu + mul), at DGNet's sizes: h = ⌊2.66·C⌋ for
+ * C = 48, 96, 192, 384 at 56², 28², 14², 7² pixels; forward, and forward + backward (dx and
+ * dweight). Suites `gdfn-b8` (batch 8) and `gdfn-b64` (batch 64; slow on CPU adapters).
+ * The fused row's `note` holds unfused/fused ratios of wall time and of GPU time (timestamp
+ * queries), both medians from the same run on the same adapter.
+ * GFLOP/s counts 2·9 multiply-adds per pixel and channel of the 2h-channel convolution
+ * (×3 with the backward); the GELU and gate are not counted.
+ */
+import { backward, tensor, type Tensor } from '../src/node.js';
+import { gatedDepthwiseGelu, gatedDepthwiseGeluUnfused } from '../src/kernels/gdfn.js';
+import type { Harness, Impl, Row, Suite } from './harness.js';
+
+const LEVELS: Array<{ c: number; side: number }> = [
+  { c: 48, side: 56 },
+  { c: 96, side: 28 },
+  { c: 192, side: 14 },
+  { c: 384, side: 7 },
+];
+
+function randomData(n: number, seed: number, scale: number): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 4294967296 - 0.5) * scale;
+  }
+  return out;
+}
+
+type Fn = (x: Tensor, w: Tensor) => Tensor;
+
+function forwardImpl(fn: Fn, x: Tensor, w: Tensor): Impl<Tensor> {
+  return {
+    run: () => fn(x, w),
+    finish: async (rs) => {
+      await rs[rs.length - 1].data();
+      for (const r of rs) r.dispose();
+    },
+  };
+}
+
+/** Forward + backward; each call's gradients are taken off the leaves and freed after. */
+function trainingImpl(fn: Fn, x: Tensor, w: Tensor, g: Tensor): Impl<Tensor[]> {
+  return {
+    run: () => {
+      const y = fn(x, w);
+      backward(y, { grad: g });
+      y.dispose();
+      const grads = [x.grad!, w.grad!];
+      x.grad = null;
+      w.grad = null;
+      return grads;
+    },
+    finish: async (rs) => {
+      await rs[rs.length - 1][1].data();
+      for (const r of rs) for (const t of r) t.dispose();
+    },
+  };
+}
+
+function addRatioNote(fused: Row, unfused: Row): void {
+  const wall = unfused.ours_wall_ms / fused.ours_wall_ms;
+  const gpu = fused.ours_metric === 'gpu' && unfused.ours_metric === 'gpu' ? unfused.ours_ms / fused.ours_ms : null;
+  const text = `unfused/fused: wall ${wall.toFixed(2)}×${gpu === null ? '' : `, gpu ${gpu.toFixed(2)}×`}`;
+  fused.note = fused.note ? `${fused.note}; ${text}` : text;
+  console.log(`   ${fused.name} ${fused.shape}: ${text} (fused ${fused.ours_wall_ms.toFixed(2)} ms wall, unfused ${unfused.ours_wall_ms.toFixed(2)} ms wall)`);
+}
+
+async function level(h: Harness, batch: number, c: number, side: number): Promise<void> {
+  const hidden = Math.floor(2.66 * c);
+  const xShape = [batch, 2 * hidden, side, side];
+  const n = xShape.reduce((a, b) => a * b, 1);
+  const limit = h.ctx.limits.maxStorageBufferBindingSize;
+  if (n * 4 > limit) {
+    console.log(`   gdfn x [${xShape.join(', ')}]: skipped, ${n * 4} bytes is more than one binding may hold here (${limit}); split the batch`);
+    return;
+  }
+  const x = tensor(randomData(n, 3 + c, 3), xShape);
+  const w = tensor(randomData(2 * hidden * 9, 7 + c, 1), [2 * hidden, 1, 3, 3]);
+  const g = tensor(randomData(n / 2, 11 + c, 2), [batch, hidden, side, side]);
+  x.requiresGrad = true;
+  w.requiresGrad = true;
+  const shape = `x [${xShape.join(', ')}] (C ${c}, h ${hidden})`;
+  const flops = 2 * 9 * n;
+  const samples = batch > 8 ? 3 : 7;
+  try {
+    const rows: Row[] = [];
+    for (const [name, fn] of [
+      ['gdfn fused', gatedDepthwiseGelu],
+      ['gdfn unfused', gatedDepthwiseGeluUnfused],
+    ] as const) {
+      await h.case({ name: `${name} fwd`, shape, flops, ours: forwardImpl(fn, x, w), samples });
+      rows.push(h.rows[h.rows.length - 1]);
+    }
+    for (const [name, fn] of [
+      ['gdfn fused', gatedDepthwiseGelu],
+      ['gdfn unfused', gatedDepthwiseGeluUnfused],
+    ] as const) {
+      await h.case({ name: `${name} fwd+bwd`, shape, flops: 3 * flops, ours: trainingImpl(fn, x, w, g), samples: Math.min(samples, 5) });
+      rows.push(h.rows[h.rows.length - 1]);
+    }
+    addRatioNote(rows[0], rows[1]);
+    addRatioNote(rows[2], rows[3]);
+  } finally {
+    for (const t of [x, w, g]) t.dispose();
+  }
+}
+
+function suite(batch: number): Suite {
+  return {
+    name: `gdfn-b${batch}`,
+    description: `gated depthwise-conv FFN core (DGNet) fused vs unfused, batch ${batch}, C = 48…384 at 56²…7², fwd and fwd+bwd`,
+    async run(h) {
+      for (const { c, side } of LEVELS) await level(h, batch, c, side);
+    },
+  };
+}
+
+export const gdfnBatch8Suite = suite(8);
+export const gdfnBatch64Suite = suite(64);
