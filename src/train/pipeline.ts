@@ -1,0 +1,379 @@
+/**
+ * From dataset batches to the model's inputs (browser-safe).
+ *
+ * Per batch (a DataLoader batch of S×S images in [0, 1], no loader augmentation):
+ *   1. on-the-fly degradation (optional): `degradeBatch` with image g's seed imageSeed(seed, g),
+ *      g the item's index in the whole dataset, so every image is degraded the same way in
+ *      every epoch and in every batch composition;
+ *   2. e_img: the cached CLIP embedding of that (degraded, un-augmented) image;
+ *   3. augmentation (training only): horizontal flip + random erasing with the 44 uniforms of
+ *      the Philox stream (seed + 1, epoch·2³² + g): a function of (seed, epoch, image) only;
+ *   4. landmark taps of the degraded, flipped (not erased) images, cached per (image, flip)
+ *      (LandmarkTapCache); x112 = the ImageNet-normalised augmented images.
+ * Stage-2 noise ε of image g is drawn likewise from stream (seed + 2, epoch·2³² + g) in
+ * training and (seed + 3, g) in evaluation and prediction, so results never depend on the batch
+ * size, the order, or an interruption.
+ */
+import { noGrad, tidy } from '../autograd/engine.js';
+import { indexSelect } from '../kernels/indexing.js';
+import { tensor, type Tensor } from '../autograd/tensor.js';
+import { div, sub } from '../kernels/elementwise.js';
+import { applyFlipErase, flipEraseParams, AUGMENT_UNIFORMS, type FlipEraseOptions } from '../kernels/augment.js';
+import type { ResizeOptions } from '../kernels/resize.js';
+import { HostRandom } from '../data/rng.js';
+import { DataLoader, type Batch } from '../data/loader.js';
+import { ImageDataset, type Split } from '../data/datasets/types.js';
+import { degradeBatch, imageSeed, type DegradationKind, type DegradeConfig } from '../data/degrade/index.js';
+import type { LandmarkTaps } from '../models/lrdif/dilnetwork.js';
+import { sha256Hex, type FrozenEncoders } from './encoders.js';
+
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+const TWO32 = 4294967296;
+/** The largest float32 below 1: uniforms for the GPU augmentation stay in [0, 1). */
+const BELOW_ONE = 1 - 2 ** -24;
+
+export interface DegradeSpec {
+  kind: DegradationKind;
+  /** Resolved configuration (every field). */
+  config: DegradeConfig;
+  /** Dataset seed: image g gets imageSeed(seed, g). */
+  seed: number;
+}
+
+export interface PipelineSpec {
+  /** Side of the model input (the config's imageSize). */
+  imageSize: number;
+  /** How the loader resizes images to imageSize. */
+  resize: ResizeOptions;
+  /** On-the-fly degradation, or null (clean or offline-degraded data). */
+  degrade: DegradeSpec | null;
+  /** Training augmentation, or null. */
+  augment: FlipEraseOptions | null;
+  /** Seed of the augmentation and noise streams. */
+  seed: number;
+}
+
+/** The loader's resize for model inputs (Pillow-style antialiased bilinear, the DataLoader default). */
+export const MODEL_RESIZE: ResizeOptions = Object.freeze({ mode: 'bilinear', antialias: true }) as ResizeOptions;
+
+/** One split of a dataset with each item's index in the whole dataset. */
+export class IndexedSplit {
+  constructor(
+    readonly dataset: ImageDataset,
+    /** globalIndex[i]: index in the whole dataset of this split's item i. */
+    readonly globalIndex: readonly number[],
+  ) {
+    if (globalIndex.length !== dataset.length) throw new Error(`lrdif: IndexedSplit: ${globalIndex.length} indices for ${dataset.length} items`);
+  }
+
+  get length(): number {
+    return this.dataset.length;
+  }
+}
+
+/** The items of `split` with their indices in `full`. */
+export function splitWithIndices(full: ImageDataset, split: Split): IndexedSplit {
+  const idx: number[] = [];
+  full.items.forEach((it, i) => {
+    if (it.split === split) idx.push(i);
+  });
+  return new IndexedSplit(full.split(split), idx);
+}
+
+/** A subset of a split (e.g. for quick tests), keeping global indices. */
+export function subsetSplit(s: IndexedSplit, local: readonly number[]): IndexedSplit {
+  const ds = new ImageDataset(s.dataset.name, s.dataset.classNames, local.map((i) => s.dataset.items[i]), s.dataset.source, { skipped: s.dataset.skipped });
+  return new IndexedSplit(ds, local.map((i) => s.globalIndex[i]));
+}
+
+/** SHA-256 of an item's source (file bytes, or in-memory pixels and their size); null if it cannot be read (recorded as skipped). */
+export async function itemContentHash(ds: ImageDataset, i: number): Promise<string | null> {
+  const it = ds.items[i];
+  const s = it.source;
+  if (s.kind === 'pixels') return sha256Hex(new Uint8Array([...new TextEncoder().encode(`${s.width}x${s.height}x${s.channels}|`), ...s.data]));
+  if (ds.isSkipped(it)) return null;
+  try {
+    return await sha256Hex(await ds.source.readBytes(s.path));
+  } catch (e) {
+    ds.skip(s.path, (e as Error).message.replace(/^lrdif: /, ''));
+    return null;
+  }
+}
+
+/** Everything between an image's bytes and the CLIP input, as a stable string (part of the cache key). */
+export function imageTransformKey(spec: PipelineSpec, globalIndex: number): string {
+  const d = spec.degrade;
+  return JSON.stringify({
+    size: spec.imageSize,
+    resize: { mode: spec.resize.mode ?? 'bilinear', antialias: spec.resize.antialias ?? false },
+    degrade: d ? { kind: d.kind, config: d.config, seed: imageSeed(d.seed, globalIndex) } : null,
+  });
+}
+
+/** CLIP image embeddings of a split's images, one row per item (rows of unreadable items are absent). */
+export class EmbeddingTable {
+  constructor(
+    readonly rows: Float32Array,
+    readonly present: Uint8Array,
+    readonly width: number,
+  ) {}
+
+  /** Rows of local items [B, P] on the GPU; an absent row is an error naming the item. */
+  gather(local: readonly number[], names?: (i: number) => string): Tensor {
+    const P = this.width;
+    const out = new Float32Array(local.length * P);
+    local.forEach((i, r) => {
+      if (!this.present[i]) throw new Error(`lrdif: no CLIP embedding for item ${names ? names(i) : i} (it could not be read when the embeddings were computed)`);
+      out.set(this.rows.subarray(i * P, (i + 1) * P), r * P);
+    });
+    return tensor(out, [local.length, P]);
+  }
+}
+
+export interface EmbedProgress {
+  phase: 'hash' | 'embed';
+  done: number;
+  total: number;
+}
+
+/**
+ * The CLIP embeddings of every item of a split: cached ones from the store, the rest computed
+ * (in batches, with the same resize and degradation as training) and stored.
+ */
+export async function buildEmbeddingTable(
+  enc: FrozenEncoders,
+  split: IndexedSplit,
+  spec: PipelineSpec,
+  opts: { batchSize?: number; onProgress?: (p: EmbedProgress) => void } = {},
+): Promise<{ table: EmbeddingTable; cached: number; computed: number; skipped: number }> {
+  const P = enc.projectionDim;
+  const n = split.length;
+  const rows = new Float32Array(n * P);
+  const present = new Uint8Array(n);
+  const keys: Array<string | null> = new Array(n).fill(null);
+  const misses: number[] = [];
+  let cached = 0;
+  for (let i = 0; i < n; i++) {
+    const h = await itemContentHash(split.dataset, i);
+    if (h !== null) {
+      keys[i] = await sha256Hex(`image|${enc.clipRecord.hash}|${h}|${imageTransformKey(spec, split.globalIndex[i])}`);
+      const v = enc.store.get(keys[i]!);
+      if (v && v.length === P) {
+        rows.set(v, i * P);
+        present[i] = 1;
+        cached++;
+      } else misses.push(i);
+    }
+    if (opts.onProgress && ((i + 1) % 64 === 0 || i + 1 === n)) opts.onProgress({ phase: 'hash', done: i + 1, total: n });
+  }
+  let computed = 0;
+  if (misses.length) {
+    const sub = subsetSplit(split, misses);
+    const loader = new DataLoader(sub.dataset, { batchSize: opts.batchSize ?? 32, size: spec.imageSize, shuffle: false, augment: false, resize: spec.resize });
+    let done = 0;
+    for await (const b of loader.epoch(0)) {
+      try {
+        const g = b.indices.map((i) => sub.globalIndex[i]);
+        const x = spec.degrade ? noGrad(() => degradeBatch(b.images, spec.degrade!.kind, spec.degrade!.config, g.map((gi) => imageSeed(spec.degrade!.seed, gi))).images) : b.images;
+        const e = await enc.imageEmbeddings(x);
+        if (x !== b.images) x.dispose();
+        b.indices.forEach((si, r) => {
+          const local = misses[si];
+          const row = e.slice(r * P, (r + 1) * P);
+          rows.set(row, local * P);
+          present[local] = 1;
+          enc.store.set(keys[local]!, row);
+          computed++;
+        });
+      } finally {
+        b.dispose();
+      }
+      done = Math.min(misses.length, (b.index + 1) * loader.batchSize);
+      opts.onProgress?.({ phase: 'embed', done, total: misses.length });
+    }
+  }
+  return { table: new EmbeddingTable(rows, present, P), cached, computed, skipped: n - cached - computed };
+}
+
+/** Uniforms of the augmentation of image g in epoch `epoch` [B, 44]. */
+export function augmentUniforms(seed: number, epoch: number, globalIndices: readonly number[]): Float32Array {
+  const u = new Float32Array(globalIndices.length * AUGMENT_UNIFORMS);
+  globalIndices.forEach((g, r) => {
+    const rng = new HostRandom(seed + 1, epoch * TWO32 + g);
+    for (let k = 0; k < AUGMENT_UNIFORMS; k++) u[r * AUGMENT_UNIFORMS + k] = Math.min(Math.fround(rng.uniform()), BELOW_ONE);
+  });
+  return u;
+}
+
+/** Standard normal noise ε [B·C] of images g from the stream (seed, base + g). */
+export function imageNoise(seed: number, base: number, globalIndices: readonly number[], width: number): Float32Array {
+  const out = new Float32Array(globalIndices.length * width);
+  globalIndices.forEach((g, r) => {
+    const rng = new HostRandom(seed, base + g);
+    for (let k = 0; k < width; k++) out[r * width + k] = rng.normal();
+  });
+  return out;
+}
+
+/** Training noise of an epoch's images, and evaluation / prediction noise. */
+export const trainNoise = (spec: PipelineSpec, epoch: number, g: readonly number[], width: number) => imageNoise(spec.seed + 2, epoch * TWO32, g, width);
+export const evalNoise = (spec: PipelineSpec, g: readonly number[], width: number) => imageNoise(spec.seed + 3, 0, g, width);
+
+export interface ModelBatch {
+  x112: Tensor;
+  taps: LandmarkTaps;
+  eImg: Tensor;
+  labels: Tensor;
+  /** Host copy of the labels. */
+  labelValues: Int32Array;
+  local: number[];
+  global: number[];
+  size: number;
+  dispose(): void;
+}
+
+/**
+ * Host copies of landmark taps per (image, flip), up to a byte budget (beyond it taps are
+ * computed per batch, with the same result). The taps are those of the degraded and possibly
+ * flipped image without the erased box: random erasing applies to the UDCformer's image input
+ * only, which is what makes the frozen extractor's output cacheable.
+ */
+export class LandmarkTapCache {
+  private readonly map = new Map<string, [Float32Array, Float32Array, Float32Array]>();
+  bytes = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly maxBytes = 1.5 * 2 ** 30) {}
+
+  get(g: number, flip: boolean): [Float32Array, Float32Array, Float32Array] | undefined {
+    return this.map.get(`${g}|${flip ? 1 : 0}`);
+  }
+
+  set(g: number, flip: boolean, taps: [Float32Array, Float32Array, Float32Array]): void {
+    const b = 4 * (taps[0].length + taps[1].length + taps[2].length);
+    if (this.bytes + b > this.maxBytes) return;
+    this.map.set(`${g}|${flip ? 1 : 0}`, taps);
+    this.bytes += b;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/** Taps of images x01 [B, 3, S, S] with per-image flips, through the cache. */
+async function cachedTaps(x01: Tensor, global: readonly number[], flips: readonly boolean[], enc: FrozenEncoders, cache: LandmarkTapCache): Promise<LandmarkTaps> {
+  const B = global.length;
+  const missing: number[] = [];
+  const rows: Array<[Float32Array, Float32Array, Float32Array] | undefined> = global.map((g, i) => cache.get(g, flips[i]));
+  rows.forEach((r, i) => {
+    if (!r) missing.push(i);
+  });
+  cache.hits += B - missing.length;
+  cache.misses += missing.length;
+  if (missing.length) {
+    const computed = noGrad(() =>
+      tidy(() => {
+        let x = missing.length === B ? x01 : indexSelect(x01, 0, tensor(Int32Array.from(missing), [missing.length], 'i32'));
+        const f = missing.map((i) => flips[i]);
+        if (f.some(Boolean)) x = applyFlipErase(x, tensor(Int32Array.from(f.flatMap((v) => [v ? 1 : 0, 0, 0, 0, 0])), [f.length, 5], 'i32'));
+        return enc.taps(x);
+      }),
+    );
+    try {
+      const data = await Promise.all(computed.map(async (t) => (await t.data()) as Float32Array));
+      missing.forEach((i, r) => {
+        const per = data.map((d, k) => d.slice((r * d.length) / missing.length, ((r + 1) * d.length) / missing.length)) as [Float32Array, Float32Array, Float32Array];
+        rows[i] = per;
+        cache.set(global[i], flips[i], per);
+      });
+    } finally {
+      for (const t of computed) t.dispose();
+    }
+  }
+  const S = x01.shape[2];
+  const shapes = [
+    [B, 0, S / 4, S / 4],
+    [B, 0, S / 8, S / 8],
+    [B, 0, S / 16, S / 16],
+  ];
+  return [0, 1, 2].map((k) => {
+    const per = rows[0]![k].length;
+    const buf = new Float32Array(B * per);
+    rows.forEach((r, i) => buf.set(r![k], i * per));
+    const hw = shapes[k][2] * shapes[k][3];
+    return tensor(buf, [B, per / hw, shapes[k][2], shapes[k][3]]);
+  }) as unknown as LandmarkTaps;
+}
+
+/** ImageNet mean/std normalisation of [0, 1] images. */
+export function imagenetNormalize(x01: Tensor): Tensor {
+  return tidy(() => div(sub(x01, tensor([...IMAGENET_MEAN], [1, 3, 1, 1])), tensor([...IMAGENET_STD], [1, 3, 1, 1])));
+}
+
+/**
+ * The model's inputs for one loader batch: degradation, augmentation (when `epoch` is given
+ * and the spec augments), landmark taps (through `cache`), ImageNet normalisation and the
+ * cached e_img rows.
+ */
+export async function assembleBatch(
+  b: Batch,
+  split: IndexedSplit,
+  spec: PipelineSpec,
+  enc: FrozenEncoders,
+  table: EmbeddingTable,
+  epoch: number | null,
+  cache: LandmarkTapCache,
+): Promise<ModelBatch> {
+  const local = b.indices;
+  const global = local.map((i) => split.globalIndex[i]);
+  const S = spec.imageSize;
+  const B = global.length;
+  const augment = spec.augment && epoch !== null ? spec.augment : null;
+  const u = augment ? augmentUniforms(spec.seed, epoch!, global) : null;
+  const flipP = Math.fround(augment?.flipP ?? 0.5);
+  const flips = global.map((_, i) => (u ? Math.fround(u[i * AUGMENT_UNIFORMS]) < flipP : false));
+  const degraded = noGrad(() =>
+    spec.degrade ? degradeBatch(b.images, spec.degrade.kind, spec.degrade.config, global.map((g) => imageSeed(spec.degrade!.seed, g))).images : b.images,
+  );
+  let taps: LandmarkTaps | null = null;
+  let x112: Tensor | null = null;
+  let eImg: Tensor | null = null;
+  try {
+    taps = await cachedTaps(degraded, global, flips, enc, cache);
+    x112 = noGrad(() =>
+      tidy(() => {
+        let x = degraded;
+        if (augment) x = applyFlipErase(x, flipEraseParams(tensor(u!, [B, AUGMENT_UNIFORMS]), S, S, augment), augment.value ?? 0);
+        return imagenetNormalize(x);
+      }),
+    );
+    eImg = table.gather(local, (i) => split.dataset.items[i].id);
+  } catch (e) {
+    for (const t of [...(taps ?? []), x112, eImg]) t?.dispose();
+    throw e;
+  } finally {
+    if (degraded !== b.images) degraded.dispose();
+  }
+  const labelValues = Int32Array.from(local.map((i) => split.dataset.items[i].label));
+  const t = taps;
+  const xi = x112;
+  const ei = eImg;
+  return {
+    x112: xi,
+    taps: t,
+    eImg: ei,
+    labels: b.labels,
+    labelValues,
+    local,
+    global,
+    size: B,
+    dispose() {
+      xi.dispose();
+      for (const k of t) k.dispose();
+      ei.dispose();
+    },
+  };
+}
