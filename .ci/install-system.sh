@@ -2,6 +2,7 @@
 # Installs the system packages lrdif needs on Debian 12 (bookworm):
 # - a Vulkan driver new enough for Dawn: Mesa lavapipe from bookworm-backports (bookworm's 22.3 is rejected),
 #   and the Vulkan loader.
+# - Debian's chromium, for the web app's browser tests (test/browser/, WebGPU on SwiftShader).
 # Optional extra: python3-torch (only to regenerate golden fixtures; CI does not need it): --with-torch.
 # Idempotent; when everything is already there it touches nothing (no apt-get update), so reruns are fast.
 set -euo pipefail
@@ -19,8 +20,10 @@ have_backports_lavapipe() {
   [ -n "$(installed_version libvulkan1)" ]
 }
 
-if have_backports_lavapipe && { [ $WITH_TORCH -eq 0 ] || [ -n "$(installed_version python3-torch)" ]; }; then
-  echo "system packages already there: mesa-vulkan-drivers $(installed_version mesa-vulkan-drivers); skipping apt"
+have_chromium() { [ -n "$(installed_version chromium)" ] && [ -x /usr/bin/chromium ]; }
+
+if have_backports_lavapipe && have_chromium && { [ $WITH_TORCH -eq 0 ] || [ -n "$(installed_version python3-torch)" ]; }; then
+  echo "system packages already there: mesa-vulkan-drivers $(installed_version mesa-vulkan-drivers), chromium $(installed_version chromium); skipping apt"
   exit 0
 fi
 
@@ -31,7 +34,8 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers >/dev/null
 $SUDO apt-get install -y -qq libvulkan1 >/dev/null
+have_chromium || $SUDO apt-get install -y -qq chromium >/dev/null
 if [ $WITH_TORCH -eq 1 ]; then
   $SUDO apt-get install -y -qq python3-torch python3-numpy >/dev/null
 fi
-echo "system packages ready: mesa-vulkan-drivers $(installed_version mesa-vulkan-drivers); ICDs: $(ls /usr/share/vulkan/icd.d/ 2>/dev/null | tr '\n' ' ')"
+echo "system packages ready: mesa-vulkan-drivers $(installed_version mesa-vulkan-drivers), chromium $(installed_version chromium); ICDs: $(ls /usr/share/vulkan/icd.d/ 2>/dev/null | tr '\n' ' ')"

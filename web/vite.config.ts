@@ -152,6 +152,8 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 4096,
     reportCompressedSize: false,
+    // the library's messages name classes (e.g. "loadStateDict into LrdifModel"): keep the names
+    rolldownOptions: { output: { keepNames: true } },
   },
   logLevel: 'warn',
 });

@@ -15,7 +15,23 @@ export interface ChartOptions {
   xLabel: string;
   yMin?: number;
   yMax?: number;
+  /** Logarithmic y axis (positive values only). */
+  logY?: boolean;
   markers?: Array<{ x: number; label: string }>;
+}
+
+/** Ticks 1, 2, 5 × 10^k between 10^lo and 10^hi (fewer when the range is wide). */
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  const steps = hi - lo > 2 ? [1] : [1, 2, 5];
+  for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
+    for (const m of steps) {
+      const v = m * 10 ** k;
+      const l = Math.log10(v);
+      if (l >= lo - 1e-9 && l <= hi + 1e-9) out.push(Number(v.toPrecision(6)));
+    }
+  }
+  return out.length ? out : [Number((10 ** lo).toPrecision(3))];
 }
 
 function niceTicks(lo: number, hi: number, n = 5): number[] {
@@ -38,26 +54,30 @@ export function drawChart(canvas: HTMLCanvasElement, series: Series[], o: ChartO
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, W, H);
   const pad = { l: 48, r: 12, t: 26, b: 30 };
+  const ty = (y: number) => (o.logY ? Math.log10(y) : y);
   const pts = series.flatMap((s) => s.points);
   const xs = pts.map((p) => p[0]);
-  const ys = pts.map((p) => p[1]).filter(Number.isFinite);
+  const ys = pts.map((p) => ty(p[1])).filter(Number.isFinite);
   const x0 = xs.length ? Math.min(...xs) : 0;
   const x1 = xs.length ? Math.max(...xs, x0 + 1) : 1;
-  let y0 = o.yMin ?? (ys.length ? Math.min(...ys) : 0);
-  let y1 = o.yMax ?? (ys.length ? Math.max(...ys) : 1);
+  let y0 = o.yMin !== undefined ? ty(o.yMin) : ys.length ? Math.min(...ys) : 0;
+  let y1 = o.yMax !== undefined ? ty(o.yMax) : ys.length ? Math.max(...ys) : 1;
   if (!(y1 > y0)) {
     y0 -= 0.5;
     y1 += 0.5;
   }
+  // headroom for the legend above the highest point
+  if (o.yMax === undefined) y1 += 0.12 * (y1 - y0);
   const X = (x: number) => pad.l + ((x - x0) / (x1 - x0)) * (W - pad.l - pad.r);
-  const Y = (y: number) => H - pad.b - ((y - y0) / (y1 - y0)) * (H - pad.t - pad.b);
+  const Y = (y: number) => H - pad.b - ((ty(y) - y0) / (y1 - y0)) * (H - pad.t - pad.b);
   g.font = '12px system-ui, sans-serif';
   g.fillStyle = '#222';
   g.fillText(o.title, pad.l, 16);
   g.strokeStyle = '#ddd';
   g.lineWidth = 1;
   g.fillStyle = '#666';
-  for (const t of niceTicks(y0, y1)) {
+  const yTicks = o.logY ? logTicks(y0, y1) : niceTicks(y0, y1);
+  for (const t of yTicks) {
     g.beginPath();
     g.moveTo(pad.l, Y(t));
     g.lineTo(W - pad.r, Y(t));

@@ -9,3 +9,13 @@ declare module 'virtual:lrdif-bench-suites' {
 
 /** lrdif's package.json version (vite.config.ts `define`). */
 declare const __LRDIF_VERSION__: string;
+
+// Benchmark.js's own dependencies (no type packages installed; only handed over as globals).
+declare module 'lodash' {
+  const lodash: unknown;
+  export default lodash;
+}
+declare module 'platform' {
+  const platform: unknown;
+  export default platform;
+}

@@ -1,6 +1,7 @@
 /**
  * The page's state for scripts and tests (`window.lrdifPage`): what each tab last did, as plain
- * JSON-able values. The browser tests read it; nothing in the page depends on it.
+ * JSON-able values (and `window.lrdifPageImage`, the last photo as processed, 8-bit RGB). The
+ * browser tests read them; nothing in the page depends on them.
  */
 import type { Row } from '../../bench/harness.js';
 
@@ -8,6 +9,8 @@ export interface PageHooks {
   device: { ready: boolean; adapter: string | null; error: string | null };
   inference: {
     ready: boolean;
+    /** Model loads finished (successfully or not). */
+    loads: number;
     error: string | null;
     warning: string | null;
     photo: { name: string; width: number; height: number } | null;
@@ -40,7 +43,7 @@ export interface PageHooks {
 
 export const hooks: PageHooks = {
   device: { ready: false, adapter: null, error: null },
-  inference: { ready: false, error: null, warning: null, photo: null, runs: 0, webcam: false, webcamFrames: 0, last: null },
+  inference: { ready: false, loads: 0, error: null, warning: null, photo: null, runs: 0, webcam: false, webcamFrames: 0, last: null },
   training: { running: false, done: false, error: null, phase: '', steps: [], epochs: [], evals: {}, seconds: null },
   bench: { running: false, done: false, error: null, rows: [], table: null, excluded: [] },
 };

@@ -69,20 +69,17 @@ async function loadModels(): Promise<void> {
   await openSession(ck, weights, config);
 }
 
-/** Replaces the session with one for these files. */
+/** Replaces the session with one for these files (the current one stays if they fail to load). */
 export async function openSession(ck: FileBytes, weights: FileBytes | null, config: { name: string; text: string } | null): Promise<void> {
-  stopWebcam();
-  session?.dispose();
-  session = null;
-  hooks.inference.ready = false;
   setStatus('checking the checkpoint…');
   const checkpoint = loadCheckpoint(ck);
+  let next: InferenceSession;
   try {
     setStatus('loading the CLIP…');
     const clip = await loadClipFor(checkpoint.meta, weights, config);
     try {
       setStatus("loading face-api's detector and landmark nets…");
-      session = await InferenceSession.open(checkpoint, clip);
+      next = await InferenceSession.open(checkpoint, clip);
     } catch (e) {
       clip.clip.dispose();
       throw e;
@@ -91,6 +88,9 @@ export async function openSession(ck: FileBytes, weights: FileBytes | null, conf
     checkpoint.model.dispose();
     throw e;
   }
+  stopWebcam();
+  session?.dispose();
+  session = next;
   const m = session.checkpoint.meta;
   const c = m.config;
   const name = c.variant === 'lowlight' ? 'LLDif' : 'LRDif';
@@ -191,6 +191,7 @@ function render(r: InferResult): void {
     `${r.image.width}×${r.image.height}${r.scaled ? ' (scaled down)' : ''}` +
     (d ? ` · ${d.kind === 'udc' ? 'under-display camera' : 'low light'} at strength ${d.strength.toFixed(2)} (seed ${d.seed})` : ' · no simulation') +
     ` · ${r.faces.length} face${r.faces.length === 1 ? '' : 's'}`;
+  (globalThis as unknown as { lrdifPageImage: RgbImage }).lrdifPageImage = r.image;
   hooks.inference.runs++;
   hooks.inference.last = {
     width: r.image.width,
@@ -317,7 +318,21 @@ export function inferenceTab(): HTMLElement {
         field('CLIP', h('input', { id: 'clip-files', type: 'file', accept: '.safetensors,.json', multiple: true }), 'model.safetensors and its config.json; or URLs; empty: the tiny random CLIP the checkpoint records'),
         h('input', { id: 'clip-url', type: 'url', placeholder: 'weights URL (model.safetensors)' }),
         h('input', { id: 'clip-config-url', type: 'url', placeholder: 'config.json URL (optional)' }),
-        h('button', { id: 'load-models', onclick: () => act(loadModels) }, 'Load model'),
+        h(
+          'button',
+          {
+            id: 'load-models',
+            onclick: () =>
+              act(async () => {
+                try {
+                  await loadModels();
+                } finally {
+                  hooks.inference.loads++;
+                }
+              }),
+          },
+          'Load model',
+        ),
         h('div', { id: 'model-info', class: 'info' }),
         h('h2', {}, 'Input'),
         field(
@@ -372,5 +387,11 @@ export function inferenceTab(): HTMLElement {
 
 /** Opens a session from the training tab's result. */
 export function useTrained(ck: FileBytes, clipWeights: FileBytes, clipConfig: { name: string; text: string }): Promise<void> {
-  return act(() => openSession(ck, clipWeights, clipConfig));
+  return act(async () => {
+    try {
+      await openSession(ck, clipWeights, clipConfig);
+    } finally {
+      hooks.inference.loads++;
+    }
+  });
 }

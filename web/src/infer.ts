@@ -19,7 +19,7 @@ import { imagesToTensor, chwToImage, type RgbImage } from '../../src/io/image.js
 import { resize } from '../../src/kernels/resize.js';
 import { clamp } from '../../src/kernels/elementwise.js';
 import { RgbImageBuffer } from '../../src/kernels/affine-warp.js';
-import { degradeBatch, resolveDegradeConfig, type DegradationKind, type DegradeConfig } from '../../src/data/degrade/index.js';
+import { degradeBatch, resolveDegradeConfig, DEFAULT_DISPLAY, type DegradationKind, type DegradeConfig } from '../../src/data/degrade/index.js';
 import { cropRgbImage, type FaceBox, type FacePoint } from '../../src/models/faceapi/preprocess.js';
 import { alignFaces } from '../../src/models/faceapi/align.js';
 import type { FacePipeline } from '../../src/models/faceapi/detect-faces.js';
@@ -214,19 +214,26 @@ const logLerp = (a: number, b: number, t: number) => Math.exp(lerp(Math.log(a), 
 const point = (v: number): [number, number] => [v, v];
 
 /**
- * The degradation of one strength s ∈ [0, 1], every range collapsed to one value (so only the
- * noise is random). UDC: the display's diffraction always; transmission from the top of the
- * training ranges (s = 0) to 0.6 × their bottom (s = 1), photons 4000 → 250 (log), read noise
- * 0.0005 → 0.006. Low light: exposure 0.5 → 0.02 (log), gamma 1 → 1.6, photons 4000 → 100 (log),
- * read noise 0.001 → 0.015, no colour cast.
+ * The degradation of one strength s ∈ [0, 1] for a photo whose shorter side is `shorterSide`
+ * pixels, every range collapsed to one value (so only the noise is random).
+ *
+ * UDC: the display's diffraction PSF is fixed in the camera's pixels, not relative to the photo:
+ * at s = 0.5 it is the 31-pixel kernel a 112-pixel training face gets (display.referenceSize =
+ * the photo's shorter side), half that size at s = 0 and twice at s = 1 (log-scaled between);
+ * transmission from the top of the training ranges (s = 0) to 0.6 × their bottom (s = 1),
+ * photons 4000 → 250 (log), read noise 0.0005 → 0.006.
+ * Low light: exposure 0.5 → 0.02 (log), gamma 1 → 1.6, photons 4000 → 100 (log), read noise
+ * 0.001 → 0.015, no colour cast.
  */
-export function degradeConfigFor(kind: DegradationKind, strength: number): DegradeConfig {
+export function degradeConfigFor(kind: DegradationKind, strength: number, shorterSide = DEFAULT_DISPLAY.referenceSize): DegradeConfig {
   if (!(strength >= 0 && strength <= 1)) throw new PageError(`the degradation strength must be between 0 and 1, got ${strength}`);
   const s = strength;
   if (kind === 'udc') {
     const hi = [0.35, 0.31, 0.27];
     const lo = [0.27, 0.23, 0.2];
+    const psfScale = 2 ** (2 * s - 1);
     return resolveDegradeConfig('udc', {
+      display: { referenceSize: Math.max(1, Math.round(shorterSide / psfScale)) },
       transmission: hi.map((h, c) => point(lerp(h, 0.6 * lo[c], s))),
       compensation: point(0.9),
       photons: point(logLerp(4000, 250, s)),
@@ -263,7 +270,7 @@ export async function scalePhoto(photo: RgbImage, maxSide: number): Promise<RgbI
 
 /** The degraded photo, back in 8 bits. */
 export async function degradePhoto(photo: RgbImage, d: DegradeChoice): Promise<{ image: RgbImage; config: DegradeConfig }> {
-  const config = degradeConfigFor(d.kind, d.strength);
+  const config = degradeConfigFor(d.kind, d.strength, Math.min(photo.width, photo.height));
   const y = noGrad(() =>
     tidy(() => {
       const x = imagesToTensor([photo]);

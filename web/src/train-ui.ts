@@ -13,6 +13,7 @@ let redraw: number | null = null;
 
 const lossS1: Array<[number, number]> = [];
 const lossS2: Array<[number, number]> = [];
+const ceS2: Array<[number, number]> = [];
 const accTrain: Array<[number, number]> = [];
 const accTest: Array<[number, number]> = [];
 let stage2Start: number | null = null;
@@ -45,9 +46,9 @@ function scheduleChart(): void {
   redraw = requestAnimationFrame(() => {
     redraw = null;
     const markers = stage2Start !== null ? [{ x: stage2Start, label: 'stage 2' }] : [];
-    const loss: Series[] = [{ name: 'loss, stage 1', color: '#0074d9', points: lossS1 }];
-    if (lossS2.length) loss.push({ name: 'loss, stage 2', color: '#b10dc9', points: lossS2 });
-    drawChart(byId<HTMLCanvasElement>('chart-loss'), loss, { title: 'training loss per step', xLabel: 'step', yMin: 0, markers });
+    const loss: Series[] = [{ name: 'stage 1 (CE)', color: '#0074d9', points: lossS1 }];
+    if (lossS2.length) loss.push({ name: 'stage 2 (CE + KL)', color: '#b10dc9', points: lossS2 }, { name: 'stage 2 CE', color: '#39cccc', points: ceS2 });
+    drawChart(byId<HTMLCanvasElement>('chart-loss'), loss, { title: 'training loss per step (log scale)', xLabel: 'step', logY: true, markers });
     drawChart(
       byId<HTMLCanvasElement>('chart-acc'),
       [
@@ -60,7 +61,7 @@ function scheduleChart(): void {
 }
 
 function resetChart(): void {
-  for (const a of [lossS1, lossS2, accTrain, accTest]) a.length = 0;
+  for (const a of [lossS1, lossS2, ceS2, accTrain, accTest]) a.length = 0;
   stage2Start = null;
   stepCount = 0;
   epochSteps = [];
@@ -134,6 +135,7 @@ async function start(): Promise<void> {
         stepCount++;
         if (stage === 2 && stage2Start === null) stage2Start = stepCount;
         (stage === 1 ? lossS1 : lossS2).push([stepCount, s.loss]);
+        if (stage === 2) ceS2.push([stepCount, s.ce]);
         epochSteps.push(s.accuracy * s.images, s.images);
         let ok = 0;
         let n = 0;

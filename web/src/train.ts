@@ -233,7 +233,7 @@ export async function trainInPage(o: PageTrainOptions, hooks: TrainHooks): Promi
       deterministic: false,
     });
     const runStage = async (stage: 1 | 2, model: LrdifModel, epochs: number): Promise<StageOutcome> => {
-      const store = new MemoryRunStore(`lrdif-${variant === 'lowlight' ? 'lldif' : 'lrdif'}-tiny-stage${stage}`);
+      const store = new MemoryRunStore(`${variant === 'lowlight' ? 'lldif' : 'lrdif'}-tiny-stage${stage}`);
       const seen: EpochInfo[] = [];
       const best = () => seen.reduce((b, e) => (e.eval.report.accuracy > b.accuracy ? { epoch: e.epoch, accuracy: e.eval.report.accuracy } : b), { epoch: 0, accuracy: -1 });
       try {
