@@ -15,7 +15,8 @@
 //                           per-row Σ_j dS ⊙ Ĝ for dtemperature
 //           `bwd_cols`      γk = Σ_i dĜ ⊙ Ĝ / ‖k‖²
 //           `bwd_temp`      dtemperature[h] = Σ over batch and rows
-//           `mix`           dv = Aᵀ g,  dq = W k − γq ⊙ q,  dk = Wᵀ q − γk ⊙ k
+//           `mix`           dv = Aᵀ g,  dq = W k,  dk = Wᵀ q
+//           `diag_sub`      dq −= γq ⊙ q,  dk −= γk ⊙ k (per row)
 // (the normalisation backward dx = (dx̂ − x̂ (x̂·dx̂)) / ‖x‖ folded into the small matrices:
 //  x̂·dx̂ per row is Σ_j dĜ ⊙ Ĝ, so no big tensor is normalised or stored). Rows with
 //  ‖x‖ < eps are divided by eps: their γ is 0.
@@ -40,7 +41,6 @@ const RN: u32 = 2u;
 const BIG: f32 = 3.0e38;
 const NORMS: u32 = 1u;
 const TRANS: u32 = 2u;
-const DIAG: u32 = 4u;
 
 fn flag(f: u32) -> bool {
   return (p.flags & f) != 0u;
@@ -56,12 +56,12 @@ struct Params {
   colGroups: u32,// mix: workgroups across the columns
   heads: u32,
   eps: f32,
-  // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ; bit 2: mix subtracts d[i] · y[i, :]
+  // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ
   flags: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-// gram: a (q or g) and b (k or v); mix: a is x (the c×n operand), b is y (DIAG)
+// gram: a (q or g) and b (k or v); mix: a is x (the c×n operand); diag_sub: b is y
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> a4: array<vec4f>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
@@ -74,7 +74,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> attn: array<f32>;
 @group(0) @binding(9) var<storage, read_write> ghat: array<f32>;
 @group(0) @binding(10) var<storage, read_write> nrm: array<f32>;
-// mix: the c×c matrices, the diagonal, the output (scalar and vec4 views)
+// mix: the c×c matrices and the output (scalar and vec4 views); diag_sub: the diagonal d
 @group(0) @binding(11) var<storage, read> mat: array<f32>;
 @group(0) @binding(12) var<storage, read> dvec: array<f32>;
 @group(0) @binding(13) var<storage, read_write> out: array<f32>;
@@ -237,14 +237,6 @@ fn loadX4(base: u32, j: u32, col: u32) -> vec4f {
   return loadA4(base + j * N, col, N);
 }
 
-fn loadY4(base: u32, i: u32, col: u32) -> vec4f {
-  let N = p.n;
-  if (VEC) {
-    return b4[(base + i * N) / 4u + min(col, N - 4u) / 4u];
-  }
-  return loadB4(base + i * N, col, N);
-}
-
 struct MixTile {
   acc: array<array<vec4f, RN>, TM>,
   base: u32,
@@ -276,14 +268,6 @@ fn mixTile(wid: vec3u, nwg: vec3u, lid: u32) -> MixTile {
       let m = mat[mBase + rows[i] * rs + j * js];
       for (var r = 0u; r < RN; r++) {
         t.acc[i][r] = fma(vec4f(m), xv[r], t.acc[i][r]);
-      }
-    }
-  }
-  if (flag(DIAG)) {
-    for (var i = 0u; i < TM; i++) {
-      let d = dvec[prob * c + rows[i]];
-      for (var r = 0u; r < RN; r++) {
-        t.acc[i][r] -= d * loadY4(t.base, rows[i], t.col0 + r * 4u);
       }
     }
   }
@@ -390,4 +374,16 @@ fn bwd_temp(@builtin(global_invocation_id) gid: vec3u) {
     for (var i = 0u; i < p.c; i++) { acc += dtrow[prob * p.c + i]; }
   }
   dtemp[h] = acc;
+}
+
+// out[e] −= d[row] · y[e] over the problems · c rows of n (the diagonal term of dq and dk);
+// 4 consecutive elements per invocation, 1-D grid of 64-invocation workgroups, folded
+@compute @workgroup_size(64)
+fn diag_sub(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e0 = ((wid.y * nwg.x + wid.x) * 64u + lid) * 4u;
+  let total = p.problems * p.c * p.n;
+  for (var q = 0u; q < 4u; q++) {
+    let e = e0 + q;
+    if (e < total) { out[e] -= dvec[e / p.n] * b[e]; }
+  }
 }

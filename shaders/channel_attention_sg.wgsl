@@ -24,7 +24,6 @@ const MAXI: u32 = 48u;        // 8 · MAXG
 const MAXR: u32 = 6u;
 const NORMS: u32 = 1u;
 const TRANS: u32 = 2u;
-const DIAG: u32 = 4u;
 
 struct Params {
   c: u32,
@@ -36,7 +35,7 @@ struct Params {
   colGroups: u32,
   heads: u32,
   eps: f32,
-  // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ; bit 2: mix subtracts d[i] · y[i, :]
+  // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ
   flags: u32,
 }
 
@@ -48,7 +47,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> part: array<f32>;
 @group(0) @binding(6) var<storage, read_write> npart: array<f32>;
 @group(0) @binding(11) var<storage, read> mat: array<f32>;
-@group(0) @binding(12) var<storage, read> dvec: array<f32>;
 @group(0) @binding(13) var<storage, read_write> out: array<f32>;
 @group(0) @binding(14) var<storage, read_write> out4: array<vec4f>;
 
@@ -99,23 +97,52 @@ fn gramRow(s: ptr<function, GramAcc>, i: u32, t: vec4f, bv: array<vec4f, MAXR>) 
   }
 }
 
+// rows g·8 … g·8 + 7 of the tile (as in `mixGroup`: constant accumulator indices only)
+fn gramGroup(s: ptr<function, GramAcc>, g: u32, v: vec4f, bv: array<vec4f, MAXR>) {
+  let i = g * 8u;
+  gramRow(s, i, subgroupBroadcast(v, 0u), bv);
+  gramRow(s, i + 1u, subgroupBroadcast(v, 1u), bv);
+  gramRow(s, i + 2u, subgroupBroadcast(v, 2u), bv);
+  gramRow(s, i + 3u, subgroupBroadcast(v, 3u), bv);
+  gramRow(s, i + 4u, subgroupBroadcast(v, 4u), bv);
+  gramRow(s, i + 5u, subgroupBroadcast(v, 5u), bv);
+  gramRow(s, i + 6u, subgroupBroadcast(v, 6u), bv);
+  gramRow(s, i + 7u, subgroupBroadcast(v, 7u), bv);
+}
+
 fn gramStep(s: ptr<function, GramAcc>, av: array<vec4f, MAXG>, bv: array<vec4f, MAXR>, norms: bool) {
   if (norms) {
     for (var g = 0u; g < G; g++) { (*s).na[g] += dot(av[g], av[g]); }
     for (var r = 0u; r < R; r++) { (*s).nb[r] += dot(bv[r], bv[r]); }
   }
-  for (var g = 0u; g < G; g++) {
-    let v = av[g];
-    let i = g * 8u;
-    gramRow(s, i, subgroupBroadcast(v, 0u), bv);
-    gramRow(s, i + 1u, subgroupBroadcast(v, 1u), bv);
-    gramRow(s, i + 2u, subgroupBroadcast(v, 2u), bv);
-    gramRow(s, i + 3u, subgroupBroadcast(v, 3u), bv);
-    gramRow(s, i + 4u, subgroupBroadcast(v, 4u), bv);
-    gramRow(s, i + 5u, subgroupBroadcast(v, 5u), bv);
-    gramRow(s, i + 6u, subgroupBroadcast(v, 6u), bv);
-    gramRow(s, i + 7u, subgroupBroadcast(v, 7u), bv);
+  gramGroup(s, 0u, av[0], bv);
+  if (G > 1u) { gramGroup(s, 1u, av[1], bv); }
+  if (G > 2u) { gramGroup(s, 2u, av[2], bv); }
+  if (G > 3u) { gramGroup(s, 3u, av[3], bv); }
+  if (G > 4u) { gramGroup(s, 4u, av[4], bv); }
+  if (G > 5u) { gramGroup(s, 5u, av[5], bv); }
+}
+
+// part[row i0 + i, columns j0 + r·8 + lane]
+fn gramStoreRow(s: ptr<function, GramAcc>, i: u32, outRow: u32, rowValid: bool, j0: u32) {
+  if (!rowValid) { return; }
+  for (var r = 0u; r < R; r++) {
+    let j = j0 + r * 8u;
+    if (j < p.c) { part[outRow + j] = (*s).acc[i][r]; }
   }
+}
+
+fn gramStoreGroup(s: ptr<function, GramAcc>, g: u32, outBase: u32, i0: u32, j0: u32) {
+  let c = p.c;
+  let i = g * 8u;
+  gramStoreRow(s, i, outBase + (i0 + i) * c, i0 + i < c, j0);
+  gramStoreRow(s, i + 1u, outBase + (i0 + i + 1u) * c, i0 + i + 1u < c, j0);
+  gramStoreRow(s, i + 2u, outBase + (i0 + i + 2u) * c, i0 + i + 2u < c, j0);
+  gramStoreRow(s, i + 3u, outBase + (i0 + i + 3u) * c, i0 + i + 3u < c, j0);
+  gramStoreRow(s, i + 4u, outBase + (i0 + i + 4u) * c, i0 + i + 4u < c, j0);
+  gramStoreRow(s, i + 5u, outBase + (i0 + i + 5u) * c, i0 + i + 5u < c, j0);
+  gramStoreRow(s, i + 6u, outBase + (i0 + i + 6u) * c, i0 + i + 6u < c, j0);
+  gramStoreRow(s, i + 7u, outBase + (i0 + i + 7u) * c, i0 + i + 7u < c, j0);
 }
 
 // grid: x = tilesI · tilesJ, (y, z) = problem · splits + split (folded)
@@ -149,14 +176,12 @@ fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     gramStep(&s, av, bv, norms);
   }
   let outBase = ps * c * c;
-  for (var i = 0u; i < G * 8u; i++) {
-    if (i0 + i < c) {
-      for (var r = 0u; r < R; r++) {
-        let j = j0 + r * 8u + lane;
-        if (j < c) { part[outBase + (i0 + i) * c + j] = s.acc[i][r]; }
-      }
-    }
-  }
+  gramStoreGroup(&s, 0u, outBase, i0, j0 + lane);
+  if (G > 1u) { gramStoreGroup(&s, 1u, outBase, i0, j0 + lane); }
+  if (G > 2u) { gramStoreGroup(&s, 2u, outBase, i0, j0 + lane); }
+  if (G > 3u) { gramStoreGroup(&s, 3u, outBase, i0, j0 + lane); }
+  if (G > 4u) { gramStoreGroup(&s, 4u, outBase, i0, j0 + lane); }
+  if (G > 5u) { gramStoreGroup(&s, 5u, outBase, i0, j0 + lane); }
   if (norms) {
     if (tj == 0u) {
       for (var g = 0u; g < G; g++) {
@@ -184,14 +209,6 @@ fn loadX4(base: u32, j: u32, col: u32) -> vec4f {
   return loadA4(base + j * N, col, N);
 }
 
-fn loadY4(base: u32, i: u32, col: u32) -> vec4f {
-  let N = p.n;
-  if (VEC) {
-    return b4[(base + i * N) / 4u + min(col, N - 4u) / 4u];
-  }
-  return loadB4(base + i * N, col, N);
-}
-
 // M[row, j + q] for q < 4 (M[j + q, row] when transposed: `mRow` is the offset of the row,
 // `js` the stride along j), zero where j + q ≥ c
 fn loadM4(mRow: u32, js: u32, j: u32) -> vec4f {
@@ -211,10 +228,27 @@ struct MixTile {
   col0: u32,
 }
 
+// The accumulators are only ever indexed by constants: each 8-row group has its own call
+// (`if (G > g)` folds away with the override), so no loop over rows needs unrolling and the
+// shader compiler never falls back to indexing them in memory.
+
 fn mixRow(t: ptr<function, MixTile>, i: u32, m: vec4f, xv: array<array<vec4f, MAXR>, 4>) {
   for (var r = 0u; r < R; r++) {
     (*t).acc[i][r] = fma(vec4f(m.w), xv[3][r], fma(vec4f(m.z), xv[2][r], fma(vec4f(m.y), xv[1][r], fma(vec4f(m.x), xv[0][r], (*t).acc[i][r]))));
   }
+}
+
+// rows g·8 … g·8 + 7 of the tile; lane l holds the coefficients of row g·8 + l
+fn mixGroup(t: ptr<function, MixTile>, g: u32, v: vec4f, xv: array<array<vec4f, MAXR>, 4>) {
+  let i = g * 8u;
+  mixRow(t, i, subgroupBroadcast(v, 0u), xv);
+  mixRow(t, i + 1u, subgroupBroadcast(v, 1u), xv);
+  mixRow(t, i + 2u, subgroupBroadcast(v, 2u), xv);
+  mixRow(t, i + 3u, subgroupBroadcast(v, 3u), xv);
+  mixRow(t, i + 4u, subgroupBroadcast(v, 4u), xv);
+  mixRow(t, i + 5u, subgroupBroadcast(v, 5u), xv);
+  mixRow(t, i + 6u, subgroupBroadcast(v, 6u), xv);
+  mixRow(t, i + 7u, subgroupBroadcast(v, 7u), xv);
 }
 
 fn mixStep(t: ptr<function, MixTile>, mRows: array<u32, MAXG>, js: u32, j: u32) {
@@ -227,25 +261,12 @@ fn mixStep(t: ptr<function, MixTile>, mRows: array<u32, MAXG>, js: u32, j: u32) 
     let jj = min(j + q, c - 1u);
     for (var r = 0u; r < R; r++) { xv[q][r] = loadX4((*t).base, jj, (*t).col0 + r * 4u); }
   }
-  for (var g = 0u; g < G; g++) {
-    let v = mv[g];
-    let i = g * 8u;
-    mixRow(t, i, subgroupBroadcast(v, 0u), xv);
-    mixRow(t, i + 1u, subgroupBroadcast(v, 1u), xv);
-    mixRow(t, i + 2u, subgroupBroadcast(v, 2u), xv);
-    mixRow(t, i + 3u, subgroupBroadcast(v, 3u), xv);
-    mixRow(t, i + 4u, subgroupBroadcast(v, 4u), xv);
-    mixRow(t, i + 5u, subgroupBroadcast(v, 5u), xv);
-    mixRow(t, i + 6u, subgroupBroadcast(v, 6u), xv);
-    mixRow(t, i + 7u, subgroupBroadcast(v, 7u), xv);
-  }
-}
-
-fn mixDiag(t: ptr<function, MixTile>, i: u32, d: f32) {
-  let row = min((*t).i0 + i, p.c - 1u);
-  for (var r = 0u; r < R; r++) {
-    (*t).acc[i][r] -= d * loadY4((*t).base, row, (*t).col0 + r * 4u);
-  }
+  mixGroup(t, 0u, mv[0], xv);
+  if (G > 1u) { mixGroup(t, 1u, mv[1], xv); }
+  if (G > 2u) { mixGroup(t, 2u, mv[2], xv); }
+  if (G > 3u) { mixGroup(t, 3u, mv[3], xv); }
+  if (G > 4u) { mixGroup(t, 4u, mv[4], xv); }
+  if (G > 5u) { mixGroup(t, 5u, mv[5], xv); }
 }
 
 // grid: x = row tiles · colGroups, (y, z) = problem (folded)
@@ -263,65 +284,82 @@ fn mixTile(wid: vec3u, nwg: vec3u, lane: u32) -> MixTile {
   // strides of M along the output row and along j
   let rs = select(c, 1u, flag(TRANS));
   let js = select(1u, c, flag(TRANS));
-  var rows: array<u32, MAXG>;
   var mRows: array<u32, MAXG>;
-  for (var g = 0u; g < G; g++) {
-    rows[g] = min(t.i0 + g * 8u + lane, c - 1u);
-    mRows[g] = mBase + rows[g] * rs;
-  }
+  for (var g = 0u; g < G; g++) { mRows[g] = mBase + min(t.i0 + g * 8u + lane, c - 1u) * rs; }
   // steps of 4 j; the loads are masked, so the last step may be short
   for (var j = 0u; j < c; j += 4u) {
     mixStep(&t, mRows, js, j);
   }
-  if (flag(DIAG)) {
-    for (var g = 0u; g < G; g++) {
-      let dv = dvec[prob * c + rows[g]];
-      let i = g * 8u;
-      mixDiag(&t, i, subgroupBroadcast(dv, 0u));
-      mixDiag(&t, i + 1u, subgroupBroadcast(dv, 1u));
-      mixDiag(&t, i + 2u, subgroupBroadcast(dv, 2u));
-      mixDiag(&t, i + 3u, subgroupBroadcast(dv, 3u));
-      mixDiag(&t, i + 4u, subgroupBroadcast(dv, 4u));
-      mixDiag(&t, i + 5u, subgroupBroadcast(dv, 5u));
-      mixDiag(&t, i + 6u, subgroupBroadcast(dv, 6u));
-      mixDiag(&t, i + 7u, subgroupBroadcast(dv, 7u));
-    }
-  }
   return t;
 }
 
+fn storeRow(t: ptr<function, MixTile>, i: u32) {
+  let N = p.n;
+  if ((*t).i0 + i >= p.c) { return; }
+  let o = (*t).base + ((*t).i0 + i) * N;
+  for (var r = 0u; r < R; r++) {
+    let col = (*t).col0 + r * 4u;
+    for (var q = 0u; q < 4u; q++) {
+      if (col + q < N) { out[o + col + q] = (*t).acc[i][r][q]; }
+    }
+  }
+}
+
+fn storeRow4(t: ptr<function, MixTile>, i: u32) {
+  let N = p.n;
+  if ((*t).i0 + i >= p.c) { return; }
+  let o = ((*t).base + ((*t).i0 + i) * N) / 4u;
+  for (var r = 0u; r < R; r++) {
+    let col = (*t).col0 + r * 4u;
+    if (col < N) { out4[o + col / 4u] = (*t).acc[i][r]; }
+  }
+}
+
+fn storeGroup(t: ptr<function, MixTile>, g: u32) {
+  let i = g * 8u;
+  storeRow(t, i);
+  storeRow(t, i + 1u);
+  storeRow(t, i + 2u);
+  storeRow(t, i + 3u);
+  storeRow(t, i + 4u);
+  storeRow(t, i + 5u);
+  storeRow(t, i + 6u);
+  storeRow(t, i + 7u);
+}
+
+fn storeGroup4(t: ptr<function, MixTile>, g: u32) {
+  let i = g * 8u;
+  storeRow4(t, i);
+  storeRow4(t, i + 1u);
+  storeRow4(t, i + 2u);
+  storeRow4(t, i + 3u);
+  storeRow4(t, i + 4u);
+  storeRow4(t, i + 5u);
+  storeRow4(t, i + 6u);
+  storeRow4(t, i + 7u);
+}
+
+// `mix` stores scalars (any n); `mix_vec4` stores vec4s (n % 4 == 0, with VEC)
 @compute @workgroup_size(8)
 fn mix(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   if (wid.z * nwg.y + wid.y >= p.problems) { return; }
-  let t = mixTile(wid, nwg, lane);
-  let c = p.c;
-  let N = p.n;
-  for (var i = 0u; i < G * 8u; i++) {
-    if (t.i0 + i < c) {
-      let o = t.base + (t.i0 + i) * N;
-      for (var r = 0u; r < R; r++) {
-        let col = t.col0 + r * 4u;
-        for (var q = 0u; q < 4u; q++) {
-          if (col + q < N) { out[o + col + q] = t.acc[i][r][q]; }
-        }
-      }
-    }
-  }
+  var t = mixTile(wid, nwg, lane);
+  storeGroup(&t, 0u);
+  if (G > 1u) { storeGroup(&t, 1u); }
+  if (G > 2u) { storeGroup(&t, 2u); }
+  if (G > 3u) { storeGroup(&t, 3u); }
+  if (G > 4u) { storeGroup(&t, 4u); }
+  if (G > 5u) { storeGroup(&t, 5u); }
 }
 
 @compute @workgroup_size(8)
 fn mix_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   if (wid.z * nwg.y + wid.y >= p.problems) { return; }
-  let t = mixTile(wid, nwg, lane);
-  let c = p.c;
-  let N = p.n;
-  for (var i = 0u; i < G * 8u; i++) {
-    if (t.i0 + i < c) {
-      let o = (t.base + (t.i0 + i) * N) / 4u;
-      for (var r = 0u; r < R; r++) {
-        let col = t.col0 + r * 4u;
-        if (col < N) { out4[o + col / 4u] = t.acc[i][r]; }
-      }
-    }
-  }
+  var t = mixTile(wid, nwg, lane);
+  storeGroup4(&t, 0u);
+  if (G > 1u) { storeGroup4(&t, 1u); }
+  if (G > 2u) { storeGroup4(&t, 2u); }
+  if (G > 3u) { storeGroup4(&t, 3u); }
+  if (G > 4u) { storeGroup4(&t, 4u); }
+  if (G > 5u) { storeGroup4(&t, 5u); }
 }

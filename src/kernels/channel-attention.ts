@@ -15,7 +15,8 @@
  * the norms (all small) for the backward, never a normalised copy of q or k.
  * Backward: one pass over g and v for dA = g·vᵀ, small kernels for the softmax and
  * normalisation backward (folded into c×c matrices and per-row factors), and one pass each
- * for dv = Aᵀg, dq = W·k − γq ⊙ q and dk = Wᵀ·q − γk ⊙ k.
+ * for dv = Aᵀg, dq = W·k − γq ⊙ q and dk = Wᵀ·q − γk ⊙ k (the −γ ⊙ x terms in a light
+ * second pass over dq and dk).
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, sizeOf, type Tensor } from '../autograd/tensor.js';
@@ -61,7 +62,6 @@ export const channelAttentionTuning: {
 /** Runtime flags of the big kernels (Params.flags). */
 const NORMS = 1;
 const TRANS = 2;
-const DIAG = 4;
 
 /** Largest G and R of the subgroup kernels (MAXG, MAXR in the shader). */
 const SG_MAXG = 6;
@@ -200,17 +200,16 @@ function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Tensor, b: Tensor, 
   return { part, npart };
 }
 
-/** out[i, :] = Σ_j M[i, j] x[j, :] (M transposed with `trans`) − d[i] y[i, :] (with `diag`), per problem. */
+/** out[i, :] = Σ_j M[i, j] x[j, :] (M transposed with `trans`) − d[i] y[i, :] (with `diag`, a second pass), per problem. */
 function mix(ctx: GpuContext, g: Geometry, m: Tensor, x: Tensor, trans: boolean, diag: { d: Tensor; y: Tensor } | null): Tensor {
   const out = alloc([g.B, g.heads, g.c, g.n]);
   const vec = useVec(ctx, g.n);
-  // x and y are bound as scalars and as vec4s; without the diagonal term, x and m stand in for y and d
-  const yBuf = diag ? diag.y.buffer : x.buffer;
-  const bindings: Record<string, PooledBuffer> = { mat: m.buffer, a: x.buffer, a4: x.buffer, b: yBuf, b4: yBuf, dvec: diag ? diag.d.buffer : m.buffer };
+  // x is bound as scalars and as vec4s
+  const bindings: Record<string, PooledBuffer> = { mat: m.buffer, a: x.buffer, a4: x.buffer };
   if (vec) bindings.out4 = out.buffer;
   else bindings.out = out.buffer;
   const VEC = vec ? 1 : 0;
-  const flags = (trans ? TRANS : 0) | (diag ? DIAG : 0);
+  const flags = trans ? TRANS : 0;
   const entry = vec ? 'mix_vec4' : 'mix';
   let colGroups: number;
   let tiles: number;
@@ -229,6 +228,18 @@ function mix(ctx: GpuContext, g: Geometry, m: Tensor, x: Tensor, trans: boolean,
   }
   const [y, z] = foldYZ(ctx, g.problems);
   ctx.dispatch(req, { bindings, uniforms: { c: g.c, n: g.n, problems: g.problems, colGroups, flags }, workgroups: [tiles * colGroups, y, z] });
+  if (diag) {
+    // a separate pass: folded into the mix kernels this term cost about as much at run time
+    // on lavapipe and quadrupled their compile time
+    ctx.dispatch(
+      { shader: 'channel_attention', entry: 'diag_sub' },
+      {
+        bindings: { out: out.buffer, dvec: diag.d.buffer, b: diag.y.buffer },
+        uniforms: { c: g.c, n: g.n, problems: g.problems },
+        workgroups: ctx.grid(Math.ceil(out.size / (4 * SMALL_WG))),
+      },
+    );
+  }
   return out;
 }
 
