@@ -19,7 +19,7 @@
  * second pass over dq and dk).
  */
 import { engine } from '../autograd/engine.js';
-import { fmtShape, sizeOf, type Tensor } from '../autograd/tensor.js';
+import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, sameShape } from './util.js';
@@ -367,10 +367,4 @@ export function channelAttentionUnfused(q: Tensor, k: Tensor, v: Tensor, tempera
   const kn = l2NormalizeUnfused(k);
   const s = mul(matmul(qn, kn, { transB: true }), reshape(temperature, [g.heads, 1, 1]));
   return matmul(softmax(s, -1), v);
-}
-
-/** Bytes the fused forward keeps for the backward beyond its inputs (A, Ĝ, norms). */
-export function channelAttentionSavedBytes(shape: readonly number[]): number {
-  const [B, heads, c] = shape;
-  return 4 * sizeOf([B, heads]) * (2 * c * c + 2 * c);
 }

@@ -21,3 +21,4 @@ export * from './gdfn.js';
 export * from './maxpool.js';
 export * from './affine-warp.js';
 export * from './ddpm.js';
+export * from './channel-attention.js';
