@@ -336,28 +336,76 @@ describe('web app in Chromium (WebGPU)', () => {
     }
   });
 
-  it('webcam mode (Chromium’s fake camera) runs frame after frame until stopped', async () => {
+  it('webcam mode (Chromium’s fake camera) runs frame after frame until stopped, with fresh low-light noise per frame and flat GPU memory', async () => {
     // the fake camera shows a test pattern, not a face: take each frame as one face crop
     await page.uncheck('#det-on');
-    await page.click('#webcam-start');
-    await page.waitForFunction(() => (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference.webcamFrames >= 3 || (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference.error !== null, null, { timeout: 180_000 });
-    const s = (await state()).inference;
-    expect(s.error).toBeNull();
-    expect(s.webcam).toBe(true);
-    expect(s.last!.faces.length).toBe(1);
-    expect(s.last!.faces[0].score).toBeNull();
-    expect(s.last!.timings.map((t) => t.part)).toContain('face crop');
-    const sum = s.last!.faces[0].probabilities.reduce((a, b) => a + b, 0);
-    expect(Math.abs(sum - 1)).toBeLessThan(1e-5);
-    expect(await page.textContent('#infer-status')).toMatch(/^webcam: frame \d+, [\d.]+ frames\/s$/);
-    await shot('inference-webcam');
-    await page.click('#webcam-stop');
-    await page.waitForFunction(() => !(globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference.webcam, null, { timeout: 120_000 });
-    const frames = (await state()).inference.webcamFrames;
-    await page.waitForTimeout(1500);
-    expect((await state()).inference.webcamFrames).toBe(frames);
-    await page.check('#det-on');
+    await page.selectOption('#sim-kind', 'lowlight');
+    await page.fill('#sim-seed', '100');
+    try {
+      await page.click('#webcam-start');
+      const frames = async (n: number) => {
+        await page.waitForFunction((k) => {
+          const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference;
+          return s.webcamFrames >= k || s.error !== null;
+        }, n, { timeout: 180_000 });
+        const s = (await state()).inference;
+        expect(s.error).toBeNull();
+        return s;
+      };
+      const s2 = await frames(2);
+      const s5 = await frames(5);
+      expect(s5.webcam).toBe(true);
+      const last = s5.last!;
+      expect(last.faces.length).toBe(1);
+      expect(last.faces[0].score).toBeNull();
+      expect(last.timings.map((t) => t.part)).toEqual(['low-light simulation', 'face crop', 'CLIP image embedding', 'landmark features', 'LRDif (T = 4 denoising steps + UDCformer)']);
+      const d = last.degrade as { kind: string; seed: number };
+      expect(d.kind).toBe('lowlight');
+      expect(d.seed).toBeGreaterThan(100); // seed + frame number: new noise every frame
+      expect(Math.abs(last.faces[0].probabilities.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
+      // nothing accumulates on the GPU from frame to frame
+      expect(last.gpuLiveBytes).toBe(s2.last!.gpuLiveBytes);
+      expect(await page.textContent('#infer-status')).toMatch(/^webcam: frame \d+, [\d.]+ frames\/s$/);
+      await shot('inference-webcam');
+      await page.click('#webcam-stop');
+      await page.waitForFunction(() => !(globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference.webcam, null, { timeout: 120_000 });
+      const n = (await state()).inference.webcamFrames;
+      await page.waitForTimeout(1500);
+      expect((await state()).inference.webcamFrames).toBe(n);
+    } finally {
+      await page.selectOption('#sim-kind', 'none');
+      await page.check('#det-on');
+    }
   }, 300_000);
+
+  it('loads the checkpoint and the CLIP from URLs, and says plainly when a URL does not answer', async () => {
+    // same-origin URLs answered by the test with the fixture files
+    await page.route('**/remote/**', (route) => {
+      const name = new URL(route.request().url()).pathname.split('/').pop()!;
+      const file = { 'stage2.safetensors': fx.checkpoint, 'model.safetensors': fx.clipWeights, 'config.json': fx.clipConfig }[name];
+      return file ? route.fulfill({ path: file }) : route.fulfill({ status: 404, body: 'not here' });
+    });
+    try {
+      await page.setInputFiles('#ck-file', []);
+      await page.setInputFiles('#clip-files', []);
+      await page.fill('#ck-url', `${url}remote/missing.safetensors`);
+      await load();
+      expect((await state()).inference.error).toBe(`could not fetch ${url}remote/missing.safetensors: HTTP 404 Not Found`);
+      await page.fill('#ck-url', `${url}remote/stage2.safetensors`);
+      await page.fill('#clip-url', `${url}remote/model.safetensors`);
+      await page.fill('#clip-config-url', `${url}remote/config.json`);
+      await load();
+      const s = (await state()).inference;
+      expect(s.error).toBeNull();
+      expect(s.ready).toBe(true);
+      expect(await page.textContent('#model-info')).toContain('CLIP: model.safetensors (P = 32)');
+    } finally {
+      await page.unroute('**/remote/**');
+      await page.fill('#ck-url', '');
+      await page.fill('#clip-url', '');
+      await page.fill('#clip-config-url', '');
+    }
+  }, 120_000);
 
   it('training: a short run on faces generated in the page lowers the loss; Node loads the checkpoint and evaluates the test faces the same', async () => {
     await page.goto(`${url}#training`);

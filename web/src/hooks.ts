@@ -25,6 +25,8 @@ export interface PageHooks {
       faces: Array<{ score: number | null; box: { x: number; y: number; width: number; height: number } | null; probabilities: number[]; top: string }>;
       timings: Array<{ part: string; ms: number }>;
       totalMs: number;
+      /** GPU memory held by live tensors after the run. */
+      gpuLiveBytes: number;
     };
   };
   training: {

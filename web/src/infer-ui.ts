@@ -6,6 +6,7 @@ import { PageError, plainMessage } from './errors.js';
 import { InferenceSession, loadCheckpoint, loadClipFor, inferPhoto, DEFAULT_INFER_OPTIONS, type FileBytes, type InferOptions, type InferResult } from './infer.js';
 import type { DegradationKind } from '../../src/data/degrade/index.js';
 import { hooks } from './hooks.js';
+import { engine } from '../../src/autograd/engine.js';
 
 let session: InferenceSession | null = null;
 let photo: RgbImage | null = null;
@@ -201,6 +202,7 @@ function render(r: InferResult): void {
     faces: r.faces.map((f) => ({ score: f.score, box: f.box, probabilities: f.probabilities, top: f.top })),
     timings: r.timings,
     totalMs: r.totalMs,
+    gpuLiveBytes: engine.ctx.stats().liveBytes,
   };
 }
 
