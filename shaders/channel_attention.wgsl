@@ -5,7 +5,7 @@
 //   A = softmax_rows(temperature[h] · Ĝ),              out = A v.
 //
 // Forward:  `gram` (norms)  partial q·kᵀ and partial squared row norms over a chunk of columns
-//           `attn`          sums the partials in a fixed order (deterministic), scales by the
+//           `attn_rows`     sums the partials in a fixed order (deterministic), scales by the
 //                           norms → Ĝ, softmax → A, and stores the norms (all small)
 //           `mix`           out = A v
 // Backward (incoming gradient g):
@@ -382,8 +382,17 @@ fn bwd_temp(@builtin(global_invocation_id) gid: vec3u) {
 fn diag_sub(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let e0 = ((wid.y * nwg.x + wid.x) * 64u + lid) * 4u;
   let total = p.problems * p.c * p.n;
+  // one division per invocation (CPU adapters divide lane by lane); the 4 elements may cross
+  // into the next row
+  var row = e0 / p.n;
+  var col = e0 - row * p.n;
   for (var q = 0u; q < 4u; q++) {
     let e = e0 + q;
-    if (e < total) { out[e] -= dvec[e / p.n] * b[e]; }
+    if (col == p.n) {
+      row += 1u;
+      col = 0u;
+    }
+    if (e < total) { out[e] -= dvec[row] * b[e]; }
+    col += 1u;
   }
 }
