@@ -22,3 +22,4 @@ export * from './maxpool.js';
 export * from './affine-warp.js';
 export * from './ddpm.js';
 export * from './channel-attention.js';
+export * from './window-attention.js';
