@@ -1,0 +1,202 @@
+/**
+ * windowAttention (the DILnetwork's window cross-attention with a Swin relative-position
+ * bias, fused) vs the same attention from unfused ops (mul by the scale, matmul, indexSelect of
+ * the bias table + permute + add, softmax, matmul), at the DILnetwork's sizes: scale 1 (28²
+ * map: 16 windows of 7×7, D = 64, 2 heads), scale 2 (14²: 4 windows, D = 128, 4 heads),
+ * scale 3 (7²: 1 window, D = 256, 8 heads), so d = 32 per head throughout; forward, and
+ * forward + backward (dq, dk, dv, dtable). Suites `window-attention-b8` (batch 8) and
+ * `window-attention-b64` (batch 64; slow on CPU adapters). The fused row's `note` holds
+ * unfused/fused ratios of wall time and of GPU time (timestamp queries), both medians from the
+ * same run on the same adapter, and the peak bytes the forward allocates (pool peakLiveBytes,
+ * bucketed capacities), fused and unfused.
+ * Suite `window-attention-memory`: the forward's peak bytes at scale 1, batch 8, with 7×7 and
+ * 14×14 windows (the same tokens: M = 49 vs 196), fused vs unfused, and the forward's time.
+ * GFLOP/s counts the two M×M×d products per window and head of the forward (2·2·M²·d) and the
+ * six of forward + backward (the recomputed scores not counted).
+ */
+import { backward, tensor, type GpuContext, type Tensor } from '../src/node.js';
+import { windowAttention, windowAttentionUnfused } from '../src/kernels/window-attention.js';
+import type { Harness, Impl, Row, Suite } from './harness.js';
+
+interface Scale {
+  scale: number;
+  side: number;
+  dim: number;
+  heads: number;
+}
+
+const SCALES: Scale[] = [
+  { scale: 1, side: 28, dim: 64, heads: 2 },
+  { scale: 2, side: 14, dim: 128, heads: 4 },
+  { scale: 3, side: 7, dim: 256, heads: 8 },
+];
+
+function randomData(n: number, seed: number, scale: number): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 4294967296 - 0.5) * scale;
+  }
+  return out;
+}
+
+type Fn = (q: Tensor, k: Tensor, v: Tensor, t: Tensor, w: number) => Tensor;
+
+function forwardImpl(fn: Fn, ins: Tensor[], w: number): Impl<Tensor> {
+  return {
+    run: () => fn(ins[0], ins[1], ins[2], ins[3], w),
+    finish: async (rs) => {
+      await rs[rs.length - 1].data();
+      for (const r of rs) r.dispose();
+    },
+  };
+}
+
+/** Forward + backward; each call's gradients are taken off the leaves and freed after. */
+function trainingImpl(fn: Fn, ins: Tensor[], g: Tensor, w: number): Impl<Tensor[]> {
+  return {
+    run: () => {
+      const y = fn(ins[0], ins[1], ins[2], ins[3], w);
+      backward(y, { grad: g });
+      y.dispose();
+      const grads = ins.map((x) => x.grad!);
+      for (const x of ins) x.grad = null;
+      return grads;
+    },
+    finish: async (rs) => {
+      await rs[rs.length - 1][0].data();
+      for (const r of rs) for (const t of r) t.dispose();
+    },
+  };
+}
+
+function addNote(row: Row, text: string): void {
+  row.note = row.note ? `${row.note}; ${text}` : text;
+}
+
+function addRatioNote(fused: Row, unfused: Row): void {
+  const wall = unfused.ours_wall_ms / fused.ours_wall_ms;
+  const gpu = fused.ours_metric === 'gpu' && unfused.ours_metric === 'gpu' ? unfused.ours_ms / fused.ours_ms : null;
+  const text = `unfused/fused: wall ${wall.toFixed(2)}×${gpu === null ? '' : `, gpu ${gpu.toFixed(2)}×`}`;
+  addNote(fused, text);
+  console.log(
+    `   ${fused.name} ${fused.shape}: ${text} (fused ${fused.ours_wall_ms.toFixed(2)} ms wall, ${fused.ours_ms.toFixed(2)} ms ${fused.ours_metric}; unfused ${unfused.ours_wall_ms.toFixed(2)} ms wall, ${unfused.ours_ms.toFixed(2)} ms ${unfused.ours_metric})`,
+  );
+}
+
+/** Bytes the pool hands out (peak, bucketed) during one forward, beyond what was live before. */
+async function forwardPeakBytes(ctx: GpuContext, fn: Fn, ins: Tensor[], w: number): Promise<number> {
+  await ctx.sync();
+  const before = ctx.stats().liveBytes;
+  ctx.pool.resetPeak();
+  const y = fn(ins[0], ins[1], ins[2], ins[3], w);
+  const peak = ctx.stats().peakLiveBytes - before;
+  await y.data();
+  y.dispose();
+  return peak;
+}
+
+interface Inputs {
+  ins: Tensor[];
+  g: Tensor;
+  shape: number[];
+  label: string;
+  product: number;
+  dispose: () => void;
+}
+
+function inputs(batch: number, sc: Scale, window: number): Inputs {
+  const M = window * window;
+  const nWin = (sc.side / window) ** 2;
+  const d = sc.dim / sc.heads;
+  const shape = [batch, sc.heads, nWin, M, d];
+  const size = batch * sc.heads * nWin * M * d;
+  const T = (2 * window - 1) ** 2;
+  const ins = [
+    tensor(randomData(size, 3 + sc.dim, 2), shape),
+    tensor(randomData(size, 5 + sc.dim, 2), shape),
+    tensor(randomData(size, 7 + sc.dim, 2), shape),
+    tensor(randomData(T * sc.heads, 9, 0.1), [T, sc.heads]),
+  ];
+  const g = tensor(randomData(size, 11 + sc.dim, 2), shape);
+  return {
+    ins,
+    g,
+    shape,
+    label: `scale ${sc.scale}: [${shape.join(', ')}] (${sc.side}², ${window}×${window} windows, D ${sc.dim}, ${sc.heads} heads)`,
+    product: 2 * batch * sc.heads * nWin * M * M * d,
+    dispose: () => {
+      for (const x of [...ins, g]) x.dispose();
+    },
+  };
+}
+
+const VARIANTS = [
+  ['window-attention fused', windowAttention],
+  ['window-attention unfused', windowAttentionUnfused],
+] as const;
+
+async function scaleCase(h: Harness, batch: number, sc: Scale): Promise<void> {
+  const x = inputs(batch, sc, 7);
+  const samples = batch > 8 ? 3 : 7;
+  try {
+    const rows: Row[] = [];
+    for (const t of x.ins) t.requiresGrad = false;
+    const peaks: number[] = [];
+    for (const [name, fn] of VARIANTS) {
+      peaks.push(await forwardPeakBytes(h.ctx, fn, x.ins, 7));
+      await h.case({ name: `${name} fwd`, shape: x.label, flops: 2 * x.product, ours: forwardImpl(fn, x.ins, 7), samples });
+      rows.push(h.rows[h.rows.length - 1]);
+    }
+    for (const t of x.ins) t.requiresGrad = true;
+    for (const [name, fn] of VARIANTS) {
+      await h.case({ name: `${name} fwd+bwd`, shape: x.label, flops: 6 * x.product, ours: trainingImpl(fn, x.ins, x.g, 7), samples: Math.min(samples, 5) });
+      rows.push(h.rows[h.rows.length - 1]);
+    }
+    addRatioNote(rows[0], rows[1]);
+    addRatioNote(rows[2], rows[3]);
+    addNote(rows[0], `forward peak bytes: fused ${peaks[0]}, unfused ${peaks[1]}`);
+  } finally {
+    x.dispose();
+  }
+}
+
+function suite(batch: number): Suite {
+  return {
+    name: `window-attention-b${batch}`,
+    description: `DILnetwork window cross-attention (7×7 windows, relative-position bias) fused vs unfused, batch ${batch}, scales 1–3 (d = 32), fwd and fwd+bwd`,
+    async run(h) {
+      for (const sc of SCALES) await scaleCase(h, batch, sc);
+    },
+  };
+}
+
+export const windowAttentionBatch8Suite = suite(8);
+export const windowAttentionBatch64Suite = suite(64);
+
+export const windowAttentionMemorySuite: Suite = {
+  name: 'window-attention-memory',
+  description: 'forward peak bytes with 7×7 vs 14×14 windows (M = 49 vs 196, the same tokens), fused vs unfused, scale 1, batch 8',
+  async run(h) {
+    for (const window of [7, 14]) {
+      const x = inputs(8, SCALES[0], window);
+      try {
+        const rows: Row[] = [];
+        const peaks: number[] = [];
+        for (const [name, fn] of VARIANTS) {
+          peaks.push(await forwardPeakBytes(h.ctx, fn, x.ins, window));
+          await h.case({ name: `${name} fwd`, shape: x.label, flops: 2 * x.product, ours: forwardImpl(fn, x.ins, window), samples: 5 });
+          rows.push(h.rows[h.rows.length - 1]);
+        }
+        addRatioNote(rows[0], rows[1]);
+        const text = `forward peak bytes: fused ${peaks[0]}, unfused ${peaks[1]}`;
+        addNote(rows[0], text);
+        addNote(rows[1], text);
+        console.log(`   window ${window} (M = ${window * window}): ${text}`);
+      } finally {
+        x.dispose();
+      }
+    }
+  },
+};
