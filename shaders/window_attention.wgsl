@@ -21,8 +21,9 @@
 //           for the problems of this dispatch (a chunk starting at problem p0).
 // bwd_kv    lanes over key rows: for every query, the same p_ij and ds_ij;
 //           dv_j = Σ_i p_ij dO_i, dk_j = Σ_i ds_ij (scale · q_i).
-// bwd_bias  one invocation per (table entry t, head h, split s): sums ds over the windows of
-//           split s and, inside each, over the (i, j) pairs with rel(i, j) = t (in closed form),
+// bwd_bias  one invocation per (table entry t, head h, split s): sums ds over the windows (or,
+//           from the subgroup kernels, the window groups) of split s and, inside each, over the
+//           (i, j) pairs with rel(i, j) = t (in closed form),
 //           in a fixed order (deterministic; no atomics). Consecutive invocations are
 //           consecutive splits of the same entry, so lanes run the same trip counts.
 // bwd_bias_sum  one invocation per (t, h): the splits' partial sums in order.
@@ -61,7 +62,6 @@ struct Params {
   bwTotal: u32,    // B · nWin
   totalSplits: u32,
   d: u32,          // head width (the subgroup kernels; here HD)
-  cache: u32,      // subgroup kernels: G · KB, the bias cache length
 }
 
 @group(0) @binding(0) var<uniform> u: Params;

@@ -63,7 +63,6 @@ struct Params {
   bwTotal: u32,    // here: windows in this dispatch's chunk
   totalSplits: u32,
   d: u32,          // head width (the subgroup kernels; here HD)
-  cache: u32,      // subgroup kernels: G · KB, the bias cache length
 }
 
 @group(0) @binding(0) var<uniform> u: Params;

@@ -149,6 +149,8 @@ for (const mode of MODES) {
       windowAttentionTuning.windowsPerGroup = null;
       windowAttentionTuning.chunkBytes = null;
       windowAttentionTuning.splits = null;
+      windowAttentionTuning.lanes = null;
+      windowAttentionTuning.rows = null;
     });
 
     if (mode.subgroups) {
@@ -224,6 +226,13 @@ for (const mode of MODES) {
         await compareWithUnfused(cs, `${label(cs)}, one window per backward chunk`);
         windowAttentionTuning.chunkBytes = null;
         windowAttentionTuning.splits = null;
+        // the GPU geometry: 64 invocations per workgroup, 2 rows each (rows past M idle)
+        windowAttentionTuning.lanes = 64;
+        windowAttentionTuning.rows = 2;
+        const wide = makeCase([1, 2, 2, 49, 5], 7, 610);
+        await compareWithUnfused(wide, `${label(wide)}, 64 lanes × 2 rows`);
+        windowAttentionTuning.lanes = null;
+        windowAttentionTuning.rows = null;
       });
     }
 

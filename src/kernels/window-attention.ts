@@ -14,13 +14,23 @@
  * - `windowAttentionTokens`: token-major [B, nWin, M, heads·d], what a Linear over window
  *   tokens produces: the caller's projections need no permute before or after.
  *
- * Forward: online softmax (flash-attention style) over blocks of 7 keys, one invocation per
- * query row (or R rows); it writes the output and one log-sum-exp per query row, never an M×M
- * score matrix, so its memory does not grow with M². Backward (flash-attention-2 style)
- * recomputes the scores from q, k and the saved log-sum-exp: one pass over query rows gives
- * Δ = rowsum(dO ⊙ O) and dQ (and, where the table needs a gradient, the M×M ds of a chunk of
- * windows), one pass over key rows gives dK and dV, and the table's gradient sums ds over
- * windows and over the (i, j) pairs of each relative offset, in a fixed order (deterministic).
+ * Forward (flash-attention style): an online softmax over blocks of keys; it writes the output
+ * and one log-sum-exp per query row (plus, when M > 56 on the subgroup kernels, one running sum
+ * per row between blocks), never an M×M score matrix, so its memory does not grow with M².
+ * Backward (flash-attention-2 style) recomputes the scores from q, k and the saved log-sum-exp:
+ * dV = Pᵀ·dO, dP = dO·Vᵀ, ds = P ⊙ (dP − rowsum(dO ⊙ O)), dQ = scale·ds·K, dK = scale·dsᵀ·Q,
+ * and the table's gradient sums ds over windows and over the (i, j) pairs of each relative
+ * offset in closed form, in a fixed order (deterministic, no float atomics).
+ *
+ * Two kernel families, chosen by adapter (`windowAttentionTuning.subgroups` forces one):
+ * - shaders/window_attention_sg.wgsl, for CPU adapters with subgroups of ≥ 8 (lavapipe): 8-lane
+ *   workgroups, 56×56 register tiles (7 own tokens per lane, partners broadcast), the bias of a
+ *   tile gathered once per group of windows; backward = one pass over keys (dK, dV, and ds of a
+ *   chunk of windows, stored for the next pass, with the bias gradient summed per group) and
+ *   one pass over queries (dQ = ds·K). Any head width.
+ * - shaders/window_attention.wgsl, everywhere else: one invocation per query (or key) row,
+ *   register tiles specialised on d (≤ 128), K/V rows read in order; backward = one pass over
+ *   query rows (Δ, dQ and the ds of a chunk of windows), one over key rows (dK, dV).
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, tensor, type Tensor } from '../autograd/tensor.js';
@@ -52,7 +62,7 @@ export const windowAttentionTuning: {
   rows: number | null;
   /** Splits of the windows (or window groups) in the bias-gradient sums. */
   splits: number | null;
-  /** Portable kernels: most bytes of the ds buffer of one backward chunk of windows. */
+  /** Most bytes of the backward's ds buffer (windows are processed in chunks below it). */
   chunkBytes: number | null;
   /** Use the subgroup kernels (shaders/window_attention_sg.wgsl); false forces the portable ones. */
   subgroups: boolean | null;
@@ -105,14 +115,8 @@ function describeShapes(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | nul
   return `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}, biasTable ${biasTable ? fmtShape(biasTable.shape) : 'none'}`;
 }
 
-function checkHeadDim(op: string, d: number, shapes: string): void {
-  if (d > WINDOW_ATTENTION_MAX_HEAD_DIM) {
-    throw new Error(`lrdif: ${op}: head width ${d} exceeds ${WINDOW_ATTENTION_MAX_HEAD_DIM}, the fused kernel's register tile (${shapes}); use windowAttentionUnfused`);
-  }
-}
-
 /** Head-major geometry: [B, heads, nWin, M, d] or [B·nWin, heads, M, d]. */
-function headGeometry(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null | undefined, scale: number | undefined, checkD: boolean): Geometry {
+function headGeometry(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null | undefined, scale: number | undefined): Geometry {
   assertFloat(OP, q, k, v);
   const shapes = describeShapes(q, k, v, biasTable);
   if (q.rank !== 5 && q.rank !== 4) throw new Error(`lrdif: ${OP}: q, k and v must be [B, heads, nWin, M, d] (or [B·nWin, heads, M, d]), got ${shapes}`);
@@ -121,7 +125,6 @@ function headGeometry(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null,
   const w = checkWindow(OP, shapes, M, heads, biasTable, window);
   const sc = scale ?? 1 / Math.sqrt(Math.max(d, 1));
   checkScale(OP, sc, shapes);
-  if (checkD) checkHeadDim(OP, d, shapes);
   return {
     op: OP,
     B,
@@ -142,7 +145,7 @@ function headGeometry(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null,
 }
 
 /** Token-major geometry: [B, nWin, M, heads·d]. */
-function tokenGeometry(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null | undefined, heads: number, scale: number | undefined, checkD: boolean): Geometry {
+function tokenGeometry(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null | undefined, heads: number, scale: number | undefined): Geometry {
   assertFloat(OP_TOKENS, q, k, v);
   const shapes = describeShapes(q, k, v, biasTable);
   if (q.rank !== 4) throw new Error(`lrdif: ${OP_TOKENS}: q, k and v must be [B, nWin, M, heads·d], got ${shapes}`);
@@ -153,7 +156,6 @@ function tokenGeometry(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null
   const w = checkWindow(OP_TOKENS, shapes, M, heads, biasTable, window);
   const sc = scale ?? 1 / Math.sqrt(Math.max(d, 1));
   checkScale(OP_TOKENS, sc, shapes);
-  if (checkD) checkHeadDim(OP_TOKENS, d, shapes);
   return {
     op: OP_TOKENS,
     B,
@@ -250,7 +252,6 @@ function uniforms(g: Geometry, tiles: number, extra: Record<string, number> = {}
     bwTotal: g.bw,
     totalSplits: 0,
     d: g.d,
-    cache: 0,
     ...extra,
   };
 }
@@ -284,7 +285,7 @@ function forwardRaw(g: Geometry, q: Tensor, k: Tensor, v: Tensor, table: Tensor 
     // running row sums between blocks of keys (only when M > KB)
     const lsum = sp.blocks > 1 ? alloc([g.problems, g.M]) : alloc([1]);
     ctx.dispatch(
-      { shader: 'window_attention_sg', entry: 'forward', constants: {} },
+      { shader: 'window_attention_sg', entry: 'forward' },
       { bindings: { ...io, lsum: lsum.buffer }, uniforms: sgUniforms(g, sp), workgroups: ctx.grid(g.heads * sp.tiles * sp.groups) },
     );
     lsum.dispose();
@@ -457,6 +458,11 @@ function fused(g: Geometry, q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor |
     }
     return out;
   }
+  if (g.d > WINDOW_ATTENTION_MAX_HEAD_DIM && !useSubgroups(q.ctx)) {
+    throw new Error(
+      `lrdif: ${g.op}: head width ${g.d} exceeds ${WINDOW_ATTENTION_MAX_HEAD_DIM}, the portable kernels' register tile (${describeShapes(q, k, v, biasTable)}); use the unfused composition`,
+    );
+  }
   const { out, lse } = forwardRaw(g, q, k, v, biasTable);
   if (grad) {
     const need: Need = { q: q.requiresGrad, k: k.requiresGrad, v: v.requiresGrad, table: !!biasTable?.requiresGrad };
@@ -484,7 +490,7 @@ function fused(g: Geometry, q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor |
  * Head width d ≤ 128 (WINDOW_ATTENTION_MAX_HEAD_DIM). Gradients: q, k, v and the table.
  */
 export function windowAttention(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null, scale?: number): Tensor {
-  const g = headGeometry(q, k, v, biasTable, window, scale, true);
+  const g = headGeometry(q, k, v, biasTable, window, scale);
   return fused(g, q, k, v, biasTable);
 }
 
@@ -494,7 +500,7 @@ export function windowAttention(q: Tensor, k: Tensor, v: Tensor, biasTable: Tens
  * permute is needed on either side; the kernels read the heads through strides.
  */
 export function windowAttentionTokens(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null, heads: number, scale?: number): Tensor {
-  const g = tokenGeometry(q, k, v, biasTable, window, heads, scale, true);
+  const g = tokenGeometry(q, k, v, biasTable, window, heads, scale);
   return fused(g, q, k, v, biasTable);
 }
 
@@ -527,19 +533,14 @@ function unfusedCore(g: Geometry, q: Tensor, k: Tensor, v: Tensor, biasTable: Te
  * add, softmax, matmul): the test oracle and the benchmark baseline. Same arguments.
  */
 export function windowAttentionUnfused(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null, scale?: number): Tensor {
-  const g = headGeometry(q, k, v, biasTable, window, scale, false);
+  const g = headGeometry(q, k, v, biasTable, window, scale);
   return unfusedCore(g, q, k, v, biasTable, q.rank === 5);
 }
 
 /** `windowAttentionTokens` from unfused ops: permute to head-major, attend, permute back. */
 export function windowAttentionTokensUnfused(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, window: number | null, heads: number, scale?: number): Tensor {
-  const g = tokenGeometry(q, k, v, biasTable, window, heads, scale, false);
+  const g = tokenGeometry(q, k, v, biasTable, window, heads, scale);
   const toHeads = (x: Tensor) => permute(reshape(x, [g.B, g.nWin, g.M, g.heads, g.d]), [0, 3, 1, 2, 4]);
   const o = unfusedCore(g, toHeads(q), toHeads(k), toHeads(v), biasTable, true);
   return reshape(permute(o, [0, 2, 3, 1, 4]), [g.B, g.nWin, g.M, g.heads * g.d]);
-}
-
-/** Bytes the fused forward allocates for a q of this geometry: the output and one log-sum-exp per query row. */
-export function windowAttentionForwardBytes(problems: number, M: number, d: number): number {
-  return 4 * problems * M * (d + 1);
 }
