@@ -72,8 +72,8 @@ describe('lrdif command', () => {
     expect(r.stdout).toMatch(/\n {2}maxComputeWorkgroupsPerDimension +\d+\n/);
   });
 
-  it('demo trains a classifier that learns', () => {
-    const r = lrdif('demo', '--dataset', 'blobs', '--steps', '60', '--plain');
+  it('engine-demo trains a classifier that learns', () => {
+    const r = lrdif('engine-demo', '--dataset', 'blobs', '--steps', '60', '--plain');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/step +60\/60 +loss \d+\.\d{4} +acc [\d.]+% +[\d.]+ steps\/s/);
     const m = /train accuracy ([\d.]+)%, test accuracy ([\d.]+)%/.exec(r.stdout);
@@ -84,12 +84,12 @@ describe('lrdif command', () => {
   });
 
   it('reports a bad argument in one line and exits non-zero; --verbose adds the stack', () => {
-    const r = lrdif('demo', '--steps', '0');
+    const r = lrdif('engine-demo', '--steps', '0');
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe("lrdif: error: demo: --steps must be a positive integer, got '0'");
-    const v = lrdif('--verbose', 'demo', '--dataset', 'moons');
+    expect(r.stderr).toBe("lrdif: error: engine-demo: --steps must be a positive integer, got '0'");
+    const v = lrdif('--verbose', 'engine-demo', '--dataset', 'moons');
     expect(v.status).toBe(1);
-    expect(v.stderr).toMatch(/^lrdif: error: Error: lrdif: demo: --dataset must be 'spiral' or 'blobs', got 'moons'\n\s+at /);
+    expect(v.stderr).toMatch(/^lrdif: error: Error: lrdif: engine-demo: --dataset must be 'spiral' or 'blobs', got 'moons'\n\s+at /);
   });
 
   it('reports device errors in one line', () => {

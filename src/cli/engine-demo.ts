@@ -1,9 +1,8 @@
 /**
- * `lrdif demo`: the engine's demo. Trains a small MLP classifier (nn.Linear layers with a
+ * `lrdif engine-demo`: the engine's demo. Trains a small MLP classifier (nn.Linear layers with a
  * fused GELU, cross-entropy, AdamW) on a seeded 2-D spiral or blobs dataset, entirely on the
- * WebGPU device, with a progress bar, then reports train and test accuracy.
- *
- * The full LRDif pipeline will replace this command: it only has to export its own `registerDemo`.
+ * WebGPU device, with a progress bar, then reports train and test accuracy. (`lrdif demo` is
+ * the LRDif pipeline: src/cli/demo.ts.)
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -18,7 +17,7 @@ import { AdamW } from '../optim/index.js';
 import type { Wrap } from './command.js';
 import { accuracy, blobs, mulberry32, spiral, type ToyData } from './toy-data.js';
 
-export interface DemoOptions {
+export interface EngineDemoOptions {
   dataset: 'spiral' | 'blobs';
   steps: number;
   batch: number;
@@ -30,7 +29,7 @@ export interface DemoOptions {
   plain?: boolean;
 }
 
-export interface DemoResult {
+export interface EngineDemoResult {
   trainAccuracy: number;
   testAccuracy: number;
   finalLoss: number;
@@ -38,7 +37,7 @@ export interface DemoResult {
   stepsPerSecond: number;
 }
 
-function makeData(o: DemoOptions): { train: ToyData; test: ToyData } {
+function makeData(o: EngineDemoOptions): { train: ToyData; test: ToyData } {
   const make = o.dataset === 'spiral' ? spiral : blobs;
   // different seeds: the test points are new samples of the same distribution
   return { train: make(200, o.classes, o.seed), test: make(100, o.classes, o.seed + 7919) };
@@ -91,12 +90,12 @@ function progressBar(total: number, plain: boolean): Progress {
   };
 }
 
-export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+export async function runEngineDemo(o: EngineDemoOptions): Promise<EngineDemoResult> {
   const ctx = await initNode();
   try {
     const { train, test } = makeData(o);
     process.stdout.write(
-      `lrdif demo: ${o.dataset} (${o.classes} classes, ${train.n} train / ${test.n} test points), ` +
+      `lrdif engine-demo: ${o.dataset} (${o.classes} classes, ${train.n} train / ${test.n} test points), ` +
         `MLP 2→${o.hidden}→${o.hidden}→${o.classes} (GELU), AdamW lr ${o.lr}, ${o.steps} steps of ${o.batch}, on ${ctx.adapter.summary}\n`,
     );
     const model = new Sequential(
@@ -165,7 +164,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 function positiveInt(name: string) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`lrdif: demo: --${name} must be a positive integer, got '${v}'`);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`lrdif: engine-demo: --${name} must be a positive integer, got '${v}'`);
     return n;
   };
 }
@@ -173,14 +172,14 @@ function positiveInt(name: string) {
 function positiveNumber(name: string) {
   return (v: string) => {
     const n = Number(v);
-    if (!(n > 0) || !Number.isFinite(n)) throw new Error(`lrdif: demo: --${name} must be a positive number, got '${v}'`);
+    if (!(n > 0) || !Number.isFinite(n)) throw new Error(`lrdif: engine-demo: --${name} must be a positive number, got '${v}'`);
     return n;
   };
 }
 
-export function registerDemo(program: Command, wrap: Wrap): void {
+export function registerEngineDemo(program: Command, wrap: Wrap): void {
   program
-    .command('demo')
+    .command('engine-demo')
     .description('train a small MLP classifier on a seeded 2-D toy dataset on the GPU (the engine demo)')
     .option('--dataset <name>', 'spiral or blobs', 'spiral')
     .option('--steps <n>', 'training steps', positiveInt('steps'), 300)
@@ -190,16 +189,16 @@ export function registerDemo(program: Command, wrap: Wrap): void {
     .option('--classes <n>', 'number of classes', positiveInt('classes'), 3)
     .option('--seed <n>', 'seed for data and weights', (v: string) => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new Error(`lrdif: demo: --seed must be an integer ≥ 0, got '${v}'`);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`lrdif: engine-demo: --seed must be an integer ≥ 0, got '${v}'`);
       return n;
     }, 1)
     .option('--plain', 'print progress lines instead of a progress bar')
     .action(
-      wrap(async (opts: Omit<DemoOptions, 'dataset'> & { dataset: string }) => {
+      wrap(async (opts: Omit<EngineDemoOptions, 'dataset'> & { dataset: string }) => {
         if (opts.dataset !== 'spiral' && opts.dataset !== 'blobs') {
-          throw new Error(`lrdif: demo: --dataset must be 'spiral' or 'blobs', got '${opts.dataset}'`);
+          throw new Error(`lrdif: engine-demo: --dataset must be 'spiral' or 'blobs', got '${opts.dataset}'`);
         }
-        await runDemo({ ...opts, dataset: opts.dataset });
+        await runEngineDemo({ ...opts, dataset: opts.dataset });
       }),
     );
 }

@@ -1,7 +1,6 @@
 /**
  * The `lrdif` command line. Each command lives in its own file and registers itself here;
- * `demo` is the engine's demo for now (src/cli/demo.ts) and is meant to be replaced by the
- * full LRDif pipeline by swapping that one registration.
+ * `demo` runs the whole LRDif job (src/cli/demo.ts), `engine-demo` the engine's MLP demo.
  *
  * Failures print one line on stderr and exit non-zero (`--verbose` adds the stack).
  */
@@ -17,6 +16,11 @@ import { registerMakeSynthetic } from './make-synthetic.js';
 import { registerEmbed } from './embed.js';
 import { registerConvert } from './convert.js';
 import { registerFaces } from './faces.js';
+import { registerEngineDemo } from './engine-demo.js';
+import { registerTrain } from './train.js';
+import { registerEval } from './eval.js';
+import { registerPredict } from './predict.js';
+import { registerSweep } from './sweep.js';
 
 function packageVersion(): string {
   // src/cli/main.ts or dist/src/cli/main.js: package.json is two or three folders up.
@@ -81,6 +85,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerEmbed(program, wrap);
   registerConvert(program, wrap);
   registerFaces(program, wrap);
+  registerTrain(program, wrap);
+  registerEval(program, wrap);
+  registerPredict(program, wrap);
+  registerSweep(program, wrap);
+  registerEngineDemo(program, wrap);
   return program;
 }
 

@@ -81,12 +81,6 @@ export function splitWithIndices(full: ImageDataset, split: Split): IndexedSplit
   return new IndexedSplit(full.split(split), idx);
 }
 
-/** A subset of a split (e.g. for quick tests), keeping global indices. */
-export function subsetSplit(s: IndexedSplit, local: readonly number[]): IndexedSplit {
-  const ds = new ImageDataset(s.dataset.name, s.dataset.classNames, local.map((i) => s.dataset.items[i]), s.dataset.source, { skipped: s.dataset.skipped });
-  return new IndexedSplit(ds, local.map((i) => s.globalIndex[i]));
-}
-
 /** SHA-256 of an item's source (file bytes, or in-memory pixels and their size); null if it cannot be read (recorded as skipped). */
 export async function itemContentHash(ds: ImageDataset, i: number): Promise<string | null> {
   const it = ds.items[i];
@@ -169,7 +163,9 @@ export async function buildEmbeddingTable(
   }
   let computed = 0;
   if (misses.length) {
-    const sub = subsetSplit(split, misses);
+    // a private subset: what it skips is reported once, through the split itself (below)
+    const subDs = new ImageDataset(split.dataset.name, split.dataset.classNames, misses.map((i) => split.dataset.items[i]), split.dataset.source, { warn: () => {} });
+    const sub = new IndexedSplit(subDs, misses.map((i) => split.globalIndex[i]));
     const loader = new DataLoader(sub.dataset, { batchSize: opts.batchSize ?? 32, size: spec.imageSize, shuffle: false, augment: false, resize: spec.resize });
     let done = 0;
     for await (const b of loader.epoch(0)) {
@@ -192,6 +188,7 @@ export async function buildEmbeddingTable(
       done = Math.min(misses.length, (b.index + 1) * loader.batchSize);
       opts.onProgress?.({ phase: 'embed', done, total: misses.length });
     }
+    for (const sk of subDs.skipped) split.dataset.skip(sk.path, sk.reason);
   }
   return { table: new EmbeddingTable(rows, present, P), cached, computed, skipped: n - cached - computed };
 }

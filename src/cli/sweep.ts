@@ -1,0 +1,147 @@
+/**
+ * `lrdif sweep`: the layout of the paper's Table 5 (stage-2 variants V1–V4 beside stage 1) and
+ * Fig. 6 (accuracy against T = 1 … 32) on any dataset (src/train/sweep-node.ts).
+ *
+ *   lrdif sweep --data <dir> --format <fmt> [--clip <dir>] [--config tiny] [--set f=v ...]
+ *               [--from <stage-1 ckpt> | --epochs1 N] [--epochs2 N] [--variants V1,V2,V3,V4]
+ *               [--timesteps-list 1,2,4,8,16,32] [--timesteps 4] --out <dir>
+ *
+ * Each run is an ordinary run folder under --out; a finished run found there is reused and an
+ * interrupted one resumed, so a killed sweep continues where it stopped.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { initNode } from '../node.js';
+import { clearPsfCache } from '../data/degrade/index.js';
+import { openSafetensorsFile } from '../io/safetensors-node.js';
+import { readCheckpointMeta } from '../train/checkpoint.js';
+import { readRunOptions, type RunOutcome, type TrainRunOptions } from '../train/run-node.js';
+import { openEncoders, Session } from '../train/session-node.js';
+import { runSweep, VARIANTS, type SweepResult, type Variant } from '../train/sweep-node.js';
+import type { Wrap } from './command.js';
+import { collectSet, intArg, numArg, choiceArg, trainOptionsFromCli, trainWithOptions } from './train.js';
+
+function listArg<T>(cmd: string, name: string, parse: (s: string) => T) {
+  return (v: string): T[] => {
+    const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!parts.length) throw new Error(`lrdif: ${cmd}: --${name} needs a comma-separated list, got '${v}'`);
+    return parts.map(parse);
+  };
+}
+
+/** A finished run is reused, an interrupted one resumed, a missing one trained. */
+async function trainOrReuse(o: TrainRunOptions, session: Session, plain: boolean | undefined, log: (m: string) => void): Promise<RunOutcome> {
+  const last = path.join(o.out, 'last.safetensors');
+  if (fs.existsSync(last)) {
+    const r = openSafetensorsFile(last);
+    let meta;
+    try {
+      meta = readCheckpointMeta(r);
+    } finally {
+      r.close();
+    }
+    const saved = readRunOptions(o.out);
+    if (meta.epoch >= saved.epochs) {
+      const best = (meta.metrics.best as { epoch: number; accuracy: number }) ?? { epoch: meta.epoch, accuracy: NaN };
+      log(`reusing the finished run ${o.out} (best ${(100 * best.accuracy).toFixed(2)}% at epoch ${best.epoch})`);
+      return { result: { epochs: meta.epoch, steps: meta.step, best, last: null }, config: meta.config, out: o.out, classNames: meta.classNames };
+    }
+    log(`resuming the interrupted run ${o.out}`);
+    return trainWithOptions({ ...saved, out: o.out }, true, { session, plain, log });
+  }
+  return trainWithOptions(o, false, { session, plain, log });
+}
+
+interface SweepCliOpts extends Record<string, unknown> {
+  data: string;
+  format: string;
+  from?: string;
+  epochs1: number;
+  epochs2: number;
+  variants: Variant[];
+  timestepsList: number[];
+  timesteps: number;
+  out: string;
+  plain?: boolean;
+}
+
+export async function runSweepCli(opts: SweepCliOpts, given: (name: string) => boolean): Promise<SweepResult> {
+  const base = trainOptionsFromCli({ ...(opts as unknown as Parameters<typeof trainOptionsFromCli>[0]), stage: 1, from: undefined, epochs: opts.epochs1, out: path.join(opts.out, 'stage1') }, (n) => n !== 'from' && n !== 'timesteps' && n !== 'parameterisation' && given(n));
+  const log = (m: string) => process.stdout.write(`${m}\n`);
+  const ctx = await initNode();
+  try {
+    const enc = await openEncoders({ path: base.clip, seed: base.clipSeed }, base.cacheDir, log);
+    let session: Session;
+    try {
+      session = await Session.open({ dir: base.data, format: base.format, splitSeed: base.splitSeed, testFraction: base.testFraction }, enc, log, (m) => process.stderr.write(`${m}\n`));
+    } catch (e) {
+      enc.dispose();
+      throw e;
+    }
+    try {
+      const r = await runSweep(
+        { base, from: opts.from ?? null, epochs1: opts.epochs1, epochs2: opts.epochs2, variants: opts.variants, timesteps: opts.timestepsList, baseT: opts.timesteps, out: opts.out },
+        (o) => trainOrReuse(o, session, opts.plain as boolean | undefined, log),
+        log,
+        session.dataset.name,
+      );
+      const tableFile = r.files.find((f) => f.endsWith('table5.md'));
+      if (tableFile) log(`\n${fs.readFileSync(tableFile, 'utf8')}`);
+      if (r.fig6.length) log(`Fig. 6: ${r.fig6.map((p) => `T=${p.timesteps}: ${(100 * p.accuracy).toFixed(2)}%`).join(', ')}`);
+      log(`wrote ${r.files.join(', ')}`);
+      return r;
+    } finally {
+      session.dispose();
+    }
+  } finally {
+    clearPsfCache(ctx);
+    ctx.dispose();
+  }
+}
+
+export function registerSweep(program: Command, wrap: Wrap): void {
+  const cmd = 'sweep';
+  const c = program
+    .command('sweep')
+    .description("the paper's Table 5 (stage-2 variants) and Fig. 6 (accuracy against T) on a dataset: runs, table5.md/json, fig6.svg/json")
+    .requiredOption('--data <dir>', 'dataset folder')
+    .requiredOption('--format <fmt>', 'dataset layout: rafdb, ferplus, kdef or folder')
+    .requiredOption('--out <dir>', 'sweep folder (one run folder per run inside)')
+    .option('--from <ckpt>', 'a stage-1 checkpoint (default: train stage 1 first)')
+    .option('--epochs1 <n>', 'stage-1 epochs', intArg(cmd, 'epochs1', 1), 100)
+    .option('--epochs2 <n>', 'stage-2 epochs per run', intArg(cmd, 'epochs2', 1), 100)
+    .option('--variants <list>', 'Table 5 variants to run', listArg(cmd, 'variants', choiceArg(cmd, 'variants', VARIANTS)), [...VARIANTS])
+    .option('--timesteps-list <list>', 'Fig. 6: the values of T', listArg(cmd, 'timesteps-list', intArg(cmd, 'timesteps-list', 1)), [1, 2, 4, 8, 16, 32])
+    .option('--timesteps <T>', 'T of the Table 5 runs', intArg(cmd, 'timesteps', 1), 4)
+    .option('--clip <dir>', 'CLIP weights (default: the tiny random CLIP)')
+    .option('--clip-seed <n>', 'seed of the tiny random CLIP', intArg(cmd, 'clip-seed', 0), 0)
+    .option('--config <name>', 'tiny, reference, or a JSON file', 'reference')
+    .option('--set <field=value>', 'override a config field (repeatable)', collectSet(cmd), {})
+    .option('--variant <v>', 'udc or lowlight', choiceArg(cmd, 'variant', ['udc', 'lowlight'] as const))
+    .option('--degrade-on-the-fly', 'degrade the images per batch')
+    .option('--degrade-config <file>', 'partial degradation config (JSON)')
+    .option('--degrade-seed <n>', 'seed of the on-the-fly degradation', intArg(cmd, 'degrade-seed', 0), 0)
+    .option('--no-augment', 'no random flip and erasing')
+    .option('--batch <n>', 'batch size', intArg(cmd, 'batch', 1), 64)
+    .option('--eval-batch <n>', 'evaluation batch size', intArg(cmd, 'eval-batch', 1), 64)
+    .option('--lr <x>', 'learning rate (both stages)', numArg(cmd, 'lr', 0, 1, true), 3.5e-4)
+    .option('--weight-decay <x>', 'weight decay', numArg(cmd, 'weight-decay', 0), 1e-4)
+    .option('--schedule <s>', 'cosine or constant', choiceArg(cmd, 'schedule', ['cosine', 'constant'] as const), 'cosine')
+    .option('--warmup <steps>', 'warm-up steps', intArg(cmd, 'warmup', 0), 0)
+    .option('--grad-clip <x>', 'gradient-norm clipping (0: off)', numArg(cmd, 'grad-clip', 0), 0)
+    .option('--parameterisation <p>', 'eps or x0 for every stage-2 run', choiceArg(cmd, 'parameterisation', ['eps', 'x0'] as const))
+    .option('--seed <n>', 'seed', intArg(cmd, 'seed', 0), 0)
+    .option('--deterministic', 'metrics without timings')
+    .option('--test-fraction <x>', 'test share for datasets without a test split', numArg(cmd, 'test-fraction', 0, 1), 0.2)
+    .option('--split-seed <n>', 'seed of that split', intArg(cmd, 'split-seed', 0), 0)
+    .option('--eval-split <s>', 'test or val', choiceArg(cmd, 'eval-split', ['test', 'val'] as const), 'test')
+    .option('--cache <dir>', 'embedding cache folder')
+    .option('--no-cache', 'keep the embeddings in memory only')
+    .option('--plain', 'print progress lines instead of progress bars');
+  c.action(
+    wrap(async (opts: SweepCliOpts) => {
+      await runSweepCli(opts, (n) => c.getOptionValueSource(n) === 'cli');
+    }),
+  );
+}

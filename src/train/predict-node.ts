@@ -1,0 +1,175 @@
+/**
+ * `lrdif predict` (Node): class probabilities of face images from a stage-2 checkpoint, without
+ * labels. Each image is either a face crop (used whole, resized like the training data) or a
+ * photo, whose faces are found by face-api's tiny face detector and 68-point landmarks and
+ * aligned to 112×112 (src/models/faceapi/detect-faces.ts, align.ts):
+ *   --detect never   every image is a face crop;
+ *   --detect always  every image is a photo (an image without a detected face is an error);
+ *   --detect auto    (default) a photo when the detector finds a face covering less than half
+ *                    of the image, else a crop (already-cropped faces keep their framing).
+ * The faces then go through the evaluation path of stage 2 (pipeline.ts, evaluate.ts): CLIP
+ * embedding, landmark taps, Ẑ₀ from the seeded noise of face k (stream (seed + 3, k)), softmax.
+ */
+import { noGrad, tidy } from '../autograd/engine.js';
+import { tensor, type Tensor } from '../autograd/tensor.js';
+import { imagesToTensor, type RgbImage } from '../io/image.js';
+import { readImageFile } from '../io/image-node.js';
+import { resize } from '../kernels/resize.js';
+import { clamp } from '../kernels/elementwise.js';
+import { concat } from '../kernels/layout.js';
+import { softmax } from '../kernels/softmax.js';
+import { LrdifModel } from '../models/lrdif/lrdif.js';
+import { loadFacePipeline } from '../models/faceapi/detect-node.js';
+import type { FacePipeline } from '../models/faceapi/detect-faces.js';
+import type { FaceBox } from '../models/faceapi/preprocess.js';
+import { loadModelWeights } from './checkpoint.js';
+import { evalForward } from './evaluate.js';
+import { imagenetNormalize, MODEL_RESIZE, type ModelBatch, type PipelineSpec } from './pipeline.js';
+import { openCheckpoint } from './run-node.js';
+import { encodersForRecord, type Log } from './session-node.js';
+
+export type DetectMode = 'auto' | 'always' | 'never';
+
+export interface PredictOptions {
+  ckpt: string;
+  images: string[];
+  clip: string | null;
+  detect: DetectMode;
+  /** Seed of the noise (default: the checkpoint's training seed, as its evaluation). */
+  seed: number | null;
+  cacheDir: string | null;
+  /** Smallest detector score (default 0.5). */
+  scoreThreshold: number;
+}
+
+export interface PredictedFace {
+  /** The face's box in the image (photos), or null for a crop used whole. */
+  box: FaceBox | null;
+  probabilities: Record<string, number>;
+  top: string;
+  topProbability: number;
+}
+
+export interface PredictResult {
+  checkpoint: { path: string; stage: number; epoch: number; variant: string; classes: string[] };
+  images: Array<{ path: string; width: number; height: number; kind: 'crop' | 'photo'; faces: PredictedFace[]; note?: string }>;
+}
+
+/** Whole image → [1, 3, S, S] in [0, 1] (the loader's resize). */
+function cropTensor(img: RgbImage, S: number): Tensor {
+  return tidy(() => {
+    const t = imagesToTensor([img]);
+    return img.width === S && img.height === S ? t : clamp(resize(t, S, S, MODEL_RESIZE), 0, 1);
+  });
+}
+
+export async function runPrediction(o: PredictOptions, log: Log): Promise<PredictResult> {
+  if (o.images.length === 0) throw new Error('lrdif: predict: give at least one image');
+  // read every image first: a bad path or a corrupt file fails before the models load
+  const imgs = o.images.map((p) => readImageFile(p));
+  const { reader, meta } = openCheckpoint(o.ckpt);
+  let model: LrdifModel | null = null;
+  let pipeline: FacePipeline | null = null;
+  const parts: Tensor[] = [];
+  try {
+    if (meta.stage !== 2) throw new Error(`lrdif: predict: ${o.ckpt} is a stage-${meta.stage} checkpoint; prediction needs stage 2 (stage 1 takes the label as an input)`);
+    model = new LrdifModel(meta.config);
+    loadModelWeights(reader, model);
+    const enc = await encodersForRecord(meta.clip, o.clip, o.cacheDir, log);
+    try {
+      const S = meta.config.imageSize;
+      if (o.detect !== 'never') pipeline = await loadFacePipeline({ withExpressions: false });
+      const result: PredictResult = {
+        checkpoint: { path: o.ckpt, stage: meta.stage, epoch: meta.epoch, variant: meta.config.variant, classes: meta.classNames },
+        images: [],
+      };
+      const owners: Array<{ image: number; box: FaceBox | null }> = [];
+      for (let i = 0; i < imgs.length; i++) {
+        const img = imgs[i];
+        const entry: PredictResult['images'][number] = { path: o.images[i], width: img.width, height: img.height, kind: 'crop', faces: [] };
+        result.images.push(entry);
+        if (pipeline) {
+          const found = await pipeline.alignedFaces(img, { scoreThreshold: o.scoreThreshold });
+          const largest = found.faces.reduce((m, f) => Math.max(m, (f.box.width * f.box.height) / (img.width * img.height)), 0);
+          const isPhoto = found.batch !== null && (o.detect === 'always' || largest < 0.5);
+          if (isPhoto) {
+            entry.kind = 'photo';
+            const b = found.batch!;
+            parts.push(b.shape[2] === S ? b : noGrad(() => tidy(() => clamp(resize(b, S, S, MODEL_RESIZE), 0, 1))));
+            if (b.shape[2] !== S) b.dispose();
+            for (const f of found.faces) owners.push({ image: i, box: f.box });
+            continue;
+          }
+          found.batch?.dispose();
+          if (o.detect === 'always') throw new Error(`lrdif: predict: no face found in ${o.images[i]} (score threshold ${o.scoreThreshold}); use --detect never for face crops`);
+          entry.note = found.faces.length ? 'the face fills the image: used as a face crop' : 'no face detected: used as a face crop';
+        }
+        parts.push(cropTensor(img, S));
+        owners.push({ image: i, box: null });
+      }
+      const x01 = parts.length === 1 ? parts[0] : noGrad(() => concat(parts, 0));
+      const N = x01.shape[0];
+      const settings = (meta.train as { settings?: { seed?: number } }).settings;
+      const spec: PipelineSpec = { imageSize: S, resize: MODEL_RESIZE, degrade: null, augment: null, seed: o.seed ?? settings?.seed ?? 0 };
+      const eImg = tensor(await enc.imageEmbeddings(x01), [N, enc.projectionDim]);
+      const taps = enc.taps(x01);
+      const x112 = imagenetNormalize(x01);
+      if (x01 !== parts[0]) x01.dispose();
+      const global = Array.from({ length: N }, (_, k) => k);
+      const labels = tensor(new Int32Array(N), [N], 'i32');
+      const mb: ModelBatch = { x112, taps, eImg, labels, labelValues: new Int32Array(N), local: global, global, size: N, dispose() {} };
+      const textTable = tensor(new Float32Array(meta.classNames.length * enc.projectionDim), [meta.classNames.length, enc.projectionDim]);
+      let probs: Float32Array;
+      try {
+        const { logits, features } = evalForward(model, 2, mb, textTable, spec);
+        const p = noGrad(() => softmax(logits, -1));
+        probs = new Float32Array((await p.data()) as Float32Array);
+        for (const t of [logits, features, p]) t.dispose();
+      } finally {
+        for (const t of [x112, ...taps, eImg, labels, textTable]) t.dispose();
+      }
+      const K = meta.classNames.length;
+      owners.forEach((ow, k) => {
+        const row = Array.from(probs.subarray(k * K, (k + 1) * K));
+        let best = 0;
+        for (let c = 1; c < K; c++) if (row[c] > row[best]) best = c;
+        result.images[ow.image].faces.push({
+          box: ow.box,
+          probabilities: Object.fromEntries(meta.classNames.map((c, j) => [c, row[j]])),
+          top: meta.classNames[best],
+          topProbability: row[best],
+        });
+      });
+      return result;
+    } finally {
+      enc.dispose();
+    }
+  } finally {
+    for (const t of parts) if (!t.isDisposed) t.dispose();
+    reader.close();
+    model?.dispose();
+    pipeline?.dispose();
+  }
+}
+
+/** A short text form: per image, each face's top classes. */
+export function formatPrediction(r: PredictResult, top = 3): string {
+  const lines: string[] = [];
+  for (const im of r.images) {
+    if (im.faces.length === 0) {
+      lines.push(`${im.path}: no face`);
+      continue;
+    }
+    im.faces.forEach((f, i) => {
+      const ranked = Object.entries(f.probabilities)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top)
+        .map(([c, p]) => `${c} ${(100 * p).toFixed(1)}%`)
+        .join(', ');
+      const where = f.box ? ` face ${i + 1} at (${Math.round(f.box.x)}, ${Math.round(f.box.y)}, ${Math.round(f.box.width)}×${Math.round(f.box.height)})` : '';
+      lines.push(`${im.path}${where}: ${ranked}`);
+    });
+    if (im.note) lines.push(`  (${im.note})`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,320 @@
+/**
+ * The trainer's parts in isolation: metrics, t-SNE, the SVG figures, checkpoints (round trip,
+ * errors), the keyed random streams of the pipeline, the run folder and the embedding cache
+ * (content-keyed: a changed image is recomputed, a renamed one is not).
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { gpu } from './helpers/gpu.js';
+import { tensor, backward, tidy, add, mul, sum, type Tensor } from '../src/node.js';
+import { classificationReport, formatReport, argmaxRows } from '../src/train/metrics.js';
+import { tsne, tsneJointProbabilities } from '../src/train/tsne.js';
+import { confusionMatrixSvg, linePlotSvg, scatterSvg } from '../src/train/svg.js';
+import { checkpointEntries, readCheckpointMeta, readModelState, readOptimizerState, disposeOptimizerState, CHECKPOINT_FORMAT, type CheckpointMeta } from '../src/train/checkpoint.js';
+import { augmentUniforms, imageNoise, buildEmbeddingTable, splitWithIndices, MODEL_RESIZE, type PipelineSpec } from '../src/train/pipeline.js';
+import { FrozenEncoders, MemoryEmbeddingStore, tinyRandomClip, l2NormalizeRows, parameterHash } from '../src/train/encoders.js';
+import { FileEmbeddingStore, FolderRunStore } from '../src/train/store-node.js';
+import { LrdifModel, makeLrdifConfig } from '../src/models/lrdif/index.js';
+import { AdamW } from '../src/optim/adamw.js';
+import { serializeSafetensors, SafetensorsReader } from '../src/io/safetensors.js';
+import { loadClipTokenizer } from '../src/models/clip/tokenizer-node.js';
+import { loadImageFolder } from '../src/data/datasets/folder.js';
+import { nodeDataSource } from '../src/data/datasets/source-node.js';
+import { encodePng } from '../src/io/image-node.js';
+import { syntheticFace } from '../src/data/synthetic-faces.js';
+import { HostRandom } from '../src/data/rng.js';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-train-units-'));
+
+describe('metrics', () => {
+  it('counts accuracy, per-class accuracy and the confusion matrix', () => {
+    const r = classificationReport([0, 1, 1, 2, 2, 0], [0, 1, 2, 2, 2, 1], ['a', 'b', 'c', 'd']);
+    expect(r.n).toBe(6);
+    expect(r.accuracy).toBeCloseTo(4 / 6, 12);
+    expect(r.perClass).toEqual([1, 0.5, 2 / 3, null]);
+    expect(r.meanClassAccuracy).toBeCloseTo((1 + 0.5 + 2 / 3) / 3, 12);
+    expect(r.confusion).toEqual([
+      [1, 0, 0, 0],
+      [1, 1, 0, 0],
+      [0, 1, 2, 0],
+      [0, 0, 0, 0],
+    ]);
+    const text = formatReport(r);
+    expect(text).toContain('accuracy 66.67% on 6 images');
+    expect(text).toMatch(/d\s+-\s+\(0 images\)/);
+    expect(Array.from(argmaxRows([0.1, 0.7, 0.2, 0.5, 0.5, 0], 3))).toEqual([1, 0]);
+  });
+
+  it('names the bad entry', () => {
+    expect(() => classificationReport([0, 3], [0, 1], ['a', 'b'])).toThrow('prediction 1 is 3, outside 0..1');
+    expect(() => classificationReport([0], [0, 1], ['a', 'b'])).toThrow('1 predictions for 2 labels');
+    expect(() => argmaxRows([1, 2, 3], 2)).toThrow('3 values are not rows of 2');
+  });
+});
+
+describe('t-SNE', () => {
+  /** Three tight Gaussian clusters in 10-d. */
+  function clusters(n: number) {
+    const r = new HostRandom(3, 0);
+    const x = new Float64Array(3 * n * 10);
+    const y: number[] = [];
+    for (let c = 0; c < 3; c++) {
+      for (let i = 0; i < n; i++) {
+        const row = c * n + i;
+        y.push(c);
+        for (let k = 0; k < 10; k++) x[row * 10 + k] = (k === c ? 8 : 0) + 0.5 * r.normal();
+      }
+    }
+    return { x, y };
+  }
+
+  it('keeps separated clusters apart (1-NN in the embedding) and is seeded', () => {
+    const { x, y } = clusters(20);
+    const a = tsne(x, 60, 10, { perplexity: 10, iterations: 400, seed: 1 });
+    const b = tsne(x, 60, 10, { perplexity: 10, iterations: 400, seed: 1 });
+    expect(Array.from(a.embedding)).toEqual(Array.from(b.embedding));
+    let ok = 0;
+    for (let i = 0; i < 60; i++) {
+      let best = -1;
+      let bd = Infinity;
+      for (let j = 0; j < 60; j++) {
+        if (i === j) continue;
+        const d = (a.embedding[2 * i] - a.embedding[2 * j]) ** 2 + (a.embedding[2 * i + 1] - a.embedding[2 * j + 1]) ** 2;
+        if (d < bd) ((bd = d), (best = j));
+      }
+      if (y[best] === y[i]) ok++;
+    }
+    expect(ok).toBe(60);
+    expect(a.kl).toBeGreaterThan(0);
+    expect(a.kl).toBeLessThan(1.5);
+  });
+
+  it('calibrates each row to the perplexity and symmetrises P', () => {
+    const { x } = clusters(10);
+    const n = 30;
+    const P = tsneJointProbabilities(x, n, 10, 5);
+    let total = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) total += P[i * n + j];
+    expect(total).toBeCloseTo(1, 6);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(P[i * n + j]).toBeCloseTo(P[j * n + i], 15);
+  });
+
+  it('rejects bad input', () => {
+    expect(() => tsne([1, 2, 3], 1, 3)).toThrow('need at least 2 points');
+    expect(() => tsne([1, 2, 3], 2, 2)).toThrow('3 values are not 2 points of 2 dimensions');
+    expect(() => tsne([1, NaN, 3, 4], 2, 2)).toThrow('point 0 has a non-finite coordinate');
+  });
+});
+
+describe('SVG figures', () => {
+  it('draws the confusion matrix, the scatter plot and the line plot', () => {
+    const cm = confusionMatrixSvg(
+      [
+        [3, 1],
+        [0, 4],
+      ],
+      ['happy <x>', 'sad'],
+    );
+    expect(cm.startsWith('<svg')).toBe(true);
+    expect(cm.trim().endsWith('</svg>')).toBe(true);
+    expect((cm.match(/<rect /g) ?? []).length).toBe(1 + 4); // background + one cell per entry
+    expect(cm).toContain('happy &lt;x&gt;');
+    expect(cm).toContain('>75%<');
+    expect(() => confusionMatrixSvg([[1]], ['a', 'b'])).toThrow('not 2×2');
+    const sc = scatterSvg([0, 0, 1, 1, 2, 0], [0, 1, 1], ['a', 'b']);
+    expect((sc.match(/<circle /g) ?? []).length).toBe(3 + 2);
+    expect(() => scatterSvg([0, 0], [0, 1], ['a', 'b'])).toThrow('2 coordinates for 2 labels');
+    const lp = linePlotSvg([{ name: 'V3', points: [[1, 0.5], [2, 0.6], [32, 0.55]] }], { title: 'T', xLabel: 'T', yLabel: 'acc', logX: true, percent: true });
+    expect(lp).toContain('<polyline');
+    expect(lp).toContain('>32<');
+    expect(lp).toContain('60%');
+  });
+});
+
+describe('checkpoints', () => {
+  beforeAll(async () => {
+    await gpu();
+  });
+
+  const cfg = makeLrdifConfig('tiny', { imageSize: 32, window: 2, numClasses: 3, clipDim: 6, fpenHidden: 8, priorDim: 8, dim: 4, heads: [1, 1, 1, 1], dilDims: [4, 4, 8], dilHeads: [1, 1, 2], embedDim: 8, fusionHeads: 2, denoiserWidth: 8 });
+  const meta = (): CheckpointMeta => ({
+    stage: 1,
+    epoch: 3,
+    step: 12,
+    config: cfg,
+    classNames: ['neutral', 'happiness', 'surprise'],
+    rng: { seed: 5 },
+    train: { settings: { seed: 5 } },
+    clip: { kind: 'random-tiny', seed: 0, hash: 'abc', projectionDim: 6, imageSize: 32 },
+    metrics: { best: { epoch: 2, accuracy: 0.5 } },
+    version: 'test',
+  });
+
+  it('round-trips the weights, the optimiser state and the metadata', async () => {
+    const model = new LrdifModel(cfg, { seed: 3 });
+    const params = model.stageParameters(1).slice(0, 2);
+    const opt = new AdamW(params, { lr: 1e-3 });
+    const loss = tidy(() => {
+      let total: Tensor | null = null;
+      for (const [, p] of params) {
+        const term = sum(mul(p, tensor(new Float32Array(p.size).fill(0.5), [...p.shape])));
+        total = total ? add(total, term) : term;
+      }
+      return total!;
+    });
+    backward(loss);
+    opt.step();
+    loss.dispose();
+    const { entries, metadata } = await checkpointEntries(model, opt, meta());
+    const bytes = serializeSafetensors(entries, metadata);
+    const reader = SafetensorsReader.fromBytes(bytes, 'mem.safetensors');
+    const m = readCheckpointMeta(reader);
+    expect(m.stage).toBe(1);
+    expect(m.epoch).toBe(3);
+    expect(m.step).toBe(12);
+    expect(m.config).toEqual(cfg);
+    expect(m.classNames).toEqual(['neutral', 'happiness', 'surprise']);
+    expect(reader.metadata.format).toBe(CHECKPOINT_FORMAT);
+    const state = readModelState(reader);
+    const own = model.stateDict();
+    expect([...state.keys()].sort()).toEqual([...own.keys()].sort());
+    for (const [k, t] of own) expect(Array.from((await state.get(k)!.data()) as Float32Array)).toEqual(Array.from((await t.data()) as Float32Array));
+    const os2 = readOptimizerState(reader)!;
+    const sd = opt.stateDict();
+    expect([...os2.state.keys()]).toEqual([...sd.state.keys()]);
+    for (const [k, s] of sd.state) {
+      expect(os2.state.get(k)!.step).toBe(1);
+      for (const slot of ['exp_avg', 'exp_avg_sq']) expect(Array.from((await os2.state.get(k)!.tensors[slot].data()) as Float32Array)).toEqual(Array.from((await s.tensors[slot].data()) as Float32Array));
+    }
+    // a second model restored from the file matches
+    const m2 = new LrdifModel(cfg, { seed: 99 });
+    m2.loadStateDict(state);
+    const w = (await m2.stateDict().get('udcformer.classifier.weight')!.data()) as Float32Array;
+    expect(Array.from(w)).toEqual(Array.from((await own.get('udcformer.classifier.weight')!.data()) as Float32Array));
+    for (const t of state.values()) t.dispose();
+    disposeOptimizerState(os2);
+    m2.dispose();
+    opt.dispose();
+    model.dispose();
+  });
+
+  it('rejects files that are not checkpoints, naming the file and the field', () => {
+    const plain = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'x', dtype: 'F32', shape: [1], data: [1] }]), 'weights.safetensors');
+    expect(() => readCheckpointMeta(plain)).toThrow('lrdif: checkpoint weights.safetensors: not an lrdif checkpoint (no __metadata__.format)');
+    const md = { format: CHECKPOINT_FORMAT, stage: '3', epoch: '1', step: '1', config: JSON.stringify(cfg), classNames: '[]', rng: '{}', train: '{}', clip: '{}', metrics: '{}' };
+    const bad = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'model.x', dtype: 'F32', shape: [1], data: [1] }], md), 'c.safetensors');
+    expect(() => readCheckpointMeta(bad)).toThrow('checkpoint c.safetensors: __metadata__.stage must be 1 or 2, got 3');
+    const badCfg = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'model.x', dtype: 'F32', shape: [1], data: [1] }], { ...md, stage: '1', config: JSON.stringify({ ...cfg, timesteps: 40 }) }), 'c.safetensors');
+    expect(() => readCheckpointMeta(badCfg)).toThrow('checkpoint c.safetensors: LrdifConfig.timesteps: must be in 1…32, got 40');
+    const badJson = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'model.x', dtype: 'F32', shape: [1], data: [1] }], { ...md, stage: '1', classNames: '[oops' }), 'c.safetensors');
+    expect(() => readCheckpointMeta(badJson)).toThrow('__metadata__.classNames is not valid JSON');
+  });
+});
+
+describe('pipeline random streams', () => {
+  it('draws augmentation uniforms and noise per (seed, epoch, image), in [0, 1) and independent of the batch', () => {
+    const a = augmentUniforms(7, 2, [5, 9, 11]);
+    const b = augmentUniforms(7, 2, [11, 5]);
+    expect(a.length).toBe(3 * 44);
+    expect(Array.from(a.subarray(0, 44))).toEqual(Array.from(b.subarray(44, 88)));
+    expect(Array.from(a.subarray(88, 132))).toEqual(Array.from(b.subarray(0, 44)));
+    expect(Array.from(augmentUniforms(7, 3, [5]))).not.toEqual(Array.from(a.subarray(0, 44)));
+    expect(Array.from(augmentUniforms(8, 2, [5]))).not.toEqual(Array.from(a.subarray(0, 44)));
+    expect(Math.max(...a)).toBeLessThan(1);
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(0);
+    const n1 = imageNoise(1, 0, [3, 4], 16);
+    const n2 = imageNoise(1, 0, [4], 16);
+    expect(Array.from(n1.subarray(16))).toEqual(Array.from(n2));
+    let m = 0;
+    let v = 0;
+    const big = imageNoise(2, 0, Array.from({ length: 200 }, (_, i) => i), 32);
+    for (const x of big) ((m += x), (v += x * x));
+    m /= big.length;
+    v = v / big.length - m * m;
+    expect(Math.abs(m)).toBeLessThan(0.05);
+    expect(Math.abs(v - 1)).toBeLessThan(0.06);
+  });
+
+  it('normalises rows to unit length', () => {
+    const v = l2NormalizeRows(Float32Array.from([3, 4, 0, 0]), 2);
+    expect(Array.from(v)).toEqual([0.6000000238418579, 0.800000011920929, 0, 0]);
+  });
+});
+
+describe('run folder and embedding cache', () => {
+  it('appends metrics and drops a line torn by a crash', () => {
+    const dir = tmp();
+    const s = new FolderRunStore(dir);
+    s.rewriteMetrics(['{"a":1}']);
+    s.appendMetrics('{"b":2}');
+    fs.appendFileSync(s.metricsPath, '{"c":');
+    expect(s.readMetrics()).toEqual(['{"a":1}', '{"b":2}']);
+  });
+
+  it('stores, merges and reloads embeddings; ignores an unreadable cache file', () => {
+    const dir = tmp();
+    const a = new FileEmbeddingStore(dir, 'f'.repeat(64), 2);
+    a.set('k1', Float32Array.from([1, 2]));
+    const b = new FileEmbeddingStore(dir, 'f'.repeat(64), 2);
+    b.set('k2', Float32Array.from([3, 4]));
+    a.flush();
+    b.flush(); // merges a's row
+    const c = new FileEmbeddingStore(dir, 'f'.repeat(64), 2);
+    expect(c.size).toBe(2);
+    expect(Array.from(c.get('k1')!)).toEqual([1, 2]);
+    expect(Array.from(c.get('k2')!)).toEqual([3, 4]);
+    expect(() => c.set('k3', Float32Array.from([1]))).toThrow('a row of 1 values for width 2');
+    fs.writeFileSync(c.file, 'not a safetensors file');
+    const messages: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((m: string) => (messages.push(String(m)), true)) as typeof process.stderr.write;
+    try {
+      const d = new FileEmbeddingStore(dir, 'f'.repeat(64), 2);
+      expect(d.size).toBe(0);
+    } finally {
+      process.stderr.write = orig;
+    }
+    expect(messages.join('')).toContain('ignoring the unreadable embedding cache');
+  });
+
+  it('keys CLIP embeddings by content: a renamed image is a cache hit, a changed one is recomputed', async () => {
+    await gpu();
+    const root = tmp();
+    const write = (rel: string, seed: number, i: number) => {
+      fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      fs.writeFileSync(path.join(root, rel), encodePng(syntheticFace(seed, i, 40).image));
+    };
+    write('train/happy/a.png', 1, 1);
+    write('train/sad/b.png', 1, 3);
+    write('test/happy/c.png', 1, 8);
+    const clip = tinyRandomClip(0, loadClipTokenizer());
+    const noLandmarks = { landmarkFeatureTaps: (): never => { throw new Error('not used'); }, dispose() {} };
+    const enc = new FrozenEncoders(clip, noLandmarks, { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 }, new MemoryEmbeddingStore());
+    const spec: PipelineSpec = { imageSize: 32, resize: MODEL_RESIZE, degrade: null, augment: null, seed: 0 };
+    const load = () => loadImageFolder(root, nodeDataSource(), { warn: () => {} });
+    const r1 = await buildEmbeddingTable(enc, splitWithIndices(await load(), 'train'), spec);
+    expect([r1.cached, r1.computed]).toEqual([0, 2]);
+    const r2 = await buildEmbeddingTable(enc, splitWithIndices(await load(), 'train'), spec);
+    expect([r2.cached, r2.computed]).toEqual([2, 0]);
+    expect(Array.from(r2.table.rows)).toEqual(Array.from(r1.table.rows));
+    // unit rows
+    let s = 0;
+    for (let k = 0; k < 32; k++) s += r1.table.rows[k] ** 2;
+    expect(s).toBeCloseTo(1, 5);
+    fs.renameSync(path.join(root, 'train/sad/b.png'), path.join(root, 'train/sad/renamed.png'));
+    write('train/happy/a.png', 1, 2); // new content under the old name
+    const r3 = await buildEmbeddingTable(enc, splitWithIndices(await load(), 'train'), spec);
+    expect([r3.cached, r3.computed]).toEqual([1, 1]);
+    // a corrupt image is skipped (recorded), not embedded
+    fs.writeFileSync(path.join(root, 'train/sad/broken.png'), 'not a png');
+    const ds = await load();
+    const r4 = await buildEmbeddingTable(enc, splitWithIndices(ds, 'train'), spec);
+    expect(r4.skipped).toBe(1);
+    expect(ds.skipped.map((x) => path.basename(x.path))).toEqual(['broken.png']);
+    const i = ds.split('train').items.findIndex((it) => it.id.endsWith('broken.png'));
+    expect(() => r4.table.gather([i], (k) => ds.split('train').items[k].id)).toThrow(/no CLIP embedding for item .*broken\.png/);
+    enc.dispose();
+  });
+});
