@@ -179,9 +179,15 @@ for (const mode of MODES) {
         await compareWithUnfused(cs, 'DIL scale 1');
       });
 
-      it('windows past one 56-token tile and block (8×8, 9×9, 14×14) and odd scales equal the unfused ops', async () => {
+      it('windows past one 56-token tile and block (8×8, 9×9, 14×14), odd scales and scores in the hundreds equal the unfused ops', async () => {
         if (!available) return;
-        const cases: Case[] = [makeCase([1, 2, 2, 64, 4], 8, 300), makeCase([2, 1, 1, 81, 3], 9, 310, { scale: 0.7 }), makeCase([1, 1, 1, 196, 8], 14, 320)];
+        const cases: Case[] = [
+          makeCase([1, 2, 2, 64, 4], 8, 300),
+          makeCase([2, 1, 1, 81, 3], 9, 310, { scale: 0.7 }),
+          makeCase([1, 1, 1, 196, 8], 14, 320),
+          // scores in the hundreds: the running max has to carry the softmax
+          makeCase([1, 2, 2, 49, 8], 7, 330, { scale: 6 }),
+        ];
         for (const cs of cases) await compareWithUnfused(cs, label(cs));
       });
 
