@@ -13,14 +13,13 @@
  * [(2w−1)², heads], `out` (w_O), `proj`, `normMlp`, `mlp.fc1`, `mlp.fc2`.
  */
 import { tidy } from '../../autograd/engine.js';
-import { tensor, type Tensor } from '../../autograd/tensor.js';
-import { add, mulScalar } from '../../kernels/elementwise.js';
-import { indexSelect } from '../../kernels/indexing.js';
+import type { Tensor } from '../../autograd/tensor.js';
+import { add } from '../../kernels/elementwise.js';
 import { narrow, permute } from '../../kernels/layout.js';
-import { linear, matmul } from '../../kernels/matmul.js';
+import { linear } from '../../kernels/matmul.js';
 import type { Generator } from '../../kernels/random.js';
 import { reshape } from '../../kernels/shape.js';
-import { softmax } from '../../kernels/softmax.js';
+import { windowAttentionTokens } from '../../kernels/window-attention.js';
 import { normalInit } from '../../nn/init.js';
 import { LayerNorm } from '../../nn/layernorm.js';
 import { Linear } from '../../nn/linear.js';
@@ -63,16 +62,9 @@ export function windowAttentionCore(q: Tensor, k: Tensor, v: Tensor, biasTable: 
     if (!window || window * window !== M) throw new Error(`lrdif: windowAttentionCore: ${M} tokens per window is not window² (window ${window})`);
     expectShape('windowAttentionCore', 'relative position bias table', biasTable, [(2 * window - 1) ** 2, heads]);
   }
-  return tidy(() => {
-    const toHeads = (t: Tensor) => permute(reshape(t, [Bw, M, heads, d]), [0, 2, 1, 3]);
-    let s = matmul(mulScalar(toHeads(q), scale), toHeads(k), { transB: true }); // [Bw, heads, M, M]
-    if (biasTable) {
-      const idx = tensor(relativePositionIndex(window!), [M * M], 'i32');
-      s = add(s, permute(reshape(indexSelect(biasTable, 0, idx), [M, M, heads]), [2, 0, 1]));
-    }
-    const o = matmul(softmax(s, -1), toHeads(v)); // [Bw, heads, M, d]
-    return reshape(permute(o, [0, 2, 1, 3]), [Bw, M, D]);
-  });
+  // the fused op (online softmax, bias gathered in-kernel); windowAttentionTokensUnfused is its reference
+  const as4 = (t: Tensor) => reshape(t, [1, Bw, M, D]);
+  return tidy(() => reshape(windowAttentionTokens(as4(q), as4(k), as4(v), biasTable, window, heads, scale), [Bw, M, D]));
 }
 
 /** [B, C, H, W] → [B·(H/w)·(W/w), w², C], windows in row-major order, tokens row-major inside. */
