@@ -1,14 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
-// One worker process shares one WebGPU device across test files: on the 2-core CPU adapter
-// parallel devices only fight over the cores (and dawn.node spins one per device).
+// Test files run one at a time (on the 2-core CPU adapter parallel devices only fight over the
+// cores, and dawn.node spins one per device), each in its own process with its own device:
+// dozens of devices created and destroyed in one process once crashed Dawn's native side.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 1,
     fileParallelism: false,
-    isolate: false,
+    isolate: true,
     testTimeout: 120_000,
     hookTimeout: 120_000,
     globalSetup: ['test/helpers/global-setup.ts'],
