@@ -1,0 +1,153 @@
+/**
+ * LRDif steps for the `tiny` and `reference` configs (112×112 input, random weights and inputs;
+ * the frozen CLIP and landmark encoders are not timed — the clip suite covers CLIP):
+ *   stage-1 training step   FPEN_S1 + UDCformer forward, CE, backward, AdamW step
+ *   stage-2 training step   FPEN_S2, the T = 4 reverse chain from the noised target, UDCformer,
+ *                           CE + KL, backward, AdamW step
+ *   inference batch         FPEN_S2, the chain from N(0, I), UDCformer, softmax (no gradients)
+ * Each row gives images/s (printed) and, from timestamp queries, the kernels' shares of the GPU
+ * time (printed, and the top five in the row's note). The peer is the independent PyTorch
+ * implementation of test/golden/make_lrdif_fixtures.py on this machine's CPU, run in the same
+ * benchmark run as a child process (bench/lrdif_torch_peer.py, /usr/bin/python3, every core);
+ * its row says why when torch is not there. `npm run bench -- lrdif`.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { backward, engine, noGrad, tensor, tidy, type Tensor } from '../src/node.js';
+import { softmax } from '../src/kernels/softmax.js';
+import { randomNormal, randomUniform, Generator } from '../src/kernels/random.js';
+import { AdamW } from '../src/optim/adamw.js';
+import { LrdifModel, makeLrdifConfig, type LrdifConfig } from '../src/models/lrdif/index.js';
+import type { Harness, Impl, PeerName, Suite } from './harness.js';
+
+const PEER_SCRIPT = fileURLToPath(new URL('./lrdif_torch_peer.py', import.meta.url));
+const PEER: PeerName = 'pytorch-cpu' as unknown as PeerName;
+
+type CaseName = 'stage1' | 'stage2' | 'infer';
+
+interface PeerResult {
+  torch?: string;
+  threads?: number;
+  cases?: Record<string, { median_ms: number; samples: number }>;
+  error?: string;
+}
+
+/** Runs the PyTorch peer for one config; never throws (the error goes into the rows). */
+function torchPeer(cfg: LrdifConfig, batch: number, samples: number): PeerResult {
+  const r = spawnSync('/usr/bin/python3', [PEER_SCRIPT, JSON.stringify({ config: cfg, batch, samples })], { encoding: 'utf8', timeout: 1_800_000 });
+  if (r.error) return { error: `python3 could not run: ${r.error.message}` };
+  if (r.status !== 0) {
+    const last = r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`;
+    return { error: /No module named 'torch'/.test(r.stderr) ? 'PyTorch is not installed (apt-get install python3-torch)' : last };
+  }
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerResult;
+  } catch {
+    return { error: `unreadable peer output: ${r.stdout.slice(0, 200)}` };
+  }
+}
+
+/** GPU-time shares per kernel of one call, from timestamp queries (empty without them). */
+async function kernelShares(h: Harness, run: () => Tensor): Promise<Array<[string, number]>> {
+  if (!h.ctx.canProfile) return [];
+  await h.ctx.sync();
+  h.ctx.startProfile();
+  const r = run();
+  const prof = await h.ctx.stopProfile();
+  await r.data();
+  r.dispose();
+  const by = new Map<string, number>();
+  for (const p of prof) by.set(p.kernel, (by.get(p.kernel) ?? 0) + p.ms);
+  const total = [...by.values()].reduce((a, b) => a + b, 0);
+  return [...by].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, total > 0 ? v / total : 0]);
+}
+
+async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number, samples: number): Promise<void> {
+  const cfg = makeLrdifConfig(name, { clipDim: name === 'tiny' ? 32 : 512 });
+  const S = cfg.imageSize;
+  const g = new Generator(1);
+  const model = new LrdifModel(cfg, { seed: 0 });
+  const x = randomUniform([batch, 3, S, S], { generator: g });
+  const taps = [
+    randomUniform([batch, cfg.landmarkChannels[0], S / 4, S / 4], { generator: g }),
+    randomUniform([batch, cfg.landmarkChannels[1], S / 8, S / 8], { generator: g }),
+    randomUniform([batch, cfg.landmarkChannels[2], S / 16, S / 16], { generator: g }),
+  ] as const;
+  const eImg = randomNormal([batch, cfg.clipDim], { generator: g });
+  const eTxt = randomNormal([batch, cfg.clipDim], { generator: g });
+  const labels = tensor(Int32Array.from({ length: batch }, (_, i) => i % cfg.numClasses), [batch], 'i32');
+  const noise = randomNormal([batch, cfg.priorDim], { generator: g });
+  const opt1 = new AdamW(model.stageParameters(1), { lr: 3.5e-4, weightDecay: 1e-4 });
+  const opt2 = new AdamW(model.stageParameters(2), { lr: 3.5e-4, weightDecay: 1e-4 });
+  const runs: Record<CaseName, () => Tensor> = {
+    stage1: () => {
+      model.setStage(1);
+      const loss = tidy(() => model.stage1Loss(model.stage1Forward({ x112: x, taps, eImg, eTxt }), labels).total);
+      backward(loss);
+      opt1.step();
+      opt1.zeroGrad();
+      return loss;
+    },
+    stage2: () => {
+      model.setStage(2);
+      const loss = tidy(() => model.stage2Loss(model.stage2Forward({ x112: x, taps, eImg, eTxt, noise }), labels).total);
+      backward(loss);
+      opt2.step();
+      opt2.zeroGrad();
+      return loss;
+    },
+    infer: () => noGrad(() => tidy(() => softmax(model.stage2Forward({ x112: x, taps, eImg, noise }).logits, -1))),
+  };
+  const labelsOf: Record<CaseName, string> = { stage1: 'lrdif stage-1 train step', stage2: 'lrdif stage-2 train step', infer: 'lrdif inference batch' };
+  const peer = h.options.noPeers ? null : torchPeer(cfg, batch, Math.max(3, samples));
+  try {
+    for (const c of ['stage1', 'stage2', 'infer'] as CaseName[]) {
+      const impl: Impl<Tensor> = {
+        run: runs[c],
+        finish: async (rs) => {
+          await rs[rs.length - 1].data();
+          for (const r of rs) r.dispose();
+          engine.clearTape();
+        },
+      };
+      await h.case({ name: labelsOf[c], shape: `${name}, batch ${batch}, ${S}×${S}, T = ${cfg.timesteps}`, ours: impl, samples });
+      const row = h.rows[h.rows.length - 1];
+      const shares = await kernelShares(h, runs[c]);
+      const top = shares.slice(0, 5).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`);
+      console.log(`   ${row.name} (${name}): ${((1000 * batch) / row.ours_wall_ms).toFixed(2)} images/s (wall)${shares.length ? `; GPU time by kernel: ${top.join(', ')}` : ''}`);
+      const notes: string[] = [`${((1000 * batch) / row.ours_wall_ms).toFixed(2)} images/s`];
+      if (top.length) notes.push(`top kernels: ${top.join(', ')}`);
+      if (peer) {
+        const pc = peer.cases?.[c];
+        row.peer = PEER;
+        row.peer_gpu_ms = null;
+        row.peer_adapter = peer.torch ? `PyTorch ${peer.torch} CPU, ${peer.threads} threads` : null;
+        if (pc) {
+          row.peer_ms = Math.round(pc.median_ms * 1e4) / 1e4;
+          row.peer_samples = pc.samples;
+          row.ratio = Math.round((pc.median_ms / row.ours_wall_ms) * 1000) / 1000;
+          notes.push(`PyTorch ${((1000 * batch) / pc.median_ms).toFixed(2)} images/s`);
+        } else {
+          row.peer_ms = null;
+          row.ratio = null;
+          notes.push(`pytorch-cpu unavailable: ${peer.error ?? 'no result'}`);
+        }
+      }
+      row.note = notes.join('; ');
+    }
+  } finally {
+    for (const t of [x, ...taps, eImg, eTxt, labels, noise]) t.dispose();
+    opt1.dispose();
+    opt2.dispose();
+    model.dispose();
+  }
+}
+
+export const lrdifSuite: Suite = {
+  name: 'lrdif',
+  description: 'LRDif stage-1 and stage-2 training steps and an inference batch, tiny (batch 16) and reference (batch 8) configs at 112×112, vs the PyTorch implementation on the CPU',
+  async run(h) {
+    await benchConfig(h, 'tiny', 16, h.options.quick ? 3 : 5);
+    await benchConfig(h, 'reference', 8, 3);
+  },
+};
