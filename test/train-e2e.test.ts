@@ -243,13 +243,20 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     }
     fs.writeFileSync(path.join(small, 'train', 'sad', 'broken.png'), Buffer.from('\x89PNG\r\n\x1a\n truncated'));
     const out = path.join(root, 'cli-run');
-    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '4', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
+    // the tiny CLIP saved by the stage-1 run, given as a CLIP folder (Hugging Face layout)
+    const clipDir = path.join(base.out, 'clip');
+    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '4', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
     const r = lrdif(args);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/lrdif: skipping .*train\/sad\/broken\.png: /);
     expect(r.stdout).toMatch(/stage 1 epoch 1\/1 step 2\/2 .* img\/s .*loss \d+\.\d{4} .*acc [\d.]+% .*ETA/);
     expect(r.stdout).toMatch(/done: 2 steps; best test accuracy [\d.]+% at epoch 1/);
     expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
+    // eval finds the CLIP folder through the checkpoint's record and checks its hash
+    const ev = lrdif(['eval', '--ckpt', path.join(out, 'best.safetensors'), '--data', small, '--format', 'folder', '--no-figures', '--json', '--no-cache']);
+    expect(ev.status, ev.stderr).toBe(0);
+    const evj = JSON.parse(ev.stdout) as { n: number; stage: number; files: string[] };
+    expect([evj.n, evj.stage, evj.files.length]).toEqual([3, 1, 0]);
     // the same folder again: refused (use --resume)
     const again = lrdif(args);
     expect(again.status).toBe(1);

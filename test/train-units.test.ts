@@ -13,7 +13,13 @@ import { classificationReport, formatReport, argmaxRows } from '../src/train/met
 import { tsne, tsneJointProbabilities } from '../src/train/tsne.js';
 import { confusionMatrixSvg, linePlotSvg, scatterSvg } from '../src/train/svg.js';
 import { checkpointEntries, readCheckpointMeta, readModelState, readOptimizerState, disposeOptimizerState, CHECKPOINT_FORMAT, type CheckpointMeta } from '../src/train/checkpoint.js';
-import { augmentUniforms, imageNoise, buildEmbeddingTable, splitWithIndices, MODEL_RESIZE, type PipelineSpec } from '../src/train/pipeline.js';
+import { augmentUniforms, imageNoise, buildEmbeddingTable, splitWithIndices, assembleBatch, LandmarkTapCache, MODEL_RESIZE, type PipelineSpec } from '../src/train/pipeline.js';
+import { encodersForRecord } from '../src/train/session-node.js';
+import { loadFaceLandmarkFeatures } from '../src/models/faceapi/load-node.js';
+import { DataLoader } from '../src/data/loader.js';
+import { resolveDegradeConfig } from '../src/data/degrade/index.js';
+import { applyFlipErase } from '../src/kernels/augment.js';
+import { noGrad } from '../src/autograd/engine.js';
 import { FrozenEncoders, MemoryEmbeddingStore, tinyRandomClip, l2NormalizeRows, parameterHash } from '../src/train/encoders.js';
 import { FileEmbeddingStore, FolderRunStore } from '../src/train/store-node.js';
 import { LrdifModel, makeLrdifConfig } from '../src/models/lrdif/index.js';
@@ -25,6 +31,7 @@ import { nodeDataSource } from '../src/data/datasets/source-node.js';
 import { encodePng } from '../src/io/image-node.js';
 import { syntheticFace } from '../src/data/synthetic-faces.js';
 import { HostRandom } from '../src/data/rng.js';
+import * as degradeModule from '../src/data/degrade/index.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-train-units-'));
 
@@ -316,5 +323,82 @@ describe('run folder and embedding cache', () => {
     const i = ds.split('train').items.findIndex((it) => it.id.endsWith('broken.png'));
     expect(() => r4.table.gather([i], (k) => ds.split('train').items[k].id)).toThrow(/no CLIP embedding for item .*broken\.png/);
     enc.dispose();
+  });
+
+  it('degrades on the fly per image (cache keys follow the degradation), and assembles batches the same way every time', async () => {
+    await gpu();
+    const root = tmp();
+    for (let i = 0; i < 4; i++) {
+      const dir = path.join(root, 'train', i % 2 ? 'happy' : 'sad');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `${i}.png`), encodePng(syntheticFace(2, i, 64).image));
+    }
+    const clip = tinyRandomClip(0, loadClipTokenizer());
+    const enc = new FrozenEncoders(clip, await loadFaceLandmarkFeatures(), { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 }, new MemoryEmbeddingStore());
+    const ds = await loadImageFolder(root, nodeDataSource(), { warn: () => {} });
+    const split = splitWithIndices(ds, 'train');
+    const clean: PipelineSpec = { imageSize: 32, resize: MODEL_RESIZE, degrade: null, augment: { flipP: 0.5, eraseP: 1 }, seed: 4 };
+    const udc = (seed: number): PipelineSpec => ({ ...clean, degrade: { kind: 'udc', config: resolveDegradeConfig('udc', {}), seed } });
+    const t0 = await buildEmbeddingTable(enc, split, clean);
+    const t1 = await buildEmbeddingTable(enc, split, udc(1));
+    const t1b = await buildEmbeddingTable(enc, split, udc(1));
+    const t2 = await buildEmbeddingTable(enc, split, udc(2));
+    expect([t1.computed, t1b.cached, t2.computed]).toEqual([4, 4, 4]);
+    expect(Array.from(t1.table.rows)).not.toEqual(Array.from(t0.table.rows));
+    expect(Array.from(t1b.table.rows)).toEqual(Array.from(t1.table.rows));
+    expect(Array.from(t2.table.rows)).not.toEqual(Array.from(t1.table.rows));
+
+    const loader = new DataLoader(split.dataset, { batchSize: 4, size: 32, shuffle: false, augment: false, resize: MODEL_RESIZE });
+    const cache = new LandmarkTapCache();
+    const grab = async (epoch: number | null) => {
+      const out: Float32Array[] = [];
+      for await (const b of loader.epoch(0)) {
+        const mb = await assembleBatch(b, split, udc(1), enc, t1.table, epoch, cache);
+        out.push(new Float32Array((await mb.x112.data()) as Float32Array), new Float32Array((await mb.taps[2].data()) as Float32Array));
+        expect(mb.taps.map((t) => t.shape)).toEqual([
+          [4, 64, 8, 8],
+          [4, 128, 4, 4],
+          [4, 256, 2, 2],
+        ]);
+        mb.dispose();
+        b.dispose();
+      }
+      return out;
+    };
+    const a = await grab(3);
+    const hitsBefore = cache.hits;
+    const b2 = await grab(3);
+    expect(cache.hits - hitsBefore).toBe(4); // the second pass reads every image's taps from the cache
+    expect(Array.from(b2[0])).toEqual(Array.from(a[0]));
+    expect(Array.from(b2[1])).toEqual(Array.from(a[1]));
+    const other = await grab(4);
+    expect(Array.from(other[0])).not.toEqual(Array.from(a[0]));
+    // the cached taps are those of the degraded, flipped (not erased) image
+    const u = augmentUniforms(4, 3, split.globalIndex);
+    const flips = split.globalIndex.map((_, i) => Math.fround(u[i * 44]) < 0.5);
+    expect(flips.some(Boolean)).toBe(true);
+    for await (const b of loader.epoch(0)) {
+      const direct = noGrad(() =>
+        tidy(() => {
+          const { degradeBatch, imageSeed } = degradeModule;
+          const x = degradeBatch(b.images, 'udc', resolveDegradeConfig('udc', {}), split.globalIndex.map((g) => imageSeed(1, g))).images;
+          const f = applyFlipErase(x, tensor(Int32Array.from(flips.flatMap((v) => [v ? 1 : 0, 0, 0, 0, 0])), [4, 5], 'i32'));
+          return enc.taps(f)[2];
+        }),
+      );
+      const d = (await direct.data()) as Float32Array;
+      direct.dispose();
+      b.dispose();
+      let worst = 0;
+      for (let i = 0; i < d.length; i++) worst = Math.max(worst, Math.abs(d[i] - a[1][i]));
+      expect(worst).toBe(0);
+    }
+    enc.dispose();
+  });
+
+  it("refuses CLIP weights other than the checkpoint's", async () => {
+    await expect(encodersForRecord({ kind: 'random-tiny', seed: 0, hash: 'deadbeef'.repeat(8), projectionDim: 32, imageSize: 32 }, null, null, () => {})).rejects.toThrow(
+      /the CLIP weights rebuilt from seed 0 on this GPU \(hash [0-9a-f]{12}…\) are not the ones the checkpoint was trained with \(hash deadbeefdead…\); pass the right ones with --clip/,
+    );
   });
 });
