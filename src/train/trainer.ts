@@ -4,8 +4,10 @@
  * Per epoch: the DataLoader's seeded order, each batch through pipeline.ts (degradation,
  * augmentation, landmark taps, cached e_img), one AdamW step on the stage's parameters
  * (stage 1: FPEN_S1 + UDCformer, CE; stage 2: FPEN_S2 + denoiser + UDCformer, CE + λ·KL with
- * the frozen FPEN_S1's Z as target), then an evaluation on the test split, a metrics line, and
- * the checkpoints: `last` every epoch, `best` when the test accuracy improves.
+ * the frozen FPEN_S1's Z as target), then an evaluation on the test split, the metrics lines,
+ * and the checkpoints: `best` when the test accuracy improves, then `last` every epoch. Writing
+ * `last` commits the epoch: a run killed before it resumes from the previous epoch and drops
+ * the lines this one wrote.
  *
  * - Every step reads its loss back; a NaN or Inf stops the run before the weights change, with
  *   an error naming the step. The checkpoints on disk stay the last good ones.
@@ -313,9 +315,8 @@ export async function trainStage(job: TrainJob): Promise<TrainResult> {
         metrics: { best, last: { epoch: e1, accuracy: acc, meanClassAccuracy: ev.report.meanClassAccuracy, loss: round(ev.loss) } },
         version: job.record.version,
       };
-      const { entries, metadata } = await checkpointEntries(model, opt, meta);
-      await store.writeCheckpoint('last', entries, metadata);
-      if (improved) await store.writeCheckpoint('best', entries, metadata);
+      // the epoch's metrics lines go out before its checkpoint, the commit point: a run killed in
+      // between resumes from the previous checkpoint and drops (then rewrites) this epoch's lines
       const live = engine.ctx.stats().liveBytes;
       const epochLine: Record<string, unknown> = {
         type: 'epoch',
@@ -333,6 +334,10 @@ export async function trainStage(job: TrainJob): Promise<TrainResult> {
         epochLine.gpu_live_bytes = live;
       }
       store.appendMetrics(JSON.stringify(epochLine));
+      const { entries, metadata } = await checkpointEntries(model, opt, meta);
+      // best before last: until `last` moves on, a resumed run redoes this epoch (and its `best`)
+      if (improved) await store.writeCheckpoint('best', entries, metadata);
+      await store.writeCheckpoint('last', entries, metadata);
       job.hooks?.onEpochEnd?.({
         epoch: e1,
         epochs: s.epochs,
