@@ -242,7 +242,7 @@ export class LandmarkTapCache {
   hits = 0;
   misses = 0;
 
-  constructor(readonly maxBytes = 1.5 * 2 ** 30) {}
+  constructor(readonly maxBytes = 2 ** 30) {}
 
   get(g: number, flip: boolean): [Float32Array, Float32Array, Float32Array] | undefined {
     return this.map.get(`${g}|${flip ? 1 : 0}`);

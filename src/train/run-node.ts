@@ -227,7 +227,7 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
     log(
       `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${pc.total.toLocaleString('en')} parameters, ${o.epochs} epochs of ${session.split('train').length} images in batches of ${o.batch}, ` +
         `AdamW lr ${o.lr} (${o.schedule}), weight decay ${o.weightDecay}` +
-        (o.stage === 2 ? `; T = ${config.timesteps}, diffusion ${config.diffusion ? 'on' : 'off'}, loss CE${config.lambdaKl > 0 ? ` + ${config.lambdaKl}·KL` : ''}, insert-noise ${config.insertNoise ? 'on' : 'off'}` : '') +
+        (o.stage === 2 ? `; T = ${config.timesteps} (${config.parameterisation}), diffusion ${config.diffusion ? 'on' : 'off'}, loss CE${config.lambdaKl > 0 ? ` + ${config.lambdaKl}·KL` : ''}, insert-noise ${config.insertNoise ? 'on' : 'off'}` : '') +
         (spec.degrade ? `; ${spec.degrade.kind} degradation on the fly (seed ${spec.degrade.seed})` : ''),
     );
     const result = await trainStage({
