@@ -26,3 +26,4 @@ export * from './models/clip/index.js';
 export * as degrade from './data/degrade/index.js';
 export * as lrdifModel from './models/lrdif/index.js';
 export * from './models/faceapi/index.js';
+export * as training from './train/index.js';
