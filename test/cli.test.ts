@@ -3,16 +3,16 @@
  * each command owns its device), and its toy data.
  */
 import { describe, it, expect } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { accuracy, blobs, spiral } from '../src/cli/toy-data.js';
 import { oneLine } from '../src/cli/errors.js';
+import { runNode } from './helpers/child.js';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
 
-function lrdif(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, LRDIF_DEBUG: '' } });
+async function lrdif(...args: string[]) {
+  const r = await runNode([BIN, ...args], { timeout: 120_000, env: { ...process.env, LRDIF_DEBUG: '' } });
   if (r.error) throw r.error;
   // Dawn prints its own notices on stderr; keep only lrdif's lines
   const stderr = r.stderr
@@ -56,7 +56,7 @@ describe('toy data', () => {
 describe('lrdif command', () => {
   it('info --json describes the adapter the library gets', async () => {
     const ctx = await gpu();
-    const r = lrdif('info', '--json');
+    const r = await lrdif('info', '--json');
     expect(r.status, r.stderr).toBe(0);
     const info = JSON.parse(r.stdout) as { adapter: { summary: string }; features: string[]; limits: Record<string, number> };
     expect(info.adapter.summary).toBe(ctx.adapter.summary);
@@ -65,15 +65,15 @@ describe('lrdif command', () => {
     expect(info.features.includes('timestamp-query')).toBe(ctx.features.timestampQuery);
   });
 
-  it('info prints a table', () => {
-    const r = lrdif('info');
+  it('info prints a table', async () => {
+    const r = await lrdif('info');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^adapter {6}\S/);
     expect(r.stdout).toMatch(/\n {2}maxComputeWorkgroupsPerDimension +\d+\n/);
   });
 
-  it('engine-demo trains a classifier that learns', () => {
-    const r = lrdif('engine-demo', '--dataset', 'blobs', '--steps', '60', '--plain');
+  it('engine-demo trains a classifier that learns', async () => {
+    const r = await lrdif('engine-demo', '--dataset', 'blobs', '--steps', '60', '--plain');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/step +60\/60 +loss \d+\.\d{4} +acc [\d.]+% +[\d.]+ steps\/s/);
     const m = /train accuracy ([\d.]+)%, test accuracy ([\d.]+)%/.exec(r.stdout);
@@ -83,17 +83,17 @@ describe('lrdif command', () => {
     expect(Number(m![2])).toBeGreaterThan(85);
   });
 
-  it('reports a bad argument in one line and exits non-zero; --verbose adds the stack', () => {
-    const r = lrdif('engine-demo', '--steps', '0');
+  it('reports a bad argument in one line and exits non-zero; --verbose adds the stack', async () => {
+    const r = await lrdif('engine-demo', '--steps', '0');
     expect(r.status).toBe(1);
     expect(r.stderr).toBe("lrdif: error: engine-demo: --steps must be a positive integer, got '0'");
-    const v = lrdif('--verbose', 'engine-demo', '--dataset', 'moons');
+    const v = await lrdif('--verbose', 'engine-demo', '--dataset', 'moons');
     expect(v.status).toBe(1);
     expect(v.stderr).toMatch(/^lrdif: error: Error: lrdif: engine-demo: --dataset must be 'spiral' or 'blobs', got 'moons'\n\s+at /);
   });
 
-  it('reports device errors in one line', () => {
-    const r = spawnSync(process.execPath, [BIN, 'info'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, LRDIF_BACKEND: 'no-such-backend' } });
+  it('reports device errors in one line', async () => {
+    const r = await runNode([BIN, 'info'], { timeout: 60_000, env: { ...process.env, LRDIF_BACKEND: 'no-such-backend' } });
     expect(r.status).toBe(1);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('lrdif:'));
     expect(lines).toHaveLength(1);
@@ -101,15 +101,15 @@ describe('lrdif command', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('bench runs bench/run.ts with the filters and flags, and passes its exit code on', () => {
+  it('bench runs bench/run.ts with the filters and flags, and passes its exit code on', async () => {
     // a filter that matches no suite: the suite lists what there is and exits 2, before any device work
-    const r = lrdif('bench', 'no-such-suite', '--no-peers', '--quick');
+    const r = await lrdif('bench', 'no-such-suite', '--no-peers', '--quick');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/no suite matches no-such-suite \(suites: .*matmul/);
   });
 
-  it('rejects an unknown command', () => {
-    const r = lrdif('nope');
+  it('rejects an unknown command', async () => {
+    const r = await lrdif('nope');
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("unknown command 'nope'");
   });

@@ -10,7 +10,6 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/ref.js';
@@ -35,6 +34,7 @@ import {
 } from '../src/models/clip/index.js';
 import { loadClip } from '../src/models/clip/load-node.js';
 import { loadClipTokenizer } from '../src/models/clip/tokenizer-node.js';
+import { runNode } from './helpers/child.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FIX = path.join(HERE, 'golden', 'fixtures', 'clip-tiny');
@@ -405,12 +405,10 @@ describe('CLIP load errors', () => {
 });
 
 describe('lrdif embed', () => {
-  it('prints the reference embeddings, cosine similarities and probabilities as JSON', () => {
+  it('prints the reference embeddings, cosine similarities and probabilities as JSON', async () => {
     const img = (n: string) => path.join(FIX, n);
-    const r = spawnSync(
-      process.execPath,
-      [BIN, 'embed', '--clip', path.join(FIX, 'hf-quickgelu'), '--image', img(ref.images[0]), '--image', img(ref.images[2]), '--text', ref.texts[0], '--text', ref.texts[3], '--json'],
-      { encoding: 'utf8', timeout: 120_000 },
+    const r = await runNode([BIN, 'embed', '--clip', path.join(FIX, 'hf-quickgelu'), '--image', img(ref.images[0]), '--image', img(ref.images[2]), '--text', ref.texts[0], '--text', ref.texts[3], '--json'],
+      { timeout: 120_000 },
     );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { images: Array<{ embedding: number[] }>; texts: Array<{ embedding: number[] }>; similarity: number[][]; probabilities: number[][]; model: { logitScale: number } };
@@ -428,8 +426,8 @@ describe('lrdif embed', () => {
     expectClose(out.probabilities.flat(), probs.flat(), 1e-3, 1e-4, 'cli probabilities');
   });
 
-  it('fails with one line naming the missing image', () => {
-    const r = spawnSync(process.execPath, [BIN, 'embed', '--clip', path.join(FIX, 'hf-quickgelu'), '--image', '/nonexistent/x.png'], { encoding: 'utf8', timeout: 120_000 });
+  it('fails with one line naming the missing image', async () => {
+    const r = await runNode([BIN, 'embed', '--clip', path.join(FIX, 'hf-quickgelu'), '--image', '/nonexistent/x.png'], { timeout: 120_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/lrdif: error: cannot read image \/nonexistent\/x\.png/);
   });

@@ -14,7 +14,6 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
 import { gpu } from './helpers/gpu.js';
 import { rng, expectClose } from './helpers/ref.js';
 import { tensor, RgbImageBuffer, type Tensor } from '../src/node.js';
@@ -41,6 +40,7 @@ import {
 } from '../src/models/faceapi/index.js';
 import { faceApiModelDir, faceApiManifestPath, loadFaceLandmark68Net, loadFaceExpressionNet } from '../src/models/faceapi/load-node.js';
 import { loadTinyFaceDetector } from '../src/models/faceapi/detect-node.js';
+import { runNode } from './helpers/child.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BIN = join(HERE, '..', 'bin', 'lrdif.js');
@@ -429,7 +429,7 @@ describe('lrdif faces', () => {
     try {
       const photo = join(dirname(faceApiModelDir()), 'demo', 'sample1.jpg');
       const out = join(dir, 'annotated.png');
-      const r = spawnSync(process.execPath, [BIN, 'faces', '--image', photo, '--json', '--out', out], { encoding: 'utf8', timeout: 300_000 });
+      const r = await runNode([BIN, 'faces', '--image', photo, '--json', '--out', out], { timeout: 300_000 });
       expect(r.status, r.stderr).toBe(0);
       const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(res.image).toEqual({ path: photo, width: 1920, height: 1280 });
@@ -449,17 +449,17 @@ describe('lrdif faces', () => {
       expect(Buffer.compare(Buffer.from(drawn.data), Buffer.from(expected.data))).toBe(0);
       expect(Buffer.compare(Buffer.from(drawn.data), Buffer.from(image(inp).data))).not.toBe(0);
 
-      const table = spawnSync(process.execPath, [BIN, 'faces', '--image', photo, '--input-size', '320', '--score-threshold', '0.3'], { encoding: 'utf8', timeout: 300_000 });
+      const table = await runNode([BIN, 'faces', '--image', photo, '--input-size', '320', '--score-threshold', '0.3'], { timeout: 300_000 });
       expect(table.status, table.stderr).toBe(0);
       expect(table.stdout).toContain(`${inp.runs[1].detections.length} face(s) (tiny face detector, input 320, score > 0.3)`);
       expect(table.stdout).toMatch(/face 1: score \d\.\d{4} {2}box x [\d.]+ y [\d.]+ width [\d.]+ height [\d.]+/);
       expect(table.stdout).toMatch(/expressions \(\w+\): neutral \d\.\d{4} {2}happy/);
       expect(table.stdout).toContain(' 67 ');
 
-      const bad = spawnSync(process.execPath, [BIN, 'faces', '--image', photo, '--input-size', '100'], { encoding: 'utf8', timeout: 120_000 });
+      const bad = await runNode([BIN, 'faces', '--image', photo, '--input-size', '100'], { timeout: 120_000 });
       expect(bad.status).not.toBe(0);
       expect(bad.stderr).toContain('--input-size must be a positive multiple of 32');
-      const missing = spawnSync(process.execPath, [BIN, 'faces', '--image', join(dir, 'none.jpg')], { encoding: 'utf8', timeout: 120_000 });
+      const missing = await runNode([BIN, 'faces', '--image', join(dir, 'none.jpg')], { timeout: 120_000 });
       expect(missing.status).toBe(1);
       expect(missing.stderr).toContain('none.jpg');
     } finally {

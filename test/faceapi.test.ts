@@ -14,7 +14,6 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
 import { gpu } from './helpers/gpu.js';
 import { rng, expectClose } from './helpers/ref.js';
 import { tensor, tidy, concat, type Tensor } from '../src/node.js';
@@ -38,6 +37,7 @@ import {
   type TfjsWeightMap,
 } from '../src/models/faceapi/index.js';
 import { faceApiModelDir, faceApiManifestPath, loadFaceLandmark68Net, loadFaceExpressionNet, loadFaceLandmarkFeatures } from '../src/models/faceapi/load-node.js';
+import { runNode } from './helpers/child.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BIN = join(HERE, '..', 'bin', 'lrdif.js');
@@ -562,7 +562,7 @@ describe('lrdif convert --tfjs', () => {
     try {
       const out = join(dir, 'landmarks.safetensors');
       const manifest = faceApiManifestPath('face_landmark_68_model');
-      const r = spawnSync(process.execPath, [BIN, 'convert', '--tfjs', manifest, '--out', out, '--json'], { encoding: 'utf8', timeout: 120_000 });
+      const r = await runNode([BIN, 'convert', '--tfjs', manifest, '--out', out, '--json'], { timeout: 120_000 });
       expect(r.status, r.stderr).toBe(0);
       const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(summary.tensors).toBe(Object.keys(FIX.weights.face_landmark_68_model).length);
@@ -596,7 +596,7 @@ describe('lrdif convert --tfjs', () => {
         reader.close();
       }
       // the command's errors: one line naming the manifest
-      const bad = spawnSync(process.execPath, [BIN, 'convert', '--tfjs', join(dir, 'none.json'), '--out', out], { encoding: 'utf8', timeout: 120_000 });
+      const bad = await runNode([BIN, 'convert', '--tfjs', join(dir, 'none.json'), '--out', out], { timeout: 120_000 });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toContain('none.json');
       expect(bad.stderr).toContain('cannot read the manifest');

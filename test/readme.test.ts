@@ -3,11 +3,11 @@
  * of the built package, and run in its own Node process (which must also exit by itself).
  */
 import { describe, it, expect } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runNode } from './helpers/child.js';
 
 const MARKER = '<!-- readme-example';
 
@@ -21,7 +21,7 @@ function readmeExample(): string {
 }
 
 describe('README example', () => {
-  it('runs and trains', () => {
+  it('runs and trains', async () => {
     const source = fileURLToPath(new URL('../src/node.ts', import.meta.url));
     const code = readmeExample();
     expect(code).toContain("from 'lrdif/node'");
@@ -29,7 +29,7 @@ describe('README example', () => {
     try {
       const file = join(dir, 'example.mts');
       writeFileSync(file, code.replace("from 'lrdif/node'", `from ${JSON.stringify(source)}`));
-      const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file], { encoding: 'utf8', timeout: 120_000 });
+      const r = await runNode(['--import', import.meta.resolve('tsx'), file], { timeout: 120_000 });
       expect(r.error, 'the example did not exit within 120 s').toBeUndefined();
       expect(r.status, r.stderr).toBe(0);
       const lines = r.stdout.trim().split('\n');

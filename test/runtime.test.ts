@@ -8,7 +8,6 @@
  * Contexts that get destroyed or see validation errors are private to their test.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { expectClose, randArray } from './helpers/ref.js';
@@ -28,6 +27,7 @@ import {
   type GpuContext,
 } from '../src/node.js';
 import type { PooledBuffer } from '../src/gpu/buffer-pool.js';
+import { runNode } from './helpers/child.js';
 
 const AFFINE = { shader: 'unary', constants: { OP: UNARY.affine } };
 const AFFINE_LABEL = `unary:main{OP=${UNARY.affine}}`;
@@ -380,13 +380,21 @@ describe('errors and disposal', () => {
     await expect(ctx.read(b, 12)).rejects.toThrow(msg);
   });
 
-  it('a disposed context lets the Node process exit by itself', () => {
+  it('a disposed context lets the Node process exit by itself', async () => {
     const script = fileURLToPath(new URL('./helpers/dispose-exit.ts', import.meta.url));
-    const tsx = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
-    const r = spawnSync(process.execPath, [tsx, script], { encoding: 'utf8', timeout: 60_000 });
+    const r = await runNode(['--import', import.meta.resolve('tsx'), script], { timeout: 60_000 });
     expect(r.error, 'the child did not exit within 60 s').toBeUndefined();
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('result 11,22,33');
+  });
+
+  it('many contexts made and disposed in one process, some kept alive, leave Dawn standing', async () => {
+    const script = fileURLToPath(new URL('./helpers/device-churn.ts', import.meta.url));
+    const r = await runNode(['--import', import.meta.resolve('tsx'), script, '60'], { timeout: 120_000 });
+    expect(r.error).toBeUndefined();
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('made 60 contexts');
   });
 });
 

@@ -8,7 +8,6 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { rng } from './helpers/ref.js';
@@ -17,6 +16,7 @@ import { imagesToTensor, chwToImage, type RgbImage } from '../src/io/image.js';
 import { runSynth, rgbToGrey, type SynthRecord } from '../src/data/degrade/synth.js';
 import { nodeSynthLayout } from '../src/data/degrade/synth-node.js';
 import { degradeBatch, imageSeed } from '../src/data/degrade/index.js';
+import { runNode } from './helpers/child.js';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
 
@@ -203,17 +203,17 @@ describe('lrdif synth (library)', () => {
 });
 
 describe('lrdif synth (command)', () => {
-  function lrdif(...args: string[]) {
-    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, LRDIF_DEBUG: '' } });
+  async function lrdif(...args: string[]) {
+    const r = await runNode([BIN, ...args], { timeout: 300_000, env: { ...process.env, LRDIF_DEBUG: '' } });
     if (r.error) throw r.error;
     return { status: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: ')).join('\n') };
   }
 
-  it('writes the degraded dataset with a progress line and a summary', () => {
+  it('writes the degraded dataset with a progress line and a summary', async () => {
     const cfg = join(root, 'cfg.json');
     writeFileSync(cfg, JSON.stringify({ noise: false }));
     const out = join(root, 'out/cli');
-    const r = lrdif('synth', '--degradation', 'lowlight', '--data', join(root, 'folder'), '--format', 'folder', '--out', out, '--seed', '4', '--config', cfg, '--plain');
+    const r = await lrdif('synth', '--degradation', 'lowlight', '--data', join(root, 'folder'), '--format', 'folder', '--out', out, '--seed', '4', '--config', cfg, '--plain');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/images 5\/5 {2}skipped 1 {2}[\d.]+ images\/s/);
     expect(r.stdout).toMatch(/4 degraded, 1 skipped, 1 files copied/);
@@ -221,7 +221,7 @@ describe('lrdif synth (command)', () => {
     const rec = JSON.parse(readFileSync(join(out, 'synth.json'), 'utf8')) as SynthRecord;
     expect(rec.config).toMatchObject({ noise: false });
     expect(rec.images[0].params).toMatchObject({ photons: 0, readNoise: 0 });
-    const bad = lrdif('synth', '--degradation', 'haze', '--data', root, '--format', 'folder', '--out', out);
+    const bad = await lrdif('synth', '--degradation', 'haze', '--data', root, '--format', 'folder', '--out', out);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/unknown degradation "haze"/);
   });

@@ -1,6 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -12,6 +11,7 @@ import { writeSyntheticDataset, type SyntheticManifest } from '../src/data/synth
 import { loadImageFolder, CANONICAL_CLASSES } from '../src/data/datasets/index.js';
 import { nodeDataSource } from '../src/data/datasets/source-node.js';
 import { HostRandom } from '../src/data/rng.js';
+import { runNode } from './helpers/child.js';
 
 let root: string;
 beforeAll(() => {
@@ -141,14 +141,14 @@ describe('procedural faces', () => {
     await expect(writeSyntheticDataset({ out: join(root, 'x'), n: 0, seed: 1 })).rejects.toThrow(/n must be a positive integer/);
   });
 
-  it('`lrdif make-synthetic` writes the dataset from the command line', () => {
+  it('`lrdif make-synthetic` writes the dataset from the command line', async () => {
     const out = join(root, 'cli');
     const bin = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
-    const r = spawnSync(process.execPath, [bin, 'make-synthetic', '--out', out, '--n', '14', '--seed', '2', '--size', '32', '--test-fraction', '0.5', '--plain'], { encoding: 'utf8', timeout: 120_000 });
+    const r = await runNode([bin, 'make-synthetic', '--out', out, '--n', '14', '--seed', '2', '--size', '32', '--test-fraction', '0.5', '--plain'], { timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/wrote 14 images \(7 train, 7 test\)/);
     expect(listFiles(out).filter((f) => f.startsWith('test/')).length).toBe(7);
-    const bad = spawnSync(process.execPath, [bin, 'make-synthetic', '--out', out, '--n', '-3'], { encoding: 'utf8', timeout: 120_000 });
+    const bad = await runNode([bin, 'make-synthetic', '--out', out, '--n', '-3'], { timeout: 120_000 });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/--n must be an integer ≥ 1, got '-3'/);
   });

@@ -17,7 +17,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import type { GpuContext } from '../src/node.js';
@@ -32,11 +31,12 @@ import { runPrediction } from '../src/train/predict-node.js';
 import { runSweep } from '../src/train/sweep-node.js';
 import { faceApiModelDir } from '../src/models/faceapi/load-node.js';
 import type { TrainHooks } from '../src/train/trainer.js';
+import { runNode } from './helpers/child.js';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
 
-function lrdif(args: string[], timeout = 300_000) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout, env: { ...process.env, LRDIF_DEBUG: '' } });
+async function lrdif(args: string[], timeout = 300_000) {
+  const r = await runNode([BIN, ...args], { timeout, env: { ...process.env, LRDIF_DEBUG: '' } });
   if (r.error) throw r.error;
   const stderr = r.stderr
     .split('\n')
@@ -169,10 +169,10 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect(new Set(steady).size, steady.join(', ')).toBe(1);
   }, 600_000);
 
-  it('lrdif eval scores the checkpoint as training did, with confusion matrix and t-SNE files', () => {
+  it('lrdif eval scores the checkpoint as training did, with confusion matrix and t-SNE files', async () => {
     const ckpt = path.join(root, 'stage2', 'best.safetensors');
     const out = path.join(root, 'eval');
-    const r = lrdif(['eval', '--ckpt', ckpt, '--data', path.join(root, 'udc'), '--format', 'folder', '--test-fraction', '0.25', '--out', out, '--tsne', '--json', '--cache', path.join(root, 'cache')]);
+    const r = await lrdif(['eval', '--ckpt', ckpt, '--data', path.join(root, 'udc'), '--format', 'folder', '--test-fraction', '0.25', '--out', out, '--tsne', '--json', '--cache', path.join(root, 'cache')]);
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { accuracy: number; n: number; confusion: number[][]; classes: string[]; files: string[]; stage: number };
     const best = JSON.parse(fs.readFileSync(path.join(root, 'stage2', 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"type":"eval"')).map((l) => JSON.parse(l).accuracy).reduce((a: number, b: number) => Math.max(a, b), 0));
@@ -233,7 +233,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect(cfg1.stage2.timesteps).toBe(1);
   }, 600_000);
 
-  it('lrdif train skips a corrupt image with a warning; a malformed label file is an error naming its line', () => {
+  it('lrdif train skips a corrupt image with a warning; a malformed label file is an error naming its line', async () => {
     const small = path.join(root, 'small');
     for (const [split, n] of [['train', 2], ['test', 1]] as const) {
       for (const c of ['happy', 'sad', 'angry']) {
@@ -246,19 +246,19 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     // the tiny CLIP saved by the stage-1 run, given as a CLIP folder (Hugging Face layout)
     const clipDir = path.join(base.out, 'clip');
     const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '4', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
-    const r = lrdif(args);
+    const r = await lrdif(args);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/lrdif: skipping .*train\/sad\/broken\.png: /);
     expect(r.stdout).toMatch(/stage 1 epoch 1\/1 step 2\/2 .* img\/s .*loss \d+\.\d{4} .*acc [\d.]+% .*ETA/);
     expect(r.stdout).toMatch(/done: 2 steps; best test accuracy [\d.]+% at epoch 1/);
     expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
     // eval finds the CLIP folder through the checkpoint's record and checks its hash
-    const ev = lrdif(['eval', '--ckpt', path.join(out, 'best.safetensors'), '--data', small, '--format', 'folder', '--no-figures', '--json', '--no-cache']);
+    const ev = await lrdif(['eval', '--ckpt', path.join(out, 'best.safetensors'), '--data', small, '--format', 'folder', '--no-figures', '--json', '--no-cache']);
     expect(ev.status, ev.stderr).toBe(0);
     const evj = JSON.parse(ev.stdout) as { n: number; stage: number; files: string[] };
     expect([evj.n, evj.stage, evj.files.length]).toEqual([3, 1, 0]);
     // the same folder again: refused (use --resume)
-    const again = lrdif(args);
+    const again = await lrdif(args);
     expect(again.status).toBe(1);
     expect(again.stderr).toContain('already holds a run (last.safetensors); pass --resume');
 
@@ -266,10 +266,10 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     fs.mkdirSync(path.join(raf, 'EmoLabel'), { recursive: true });
     fs.mkdirSync(path.join(raf, 'Image', 'aligned'), { recursive: true });
     fs.writeFileSync(path.join(raf, 'EmoLabel', 'list_patition_label.txt'), 'train_00001.jpg 5\ntrain_00002.jpg nine\n');
-    const bad = lrdif(['train', '--stage', '1', '--data', raf, '--format', 'rafdb', '--out', path.join(root, 'raf-run'), '--no-cache']);
+    const bad = await lrdif(['train', '--stage', '1', '--data', raf, '--format', 'rafdb', '--out', path.join(root, 'raf-run'), '--no-cache']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^lrdif: error: RAF-DB: .*list_patition_label\.txt:2: label must be an integer 1\.\.7, got 'nine'$/m);
-    const noFrom = lrdif(['train', '--stage', '2', '--data', raf, '--format', 'rafdb', '--out', path.join(root, 'x')]);
+    const noFrom = await lrdif(['train', '--stage', '2', '--data', raf, '--format', 'rafdb', '--out', path.join(root, 'x')]);
     expect(noFrom.stderr).toBe('lrdif: error: train: stage 2 needs --from <stage-1 checkpoint>');
   });
 });

@@ -40,6 +40,22 @@ export function nodeShaderSource(name: string): string {
   return s;
 }
 
+// One Dawn instance per set of flags for the life of the process, shared by every context made
+// with those flags. A root that is collected while its device lives segfaults dawn.node at the
+// next dispatch; and an instance per context (created, then collected at some later GC) crashed
+// or deadlocked Dawn's native threads within a few dozen contexts ("std::system_error: Invalid
+// argument", "The futex facility returned an unexpected error code", SIGSEGV). Never dropped.
+const dawnRoots = new Map<string, unknown>();
+function dawnRoot(webgpu: typeof import('webgpu'), flags: string[]): unknown {
+  const key = flags.join('\n');
+  let root = dawnRoots.get(key);
+  if (root === undefined) {
+    root = webgpu.create(flags);
+    dawnRoots.set(key, root);
+  }
+  return root;
+}
+
 export async function createNodeContext(options: NodeCreateOptions = {}): Promise<GpuContext> {
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp'; // silences Mesa's warnings
   let webgpu: typeof import('webgpu');
@@ -53,9 +69,7 @@ export async function createNodeContext(options: NodeCreateOptions = {}): Promis
   const backend = options.backend ?? process.env.LRDIF_BACKEND;
   if (backend) flags.push(`backend=${backend}`);
   if (process.env.LRDIF_ADAPTER) flags.push(`adapter=${process.env.LRDIF_ADAPTER}`);
-  // Keep the root object referenced for the device's whole life: if it is collected,
-  // dawn.node segfaults at the next dispatch.
-  const root = webgpu.create(flags);
+  const root = dawnRoot(webgpu, flags);
   const debug = options.debug ?? process.env.LRDIF_DEBUG === '1';
   return createContext(root as unknown as GPU, nodeShaderSource, { ...options, debug }, root);
 }

@@ -1,4 +1,4 @@
-/** One shared GPU context for every test file of the run (vitest runs them in one process). */
+/** One GPU context shared by the tests of a file (each test file runs in its own process). */
 import { afterAll } from 'vitest';
 import { initNode, engine, type GpuContext } from '../../src/node.js';
 
