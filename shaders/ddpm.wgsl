@@ -88,75 +88,11 @@ fn step_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   dpred[i] = p.b * gi;
 }
 
-// ---------------------------------------------------------------- Philox (as random.wgsl)
-// WGSL has no includes: this is random.wgsl's Philox4x32-10 and Box–Muller, word for word
-// (test/ddpm.test.ts checks that a chain from a generator equals one from randomNormal).
-
-const M0: u32 = 0xD2511F53u;
-const M1: u32 = 0xCD9E8D57u;
-const W0: u32 = 0x9E3779B9u;
-const W1: u32 = 0xBB67AE85u;
-const INV_2_24: f32 = 5.9604644775390625e-8;
-const PI: f32 = 3.14159265358979;
-
-fn mulhi(a: u32, b: u32) -> u32 {
-  let a0 = a & 0xffffu;
-  let a1 = a >> 16u;
-  let b0 = b & 0xffffu;
-  let b1 = b >> 16u;
-  let p00 = a0 * b0;
-  let p01 = a0 * b1;
-  let p10 = a1 * b0;
-  let p11 = a1 * b1;
-  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
-  return p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
-}
-
-fn philox(counter: vec4u, key: vec2u) -> vec4u {
-  var c = counter;
-  var k = key;
-  for (var r = 0u; r < 10u; r++) {
-    if (r > 0u) {
-      k = vec2u(k.x + W0, k.y + W1);
-    }
-    let hi0 = mulhi(M0, c.x);
-    let lo0 = M0 * c.x;
-    let hi1 = mulhi(M1, c.z);
-    let lo1 = M1 * c.z;
-    c = vec4u(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-  }
-  return c;
-}
-
-fn philox_block(j: u32) -> vec4u {
-  let lo = p.ctr0 + j;
-  let hi = p.ctr1 + select(0u, 1u, lo < p.ctr0);
-  return philox(vec4u(lo, hi, 0u, 0u), vec2u(p.key0, p.key1));
-}
-
-fn unit(w: u32) -> f32 {
-  return f32(w >> 8u) * INV_2_24;
-}
-
-fn box_muller(w0: u32, w1: u32) -> vec2f {
-  let u1 = (f32(w0 >> 8u) + 1.0) * INV_2_24;
-  let theta = (unit(w1) - 0.5) * (2.0 * PI);
-  let r = sqrt(max(-2.0 * log(u1), 0.0));
-  return vec2f(r * cos(theta), r * sin(theta));
-}
-
-// Element i of randomNormal's draw (mean 0, std 1: randomNormal's 0 + 1·z is z).
-fn normal_at(i: u32) -> f32 {
-  let w = philox_block(i / 4u);
-  let k = i % 4u;
-  let z = select(box_muller(w.x, w.y), box_muller(w.z, w.w), k >= 2u);
-  return select(z.x, z.y, (k & 1u) == 1u);
-}
+// #include "philox_stream.wgsl"
 
 fn leaky(v: f32) -> f32 {
   return select(p.slope * v, v, v > 0.0);
 }
-
 
 // ---------------------------------------------------------------- chain, one workgroup per MAXR rows
 

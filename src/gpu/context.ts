@@ -6,6 +6,7 @@
  * Platform-neutral: the Node and browser adapters (`node.ts`, `browser.ts`) create the
  * device and supply the shader sources.
  */
+import { expandIncludes } from './shader-include.js';
 import { BufferPool, type PooledBuffer, type PoolStats } from './buffer-pool.js';
 import { kernelKey, reflectEntry, type Kernel, type KernelRequest } from './kernel.js';
 import { UniformRing } from './uniform-ring.js';
@@ -117,9 +118,10 @@ export class GpuContext {
     if (hit) return hit;
     let code: string;
     try {
-      code = this.shaderSource(req.shader);
+      code = expandIncludes(req.shader, this.shaderSource);
     } catch (e) {
-      throw new Error(`lrdif: cannot load shader '${req.shader}.wgsl': ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      throw new Error(msg.startsWith('lrdif: shader ') ? msg : `lrdif: cannot load shader '${req.shader}.wgsl': ${msg}`);
     }
     const info = reflectEntry(code, req);
     let module = this.modules.get(req.shader);
