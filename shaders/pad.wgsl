@@ -1,12 +1,12 @@
 // Padding (`main`) and the gradient of reflect/replicate padding along one axis (`backward_axis`).
 // MODE: 0 constant (`value` as 32-bit pattern), 1 reflect (mirror without repeating the edge,
 // periodic with period 2(n-1) so pads may exceed the axis), 2 replicate (clamp to the edge).
-// Forward moves 32-bit words (f32 or i32); the gradient sums f32.
+// Forward moves 32-bit words (f32 or i32), VEC outputs per thread (nd_index.wgsl); the gradient
+// sums f32.
 override MODE: u32 = 0u;
 
 struct Params {
   n: u32,
-  rank: u32,
   value: u32,
   // backward_axis: gradient viewed as [outer, len_out, inner], result [outer, len_in, inner]
   outer: u32,
@@ -17,19 +17,14 @@ struct Params {
   in_shape: array<vec4u, 2>,
   out_shape: array<vec4u, 2>,
   pad_before: array<vec4u, 2>,
+  inv_out: array<vec4f, 2>,   // 1/out_shape[d], rounded to f32 (for FDIV)
 }
+
+// #include "nd_index.wgsl"
 
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> y: array<u32>;
 @group(0) @binding(2) var<uniform> p: Params;
-
-fn dim(arr: array<vec4u, 2>, d: u32) -> u32 {
-  return arr[d / 4u][d % 4u];
-}
-
-fn index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
 
 // Source coordinate of padded coordinate t (relative to the start of the data) on an axis of n.
 fn source(t: i32, n: i32) -> i32 {
@@ -42,29 +37,35 @@ fn source(t: i32, n: i32) -> i32 {
   return select(period - m, m, m < n);
 }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  var rem = i;
+// The word at output coordinates c.
+fn padded(c: array<u32, 8>) -> u32 {
   var src = 0u;
   var stride = 1u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let so = dim(p.out_shape, u32(d));
-    let n = i32(dim(p.in_shape, u32(d)));
-    var t = i32(rem % so) - i32(dim(p.pad_before, u32(d)));
-    rem = rem / so;
+  for (var e = 0u; e < RANK; e++) {
+    let d = RANK - 1u - e;
+    let n = i32(dim(p.in_shape, d));
+    var t = i32(c[d]) - i32(dim(p.pad_before, d));
     if (t < 0 || t >= n) {
-      if (MODE == 0u) {
-        y[i] = p.value;
-        return;
-      }
+      if (MODE == 0u) { return p.value; }
       t = source(t, n);
     }
     src += u32(t) * stride;
     stride *= u32(n);
   }
-  y[i] = x[src];
+  return x[src];
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i0 = index(wid, nwg, lid) * VEC;
+  if (i0 >= p.n) { return; }
+  var c = coords_of(i0, p.out_shape, p.inv_out);
+  y[i0] = padded(c);
+  let end = min(i0 + VEC, p.n);
+  for (var i = i0 + 1u; i < end; i++) {
+    c = next_coords(c, p.out_shape);
+    y[i] = padded(c);
+  }
 }
 
 // dx[o, j, k] = Σ over padded positions t that read source j of dy[o, before + t, k], in a

@@ -256,6 +256,33 @@ describe('slice / narrow', () => {
     }
   });
 
+  it('windows of 16.8M and 17.2M elements: every index right through both division paths (f32 reciprocals below 2^24 outputs, integers above)', async () => {
+    const [R, C] = [4200, 4100];
+    const ids = new Int32Array(R * C);
+    for (let i = 0; i < ids.length; i++) ids[i] = i;
+    const x = tensor(ids, [R, C], 'i32');
+    for (const [begin, size] of [
+      [[1, 2], [4093, 4097]],
+      [[1, 1], [4199, 4099]],
+    ]) {
+      const y = slice(x, begin, size);
+      expect(y.size < 2 ** 24).toBe(size[0] === 4093);
+      const got = (await y.data()) as Int32Array;
+      let bad = -1;
+      for (let r = 0, i = 0; r < size[0] && bad < 0; r++) {
+        for (let c = 0; c < size[1]; c++, i++) {
+          if (got[i] !== (begin[0] + r) * C + begin[1] + c) {
+            bad = i;
+            break;
+          }
+        }
+      }
+      expect(bad, `slice ${JSON.stringify([begin, size])}: first wrong output`).toBe(-1);
+      y.dispose();
+    }
+    x.dispose();
+  });
+
   it('narrow along every axis, negative start', async () => {
     const shape = [3, 4, 5];
     const data = randArray(shape, 3);
@@ -431,6 +458,35 @@ describe('pad', () => {
         x.dispose();
         y.dispose();
       }
+    }
+  });
+
+  it('outputs of 16.75M and 16.79M elements: every value right through both division paths', async () => {
+    for (const [R, C] of [
+      [4090, 4090],
+      [4090, 4100],
+    ]) {
+      const ids = new Int32Array(R * C);
+      for (let i = 0; i < ids.length; i++) ids[i] = i;
+      const x = tensor(ids, [R, C], 'i32');
+      const y = pad(x, [[1, 2], [3, 0]], 'constant', -1);
+      const [OR, OC] = [R + 3, C + 3];
+      expect(y.shape).toEqual([OR, OC]);
+      expect(y.size < 2 ** 24).toBe(C === 4090);
+      const got = (await y.data()) as Int32Array;
+      let bad = -1;
+      for (let r = 0, i = 0; r < OR && bad < 0; r++) {
+        for (let c = 0; c < OC; c++, i++) {
+          const want = r >= 1 && r < 1 + R && c >= 3 ? (r - 1) * C + (c - 3) : -1;
+          if (got[i] !== want) {
+            bad = i;
+            break;
+          }
+        }
+      }
+      expect(bad, `pad [${R}, ${C}]: first wrong output`).toBe(-1);
+      x.dispose();
+      y.dispose();
     }
   });
 

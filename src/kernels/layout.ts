@@ -9,6 +9,9 @@ import { fmtShape, sizeOf, type Shape, type Tensor } from '../autograd/tensor.js
 import { alloc, grid1d, normAxis, pad8, stridesOf } from './util.js';
 
 const MAX_RANK = 8;
+/** shaders/nd_index.wgsl (slice `strided`, pad `main`): outputs per thread (VEC), and the output count below which they divide through f32 reciprocals (FDIV). */
+const ND_VEC = 8;
+const FDIV_LIMIT = 2 ** 24;
 
 function checkRank(op: string, x: Tensor): void {
   if (x.rank > MAX_RANK) throw new Error(`lrdif: ${op}: tensors of rank ${x.rank} are not supported (at most ${MAX_RANK}), got ${x.describe()}`);
@@ -22,13 +25,14 @@ function checkInt(op: string, what: string, v: number): void {
 
 /** y (contiguous, `shape`) = x read at base + Σ coord[d]·strides[d]; the result takes `outShape` (same size). */
 function stridedRaw(x: Tensor, shape: Shape, base: number, strides: readonly number[], op: string, outShape: Shape = shape): Tensor {
+  if (shape.length === 0) return copyRaw(x, outShape);
   const y = alloc(outShape, x.dtype);
   if (y.size === 0) return y;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'slice', entry: 'strided' }, {
+  ctx.dispatch({ shader: 'slice', entry: 'strided', constants: { RANK: shape.length, FDIV: y.size < FDIV_LIMIT ? 1 : 0 } }, {
     bindings: { x: x.buffer, y: y.buffer },
-    uniforms: { n: y.size, rank: shape.length, base, shape: pad8(shape, op), strides: pad8(strides, op) },
-    workgroups: grid1d(ctx, y.size),
+    uniforms: { n: y.size, base, shape: pad8(shape, op), strides: pad8(strides, op), inv: pad8(shape.map((d) => Math.fround(1 / d)), op) },
+    workgroups: grid1d(ctx, Math.ceil(y.size / ND_VEC)),
   });
   return y;
 }
@@ -77,21 +81,22 @@ function bitsOf(value: number, dtype: Tensor['dtype']): number {
 }
 
 function padRaw(x: Tensor, before: readonly number[], after: readonly number[], mode: PadMode, value: number): Tensor {
+  if (x.rank === 0) return copyRaw(x);
   const outShape = x.shape.map((d, i) => d + before[i] + after[i]);
   const y = alloc(outShape, x.dtype);
   if (y.size === 0) return y;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'pad', constants: { MODE: PAD_MODES[mode] } }, {
+  ctx.dispatch({ shader: 'pad', constants: { MODE: PAD_MODES[mode], RANK: x.rank, FDIV: y.size < FDIV_LIMIT ? 1 : 0 } }, {
     bindings: { x: x.buffer, y: y.buffer },
     uniforms: {
       n: y.size,
-      rank: x.rank,
       value: bitsOf(value, x.dtype),
       in_shape: pad8(x.shape, 'pad'),
       out_shape: pad8(outShape, 'pad'),
       pad_before: pad8(before, 'pad'),
+      inv_out: pad8(outShape.map((d) => Math.fround(1 / d)), 'pad'),
     },
-    workgroups: grid1d(ctx, y.size),
+    workgroups: grid1d(ctx, Math.ceil(y.size / ND_VEC)),
   });
   return y;
 }
