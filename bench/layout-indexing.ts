@@ -4,6 +4,7 @@
  * The tiled transpose is compared with the generic strided kernel doing the same transpose.
  */
 import { initNode, tensor, empty, tidy, backward, permute, embedding, indexSelect, gather, fillInPlace, type Tensor, type GpuContext } from '../src/node.js';
+import { ND_VEC, ndConstants, ndInverses } from '../src/kernels/util.js';
 
 async function time(ctx: GpuContext, reps: number, fn: () => void): Promise<number> {
   fn();
@@ -51,10 +52,10 @@ const rows: Array<[string, number]> = [];
     `same transpose, generic strided kernel`,
     await time(ctx, 10, () => {
       const y = empty([B, C, R]);
-      ctx.dispatch({ shader: 'slice', entry: 'strided' }, {
+      ctx.dispatch({ shader: 'slice', entry: 'strided', constants: ndConstants([B, C, R], y.size) }, {
         bindings: { x: x.buffer, y: y.buffer },
-        uniforms: { n: y.size, rank: 3, base: 0, shape: [B, C, R, 0, 0, 0, 0, 0], strides: [R * C, 1, C, 0, 0, 0, 0, 0] },
-        workgroups: ctx.grid(Math.ceil(y.size / 256)),
+        uniforms: { n: y.size, base: 0, shape: [B, C, R, 0, 0, 0, 0, 0], strides: [R * C, 1, C, 0, 0, 0, 0, 0], inv: ndInverses([B, C, R], 'strided') },
+        workgroups: ctx.grid(Math.ceil(y.size / ND_VEC / 256)),
       });
       y.dispose();
     }),

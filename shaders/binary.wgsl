@@ -1,18 +1,21 @@
 // Elementwise binary ops with NumPy broadcasting.
-// Shapes are passed right-aligned in rank ≤ 8 vec4 pairs; a broadcast axis has stride 0.
+// Shapes are passed right-aligned in rank ≤ 8 vec4 pairs; a broadcast axis has stride 0. With
+// broadcasting, each thread writes VEC consecutive outputs (nd_index.wgsl: RANK is the number of
+// coalesced axes).
 override OP: u32 = 0u;
-// When both inputs have the output's shape, skip the index arithmetic.
+// When both inputs have the output's shape, skip the index arithmetic (one output per thread).
 override SAME_SHAPE: bool = false;
-// Number of (coalesced) axes: a constant so the index loop unrolls and its uniform reads are static.
-override RANK: u32 = 8u;
 
 struct Params {
   n: u32,
-  rank: u32,
   shape: array<vec4u, 2>,
   sa: array<vec4u, 2>,
   sb: array<vec4u, 2>,
+  inv: array<vec4f, 2>,   // 1/shape[d], rounded to f32 (for FDIV)
 }
+
+// #include "nd_index.wgsl"
+
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -34,14 +37,6 @@ fn op(x: f32, y: f32) -> f32 {
   }
 }
 
-fn dim(arr: array<vec4u, 2>, d: u32) -> u32 {
-  return arr[d / 4u][d % 4u];
-}
-
-fn index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = index(wid, nwg, lid);
@@ -50,17 +45,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     out[i] = op(a[i], b[i]);
     return;
   }
-  var rem = i;
+  let i0 = i * VEC;
+  if (i0 >= p.n) { return; }
+  var c = coords_of(i0, p.shape, p.inv);
   var ia = 0u;
   var ib = 0u;
-  for (var e = 0u; e < RANK; e++) {
-    let d = RANK - 1u - e;
-    let s = dim(p.shape, d);
-    let q = rem / s;
-    let c = rem - q * s;
-    rem = q;
-    ia += c * dim(p.sa, d);
-    ib += c * dim(p.sb, d);
+  for (var d = 0u; d < RANK; d++) {
+    ia += c[d] * dim(p.sa, d);
+    ib += c[d] * dim(p.sb, d);
   }
-  out[i] = op(a[ia], b[ib]);
+  out[i0] = op(a[ia], b[ib]);
+  let end = min(i0 + VEC, p.n);
+  for (var j = i0 + 1u; j < end; j++) {
+    for (var e = 0u; e < RANK; e++) {
+      let d = RANK - 1u - e;
+      c[d] += 1u;
+      ia += dim(p.sa, d);
+      ib += dim(p.sb, d);
+      if (c[d] < dim(p.shape, d)) { break; }
+      ia -= c[d] * dim(p.sa, d);
+      ib -= c[d] * dim(p.sb, d);
+      c[d] = 0u;
+    }
+    out[j] = op(a[ia], b[ib]);
+  }
 }

@@ -1,7 +1,8 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, vi } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, rng, sizeOf } from './helpers/ref.js';
 import { permute, transpose, slice, narrow, concat, split, chunk, pad, tensor, tidy, backward, mul, sum, type Tensor, type GpuContext } from '../src/node.js';
+import { permuteTuning } from '../src/kernels/layout.js';
 
 // ---------------------------------------------------------------- float64 references
 
@@ -162,15 +163,28 @@ describe('permute / transpose', () => {
     y.dispose();
   });
 
-  it('tiled transposes: sizes off the 32 tile, batches, merged axes', async () => {
-    await expectPermute([70, 33], [1, 0], 1);
-    await expectPermute([3, 37, 45], [0, 2, 1], 2);
-    await expectPermute([2, 3, 40, 50], [2, 3, 0, 1], 3); // [6, 2000] transposed
-    await expectPermute([2, 1, 65, 17], [1, 0, 3, 2], 4); // size-1 axes dropped first
-    await expectPermute([17, 16], [1, 0], 5);
-    await expectPermute([4, 300, 5], [0, 2, 1], 6); // thin: strided path
-    await expectPermute([3, 20, 7, 18], [0, 2, 1, 3], 7); // attention head swap: strided path
-  });
+  for (const tiled of [true, false]) {
+    it(`transposes with the ${tiled ? 'tiled' : 'strided'} kernel: sizes off the 32 tile, batches, merged axes`, async () => {
+      permuteTuning.tiled = tiled;
+      const spy = vi.spyOn(ctx, 'dispatch');
+      try {
+        await expectPermute([70, 33], [1, 0], 1);
+        await expectPermute([3, 37, 45], [0, 2, 1], 2);
+        await expectPermute([2, 3, 40, 50], [2, 3, 0, 1], 3); // [6, 2000] transposed (6 is under the tile's minimum)
+        await expectPermute([2, 1, 65, 17], [1, 0, 3, 2], 4); // size-1 axes dropped first
+        await expectPermute([17, 16], [1, 0], 5);
+        await expectPermute([4, 300, 5], [0, 2, 1], 6); // thin: strided path
+        await expectPermute([3, 20, 7, 18], [0, 2, 1, 3], 7); // attention head swap: strided path
+        const kernels = spy.mock.calls.map(([req]) => ('label' in req ? req.label : `${req.shader}:${req.entry ?? 'main'}`));
+        // four of them fit the tile; [6, 2000], the thin one and the head swap take the strided kernel anyway
+        expect(kernels.filter((k) => k.startsWith('permute:tiled'))).toHaveLength(tiled ? 4 : 0);
+        expect(kernels.filter((k) => k.startsWith('slice:strided'))).toHaveLength(tiled ? 3 : 7);
+      } finally {
+        spy.mockRestore();
+        permuteTuning.tiled = null;
+      }
+    });
+  }
 
   it('empty axes', async () => {
     await expectPermute([0, 3, 4], [2, 0, 1], 1);

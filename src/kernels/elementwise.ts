@@ -4,7 +4,7 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Shape, type Tensor } from '../autograd/tensor.js';
-import { alloc, assertFloat, broadcastShapes, broadcastStrides, coalesceBroadcast, grid1d, pad8, sameShape } from './util.js';
+import { alloc, assertFloat, broadcastShapes, broadcastStrides, coalesceBroadcast, grid1d, ND_VEC, ndConstants, ndInverses, pad8, sameShape } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 
@@ -112,17 +112,17 @@ function binaryRaw(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   if (same) {
     ctx.dispatch(
       { shader: 'binary', constants: { OP: BINARY[name], SAME_SHAPE: 1, RANK: 1 } },
-      { bindings: { a: a.buffer, b: b.buffer, out: out.buffer }, uniforms: { n: out.size, rank: 1 }, workgroups: grid1d(ctx, out.size) },
+      { bindings: { a: a.buffer, b: b.buffer, out: out.buffer }, uniforms: { n: out.size }, workgroups: grid1d(ctx, out.size) },
     );
     return out;
   }
   const c = coalesceBroadcast(outShape, [broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape)]);
   ctx.dispatch(
-    { shader: 'binary', constants: { OP: BINARY[name], SAME_SHAPE: 0, RANK: c.shape.length } },
+    { shader: 'binary', constants: { OP: BINARY[name], SAME_SHAPE: 0, ...ndConstants(c.shape, out.size) } },
     {
       bindings: { a: a.buffer, b: b.buffer, out: out.buffer },
-      uniforms: { n: out.size, rank: c.shape.length, shape: pad8(c.shape, name), sa: pad8(c.strides[0], name), sb: pad8(c.strides[1], name) },
-      workgroups: grid1d(ctx, out.size),
+      uniforms: { n: out.size, shape: pad8(c.shape, name), sa: pad8(c.strides[0], name), sb: pad8(c.strides[1], name), inv: ndInverses(c.shape, name) },
+      workgroups: grid1d(ctx, Math.ceil(out.size / ND_VEC)),
     },
   );
   return out;
@@ -209,11 +209,11 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   const ctx = x.ctx;
   const c = coalesceBroadcast(shape, [broadcastStrides(x.shape, shape)]);
   ctx.dispatch(
-    { shader: 'expand', constants: { RANK: c.shape.length } },
+    { shader: 'expand', constants: ndConstants(c.shape, out.size) },
     {
       bindings: { a: x.buffer, out: out.buffer },
-      uniforms: { n: out.size, rank: c.shape.length, shape: pad8(c.shape, 'broadcastTo'), sa: pad8(c.strides[0], 'broadcastTo') },
-      workgroups: grid1d(ctx, out.size),
+      uniforms: { n: out.size, shape: pad8(c.shape, 'broadcastTo'), sa: pad8(c.strides[0], 'broadcastTo'), inv: ndInverses(c.shape, 'broadcastTo') },
+      workgroups: grid1d(ctx, Math.ceil(out.size / ND_VEC)),
     },
   );
   if (engine.needsGrad([x])) {

@@ -6,12 +6,10 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, sizeOf, type Shape, type Tensor } from '../autograd/tensor.js';
-import { alloc, grid1d, normAxis, pad8, stridesOf } from './util.js';
+import { isSoftwareAdapter } from './rows.js';
+import { alloc, grid1d, ND_VEC, ndConstants, ndInverses, normAxis, pad8, stridesOf } from './util.js';
 
 const MAX_RANK = 8;
-/** shaders/nd_index.wgsl (slice `strided`, pad `main`): outputs per thread (VEC), and the output count below which they divide through f32 reciprocals (FDIV). */
-const ND_VEC = 8;
-const FDIV_LIMIT = 2 ** 24;
 
 function checkRank(op: string, x: Tensor): void {
   if (x.rank > MAX_RANK) throw new Error(`lrdif: ${op}: tensors of rank ${x.rank} are not supported (at most ${MAX_RANK}), got ${x.describe()}`);
@@ -29,9 +27,9 @@ function stridedRaw(x: Tensor, shape: Shape, base: number, strides: readonly num
   const y = alloc(outShape, x.dtype);
   if (y.size === 0) return y;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'slice', entry: 'strided', constants: { RANK: shape.length, FDIV: y.size < FDIV_LIMIT ? 1 : 0 } }, {
+  ctx.dispatch({ shader: 'slice', entry: 'strided', constants: ndConstants(shape, y.size) }, {
     bindings: { x: x.buffer, y: y.buffer },
-    uniforms: { n: y.size, base, shape: pad8(shape, op), strides: pad8(strides, op), inv: pad8(shape.map((d) => Math.fround(1 / d)), op) },
+    uniforms: { n: y.size, base, shape: pad8(shape, op), strides: pad8(strides, op), inv: ndInverses(shape, op) },
     workgroups: grid1d(ctx, Math.ceil(y.size / ND_VEC)),
   });
   return y;
@@ -86,7 +84,7 @@ function padRaw(x: Tensor, before: readonly number[], after: readonly number[], 
   const y = alloc(outShape, x.dtype);
   if (y.size === 0) return y;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'pad', constants: { MODE: PAD_MODES[mode], RANK: x.rank, FDIV: y.size < FDIV_LIMIT ? 1 : 0 } }, {
+  ctx.dispatch({ shader: 'pad', constants: { MODE: PAD_MODES[mode], ...ndConstants(x.shape, y.size) } }, {
     bindings: { x: x.buffer, y: y.buffer },
     uniforms: {
       n: y.size,
@@ -94,7 +92,7 @@ function padRaw(x: Tensor, before: readonly number[], after: readonly number[], 
       in_shape: pad8(x.shape, 'pad'),
       out_shape: pad8(outShape, 'pad'),
       pad_before: pad8(before, 'pad'),
-      inv_out: pad8(outShape.map((d) => Math.fround(1 / d)), 'pad'),
+      inv_out: ndInverses(outShape, 'pad'),
     },
     workgroups: grid1d(ctx, Math.ceil(y.size / ND_VEC)),
   });
@@ -149,8 +147,12 @@ function simplifyPermutation(shape: Shape, perm: readonly number[]): { shape: nu
   return { shape: mergedShape, perm: mergedPerm };
 }
 
-// The tile only pays off when both transposed extents fill a good part of it.
+// The tile only pays off when both transposed extents fill a good part of it, and on GPUs: on a
+// CPU adapter (lavapipe) the strided kernel did the [16, 256, 384] transpose in 6.2 ms against the
+// tiled kernel's 23 ms (workgroup barriers are dear there, and there is no coalescing to win).
 const TILED_MIN_EXTENT = 16;
+/** Forces the tiled transpose on (true) or off (false) where it applies; null: GPUs only (tests reach both paths with it). */
+export const permuteTuning: { tiled: boolean | null } = { tiled: null };
 
 function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
   const outShape = perm.map((p) => x.shape[p]);
@@ -160,7 +162,7 @@ function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
   const swapLastTwo = (s.perm.length === 2 && s.perm[0] === 1) || (s.perm.length === 3 && s.perm[0] === 0 && s.perm[1] === 2);
   const r = s.shape[s.shape.length - 2];
   const c = s.shape[s.shape.length - 1];
-  if (swapLastTwo && r >= TILED_MIN_EXTENT && c >= TILED_MIN_EXTENT) {
+  if (swapLastTwo && r >= TILED_MIN_EXTENT && c >= TILED_MIN_EXTENT && (permuteTuning.tiled ?? !isSoftwareAdapter(x.ctx))) {
     const batch = s.perm.length === 3 ? s.shape[0] : 1;
     const y = alloc(outShape, x.dtype);
     const tilesR = Math.ceil(r / 32);

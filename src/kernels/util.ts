@@ -102,6 +102,21 @@ export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** shaders/nd_index.wgsl: outputs per thread (VEC). */
+export const ND_VEC = 8;
+/** shaders/nd_index.wgsl: below this many outputs the per-axis divisions use f32 reciprocals (FDIV). */
+const ND_FDIV_LIMIT = 2 ** 24;
+
+/** The pipeline constants of a kernel that includes nd_index.wgsl, for `n` outputs of `shape`. */
+export function ndConstants(shape: readonly number[], n: number): { RANK: number; FDIV: number } {
+  return { RANK: shape.length, FDIV: n < ND_FDIV_LIMIT ? 1 : 0 };
+}
+
+/** 1/shape[d] rounded to f32, padded to 8 entries (nd_index.wgsl's `inv` uniforms). */
+export function ndInverses(shape: readonly number[], op: string): number[] {
+  return pad8(shape.map((d) => Math.fround(1 / d)), op);
+}
+
 /** Pads a rank ≤ 8 list to 8 entries (for array<vec4u, 2> uniforms). */
 export function pad8(v: readonly number[], op: string): number[] {
   if (v.length > 8) throw new Error(`lrdif: ${op}: tensors of rank ${v.length} are not supported (at most 8)`);
