@@ -70,3 +70,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     out[j] = op(a[ia], b[ib]);
   }
 }
+
+// Same shapes and a size that is a multiple of 4: a vec4 per thread (p.n counts vec4s). On
+// lavapipe each lane's load is its own scalar loop step, so 16 bytes per step beat 4.
+@group(0) @binding(4) var<storage, read> a4: array<vec4f>;
+@group(0) @binding(5) var<storage, read> b4: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> out4: array<vec4f>;
+
+@compute @workgroup_size(256)
+fn same4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= p.n) { return; }
+  let x = a4[i];
+  let y = b4[i];
+  out4[i] = vec4f(op(x.x, y.x), op(x.y, y.y), op(x.z, y.z), op(x.w, y.w));
+}

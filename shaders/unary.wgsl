@@ -153,3 +153,29 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     y[i] = dy[i] * df(x[i], fy[i]);
   }
 }
+
+// The same for a size that is a multiple of 4, a vec4 per thread (p.n counts vec4s): on
+// lavapipe each lane's load is its own scalar loop step, so 16 bytes per step beat 4.
+@group(0) @binding(5) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> y4: array<vec4f>;
+@group(0) @binding(7) var<storage, read> fy4: array<vec4f>;
+@group(0) @binding(8) var<storage, read> dy4: array<vec4f>;
+
+@compute @workgroup_size(256)
+fn main4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i < p.n) {
+    let v = x4[i];
+    y4[i] = vec4f(f(v.x), f(v.y), f(v.z), f(v.w));
+  }
+}
+
+@compute @workgroup_size(256)
+fn backward4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i < p.n) {
+    let v = x4[i];
+    let o = fy4[i];
+    y4[i] = dy4[i] * vec4f(df(v.x, o.x), df(v.y, o.y), df(v.z, o.z), df(v.w, o.w));
+  }
+}

@@ -89,7 +89,7 @@ describe('kernel reflection', () => {
 
   it('rejects an unknown entry point and an unknown shader file', () => {
     expect(() => ctx.kernel({ shader: 'unary', entry: 'nope' })).toThrow(
-      "lrdif: shader unary.wgsl has no @compute entry point 'nope' (it has: main, backward)",
+      "lrdif: shader unary.wgsl has no @compute entry point 'nope' (it has: main, backward, main4, backward4)",
     );
     expect(() => ctx.kernel({ shader: 'no_such_shader' })).toThrow("lrdif: cannot load shader 'no_such_shader.wgsl'");
   });

@@ -37,6 +37,14 @@ export type UnaryName = keyof typeof UNARY;
 function unaryRaw(name: UnaryName, x: Tensor, alpha = 0, beta = 0): Tensor {
   const ctx = x.ctx;
   const y = alloc(x.shape);
+  if (x.size % 4 === 0) {
+    // a vec4 per thread (unary.wgsl `main4`)
+    ctx.dispatch(
+      { shader: 'unary', entry: 'main4', constants: { OP: UNARY[name] } },
+      { bindings: { x4: x.buffer, y4: y.buffer }, uniforms: { n: x.size / 4, alpha, beta }, workgroups: grid1d(ctx, x.size / 4) },
+    );
+    return y;
+  }
   ctx.dispatch(
     { shader: 'unary', constants: { OP: UNARY[name] } },
     { bindings: { x: x.buffer, y: y.buffer }, uniforms: { n: x.size, alpha, beta }, workgroups: grid1d(ctx, x.size) },
@@ -47,6 +55,13 @@ function unaryRaw(name: UnaryName, x: Tensor, alpha = 0, beta = 0): Tensor {
 function unaryBackwardRaw(name: UnaryName, x: Tensor, y: Tensor, dy: Tensor, alpha: number, beta: number): Tensor {
   const ctx = x.ctx;
   const dx = alloc(x.shape);
+  if (x.size % 4 === 0) {
+    ctx.dispatch(
+      { shader: 'unary', entry: 'backward4', constants: { OP: UNARY[name] } },
+      { bindings: { x4: x.buffer, y4: dx.buffer, fy4: y.buffer, dy4: dy.buffer }, uniforms: { n: x.size / 4, alpha, beta }, workgroups: grid1d(ctx, x.size / 4) },
+    );
+    return dx;
+  }
   ctx.dispatch(
     { shader: 'unary', entry: 'backward', constants: { OP: UNARY[name] } },
     {
@@ -109,6 +124,13 @@ function binaryRaw(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   const out = alloc(outShape);
   const ctx = a.ctx;
   const same = sameShape(a.shape, outShape) && sameShape(b.shape, outShape);
+  if (same && out.size % 4 === 0) {
+    ctx.dispatch(
+      { shader: 'binary', entry: 'same4', constants: { OP: BINARY[name] } },
+      { bindings: { a4: a.buffer, b4: b.buffer, out4: out.buffer }, uniforms: { n: out.size / 4 }, workgroups: grid1d(ctx, out.size / 4) },
+    );
+    return out;
+  }
   if (same) {
     ctx.dispatch(
       { shader: 'binary', constants: { OP: BINARY[name], SAME_SHAPE: 1, RANK: 1 } },
