@@ -54,6 +54,9 @@ fn coords_of(i: u32, shape: array<vec4u, 2>, inv: array<vec4f, 2>) -> array<u32,
 }
 
 // The next index's coordinates: one step along the last axis, carrying into the ones before.
+// (Kernels that keep offsets into their inputs write this loop out with the offsets inside it: a
+// helper that returned the axis that advanced, for the caller to look up its offset change,
+// indexes a uniform array at run time and measured twice as slow on lavapipe.)
 fn next_coords(c0: array<u32, 8>, shape: array<vec4u, 2>) -> array<u32, 8> {
   var c = c0;
   for (var e = 0u; e < RANK; e++) {
