@@ -154,6 +154,9 @@ for (const kernel of ['subgroup', 'generic'] as const) {
         [49, 384, 116],
         [100, 64, 132],
         [129, 33, 64],
+        [12, 40, 36], // 16-row tiles of the subgroup kernel (M ≤ 16), vec4 stores
+        [16, 9, 13], // and scalar stores
+        [8, 21, 44], // 8-row tiles (M ≤ 8)
       ];
       for (const [M, K, N] of sizes) await checkForward([M, K], [K, N]);
     });
@@ -165,6 +168,8 @@ for (const kernel of ['subgroup', 'generic'] as const) {
         [65, 20, 7],
         [1, 5, 1],
         [40, 32, 36], // aligned with a K tail-free loop and N not a multiple of the tile
+        [12, 24, 20], // 16-row tiles
+        [7, 9, 12], // 8-row tiles
       ];
       for (const [M, K, N] of shapes) {
         for (const transA of [false, true]) {

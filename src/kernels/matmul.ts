@@ -43,6 +43,14 @@ const ACT_ID: Record<Activation, number> = {
 /** Output rows × columns computed by one workgroup of each kernel. */
 const GENERIC_TILE = 32;
 const SG_ROWS = 32;
+
+/**
+ * The subgroup kernel's tile rows for M rows: matmul_sg8.wgsl for M ≤ 8 and matmul_sg16.wgsl
+ * for M ≤ 16 (a 32-row tile computes clamped copies for the rows past M), else matmul_sg.wgsl.
+ */
+function sgRows(M: number): 8 | 16 | 32 {
+  return M <= 8 ? 8 : M <= 16 ? 16 : 32;
+}
 const SG_COLS = 32;
 
 export type MatmulKernelChoice = 'auto' | 'subgroup' | 'generic';
@@ -145,7 +153,7 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
   const sb = batch.length ? broadcastStrides(batchB, batch).map((s) => s * matB) : [];
 
   const sg = useSubgroupKernel(ctx);
-  const tileRows = sg ? SG_ROWS : GENERIC_TILE;
+  const tileRows = sg ? sgRows(M) : GENERIC_TILE;
   const tileCols = sg ? SG_COLS : GENERIC_TILE;
   const rowGroups = Math.ceil(M / tileRows);
   const colGroups = Math.ceil(pl.N / tileCols);
@@ -194,7 +202,8 @@ function dispatchMatmul(ctx: GpuContext, sg: boolean, a: Tensor, b: Tensor, out:
     const K = pl.K;
     const N = pl.N;
     const vec4Out = N % 4 === 0;
-    kernel = ctx.kernel({ shader: 'matmul_sg', entry: vec4Out ? 'main_vec4' : 'main' });
+    const rows = sgRows(M);
+    kernel = ctx.kernel({ shader: rows === SG_ROWS ? 'matmul_sg' : `matmul_sg${rows}`, entry: vec4Out ? 'main_vec4' : 'main' });
     // each operand is bound twice: as scalars and as vec4s
     bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, bias: biasBuf };
     if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf });
@@ -203,7 +212,7 @@ function dispatchMatmul(ctx: GpuContext, sg: boolean, a: Tensor, b: Tensor, out:
       act: ACT_ID[args.act],
       hasBias: args.bias ? 1 : 0,
       savePre: pre ? 1 : 0,
-      tileRows: SG_ROWS,
+      tileRows: rows,
       transA: args.transA ? 1 : 0,
       transB: args.transB ? 1 : 0,
       vecA: !args.transA && K % 4 === 0 ? 1 : 0,
