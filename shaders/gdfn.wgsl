@@ -19,8 +19,7 @@ override PX: u32 = 8u;           // output columns per invocation, ≤ MAXPX
 
 const MAXPX: u32 = 8u;
 const WG: u32 = 64u;
-const INV_SQRT_2: f32 = 0.7071067811865476;
-const INV_SQRT_2PI: f32 = 0.3989422804014327;
+// #include "activation_math.wgsl"
 
 struct Params {
   n: u32,
@@ -46,16 +45,6 @@ struct Params {
 
 fn invocation(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
-}
-
-// erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev fit; the same as unary.wgsl).
-fn erf_(v: f32) -> f32 {
-  let z = abs(v);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-          t * (-0.82215223 + t * 0.17087277)))))))));
-  return select(r - 1.0, 1.0 - r, v >= 0.0);
 }
 
 // Columns ix0 … ix0 + count − 1 of row iy of a plane of `x` (zero outside the image).

@@ -31,29 +31,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> pre: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-const INV_SQRT_2: f32 = 0.7071067811865476;
-const INV_SQRT_2PI: f32 = 0.3989422804014327;
-
-// Activation formulas as in unary.wgsl.
-fn erf_(v: f32) -> f32 {
-  let z = abs(v);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-          t * (-0.82215223 + t * 0.17087277)))))))));
-  return select(r - 1.0, 1.0 - r, v >= 0.0);
-}
-
-fn sigmoid_(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
-
-fn tanh_(v: f32) -> f32 {
-  let e = exp(-2.0 * abs(v));
-  return sign(v) * (1.0 - e) / (1.0 + e);
-}
+// #include "activation_math.wgsl"
 
 fn act(v: f32, slope: f32) -> f32 {
   switch ACT {

@@ -65,29 +65,9 @@ struct Params {
 const GROUPS: u32 = ROWS / 8u;
 const COLS: u32 = 32u;
 
-// ---------------------------------------------------------------- epilogue (as in unary.wgsl)
+// ---------------------------------------------------------------- epilogue
 
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-const INV_SQRT_2: f32 = 0.7071067811865476;
-
-fn erf_(v: f32) -> f32 {
-  let z = abs(v);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-          t * (-0.82215223 + t * 0.17087277)))))))));
-  return select(r - 1.0, 1.0 - r, v >= 0.0);
-}
-
-fn sigmoid_(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
-
-fn tanh_(v: f32) -> f32 {
-  let e = exp(-2.0 * abs(v));
-  return sign(v) * (1.0 - e) / (1.0 + e);
-}
+// #include "activation_math.wgsl"
 
 fn act(v: f32) -> f32 {
   switch p.act {
