@@ -13,6 +13,7 @@ import type * as Jax from '@jax-js/jax';
 import { tensor, engine, type Tensor } from '../src/node.js';
 import { AdamW } from '../src/optim/index.js';
 import type { CaseSpec, Harness, Impl, Suite } from './harness.js';
+import { randomData } from './random-data.js';
 
 interface ParamSet {
   label: string;
@@ -32,16 +33,6 @@ const HP = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2 };
 function shapesOf(s: ParamSet): number[][] {
   const out: number[][] = [];
   for (let i = 0; i < s.layers; i++) out.push([s.d, s.d], [s.d]);
-  return out;
-}
-
-function randomData(n: number, seed: number, scale: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = (x / 4294967296 - 0.5) * scale;
-  }
   return out;
 }
 

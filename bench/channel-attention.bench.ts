@@ -13,6 +13,7 @@
 import { backward, tensor, type Tensor } from '../src/node.js';
 import { channelAttention, channelAttentionUnfused } from '../src/kernels/channel-attention.js';
 import type { Harness, Impl, Row, Suite } from './harness.js';
+import { randomData } from './random-data.js';
 
 interface Level {
   config: 'reference' | 'tiny';
@@ -32,16 +33,6 @@ const LEVELS: Level[] = [
   { config: 'tiny', level: 3, channels: 32, heads: 2, side: 14 },
   { config: 'tiny', level: 4, channels: 64, heads: 2, side: 7 },
 ];
-
-function randomData(n: number, seed: number, scale: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296 - 0.5) * scale;
-  }
-  return out;
-}
 
 type Fn = (q: Tensor, k: Tensor, v: Tensor, t: Tensor) => Tensor;
 

@@ -11,6 +11,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as Jax from '@jax-js/jax';
 import { backward, conv2d, tensor, type Conv2dOptions, type Tensor } from '../src/node.js';
 import type { CaseSpec, Harness, Impl, Suite } from './harness.js';
+import { randomData } from './random-data.js';
 
 interface ConvCase {
   label: string;
@@ -26,16 +27,6 @@ const CASES: ConvCase[] = [
   { label: '3×3 s2', x: [8, 48, 56, 56], w: [48, 48, 3, 3], stride: 2, groups: 1, samples: 5 },
   { label: 'depthwise 3×3', x: [8, 144, 56, 56], w: [144, 1, 3, 3], stride: 1, groups: 144, samples: 5 },
 ];
-
-function randomData(n: number, seed: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
-}
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 

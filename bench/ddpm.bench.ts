@@ -20,16 +20,7 @@ import {
   type DdpmDenoiserWeights,
 } from '../src/kernels/ddpm.js';
 import type { Harness, Impl, Row, Suite } from './harness.js';
-
-function randomData(n: number, seed: number, scale: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296 - 0.5) * scale;
-  }
-  return out;
-}
+import { randomData } from './random-data.js';
 
 interface Net {
   weights: DdpmDenoiserWeights;

@@ -11,6 +11,7 @@
 import { backward, tensor, type Tensor } from '../src/node.js';
 import { gatedDepthwiseGelu, gatedDepthwiseGeluUnfused } from '../src/kernels/gdfn.js';
 import type { Harness, Impl, Row, Suite } from './harness.js';
+import { randomData } from './random-data.js';
 
 const LEVELS: Array<{ c: number; side: number }> = [
   { c: 48, side: 56 },
@@ -18,16 +19,6 @@ const LEVELS: Array<{ c: number; side: number }> = [
   { c: 192, side: 14 },
   { c: 384, side: 7 },
 ];
-
-function randomData(n: number, seed: number, scale: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296 - 0.5) * scale;
-  }
-  return out;
-}
 
 type Fn = (x: Tensor, w: Tensor) => Tensor;
 

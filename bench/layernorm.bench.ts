@@ -12,6 +12,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as Jax from '@jax-js/jax';
 import { layerNorm, layerNormChannels, tensor, type Tensor } from '../src/node.js';
 import type { CaseSpec, Harness, Impl, Suite } from './harness.js';
+import { randomData } from './random-data.js';
 
 type Kind = 'last' | 'channels';
 
@@ -28,16 +29,6 @@ const CASES: LnCase[] = [
 
 const EPS = 1e-5;
 const TOL = 1e-4;
-
-function randomData(n: number, seed: number, scale: number, offset = 0): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296 - 0.5) * scale + offset;
-  }
-  return out;
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;

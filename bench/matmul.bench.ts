@@ -7,6 +7,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as Jax from '@jax-js/jax';
 import { matmul, tensor, type Tensor } from '../src/node.js';
 import type { CaseSpec, Harness, Impl, Suite } from './harness.js';
+import { randomData } from './random-data.js';
 
 interface MatmulCase {
   batch: number;
@@ -31,16 +32,6 @@ const CASES: MatmulCase[] = [
   { batch: 8, M: 196, K: 192, N: 576, samples: 5 },
   { batch: 8, M: 49, K: 384, N: 1152, samples: 5 },
 ];
-
-function randomData(n: number, seed: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
-}
 
 function tfImpl(tf: typeof TfCore, a: TfCore.Tensor, b: TfCore.Tensor): Impl<TfCore.Tensor> {
   return {

@@ -10,6 +10,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as Jax from '@jax-js/jax';
 import { softmax, tensor, type Tensor } from '../src/node.js';
 import type { CaseSpec, Harness, Impl, Suite } from './harness.js';
+import { randomData } from './random-data.js';
 
 interface SoftmaxCase {
   rows: number;
@@ -23,16 +24,6 @@ const CASES: SoftmaxCase[] = [
 ];
 
 const TOL = 1e-4;
-
-function randomData(n: number, seed: number, scale: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296 - 0.5) * scale;
-  }
-  return out;
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;

@@ -17,6 +17,7 @@
 import { backward, tensor, type GpuContext, type Tensor } from '../src/node.js';
 import { windowAttention, windowAttentionUnfused } from '../src/kernels/window-attention.js';
 import type { Harness, Impl, Row, Suite } from './harness.js';
+import { randomData } from './random-data.js';
 
 interface Scale {
   scale: number;
@@ -30,16 +31,6 @@ const SCALES: Scale[] = [
   { scale: 2, side: 14, dim: 128, heads: 4 },
   { scale: 3, side: 7, dim: 256, heads: 8 },
 ];
-
-function randomData(n: number, seed: number, scale: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296 - 0.5) * scale;
-  }
-  return out;
-}
 
 type Fn = (q: Tensor, k: Tensor, v: Tensor, t: Tensor, w: number) => Tensor;
 
