@@ -42,62 +42,14 @@ const KV: u32 = 7u;     // partner tokens per lane and block
 const KB: u32 = 56u;    // partners per block (8 · KV) = own tokens per tile (8 · G)
 const BIG: f32 = 3.0e38;
 
-struct Params {
-  problems: u32,   // problems in this dispatch (forward: all)
-  p0: u32,         // here: the first window (bw) of this dispatch's chunk
-  heads: u32,
-  nwin: u32,
-  m: u32,          // tokens per window (M)
-  w: u32,          // window side (1 without a bias)
-  tiles: u32,      // row tiles per problem (WGS · R rows each)
-  sb: u32,
-  sw: u32,
-  sh: u32,
-  st: u32,
-  scale: f32,
-  flags: u32,      // 1: add the bias; 2: bwd_q stores ds
-  entries: u32,    // bias: table entries · heads
-  splits: u32,     // bwd_bias: splits in this dispatch
-  s0: u32,         // bwd_bias: first split of this dispatch
-  per: u32,        // here: windows per workgroup (a group)
-  bwTotal: u32,    // here: windows in this dispatch's chunk
-  totalSplits: u32,
-  d: u32,          // head width (the subgroup kernels; here HD)
-}
+// #include "window_attention_common.wgsl"
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> qb: array<f32>;
-@group(0) @binding(2) var<storage, read> kb: array<f32>;
-@group(0) @binding(3) var<storage, read> vb: array<f32>;
-@group(0) @binding(4) var<storage, read> tbl: array<f32>;
-@group(0) @binding(5) var<storage, read_write> ob: array<f32>;
-@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(7) var<storage, read> gob: array<f32>;
-@group(0) @binding(8) var<storage, read> fob: array<f32>;
-@group(0) @binding(9) var<storage, read_write> dqb: array<f32>;
-@group(0) @binding(10) var<storage, read_write> dkb: array<f32>;
-@group(0) @binding(11) var<storage, read_write> dvb: array<f32>;
 // backward: ds [windows of the chunk, heads, M (query), M (key)]
 @group(0) @binding(13) var<storage, read_write> dsb: array<f32>;
 // forward: running sums of the rows between blocks (M > KB only)
 @group(0) @binding(16) var<storage, read_write> lsum: array<f32>;
 // bwd_kv: [groups, heads, M, M] ds summed over each group's windows
 @group(0) @binding(17) var<storage, read_write> dbp: array<f32>;
-
-fn problemBase(p: u32) -> u32 {
-  let bw = p / u.heads;
-  return (bw / u.nwin) * u.sb + (bw % u.nwin) * u.sw + (p % u.heads) * u.sh;
-}
-
-fn relQuery(i: u32) -> u32 {
-  let w = u.w;
-  return (i / w + w - 1u) * (2u * w - 1u) + i % w + w - 1u;
-}
-
-fn relKey(j: u32) -> u32 {
-  let w = u.w;
-  return (j / w) * (2u * w - 1u) + j % w;
-}
 
 // Channels c..c+3 of a token row at element offset o; channels ≥ d read as 0.
 fn ldQ(o: u32, c: u32) -> vec4f {
