@@ -32,53 +32,20 @@
 // `mix`:  a workgroup owns TM output rows (the c×c matrix entries are shared); each lane owns
 //         RN groups of 4 consecutive columns.
 override WGS: u32 = 8u;       // invocations per workgroup (gram, mix)
-override VEC: bool = false;   // n % 4 == 0: rows start on vec4 boundaries, vec4 loads/stores
+// #include "channel_attention_common.wgsl"
 
 const TI: u32 = 8u;
 const RJ: u32 = 2u;
 const TM: u32 = 16u;
 const RN: u32 = 2u;
 const BIG: f32 = 3.0e38;
-const NORMS: u32 = 1u;
-const TRANS: u32 = 2u;
 
-fn flag(f: u32) -> bool {
-  return (p.flags & f) != 0u;
-}
-
-struct Params {
-  c: u32,        // rows (channels) per problem
-  n: u32,        // columns (pixels)
-  problems: u32, // B · heads
-  splits: u32,   // gram: column chunks per problem
-  chunk: u32,    // gram: columns per chunk (a multiple of 4)
-  tilesJ: u32,   // gram: workgroups across the b rows
-  colGroups: u32,// mix: workgroups across the columns
-  heads: u32,
-  eps: f32,
-  // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ
-  flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-// gram: a (q or g) and b (k or v); mix: a is x (the c×n operand); diag_sub: b is y
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> a4: array<vec4f>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read> b4: array<vec4f>;
-// [P, splits, c, c] partial products; [P, splits, 2, c] partial squared norms (a, then b)
-@group(0) @binding(5) var<storage, read_write> part: array<f32>;
-@group(0) @binding(6) var<storage, read_write> npart: array<f32>;
 @group(0) @binding(7) var<storage, read> temp: array<f32>;
 // [P, c, c] attention, [P, c, c] Ĝ, [P, 2, c] row norms of q and k
 @group(0) @binding(8) var<storage, read_write> attn: array<f32>;
 @group(0) @binding(9) var<storage, read_write> ghat: array<f32>;
 @group(0) @binding(10) var<storage, read_write> nrm: array<f32>;
-// mix: the c×c matrices and the output (scalar and vec4 views); diag_sub: the diagonal d
-@group(0) @binding(11) var<storage, read> mat: array<f32>;
 @group(0) @binding(12) var<storage, read> dvec: array<f32>;
-@group(0) @binding(13) var<storage, read_write> out: array<f32>;
-@group(0) @binding(14) var<storage, read_write> out4: array<vec4f>;
 // backward: W [P, c, c], γq and γk [P, c], per-row dtemperature terms [P, c], dtemperature [heads]
 @group(0) @binding(15) var<storage, read_write> wmat: array<f32>;
 @group(0) @binding(16) var<storage, read_write> gq: array<f32>;
@@ -87,23 +54,6 @@ struct Params {
 @group(0) @binding(19) var<storage, read_write> dtemp: array<f32>;
 
 // ---------------------------------------------------------------- gram
-
-// a[off + k + q] for q < 4, zero where k + q ≥ end (off + end − 1 is a valid index).
-fn loadA4(off: u32, k: u32, end: u32) -> vec4f {
-  var v: vec4f;
-  for (var q = 0u; q < 4u; q++) {
-    v[q] = select(0.0, a[off + min(k + q, end - 1u)], k + q < end);
-  }
-  return v;
-}
-
-fn loadB4(off: u32, k: u32, end: u32) -> vec4f {
-  var v: vec4f;
-  for (var q = 0u; q < 4u; q++) {
-    v[q] = select(0.0, b[off + min(k + q, end - 1u)], k + q < end);
-  }
-  return v;
-}
 
 struct GramAcc {
   acc: array<array<f32, RJ>, TI>,
@@ -227,15 +177,6 @@ fn attn_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 }
 
 // ---------------------------------------------------------------- mix
-
-// x[j, col .. col+3] of the problem starting at `base` (columns past n read as 0).
-fn loadX4(base: u32, j: u32, col: u32) -> vec4f {
-  let N = p.n;
-  if (VEC) {
-    return a4[(base + j * N) / 4u + min(col, N - 4u) / 4u];
-  }
-  return loadA4(base + j * N, col, N);
-}
 
 struct MixTile {
   acc: array<array<vec4f, RN>, TM>,

@@ -17,59 +17,11 @@ enable subgroups;
 
 override G: u32 = 1u;         // 8-row groups of the shared operand per workgroup (≤ MAXG)
 override R: u32 = 1u;         // gram: rows of b per lane; mix: 4-column groups per lane (≤ MAXR)
-override VEC: bool = false;   // n % 4 == 0: rows start on vec4 boundaries
+// #include "channel_attention_common.wgsl"
 
 const MAXG: u32 = 6u;
 const MAXI: u32 = 48u;        // 8 · MAXG
 const MAXR: u32 = 6u;
-const NORMS: u32 = 1u;
-const TRANS: u32 = 2u;
-
-struct Params {
-  c: u32,
-  n: u32,
-  problems: u32,
-  splits: u32,
-  chunk: u32,
-  tilesJ: u32,
-  colGroups: u32,
-  heads: u32,
-  eps: f32,
-  // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ
-  flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> a4: array<vec4f>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read> b4: array<vec4f>;
-@group(0) @binding(5) var<storage, read_write> part: array<f32>;
-@group(0) @binding(6) var<storage, read_write> npart: array<f32>;
-@group(0) @binding(11) var<storage, read> mat: array<f32>;
-@group(0) @binding(13) var<storage, read_write> out: array<f32>;
-@group(0) @binding(14) var<storage, read_write> out4: array<vec4f>;
-
-fn flag(f: u32) -> bool {
-  return (p.flags & f) != 0u;
-}
-
-// a[off + k + q] for q < 4, zero where k + q ≥ end (off + end − 1 is a valid index).
-fn loadA4(off: u32, k: u32, end: u32) -> vec4f {
-  var v: vec4f;
-  for (var q = 0u; q < 4u; q++) {
-    v[q] = select(0.0, a[off + min(k + q, end - 1u)], k + q < end);
-  }
-  return v;
-}
-
-fn loadB4(off: u32, k: u32, end: u32) -> vec4f {
-  var v: vec4f;
-  for (var q = 0u; q < 4u; q++) {
-    v[q] = select(0.0, b[off + min(k + q, end - 1u)], k + q < end);
-  }
-  return v;
-}
 
 // a[off + k .. off + k + 3]: with VEC one vec4 (off + k is a multiple of 4 and k + 3 < end),
 // otherwise masked scalars
@@ -199,15 +151,6 @@ fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 // ---------------------------------------------------------------- mix
-
-// x[j, col .. col+3] of the problem starting at `base` (columns past n read as 0).
-fn loadX4(base: u32, j: u32, col: u32) -> vec4f {
-  let N = p.n;
-  if (VEC) {
-    return a4[(base + j * N) / 4u + min(col, N - 4u) / 4u];
-  }
-  return loadA4(base + j * N, col, N);
-}
 
 // M[row, j + q] for q < 4 (M[j + q, row] when transposed: `mRow` is the offset of the row,
 // `js` the stride along j), zero where j + q ≥ c
