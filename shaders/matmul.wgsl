@@ -78,22 +78,7 @@ fn dact(v: f32, slope: f32) -> f32 {
   }
 }
 
-fn dim(arr: array<vec4u, 2>, d: u32) -> u32 {
-  return arr[d / 4u][d % 4u];
-}
-
-// Element offsets of batch z in a and b.
-fn batchOffsets(z: u32) -> vec2u {
-  var rem = z;
-  var off = vec2u(0u, 0u);
-  for (var d = i32(p.batchRank) - 1; d >= 0; d--) {
-    let s = dim(p.batchShape, u32(d));
-    let c = rem % s;
-    rem = rem / s;
-    off += c * vec2u(dim(p.sa, u32(d)), dim(p.sb, u32(d)));
-  }
-  return off;
-}
+// #include "matmul_batch.wgsl"
 
 // Adds the bias, applies the activation and stores one output (and its pre-activation).
 fn store(base: u32, row: u32, col: u32, v: f32) {

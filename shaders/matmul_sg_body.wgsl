@@ -89,22 +89,7 @@ fn act4(v: vec4f) -> vec4f {
 
 // ---------------------------------------------------------------- indexing
 
-fn dim(arr: array<vec4u, 2>, d: u32) -> u32 {
-  return arr[d / 4u][d % 4u];
-}
-
-// Element offsets of batch z in a and b.
-fn batchOffsets(z: u32) -> vec2u {
-  var rem = z;
-  var off = vec2u(0u, 0u);
-  for (var d = i32(p.batchRank) - 1; d >= 0; d--) {
-    let s = dim(p.batchShape, u32(d));
-    let c = rem % s;
-    rem = rem / s;
-    off += c * vec2u(dim(p.sa, u32(d)), dim(p.sb, u32(d)));
-  }
-  return off;
-}
+// #include "matmul_batch.wgsl"
 
 // A(row, k..k+3) with scalar loads; values with k + q >= K are zero (the masked last step).
 fn loadAScalar(offA: u32, row: u32, k: u32) -> vec4f {
