@@ -35,7 +35,8 @@ import { openEncoders, Session } from '../train/session-node.js';
 import { defaultCacheDir } from '../train/store-node.js';
 import type { Wrap } from './command.js';
 import { isPlain, makeBar } from './progress.js';
-import { choiceArg, intArg, numArg, packageVersion, trainWithOptions } from './train.js';
+import { choiceArg, intArg, numArg, trainWithOptions } from './train.js';
+import { packageVersion } from './package-version.js';
 
 export interface DemoOptions {
   out: string;

@@ -4,7 +4,6 @@
  *
  * Failures print one line on stderr and exit non-zero (`--verbose` adds the stack).
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { reportError } from './errors.js';
 import type { Action, Wrap } from './command.js';
@@ -21,19 +20,7 @@ import { registerTrain } from './train.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerSweep } from './sweep.js';
-
-function packageVersion(): string {
-  // src/cli/main.ts or dist/src/cli/main.js: package.json is two or three folders up.
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'lrdif' && pkg.version) return pkg.version;
-    } catch {
-      // not this one
-    }
-  }
-  return 'unknown';
-}
+import { packageVersion } from './package-version.js';
 
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('lrdif');

@@ -16,6 +16,7 @@ import type { Wrap } from './command.js';
 import { runSynth, type SynthRecord } from '../data/degrade/synth.js';
 import { nodeSynthLayout, SYNTH_FORMATS } from '../data/degrade/synth-node.js';
 import { checkKind, clearPsfCache } from '../data/degrade/index.js';
+import { packageVersion } from './package-version.js';
 
 export interface SynthCliOptions {
   degradation: string;
@@ -26,18 +27,6 @@ export interface SynthCliOptions {
   config?: string;
   batch: number;
   plain?: boolean;
-}
-
-function packageVersion(): string {
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'lrdif' && pkg.version) return pkg.version;
-    } catch {
-      // not this one
-    }
-  }
-  return 'unknown';
 }
 
 function readConfig(path: string | undefined): unknown {

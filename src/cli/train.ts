@@ -23,18 +23,7 @@ import { defaultCacheDir } from '../train/store-node.js';
 import type { TrainHooks } from '../train/trainer.js';
 import type { Wrap } from './command.js';
 import { embedProgress, isPlain, trainProgress } from './progress.js';
-
-export function packageVersion(): string {
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'lrdif' && pkg.version) return pkg.version;
-    } catch {
-      // not this one
-    }
-  }
-  return 'unknown';
-}
+import { packageVersion } from './package-version.js';
 
 // ---------------------------------------------------------------- argument parsers
 
