@@ -20,7 +20,7 @@ import { readRunOptions, type RunOutcome, type TrainRunOptions } from '../train/
 import { openEncoders, Session } from '../train/session-node.js';
 import { runSweep, VARIANTS, type SweepResult, type Variant } from '../train/sweep-node.js';
 import type { Wrap } from './command.js';
-import { collectSet, intArg, numArg, choiceArg, trainOptionsFromCli, trainWithOptions } from './train.js';
+import { addTrainingOptions, choiceArg, intArg, trainOptionsFromCli, trainWithOptions } from './train.js';
 
 function listArg<T>(cmd: string, name: string, parse: (s: string) => T) {
   return (v: string): T[] => {
@@ -114,31 +114,9 @@ export function registerSweep(program: Command, wrap: Wrap): void {
     .option('--variants <list>', 'Table 5 variants to run', listArg(cmd, 'variants', choiceArg(cmd, 'variants', VARIANTS)), [...VARIANTS])
     .option('--timesteps-list <list>', 'Fig. 6: the values of T', listArg(cmd, 'timesteps-list', intArg(cmd, 'timesteps-list', 1)), [1, 2, 4, 8, 16, 32])
     .option('--timesteps <T>', 'T of the Table 5 runs', intArg(cmd, 'timesteps', 1), 4)
-    .option('--clip <dir>', 'CLIP weights (default: the tiny random CLIP)')
-    .option('--clip-seed <n>', 'seed of the tiny random CLIP', intArg(cmd, 'clip-seed', 0), 0)
-    .option('--config <name>', 'tiny, reference, or a JSON file', 'reference')
-    .option('--set <field=value>', 'override a config field (repeatable)', collectSet(cmd), {})
-    .option('--variant <v>', 'udc or lowlight', choiceArg(cmd, 'variant', ['udc', 'lowlight'] as const))
-    .option('--degrade-on-the-fly', 'degrade the images per batch')
-    .option('--degrade-config <file>', 'partial degradation config (JSON)')
-    .option('--degrade-seed <n>', 'seed of the on-the-fly degradation', intArg(cmd, 'degrade-seed', 0), 0)
-    .option('--no-augment', 'no random flip and erasing')
-    .option('--batch <n>', 'batch size', intArg(cmd, 'batch', 1), 64)
-    .option('--eval-batch <n>', 'evaluation batch size', intArg(cmd, 'eval-batch', 1), 64)
-    .option('--lr <x>', 'learning rate (both stages)', numArg(cmd, 'lr', 0, 1, true), 3.5e-4)
-    .option('--weight-decay <x>', 'weight decay', numArg(cmd, 'weight-decay', 0), 1e-4)
-    .option('--schedule <s>', 'cosine or constant', choiceArg(cmd, 'schedule', ['cosine', 'constant'] as const), 'cosine')
-    .option('--warmup <steps>', 'warm-up steps', intArg(cmd, 'warmup', 0), 0)
-    .option('--grad-clip <x>', 'gradient-norm clipping (0: off)', numArg(cmd, 'grad-clip', 0), 0)
     .option('--parameterisation <p>', 'eps or x0 for every stage-2 run', choiceArg(cmd, 'parameterisation', ['eps', 'x0'] as const))
-    .option('--seed <n>', 'seed', intArg(cmd, 'seed', 0), 0)
-    .option('--deterministic', 'metrics without timings')
-    .option('--test-fraction <x>', 'test share for datasets without a test split', numArg(cmd, 'test-fraction', 0, 1), 0.2)
-    .option('--split-seed <n>', 'seed of that split', intArg(cmd, 'split-seed', 0), 0)
-    .option('--eval-split <s>', 'test or val', choiceArg(cmd, 'eval-split', ['test', 'val'] as const), 'test')
-    .option('--cache <dir>', 'embedding cache folder')
-    .option('--no-cache', 'keep the embeddings in memory only')
     .option('--plain', 'print progress lines instead of progress bars');
+  addTrainingOptions(c, cmd);
   c.action(
     wrap(async (opts: SweepCliOpts) => {
       await runSweepCli(opts, (n) => c.getOptionValueSource(n) === 'cli');

@@ -244,14 +244,9 @@ export async function runTrainCli(opts: TrainCliOpts, given: (name: string) => b
   }
 }
 
-export function registerTrain(program: Command, wrap: Wrap): void {
-  const cmd = 'train';
-  const c = program
-    .command('train')
-    .description('train stage 1 or stage 2 of LRDif / LLDif on a dataset; checkpoints, metrics and evaluation in a run folder')
-    .option('--stage <n>', 'training stage: 1 (label-aware prior) or 2 (diffusion prior from the image)', intArg(cmd, 'stage', 1))
-    .option('--data <dir>', 'dataset folder')
-    .option('--format <fmt>', 'dataset layout: rafdb, ferplus, kdef or folder')
+/** The data, model, optimisation and evaluation options `lrdif train` and `lrdif sweep` share. */
+export function addTrainingOptions(c: Command, cmd: string): Command {
+  return c
     .option('--clip <dir>', 'CLIP weights (a Hugging Face / OpenCLIP folder or .safetensors file); default: the tiny random CLIP')
     .option('--clip-seed <n>', 'seed of the tiny random CLIP', intArg(cmd, 'clip-seed', 0), 0)
     .option('--config <name>', 'stage 1: tiny, reference, or a JSON file of config fields over reference', 'reference')
@@ -261,7 +256,6 @@ export function registerTrain(program: Command, wrap: Wrap): void {
     .option('--degrade-config <file>', 'JSON file with a partial degradation config for --degrade-on-the-fly')
     .option('--degrade-seed <n>', 'seed of the on-the-fly degradation', intArg(cmd, 'degrade-seed', 0), 0)
     .option('--no-augment', 'no random flip and erasing')
-    .option('--epochs <n>', 'epochs', intArg(cmd, 'epochs', 1), 100)
     .option('--batch <n>', 'batch size', intArg(cmd, 'batch', 1), 64)
     .option('--eval-batch <n>', 'evaluation batch size', intArg(cmd, 'eval-batch', 1), 64)
     .option('--lr <x>', 'AdamW learning rate', numArg(cmd, 'lr', 0, 1, true), 3.5e-4)
@@ -271,6 +265,25 @@ export function registerTrain(program: Command, wrap: Wrap): void {
     .option('--grad-clip <x>', 'clip the global gradient norm (0: off)', numArg(cmd, 'grad-clip', 0), 0)
     .option('--seed <n>', 'seed of the weights, order, augmentation and noise', intArg(cmd, 'seed', 0), 0)
     .option('--deterministic', 'no timings in metrics.jsonl (reruns and resumed runs write identical files), no prefetch')
+    .option('--test-fraction <x>', 'test share for datasets without a test split (KDEF, class folders)', numArg(cmd, 'test-fraction', 0, 1), 0.2)
+    .option('--split-seed <n>', 'seed of that split', intArg(cmd, 'split-seed', 0), 0)
+    .option('--eval-split <s>', 'split evaluated after each epoch: test or val', choiceArg(cmd, 'eval-split', ['test', 'val'] as const), 'test')
+    .option('--cache <dir>', 'embedding cache folder (default $LRDIF_CACHE_DIR or ~/.cache/lrdif/embeddings)')
+    .option('--no-cache', 'keep the embeddings in memory only');
+}
+
+export function registerTrain(program: Command, wrap: Wrap): void {
+  const cmd = 'train';
+  const c = addTrainingOptions(
+    program
+      .command('train')
+      .description('train stage 1 or stage 2 of LRDif / LLDif on a dataset; checkpoints, metrics and evaluation in a run folder')
+      .option('--stage <n>', 'training stage: 1 (label-aware prior) or 2 (diffusion prior from the image)', intArg(cmd, 'stage', 1))
+      .option('--data <dir>', 'dataset folder')
+      .option('--format <fmt>', 'dataset layout: rafdb, ferplus, kdef or folder'),
+    cmd,
+  )
+    .option('--epochs <n>', 'epochs', intArg(cmd, 'epochs', 1), 100)
     .option('--from <ckpt>', 'stage 2: the stage-1 checkpoint to start from')
     .option('--timesteps <T>', 'stage 2: diffusion steps T (1…32)', intArg(cmd, 'timesteps', 1))
     .option('--no-diffusion', 'stage 2: Ẑ₀ = FPEN_S2(e_img) without diffusion (Table 5, V1)')
@@ -278,11 +291,6 @@ export function registerTrain(program: Command, wrap: Wrap): void {
     .option('--kl-weight <x>', 'stage 2: λ_kl', numArg(cmd, 'kl-weight', 0))
     .option('--no-insert-noise', 'stage 2: start the training chain from ε alone (Table 5, V4)')
     .option('--parameterisation <p>', "stage 2: the denoiser predicts eps (paper Eq. 16) or x0 (DiffIR)", choiceArg(cmd, 'parameterisation', ['eps', 'x0'] as const))
-    .option('--test-fraction <x>', 'test share for datasets without a test split (KDEF, class folders)', numArg(cmd, 'test-fraction', 0, 1), 0.2)
-    .option('--split-seed <n>', 'seed of that split', intArg(cmd, 'split-seed', 0), 0)
-    .option('--eval-split <s>', 'split evaluated after each epoch: test or val', choiceArg(cmd, 'eval-split', ['test', 'val'] as const), 'test')
-    .option('--cache <dir>', 'embedding cache folder (default $LRDIF_CACHE_DIR or ~/.cache/lrdif/embeddings)')
-    .option('--no-cache', 'keep the embeddings in memory only')
     .option('--resume', "continue the run in --out from its last checkpoint, with the run's own options")
     .requiredOption('--out <run>', 'run folder')
     .option('--plain', 'print progress lines instead of progress bars');
