@@ -10,10 +10,11 @@
  * GFLOP/s counts the two c×c×N products per (batch, head) of the forward (2·2·c²·N) and the
  * four of forward + backward (+ one c×c×N product for dA and three for dq, dk, dv).
  */
-import { backward, tensor, type Tensor } from '../src/node.js';
+import { tensor, type Tensor } from '../src/node.js';
 import { channelAttention, channelAttentionUnfused } from '../src/kernels/channel-attention.js';
-import type { Harness, Impl, Row, Suite } from './harness.js';
+import type { Harness, Row, Suite } from './harness.js';
 import { randomData } from './random-data.js';
+import { addRatioNote, forwardImpl, trainingImpl } from './fused-compare.js';
 
 interface Level {
   config: 'reference' | 'tiny';
@@ -36,44 +37,6 @@ const LEVELS: Level[] = [
 
 type Fn = (q: Tensor, k: Tensor, v: Tensor, t: Tensor) => Tensor;
 
-function forwardImpl(fn: Fn, q: Tensor, k: Tensor, v: Tensor, t: Tensor): Impl<Tensor> {
-  return {
-    run: () => fn(q, k, v, t),
-    finish: async (rs) => {
-      await rs[rs.length - 1].data();
-      for (const r of rs) r.dispose();
-    },
-  };
-}
-
-/** Forward + backward; each call's gradients are taken off the leaves and freed after. */
-function trainingImpl(fn: Fn, ins: Tensor[], g: Tensor): Impl<Tensor[]> {
-  return {
-    run: () => {
-      const y = fn(ins[0], ins[1], ins[2], ins[3]);
-      backward(y, { grad: g });
-      y.dispose();
-      const grads = ins.map((x) => x.grad!);
-      for (const x of ins) x.grad = null;
-      return grads;
-    },
-    finish: async (rs) => {
-      await rs[rs.length - 1][0].data();
-      for (const r of rs) for (const t of r) t.dispose();
-    },
-  };
-}
-
-function addRatioNote(fused: Row, unfused: Row): void {
-  const wall = unfused.ours_wall_ms / fused.ours_wall_ms;
-  const gpu = fused.ours_metric === 'gpu' && unfused.ours_metric === 'gpu' ? unfused.ours_ms / fused.ours_ms : null;
-  const text = `unfused/fused: wall ${wall.toFixed(2)}×${gpu === null ? '' : `, gpu ${gpu.toFixed(2)}×`}`;
-  fused.note = fused.note ? `${fused.note}; ${text}` : text;
-  console.log(
-    `   ${fused.name} ${fused.shape}: ${text} (fused ${fused.ours_wall_ms.toFixed(2)} ms wall, ${fused.ours_ms.toFixed(2)} ms ${fused.ours_metric}; unfused ${unfused.ours_wall_ms.toFixed(2)} ms wall, ${unfused.ours_ms.toFixed(2)} ms ${unfused.ours_metric})`,
-  );
-}
-
 async function level(h: Harness, batch: number, lv: Level): Promise<void> {
   const c = lv.channels / lv.heads;
   const n = lv.side * lv.side;
@@ -95,7 +58,7 @@ async function level(h: Harness, batch: number, lv: Level): Promise<void> {
       ['channel-attention fused', channelAttention],
       ['channel-attention unfused', channelAttentionUnfused],
     ] as const) {
-      await h.case({ name: `${name} fwd`, shape: label, flops: 2 * product, ours: forwardImpl(fn, q, k, v, t), samples });
+      await h.case({ name: `${name} fwd`, shape: label, flops: 2 * product, ours: forwardImpl(() => fn(q, k, v, t)), samples });
       rows.push(h.rows[h.rows.length - 1]);
     }
     for (const x of ins) x.requiresGrad = true;
@@ -103,7 +66,7 @@ async function level(h: Harness, batch: number, lv: Level): Promise<void> {
       ['channel-attention fused', channelAttention],
       ['channel-attention unfused', channelAttentionUnfused],
     ] as const) {
-      await h.case({ name: `${name} fwd+bwd`, shape: label, flops: 6 * product, ours: trainingImpl(fn, ins, g), samples: Math.min(samples, 5) });
+      await h.case({ name: `${name} fwd+bwd`, shape: label, flops: 6 * product, ours: trainingImpl(() => fn(ins[0], ins[1], ins[2], ins[3]), ins, g), samples: Math.min(samples, 5) });
       rows.push(h.rows[h.rows.length - 1]);
     }
     addRatioNote(rows[0], rows[1]);

@@ -19,8 +19,9 @@ import {
   ddpmStepUnfused,
   type DdpmDenoiserWeights,
 } from '../src/kernels/ddpm.js';
-import type { Harness, Impl, Row, Suite } from './harness.js';
+import type { Harness, Suite } from './harness.js';
 import { randomData } from './random-data.js';
+import { addRatioNote, forwardImpl } from './fused-compare.js';
 
 interface Net {
   weights: DdpmDenoiserWeights;
@@ -39,25 +40,6 @@ function makeNet(B: number, C: number, W: number, nh: number): Net {
   const c = tensor(randomData(B * C, 60, 2), [B, C]);
   const all = [l1.w, l1.b, l2.w, l2.b, c, ...hidden.flatMap((h) => [h.w, h.b])];
   return { weights: { w1: l1.w, b1: l1.b, hidden, w2: l2.w, b2: l2.b }, c, dispose: () => all.forEach((t) => t.dispose()) };
-}
-
-function tensorImpl(make: () => Tensor): Impl<Tensor> {
-  return {
-    run: make,
-    finish: async (rs) => {
-      await rs[rs.length - 1].data();
-      for (const r of rs) r.dispose();
-    },
-  };
-}
-
-function ratioNote(h: Harness, fused: Row, unfused: Row, extra = ''): void {
-  const wall = unfused.ours_wall_ms / fused.ours_wall_ms;
-  const gpu = fused.ours_metric === 'gpu' && unfused.ours_metric === 'gpu' ? unfused.ours_ms / fused.ours_ms : null;
-  const text = `step-by-step/fused: wall ${wall.toFixed(2)}×${gpu === null ? '' : `, gpu ${gpu.toFixed(2)}×`}${extra}`;
-  fused.note = fused.note ? `${fused.note}; ${text}` : text;
-  console.log(`   ${fused.name} ${fused.shape}: ${text} (fused ${fused.ours_wall_ms.toFixed(2)} ms, step-by-step ${unfused.ours_wall_ms.toFixed(2)} ms wall)`);
-  void h;
 }
 
 /** Dispatches one call of `fn` records (ctx.dispatchCount delta). */
@@ -81,11 +63,11 @@ async function chainCase(h: Harness, B: number, C: number, W: number, nh: number
   try {
     const dFused = await dispatchesOf(h, fused);
     const dUnfused = await dispatchesOf(h, unfused);
-    await h.case({ name: 'ddpm chain fused', shape, flops, ours: tensorImpl(fused), samples });
+    await h.case({ name: 'ddpm chain fused', shape, flops, ours: forwardImpl(fused), samples });
     const rf = h.rows[h.rows.length - 1];
-    await h.case({ name: 'ddpm chain step-by-step', shape, flops, ours: tensorImpl(unfused), samples });
+    await h.case({ name: 'ddpm chain step-by-step', shape, flops, ours: forwardImpl(unfused), samples });
     const ru = h.rows[h.rows.length - 1];
-    ratioNote(h, rf, ru, `; dispatches per chain: fused ${dFused}, step-by-step ${dUnfused}`);
+    addRatioNote(rf, ru, 'step-by-step/fused', `; dispatches per chain: fused ${dFused}, step-by-step ${dUnfused}`);
   } finally {
     net.dispose();
   }
@@ -98,10 +80,10 @@ async function stepCase(h: Harness): Promise<void> {
   const e = tensor(randomData(64 * 256, 2, 2), shape);
   const bytes = 3 * 64 * 256 * 4;
   try {
-    await h.case({ name: 'ddpmStep fused', shape: '[64, 256], t 3', bytes, ours: tensorImpl(() => ddpmStep(z, e, 3, sched)) });
+    await h.case({ name: 'ddpmStep fused', shape: '[64, 256], t 3', bytes, ours: forwardImpl(() => ddpmStep(z, e, 3, sched)) });
     const rf = h.rows[h.rows.length - 1];
-    await h.case({ name: 'ddpmStep unfused', shape: '[64, 256], t 3', bytes, ours: tensorImpl(() => ddpmStepUnfused(z, e, 3, sched)) });
-    ratioNote(h, rf, h.rows[h.rows.length - 1]);
+    await h.case({ name: 'ddpmStep unfused', shape: '[64, 256], t 3', bytes, ours: forwardImpl(() => ddpmStepUnfused(z, e, 3, sched)) });
+    addRatioNote(rf, h.rows[h.rows.length - 1], 'step-by-step/fused');
   } finally {
     z.dispose();
     e.dispose();

@@ -8,10 +8,11 @@
  * GFLOP/s counts 2·9 multiply-adds per pixel and channel of the 2h-channel convolution
  * (×3 with the backward); the GELU and gate are not counted.
  */
-import { backward, tensor, type Tensor } from '../src/node.js';
+import { tensor, type Tensor } from '../src/node.js';
 import { gatedDepthwiseGelu, gatedDepthwiseGeluUnfused } from '../src/kernels/gdfn.js';
-import type { Harness, Impl, Row, Suite } from './harness.js';
+import type { Harness, Row, Suite } from './harness.js';
 import { randomData } from './random-data.js';
+import { addRatioNote, forwardImpl, trainingImpl } from './fused-compare.js';
 
 const LEVELS: Array<{ c: number; side: number }> = [
   { c: 48, side: 56 },
@@ -21,43 +22,6 @@ const LEVELS: Array<{ c: number; side: number }> = [
 ];
 
 type Fn = (x: Tensor, w: Tensor) => Tensor;
-
-function forwardImpl(fn: Fn, x: Tensor, w: Tensor): Impl<Tensor> {
-  return {
-    run: () => fn(x, w),
-    finish: async (rs) => {
-      await rs[rs.length - 1].data();
-      for (const r of rs) r.dispose();
-    },
-  };
-}
-
-/** Forward + backward; each call's gradients are taken off the leaves and freed after. */
-function trainingImpl(fn: Fn, x: Tensor, w: Tensor, g: Tensor): Impl<Tensor[]> {
-  return {
-    run: () => {
-      const y = fn(x, w);
-      backward(y, { grad: g });
-      y.dispose();
-      const grads = [x.grad!, w.grad!];
-      x.grad = null;
-      w.grad = null;
-      return grads;
-    },
-    finish: async (rs) => {
-      await rs[rs.length - 1][1].data();
-      for (const r of rs) for (const t of r) t.dispose();
-    },
-  };
-}
-
-function addRatioNote(fused: Row, unfused: Row): void {
-  const wall = unfused.ours_wall_ms / fused.ours_wall_ms;
-  const gpu = fused.ours_metric === 'gpu' && unfused.ours_metric === 'gpu' ? unfused.ours_ms / fused.ours_ms : null;
-  const text = `unfused/fused: wall ${wall.toFixed(2)}×${gpu === null ? '' : `, gpu ${gpu.toFixed(2)}×`}`;
-  fused.note = fused.note ? `${fused.note}; ${text}` : text;
-  console.log(`   ${fused.name} ${fused.shape}: ${text} (fused ${fused.ours_wall_ms.toFixed(2)} ms wall, unfused ${unfused.ours_wall_ms.toFixed(2)} ms wall)`);
-}
 
 async function level(h: Harness, batch: number, c: number, side: number): Promise<void> {
   const hidden = Math.floor(2.66 * c);
@@ -82,14 +46,14 @@ async function level(h: Harness, batch: number, c: number, side: number): Promis
       ['gdfn fused', gatedDepthwiseGelu],
       ['gdfn unfused', gatedDepthwiseGeluUnfused],
     ] as const) {
-      await h.case({ name: `${name} fwd`, shape, flops, ours: forwardImpl(fn, x, w), samples });
+      await h.case({ name: `${name} fwd`, shape, flops, ours: forwardImpl(() => fn(x, w)), samples });
       rows.push(h.rows[h.rows.length - 1]);
     }
     for (const [name, fn] of [
       ['gdfn fused', gatedDepthwiseGelu],
       ['gdfn unfused', gatedDepthwiseGeluUnfused],
     ] as const) {
-      await h.case({ name: `${name} fwd+bwd`, shape, flops: 3 * flops, ours: trainingImpl(fn, x, w, g), samples: Math.min(samples, 5) });
+      await h.case({ name: `${name} fwd+bwd`, shape, flops: 3 * flops, ours: trainingImpl(() => fn(x, w), [x, w], g), samples: Math.min(samples, 5) });
       rows.push(h.rows[h.rows.length - 1]);
     }
     addRatioNote(rows[0], rows[1]);

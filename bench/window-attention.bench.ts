@@ -14,10 +14,11 @@
  * GFLOP/s counts the two M×M×d products per window and head of the forward (2·2·M²·d) and the
  * six of forward + backward (the recomputed scores not counted).
  */
-import { backward, tensor, type GpuContext, type Tensor } from '../src/node.js';
+import { tensor, type GpuContext, type Tensor } from '../src/node.js';
 import { windowAttention, windowAttentionUnfused } from '../src/kernels/window-attention.js';
-import type { Harness, Impl, Row, Suite } from './harness.js';
+import type { Harness, Row, Suite } from './harness.js';
 import { randomData } from './random-data.js';
+import { addNote, addRatioNote, forwardImpl, trainingImpl } from './fused-compare.js';
 
 interface Scale {
   scale: number;
@@ -33,48 +34,6 @@ const SCALES: Scale[] = [
 ];
 
 type Fn = (q: Tensor, k: Tensor, v: Tensor, t: Tensor, w: number) => Tensor;
-
-function forwardImpl(fn: Fn, ins: Tensor[], w: number): Impl<Tensor> {
-  return {
-    run: () => fn(ins[0], ins[1], ins[2], ins[3], w),
-    finish: async (rs) => {
-      await rs[rs.length - 1].data();
-      for (const r of rs) r.dispose();
-    },
-  };
-}
-
-/** Forward + backward; each call's gradients are taken off the leaves and freed after. */
-function trainingImpl(fn: Fn, ins: Tensor[], g: Tensor, w: number): Impl<Tensor[]> {
-  return {
-    run: () => {
-      const y = fn(ins[0], ins[1], ins[2], ins[3], w);
-      backward(y, { grad: g });
-      y.dispose();
-      const grads = ins.map((x) => x.grad!);
-      for (const x of ins) x.grad = null;
-      return grads;
-    },
-    finish: async (rs) => {
-      await rs[rs.length - 1][0].data();
-      for (const r of rs) for (const t of r) t.dispose();
-    },
-  };
-}
-
-function addNote(row: Row, text: string): void {
-  row.note = row.note ? `${row.note}; ${text}` : text;
-}
-
-function addRatioNote(fused: Row, unfused: Row): void {
-  const wall = unfused.ours_wall_ms / fused.ours_wall_ms;
-  const gpu = fused.ours_metric === 'gpu' && unfused.ours_metric === 'gpu' ? unfused.ours_ms / fused.ours_ms : null;
-  const text = `unfused/fused: wall ${wall.toFixed(2)}×${gpu === null ? '' : `, gpu ${gpu.toFixed(2)}×`}`;
-  addNote(fused, text);
-  console.log(
-    `   ${fused.name} ${fused.shape}: ${text} (fused ${fused.ours_wall_ms.toFixed(2)} ms wall, ${fused.ours_ms.toFixed(2)} ms ${fused.ours_metric}; unfused ${unfused.ours_wall_ms.toFixed(2)} ms wall, ${unfused.ours_ms.toFixed(2)} ms ${unfused.ours_metric})`,
-  );
-}
 
 /** Bytes the pool hands out (peak, bucketed) during one forward, beyond what was live before. */
 async function forwardPeakBytes(ctx: GpuContext, fn: Fn, ins: Tensor[], w: number): Promise<number> {
@@ -137,12 +96,12 @@ async function scaleCase(h: Harness, batch: number, sc: Scale): Promise<void> {
     const peaks: number[] = [];
     for (const [name, fn] of VARIANTS) {
       peaks.push(await forwardPeakBytes(h.ctx, fn, x.ins, 7));
-      await h.case({ name: `${name} fwd`, shape: x.label, flops: 2 * x.product, ours: forwardImpl(fn, x.ins, 7), samples });
+      await h.case({ name: `${name} fwd`, shape: x.label, flops: 2 * x.product, ours: forwardImpl(() => fn(x.ins[0], x.ins[1], x.ins[2], x.ins[3], 7)), samples });
       rows.push(h.rows[h.rows.length - 1]);
     }
     for (const t of x.ins) t.requiresGrad = true;
     for (const [name, fn] of VARIANTS) {
-      await h.case({ name: `${name} fwd+bwd`, shape: x.label, flops: 6 * x.product, ours: trainingImpl(fn, x.ins, x.g, 7), samples: Math.min(samples, 5) });
+      await h.case({ name: `${name} fwd+bwd`, shape: x.label, flops: 6 * x.product, ours: trainingImpl(() => fn(x.ins[0], x.ins[1], x.ins[2], x.ins[3], 7), x.ins, x.g), samples: Math.min(samples, 5) });
       rows.push(h.rows[h.rows.length - 1]);
     }
     addRatioNote(rows[0], rows[1]);
@@ -177,7 +136,7 @@ export const windowAttentionMemorySuite: Suite = {
         const peaks: number[] = [];
         for (const [name, fn] of VARIANTS) {
           peaks.push(await forwardPeakBytes(h.ctx, fn, x.ins, window));
-          await h.case({ name: `${name} fwd`, shape: x.label, flops: 2 * x.product, ours: forwardImpl(fn, x.ins, window), samples: 5 });
+          await h.case({ name: `${name} fwd`, shape: x.label, flops: 2 * x.product, ours: forwardImpl(() => fn(x.ins[0], x.ins[1], x.ins[2], x.ins[3], window)), samples: 5 });
           rows.push(h.rows[h.rows.length - 1]);
         }
         addRatioNote(rows[0], rows[1]);
