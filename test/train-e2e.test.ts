@@ -149,7 +149,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     const runJson = path.join(out, 'run.json');
     fs.writeFileSync(runJson, JSON.stringify({ ...readRunOptions(out), epochs: 3, lr: 1e30 }));
     await expect(train(readRunOptions(out), undefined, true)).rejects.toThrow(
-      new RegExp(`the loss is (NaN|Infinity|-Infinity) at step 2[12] \\(stage 1, epoch 3, batch [12] of 10\\); stopped before updating the weights\\. The last good checkpoint is ${out.replace(/[/\\]/g, '.')}.last\\.safetensors \\(epoch 2\\)`),
+      new RegExp(`the loss is (NaN|Infinity|-Infinity) at step (19|20) \\(stage 1, epoch 3, batch [12] of 9\\); stopped before updating the weights\\. The last good checkpoint is ${out.replace(/[/\\]/g, '.')}.last\\.safetensors \\(epoch 2\\)`),
     );
     expect(sha(path.join(out, 'last.safetensors'))).toBe(before);
     expect(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')).toMatch(/"type":"diverged","stage":1,"epoch":3/);
@@ -223,7 +223,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     // the real checkpoint gets no warning
     const ok = await lrdif(['predict', '--ckpt', src, crop, '--detect', 'never', '--no-cache']);
     expect(ok.stdout).not.toContain('warning');
-  });
+  }, 600_000);
 
   it('predict gives class probabilities for face crops and for the faces of a photo', async () => {
     const ckpt = path.join(root, 'stage2', 'best.safetensors');
@@ -310,5 +310,5 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect(bad.stderr).toMatch(/^lrdif: error: RAF-DB: .*list_patition_label\.txt:2: label must be an integer 1\.\.7, got 'nine'$/m);
     const noFrom = await lrdif(['train', '--stage', '2', '--data', raf, '--format', 'rafdb', '--out', path.join(root, 'x')]);
     expect(noFrom.stderr).toBe('lrdif: error: train: stage 2 needs --from <stage-1 checkpoint>');
-  });
+  }, 600_000);
 });

@@ -158,7 +158,7 @@ export interface TrainResult {
   last: EvalResult | null;
   /** The final test of the selected epoch (null when the selection split is the test split). */
   test: TestOutcome | null;
-  /** The last collapse seen (selection split of the last epoch, or the final test), or null. */
+  /** A collapse at the end of the run (the last epoch's, or the final test's), or null. */
   collapse: CollapseReport | null;
 }
 
@@ -211,7 +211,7 @@ class StageRun {
   readonly priorWatch: PriorLossWatch;
   startEpoch = 0;
   step = 0;
-  best = { epoch: 0, accuracy: -1 };
+  best: { epoch: number; accuracy: number; loss?: number } = { epoch: 0, accuracy: -1 };
   lastEval: EvalResult | null = null;
   lastCollapse: CollapseReport | null = null;
   /** The selected epoch's weights (host copies), for the final test. */
@@ -255,8 +255,8 @@ class StageRun {
     if (r.optimizer) this.opt.loadStateDict(r.optimizer);
     this.startEpoch = r.meta.epoch;
     this.step = r.meta.step;
-    const b = r.meta.metrics.best as { epoch: number; accuracy: number } | undefined;
-    if (b) this.best = { epoch: b.epoch, accuracy: b.accuracy };
+    const b = r.meta.metrics.best as { epoch: number; accuracy: number; loss?: number | string } | undefined;
+    if (b) this.best = { epoch: b.epoch, accuracy: b.accuracy, ...(typeof b.loss === 'number' ? { loss: b.loss } : {}) };
     const atPrior = r.meta.metrics.epochsAtPrior;
     if (typeof atPrior === 'number') (this as { priorWatch: PriorLossWatch }).priorWatch = new PriorLossWatch(job.train.dataset.classCounts(), atPrior);
     // drop what the interrupted epoch (or final test) wrote: the resumed run writes it again
@@ -362,11 +362,15 @@ class StageRun {
     const { job, stage } = this;
     const { settings: s, store, spec, model } = job;
     const acc = ev.report.accuracy;
-    const improved = acc > this.best.accuracy;
-    if (improved) this.best = { epoch: e1, accuracy: acc };
+    // a tie in accuracy (common on a small validation split) goes to the lower validation loss
+    const loss = Number.isFinite(ev.loss) ? ev.loss : Infinity;
+    const improved = acc > this.best.accuracy || (acc === this.best.accuracy && loss < (this.best.loss ?? Infinity));
+    if (improved) this.best = { epoch: e1, accuracy: acc, loss };
     const trainCe = totals.seen ? totals.ceSum / totals.seen : NaN;
-    const collapse = predictionCollapse(ev.report, s.selectOn) ?? this.priorWatch.observe(trainCe);
-    if (collapse) this.lastCollapse = collapse;
+    const priorLoss = this.priorWatch.observe(trainCe);
+    const collapse = predictionCollapse(ev.report, s.selectOn) ?? priorLoss;
+    // the run's verdict is the last epoch's: an early plateau the model left behind is history
+    this.lastCollapse = collapse;
     const perClass = Object.fromEntries(job.classNames.map((c, i) => [c, ev.report.perClass[i]]));
     store.appendMetrics(
       JSON.stringify({
@@ -514,7 +518,7 @@ class StageRun {
         epochs: s.epochs,
       });
     }
-    return { epochs: s.epochs, steps: this.step, best: { ...this.best, split: s.selectOn }, last: this.lastEval, test, collapse: this.lastCollapse };
+    return { epochs: s.epochs, steps: this.step, best: { epoch: this.best.epoch, accuracy: this.best.accuracy, split: s.selectOn }, last: this.lastEval, test, collapse: this.lastCollapse };
   }
 
   dispose(): void {
