@@ -14,6 +14,7 @@ import { gpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/ref.js';
 import {
   add,
+  addScalar,
   backward,
   detach,
   engine,
@@ -256,6 +257,24 @@ describe('autograd: graphs released without backward', () => {
     y.dispose();
     expect(engine.liveNodes).toBe(0);
     w.grad?.dispose();
+    w.dispose();
+  });
+
+  it('a graph 10,000 nodes deep: backward and release walk it without recursion', async () => {
+    const w = tensor([0.5]);
+    w.requiresGrad = true;
+    const DEPTH = 10_000;
+    const y = tidy(() => {
+      let t = w;
+      for (let i = 0; i < DEPTH; i++) t = addScalar(t, 1e-4);
+      return t;
+    });
+    expect(engine.liveNodes).toBe(DEPTH);
+    backward(y, { retainGraph: true });
+    expect(await w.grad!.item()).toBe(1);
+    y.dispose(); // frees the retained chain, last node first
+    expect(engine.liveNodes).toBe(0);
+    w.grad!.dispose();
     w.dispose();
   });
 });

@@ -53,27 +53,25 @@ export function graphOf(root: TapeNode, output: Tensor): TapeNode[] {
   const id = ++walks;
   const post: TapeNode[] = [];
   const stack: TapeNode[] = [root];
-  const next: number[] = [0];
   root.mark = id;
+  root.nextInput = 0;
   while (stack.length) {
-    const top = stack.length - 1;
-    const n = stack[top];
-    const i = next[top];
+    const n = stack[stack.length - 1];
+    const i = n.nextInput;
     if (i === n.inputs.length) {
       stack.pop();
-      next.pop();
       post.push(n);
       continue;
     }
-    next[top] = i + 1;
+    n.nextInput = i + 1;
     const inp = n.inputs[i];
     const m = inp.node;
     if (m) {
       if (m.mark === id) continue;
       if (m.released) throw releasedError(m, output);
       m.mark = id;
+      m.nextInput = 0;
       stack.push(m);
-      next.push(0);
     } else if (inp.requiresGrad && inp.isDisposed) {
       throw new Error(
         `lrdif: backward of ${output.describe()}: ${inp.describe()}, input ${i} of ${n.op}, requires a gradient but was disposed before backward (dispose parameters after their last backward)`,

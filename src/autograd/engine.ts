@@ -39,8 +39,9 @@ export interface TapeNode {
   refs: number;
   /** Null while held; once released, why. */
   released: ReleaseReason | null;
-  /** Scratch mark for graph walks (the id of the last walk that visited the node). */
+  /** Scratch for graph walks: the id of the last walk that visited the node, and the next input it will look at. */
   mark: number;
+  nextInput: number;
 }
 
 class Engine {
@@ -123,6 +124,7 @@ class Engine {
       refs: 1,
       released: null,
       mark: 0,
+      nextInput: 0,
     };
     for (const t of inputs) {
       const n = t.node;
