@@ -49,7 +49,7 @@ let walks = 0;
  * The nodes `root` depends on, consumers before the nodes they take inputs from (reversed
  * depth-first post-order), after checking each can run: not released, no disposed leaf.
  */
-export function graphOf(root: TapeNode, output: Tensor): TapeNode[] {
+function graphOf(root: TapeNode, output: Tensor): TapeNode[] {
   const id = ++walks;
   const post: TapeNode[] = [];
   const stack: TapeNode[] = [root];
