@@ -363,7 +363,7 @@ describe('channelAttention', () => {
     for (let i = 0; i < 20; i++) step();
     await ctx.sync();
     expect(ctx.stats().liveBytes).toBe(before);
-    expect(engine.tape.length).toBe(0);
+    expect(engine.liveNodes).toBe(0);
     for (const x of [...ins, t, g]) x.dispose();
   });
 

@@ -58,16 +58,28 @@ describe('lrdif command', () => {
     const ctx = await gpu();
     const r = await lrdif('info', '--json');
     expect(r.status, r.stderr).toBe(0);
-    const info = JSON.parse(r.stdout) as { adapter: { summary: string }; features: string[]; limits: Record<string, number> };
+    const info = JSON.parse(r.stdout) as {
+      adapter: { summary: string };
+      features: string[];
+      lrdifFeatures: { shaderF16: boolean; subgroups: boolean };
+      limits: Record<string, number>;
+    };
     expect(info.adapter.summary).toBe(ctx.adapter.summary);
+    // no kernel computes in f16: the device may have shader-f16, lrdif does not use it
+    expect(info.features.includes('shader-f16')).toBe(ctx.features.shaderF16);
+    expect(info.lrdifFeatures.shaderF16).toBe(false);
+    expect(info.lrdifFeatures.subgroups).toBe(ctx.features.subgroups);
     expect(info.limits.maxComputeWorkgroupsPerDimension).toBe(ctx.limits.maxComputeWorkgroupsPerDimension);
     expect(info.limits.maxStorageBufferBindingSize).toBe(ctx.limits.maxStorageBufferBindingSize);
     expect(info.features.includes('timestamp-query')).toBe(ctx.features.timestampQuery);
   });
 
   it('info prints a table', async () => {
+    const ctx = await gpu();
     const r = await lrdif('info');
     expect(r.status, r.stderr).toBe(0);
+    const f16 = ctx.features.shaderF16 ? 'the device has it; no lrdif kernel' : 'no lrdif kernel';
+    expect(r.stdout).toContain(`\nlrdif uses   subgroups: ${ctx.features.subgroups ? 'yes' : 'no'}, timestamp-query: ${ctx.features.timestampQuery ? 'yes' : 'no'}, shader-f16: no (${f16} computes in f16 yet)\n`);
     expect(r.stdout).toMatch(/^adapter {6}\S/);
     expect(r.stdout).toMatch(/\n {2}maxComputeWorkgroupsPerDimension +\d+\n/);
   });

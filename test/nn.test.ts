@@ -308,7 +308,7 @@ describe('Module: names, state dicts, freezing', () => {
       if (k.startsWith('encoder.')) expect(p.grad, k).toBeNull();
       else expect(p.grad, k).not.toBeNull();
     }
-    expect(engine.tape.length).toBe(0);
+    expect(engine.liveNodes).toBe(0);
     net.requiresGrad_(true);
     expect(net.parameters().every((p) => p.requiresGrad)).toBe(true);
     for (const t of [x, labels, loss]) t.dispose();

@@ -122,7 +122,7 @@ describe('AdamW', () => {
     setGrads(params, gradsAt(1));
     opt.step();
     params.forEach((p, i) => expect(p.buffer).toBe(before[i]));
-    expect(engine.tape.length).toBe(0);
+    expect(engine.liveNodes).toBe(0);
     opt.zeroGrad();
     expect(params.every((p) => p.grad === null)).toBe(true);
     opt.dispose();

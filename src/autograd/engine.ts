@@ -1,9 +1,22 @@
 /**
  * The engine: the current GPU context, tidy scopes (explicit release of intermediates),
- * grad mode, and the autograd tape.
+ * grad mode, and the autograd graph.
  *
- * The tape is a list of nodes in the order ops ran, which is a topological order. `backward`
- * walks it in reverse, then releases it (the tensors nodes saved for their backward rules).
+ * Every op that needs a gradient records a node: its inputs, its output, views of the tensors
+ * its backward rule needs (`saved`) and the rule. Nodes link through `input.node`, so each
+ * output carries its own graph; `backward(y)` walks only the nodes `y` depends on and then
+ * releases them (unless `retainGraph`), leaving other outputs' graphs intact.
+ *
+ * A node is released (its saved views disposed, its links dropped) when
+ *   - `backward` walked it without `retainGraph`;
+ *   - nothing can reach it any more: its output tensor was disposed and every node that took
+ *     that output as an input was released (a count of holders, `refs`, like PyTorch's
+ *     reference-counted grad_fn). A graph whose output is disposed without backward is thus
+ *     freed at once, down to the nodes other live outputs still need;
+ *   - `engine.clearTape()` releases every node still held (for callers that abandon graphs
+ *     whose outputs they did not dispose).
+ * A released node stays attached to its output so that a later backward through it fails with
+ * an error naming the op instead of treating the output as a leaf.
  * Ops run under `noGrad` (or with no input requiring a gradient) record nothing.
  */
 import type { GpuContext } from '../gpu/context.js';
@@ -11,20 +24,32 @@ import type { Tensor } from './tensor.js';
 
 export type BackwardRule = (grad: Tensor, saved: Tensor[]) => Array<Tensor | null | undefined>;
 
+/** Why a node's saved tensors were freed. */
+export type ReleaseReason = 'backward' | 'unreachable' | 'clearTape';
+
 export interface TapeNode {
   op: string;
+  /** The op's inputs; emptied when the node is released. */
   inputs: Tensor[];
   output: Tensor;
-  /** Views retained for the backward rule; released with the tape. */
+  /** Views retained for the backward rule; disposed when the node is released. */
   saved: Tensor[];
   backward: BackwardRule;
+  /** Holders that can still reach this node: its output while not disposed, plus each held node taking that output as an input. */
+  refs: number;
+  /** Null while held; once released, why. */
+  released: ReleaseReason | null;
+  /** Scratch for graph walks: the id of the last walk that visited the node, and the next input it will look at. */
+  mark: number;
+  nextInput: number;
 }
 
 class Engine {
   private current: GpuContext | null = null;
   private scopes: Set<Tensor>[] = [];
   gradEnabled = true;
-  tape: TapeNode[] = [];
+  /** Nodes recorded and not yet released (every graph still held). */
+  private held = new Set<TapeNode>();
 
   get ctx(): GpuContext {
     if (!this.current || this.current.isDisposed) {
@@ -39,7 +64,7 @@ class Engine {
 
   setContext(ctx: GpuContext | null): void {
     this.current = ctx;
-    this.tape = [];
+    this.held = new Set();
     this.scopes = [];
   }
 
@@ -89,17 +114,25 @@ class Engine {
       op,
       inputs,
       output,
-      // views that belong to the tape, not to any scope
+      // views that belong to the graph, not to any scope
       saved: saved.map((t) => {
         const v = t.view(t.shape, false);
         v.name = t.name;
         return v;
       }),
       backward,
+      refs: 1,
+      released: null,
+      mark: 0,
+      nextInput: 0,
     };
+    for (const t of inputs) {
+      const n = t.node;
+      if (n && !n.released) n.refs++;
+    }
     output.requiresGrad = true;
     output.node = node;
-    this.tape.push(node);
+    this.held.add(node);
   }
 
   needsGrad(inputs: Tensor[]): boolean {
@@ -108,14 +141,44 @@ class Engine {
     return false;
   }
 
-  /** Releases every node on the tape (their saved tensors). */
-  clearTape(): void {
-    for (const n of this.tape) {
+  /** Number of nodes recorded and not yet released, over every graph. */
+  get liveNodes(): number {
+    return this.held.size;
+  }
+
+  /** Called by `Tensor.dispose` for a tensor an op produced: its node loses that holder. */
+  outputDisposed(node: TapeNode): void {
+    if (!node.released && --node.refs === 0) this.release(node, 'unreachable');
+  }
+
+  /**
+   * Frees `first`'s saved views and drops its links; every node upstream that nothing else
+   * holds any more follows (iteratively: graphs can be thousands of nodes deep).
+   */
+  release(first: TapeNode, reason: ReleaseReason): void {
+    const stack = [first];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (n.released) continue;
+      n.released = reason;
+      this.held.delete(n);
       for (const s of n.saved) s.dispose();
       n.saved = [];
-      n.output.node = null;
+      for (const t of n.inputs) {
+        const m = t.node;
+        if (m && !m.released && --m.refs === 0) stack.push(m);
+      }
+      n.inputs = [];
     }
-    this.tape = [];
+  }
+
+  /**
+   * Releases every graph still held, whoever holds it: for callers that abandon graphs without
+   * backward or disposing their outputs (a diverged step, a test that stops half-way).
+   */
+  clearTape(): void {
+    for (const n of [...this.held]) this.release(n, 'clearTape');
+    this.held.clear();
   }
 }
 

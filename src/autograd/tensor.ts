@@ -55,7 +55,7 @@ export class Tensor {
   requiresGrad = false;
   /** Accumulated gradient of a leaf tensor after `backward`. */
   grad: Tensor | null = null;
-  /** The tape node that produced this tensor (null for leaves). */
+  /** The graph node that produced this tensor (null for leaves); stays set, marked released, after its graph is freed. */
   node: TapeNode | null = null;
   /** Optional name used in error messages (parameters carry their path). */
   name: string | null = null;
@@ -108,6 +108,8 @@ export class Tensor {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     this.store.releaseRef();
+    // an op's output: its node loses a holder (and is freed if nothing else can reach it)
+    if (this.node) engine.outputDisposed(this.node);
     if (this.scope) {
       this.scope.delete(this);
       this.scope = null;

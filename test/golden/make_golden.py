@@ -7,6 +7,9 @@ Every input is drawn from a seeded NumPy generator and rounded to float32, so lr
 on the GPU) and PyTorch see exactly the same numbers; PyTorch then computes in float64:
   - the output of the op,
   - the gradients of L = sum(w * out) for a seeded weight w of the output's shape.
+autograd.json instead holds graphs of several outputs and a sequence of backward calls on them
+(shared leaves, a shared intermediate, detach/no_grad, retain_graph), with every leaf's gradient
+after each call and PyTorch's message where it raises (test/autograd.test.ts).
 Inputs are stored with the shortest digits that round-trip through float32, results with 8
 significant digits. Re-running the script reproduces the files byte for byte.
 """
@@ -245,6 +248,133 @@ def make_mlp():
     write("mlp_adamw", [doc_case])
 
 
+# ---------------------------------------------------------------------------- autograd: several outputs, one backward each
+
+def torch_error(fn):
+    """Runs fn, which PyTorch must reject; returns the first line of its RuntimeError."""
+    try:
+        fn()
+    except RuntimeError as e:
+        return str(e).split("\n")[0]
+    raise AssertionError("PyTorch did not raise")
+
+
+def grads_of(leaves):
+    return {k: (enc_result(v.grad) if v.grad is not None else None) for k, v in leaves.items() if v.requires_grad}
+
+
+def autograd_case(name, graph, seed, inputs, requires_grad, build, steps):
+    """A graph of several outputs and a sequence of backward calls on it.
+
+    build(**leaves) returns {output name: scalar tensor}; steps are (output, retain_graph)
+    pairs. After each call the fixture records every leaf's gradient (null before any
+    reached it) and, where PyTorch raised, its message."""
+    leaves = {k: v.clone().requires_grad_(k in requires_grad) for k, v in inputs.items()}
+    outs = build(**leaves)
+    entry = {
+        "name": name,
+        "graph": graph,
+        "params": {"seed": seed},
+        "inputs": {k: enc_input(v) for k, v in inputs.items()},
+        "requiresGrad": list(requires_grad),
+        "outputs": {k: enc_result(v) for k, v in outs.items()},
+        "steps": [],
+    }
+    for out, retain in steps:
+        step = {"backward": out, "retainGraph": retain}
+        try:
+            outs[out].backward(retain_graph=retain)
+        except RuntimeError as e:
+            step["raises"] = str(e).split("\n")[0]
+        step["grads"] = grads_of(leaves)
+        entry["steps"].append(step)
+    return entry
+
+
+def make_autograd():
+    cases = []
+
+    # The issue's example: two losses sharing a leaf; PyTorch gives w.grad = 2w + 5 either way.
+    def issue(w):
+        return {"a": (w * w).sum(), "b": (w * 5).sum()}
+
+    w3 = torch.tensor([1.0, 2.0, 3.0])
+    for order in ("ab", "ba"):
+        cases.append(autograd_case("issue_example_" + order, "issue_example", 0, {"w": w3}, ["w"], issue,
+                                   [(order[0], False), (order[1], False)]))
+
+    # Two losses on three shared leaves, no shared intermediate: either order, same total.
+    def two_losses(x, w, v):
+        a = torch.tanh(x @ w).square().mean()
+        b = (torch.exp(w * 0.5) * v).sum()
+        return {"a": a, "b": b}
+
+    rng = np.random.default_rng(7)
+    tl = {"x": f32(rng, (3, 4)), "w": f32(rng, (4, 5)), "v": f32(rng, (5,))}
+    for order in ("ab", "ba"):
+        cases.append(autograd_case("two_losses_" + order, "two_losses", 7, tl, ["x", "w", "v"], two_losses,
+                                   [(order[0], False), (order[1], False)]))
+
+    # A shared intermediate h used by two outputs: the first backward frees h's node (TanhBackward
+    # saved its output), so the second raises unless the first kept the graph.
+    def shared(x, w, c):
+        h = torch.tanh(x @ w)
+        return {"a": h.square().sum(), "b": (h * c).sum()}
+
+    rng = np.random.default_rng(8)
+    si = {"x": f32(rng, (3, 4)), "w": f32(rng, (4, 5)), "c": f32(rng, (3, 5))}
+    cases.append(autograd_case("shared_intermediate_retain", "shared_intermediate", 8, si, ["x", "w"], shared,
+                               [("a", True), ("b", False)]))
+    cases.append(autograd_case("shared_intermediate_no_retain", "shared_intermediate", 8, si, ["x", "w"], shared,
+                               [("a", False), ("b", False)]))
+
+    # detach and no_grad inside a graph: only the attached paths carry gradient.
+    def detach_no_grad(w, x):
+        y = w * x
+        d = y.detach()
+        with torch.no_grad():
+            c = w * 3
+        return {"loss": (d * w + y * c + y.square()).sum()}
+
+    rng = np.random.default_rng(9)
+    cases.append(autograd_case("detach_and_no_grad", "detach_and_no_grad", 9,
+                               {"w": f32(rng, (6,)), "x": f32(rng, (6,))}, ["w", "x"], detach_no_grad,
+                               [("loss", False)]))
+
+    # retain_graph, then backward again (gradients add up), then a third time through the freed graph.
+    def retained(w, x):
+        return {"loss": torch.exp((w @ x) * 0.3).sum()}
+
+    rng = np.random.default_rng(10)
+    cases.append(autograd_case("retain_graph_twice", "retain_graph_twice", 10,
+                               {"w": f32(rng, (2, 3)), "x": f32(rng, (3, 4))}, ["w", "x"], retained,
+                               [("loss", True), ("loss", False), ("loss", False)]))
+
+    # A graph built inside lrdif's tidy() whose output escapes (PyTorch: the same graph).
+    def escape(x, weight, bias):
+        return {"loss": F.gelu(F.linear(x, weight, bias)).square().mean()}
+
+    rng = np.random.default_rng(11)
+    cases.append(autograd_case("tidy_escape", "tidy_escape", 11,
+                               {"x": f32(rng, (2, 3, 5)), "weight": f32(rng, (4, 5)), "bias": f32(rng, (4,))},
+                               ["x", "weight", "bias"], escape, [("loss", False)]))
+
+    # Where PyTorch raises (lrdif must raise too), with PyTorch's message for reference.
+    w = torch.ones(3, requires_grad=True)
+    errors = {
+        "nonScalarWithoutGrad": torch_error(lambda: (w * 2).backward()),
+        "noGradRequired": torch_error(lambda: torch.ones(3).sum().backward()),
+        "underNoGrad": torch_error(lambda: no_grad_sum(w).backward()),
+    }
+    cases.append({"name": "errors", "graph": "errors", "params": {}, "errors": errors})
+    write("autograd", cases)
+
+
+def no_grad_sum(w):
+    with torch.no_grad():
+        return (w * 2).sum()
+
+
 if __name__ == "__main__":
     os.makedirs(OUT_DIR, exist_ok=True)
     make_matmul()
@@ -253,3 +383,4 @@ if __name__ == "__main__":
     make_softmax()
     make_gelu()
     make_mlp()
+    make_autograd()
