@@ -1,8 +1,10 @@
-// The activations, once: act(id, v, slope) and its derivative dact(id, v, y, slope), numbered as
+// The activations, once: act(id, v, slope) and its derivative dact(id, v, fv, slope), numbered as
 // ACTIVATIONS in src/kernels/activation.ts (unary.wgsl hands its activation ops over with the same
 // ids). Shared by unary.wgsl, matmul.wgsl and matmul_sg_body.wgsl (their fused epilogues) and
 // gdfn.wgsl: `// #include "activation.wgsl"`. With `id` a constant or an override the switch folds
 // away; matmul_sg_body.wgsl passes a uniform, so one pipeline serves every activation.
+// Names here must not be those of an includer's bindings (x, y, out, g, ...): wgsl_reflect
+// takes any use of such a name, even a parameter's, for a use of the binding.
 
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 const INV_SQRT_2: f32 = 0.7071067811865476;
@@ -64,8 +66,8 @@ fn act(id: u32, v: f32, slope: f32) -> f32 {
   }
 }
 
-// d act / d v at v, given y = act(id, v, slope) (sigmoid and tanh derive from it).
-fn dact(id: u32, v: f32, y: f32, slope: f32) -> f32 {
+// d act / d v at v, given fv = act(id, v, slope) (sigmoid and tanh derive from it).
+fn dact(id: u32, v: f32, fv: f32, slope: f32) -> f32 {
   switch id {
     case ACT_RELU: { return select(0.0, 1.0, v > 0.0); }
     case ACT_LEAKY_RELU: { return select(slope, 1.0, v > 0.0); }
@@ -84,8 +86,8 @@ fn dact(id: u32, v: f32, y: f32, slope: f32) -> f32 {
       let s = sigmoid_(v);
       return s * (1.0 + v * (1.0 - s));
     }
-    case ACT_SIGMOID: { return y * (1.0 - y); }
-    case ACT_TANH: { return 1.0 - y * y; }
+    case ACT_SIGMOID: { return fv * (1.0 - fv); }
+    case ACT_TANH: { return 1.0 - fv * fv; }
     default: { return 1.0; }
   }
 }
