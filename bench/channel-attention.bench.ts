@@ -10,7 +10,7 @@
  * GFLOP/s counts the two c×c×N products per (batch, head) of the forward (2·2·c²·N) and the
  * four of forward + backward (+ one c×c×N product for dA and three for dq, dk, dv).
  */
-import { tensor, type Tensor } from '../src/node.js';
+import { tensor } from '../src/node.js';
 import { channelAttention, channelAttentionUnfused } from '../src/kernels/channel-attention.js';
 import type { Harness, Row, Suite } from './harness.js';
 import { randomData } from './random-data.js';
@@ -34,8 +34,6 @@ const LEVELS: Level[] = [
   { config: 'tiny', level: 3, channels: 32, heads: 2, side: 14 },
   { config: 'tiny', level: 4, channels: 64, heads: 2, side: 7 },
 ];
-
-type Fn = (q: Tensor, k: Tensor, v: Tensor, t: Tensor) => Tensor;
 
 async function level(h: Harness, batch: number, lv: Level): Promise<void> {
   const c = lv.channels / lv.heads;

@@ -22,7 +22,7 @@
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import type * as TfCore from '@tensorflow/tfjs-core';
-import { tensor, RgbImageBuffer, type Tensor } from '../src/node.js';
+import { RgbImageBuffer, type Tensor } from '../src/node.js';
 import { readImageFile } from '../src/io/image-node.js';
 import { decodeTinyFaceDetections, TINY_FACE_DETECTOR_MEAN_RGB, type FaceDetection } from '../src/models/faceapi/index.js';
 import { faceApiManifestPath, faceApiModelDir } from '../src/models/faceapi/load-node.js';

@@ -8,7 +8,7 @@
  * GFLOP/s counts 2·9 multiply-adds per pixel and channel of the 2h-channel convolution
  * (×3 with the backward); the GELU and gate are not counted.
  */
-import { tensor, type Tensor } from '../src/node.js';
+import { tensor } from '../src/node.js';
 import { gatedDepthwiseGelu, gatedDepthwiseGeluUnfused } from '../src/kernels/gdfn.js';
 import type { Harness, Row, Suite } from './harness.js';
 import { randomData } from './random-data.js';
@@ -20,8 +20,6 @@ const LEVELS: Array<{ c: number; side: number }> = [
   { c: 192, side: 14 },
   { c: 384, side: 7 },
 ];
-
-type Fn = (x: Tensor, w: Tensor) => Tensor;
 
 async function level(h: Harness, batch: number, c: number, side: number): Promise<void> {
   const hidden = Math.floor(2.66 * c);

@@ -19,7 +19,7 @@ override PX: u32 = 8u;           // output columns per invocation, ≤ MAXPX
 
 const MAXPX: u32 = 8u;
 const WG: u32 = 64u;
-// #include "activation_math.wgsl"
+// #include "activation.wgsl"
 
 struct Params {
   n: u32,
@@ -128,7 +128,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     for (var q = 0u; q < PX; q++) {
       let y1 = conv3(k1, a1, b1, c1, q);
       let y2 = conv3(k2, a2, b2, c2, q);
-      o[q] = 0.5 * y1 * (1.0 + erf_(y1 * INV_SQRT_2)) * y2;
+      o[q] = act(ACT_GELU, y1, 0.0) * y2;
     }
     let rowBase = outPlane + r * p.w + ox0;
     for (var q = 0u; q < cols; q++) { out[rowBase + q] = o[q]; }
@@ -152,9 +152,8 @@ fn dyRow(k1: array<f32, 9>, k2: array<f32, 9>, a1: array<f32, 12>, b1: array<f32
   for (var q = 0u; q < PX + 2u; q++) {
     let y1 = conv3(k1, a1, b1, c1, q);
     let y2 = conv3(k2, a2, b2, c2, q);
-    let cdf = 0.5 * (1.0 + erf_(y1 * INV_SQRT_2));
-    let gelu = y1 * cdf;
-    let dgelu = cdf + y1 * INV_SQRT_2PI * exp(-0.5 * y1 * y1);
+    let gelu = act(ACT_GELU, y1, 0.0);
+    let dgelu = dact(ACT_GELU, y1, gelu, 0.0);
     d.d1[q] = gr[q] * y2 * dgelu;
     d.d2[q] = gr[q] * gelu;
   }

@@ -5,7 +5,7 @@
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
-// 0 none, 1 relu, 2 leakyRelu, 3 gelu (erf), 4 gelu (tanh), 5 quickGelu, 6 silu, 7 sigmoid, 8 tanh
+// The fused activation's id in activation.wgsl (0: none).
 override ACT: u32 = 0u;
 // Also store the pre-activation (kept for the backward pass).
 override SAVE_PRE: bool = false;
@@ -31,52 +31,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> pre: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-// #include "activation_math.wgsl"
-
-fn act(v: f32, slope: f32) -> f32 {
-  switch ACT {
-    case 1u: { return max(v, 0.0); }
-    case 2u: { return select(slope * v, v, v > 0.0); }
-    case 3u: { return 0.5 * v * (1.0 + erf_(v * INV_SQRT_2)); }
-    case 4u: { return 0.5 * v * (1.0 + tanh_(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))); }
-    case 5u: { return v * sigmoid_(1.702 * v); }
-    case 6u: { return v * sigmoid_(v); }
-    case 7u: { return sigmoid_(v); }
-    case 8u: { return tanh_(v); }
-    default: { return v; }
-  }
-}
-
-fn dact(v: f32, slope: f32) -> f32 {
-  switch ACT {
-    case 1u: { return select(0.0, 1.0, v > 0.0); }
-    case 2u: { return select(slope, 1.0, v > 0.0); }
-    case 3u: { return 0.5 * (1.0 + erf_(v * INV_SQRT_2)) + v * INV_SQRT_2PI * exp(-0.5 * v * v); }
-    case 4u: {
-      let u = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
-      let t = tanh_(u);
-      let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v);
-      return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du;
-    }
-    case 5u: {
-      let s = sigmoid_(1.702 * v);
-      return s + 1.702 * v * s * (1.0 - s);
-    }
-    case 6u: {
-      let s = sigmoid_(v);
-      return s * (1.0 + v * (1.0 - s));
-    }
-    case 7u: {
-      let s = sigmoid_(v);
-      return s * (1.0 - s);
-    }
-    case 8u: {
-      let t = tanh_(v);
-      return 1.0 - t * t;
-    }
-    default: { return 1.0; }
-  }
-}
+// #include "activation.wgsl"
 
 // #include "matmul_batch.wgsl"
 
@@ -86,7 +41,7 @@ fn store(base: u32, row: u32, col: u32, v: f32) {
   var z = v;
   if (HAS_BIAS) { z += bias[col]; }
   let i = base + row * p.N + col;
-  out[i] = act(z, p.slope);
+  out[i] = act(ACT, z, p.slope);
   if (SAVE_PRE) { pre[i] = z; }
 }
 
@@ -139,6 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 fn act_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (i < p.M) {
-    dz[i] = dy[i] * dact(zin[i], p.slope);
+    let z = zin[i];
+    dz[i] = dy[i] * dact(ACT, z, act(ACT, z, p.slope), p.slope);
   }
 }

@@ -28,8 +28,8 @@ struct Params {
   batchBase: u32,
   slope: f32,
   // The epilogue's choices are run-time values rather than overrides, so one pipeline serves
-  // every activation (each pipeline takes seconds to compile on a CPU adapter):
-  // 0 none, 1 relu, 2 leakyRelu, 3 gelu (erf), 4 gelu (tanh), 5 quickGelu, 6 silu, 7 sigmoid, 8 tanh
+  // every activation (each pipeline takes seconds to compile on a CPU adapter): its id in
+  // activation.wgsl (0: none)
   act: u32,
   hasBias: u32,
   // also store the pre-activation (kept for the backward pass)
@@ -67,24 +67,10 @@ const COLS: u32 = 32u;
 
 // ---------------------------------------------------------------- epilogue
 
-// #include "activation_math.wgsl"
-
-fn act(v: f32) -> f32 {
-  switch p.act {
-    case 1u: { return max(v, 0.0); }
-    case 2u: { return select(p.slope * v, v, v > 0.0); }
-    case 3u: { return 0.5 * v * (1.0 + erf_(v * INV_SQRT_2)); }
-    case 4u: { return 0.5 * v * (1.0 + tanh_(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))); }
-    case 5u: { return v * sigmoid_(1.702 * v); }
-    case 6u: { return v * sigmoid_(v); }
-    case 7u: { return sigmoid_(v); }
-    case 8u: { return tanh_(v); }
-    default: { return v; }
-  }
-}
+// #include "activation.wgsl"
 
 fn act4(v: vec4f) -> vec4f {
-  return vec4f(act(v.x), act(v.y), act(v.z), act(v.w));
+  return vec4f(act(p.act, v.x, p.slope), act(p.act, v.y, p.slope), act(p.act, v.z, p.slope), act(p.act, v.w, p.slope));
 }
 
 // ---------------------------------------------------------------- indexing

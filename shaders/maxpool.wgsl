@@ -16,14 +16,6 @@ override EPI: u32 = 0u;
 override KH: u32 = 0u;
 override KW: u32 = 0u;
 
-struct Params {
-  planes: u32, c: u32, h: u32, w: u32, oh: u32, ow: u32,
-  kh: u32, kw: u32, sh: u32, sw: u32,
-  pt: i32, pl: i32,                 // padding before (top, left)
-  total: u32,
-  slope: f32,
-}
-
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
@@ -31,18 +23,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-const WG: u32 = 256u;
-
-fn invocation(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
-
-// The window of output (oy, ox) clipped to the image: rows [r.x, r.y), columns [r.z, r.w).
-fn window(oy: u32, ox: u32) -> vec4u {
-  let y0 = i32(oy * p.sh) - p.pt;
-  let x0 = i32(ox * p.sw) - p.pl;
-  return vec4u(u32(max(y0, 0)), u32(clamp(y0 + i32(p.kh), 0, i32(p.h))), u32(max(x0, 0)), u32(clamp(x0 + i32(p.kw), 0, i32(p.w))));
-}
+// #include "pool_window.wgsl"
 
 @compute @workgroup_size(256)
 fn max_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -79,14 +60,6 @@ fn argmaxOf(pl: u32, oy: u32, ox: u32) -> u32 {
     }
   }
   return at;
-}
-
-// First output index whose window [o·S − P, o·S − P + K) reaches position v, and one past the last.
-fn coveringOutputs(v: u32, k: u32, s: u32, pad: i32, outSize: u32) -> vec2u {
-  let t = i32(v) + pad;                       // o·S ≤ t and o·S > t − K
-  let lo = select(0, (t - i32(k)) / i32(s) + 1, t - i32(k) >= 0);
-  let hi = min(t / i32(s) + 1, i32(outSize));
-  return vec2u(u32(lo), u32(max(hi, lo)));
 }
 
 @compute @workgroup_size(256)

@@ -1,30 +1,18 @@
 // Average pooling over the last two axes of x viewed as [planes, H, W] (planes = N·C).
 //
-// `avg`                y[pl, oy, ox] = Σ x over the window rows oy·SH − PH … + KH − 1 (columns alike),
+// `avg`                y[pl, oy, ox] = Σ x over the window rows oy·SH − PT … + KH − 1 (columns alike),
 //                      divided by KH·KW (padding counts, like PyTorch's count_include_pad = True).
 // `avg_backward`       dx[pl, iy, ix] = Σ dy over the outputs whose window covers (iy, ix), / KH·KW.
 // `adaptive`           y[pl, i, j] = mean of rows ⌊i·H/OH⌋ … ⌈(i+1)·H/OH⌉ − 1 × columns alike (PyTorch's bins).
 // `adaptive_backward`  dx[pl, iy, ix] = Σ dy[pl, i, j] / |bin (i, j)| over the bins containing (iy, ix).
 // One output (or input) element per invocation: pooling does little arithmetic per load.
-struct Params {
-  planes: u32, h: u32, w: u32, oh: u32, ow: u32,
-  kh: u32, kw: u32, sh: u32, sw: u32,
-  ph: i32, pw: i32,
-  total: u32,
-  scale: f32,                // 1 / (KH·KW)
-}
-
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-const WG: u32 = 256u;
-
-fn invocation(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
+// #include "pool_window.wgsl"
 
 @compute @workgroup_size(256)
 fn avg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -33,27 +21,14 @@ fn avg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let ox = i % p.ow;
   let oy = (i / p.ow) % p.oh;
   let pl = i / (p.ow * p.oh);
-  // window clipped to the image; the padded part adds zeros
-  let y0 = i32(oy * p.sh) - p.ph;
-  let x0 = i32(ox * p.sw) - p.pw;
-  let ya = u32(max(y0, 0));
-  let yb = u32(clamp(y0 + i32(p.kh), 0, i32(p.h)));
-  let xa = u32(max(x0, 0));
-  let xb = u32(clamp(x0 + i32(p.kw), 0, i32(p.w)));
+  // the window clipped to the image; the padded part adds zeros
+  let r = window(oy, ox);
   var s = 0.0;
-  for (var iy = ya; iy < yb; iy++) {
+  for (var iy = r.x; iy < r.y; iy++) {
     let row = (pl * p.h + iy) * p.w;
-    for (var ix = xa; ix < xb; ix++) { s += x[row + ix]; }
+    for (var ix = r.z; ix < r.w; ix++) { s += x[row + ix]; }
   }
   y[i] = s * p.scale;
-}
-
-// First output index whose window [o·S − P, o·S − P + K) reaches position v, and one past the last.
-fn coveringOutputs(v: u32, k: u32, s: u32, pad: i32, outSize: u32) -> vec2u {
-  let t = i32(v) + pad;                       // o·S ≤ t and o·S > t − K
-  let lo = select(0, (t - i32(k)) / i32(s) + 1, t - i32(k) >= 0);
-  let hi = min(t / i32(s) + 1, i32(outSize));
-  return vec2u(u32(lo), u32(max(hi, lo)));
 }
 
 @compute @workgroup_size(256)
@@ -63,8 +38,8 @@ fn avg_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let ix = i % p.w;
   let iy = (i / p.w) % p.h;
   let pl = i / (p.w * p.h);
-  let ry = coveringOutputs(iy, p.kh, p.sh, p.ph, p.oh);
-  let rx = coveringOutputs(ix, p.kw, p.sw, p.pw, p.ow);
+  let ry = coveringOutputs(iy, p.kh, p.sh, p.pt, p.oh);
+  let rx = coveringOutputs(ix, p.kw, p.sw, p.pl, p.ow);
   var s = 0.0;
   for (var oy = ry.x; oy < ry.y; oy++) {
     let row = (pl * p.oh + oy) * p.ow;

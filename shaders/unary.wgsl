@@ -1,6 +1,8 @@
-// Elementwise unary ops, forward (`main`) and backward (`backward`). OP picks the function;
-// alpha and beta are its scalar arguments (pow exponent, clamp bounds, leaky slope, affine a·x+b).
+// Elementwise unary ops, forward (`main`) and backward (`backward`). OP picks the function
+// (UNARY in src/kernels/elementwise.ts): below FIRST_OTHER an activation of activation.wgsl, by its
+// id; alpha and beta are the scalar arguments (leaky slope, pow exponent, clamp bounds, affine a·x+b).
 override OP: u32 = 0u;
+const FIRST_OTHER: u32 = 16u;
 
 struct Params {
   n: u32,
@@ -12,7 +14,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-// #include "activation_math.wgsl"
+// #include "activation.wgsl"
 
 fn pow_(v: f32, e: f32) -> f32 {
   if (e == 0.0) { return 1.0; }
@@ -29,70 +31,41 @@ fn pow_(v: f32, e: f32) -> f32 {
 }
 
 fn f(v: f32) -> f32 {
+  if (OP < FIRST_OTHER) { return act(OP, v, p.alpha); }
   switch OP {
-    case 0u: { return -v; }                                    // neg
-    case 1u: { return exp(v); }                                // exp
-    case 2u: { return log(v); }                                // log
-    case 3u: { return sqrt(v); }                               // sqrt
-    case 4u: { return inverseSqrt(v); }                        // rsqrt
-    case 5u: { return pow_(v, p.alpha); }                      // pow by scalar
-    case 6u: { return abs(v); }                                // abs
-    case 7u: { return clamp(v, p.alpha, p.beta); }             // clamp
-    case 8u: { return max(v, 0.0); }                           // relu
-    case 9u: { return select(p.alpha * v, v, v > 0.0); }       // leaky_relu
-    case 10u: { return 0.5 * v * (1.0 + erf_(v * INV_SQRT_2)); }                              // gelu (erf)
-    case 11u: { return 0.5 * v * (1.0 + tanh_(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))); } // gelu (tanh)
-    case 12u: { return v * sigmoid_(1.702 * v); }              // quick_gelu
-    case 13u: { return sigmoid_(v); }                          // sigmoid
-    case 14u: { return tanh_(v); }                             // tanh
-    case 15u: { return v * sigmoid_(v); }                      // silu
-    case 16u: { return p.alpha * v + p.beta; }                 // affine (scale, add scalar)
-    case 17u: { return v; }                                    // identity (copy)
-    case 18u: { return 1.0 / v; }                              // reciprocal
-    case 19u: { return v * v; }                                // square
+    case 16u: { return -v; }                                   // neg
+    case 17u: { return exp(v); }                               // exp
+    case 18u: { return log(v); }                               // log
+    case 19u: { return sqrt(v); }                              // sqrt
+    case 20u: { return inverseSqrt(v); }                       // rsqrt
+    case 21u: { return pow_(v, p.alpha); }                     // pow by scalar
+    case 22u: { return abs(v); }                               // abs
+    case 23u: { return clamp(v, p.alpha, p.beta); }            // clamp
+    case 24u: { return p.alpha * v + p.beta; }                 // affine (scale, add scalar)
+    case 25u: { return 1.0 / v; }                              // reciprocal
+    case 26u: { return v * v; }                                // square
     default: { return v; }
   }
 }
 
 // d f / d x at x (y = f(x) is also given, for rules cheaper in terms of the output).
 fn df(v: f32, out: f32) -> f32 {
+  if (OP < FIRST_OTHER) { return dact(OP, v, out, p.alpha); }
   switch OP {
-    case 0u: { return -1.0; }
-    case 1u: { return out; }
-    case 2u: { return 1.0 / v; }
-    case 3u: { return 0.5 / out; }
-    case 4u: { return -0.5 * out * out * out; }
-    case 5u: {
+    case 16u: { return -1.0; }
+    case 17u: { return out; }
+    case 18u: { return 1.0 / v; }
+    case 19u: { return 0.5 / out; }
+    case 20u: { return -0.5 * out * out * out; }
+    case 21u: {
       if (p.alpha == 0.0) { return 0.0; }
       return p.alpha * pow_(v, p.alpha - 1.0);
     }
-    case 6u: { return sign(v); }
-    case 7u: { return select(0.0, 1.0, v >= p.alpha && v <= p.beta); }
-    case 8u: { return select(0.0, 1.0, v > 0.0); }
-    case 9u: { return select(p.alpha, 1.0, v > 0.0); }
-    case 10u: {
-      return 0.5 * (1.0 + erf_(v * INV_SQRT_2)) + v * INV_SQRT_2PI * exp(-0.5 * v * v);
-    }
-    case 11u: {
-      let u = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
-      let t = tanh_(u);
-      let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v);
-      return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du;
-    }
-    case 12u: {
-      let s = sigmoid_(1.702 * v);
-      return s + 1.702 * v * s * (1.0 - s);
-    }
-    case 13u: { return out * (1.0 - out); }
-    case 14u: { return 1.0 - out * out; }
-    case 15u: {
-      let s = sigmoid_(v);
-      return s * (1.0 + v * (1.0 - s));
-    }
-    case 16u: { return p.alpha; }
-    case 17u: { return 1.0; }
-    case 18u: { return -out * out; }
-    case 19u: { return 2.0 * v; }
+    case 22u: { return sign(v); }
+    case 23u: { return select(0.0, 1.0, v >= p.alpha && v <= p.beta); }
+    case 24u: { return p.alpha; }
+    case 25u: { return -out * out; }
+    case 26u: { return 2.0 * v; }
     default: { return 1.0; }
   }
 }

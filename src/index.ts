@@ -4,6 +4,8 @@
  */
 export { GpuContext, type DeviceFeatures, type AdapterDescription, type ProfileEntry, type ContextOptions } from './gpu/context.js';
 export { createContext, NO_ADAPTER_HELP, type CreateOptions } from './gpu/create.js';
+export type { AdapterCaps } from './gpu/capabilities.js';
+export type { KernelTuning, ReadonlyKernelTuning, TuningPatch, KernelPath, KernelFamily } from './gpu/tuning.js';
 export { createBrowserContext } from './gpu/browser.js';
 export { engine, tidy, keep, noGrad, isGradEnabled } from './autograd/engine.js';
 export { Tensor, Storage, tensor, scalar, empty, sizeOf, type DType, type Shape } from './autograd/tensor.js';

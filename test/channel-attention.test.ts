@@ -1,8 +1,8 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { gpu } from './helpers/gpu.js';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { gpu, usePath } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
-import { backward, tensor, tidy, engine, type Tensor } from '../src/node.js';
-import { channelAttention, channelAttentionUnfused, channelAttentionTuning, channelAttentionSubgroupsAvailable } from '../src/kernels/channel-attention.js';
+import { backward, tensor, tidy, engine, type Tensor, type TuningPatch } from '../src/node.js';
+import { channelAttention, channelAttentionUnfused } from '../src/kernels/channel-attention.js';
 
 const EPS = 1e-12;
 type Shape4 = [number, number, number, number];
@@ -119,9 +119,9 @@ async function compareWithUnfused(cs: Case, label: string): Promise<void> {
  * gets the full sweep of sizes, the other a smaller one (each new size compiles new pipelines,
  * seconds each on a CPU adapter).
  */
-const MODES: Array<{ label: string; subgroups: boolean }> = [
-  { label: 'subgroup kernels', subgroups: true },
-  { label: 'portable kernels', subgroups: false },
+const MODES: Array<{ label: string; path: 'subgroup' | 'portable' }> = [
+  { label: 'subgroup kernels', path: 'subgroup' },
+  { label: 'portable kernels', path: 'portable' },
 ];
 
 const C_SIZES = [1, 3, 8, 17, 48];
@@ -129,24 +129,15 @@ const N_SIZES = [1, 7, 49, 50, 197, 196];
 
 for (const mode of MODES) {
   describe(`channelAttention (${mode.label})`, () => {
-    let available = true;
-    let primary = true;
-    beforeAll(async () => {
-      const ctx = await gpu();
-      available = !mode.subgroups || channelAttentionSubgroupsAvailable(ctx);
-      primary = mode.subgroups === channelAttentionSubgroupsAvailable(ctx);
-      channelAttentionTuning.subgroups = mode.subgroups;
-    });
-    afterAll(() => {
-      channelAttentionTuning.subgroups = null;
-    });
+    // the adapter's own path gets every size, the other one a sample
+    const forced = usePath('channelAttention', mode.path);
+    const tune = async (patch: TuningPatch['channelAttention'], fn: () => Promise<void>) => (await gpu()).withTuning({ channelAttention: patch }, fn);
 
     it('forward and every gradient equal the unfused ops and the float64 reference (c ∈ {1,3,8,17,48} × N ∈ {1,7,49,50,196,197}, heads 1–3, B 1–2)', async () => {
-      if (!available) return;
       let seed = 100;
       let i = 0;
-      for (const c of primary ? C_SIZES : [3, 17]) {
-        for (const n of primary ? N_SIZES : [7, 50, 196]) {
+      for (const c of forced.isDefault ? C_SIZES : [3, 17]) {
+        for (const n of forced.isDefault ? N_SIZES : [7, 50, 196]) {
           // heads and batch cycle through 1–3 and 1–2
           const shape: Shape4 = [1 + (i % 2), 1 + (i % 3), c, n];
           i++;
@@ -156,42 +147,35 @@ for (const mode of MODES) {
     });
 
     it('c = 128 (several tiles of rows and columns), c = 33 and 60 (partial tiles)', async () => {
-      if (!available) return;
       await compareWithUnfused(makeCase([1, 2, 128, 20], 501), 'c 128');
       await compareWithUnfused(makeCase([2, 1, 33, 64], 502), 'c 33');
       await compareWithUnfused(makeCase([1, 1, 60, 9], 503), 'c 60');
     });
 
     it('products split over several column chunks (partial sums added in order), last chunk short', async () => {
-      if (!available) return;
-      try {
-        for (const splits of [2, 3, 7]) {
-          channelAttentionTuning.splits = splits;
+      for (const splits of [2, 3, 7]) {
+        await tune({ splits }, async () => {
           await compareWithUnfused(makeCase([2, 2, 17, 50], 600 + splits), `${splits} chunks, N 50`);
           await compareWithUnfused(makeCase([1, 3, 8, 196], 610 + splits), `${splits} chunks, N 196`);
-        }
-      } finally {
-        channelAttentionTuning.splits = null;
+        });
       }
     });
 
     it('vec4 loads and stores where N % 4 == 0 (the GPU setting; CPU adapters load scalars)', async () => {
-      if (!available) return;
-      try {
-        channelAttentionTuning.vec = true;
+      await tune({ vec: true }, async () => {
         await compareWithUnfused(makeCase([2, 2, 17, 196], 650), 'N 196');
         await compareWithUnfused(makeCase([1, 3, 8, 64], 651), 'N 64');
         await compareWithUnfused(makeCase([1, 1, 48, 4], 652), 'N 4');
-        channelAttentionTuning.splits = 3;
-        await compareWithUnfused(makeCase([2, 1, 3, 52], 653), 'N 52 in 3 chunks');
-      } finally {
-        channelAttentionTuning.vec = null;
-        channelAttentionTuning.splits = null;
-      }
+      });
+      await tune({ vec: true, splits: 3 }, () => compareWithUnfused(makeCase([2, 1, 3, 52], 653), 'N 52 in 3 chunks'));
+    });
+
+    it(mode.path === 'subgroup' ? 'other tiles (8-row groups and columns per lane of gram and mix) change nothing' : 'the GPU geometry (64 lanes per workgroup) changes nothing', async () => {
+      const patch = mode.path === 'subgroup' ? { gramRowGroups: 1, gramColumns: 2, mixRowGroups: 2, mixColumns: 2 } : { lanes: 64 };
+      await tune(patch, () => compareWithUnfused(makeCase([2, 2, 17, 50], 660), `c 17, N 50, ${JSON.stringify(patch)}`));
     });
 
     it('backward vs finite differences of the float64 reference', async () => {
-      if (!available) return;
       const cases: Shape4[] = [
         [2, 2, 3, 7],
         [1, 1, 8, 5],

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
-import { gpu } from './helpers/gpu.js';
+import { gpu, skipWithoutSubgroups } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray } from './helpers/ref.js';
-import { backward, tidy, noGrad, randomNormal, Generator, type Tensor, type GpuContext } from '../src/node.js';
+import { backward, tidy, noGrad, randomNormal, Generator, type Tensor, type GpuContext, type TuningPatch } from '../src/node.js';
 import {
   ddpmSchedule,
   ddpmCoefficients,
@@ -9,7 +9,6 @@ import {
   ddpmStepUnfused,
   ddpmSampleFused,
   ddpmSampleUnfused,
-  ddpmTuning,
   type DdpmDenoiserWeights,
   type DdpmParameterisation,
 } from '../src/kernels/ddpm.js';
@@ -18,9 +17,14 @@ let ctx: GpuContext;
 beforeAll(async () => {
   ctx = await gpu();
 });
+/** Forces the fused chain's kernel variants until the end of the test. */
+let restores: Array<() => void> = [];
+function force(ddpm: TuningPatch['ddpm']): void {
+  restores.push(ctx.setTuning({ ddpm }));
+}
 afterEach(() => {
-  ddpmTuning.chain = null;
-  ddpmTuning.rows = null;
+  for (const r of restores.reverse()) r();
+  restores = [];
 });
 
 function maxAbs(a: ArrayLike<number>): number {
@@ -30,10 +34,8 @@ function maxAbs(a: ArrayLike<number>): number {
 }
 
 /** The chain kernels this adapter can run. */
-function chainKernels(): Array<'subgroup' | 'workgroup'> {
-  const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  const sg = ctx.features.subgroups && (info?.subgroupMinSize ?? 0) >= 8;
-  return sg ? ['subgroup', 'workgroup'] : ['workgroup'];
+function chainKernels(): Array<'subgroup' | 'portable'> {
+  return ctx.caps.subgroupsAtLeast8 ? ['subgroup', 'portable'] : ['portable'];
 }
 
 describe('ddpmSchedule', () => {
@@ -239,7 +241,7 @@ describe('ddpmSampleFused', () => {
       const opts = () => (zT ? { zT, param } : { generator: new Generator(1234 + T), param });
       const ref = await read(ddpmSampleUnfused(net.c, net.weights, sched, opts()));
       for (const chain of chainKernels()) {
-        ddpmTuning.chain = chain;
+        force({ path: chain });
         const got = await read(ddpmSampleFused(net.c, net.weights, sched, opts()));
         expectClose(got, ref, 1e-4, 1e-4 * maxAbs(ref), `${chain} chain`);
       }
@@ -248,16 +250,15 @@ describe('ddpmSampleFused', () => {
     });
   }
 
-  it('gives every row count of the subgroup kernel the same result (8, 16, 32 rows per workgroup)', async () => {
-    if (!chainKernels().includes('subgroup')) return;
+  it('gives every row count of the subgroup kernel the same result (8, 16, 32 rows per workgroup)', async (t) => {
+    skipWithoutSubgroups(t, ctx);
     const B = 40;
     const net = makeNet(B, 32, 64, 1, 7);
     const sched = ddpmSchedule(4);
-    ddpmTuning.chain = 'workgroup';
+    force({ path: 'portable' });
     const ref = await read(ddpmSampleFused(net.c, net.weights, sched, { generator: new Generator(3) }));
     for (const rows of [8, 16, 32] as const) {
-      ddpmTuning.chain = 'subgroup';
-      ddpmTuning.rows = rows;
+      force({ path: 'subgroup', rows });
       const got = await read(ddpmSampleFused(net.c, net.weights, sched, { generator: new Generator(3) }));
       expectClose(got, ref, 1e-5, 1e-5 * maxAbs(ref), `${rows} rows per workgroup`);
     }
@@ -269,7 +270,7 @@ describe('ddpmSampleFused', () => {
     const net = makeNet(B, C, 8, 1, 9);
     const sched = ddpmSchedule(2);
     for (const chain of chainKernels()) {
-      ddpmTuning.chain = chain;
+      force({ path: chain });
       const g1 = new Generator(77);
       g1.advance(5);
       const g2 = new Generator(77);
@@ -288,7 +289,7 @@ describe('ddpmSampleFused', () => {
     const net = makeNet(16, 32, 64, 2, 11);
     const sched = ddpmSchedule(7);
     for (const chain of chainKernels()) {
-      ddpmTuning.chain = chain;
+      force({ path: chain });
       let live = -1;
       for (let i = 0; i < 4; i++) {
         const before = ctx.dispatchCount;

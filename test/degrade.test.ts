@@ -13,7 +13,6 @@ import {
   sensor,
   convolvePsf,
   useFftConvolution,
-  udcTuning,
   seedKey,
   type UdcParams,
   type LowLightParams,
@@ -151,14 +150,9 @@ describe('UDC degradation', () => {
     const b = convolvePsf(x, psf, 'fft');
     expectClose(await b.data(), await a.data(), 1e-5, 2e-4, 'fft vs direct');
     // FFT batches split by memory: 128×64 frames of 3 planes are 192 KiB, so 2 images (one frame) per batch
-    udcTuning.fftBatchBytes = 200_000;
-    try {
-      const c = convolvePsf(x, psf, 'fft');
-      expect(await bytesOf(c)).toEqual(await bytesOf(b));
-      c.dispose();
-    } finally {
-      udcTuning.fftBatchBytes = 96 * 2 ** 20;
-    }
+    const c = x.ctx.withTuning({ udc: { fftBatchBytes: 200_000 } }, () => convolvePsf(x, psf, 'fft'));
+    expect(await bytesOf(c)).toEqual(await bytesOf(b));
+    c.dispose();
     for (const t of [x, psf, a, b]) t.dispose();
     // the cost model prefers direct small kernels on small images and the FFT for big kernels
     expect(useFftConvolution(112, 112, 31)).toBe(false);

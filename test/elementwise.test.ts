@@ -205,6 +205,12 @@ describe('unary ops backward', () => {
         gpuFn: c.fn,
         refFn: (x) => x.map(c.ref),
       });
+      // a size divisible by 4 takes the vec4 kernels (unary.wgsl's main4 and backward4)
+      await checkGradients({
+        inputs: [{ data: unaryData(c, 12, 6), shape: [3, 4] }],
+        gpuFn: c.fn,
+        refFn: (x) => x.map(c.ref),
+      });
     });
   }
   it('pow 0 has a zero gradient', async () => {

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { expectClose, randArray, gpuTensor } from './helpers/ref.js';
-import { fft2d, ifft2d, fft1d, realToComplex, complexReal, complexMul, complexAbs2, fftTuning } from '../src/kernels/fft.js';
+import { fft2d, ifft2d, fft1d, realToComplex, complexReal, complexMul, complexAbs2 } from '../src/kernels/fft.js';
 import { tensor } from '../src/node.js';
 
 /** float64 DFT along one complex axis of an interleaved array viewed as [outer, n, inner, 2]. */
@@ -56,13 +56,11 @@ const PATHS: Array<{ label: string; localMax: number }> = [
 ];
 
 for (const path of PATHS) describe(`fft2d / ifft2d (${path.label})`, () => {
+  let restore = () => {};
   beforeAll(async () => {
-    await gpu();
-    fftTuning.localMax = path.localMax;
+    restore = (await gpu()).setTuning({ fft: { localMax: path.localMax } });
   });
-  afterAll(() => {
-    fftTuning.localMax = null;
-  });
+  afterAll(() => restore());
 
   const cases: Array<[number, number, number]> = [
     [1, 1, 1],

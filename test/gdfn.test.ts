@@ -1,8 +1,8 @@
-import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { backward, tensor, tidy, engine, type Tensor, type GpuContext } from '../src/node.js';
-import { gatedDepthwiseGelu, gatedDepthwiseGeluUnfused, gatedDepthwiseGeluTuning } from '../src/kernels/gdfn.js';
+import { gatedDepthwiseGelu, gatedDepthwiseGeluUnfused } from '../src/kernels/gdfn.js';
 
 type Shape4 = [number, number, number, number];
 
@@ -118,11 +118,6 @@ let ctx: GpuContext;
 beforeAll(async () => {
   ctx = await gpu();
 });
-afterEach(() => {
-  gatedDepthwiseGeluTuning.columns = null;
-  gatedDepthwiseGeluTuning.rowsPerChunk = null;
-  gatedDepthwiseGeluTuning.unitsPerInvocation = null;
-});
 
 describe('gatedDepthwiseGelu', () => {
   // every h ∈ {1, 3, 8, 127}, H×W ∈ {1×1, 2×3, 7×7, 13×11, 56×56}, B ∈ {1, 2} appears
@@ -159,10 +154,7 @@ describe('gatedDepthwiseGelu', () => {
       [4, 13, 3],
       [8, 1, 7],
     ] as const) {
-      gatedDepthwiseGeluTuning.columns = columns;
-      gatedDepthwiseGeluTuning.rowsPerChunk = rows;
-      gatedDepthwiseGeluTuning.unitsPerInvocation = units;
-      const r = await run(gatedDepthwiseGelu, xData, wData, gData, shape);
+      const r = await ctx.withTuning({ gdfn: { columns, rowsPerChunk: rows, unitsPerInvocation: units } }, () => run(gatedDepthwiseGelu, xData, wData, gData, shape));
       const tag = `${columns} columns, ${rows} rows per chunk, ${units} units per invocation`;
       expectClose(r.out, ref.out, 1e-4, 1e-4 * maxAbs(ref.out), `${tag}: forward`);
       expectClose(r.dx, ref.dx, 1e-4, 1e-4 * maxAbs(ref.dx), `${tag}: dx`);

@@ -1,8 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
-import { layerNorm, layerNormChannels, layerNormTuning, tensor, backward, engine, tidy, type Tensor } from '../src/node.js';
-import { rowKernelTuning } from '../src/kernels/rows.js';
+import { layerNorm, layerNormChannels, tensor, backward, engine, tidy, type Tensor } from '../src/node.js';
 
 /**
  * The last-axis kernels' threads-per-row depends on the adapter (1–2 on lavapipe for these
@@ -133,12 +132,13 @@ async function analyticGrads(form: Form, shape: number[]): Promise<void> {
 
 for (const mode of ROW_MODES) {
   describe(`layerNorm over the last axis (${mode.label})`, () => {
+    let restore = () => {};
     beforeAll(async () => {
       await gpu();
-      rowKernelTuning.perThread = mode.perThread;
+      if (mode.perThread !== null) restore = (await gpu()).setTuning({ rowKernels: { perThread: mode.perThread } });
     });
     afterAll(() => {
-      rowKernelTuning.perThread = null;
+      restore();
     });
 
     it('forward: D = 1, 7, 48, 257, 384 with and without weight/bias', async () => {
@@ -250,12 +250,7 @@ describe('layerNorm backward', () => {
     });
     // small chunks: several chunks per image, chunk edges inside an image, 256-pixel steps across images
     it(`channels ${JSON.stringify(shape)}, 300-pixel chunks: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
-      layerNormTuning.pixelsPerChunk = 300;
-      try {
-        await analyticGrads('channels', shape);
-      } finally {
-        layerNormTuning.pixelsPerChunk = null;
-      }
+      await (await gpu()).withTuning({ layerNorm: { pixelsPerChunk: 300 } }, () => analyticGrads('channels', shape));
     });
   }
 

@@ -1,8 +1,7 @@
 import { describe, it, expect, beforeAll, vi } from 'vitest';
 import { gpu } from './helpers/gpu.js';
-import { checkGradients, expectClose, gpuTensor, randArray, rng, sizeOf } from './helpers/ref.js';
+import { checkGradients, gpuTensor, randArray, rng, sizeOf } from './helpers/ref.js';
 import { permute, transpose, slice, narrow, concat, split, chunk, pad, tensor, tidy, backward, mul, sum, type Tensor, type GpuContext } from '../src/node.js';
-import { permuteTuning } from '../src/kernels/layout.js';
 
 // ---------------------------------------------------------------- float64 references
 
@@ -165,7 +164,7 @@ describe('permute / transpose', () => {
 
   for (const tiled of [true, false]) {
     it(`transposes with the ${tiled ? 'tiled' : 'strided'} kernel: sizes off the 32 tile, batches, merged axes`, async () => {
-      permuteTuning.tiled = tiled;
+      const restore = ctx.setTuning({ permute: { tiled } });
       const spy = vi.spyOn(ctx, 'dispatch');
       try {
         await expectPermute([70, 33], [1, 0], 1);
@@ -181,7 +180,7 @@ describe('permute / transpose', () => {
         expect(kernels.filter((k) => k.startsWith('slice:strided'))).toHaveLength(tiled ? 3 : 7);
       } finally {
         spy.mockRestore();
-        permuteTuning.tiled = null;
+        restore();
       }
     });
   }

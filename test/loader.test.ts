@@ -9,7 +9,7 @@ import { encodePng } from '../src/io/image-node.js';
 import type { RgbImage } from '../src/io/image.js';
 import { loadImageFolder, type ImageDataset } from '../src/data/datasets/index.js';
 import { nodeDataSource } from '../src/data/datasets/source-node.js';
-import { DataLoader, type Batch } from '../src/data/loader.js';
+import { DataLoader } from '../src/data/loader.js';
 
 // ---------------------------------------------------------------- CPU references
 

@@ -1,7 +1,7 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { gpu } from './helpers/gpu.js';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { gpu, usePath } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
-import { matmul, linear, setMatmulKernel, tidy, tensor, sum, backward, zeroGrad, type Activation, type GpuContext, type MatmulOptions, type Tensor } from '../src/node.js';
+import { matmul, linear, tidy, tensor, sum, backward, zeroGrad, type Activation, type GpuContext, type MatmulOptions, type Tensor } from '../src/node.js';
 
 // ---------------------------------------------------------------- float64 reference
 
@@ -131,15 +131,14 @@ async function checkForward(aShape: number[], bShape: number[], o: RefOpts = {},
 // ---------------------------------------------------------------- tests
 
 // Both kernels run the whole suite: the subgroup one (the fast path where subgroups of ≥ 8
-// exist, e.g. lavapipe) and the generic fallback.
-for (const kernel of ['subgroup', 'generic'] as const) {
+// exist, e.g. lavapipe) and the portable one.
+for (const kernel of ['subgroup', 'portable'] as const) {
   describe(`matmul forward (${kernel} kernel)`, () => {
     let ctx: GpuContext;
     beforeAll(async () => {
       ctx = await gpu();
-      setMatmulKernel(kernel);
     });
-    afterAll(() => setMatmulKernel('auto'));
+    usePath('matmul', kernel);
 
     it('matches the float64 reference on awkward 2-D shapes', async () => {
       const sizes: Array<[number, number, number]> = [
@@ -160,6 +159,21 @@ for (const kernel of ['subgroup', 'generic'] as const) {
       ];
       for (const [M, K, N] of sizes) await checkForward([M, K], [K, N]);
     });
+
+    if (kernel === 'subgroup') {
+      it('gives the same products with every tile forced (8, 16 and 32 rows), also past the tile and batched', async () => {
+        for (const tileRows of [8, 16, 32] as const) {
+          const restore = ctx.setTuning({ matmul: { tileRows } });
+          try {
+            for (const [M, K, N] of [[5, 9, 12], [13, 17, 7], [40, 12, 36]]) await checkForward([M, K], [K, N], {}, N);
+            await checkForward([2, 19, 12], [2, 12, 20], { transB: false, activation: 'gelu' });
+            await checkForward([20, 9], [11, 20], { transA: true, transB: true });
+          } finally {
+            restore();
+          }
+        }
+      });
+    }
 
     it('handles every transpose combination', async () => {
       const shapes: Array<[number, number, number]> = [
@@ -268,11 +282,7 @@ for (const kernel of ['subgroup', 'generic'] as const) {
   });
 
   describe(`matmul backward (${kernel} kernel)`, () => {
-    beforeAll(async () => {
-      await gpu();
-      setMatmulKernel(kernel);
-    });
-    afterAll(() => setMatmulKernel('auto'));
+    usePath('matmul', kernel);
 
     async function checkGrad(aShape: number[], bShape: number[], o: RefOpts = {}, withBias = false): Promise<void> {
       const ref = refMatmul(new Float64Array(sizeOf(aShape)), aShape, new Float64Array(sizeOf(bShape)), bShape, o);

@@ -2,7 +2,6 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, rng, sizeOf } from './helpers/ref.js';
 import { sum, mean, max, min, argmax, tensor, backward, type Tensor } from '../src/node.js';
-import { rowKernelTuning } from '../src/kernels/rows.js';
 
 type Op = 'sum' | 'mean' | 'max' | 'min';
 const OPS: Record<Op, (x: Tensor, axes?: number | number[], keepDims?: boolean) => Tensor> = { sum, mean, max, min };
@@ -114,7 +113,7 @@ describe('sum / mean / max / min forward', () => {
   it('row kernel at every threads-per-row width (1 … 256 threads sharing a row)', async () => {
     // each width is its own pipeline (compiles are slow on lavapipe): a few widths cover 1, 2, 8 and 256 threads
     for (const perThread of [1, null]) {
-      rowKernelTuning.perThread = perThread;
+      const restore = perThread === null ? () => {} : (await gpu()).setTuning({ rowKernels: { perThread } });
       try {
         for (const [rows, len] of [[9, 7], [3, 257]]) {
           const shape = [rows, len];
@@ -131,7 +130,7 @@ describe('sum / mean / max / min forward', () => {
           x.dispose();
         }
       } finally {
-        rowKernelTuning.perThread = null;
+        restore();
       }
     }
   });

@@ -7,10 +7,10 @@
  * OP = affine, y = alpha·x + beta) so that every count they check is known exactly.
  * Contexts that get destroyed or see validation errors are private to their test.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
-import { expectClose, randArray } from './helpers/ref.js';
+import { randArray } from './helpers/ref.js';
 import {
   createContext,
   createNodeContext,
@@ -20,6 +20,7 @@ import {
   backward,
   engine,
   exp,
+  matmul,
   mul,
   sum,
   tensor,
@@ -395,6 +396,124 @@ describe('errors and disposal', () => {
     expect(r.signal, r.stderr).toBeNull();
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('made 60 contexts');
+  });
+});
+
+describe('adapter capabilities and kernel variants', () => {
+  let ctx: GpuContext;
+  beforeAll(async () => {
+    ctx = await gpu();
+  });
+
+  it('caps follow the device: its features and the subgroup sizes of its adapter info', () => {
+    const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+    const subgroups = ctx.device.features.has('subgroups');
+    expect(ctx.caps.subgroups).toBe(subgroups);
+    expect(ctx.caps.subgroupsAtLeast8).toBe(subgroups && (info?.subgroupMinSize ?? 0) >= 8);
+    expect(ctx.caps.subgroupMinSize).toBe(subgroups ? (info?.subgroupMinSize ?? 0) : 0);
+    expect(ctx.caps.subgroupMaxSize).toBe(subgroups ? (info?.subgroupMaxSize ?? 0) : 0);
+    expect(ctx.caps.shaderF16).toBe(ctx.device.features.has('shader-f16'));
+    expect(ctx.caps.timestampQuery).toBe(ctx.device.features.has('timestamp-query'));
+    expect(ctx.caps.isCpuAdapter).toBe(/llvmpipe|lavapipe|swiftshader/i.test(`${ctx.adapter.description} ${ctx.adapter.device}`) || ctx.adapter.architecture === 'software');
+    expect(Object.isFrozen(ctx.caps)).toBe(true);
+  });
+
+  it('the default variants follow the caps', () => {
+    const { subgroupsAtLeast8: sg, isCpuAdapter: cpu } = ctx.caps;
+    const t = ctx.tuning;
+    expect(t.matmul.path).toBe(sg ? 'subgroup' : 'portable');
+    expect(t.channelAttention.path).toBe(sg ? 'subgroup' : 'portable');
+    expect(t.windowAttention.path).toBe(sg && cpu ? 'subgroup' : 'portable');
+    expect(t.ddpm.path).toBe(sg && cpu ? 'subgroup' : 'portable');
+    expect(t.permute.tiled).toBe(!cpu);
+    expect(t.fft.localMax).toBe(cpu ? 1 : 1024);
+    expect(t.rowKernels.perThread).toBe(cpu ? 256 : 8);
+  });
+
+  it('setTuning forces variants and its return value restores them; the settings cannot be changed in place', () => {
+    const before = ctx.tuning;
+    const restore = ctx.setTuning({ matmul: { path: 'portable', tileRows: 16 }, fft: { localMax: 64 } });
+    expect(ctx.tuning.matmul).toEqual({ path: 'portable', tileRows: 16 });
+    expect(ctx.tuning.fft.localMax).toBe(64);
+    expect(ctx.tuning.ddpm).toEqual(before.ddpm);
+    expect(() => {
+      (ctx.tuning.matmul as { path: string }).path = 'subgroup';
+    }).toThrow(TypeError);
+    restore();
+    expect(ctx.tuning).toBe(before);
+  });
+
+  it('setTuning refuses unknown settings and values out of range, naming them, and then changes nothing', () => {
+    const before = ctx.tuning;
+    expect(() => ctx.setTuning({ matmull: { path: 'portable' } } as never)).toThrow("lrdif: setTuning: unknown kernel family 'matmull' (known: matmul, channelAttention");
+    expect(() => ctx.setTuning({ matmul: { tile: 8 } } as never)).toThrow("lrdif: setTuning: unknown setting 'matmul.tile' (known: path, tileRows)");
+    expect(() => ctx.setTuning({ matmul: { tileRows: 12 } } as never)).toThrow('lrdif: setTuning: matmul.tileRows must be one of 8, 16, 32, null, got 12');
+    expect(() => ctx.setTuning({ ddpm: { path: 'fast' } } as never)).toThrow('lrdif: setTuning: ddpm.path must be one of "subgroup", "portable", got "fast"');
+    expect(() => ctx.setTuning({ fft: { localMax: 4096 } })).toThrow('lrdif: setTuning: fft.localMax must be an integer in 1…1024, got 4096');
+    expect(() => ctx.setTuning({ gdfn: { rowsPerChunk: 0 } })).toThrow('lrdif: setTuning: gdfn.rowsPerChunk must be a positive integer or null, got 0');
+    // a bad setting after a good one: nothing is applied
+    expect(() => ctx.setTuning({ permute: { tiled: !before.permute.tiled }, layerNorm: { pixelsPerChunk: -1 } })).toThrow('layerNorm.pixelsPerChunk');
+    expect(ctx.tuning).toBe(before);
+  });
+
+  it('withTuning restores the variants after fn returns, throws, or its promise settles', async () => {
+    const before = ctx.tuning;
+    expect(ctx.withTuning({ rowKernels: { perThread: 3 } }, () => ctx.tuning.rowKernels.perThread)).toBe(3);
+    expect(ctx.tuning).toBe(before);
+    expect(() => ctx.withTuning({ rowKernels: { perThread: 3 } }, () => {
+      throw new Error('inside');
+    })).toThrow('inside');
+    expect(ctx.tuning).toBe(before);
+    const seen = await ctx.withTuning({ rowKernels: { perThread: 5 } }, async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      return ctx.tuning.rowKernels.perThread;
+    });
+    expect(seen).toBe(5);
+    expect(ctx.tuning).toBe(before);
+    await expect(ctx.withTuning({ rowKernels: { perThread: 5 } }, async () => {
+      throw new Error('async inside');
+    })).rejects.toThrow('async inside');
+    expect(ctx.tuning).toBe(before);
+  });
+
+  it('a context without subgroups chooses the portable kernels, refuses the subgroup ones by name, and computes what the other context computes', async () => {
+    const plain = await createNodeContext({ features: [] });
+    try {
+      expect(plain.caps.subgroups).toBe(false);
+      expect(plain.caps.subgroupsAtLeast8).toBe(false);
+      for (const family of ['matmul', 'channelAttention', 'windowAttention', 'ddpm'] as const) {
+        expect(plain.tuning[family].path).toBe('portable');
+        expect(() => plain.setTuning({ [family]: { path: 'subgroup' } })).toThrow(
+          `lrdif: setTuning: ${family}.path 'subgroup' cannot run on this adapter (${plain.adapter.summary}): the device has no 'subgroups' feature`,
+        );
+      }
+      // the same product on both contexts, each with its own choice of kernel and its own pipelines
+      const [M, K, N] = [13, 9, 6];
+      const a = randArray([M, K], 31);
+      const b = randArray([K, N], 32);
+      const product = async (c: GpuContext): Promise<{ data: Float32Array; shaders: string[] }> => {
+        const spy = vi.spyOn(c, 'kernel');
+        engine.setContext(c);
+        try {
+          const ta = tensor(a, [M, K]);
+          const tb = tensor(b, [K, N]);
+          const y = matmul(ta, tb, { activation: 'gelu' });
+          const data = (await y.data()) as Float32Array;
+          for (const t of [ta, tb, y]) t.dispose();
+          return { data, shaders: spy.mock.calls.map(([req]) => req.shader) };
+        } finally {
+          engine.setContext(ctx);
+          spy.mockRestore();
+        }
+      };
+      const mine = await product(ctx);
+      const theirs = await product(plain);
+      expect(theirs.shaders).toContain('matmul');
+      expect(mine.shaders).toContain(ctx.caps.subgroupsAtLeast8 ? 'matmul_sg16' : 'matmul');
+      for (let i = 0; i < M * N; i++) expect(Math.abs(theirs.data[i] - mine.data[i])).toBeLessThan(1e-5 + 1e-5 * Math.abs(mine.data[i]));
+    } finally {
+      plain.dispose();
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { softmax, logSoftmax, tensor, backward, engine, add as tensorAdd } from '../src/node.js';
-import { rowKernelTuning, threadsPerRow } from '../src/kernels/rows.js';
+import { threadsPerRow } from '../src/kernels/rows.js';
 
 /**
  * The row kernel's threads-per-row depends on the adapter (1–4 on lavapipe for these rows);
@@ -16,12 +16,11 @@ const ROW_MODES: Array<{ label: string; perThread: number | null }> = [
 ];
 
 function withRowMode(perThread: number | null): void {
-  beforeAll(() => {
-    rowKernelTuning.perThread = perThread;
+  let restore = () => {};
+  beforeAll(async () => {
+    if (perThread !== null) restore = (await gpu()).setTuning({ rowKernels: { perThread } });
   });
-  afterAll(() => {
-    rowKernelTuning.perThread = null;
-  });
+  afterAll(() => restore());
 }
 
 /** float64 softmax / log-softmax along `axis` of a row-major array. */

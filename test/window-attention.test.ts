@@ -1,5 +1,5 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { gpu } from './helpers/gpu.js';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { gpu, usePath } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray } from './helpers/ref.js';
 import { backward, tidy, engine, type Tensor, type GpuContext } from '../src/node.js';
 import {
@@ -7,11 +7,8 @@ import {
   windowAttentionUnfused,
   windowAttentionTokens,
   windowAttentionTokensUnfused,
-  windowAttentionTuning,
-  windowAttentionSubgroupsAvailable,
 } from '../src/kernels/window-attention.js';
 import { bucketSize } from '../src/gpu/buffer-pool.js';
-import { isSoftwareAdapter } from '../src/kernels/rows.js';
 
 /** [B, heads, nWin, M, d] */
 type Shape5 = [number, number, number, number, number];
@@ -127,9 +124,9 @@ async function compareWithUnfused(cs: Case, label: string): Promise<void> {
 const label = (cs: Case) => `[${cs.shape.join(', ')}] window ${cs.w}${cs.table ? '' : ' (no bias)'}`;
 
 /** Each mode runs on the subgroup kernels (where the adapter has them) and on the portable ones. */
-const MODES: Array<{ name: string; subgroups: boolean }> = [
-  { name: 'subgroup kernels', subgroups: true },
-  { name: 'portable kernels', subgroups: false },
+const MODES: Array<{ name: string; path: 'subgroup' | 'portable' }> = [
+  { name: 'subgroup kernels', path: 'subgroup' },
+  { name: 'portable kernels', path: 'portable' },
 ];
 
 let ctx: GpuContext;
@@ -139,23 +136,10 @@ beforeAll(async () => {
 
 for (const mode of MODES) {
   describe(`windowAttention (${mode.name})`, () => {
-    let available = true;
-    beforeAll(() => {
-      available = !mode.subgroups || windowAttentionSubgroupsAvailable(ctx);
-      windowAttentionTuning.subgroups = mode.subgroups;
-    });
-    afterAll(() => {
-      windowAttentionTuning.subgroups = null;
-      windowAttentionTuning.windowsPerGroup = null;
-      windowAttentionTuning.chunkBytes = null;
-      windowAttentionTuning.splits = null;
-      windowAttentionTuning.lanes = null;
-      windowAttentionTuning.rows = null;
-    });
+    usePath('windowAttention', mode.path);
 
-    if (mode.subgroups) {
+    if (mode.path === 'subgroup') {
       it('forward and every gradient equal the unfused ops and the float64 reference: windows 1, 2, 3, 7, heads 1–3, d 1, 5, 8, 32, B·nWin 1, 3, 16', async () => {
-        if (!available) return;
         const cases: Array<[Shape5, number]> = [
           [[1, 1, 1, 1, 1], 1],
           [[1, 2, 3, 4, 5], 2],
@@ -174,13 +158,11 @@ for (const mode of MODES) {
       });
 
       it('at the DIL sizes (scale 1: 16 windows of 49 tokens, D = 64, heads 2) equals the unfused ops', async () => {
-        if (!available) return;
         const cs = makeCase([2, 2, 16, 49, 32], 7, 900);
         await compareWithUnfused(cs, 'DIL scale 1');
       });
 
       it('windows past one 56-token tile and block (8×8, 9×9, 14×14), odd scales and scores in the hundreds equal the unfused ops', async () => {
-        if (!available) return;
         const cases: Case[] = [
           makeCase([1, 2, 2, 64, 4], 8, 300),
           makeCase([2, 1, 1, 81, 3], 9, 310, { scale: 0.7 }),
@@ -192,7 +174,6 @@ for (const mode of MODES) {
       });
 
       it('windows per workgroup, backward chunks and bias-gradient splits change nothing', async () => {
-        if (!available) return;
         const cs = makeCase([3, 2, 3, 9, 4], 3, 400);
         const up = randArray(cs.shape, 8, -1, 1);
         const want = await run(windowAttentionUnfused, cs, up);
@@ -201,15 +182,10 @@ for (const mode of MODES) {
           [2, 2 * 9 * 9 * 4 * 2, 3],
           [4, 1, null],
         ] as Array<[number, number | null, number | null]>) {
-          windowAttentionTuning.windowsPerGroup = per;
-          windowAttentionTuning.chunkBytes = chunk;
-          windowAttentionTuning.splits = splits;
-          const got = await run(windowAttention, cs, up);
+          const patch = { windowsPerGroup: per, splits, ...(chunk === null ? {} : { chunkBytes: chunk }) };
+          const got = await ctx.withTuning({ windowAttention: patch }, () => run(windowAttention, cs, up));
           for (let i = 0; i < got.length; i++) expectMatch(got[i], want[i], `per ${per}, chunk ${chunk}, splits ${splits}: ${NAMES[i]}`);
         }
-        windowAttentionTuning.windowsPerGroup = null;
-        windowAttentionTuning.chunkBytes = null;
-        windowAttentionTuning.splits = null;
       });
     } else {
       // the portable kernels are specialised on d: one width keeps the compiles few
@@ -226,32 +202,22 @@ for (const mode of MODES) {
           const cs = makeCase(shape, w, (seed += 10));
           await compareWithUnfused(cs, label(cs));
         }
-        windowAttentionTuning.chunkBytes = 1;
-        windowAttentionTuning.splits = 2;
         const cs = makeCase([2, 2, 3, 9, 5], 3, 600);
-        await compareWithUnfused(cs, `${label(cs)}, one window per backward chunk`);
-        windowAttentionTuning.chunkBytes = null;
-        windowAttentionTuning.splits = null;
+        await ctx.withTuning({ windowAttention: { chunkBytes: 1, splits: 2 } }, () => compareWithUnfused(cs, `${label(cs)}, one window per backward chunk`));
         // the GPU geometry: 64 invocations per workgroup, 2 rows each (rows past M idle)
-        windowAttentionTuning.lanes = 64;
-        windowAttentionTuning.rows = 2;
         const wide = makeCase([1, 2, 2, 49, 5], 7, 610);
-        await compareWithUnfused(wide, `${label(wide)}, 64 lanes × 2 rows`);
-        windowAttentionTuning.lanes = null;
-        windowAttentionTuning.rows = null;
+        await ctx.withTuning({ windowAttention: { lanes: 64, rows: 2 } }, () => compareWithUnfused(wide, `${label(wide)}, 64 lanes × 2 rows`));
       });
     }
 
     it('without a bias table: any token count (50, the fusion ViT\'s) equals the unfused ops', async () => {
-      if (!available) return;
-      const cs = makeCase([2, 2, 1, 50, mode.subgroups ? 8 : 5], 1, 700, { bias: false });
+      const cs = makeCase([2, 2, 1, 50, mode.path === 'subgroup' ? 8 : 5], 1, 700, { bias: false });
       // window is not needed without a table
       await compareWithUnfused(cs, label(cs));
     });
 
     it('token-major [B, nWin, M, heads·d] equals the unfused composition and the head-major op', async () => {
-      if (!available) return;
-      const [B, H, nW, M, d] = [2, 2, 3, 9, mode.subgroups ? 4 : 5] as const;
+      const [B, H, nW, M, d] = [2, 2, 3, 9, mode.path === 'subgroup' ? 4 : 5] as const;
       const w = 3;
       const shape = [B, nW, M, H * d];
       const q = randArray(shape, 1, -2, 2);
@@ -288,7 +254,6 @@ for (const mode of MODES) {
     });
 
     it('gradients of q, k, v and the bias table pass finite differences', async () => {
-      if (!available) return;
       const shape: Shape5 = [1, 2, 2, 4, 3];
       const w = 2;
       const tShape = [(2 * w - 1) ** 2, 2];
@@ -355,7 +320,7 @@ describe('windowAttention', () => {
       await y.data();
       const rows = 2 * 2 * nWin * w * w;
       // the output, one log-sum-exp per row and (blocks of keys past the first, subgroup kernels) one running sum per row
-      const sg = windowAttentionSubgroupsAvailable(ctx) && isSoftwareAdapter(ctx);
+      const sg = ctx.tuning.windowAttention.path === 'subgroup';
       const sums = sg ? bucketSize(w * w > 56 ? rows * 4 : 4) : 0;
       expect(peak, `window ${w}`).toBe(bucketSize(rows * 8 * 4) + bucketSize(rows * 4) + sums);
       peaks.push(peak);

@@ -10,6 +10,8 @@ import { expandIncludes } from './shader-include.js';
 import { BufferPool, type PooledBuffer, type PoolStats } from './buffer-pool.js';
 import { kernelKey, reflectEntry, type Kernel, type KernelRequest } from './kernel.js';
 import { UniformRing } from './uniform-ring.js';
+import { adapterCaps, type AdapterCaps, type SubgroupSizes } from './capabilities.js';
+import { applyTuning, defaultTuning, freezeTuning, type ReadonlyKernelTuning, type TuningPatch } from './tuning.js';
 
 export type ShaderSource = (name: string) => string;
 
@@ -47,11 +49,16 @@ export interface ContextOptions {
   debug?: boolean;
   /** Bytes of the uniform ring; a full ring flushes the batch. */
   uniformRingBytes?: number;
+  /** Kernel variants to force from the start (see `GpuContext.setTuning`). */
+  tuning?: TuningPatch;
 }
 
 const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 const READ_USAGE = 0x01 /* MAP_READ */ | 0x08; /* COPY_DST */
 const QUERY_CAPACITY = 4096;
+
+/** Objects that must stay referenced while a device lives (dawn.node's root), held for as long as the device is. */
+const keptAlive = new WeakMap<GPUDevice, unknown>();
 
 export class GpuContext {
   readonly pool: BufferPool;
@@ -83,6 +90,9 @@ export class GpuContext {
   private queryResolve: PooledBuffer | null = null;
 
   readonly debug: boolean;
+  /** What the adapter can do, in the terms the kernels choose by. */
+  readonly caps: AdapterCaps;
+  private tuningState: ReadonlyKernelTuning;
 
   constructor(
     readonly device: GPUDevice,
@@ -91,9 +101,13 @@ export class GpuContext {
     private shaderSource: ShaderSource,
     options: ContextOptions = {},
     /** Objects that must stay referenced while the device lives (dawn.node's root). */
-    private keepAlive: unknown = null,
+    keepAlive: unknown = null,
   ) {
+    if (keepAlive !== null) keptAlive.set(device, keepAlive);
     this.debug = options.debug ?? false;
+    this.caps = adapterCaps(adapter, features, (device as GPUDevice & { adapterInfo?: SubgroupSizes }).adapterInfo);
+    this.tuningState = freezeTuning(defaultTuning(this.caps));
+    if (options.tuning) this.tuningState = applyTuning(this.tuningState, options.tuning, this.caps, adapter.summary);
     this.pool = new BufferPool(device, STORAGE_USAGE, device.limits.maxBufferSize);
     this.pool.onDestroy = () => this.bindGroups.clear();
     this.readPool = new BufferPool(device, READ_USAGE, device.limits.maxBufferSize);
@@ -108,6 +122,42 @@ export class GpuContext {
 
   get limits(): GPUSupportedLimits {
     return this.device.limits;
+  }
+
+  // ---------------------------------------------------------------- kernel variants
+
+  /** The kernel variants in force: chosen for this adapter, or forced with `setTuning`. */
+  get tuning(): ReadonlyKernelTuning {
+    return this.tuningState;
+  }
+
+  /**
+   * Forces kernel variants, e.g. `ctx.setTuning({ matmul: { path: 'portable' } })`; returns a
+   * function that restores the settings in force before. Checks the whole patch before changing
+   * anything: an unknown setting, a value out of range or a subgroup path this adapter cannot
+   * run throws, naming it. Compiled pipelines stay cached (their keys hold every choice).
+   */
+  setTuning(patch: TuningPatch): () => void {
+    const before = this.tuningState;
+    this.tuningState = applyTuning(before, patch, this.caps, this.adapter.summary);
+    return () => {
+      this.tuningState = before;
+    };
+  }
+
+  /** Runs `fn` with kernel variants forced (see `setTuning`) and restores them after, also when `fn` throws or its promise rejects. */
+  withTuning<T>(patch: TuningPatch, fn: () => T): T {
+    const restore = this.setTuning(patch);
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      restore();
+      throw e;
+    }
+    if (result instanceof Promise) return result.finally(restore) as T;
+    restore();
+    return result;
   }
 
   // ---------------------------------------------------------------- kernels
@@ -476,6 +526,6 @@ export class GpuContext {
     this.device.destroy();
     this.kernels.clear();
     this.bindGroups.clear();
-    this.keepAlive = null;
+    keptAlive.delete(this.device);
   }
 }

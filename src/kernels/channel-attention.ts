@@ -23,7 +23,6 @@ import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, sameShape } from './util.js';
-import { isSoftwareAdapter } from './rows.js';
 import { clamp, div, mul, sqrt, square } from './elementwise.js';
 import { sum } from './reduce.js';
 import { softmax } from './softmax.js';
@@ -40,24 +39,6 @@ const GRAM_RJ = 2;
 const MIX_TM = 16;
 const MIX_RN = 2;
 const SMALL_WG = 64;
-
-/** Tuning knobs for tests and benchmarks; null: chosen by adapter. */
-export const channelAttentionTuning: {
-  /** Use the subgroup kernels (shaders/channel_attention_sg.wgsl); false forces the portable ones. */
-  subgroups: boolean | null;
-  /** Forces the number of column chunks of the c×c products (clamped to what N allows). */
-  splits: number | null;
-  /** Portable kernels: invocations per gram/mix workgroup. */
-  lanes: number | null;
-  /** Subgroup mix kernel: groups of 4 columns per lane (1…6). */
-  mixColumns: number | null;
-  /** Subgroup kernels: 8-row groups per workgroup (1…6) of mix and of gram, and gram's b rows per lane. */
-  mixRowGroups: number | null;
-  gramRowGroups: number | null;
-  gramColumns: number | null;
-  /** vec4 loads and stores where N % 4 == 0 (default: on GPUs; on CPU adapters a vec4 load costs four scalar ones). */
-  vec: boolean | null;
-} = { subgroups: null, splits: null, lanes: null, mixColumns: null, mixRowGroups: null, gramRowGroups: null, gramColumns: null, vec: null };
 
 /** Runtime flags of the big kernels (Params.flags). */
 const NORMS = 1;
@@ -87,7 +68,7 @@ function rowGroups(c: number, max: number): number {
 }
 
 function useVec(ctx: GpuContext, n: number): boolean {
-  return n % 4 === 0 && (channelAttentionTuning.vec ?? !isSoftwareAdapter(ctx));
+  return n % 4 === 0 && ctx.tuning.channelAttention.vec;
 }
 
 interface Geometry {
@@ -111,26 +92,9 @@ function geometry(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): Geometr
   return { B, heads, c, n, problems: B * heads };
 }
 
-/** Whether the subgroup kernels can run on this adapter (subgroups of at least 8 invocations). */
-export function channelAttentionSubgroupsAvailable(ctx: GpuContext): boolean {
-  return subgroupsUsable(ctx);
-}
-
-function subgroupsUsable(ctx: GpuContext): boolean {
-  if (!ctx.features.subgroups) return false;
-  const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return (info?.subgroupMinSize ?? 0) >= 8;
-}
-
+/** The subgroup kernels (shaders/channel_attention_sg.wgsl) or the portable ones (`ctx.tuning.channelAttention.path`). */
 function useSubgroups(ctx: GpuContext): boolean {
-  const forced = channelAttentionTuning.subgroups;
-  const ok = subgroupsUsable(ctx);
-  if (forced === true && !ok) throw new Error(`lrdif: ${OP}: the subgroup kernels were requested, but this adapter has no subgroups of at least 8 invocations`);
-  return forced ?? ok;
-}
-
-function lanes(ctx: GpuContext): number {
-  return channelAttentionTuning.lanes ?? (isSoftwareAdapter(ctx) ? 8 : 64);
+  return ctx.tuning.channelAttention.path === 'subgroup';
 }
 
 /** Folds `count` workgroups (problems or rows) into the y and z dimensions. */
@@ -152,24 +116,25 @@ interface GramPlan {
 /** Tiles, and column chunks so that there are enough workgroups for the adapter; each chunk ≥ 64 columns. */
 function gramPlan(ctx: GpuContext, g: Geometry): GramPlan {
   const sg = useSubgroups(ctx);
+  const tuning = ctx.tuning.channelAttention;
   let G = 0;
   let R = 0;
   let tilesI: number;
   let tilesJ: number;
   if (sg) {
-    G = Math.min(SG_MAXG, channelAttentionTuning.gramRowGroups ?? rowGroups(g.c, SG_MAX_TILE));
-    R = Math.min(SG_MAXR, channelAttentionTuning.gramColumns ?? rowGroups(g.c, SG_MAX_TILE));
+    G = Math.min(SG_MAXG, tuning.gramRowGroups ?? rowGroups(g.c, SG_MAX_TILE));
+    R = Math.min(SG_MAXR, tuning.gramColumns ?? rowGroups(g.c, SG_MAX_TILE));
     tilesI = Math.ceil(g.c / (8 * G));
     tilesJ = Math.ceil(g.c / (8 * R));
   } else {
     tilesI = Math.ceil(g.c / GRAM_TI);
-    tilesJ = Math.ceil(g.c / (lanes(ctx) * GRAM_RJ));
+    tilesJ = Math.ceil(g.c / (tuning.lanes * GRAM_RJ));
   }
   const base = tilesI * tilesJ * g.problems;
   const maxSplits = Math.max(1, Math.ceil(g.n / 64));
-  const target = isSoftwareAdapter(ctx) ? 32 : 2048;
-  let splits = channelAttentionTuning.splits ?? Math.ceil(target / base);
-  splits = Math.max(1, Math.min(splits, channelAttentionTuning.splits ? Infinity : maxSplits, Math.ceil(g.n / 4)));
+  const target = ctx.caps.isCpuAdapter ? 32 : 2048;
+  let splits = tuning.splits ?? Math.ceil(target / base);
+  splits = Math.max(1, Math.min(splits, tuning.splits ? Infinity : maxSplits, Math.ceil(g.n / 4)));
   const chunk = Math.ceil(Math.ceil(g.n / splits) / 4) * 4;
   splits = Math.ceil(g.n / chunk);
   return { sg, G, R, splits, chunk, tilesI, tilesJ };
@@ -187,7 +152,7 @@ function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Tensor, b: Tensor, 
   ctx.dispatch(
     pl.sg
       ? { shader: 'channel_attention_sg', entry: 'gram', constants: { VEC, G: pl.G, R: pl.R } }
-      : { shader: 'channel_attention', entry: 'gram', constants: { VEC, WGS: lanes(ctx) } },
+      : { shader: 'channel_attention', entry: 'gram', constants: { VEC, WGS: ctx.tuning.channelAttention.lanes } },
     {
       bindings,
       uniforms: { c: g.c, n: g.n, problems: g.problems, splits: pl.splits, chunk: pl.chunk, tilesJ: pl.tilesJ, flags: norms ? NORMS : 0 },
@@ -215,14 +180,15 @@ function mix(ctx: GpuContext, g: Geometry, m: Tensor, x: Tensor, trans: boolean,
   let colGroups: number;
   let tiles: number;
   let req;
+  const tuning = ctx.tuning.channelAttention;
   if (useSubgroups(ctx)) {
-    const G = Math.min(SG_MAXG, channelAttentionTuning.mixRowGroups ?? rowGroups(g.c, SG_MAX_TILE));
-    const R = Math.max(1, Math.min(SG_MAXR, channelAttentionTuning.mixColumns ?? SG_MIX_R));
+    const G = Math.min(SG_MAXG, tuning.mixRowGroups ?? rowGroups(g.c, SG_MAX_TILE));
+    const R = Math.max(1, Math.min(SG_MAXR, tuning.mixColumns ?? SG_MIX_R));
     colGroups = Math.ceil(g.n / (8 * 4 * R));
     tiles = Math.ceil(g.c / (8 * G));
     req = { shader: 'channel_attention_sg', entry, constants: { VEC, G, R } };
   } else {
-    const wgs = lanes(ctx);
+    const wgs = tuning.lanes;
     colGroups = Math.ceil(g.n / (4 * MIX_RN * wgs));
     tiles = Math.ceil(g.c / MIX_TM);
     req = { shader: 'channel_attention', entry, constants: { VEC, WGS: wgs } };

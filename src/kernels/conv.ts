@@ -11,7 +11,7 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
-import { alloc, assertFloat, grid1d } from './util.js';
+import { alloc, assertFloat, grid1d, pair } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { add } from './elementwise.js';
@@ -59,17 +59,6 @@ export interface ConvGeometry {
 
 /** Invocations per workgroup in the shaders (their `WG`). */
 const WG = 64;
-
-function pair(op: string, what: string, v: number | [number, number], min: number): [number, number] {
-  if (typeof v !== 'number' && !(Array.isArray(v) && v.length === 2)) {
-    throw new Error(`lrdif: ${op}: ${what} must be a number or [h, w], got ${JSON.stringify(v)}`);
-  }
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  for (const d of p) {
-    if (!Number.isInteger(d) || d < min) throw new Error(`lrdif: ${op}: ${what} must be integers ≥ ${min}, got ${JSON.stringify(v)}`);
-  }
-  return p;
-}
 
 /** TensorFlow's SAME padding along one axis: [before, after]. */
 export function samePadding(size: number, k: number, stride: number, dilation: number): [number, number] {

@@ -1,6 +1,6 @@
 /** Tensor creation on the GPU: fill, zeros, ones, full. */
 import { engine } from '../autograd/engine.js';
-import { empty, checkShape, sizeOf, type DType, type Shape, type Tensor } from '../autograd/tensor.js';
+import { empty, checkShape, type DType, type Shape, type Tensor } from '../autograd/tensor.js';
 import { grid1d } from './util.js';
 
 const bitsView = new DataView(new ArrayBuffer(4));
@@ -31,14 +31,6 @@ export function ones(shape: Shape, dtype: DType = 'f32'): Tensor {
   return full(shape, 1, dtype);
 }
 
-export function zerosLike(t: Tensor): Tensor {
-  return full(t.shape, 0, t.dtype);
-}
-
 export function onesLike(t: Tensor): Tensor {
   return full(t.shape, 1, t.dtype);
-}
-
-export function numel(shape: Shape): number {
-  return sizeOf(shape);
 }

@@ -19,7 +19,6 @@ import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, grid1d, sameShape } from './util.js';
-import { isSoftwareAdapter } from './rows.js';
 import { add, mulScalar } from './elementwise.js';
 import { concat } from './layout.js';
 import { full } from './creation.js';
@@ -224,14 +223,6 @@ export const DDPM_MAX_HIDDEN = 4;
 const WG_ROWS = 4;
 const SG_WG_VEC4 = 2048;
 
-/**
- * Which chain kernel runs: 'subgroup' (shaders/ddpm_sg.wgsl: 8-lane subgroups carrying 8, 16 or
- * 32 batch rows; the fast path on CPU adapters), 'workgroup' (shaders/ddpm.wgsl's chain_wg: lanes
- * over a layer's outputs; any adapter), or null: 'subgroup' on CPU adapters with subgroups of at
- * least 8 lanes, else 'workgroup'. `rows` forces chain_sg's rows per workgroup (8, 16 or 32).
- */
-export const ddpmTuning: { chain: 'subgroup' | 'workgroup' | null; rows: 8 | 16 | 32 | null } = { chain: null, rows: null };
-
 interface ChainGeometry {
   B: number;
   C: number;
@@ -293,16 +284,13 @@ function sgRows(B: number, kx4: number): 8 | 16 | 32 {
   return 8;
 }
 
-function subgroupsUsable(ctx: GpuContext): boolean {
-  if (!ctx.features.subgroups) return false;
-  const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return (info?.subgroupMinSize ?? 0) >= 8;
-}
-
+/**
+ * Which chain kernel runs (`ctx.tuning.ddpm.path`): 'subgroup' (shaders/ddpm_sg.wgsl: 8-lane
+ * subgroups carrying 8, 16 or 32 batch rows; the fast path on CPU adapters) or 'portable'
+ * (shaders/ddpm.wgsl's chain_wg: lanes over a layer's outputs; any adapter).
+ */
 function useSubgroupChain(ctx: GpuContext): boolean {
-  const ok = subgroupsUsable(ctx);
-  if (ddpmTuning.chain === 'subgroup' && !ok) throw new Error('lrdif: ddpmSampleFused: the subgroup chain was requested, but this adapter has no subgroups of at least 8 invocations');
-  return ddpmTuning.chain ? ddpmTuning.chain === 'subgroup' : ok && isSoftwareAdapter(ctx);
+  return ctx.tuning.ddpm.path === 'subgroup';
 }
 
 /**
@@ -376,7 +364,7 @@ export function ddpmSampleFused(c: Tensor, weights: DdpmDenoiserWeights, schedul
   const zt = (opts.zT ?? c).buffer;
   if (useSubgroupChain(ctx)) {
     const kx4 = Math.ceil(Math.max(g.C, g.W) / 4);
-    const rows = ddpmTuning.rows ?? sgRows(g.B, kx4);
+    const rows = ctx.tuning.ddpm.rows ?? sgRows(g.B, kx4);
     if (rows * kx4 > SG_WG_VEC4) throw new Error(`lrdif: ${op}: ${rows} rows per workgroup do not fit workgroup memory for C ${g.C}, W ${g.W}`);
     // per workgroup, [tile][row][lane] vec4s: one tile's accumulators, Z_t, the constant part, a layer's output
     const ct = Math.ceil(g.C / 32);

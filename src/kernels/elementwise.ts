@@ -7,30 +7,35 @@ import { fmtShape, type Shape, type Tensor } from '../autograd/tensor.js';
 import { alloc, assertFloat, broadcastShapes, broadcastStrides, coalesceBroadcast, grid1d, ND_VEC, ndConstants, ndInverses, pad8, sameShape } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
+import { ACTIVATIONS, UNARY_FIRST_OTHER } from './activation.js';
 
 // ---------------------------------------------------------------- unary
 
+/**
+ * unary.wgsl's OP ids: the activations by their ids in activation.ts (the shader hands them to
+ * activation.wgsl's act/dact; identity is the id of 'none'), the other ops from UNARY_FIRST_OTHER.
+ */
 export const UNARY = {
-  neg: 0,
-  exp: 1,
-  log: 2,
-  sqrt: 3,
-  rsqrt: 4,
-  pow: 5,
-  abs: 6,
-  clamp: 7,
-  relu: 8,
-  leakyRelu: 9,
-  geluErf: 10,
-  geluTanh: 11,
-  quickGelu: 12,
-  sigmoid: 13,
-  tanh: 14,
-  silu: 15,
-  affine: 16,
-  identity: 17,
-  reciprocal: 18,
-  square: 19,
+  identity: ACTIVATIONS.none,
+  relu: ACTIVATIONS.relu,
+  leakyRelu: ACTIVATIONS.leakyRelu,
+  geluErf: ACTIVATIONS.gelu,
+  geluTanh: ACTIVATIONS.geluTanh,
+  quickGelu: ACTIVATIONS.quickGelu,
+  silu: ACTIVATIONS.silu,
+  sigmoid: ACTIVATIONS.sigmoid,
+  tanh: ACTIVATIONS.tanh,
+  neg: UNARY_FIRST_OTHER,
+  exp: UNARY_FIRST_OTHER + 1,
+  log: UNARY_FIRST_OTHER + 2,
+  sqrt: UNARY_FIRST_OTHER + 3,
+  rsqrt: UNARY_FIRST_OTHER + 4,
+  pow: UNARY_FIRST_OTHER + 5,
+  abs: UNARY_FIRST_OTHER + 6,
+  clamp: UNARY_FIRST_OTHER + 7,
+  affine: UNARY_FIRST_OTHER + 8,
+  reciprocal: UNARY_FIRST_OTHER + 9,
+  square: UNARY_FIRST_OTHER + 10,
 } as const;
 export type UnaryName = keyof typeof UNARY;
 

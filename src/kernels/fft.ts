@@ -10,7 +10,7 @@
  * - `fft1d(z, axis)`: one axis of the complex array (axis counts complex axes: −1 is W).
  * Radix-2 Stockham autosort passes, rows then columns; twiddles from a float64 table on the
  * host. On GPUs lines up to 1024 points run all their passes in one workgroup (workgroup
- * memory); longer ones (and every line on CPU adapters, see `fftTuning`) one dispatch per
+ * memory); longer ones (and every line on CPU adapters, see `ctx.tuning.fft`) one dispatch per
  * pass, ping-ponging two buffers. Sizes 1 … 2^24 per axis.
  *
  * Helpers: `realToComplex` (optionally zero-padding into a larger frame), `complexReal`
@@ -23,7 +23,6 @@ import { engine } from '../autograd/engine.js';
 import { fmtShape, tensor, type Tensor } from '../autograd/tensor.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, grid1d } from './util.js';
-import { isSoftwareAdapter } from './rows.js';
 
 const MAX_LOG2 = 24;
 
@@ -70,16 +69,13 @@ function twiddles(ctx: GpuContext, n: number): Tensor {
 }
 
 /**
- * Lines of at most `localMax` points are transformed by one workgroup each in workgroup memory
- * (`local` in fft.wgsl, at most 1024); longer ones by one dispatch per radix-2 pass. null
- * chooses by adapter: 1024 on GPUs, 1 (every line per pass) on CPU adapters, where workgroup
- * barriers cost more than the extra passes (lavapipe: 96×256×256 rows 1.47 s in workgroups,
- * 1.14 s per pass). Tests set it to exercise both paths.
+ * Lines of at most `ctx.tuning.fft.localMax` points are transformed by one workgroup each in
+ * workgroup memory (`local` in fft.wgsl, at most 1024); longer ones by one dispatch per radix-2
+ * pass. By adapter: 1024 on GPUs, 1 (every line per pass) on CPU adapters, where workgroup
+ * barriers cost more than the extra passes.
  */
-export const fftTuning: { localMax: number | null } = { localMax: null };
-
 function localMax(ctx: GpuContext): number {
-  return Math.min(fftTuning.localMax ?? (isSoftwareAdapter(ctx) ? 1 : 1024), 1024);
+  return Math.min(ctx.tuning.fft.localMax, 1024);
 }
 
 /** The transform along one axis of z viewed as [outer, n, inner] complex; returns a new tensor. */

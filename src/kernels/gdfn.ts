@@ -19,7 +19,6 @@ import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, grid1d } from './util.js';
-import { isSoftwareAdapter } from './rows.js';
 import { conv2d } from './conv.js';
 import { split } from './layout.js';
 import { gelu, mul } from './elementwise.js';
@@ -30,16 +29,6 @@ import { zeros } from './creation.js';
 const OP = 'gatedDepthwiseGelu';
 /** Invocations per workgroup in the shader (its `WG`). */
 const WG = 64;
-
-/** Tuning knobs for tests and benchmarks; null: chosen from the problem and the adapter. */
-export const gatedDepthwiseGeluTuning: {
-  /** Output columns per invocation: 4 or 8. */
-  columns: 4 | 8 | null;
-  /** Rows per invocation's chunk (≥ 1). */
-  rowsPerChunk: number | null;
-  /** Backward: (image, chunk, strip) units per invocation (≥ 1). */
-  unitsPerInvocation: number | null;
-} = { columns: null, rowsPerChunk: null, unitsPerInvocation: null };
 
 interface Plan {
   n: number;
@@ -65,23 +54,25 @@ function geometry(x: Tensor, weight: Tensor): { n: number; h: number; H: number;
 
 /** Invocations worth having on this adapter: a few workgroups per core on CPUs, many on GPUs. */
 function targetInvocations(ctx: GpuContext): number {
-  return isSoftwareAdapter(ctx) ? 1024 : 32768;
+  return ctx.caps.isCpuAdapter ? 1024 : 32768;
 }
 
 /** Column width 4 or 8 by an estimate of instructions per strip row: loads ~12, FMA + GELU ~45 per column. */
-function columnsFor(W: number): 4 | 8 {
-  if (gatedDepthwiseGeluTuning.columns) return gatedDepthwiseGeluTuning.columns;
+function columnsFor(ctx: GpuContext, W: number): 4 | 8 {
+  const forced = ctx.tuning.gdfn.columns;
+  if (forced) return forced;
   const cost = (px: number) => Math.ceil(W / px) * (24 * (px + 2) + 12 * px + 45 * px);
   return cost(8) <= cost(4) ? 8 : 4;
 }
 
 function plan(ctx: GpuContext, geo: { n: number; h: number; H: number; W: number }): Plan {
   const { n, h, H, W } = geo;
-  const px = columnsFor(W);
+  const px = columnsFor(ctx, W);
+  const forcedRows = ctx.tuning.gdfn.rowsPerChunk;
   const strips = Math.ceil(W / px);
   let rowsPerChunk: number;
-  if (gatedDepthwiseGeluTuning.rowsPerChunk) {
-    rowsPerChunk = Math.min(H, gatedDepthwiseGeluTuning.rowsPerChunk);
+  if (forcedRows) {
+    rowsPerChunk = Math.min(H, forcedRows);
   } else {
     // split rows only when the images alone give too few invocations; chunks of ≥ 4 rows
     // (each chunk reloads a 2-row halo)
@@ -118,7 +109,8 @@ function backwardRaw(g: Tensor, x: Tensor, weight: Tensor, pl: Plan, wantDx: boo
   const ctx = g.ctx;
   const units = pl.n * pl.chunks * pl.strips;
   let per: number;
-  if (gatedDepthwiseGeluTuning.unitsPerInvocation) per = gatedDepthwiseGeluTuning.unitsPerInvocation;
+  const forcedUnits = ctx.tuning.gdfn.unitsPerInvocation;
+  if (forcedUnits) per = forcedUnits;
   else if (!wantDw) per = 1;
   else per = Math.max(1, Math.floor((units * pl.h) / targetInvocations(ctx)));
   per = Math.min(per, units);

@@ -9,7 +9,7 @@ import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertDType, assertFloat, grid1d, WG } from './util.js';
 import { sum } from './reduce.js';
-import { isSoftwareAdapter, threadsPerRow } from './rows.js';
+import { threadsPerRow } from './rows.js';
 
 type NormOp = 'layerNorm' | 'layerNormChannels';
 
@@ -45,9 +45,6 @@ function normDispatch(ctx: GpuContext, entry: 'forward' | 'backward', v: NormVie
   }
 }
 
-/** Pixels per chunk of the channels-form dweight/dbias partial sums (tests force small chunks); null: chosen by adapter. */
-export const layerNormTuning: { pixelsPerChunk: number | null } = { pixelsPerChunk: null };
-
 /**
  * dweight = Σ_rows dy·x̂ and dbias = Σ_rows dy, deterministically: the kernel writes partial
  * sums per chunk of rows ([chunks, D]), then a plain reduction sums them over chunks.
@@ -64,7 +61,7 @@ function paramGrads(g: Tensor, xs: Tensor, mean: Tensor, rstd: Tensor, v: NormVi
   } else {
     // one workgroup per (chunk, channel), 256 threads over the chunk's pixels; CPU adapters
     // want few, long workgroups (barriers are costly), GPUs want many
-    chunk = layerNormTuning.pixelsPerChunk ?? (isSoftwareAdapter(ctx) ? 128 * WG : 8 * WG);
+    chunk = ctx.tuning.layerNorm.pixelsPerChunk;
   }
   const chunks = Math.ceil(rows / chunk);
   const pw = alloc([chunks, v.d]);

@@ -6,7 +6,6 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, sizeOf, type Shape, type Tensor } from '../autograd/tensor.js';
-import { isSoftwareAdapter } from './rows.js';
 import { alloc, grid1d, ND_VEC, ndConstants, ndInverses, normAxis, pad8, stridesOf } from './util.js';
 
 const MAX_RANK = 8;
@@ -147,12 +146,11 @@ function simplifyPermutation(shape: Shape, perm: readonly number[]): { shape: nu
   return { shape: mergedShape, perm: mergedPerm };
 }
 
-// The tile only pays off when both transposed extents fill a good part of it, and on GPUs: on a
-// CPU adapter (lavapipe) the strided kernel did the [16, 256, 384] transpose in 6.2 ms against the
-// tiled kernel's 23 ms (workgroup barriers are dear there, and there is no coalescing to win).
+// The tile only pays off when both transposed extents fill a good part of it, and on GPUs
+// (`ctx.tuning.permute.tiled`, which tests set to reach both paths): on a CPU adapter (lavapipe)
+// the strided kernel did the [16, 256, 384] transpose in 6.2 ms against the tiled kernel's 23 ms
+// (workgroup barriers are dear there, and there is no coalescing to win).
 const TILED_MIN_EXTENT = 16;
-/** Forces the tiled transpose on (true) or off (false) where it applies; null: GPUs only (tests reach both paths with it). */
-export const permuteTuning: { tiled: boolean | null } = { tiled: null };
 
 function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
   const outShape = perm.map((p) => x.shape[p]);
@@ -162,7 +160,7 @@ function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
   const swapLastTwo = (s.perm.length === 2 && s.perm[0] === 1) || (s.perm.length === 3 && s.perm[0] === 0 && s.perm[1] === 2);
   const r = s.shape[s.shape.length - 2];
   const c = s.shape[s.shape.length - 1];
-  if (swapLastTwo && r >= TILED_MIN_EXTENT && c >= TILED_MIN_EXTENT && (permuteTuning.tiled ?? !isSoftwareAdapter(x.ctx))) {
+  if (swapLastTwo && r >= TILED_MIN_EXTENT && c >= TILED_MIN_EXTENT && x.ctx.tuning.permute.tiled) {
     const batch = s.perm.length === 3 ? s.shape[0] : 1;
     const y = alloc(outShape, x.dtype);
     const tilesR = Math.ceil(r / 32);

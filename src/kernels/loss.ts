@@ -5,7 +5,7 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
-import { alloc, assertDType, assertFloat, grid1d, sameShape } from './util.js';
+import { alloc, assertDType, grid1d, sameShape } from './util.js';
 import { mul, mulScalar } from './elementwise.js';
 import { mean, sum } from './reduce.js';
 

@@ -16,8 +16,9 @@ import { alloc, assertFloat, broadcastStrides, grid1d, pad8 } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { sumToShape } from './elementwise.js';
+import { ACTIVATIONS, type Activation } from './activation.js';
 
-export type Activation = 'none' | 'relu' | 'leakyRelu' | 'gelu' | 'geluTanh' | 'quickGelu' | 'silu' | 'sigmoid' | 'tanh';
+export type { Activation } from './activation.js';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -28,56 +29,18 @@ export interface MatmulOptions {
   leakySlope?: number;
 }
 
-const ACT_ID: Record<Activation, number> = {
-  none: 0,
-  relu: 1,
-  leakyRelu: 2,
-  gelu: 3,
-  geluTanh: 4,
-  quickGelu: 5,
-  silu: 6,
-  sigmoid: 7,
-  tanh: 8,
-};
 
 /** Output rows × columns computed by one workgroup of each kernel. */
-const GENERIC_TILE = 32;
-const SG_ROWS = 32;
-
-/**
- * The subgroup kernel's tile rows for M rows: matmul_sg8.wgsl for M ≤ 8 and matmul_sg16.wgsl
- * for M ≤ 16 (a 32-row tile computes clamped copies for the rows past M), else matmul_sg.wgsl.
- */
-function sgRows(M: number): 8 | 16 | 32 {
-  return M <= 8 ? 8 : M <= 16 ? 16 : 32;
-}
+const PORTABLE_TILE = 32;
 const SG_COLS = 32;
 
-export type MatmulKernelChoice = 'auto' | 'subgroup' | 'generic';
-let kernelChoice: MatmulKernelChoice = 'auto';
-
 /**
- * Picks the matmul kernel: 'subgroup' (shaders/matmul_sg.wgsl, needs subgroups of ≥ 8
- * invocations; the fast one on CPU adapters), 'generic' (shaders/matmul.wgsl, any adapter),
- * or 'auto' (subgroup where supported). For tests and benchmarks.
+ * The subgroup kernel's tile rows for M rows (`ctx.tuning.matmul.tileRows` forces one):
+ * matmul_sg8.wgsl for M ≤ 8 and matmul_sg16.wgsl for M ≤ 16 (a 32-row tile computes clamped
+ * copies for the rows past M), else matmul_sg.wgsl.
  */
-export function setMatmulKernel(choice: MatmulKernelChoice): void {
-  kernelChoice = choice;
-}
-
-function subgroupsUsable(ctx: GpuContext): boolean {
-  if (!ctx.features.subgroups) return false;
-  const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return (info?.subgroupMinSize ?? 0) >= 8;
-}
-
-function useSubgroupKernel(ctx: GpuContext): boolean {
-  if (kernelChoice === 'generic') return false;
-  const ok = subgroupsUsable(ctx);
-  if (kernelChoice === 'subgroup' && !ok) {
-    throw new Error('lrdif: matmul: the subgroup kernel was requested, but this adapter has no subgroups of at least 8 invocations');
-  }
-  return ok;
+function sgRows(ctx: GpuContext, M: number): 8 | 16 | 32 {
+  return ctx.tuning.matmul.tileRows ?? (M <= 8 ? 8 : M <= 16 ? 16 : 32);
 }
 
 interface Plan {
@@ -152,9 +115,9 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
   const sa = batch.length ? broadcastStrides(batchA, batch).map((s) => s * matA) : [];
   const sb = batch.length ? broadcastStrides(batchB, batch).map((s) => s * matB) : [];
 
-  const sg = useSubgroupKernel(ctx);
-  const tileRows = sg ? sgRows(M) : GENERIC_TILE;
-  const tileCols = sg ? SG_COLS : GENERIC_TILE;
+  const sg = ctx.tuning.matmul.path === 'subgroup';
+  const tileRows = sg ? sgRows(ctx, M) : PORTABLE_TILE;
+  const tileCols = sg ? SG_COLS : PORTABLE_TILE;
   const rowGroups = Math.ceil(M / tileRows);
   const colGroups = Math.ceil(pl.N / tileCols);
   const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
@@ -168,7 +131,7 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
   // never writes (writable bindings may not alias `out`), returned to the pool right after.
   const scratch = pre ? null : ctx.acquire(16, 'matmul unused pre');
   try {
-    dispatchMatmul(ctx, sg, a, b, out, pre ? pre.buffer : scratch!, { M, batch, batchCount, sa, sb, rowGroups, colGroups, maxDim }, pl, args);
+    dispatchMatmul(ctx, sg ? tileRows : 0, a, b, out, pre ? pre.buffer : scratch!, { M, batch, batchCount, sa, sb, rowGroups, colGroups, maxDim }, pl, args);
   } catch (e) {
     out.dispose();
     pre?.dispose();
@@ -190,7 +153,8 @@ interface Grid {
   maxDim: number;
 }
 
-function dispatchMatmul(ctx: GpuContext, sg: boolean, a: Tensor, b: Tensor, out: Tensor, preBuf: PooledBuffer, g: Grid, pl: Plan, args: RawArgs): void {
+/** sgTileRows: the subgroup kernel's tile rows, 0 for the portable kernel. */
+function dispatchMatmul(ctx: GpuContext, sgTileRows: number, a: Tensor, b: Tensor, out: Tensor, preBuf: PooledBuffer, g: Grid, pl: Plan, args: RawArgs): void {
   const { M, batch, batchCount, sa, sb, rowGroups, colGroups, maxDim } = g;
   const pre = args.savePre;
   // a stands in for a missing bias (read-only aliasing is allowed)
@@ -198,18 +162,18 @@ function dispatchMatmul(ctx: GpuContext, sg: boolean, a: Tensor, b: Tensor, out:
   let kernel: Kernel;
   let bindings: Record<string, PooledBuffer>;
   let epilogue: Record<string, number> = {};
-  if (sg) {
+  if (sgTileRows) {
     const K = pl.K;
     const N = pl.N;
     const vec4Out = N % 4 === 0;
-    const rows = sgRows(M);
-    kernel = ctx.kernel({ shader: rows === SG_ROWS ? 'matmul_sg' : `matmul_sg${rows}`, entry: vec4Out ? 'main_vec4' : 'main' });
+    const rows = sgTileRows;
+    kernel = ctx.kernel({ shader: rows === 32 ? 'matmul_sg' : `matmul_sg${rows}`, entry: vec4Out ? 'main_vec4' : 'main' });
     // each operand is bound twice: as scalars and as vec4s
     bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, bias: biasBuf };
     if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf });
     else Object.assign(bindings, { out: out.buffer, pre: preBuf });
     epilogue = {
-      act: ACT_ID[args.act],
+      act: ACTIVATIONS[args.act],
       hasBias: args.bias ? 1 : 0,
       savePre: pre ? 1 : 0,
       tileRows: rows,
@@ -225,7 +189,7 @@ function dispatchMatmul(ctx: GpuContext, sg: boolean, a: Tensor, b: Tensor, out:
         TRANS_A: args.transA ? 1 : 0,
         TRANS_B: args.transB ? 1 : 0,
         HAS_BIAS: args.bias ? 1 : 0,
-        ACT: ACT_ID[args.act],
+        ACT: ACTIVATIONS[args.act],
         SAVE_PRE: pre ? 1 : 0,
       },
     });
@@ -256,7 +220,7 @@ function activationBackward(dy: Tensor, z: Tensor, act: Activation, slope: numbe
   const ctx = dy.ctx;
   const dz = alloc(dy.shape);
   ctx.dispatch(
-    { shader: 'matmul', entry: 'act_backward', constants: { ACT: ACT_ID[act] } },
+    { shader: 'matmul', entry: 'act_backward', constants: { ACT: ACTIVATIONS[act] } },
     { bindings: { dy: dy.buffer, zin: z.buffer, dz: dz.buffer }, uniforms: { M: dy.size, slope }, workgroups: grid1d(ctx, dy.size) },
   );
   return dz;
@@ -273,7 +237,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = !!opts.transA;
   const transB = !!opts.transB;
   const act = opts.activation ?? 'none';
-  if (!(act in ACT_ID)) throw new Error(`lrdif: ${op}: unknown activation '${act}' (expected one of ${Object.keys(ACT_ID).join(', ')})`);
+  if (!(act in ACTIVATIONS)) throw new Error(`lrdif: ${op}: unknown activation '${act}' (expected one of ${Object.keys(ACTIVATIONS).join(', ')})`);
   const slope = opts.leakySlope ?? 0.01;
   const pl = plan(op, a, b, transA, transB);
   const bias = opts.bias ?? null;
@@ -298,8 +262,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     engine.record(op, inputs, out, saved, (g, [as, bs, zs]) => {
       const dz = act === 'none' ? g : activationBackward(g, zs, act, slope);
       return [
-        needA ? gradA(dz, as, bs, aShape, transA, transB) : null,
-        needB ? gradB(dz, as, bs, bShape, transA, transB) : null,
+        needA ? gradA(dz, bs, aShape, transA, transB) : null,
+        needB ? gradB(dz, as, bShape, transA, transB) : null,
         needBias ? sum(reshape(dz, [dz.size / pl.N || 0, pl.N]), 0) : null,
       ];
     });
@@ -310,13 +274,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 }
 
 /** d op(a) = dz · op(b)ᵀ, transposed back if a was used transposed; summed to a's shape. */
-function gradA(dz: Tensor, a: Tensor, b: Tensor, aShape: Shape, transA: boolean, transB: boolean): Tensor {
+function gradA(dz: Tensor, b: Tensor, aShape: Shape, transA: boolean, transB: boolean): Tensor {
   const full = transA ? matmul(b, dz, { transA: transB, transB: true }) : matmul(dz, b, { transB: !transB });
   return sumToShape(full, aShape);
 }
 
 /** d op(b) = op(a)ᵀ · dz, transposed back if b was used transposed; summed to b's shape. */
-function gradB(dz: Tensor, a: Tensor, b: Tensor, bShape: Shape, transA: boolean, transB: boolean): Tensor {
+function gradB(dz: Tensor, a: Tensor, bShape: Shape, transA: boolean, transB: boolean): Tensor {
   const batchB = sizeOf(bShape.slice(0, -2));
   const batchA = sizeOf(a.shape.slice(0, -2));
   if (batchB === 1 && batchA > 1 && !transA) {

@@ -11,36 +11,11 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
-import { alloc, assertFloat, grid1d } from './util.js';
+import { alloc, assertFloat, grid1d, pair } from './util.js';
+import { assertImages, poolUniforms, type PoolGeometry } from './pool-window.js';
 
 /** 'valid' (no padding), 'same' (TF: output ⌈in / stride⌉, the odd padding row after), or [ph, pw] on each side. */
 export type MaxPoolPadding = 'valid' | 'same' | number | [number, number];
-
-interface MaxPoolGeometry {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  pt: number;
-  pl: number;
-}
-
-function pair(op: string, what: string, v: number | [number, number], min: number): [number, number] {
-  if (typeof v !== 'number' && !(Array.isArray(v) && v.length === 2)) {
-    throw new Error(`lrdif: ${op}: ${what} must be a number or [h, w], got ${JSON.stringify(v)}`);
-  }
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  for (const d of p) {
-    if (!Number.isInteger(d) || d < min) throw new Error(`lrdif: ${op}: ${what} must be integers ≥ ${min}, got ${JSON.stringify(v)}`);
-  }
-  return p;
-}
 
 /** One axis: output size and padding before, for TF's modes or an explicit symmetric padding. */
 function axis(op: string, x: Tensor, size: number, k: number, s: number, padding: 'valid' | 'same' | number): { out: number; before: number } {
@@ -56,9 +31,8 @@ function axis(op: string, x: Tensor, size: number, k: number, s: number, padding
   return { out: Math.floor((size + 2 * p - k) / s) + 1, before: p };
 }
 
-function geometry(op: string, x: Tensor, kernel: number | [number, number], stride: number | [number, number] | undefined, padding: MaxPoolPadding): MaxPoolGeometry {
-  assertFloat(op, x);
-  if (x.rank !== 4) throw new Error(`lrdif: ${op}: input must be 4-D [N, C, H, W], got ${fmtShape(x.shape)}`);
+function geometry(op: string, x: Tensor, kernel: number | [number, number], stride: number | [number, number] | undefined, padding: MaxPoolPadding): PoolGeometry {
+  assertImages(op, x);
   const [kh, kw] = pair(op, 'kernel', kernel, 1);
   const [sh, sw] = pair(op, 'stride', stride ?? [kh, kw], 1);
   let ph: 'valid' | 'same' | number;
@@ -77,26 +51,11 @@ function geometry(op: string, x: Tensor, kernel: number | [number, number], stri
   return { n, c, h, w, oh: ay.out, ow: ax.out, kh, kw, sh, sw, pt: ay.before, pl: ax.before };
 }
 
-function uniforms(g: MaxPoolGeometry, total: number, slope: number) {
-  return {
-    planes: g.n * g.c,
-    c: g.c,
-    h: g.h,
-    w: g.w,
-    oh: g.oh,
-    ow: g.ow,
-    kh: g.kh,
-    kw: g.kw,
-    sh: g.sh,
-    sw: g.sw,
-    pt: g.pt,
-    pl: g.pl,
-    total,
-    slope,
-  };
+function uniforms(g: PoolGeometry, total: number, slope: number) {
+  return poolUniforms(g, total, { slope });
 }
 
-function forwardRaw(x: Tensor, g: MaxPoolGeometry, bias: Tensor | null, slope: number): Tensor {
+function forwardRaw(x: Tensor, g: PoolGeometry, bias: Tensor | null, slope: number): Tensor {
   const y = alloc([g.n, g.c, g.oh, g.ow]);
   if (y.size === 0) return y;
   // the shader references `bias` statically; without the epilogue it is never read (x stands in)
@@ -120,7 +79,7 @@ function forwardRaw(x: Tensor, g: MaxPoolGeometry, bias: Tensor | null, slope: n
   return y;
 }
 
-function backwardRaw(dy: Tensor, x: Tensor, g: MaxPoolGeometry): Tensor {
+function backwardRaw(dy: Tensor, x: Tensor, g: PoolGeometry): Tensor {
   const dx = alloc(x.shape);
   if (dx.size === 0) return dx;
   dy.ctx.dispatch({ shader: 'maxpool', entry: 'max_backward' }, {

@@ -5,56 +5,11 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
-import { alloc, assertFloat, grid1d } from './util.js';
-
-interface PoolGeometry {
-  planes: number;
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-}
-
-function pair(op: string, what: string, v: number | [number, number], min: number): [number, number] {
-  if (typeof v !== 'number' && !(Array.isArray(v) && v.length === 2)) {
-    throw new Error(`lrdif: ${op}: ${what} must be a number or [h, w], got ${JSON.stringify(v)}`);
-  }
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  for (const d of p) {
-    if (!Number.isInteger(d) || d < min) throw new Error(`lrdif: ${op}: ${what} must be integers ≥ ${min}, got ${JSON.stringify(v)}`);
-  }
-  return p;
-}
-
-function assert4d(op: string, x: Tensor): void {
-  assertFloat(op, x);
-  if (x.rank !== 4) throw new Error(`lrdif: ${op}: input must be 4-D [N, C, H, W], got ${fmtShape(x.shape)}`);
-}
+import { alloc, grid1d, pair } from './util.js';
+import { assertImages, poolUniforms, type PoolGeometry } from './pool-window.js';
 
 function uniforms(g: PoolGeometry, total: number) {
-  return {
-    planes: g.planes,
-    h: g.h,
-    w: g.w,
-    oh: g.oh,
-    ow: g.ow,
-    kh: g.kh,
-    kw: g.kw,
-    sh: g.sh,
-    sw: g.sw,
-    ph: g.ph,
-    pw: g.pw,
-    total,
-    scale: 1 / (g.kh * g.kw),
-  };
+  return poolUniforms(g, total, { scale: 1 / (g.kh * g.kw) });
 }
 
 function poolForward(entry: 'avg' | 'adaptive', x: Tensor, g: PoolGeometry): Tensor {
@@ -86,7 +41,7 @@ function poolBackward(entry: 'avg_backward' | 'adaptive_backward', dy: Tensor, g
  */
 export function avgPool2d(x: Tensor, kernel: number | [number, number], stride?: number | [number, number], padding: number | [number, number] = 0): Tensor {
   const op = 'avgPool2d';
-  assert4d(op, x);
+  assertImages(op, x);
   const [kh, kw] = pair(op, 'kernel', kernel, 1);
   const [sh, sw] = pair(op, 'stride', stride ?? [kh, kw], 1);
   const [ph, pw] = pair(op, 'padding', padding, 0);
@@ -98,7 +53,6 @@ export function avgPool2d(x: Tensor, kernel: number | [number, number], stride?:
     throw new Error(`lrdif: ${op}: kernel ${kh}×${kw} is larger than the padded input ${h + 2 * ph}×${w + 2 * pw} (input ${fmtShape(x.shape)}, padding [${ph}, ${pw}])`);
   }
   const g: PoolGeometry = {
-    planes: n * c,
     n,
     c,
     h,
@@ -109,8 +63,8 @@ export function avgPool2d(x: Tensor, kernel: number | [number, number], stride?:
     kw,
     sh,
     sw,
-    ph,
-    pw,
+    pt: ph,
+    pl: pw,
   };
   const y = poolForward('avg', x, g);
   if (engine.needsGrad([x])) engine.record(op, [x], y, [], (dy) => [poolBackward('avg_backward', dy, g)]);
@@ -123,11 +77,11 @@ export function avgPool2d(x: Tensor, kernel: number | [number, number], stride?:
  */
 export function adaptiveAvgPool2d(x: Tensor, outSize: number | [number, number]): Tensor {
   const op = 'adaptiveAvgPool2d';
-  assert4d(op, x);
+  assertImages(op, x);
   const [oh, ow] = pair(op, 'output size', outSize, 1);
   const [n, c, h, w] = x.shape;
   if (h < 1 || w < 1) throw new Error(`lrdif: ${op}: input ${fmtShape(x.shape)} has an empty spatial axis`);
-  const g: PoolGeometry = { planes: n * c, n, c, h, w, oh, ow, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 };
+  const g: PoolGeometry = { n, c, h, w, oh, ow, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0 };
   const y = poolForward('adaptive', x, g);
   if (engine.needsGrad([x])) engine.record(op, [x], y, [], (dy) => [poolBackward('adaptive_backward', dy, g)]);
   return y;

@@ -1,14 +1,8 @@
 /** Shared helpers for op wrappers: output allocation, shape checks, broadcasting, dispatch sizes. */
-import { engine } from '../autograd/engine.js';
 import { empty, fmtShape, type DType, type Shape, type Tensor } from '../autograd/tensor.js';
 import type { GpuContext } from '../gpu/context.js';
 
 export const WG = 256;
-
-export function ctxOf(...ts: Tensor[]): GpuContext {
-  for (const t of ts) if (t) return t.ctx;
-  return engine.ctx;
-}
 
 export function alloc(shape: Shape, dtype: DType = 'f32'): Tensor {
   return empty(shape, dtype);
@@ -20,6 +14,18 @@ export function assertDType(op: string, t: Tensor, dtype: DType, what = 'input')
 
 export function assertFloat(op: string, ...ts: Tensor[]): void {
   for (const t of ts) assertDType(op, t, 'f32');
+}
+
+/** A 2-D size given as one number or [h, w] (kernel, stride, padding), each an integer ≥ `min`. */
+export function pair(op: string, what: string, v: number | [number, number], min: number): [number, number] {
+  if (typeof v !== 'number' && !(Array.isArray(v) && v.length === 2)) {
+    throw new Error(`lrdif: ${op}: ${what} must be a number or [h, w], got ${JSON.stringify(v)}`);
+  }
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  for (const d of p) {
+    if (!Number.isInteger(d) || d < min) throw new Error(`lrdif: ${op}: ${what} must be integers ≥ ${min}, got ${JSON.stringify(v)}`);
+  }
+  return p;
 }
 
 /** Normalises an axis (negative counts from the end) and checks it is in range. */

@@ -22,7 +22,7 @@
  * and the table's gradient sums ds over windows and over the (i, j) pairs of each relative
  * offset in closed form, in a fixed order (deterministic, no float atomics).
  *
- * Two kernel families, chosen by adapter (`windowAttentionTuning.subgroups` forces one):
+ * Two kernel families, chosen by adapter (`ctx.tuning.windowAttention.path`; `ctx.setTuning` forces one):
  * - shaders/window_attention_sg.wgsl, for CPU adapters with subgroups of ≥ 8 (lavapipe): 8-lane
  *   workgroups, 56×56 register tiles (7 own tokens per lane, partners broadcast), the bias of a
  *   tile gathered once per group of windows; backward = one pass over keys (dK, dV, and ds of a
@@ -37,7 +37,6 @@ import { fmtShape, tensor, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, sameShape } from './util.js';
-import { isSoftwareAdapter } from './rows.js';
 import { zeros } from './creation.js';
 import { add, mulScalar } from './elementwise.js';
 import { indexSelect } from './indexing.js';
@@ -53,22 +52,6 @@ export const WINDOW_ATTENTION_MAX_HEAD_DIM = 128;
 /** Largest rows per invocation (RMAX in the shader). */
 const RMAX = 4;
 const BIAS_WG = 64;
-
-/** Tuning knobs for tests and benchmarks; null: chosen by adapter. */
-export const windowAttentionTuning: {
-  /** Portable kernels: invocations per workgroup. */
-  lanes: number | null;
-  /** Portable kernels: query (or key) rows per invocation, 1…4. */
-  rows: number | null;
-  /** Splits of the windows (or window groups) in the bias-gradient sums. */
-  splits: number | null;
-  /** Most bytes of the backward's ds buffer (windows are processed in chunks below it). */
-  chunkBytes: number | null;
-  /** Use the subgroup kernels (shaders/window_attention_sg.wgsl); false forces the portable ones. */
-  subgroups: boolean | null;
-  /** Subgroup kernels: windows per workgroup (they share the gathered bias). */
-  windowsPerGroup: number | null;
-} = { lanes: null, rows: null, splits: null, chunkBytes: null, subgroups: null, windowsPerGroup: null };
 
 interface Geometry {
   op: string;
@@ -177,22 +160,9 @@ function tokenGeometry(q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null
 
 // ---------------------------------------------------------------- plans
 
-/** Whether the subgroup kernels can run on this adapter (subgroups of at least 8 invocations). */
-export function windowAttentionSubgroupsAvailable(ctx: GpuContext): boolean {
-  if (!ctx.features.subgroups) return false;
-  const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return (info?.subgroupMinSize ?? 0) >= 8;
-}
-
-/**
- * The subgroup kernels are built for CPU adapters (per-lane loads, broadcasts in registers);
- * GPUs get the portable kernels (one invocation per row, register tiles specialised on d).
- */
+/** The subgroup kernels (built for CPU adapters) or the portable ones (`ctx.tuning.windowAttention.path`). */
 function useSubgroups(ctx: GpuContext): boolean {
-  const forced = windowAttentionTuning.subgroups;
-  const ok = windowAttentionSubgroupsAvailable(ctx);
-  if (forced === true && !ok) throw new Error(`lrdif: ${OP}: the subgroup kernels were requested, but this adapter has no subgroups of at least 8 invocations`);
-  return forced ?? (ok && isSoftwareAdapter(ctx));
+  return ctx.tuning.windowAttention.path === 'subgroup';
 }
 
 /** Portable kernels: invocations per workgroup, rows per invocation, row tiles per problem. */
@@ -203,8 +173,8 @@ interface Plan {
 }
 
 function plan(ctx: GpuContext, g: Geometry): Plan {
-  const lanes = windowAttentionTuning.lanes ?? (isSoftwareAdapter(ctx) ? 8 : 64);
-  let rows = windowAttentionTuning.rows ?? 1;
+  const { lanes } = ctx.tuning.windowAttention;
+  let rows = ctx.tuning.windowAttention.rows;
   rows = Math.max(1, Math.min(RMAX, rows, Math.ceil(g.M / lanes)));
   return { lanes, rows, tiles: Math.ceil(g.M / (lanes * rows)) };
 }
@@ -220,12 +190,12 @@ interface SgPlan {
   blocks: number;
 }
 
-function sgPlan(g: Geometry): SgPlan {
+function sgPlan(ctx: GpuContext, g: Geometry): SgPlan {
   const tiles = Math.ceil(g.M / SG_KB);
   // enough workgroups for the CPU's threads, and as many windows per workgroup as that allows
   // (the bias of a tile is gathered once per workgroup)
   const target = 16;
-  let per = windowAttentionTuning.windowsPerGroup ?? Math.ceil(g.bw / Math.max(1, Math.ceil(target / (g.heads * tiles))));
+  let per = ctx.tuning.windowAttention.windowsPerGroup ?? Math.ceil(g.bw / Math.max(1, Math.ceil(target / (g.heads * tiles))));
   per = Math.max(1, Math.min(g.bw, per));
   return { tiles, per, groups: Math.ceil(g.bw / per), blocks: Math.ceil(g.M / SG_KB) };
 }
@@ -281,7 +251,7 @@ function forwardRaw(g: Geometry, q: Tensor, k: Tensor, v: Tensor, table: Tensor 
   const lse = alloc([g.problems, g.M]);
   const io = { qb: q.buffer, kb: k.buffer, vb: v.buffer, tbl: (table ?? q).buffer, ob: out.buffer, lse: lse.buffer };
   if (useSubgroups(ctx)) {
-    const sp = sgPlan(g);
+    const sp = sgPlan(ctx, g);
     // running row sums between blocks of keys (only when M > KB)
     const lsum = sp.blocks > 1 ? alloc([g.problems, g.M]) : alloc([1]);
     ctx.dispatch(
@@ -310,8 +280,8 @@ interface Need {
 function biasGradient(ctx: GpuContext, g: Geometry, part: Tensor, count: number, tableShape: readonly number[]): Tensor {
   const entries = (2 * g.w - 1) ** 2 * g.heads;
   const dtable = alloc(tableShape);
-  const target = isSoftwareAdapter(ctx) ? 8 : Math.max(1, Math.ceil(16384 / entries));
-  let splits = Math.max(1, Math.min(count, windowAttentionTuning.splits ?? target));
+  const target = ctx.caps.isCpuAdapter ? 8 : Math.max(1, Math.ceil(16384 / entries));
+  let splits = Math.max(1, Math.min(count, ctx.tuning.windowAttention.splits ?? target));
   const per = Math.ceil(count / splits);
   splits = Math.ceil(count / per);
   const sums = splits === 1 ? dtable : alloc([entries, splits]);
@@ -335,7 +305,7 @@ function biasGradient(ctx: GpuContext, g: Geometry, part: Tensor, count: number,
 
 function backwardSg(g: Geometry, go: Tensor, q: Tensor, k: Tensor, v: Tensor, table: Tensor | null, out: Tensor, lse: Tensor, need: Need): Array<Tensor | null> {
   const ctx = go.ctx;
-  const sp = sgPlan(g);
+  const sp = sgPlan(ctx, g);
   const wantTable = need.table && g.hasBias;
   const tbl = (table ?? q).buffer;
   const dq = alloc(q.shape);
@@ -343,7 +313,7 @@ function backwardSg(g: Geometry, go: Tensor, q: Tensor, k: Tensor, v: Tensor, ta
   const dv = alloc(v.shape);
   // ds of a chunk of windows (whole groups) stays under the binding limit
   const bytesPerWindow = g.heads * g.M * g.M * 4;
-  const cap = Math.min(windowAttentionTuning.chunkBytes ?? 64 * 2 ** 20, ctx.limits.maxStorageBufferBindingSize);
+  const cap = Math.min(ctx.tuning.windowAttention.chunkBytes, ctx.limits.maxStorageBufferBindingSize);
   if (bytesPerWindow > ctx.limits.maxStorageBufferBindingSize) {
     throw new Error(`lrdif: ${g.op}: the scores of one window (${bytesPerWindow} bytes) exceed the storage binding limit`);
   }
@@ -403,7 +373,7 @@ function backwardPortable(g: Geometry, go: Tensor, q: Tensor, k: Tensor, v: Tens
   } else {
     // ds [windows of a chunk, heads, M, M], summed into per-chunk partial tables
     const bytesPerWindow = g.heads * g.M * g.M * 4;
-    const cap = Math.min(windowAttentionTuning.chunkBytes ?? 64 * 2 ** 20, ctx.limits.maxStorageBufferBindingSize);
+    const cap = Math.min(ctx.tuning.windowAttention.chunkBytes, ctx.limits.maxStorageBufferBindingSize);
     if (bytesPerWindow > ctx.limits.maxStorageBufferBindingSize) {
       throw new Error(`lrdif: ${g.op}: the bias gradient of one window (${bytesPerWindow} bytes of scores) exceeds the storage binding limit`);
     }
@@ -504,8 +474,11 @@ export function windowAttentionTokens(q: Tensor, k: Tensor, v: Tensor, biasTable
   return fused(g, q, k, v, biasTable);
 }
 
-/** Swin's relative position index of a w×w window, [w²·w²] row-major over (i, j). */
-function relativeIndex(w: number): Int32Array {
+/**
+ * Swin's relative position index of a w×w window: [w²·w²] entries into a (2w−1)² bias table,
+ * row-major over (query i, key j): ((yi − yj) + w − 1)·(2w − 1) + (xi − xj) + w − 1.
+ */
+export function relativePositionIndex(w: number): Int32Array {
   const M = w * w;
   const out = new Int32Array(M * M);
   for (let i = 0; i < M; i++) {
@@ -520,7 +493,7 @@ function relativeIndex(w: number): Int32Array {
 function unfusedCore(g: Geometry, q: Tensor, k: Tensor, v: Tensor, biasTable: Tensor | null, rank5: boolean): Tensor {
   let s = matmul(mulScalar(q, g.scale), k, { transB: true });
   if (biasTable) {
-    const idx = tensor(relativeIndex(g.w), [g.M * g.M], 'i32');
+    const idx = tensor(relativePositionIndex(g.w), [g.M * g.M], 'i32');
     const b = permute(reshape(indexSelect(biasTable, 0, idx), [g.M, g.M, g.heads]), [2, 0, 1]);
     idx.dispose();
     s = add(s, rank5 ? reshape(b, [g.heads, 1, g.M, g.M]) : b);

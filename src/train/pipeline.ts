@@ -282,7 +282,7 @@ async function cachedTaps(x01: Tensor, global: readonly number[], flips: readonl
     try {
       const data = await Promise.all(computed.map(async (t) => (await t.data()) as Float32Array));
       missing.forEach((i, r) => {
-        const per = data.map((d, k) => d.slice((r * d.length) / missing.length, ((r + 1) * d.length) / missing.length)) as [Float32Array, Float32Array, Float32Array];
+        const per = data.map((d) => d.slice((r * d.length) / missing.length, ((r + 1) * d.length) / missing.length)) as [Float32Array, Float32Array, Float32Array];
         rows[i] = per;
         cache.set(global[i], flips[i], per);
       });

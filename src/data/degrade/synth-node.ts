@@ -23,7 +23,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile, open as openFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { decodeImage, encodeJpeg, encodePng } from '../../io/image-node.js';
 import type { RgbImage } from '../../io/image.js';
 import { JPEG_QUALITY, SynthSkip, rgbToGrey, type SynthEntry, type SynthLayout, type SynthOutput } from './synth.js';
@@ -336,10 +336,4 @@ export function nodeSynthLayout(format: string, root: string): SynthLayout {
     default:
       throw new Error(`lrdif: synth: unknown dataset format '${format}' (expected ${SYNTH_FORMATS.join(', ')})`);
   }
-}
-
-/** Relative path helper for messages. */
-export function displayPath(p: string): string {
-  const r = relative(process.cwd(), p);
-  return r && !r.startsWith('..') ? r : p;
 }

@@ -159,15 +159,13 @@ export function useFftConvolution(h: number, w: number, k: number): boolean {
   return k * k * h * w > FFT_COST_FACTOR * m * Math.log2(m);
 }
 
-/** Bytes of complex frames per FFT batch: larger batches are split (tests lower it to reach the split). */
-export const udcTuning: { fftBatchBytes: number } = { fftBatchBytes: 96 * 2 ** 20 };
-
 function fftConvolve(xp: Tensor, psf: Tensor, h: number, w: number): Tensor {
   const [n, c, hp, wp] = xp.shape;
   const mh = nextPow2(hp);
   const mw = nextPow2(wp);
   const frameBytes = c * mh * mw * 8; // one complex frame holds two images
-  const limit = udcTuning.fftBatchBytes;
+  // bytes of complex frames per FFT batch: larger batches are split (tests lower it to reach the split)
+  const limit = xp.ctx.tuning.udc.fftBatchBytes;
   if (frameBytes > limit) throw new Error(`lrdif: udc: a ${h}×${w} image needs ${mh}×${mw} FFT frames (${(frameBytes / 2 ** 20).toFixed(0)} MiB), more than one buffer may hold; use convolution 'direct'`);
   const chunk = 2 * Math.floor(limit / frameBytes);
   const kspec = tidy(() => fft2d(realToComplex(psf, [mh, mw])));

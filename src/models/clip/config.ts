@@ -134,14 +134,14 @@ export function clipConfigFromHuggingFace(json: unknown): ClipConfig {
   }
   const tc: Json = { ...obj('text_config', root.text_config), ...obj('text_config_dict', root.text_config_dict) };
   const vc: Json = { ...obj('vision_config', root.vision_config), ...obj('vision_config_dict', root.vision_config_dict) };
-  const get = (c: Json, tower: string, key: string, def: unknown) => (c[key] === undefined || c[key] === null ? def : c[key]);
-  const num = (c: Json, tower: string, key: string, def: number) => positiveInt(`${tower}.${key}`, get(c, tower, key, def));
+  const get = (c: Json, key: string, def: unknown) => (c[key] === undefined || c[key] === null ? def : c[key]);
+  const num = (c: Json, tower: string, key: string, def: number) => positiveInt(`${tower}.${key}`, get(c, key, def));
   const eps = (c: Json, tower: string) => {
-    const e = get(c, tower, 'layer_norm_eps', 1e-5);
+    const e = get(c, 'layer_norm_eps', 1e-5);
     if (typeof e !== 'number' || !(e > 0)) throw new ClipConfigError(`${tower}.layer_norm_eps must be a positive number, got ${JSON.stringify(e)}`);
     return e;
   };
-  const channels = get(vc, 'vision_config', 'num_channels', 3);
+  const channels = get(vc, 'num_channels', 3);
   if (channels !== 3) throw new ClipConfigError(`vision_config.num_channels ${JSON.stringify(channels)} is not supported (RGB: 3)`);
   const width = num(vc, 'vision_config', 'hidden_size', 768);
   const vision: ClipVisionConfig = {
@@ -151,10 +151,10 @@ export function clipConfigFromHuggingFace(json: unknown): ClipConfig {
     layers: num(vc, 'vision_config', 'num_hidden_layers', 12),
     heads: num(vc, 'vision_config', 'num_attention_heads', 12),
     mlpDim: num(vc, 'vision_config', 'intermediate_size', 3072),
-    act: parseClipActivation('vision_config.hidden_act', get(vc, 'vision_config', 'hidden_act', 'quick_gelu')),
+    act: parseClipActivation('vision_config.hidden_act', get(vc, 'hidden_act', 'quick_gelu')),
     eps: eps(vc, 'vision_config'),
   };
-  const eosRaw = get(tc, 'text_config', 'eos_token_id', OPENAI_EOT);
+  const eosRaw = get(tc, 'eos_token_id', OPENAI_EOT);
   if (typeof eosRaw !== 'number' || !Number.isInteger(eosRaw) || eosRaw < 0) throw new ClipConfigError(`text_config.eos_token_id must be an integer ≥ 0, got ${JSON.stringify(eosRaw)}`);
   const legacy = eosRaw === 2;
   const vocabSize = num(tc, 'text_config', 'vocab_size', 49408);
@@ -165,7 +165,7 @@ export function clipConfigFromHuggingFace(json: unknown): ClipConfig {
     layers: num(tc, 'text_config', 'num_hidden_layers', 12),
     heads: num(tc, 'text_config', 'num_attention_heads', 8),
     mlpDim: num(tc, 'text_config', 'intermediate_size', 2048),
-    act: parseClipActivation('text_config.hidden_act', get(tc, 'text_config', 'hidden_act', 'quick_gelu')),
+    act: parseClipActivation('text_config.hidden_act', get(tc, 'hidden_act', 'quick_gelu')),
     eps: eps(tc, 'text_config'),
     pooling: legacy ? 'argmax' : 'eot',
     eotTokenId: legacy ? Math.min(OPENAI_EOT, vocabSize - 1) : eosRaw,

@@ -43,7 +43,6 @@ import { reshape } from '../../kernels/shape.js';
 import { alloc, grid1d } from '../../kernels/util.js';
 import type { PooledBuffer } from '../../gpu/buffer-pool.js';
 import type { GpuContext } from '../../gpu/context.js';
-import { isSoftwareAdapter } from '../../kernels/rows.js';
 import { hwioToOihw, type FaceApiWeightSource } from './weights.js';
 
 /** face-api's mean RGB on the 0..255 scale. */
@@ -60,7 +59,7 @@ export const FACE_FEATURE_EXTRACTOR_SPECS: Record<FaceFeatureExtractorKind, { ch
 
 /** Faces per chunk of the fused path: small on CPU adapters (cache-resident activations), larger on GPUs. */
 function faceApiChunk(ctx: GpuContext): number {
-  return isSoftwareAdapter(ctx) ? 4 : 32;
+  return ctx.caps.isCpuAdapter ? 4 : 32;
 }
 
 /** Frozen parameter from host data. */

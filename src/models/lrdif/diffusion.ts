@@ -16,8 +16,8 @@ import {
   DDPM_MAX_PRIOR,
   DDPM_MAX_STEPS,
   DDPM_MAX_WIDTH,
-  ddpmCoefficients,
   ddpmSampleFused,
+  ddpmSchedule,
   ddpmStep as ddpmStepKernel,
 } from '../../kernels/ddpm.js';
 import { add, mulScalar } from '../../kernels/elementwise.js';
@@ -40,22 +40,9 @@ export function makeDiffusionSchedule(
 ): DiffusionSchedule {
   const T = c.timesteps;
   if (!Number.isInteger(T) || T < 1 || T > 32) throw new Error(`lrdif: makeDiffusionSchedule: timesteps must be in 1…32, got ${T}`);
-  const betas = new Float64Array(T);
-  const lin = (a: number, b: number, i: number) => (T === 1 ? a : a + ((b - a) * i) / (T - 1));
-  for (let i = 0; i < T; i++) {
-    betas[i] = (c.betaSchedule as LrdifBetaSchedule) === 'linear' ? lin(c.betaStart, c.betaEnd, i) : lin(Math.sqrt(c.betaStart), Math.sqrt(c.betaEnd), i) ** 2;
-  }
-  const alphas = betas.map((b) => 1 - b);
-  const alphasCumprod = new Float64Array(T);
-  let p = 1;
-  for (let i = 0; i < T; i++) alphasCumprod[i] = p *= alphas[i];
+  const kind = (c.betaSchedule as LrdifBetaSchedule) === 'linear' ? 'linear' : 'sqrt-linear';
+  const { betas, alphas, alphasCumprod } = ddpmSchedule(T, { betaStart: c.betaStart, betaEnd: c.betaEnd, kind });
   return { timesteps: T, betas, alphas, alphasCumprod, parameterisation: c.parameterisation };
-}
-
-/** The coefficients of one reverse step t (1…T): Z_{t−1} = zCoef·Z_t + predCoef·prediction. */
-export function ddpmStepCoefficients(s: DiffusionSchedule, t: number): { zCoef: number; predCoef: number } {
-  const { a, b } = ddpmCoefficients(s, t, s.parameterisation);
-  return { zCoef: a, predCoef: b };
 }
 
 /**

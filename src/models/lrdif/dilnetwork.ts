@@ -28,21 +28,7 @@ import { lrdifScales, type LrdifConfig } from './config.js';
 import { expectShape } from './layers.js';
 import type { DtFeatures } from './dtnetwork.js';
 
-/** Swin's relative position index of a w×w window: [w²·w²] entries into a (2w−1)² table, row-major (i, j). */
-export function relativePositionIndex(window: number): Int32Array {
-  const M = window * window;
-  const out = new Int32Array(M * M);
-  for (let i = 0; i < M; i++) {
-    const hi = Math.floor(i / window);
-    const wi = i % window;
-    for (let j = 0; j < M; j++) {
-      const hj = Math.floor(j / window);
-      const wj = j % window;
-      out[i * M + j] = (hi - hj + window - 1) * (2 * window - 1) + (wi - wj + window - 1);
-    }
-  }
-  return out;
-}
+export { relativePositionIndex } from '../../kernels/window-attention.js';
 
 /**
  * The window attention core, in one place, on token-major tensors (what a Linear over window
@@ -57,7 +43,6 @@ export function windowAttentionCore(q: Tensor, k: Tensor, v: Tensor, biasTable: 
   }
   const [Bw, M, D] = q.shape;
   if (D % heads !== 0) throw new Error(`lrdif: windowAttentionCore: width ${D} of q ${q.describe()} is not a multiple of heads ${heads}`);
-  const d = D / heads;
   if (biasTable) {
     if (!window || window * window !== M) throw new Error(`lrdif: windowAttentionCore: ${M} tokens per window is not window² (window ${window})`);
     expectShape('windowAttentionCore', 'relative position bias table', biasTable, [(2 * window - 1) ** 2, heads]);

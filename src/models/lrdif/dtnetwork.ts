@@ -25,7 +25,6 @@ import type { Generator } from '../../kernels/random.js';
 import { Conv2d } from '../../nn/conv2d.js';
 import { LayerNorm } from '../../nn/layernorm.js';
 import { Module } from '../../nn/module.js';
-import { Sequential } from '../../nn/sequential.js';
 import type { LrdifConfig } from './config.js';
 import { DGNet } from './dgnet.js';
 import { DMNet } from './dmnet.js';

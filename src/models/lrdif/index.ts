@@ -9,7 +9,7 @@ export { DILNetwork, DilScale, DilMlp, windowAttentionCore, relativePositionInde
 export { FusionViT, FusionBlock, FusionAttention } from './fusion.js';
 export { UDCformer } from './udcformer.js';
 export { Denoiser } from './denoiser.js';
-export { makeDiffusionSchedule, reverseStep, ddpmStepCoefficients, insertNoise, reverseChain, sampleChain, canSampleFused, timeFeature, type DiffusionSchedule } from './diffusion.js';
+export { makeDiffusionSchedule, reverseStep, insertNoise, reverseChain, sampleChain, canSampleFused, timeFeature, type DiffusionSchedule } from './diffusion.js';
 export {
   LrdifModel,
   textEmbeddingsOfLabels,
