@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadDataset, type DatasetKind } from '../data/datasets/index.js';
+import { carveValidation, loadDataset, type DatasetKind } from '../data/datasets/index.js';
 import { nodeDataSource } from '../data/datasets/source-node.js';
 import type { ImageDataset } from '../data/datasets/types.js';
 import { resolveDegradeConfig, type DegradationKind } from '../data/degrade/index.js';
@@ -34,6 +34,9 @@ export interface BaselineRunOptions {
   data: string;
   format: DatasetKind;
   testFraction: number;
+  /** Share of train carved out as the validation split when the dataset has none (0: none). */
+  valFraction: number;
+  /** Seed of the test split (KDEF, class folders) and of the validation carve. */
   splitSeed: number;
   out: string;
   which: BaselineKind[];
@@ -115,9 +118,18 @@ const SELECTION_LABEL: Record<Selection, string> = {
 export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Promise<BaselineRunResult> {
   const { log, warn } = env;
   if (o.which.length === 0) throw new Error('lrdif: baseline: --which names no baseline (cnn, faceapi)');
-  const ds = await loadDataset(o.format, o.data, nodeDataSource(), { seed: o.splitSeed, testFraction: o.testFraction, warn });
+  let ds = await loadDataset(o.format, o.data, nodeDataSource(), { seed: o.splitSeed, testFraction: o.testFraction, warn });
+  let carved: { by: string; groups: number; images: number } | null = null;
+  if (o.valFraction > 0 && o.which.includes('cnn')) {
+    const c = carveValidation(ds, { fraction: o.valFraction, seed: o.splitSeed });
+    ds = c.dataset;
+    if (c.by !== 'own') carved = { by: c.by, groups: c.groups, images: c.images };
+  }
   const counts = (['train', 'val', 'test'] as const).map((s) => [s, ds.items.filter((it) => it.split === s).length] as const).filter(([, n]) => n > 0);
   log(`data: ${ds.name} at ${o.data}: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')} images, ${ds.numClasses} classes (${ds.classNames.join(', ')})`);
+  if (carved) {
+    log(`validation split: ${carved.images} training images carved out ${carved.by === 'person' ? `by person (${carved.groups} persons, none of them left in train)` : 'image by image'} (fraction ${o.valFraction}, seed ${o.splitSeed})`);
+  }
   const test = splitWithIndices(ds, 'test');
   if (test.length === 0) throw new Error(`lrdif: baseline: ${o.data} has no test images (give a dataset with a test split, or a --test-fraction above 0)`);
   const degrade = o.degrade ? { kind: o.degrade.kind, config: resolveDegradeConfig(o.degrade.kind, o.degrade.config ?? {}), seed: o.degrade.seed } : null;
@@ -126,6 +138,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
   const files: string[] = [];
   const summary: Record<string, unknown> = {
     data: { dir: path.resolve(o.data), format: o.format, split: 'test', test_images: test.length },
+    validation: carved ? { carved_from: 'train', by: carved.by, groups: carved.groups, images: carved.images, fraction: o.valFraction, seed: o.splitSeed } : null,
     degradation: degrade ? { kind: degrade.kind, seed: degrade.seed, on_the_fly: true } : null,
     version: env.version,
   };

@@ -40,6 +40,7 @@ interface BaselineCliOpts {
   degradeSeed: number;
   faceapiWeights?: string;
   testFraction: number;
+  valFraction: number;
   splitSeed: number;
   deterministic?: boolean;
   json?: boolean;
@@ -63,6 +64,7 @@ export function baselineOptionsFromCli(o: BaselineCliOpts): BaselineRunOptions {
     data: o.data,
     format: parseDatasetKind(o.format),
     testFraction: o.testFraction,
+    valFraction: o.valFraction,
     splitSeed: o.splitSeed,
     out: o.out,
     which: [...new Set(o.which)],
@@ -193,14 +195,15 @@ export function registerBaseline(program: Command, wrap: Wrap): void {
     .option('--no-augment', 'no random flip and erasing (the CNN otherwise gets LRDif\'s)')
     .option('--widths <list>', 'CNN block widths, comma-separated (one block each)', listArg(cmd, 'widths', intArg(cmd, 'widths', 1)), [32, 64, 128, 256])
     .option('--dropout <p>', 'dropout before the CNN\'s linear head', numArg(cmd, 'dropout', 0, 0.99), 0.3)
-    .option('--select <s>', "CNN checkpoint selection: auto (val when the dataset has one, else last), val, last, or test (the paper's best test epoch: optimistic)", choiceArg(cmd, 'select', ['auto', 'val', 'last', 'test'] as const), 'auto')
+    .option('--select <s>', "CNN checkpoint selection: auto (val, unless --val-fraction 0 and the dataset has none: then last), val, last, or test (the paper's best test epoch: optimistic)", choiceArg(cmd, 'select', ['auto', 'val', 'last', 'test'] as const), 'auto')
     .option('--variant <v>', 'with --degrade-on-the-fly: udc or lowlight', choiceArg(cmd, 'variant', ['udc', 'lowlight'] as const))
     .option('--degrade-on-the-fly', 'degrade the (clean) images on the fly, each image with its own seed')
     .option('--degrade-config <file>', 'JSON file with a partial degradation config for --degrade-on-the-fly')
     .option('--degrade-seed <n>', 'seed of the on-the-fly degradation', intArg(cmd, 'degrade-seed', 0), 0)
     .option('--faceapi-weights <file>', "face-api expression weights (a weights manifest or .safetensors; default: the installed @vladmandic/face-api's)")
     .option('--test-fraction <x>', 'test share for datasets without a test split (KDEF, class folders)', numArg(cmd, 'test-fraction', 0, 1), 0.2)
-    .option('--split-seed <n>', 'seed of that split', intArg(cmd, 'split-seed', 0), 0)
+    .option('--val-fraction <x>', 'share of train carved out as the validation split (person-disjoint where file names name persons) when the dataset has none; 0: none', numArg(cmd, 'val-fraction', 0, 0.9), 0.15)
+    .option('--split-seed <n>', 'seed of the test split and of the validation carve', intArg(cmd, 'split-seed', 0), 0)
     .option('--deterministic', 'no timings in metrics.jsonl, no prefetch')
     .option('--json', 'print the summary as JSON')
     .option('--plain', 'print progress lines instead of progress bars')

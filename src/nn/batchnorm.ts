@@ -23,6 +23,48 @@ export interface BatchNormOptions {
   affine?: boolean;
 }
 
+/**
+ * Training-mode batch normalisation of x [N, C, H, W] with the batch's statistics: returns y and
+ * the per-channel mean and biased variance ([1, C, 1, 1]). Differentiable in x, weight and bias.
+ */
+export function batchNorm2dTrain(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): { y: Tensor; mean: Tensor; variance: Tensor } {
+  checkInput('batchNorm2dTrain', x, weight, bias);
+  const C = x.shape[1];
+  const per = x.shape[0] * x.shape[2] * x.shape[3];
+  if (per < 2) throw new Error(`lrdif: batchNorm2dTrain: training needs more than one value per channel, got input ${x.describe()}`);
+  const mu = mean(x, [0, 2, 3], true);
+  const xc = sub(x, mu);
+  const variance = mean(square(xc), [0, 2, 3], true);
+  const inv = rsqrt(addScalar(variance, eps));
+  // one [1, C, 1, 1] scale instead of two passes over the activations
+  const scale = weight ? mul(inv, reshape(weight, [1, C, 1, 1])) : inv;
+  let y = mul(xc, scale);
+  if (bias) y = add(y, reshape(bias, [1, C, 1, 1]));
+  return { y, mean: mu, variance };
+}
+
+/** Evaluation-mode batch normalisation with given statistics: y = x·s + t, s = w/√(var + eps), t = b − mean·s. */
+export function batchNorm2dEval(x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
+  checkInput('batchNorm2dEval', x, weight, bias);
+  const C = x.shape[1];
+  for (const [n, t] of [['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+    if (t.rank !== 1 || t.shape[0] !== C) throw new Error(`lrdif: batchNorm2dEval: ${n} ${t.describe()} must be [${C}] for input ${x.describe()}`);
+  }
+  let s = rsqrt(addScalar(runningVar, eps));
+  if (weight) s = mul(s, weight);
+  const ms = mul(runningMean, s);
+  const t = bias ? sub(bias, ms) : mulScalar(ms, -1);
+  return add(mul(x, reshape(s, [1, C, 1, 1])), reshape(t, [1, C, 1, 1]));
+}
+
+function checkInput(op: string, x: Tensor, weight: Tensor | null, bias: Tensor | null): void {
+  if (x.rank !== 4) throw new Error(`lrdif: ${op}: input ${x.describe()} must be [N, C, H, W]`);
+  const C = x.shape[1];
+  for (const [n, t] of [['weight', weight], ['bias', bias]] as const) {
+    if (t && (t.rank !== 1 || t.shape[0] !== C)) throw new Error(`lrdif: ${op}: ${n} ${t.describe()} must be [${C}] for input ${x.describe()}`);
+  }
+}
+
 export class BatchNorm2d extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
@@ -52,31 +94,13 @@ export class BatchNorm2d extends Module {
   forward(x: Tensor): Tensor {
     const C = this.numFeatures;
     if (x.rank !== 4 || x.shape[1] !== C) throw new Error(`lrdif: BatchNorm2d(${C}): input ${x.describe()} must be [N, ${C}, H, W]`);
-    const [N, , H, W] = x.shape;
-    const per = N * H * W;
-    const col = (t: Tensor) => reshape(t, [1, C, 1, 1]);
-    if (!this.training) {
-      // y = x·s + t with s = w / √(var + eps), t = b − mean·s
-      return tidy(() => {
-        let s = rsqrt(addScalar(this.runningVar, this.eps));
-        if (this.weight) s = mul(s, this.weight);
-        const ms = mul(this.runningMean, s);
-        const t = this.bias ? sub(this.bias, ms) : mulScalar(ms, -1);
-        return add(mul(x, col(s)), col(t));
-      });
-    }
+    if (!this.training) return tidy(() => batchNorm2dEval(x, this.runningMean, this.runningVar, this.weight, this.bias, this.eps));
+    const per = x.shape[0] * x.shape[2] * x.shape[3];
     if (per < 2) throw new Error(`lrdif: BatchNorm2d(${C}): training needs more than one value per channel, got input ${x.describe()}`);
     return tidy(() => {
-      const mu = mean(x, [0, 2, 3], true);
-      const xc = sub(x, mu);
-      const varB = mean(square(xc), [0, 2, 3], true);
-      const inv = rsqrt(addScalar(varB, this.eps));
-      // one [1, C, 1, 1] scale instead of two passes over the activations
-      const scale = this.weight ? mul(inv, col(this.weight)) : inv;
-      let y = mul(xc, scale);
-      if (this.bias) y = add(y, col(this.bias));
-      this.updateRunning(mu, varB, per);
-      return y;
+      const r = batchNorm2dTrain(x, this.weight, this.bias, this.eps);
+      this.updateRunning(r.mean, r.variance, per);
+      return r.y;
     });
   }
 
