@@ -105,7 +105,7 @@ function reportJson(r: ClassificationReport) {
 export function resolveSelection(select: BaselineRunOptions['select'], ds: ImageDataset): Selection {
   const hasVal = ds.items.some((it) => it.split === 'val');
   if (select === 'auto') return hasVal ? 'val' : 'last';
-  if (select === 'val' && !hasVal) throw new Error(`lrdif: baseline: --select val needs a validation split, and ${ds.name} has none (give a dataset with val/ images, or --select last)`);
+  if (select === 'val' && !hasVal) throw new Error(`lrdif: baseline: --select-on val needs a validation split, and ${ds.name} has none (give a dataset with val/ images, or --val-fraction above 0, or --select-on last)`);
   return select;
 }
 

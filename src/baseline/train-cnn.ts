@@ -4,7 +4,7 @@
  * Per epoch: the DataLoader's seeded order, each batch through cnnBatch (LRDif's degradation and
  * augmentation), one AdamW step on cross-entropy, then the model-selection evaluation:
  *   - 'val':  the validation split after every epoch; the checkpoint with the best validation
- *             accuracy is kept (the honest protocol: test is not looked at until the end);
+ *             accuracy (ties: the lower validation loss) is kept (the honest protocol: test is not looked at until the end);
  *   - 'last': no selection, the last epoch;
  *   - 'test': the test split after every epoch, the best test epoch (the paper's protocol:
  *             optimistic, reported as such).
@@ -207,6 +207,7 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
   let step = 0;
   let selected: CnnTrainResult['selected'] = { epoch: 0, split: s.selection, accuracy: null, meanClassAccuracy: null };
   let selectedEntries: SafetensorsEntry[] | null = null;
+  let selectedLoss = Infinity;
   const history: CnnTrainResult['history'] = [];
   store.rewriteMetrics([]);
   try {
@@ -274,7 +275,9 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
         store.appendMetrics(
           JSON.stringify({ type: 'eval', epoch: e1, step, split: selectSplit, n: report.n, accuracy: report.accuracy, mean_class_accuracy: report.meanClassAccuracy, loss: finite(ev.loss) }),
         );
-        improved = selected.accuracy === null || report.accuracy > selected.accuracy;
+        // a tie in accuracy goes to the lower loss (as lrdif train does)
+        improved = selected.accuracy === null || report.accuracy > selected.accuracy || (report.accuracy === selected.accuracy && ev.loss < selectedLoss);
+        if (improved) selectedLoss = ev.loss;
       } else {
         improved = true;
       }

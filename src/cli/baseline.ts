@@ -33,7 +33,7 @@ interface BaselineCliOpts {
   augment: boolean;
   widths: number[];
   dropout: number;
-  select: 'auto' | Selection;
+  selectOn: 'auto' | Selection;
   variant?: DegradationKind;
   degradeOnTheFly?: boolean;
   degradeConfig?: string;
@@ -80,7 +80,7 @@ export function baselineOptionsFromCli(o: BaselineCliOpts): BaselineRunOptions {
     augment: o.augment,
     widths: o.widths,
     dropout: o.dropout,
-    select: o.select,
+    select: o.selectOn,
     degrade: o.degradeOnTheFly ? { kind: o.variant!, config: o.degradeConfig ? readJsonFile('baseline', 'the degradation config', o.degradeConfig) : {}, seed: o.degradeSeed } : null,
     faceapiWeights: o.faceapiWeights ?? null,
     deterministic: Boolean(o.deterministic),
@@ -195,7 +195,7 @@ export function registerBaseline(program: Command, wrap: Wrap): void {
     .option('--no-augment', 'no random flip and erasing (the CNN otherwise gets LRDif\'s)')
     .option('--widths <list>', 'CNN block widths, comma-separated (one block each)', listArg(cmd, 'widths', intArg(cmd, 'widths', 1)), [32, 64, 128, 256])
     .option('--dropout <p>', 'dropout before the CNN\'s linear head', numArg(cmd, 'dropout', 0, 0.99), 0.3)
-    .option('--select <s>', "CNN checkpoint selection: auto (val, unless --val-fraction 0 and the dataset has none: then last), val, last, or test (the paper's best test epoch: optimistic)", choiceArg(cmd, 'select', ['auto', 'val', 'last', 'test'] as const), 'auto')
+    .option('--select-on <s>', "the split that picks the CNN's epoch: auto (val, unless --val-fraction 0 and the dataset has none: then last), val, last, or test (the paper's best test epoch: optimistic)", choiceArg(cmd, 'select-on', ['auto', 'val', 'last', 'test'] as const), 'auto')
     .option('--variant <v>', 'with --degrade-on-the-fly: udc or lowlight', choiceArg(cmd, 'variant', ['udc', 'lowlight'] as const))
     .option('--degrade-on-the-fly', 'degrade the (clean) images on the fly, each image with its own seed')
     .option('--degrade-config <file>', 'JSON file with a partial degradation config for --degrade-on-the-fly')
