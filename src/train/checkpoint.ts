@@ -1,5 +1,6 @@
 /**
- * LRDif checkpoints as safetensors (browser-safe; files: checkpoint-node.ts).
+ * LRDif checkpoints as safetensors (browser-safe; Node reads them with openSafetensorsFile in
+ * src/io/safetensors-node.ts and writes them through the run folder, src/train/store-node.ts).
  *
  * Tensors: `model.<parameter path>` (the whole LrdifModel state dict, F32) and, when the
  * optimiser is saved, `optimizer.<parameter path>.<slot>` (AdamW's exp_avg / exp_avg_sq).
