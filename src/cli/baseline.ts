@@ -14,7 +14,7 @@ import { parseDatasetKind } from '../train/session-node.js';
 import type { Wrap } from './command.js';
 import { isPlain, makeBar, type Bar } from './progress.js';
 import { packageVersion } from './package-version.js';
-import { choiceArg, intArg, numArg, readJsonFile } from './train.js';
+import { choiceArg, intArg, numArg, readJsonFile } from './args.js';
 
 interface BaselineCliOpts {
   data: string;
