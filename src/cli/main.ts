@@ -20,6 +20,7 @@ import { registerTrain } from './train.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerSweep } from './sweep.js';
+import { registerBaseline } from './baseline.js';
 import { packageVersion } from './package-version.js';
 
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -76,6 +77,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerEval(program, wrap);
   registerPredict(program, wrap);
   registerSweep(program, wrap);
+  registerBaseline(program, wrap);
   registerEngineDemo(program, wrap);
   return program;
 }
