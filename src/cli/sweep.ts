@@ -74,7 +74,7 @@ export async function runSweepCli(opts: SweepCliOpts, given: (name: string) => b
     const enc = await openEncoders({ path: base.clip, seed: base.clipSeed }, base.cacheDir, log);
     let session: Session;
     try {
-      session = await Session.open({ dir: base.data, format: base.format, splitSeed: base.splitSeed, testFraction: base.testFraction }, enc, log, (m) => process.stderr.write(`${m}\n`));
+      session = await Session.open({ dir: base.data, format: base.format, splitSeed: base.splitSeed, testFraction: base.testFraction, classes: base.classes }, enc, log, (m) => process.stderr.write(`${m}\n`));
     } catch (e) {
       enc.dispose();
       throw e;

@@ -16,7 +16,7 @@ import type { Command } from 'commander';
 import { initNode } from '../node.js';
 import { clearPsfCache } from '../data/degrade/index.js';
 import type { LrdifConfig, LrdifVariant } from '../models/lrdif/config.js';
-import type { Split } from '../data/datasets/types.js';
+import { CANONICAL_CLASSES, type Split } from '../data/datasets/types.js';
 import { runTraining, readRunOptions, type RunOutcome, type TrainRunOptions } from '../train/run-node.js';
 import { openEncoders, parseDatasetKind, Session, type Log } from '../train/session-node.js';
 import { defaultCacheDir } from '../train/store-node.js';
@@ -69,6 +69,16 @@ export function collectSet(cmd: string) {
   };
 }
 
+/** --classes neutral,happiness,…: canonical class names, in label order. */
+export function classListArg(cmd: string) {
+  return (v: string): string[] => {
+    const list = v.split(',').map((c) => c.trim());
+    const bad = list.filter((c) => !(CANONICAL_CLASSES as readonly string[]).includes(c));
+    if (bad.length) throw new Error(`lrdif: ${cmd}: --classes takes canonical class names separated by commas (${CANONICAL_CLASSES.join(', ')}), got ${bad.map((c) => `'${c}'`).join(', ')}`);
+    return list;
+  };
+}
+
 export function readJsonFile(cmd: string, what: string, file: string): unknown {
   let text: string;
   try {
@@ -116,6 +126,7 @@ interface TrainCliOpts {
   testFraction: number;
   splitSeed: number;
   evalSplit: Split;
+  classes?: string[];
   cache?: string | false;
   resume?: boolean;
   out: string;
@@ -150,6 +161,7 @@ export function trainOptionsFromCli(o: TrainCliOpts, given: (name: string) => bo
     testFraction: o.testFraction,
     splitSeed: o.splitSeed,
     evalSplit: o.evalSplit,
+    classes: o.classes ?? null,
     clip: o.clip ?? null,
     clipSeed: o.clipSeed,
     config: o.config,
@@ -200,7 +212,7 @@ export async function trainWithOptions(o: TrainRunOptions, resume: boolean, env:
     (await (async () => {
       const enc = await openEncoders({ path: o.clip, seed: o.clipSeed }, o.cacheDir, log);
       try {
-        return await Session.open({ dir: o.data, format: o.format, splitSeed: o.splitSeed, testFraction: o.testFraction }, enc, log, warn);
+        return await Session.open({ dir: o.data, format: o.format, splitSeed: o.splitSeed, testFraction: o.testFraction, classes: o.classes ?? null }, enc, log, warn);
       } catch (e) {
         enc.dispose();
         throw e;
@@ -219,7 +231,7 @@ export async function runTrainCli(opts: TrainCliOpts, given: (name: string) => b
   let o: TrainRunOptions;
   if (opts.resume) {
     const allowed = new Set(['resume', 'out', 'plain', 'cache']);
-    const extra = ['stage', 'data', 'format', 'clip', 'config', 'set', 'epochs', 'batch', 'lr', 'weightDecay', 'seed', 'from', 'timesteps', 'variant', 'degradeOnTheFly', 'deterministic'].filter(
+    const extra = ['stage', 'data', 'format', 'clip', 'config', 'set', 'epochs', 'batch', 'lr', 'weightDecay', 'seed', 'from', 'timesteps', 'variant', 'degradeOnTheFly', 'deterministic', 'classes'].filter(
       (k) => !allowed.has(k) && given(k),
     );
     if (extra.length) throw new Error(`lrdif: train --resume continues with the run's own options (its run.json); do not pass ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
@@ -267,6 +279,7 @@ export function addTrainingOptions(c: Command, cmd: string): Command {
     .option('--deterministic', 'no timings in metrics.jsonl (reruns and resumed runs write identical files), no prefetch')
     .option('--test-fraction <x>', 'test share for datasets without a test split (KDEF, class folders)', numArg(cmd, 'test-fraction', 0, 1), 0.2)
     .option('--split-seed <n>', 'seed of that split', intArg(cmd, 'split-seed', 0), 0)
+    .option('--classes <list>', 'the label set, canonical class names separated by commas in label order (default: the classes that have images)', classListArg(cmd))
     .option('--eval-split <s>', 'split evaluated after each epoch: test or val', choiceArg(cmd, 'eval-split', ['test', 'val'] as const), 'test')
     .option('--cache <dir>', 'embedding cache folder (default $LRDIF_CACHE_DIR or ~/.cache/lrdif/embeddings)')
     .option('--no-cache', 'keep the embeddings in memory only');

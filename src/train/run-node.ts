@@ -27,6 +27,8 @@ export interface TrainRunOptions {
   testFraction: number;
   splitSeed: number;
   evalSplit: Split;
+  /** The label set (canonical class names in label order); null or absent: the classes that have images. */
+  classes?: string[] | null;
   /** CLIP folder/file, or null for the tiny random CLIP with `clipSeed`. */
   clip: string | null;
   clipSeed: number;

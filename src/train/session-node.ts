@@ -123,6 +123,8 @@ export interface DataChoice {
   /** Split seed and test fraction (KDEF and class folders without split folders). */
   splitSeed: number;
   testFraction: number;
+  /** The label set (canonical class names, in label order); default: the classes present in the data. */
+  classes?: readonly string[] | null;
 }
 
 /** Flushes the cache when it is a file. */
@@ -144,7 +146,7 @@ export class Session {
   ) {}
 
   static async open(data: DataChoice, encoders: FrozenEncoders, log: Log, warn: Log): Promise<Session> {
-    const ds = await loadDataset(data.format, data.dir, nodeDataSource(), { seed: data.splitSeed, testFraction: data.testFraction, warn });
+    const ds = await loadDataset(data.format, data.dir, nodeDataSource(), { seed: data.splitSeed, testFraction: data.testFraction, warn, ...(data.classes ? { classes: data.classes } : {}) });
     const counts = (['train', 'val', 'test'] as const).map((s) => [s, ds.items.filter((it) => it.split === s).length] as const).filter(([, n]) => n > 0);
     log(`data: ${ds.name} at ${data.dir}: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')} images, ${ds.numClasses} classes (${ds.classNames.join(', ')})`);
     return new Session(encoders, ds, data, log);

@@ -2,11 +2,13 @@
  * Datasets: the one canonical class list, items, splits, and the platform adapter that reads
  * files (`DataSource`; Node: datasets/source-node.ts). Nothing here imports Node modules.
  *
- * Canonical classes (indices are labels everywhere; checkpoints record `classNames`):
- *   0 neutral, 1 happiness, 2 surprise, 3 sadness, 4 anger, 5 disgust, 6 fear, 7 contempt
- * This is FERPlus's vote-column order. Datasets with the seven basic expressions (RAF-DB,
- * KDEF, the synthetic faces) use the first seven; FERPlus uses all eight. The per-dataset
- * mappings are documented in rafdb.ts, ferplus.ts, kdef.ts and folder.ts.
+ * Canonical classes:
+ *   neutral, happiness, surprise, sadness, anger, disgust, fear, contempt
+ * This is FERPlus's vote-column order. Every loader maps its dataset's labels to these names
+ * (rafdb.ts, ferplus.ts, kdef.ts and folder.ts document how); a dataset's `classNames` are then
+ * the canonical classes that have images, in canonical order — or exactly the list given as the
+ * `classes` option, when datasets must share a classifier head (a checkpoint's classes, for one).
+ * An item's label is its index in `classNames`; checkpoints record `classNames`.
  */
 import { checkImage, type RgbImage } from '../../io/image.js';
 
@@ -25,7 +27,7 @@ export type ItemSource =
 export interface DatasetItem {
   /** A stable name: the file path, or e.g. FERPlus's image name. */
   id: string;
-  /** Canonical class index. */
+  /** Index in the dataset's classNames. */
   label: number;
   split: Split;
   source: ItemSource;
@@ -54,6 +56,12 @@ export interface DataSource {
 export interface DatasetOptions {
   /** Receives warnings (skipped files); default console.warn. */
   warn?: (message: string) => void;
+  /**
+   * The label set, as canonical class names in the order the labels take (default: the
+   * canonical classes that have images, in canonical order). A class in the data but not in
+   * the list is an error; a listed class without images is allowed (it is a shared head).
+   */
+  classes?: readonly string[];
 }
 
 export class DatasetError extends Error {
@@ -61,6 +69,46 @@ export class DatasetError extends Error {
     super(message);
     this.name = 'DatasetError';
   }
+}
+
+/**
+ * The label set of a dataset whose items carry canonical class indices (`canonical[i]` for item
+ * i): the classes present (canonical order) or the `classes` option; returns the class names and
+ * each item's label in them. `where(c)` names a place holding class c's images, for errors. Fewer
+ * than two classes is an error: a classifier cannot learn from one (it would score 100 %).
+ */
+export function resolveClasses(
+  dataset: string,
+  canonical: readonly number[],
+  classes: readonly string[] | undefined,
+  where: (canonicalIndex: number) => string,
+): { classNames: string[]; labels: number[] } {
+  const names = CANONICAL_CLASSES as readonly string[];
+  let classNames: string[];
+  if (classes) {
+    const bad = classes.filter((c) => !names.includes(c));
+    if (bad.length) throw new DatasetError(`lrdif: ${dataset}: the classes option names ${bad.map((c) => `'${c}'`).join(', ')}, not canonical classes (expected some of: ${names.join(', ')})`);
+    const dup = classes.find((c, i) => classes.indexOf(c) !== i);
+    if (dup) throw new DatasetError(`lrdif: ${dataset}: the classes option lists '${dup}' twice`);
+    if (classes.length < 2) throw new DatasetError(`lrdif: ${dataset}: the classes option lists ${classes.length} class(es) (${classes.join(', ') || 'none'}); a classifier needs at least two`);
+    for (const c of new Set(canonical)) {
+      if (!classes.includes(names[c])) {
+        throw new DatasetError(`lrdif: ${dataset}: ${where(c)} holds '${names[c]}' images, a class the classes option leaves out (${classes.join(', ')}); add it to the list or remove those images`);
+      }
+    }
+    classNames = [...classes];
+  } else {
+    const present = [...new Set(canonical)].sort((a, b) => a - b);
+    if (present.length < 2) {
+      throw new DatasetError(
+        `lrdif: ${dataset}: ${present.length ? `only one class has images ('${names[present[0]]}', in ${where(present[0])})` : 'no class has images'}; ` +
+          'a classifier needs at least two (add the other classes, or fix the label set with the classes option, e.g. --classes)',
+      );
+    }
+    classNames = present.map((c) => names[c]);
+  }
+  const index = new Map(classNames.map((c, i) => [names.indexOf(c), i]));
+  return { classNames, labels: canonical.map((c) => index.get(c)!) };
 }
 
 /** Joins path segments with '/' (accepted by Node on every platform and by URLs). */
