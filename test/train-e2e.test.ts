@@ -241,16 +241,24 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
         for (let i = 0; i < n; i++) fs.writeFileSync(path.join(small, split, c, `${i}.png`), encodePng(syntheticFace(3, i * 7 + c.length, 112).image));
       }
     }
+    // three unreadable files among 9: a truncated PNG, an empty JPEG, text named .png
     fs.writeFileSync(path.join(small, 'train', 'sad', 'broken.png'), Buffer.from('\x89PNG\r\n\x1a\n truncated'));
+    fs.writeFileSync(path.join(small, 'train', 'happy', 'empty.jpg'), new Uint8Array(0));
+    fs.writeFileSync(path.join(small, 'train', 'angry', 'notes.png'), 'not an image');
     const out = path.join(root, 'cli-run');
     // the tiny CLIP saved by the stage-1 run, given as a CLIP folder (Hugging Face layout)
     const clipDir = path.join(base.out, 'clip');
-    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '4', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
+    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '3', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
     const r = await lrdif(args);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/lrdif: skipping .*train\/sad\/broken\.png: /);
+    expect(r.stderr).toMatch(/lrdif: skipping .*train\/happy\/empty\.jpg: .*the file is empty \(0 bytes\)/);
+    // the 6 readable images are what the run counts and uses: two full batches of 3, not 9 images in 3 steps
+    expect(r.stdout).toMatch(/1 epochs of 6 images in batches of 3/);
     expect(r.stdout).toMatch(/stage 1 epoch 1\/1 step 2\/2 .* img\/s .*loss \d+\.\d{4} .*acc [\d.]+% .*ETA/);
     expect(r.stdout).toMatch(/done: 2 steps; best test accuracy [\d.]+% at epoch 1/);
+    const steps = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'step');
+    expect(steps.map((l) => l.images)).toEqual([3, 3]);
     expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
     // eval finds the CLIP folder through the checkpoint's record and checks its hash
     const ev = await lrdif(['eval', '--ckpt', path.join(out, 'best.safetensors'), '--data', small, '--format', 'folder', '--no-figures', '--json', '--no-cache']);

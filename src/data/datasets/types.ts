@@ -132,14 +132,20 @@ export function pixelsToRgb(s: Extract<ItemSource, { kind: 'pixels' }>): RgbImag
   return { width: s.width, height: s.height, data };
 }
 
+/** The files a dataset has found unreadable: shared by a dataset and the subsets split from it. */
+export class SkipRecord {
+  readonly list: SkippedItem[] = [];
+  readonly paths = new Set<string>();
+}
+
 /**
  * A list of labelled images, lazily decoded. Subsets made by `split()` share the source and
- * the `skipped` record with their parent. Unreadable or corrupt images are skipped (once,
- * with a warning naming them) and recorded in `skipped`.
+ * the skip record with their parent (a file found unreadable through a split is skipped in the
+ * whole dataset too). Unreadable or corrupt images are skipped (once, with a warning naming
+ * them) and recorded in `skipped`; `usable()` leaves out those found so far.
  */
 export class ImageDataset {
-  readonly skipped: SkippedItem[];
-  private readonly skippedSet: Set<string>;
+  private readonly record: SkipRecord;
   private readonly warn: (message: string) => void;
 
   constructor(
@@ -147,10 +153,9 @@ export class ImageDataset {
     readonly classNames: readonly string[],
     readonly items: readonly DatasetItem[],
     readonly source: DataSource,
-    opts: DatasetOptions & { skipped?: SkippedItem[] } = {},
+    opts: DatasetOptions & { skipRecord?: SkipRecord } = {},
   ) {
-    this.skipped = opts.skipped ?? [];
-    this.skippedSet = new Set(this.skipped.map((s) => s.path));
+    this.record = opts.skipRecord ?? new SkipRecord();
     this.warn = opts.warn ?? ((m) => console.warn(m));
     for (const it of items) {
       if (!Number.isInteger(it.label) || it.label < 0 || it.label >= classNames.length) {
@@ -163,19 +168,27 @@ export class ImageDataset {
     return this.items.length;
   }
 
+  /** The files skipped so far (unreadable, corrupt, or listed but missing), each once. */
+  get skipped(): readonly SkippedItem[] {
+    return this.record.list;
+  }
+
   get numClasses(): number {
     return this.classNames.length;
   }
 
-  /** The items of one split, as a dataset sharing this one's source and skipped record. */
+  /** The items of one split, as a dataset sharing this one's source and skip record. */
   split(s: Split): ImageDataset {
-    return new ImageDataset(
-      `${this.name}/${s}`,
-      this.classNames,
-      this.items.filter((it) => it.split === s),
-      this.source,
-      { warn: this.warn, skipped: this.skipped },
-    );
+    return this.subset(`${this.name}/${s}`, this.items.filter((it) => it.split === s));
+  }
+
+  /** The items not skipped so far, as a dataset sharing this one's source and skip record. */
+  usable(): ImageDataset {
+    return this.subset(this.name, this.items.filter((it) => !this.isSkipped(it)));
+  }
+
+  private subset(name: string, items: DatasetItem[]): ImageDataset {
+    return new ImageDataset(name, this.classNames, items, this.source, { warn: this.warn, skipRecord: this.record });
   }
 
   /** Number of items per class. */
@@ -187,14 +200,14 @@ export class ImageDataset {
 
   /** Records a skipped file (once) and warns. */
   skip(path: string, reason: string): void {
-    if (this.skippedSet.has(path)) return;
-    this.skippedSet.add(path);
-    this.skipped.push({ path, reason });
+    if (this.record.paths.has(path)) return;
+    this.record.paths.add(path);
+    this.record.list.push({ path, reason });
     this.warn(`lrdif: skipping ${path}: ${reason}`);
   }
 
   isSkipped(item: DatasetItem): boolean {
-    return item.source.kind === 'file' && this.skippedSet.has(item.source.path);
+    return item.source.kind === 'file' && this.record.paths.has(item.source.path);
   }
 
   /** Decodes item i to 8-bit RGB, or returns null (skipped, warned and recorded) when it cannot be read or decoded. */
@@ -203,7 +216,7 @@ export class ImageDataset {
     if (!it) throw new DatasetError(`lrdif: dataset ${this.name}: item ${i} does not exist (${this.items.length} items)`);
     const s = it.source;
     if (s.kind === 'pixels') return pixelsToRgb(s);
-    if (this.skippedSet.has(s.path)) return null;
+    if (this.record.paths.has(s.path)) return null;
     try {
       const bytes = await this.source.readBytes(s.path);
       const img = await this.source.decodeImage(bytes, s.path);
