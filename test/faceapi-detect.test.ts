@@ -17,10 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { rng, expectClose } from './helpers/ref.js';
 import { tensor, RgbImageBuffer, type Tensor } from '../src/node.js';
-import { readImageFile, decodeImage, encodeJpeg } from '../src/io/image-node.js';
+import { readImageFile, decodeImage } from '../src/io/image-node.js';
 import { downscaleImage, orientImage } from '../src/io/image.js';
 import { loadFacePipeline } from '../src/models/faceapi/detect-node.js';
-import { tiffWithOrientation, withExifJpeg } from './helpers/exif.js';
+import { PHONE, phonePhotoJpeg } from './helpers/phone-photo.js';
 import type { RgbImage } from '../src/io/image.js';
 import {
   TfjsWeightsError,
@@ -473,20 +473,10 @@ describe('lrdif faces', () => {
   it('a 12-megapixel phone photo held upright (4000×3000, EXIF orientation 6): scaled on the way in, results in the photo\'s own pixels', async () => {
     const inp = FIX.inputs.find((i) => i.file === 'sample1.jpg')!;
     const small = image(inp);
-    // upright: sample1 at twice its size (each pixel 2×2) on a grey 4000×3000 canvas, at (80, 220)
-    const W = 4000;
-    const H = 3000;
-    const [ox, oy] = [80, 220];
-    const upright = new Uint8Array(W * H * 3).fill(128);
-    for (let y = 0; y < 2 * small.height; y++) {
-      for (let x = 0; x < 2 * small.width; x++) {
-        const s = 3 * ((y >> 1) * small.width + (x >> 1));
-        upright.set(small.data.subarray(s, s + 3), 3 * ((y + oy) * W + x + ox));
-      }
-    }
-    // stored as a phone stores a portrait-held photo: turned a quarter counter-clockwise, tagged 6
-    const stored = orientImage({ width: W, height: H, data: upright }, 8);
-    const bytes = withExifJpeg(encodeJpeg(stored, 90), tiffWithOrientation(6, false));
+    // sample1 doubled on a 4000×3000 canvas, stored turned and tagged 6 (test/helpers/phone-photo.ts)
+    const { width: W, height: H } = PHONE;
+    const [ox, oy] = PHONE.offset;
+    const bytes = phonePhotoJpeg(small);
     const dir = mkdtempSync(join(tmpdir(), 'lrdif-faces-big-'));
     try {
       const photo = join(dir, 'phone.jpg');

@@ -23,7 +23,8 @@ import type { GpuContext } from '../src/node.js';
 import { writeSyntheticDataset } from '../src/data/synthetic-faces-node.js';
 import { runSynth } from '../src/data/degrade/synth.js';
 import { nodeSynthLayout } from '../src/data/degrade/synth-node.js';
-import { encodePng } from '../src/io/image-node.js';
+import { encodePng, readImageFile } from '../src/io/image-node.js';
+import { PHONE, phonePhotoJpeg } from './helpers/phone-photo.js';
 import { syntheticFace } from '../src/data/synthetic-faces.js';
 import { openEncoders, Session } from '../src/train/session-node.js';
 import { runTraining, readRunOptions, type TrainRunOptions, type RunOutcome } from '../src/train/run-node.js';
@@ -207,6 +208,27 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
       }
     }
     expect(r.images[2].faces[0].box).not.toBeNull();
+    // a 12-megapixel phone photo held upright (EXIF orientation 6): read, turned, scaled to 2048 on the CPU;
+    // its faces found where the canvas put sample1's, in the photo's own pixels
+    const phone = path.join(root, 'phone.jpg');
+    fs.writeFileSync(phone, phonePhotoJpeg(readImageFile(photo)));
+    const big = await runPrediction({ ckpt, images: [phone, photo], clip: null, detect: 'auto', seed: null, cacheDir: null, scoreThreshold: 0.5 }, log);
+    expect(big.images[0]).toMatchObject({ kind: 'photo', width: PHONE.width, height: PHONE.height, processed: { width: 2048, height: 1536 } });
+    expect(big.images[1].processed).toBeUndefined();
+    expect(big.images[0].faces.length).toBe(big.images[1].faces.length);
+    const [ox, oy] = PHONE.offset;
+    for (const f of big.images[0].faces) {
+      const b = f.box!;
+      expect(b.x).toBeGreaterThan(ox - 0.05 * b.width);
+      expect(b.y).toBeGreaterThan(oy - 0.05 * b.height);
+      expect(b.x + b.width).toBeLessThan(ox + 2 * 1920 + 0.05 * b.width);
+      expect(b.y + b.height).toBeLessThan(oy + 2 * 1280 + 0.05 * b.height);
+    }
+    // each face of the phone photo is one of sample1's, doubled and shifted (loosely: another resampling)
+    for (const f of big.images[0].faces) {
+      const near = big.images[1].faces.some((g) => Math.abs(f.box!.x - (2 * g.box!.x + ox)) < 0.2 * f.box!.width && Math.abs(f.box!.y - (2 * g.box!.y + oy)) < 0.2 * f.box!.height);
+      expect(near).toBe(true);
+    }
     await expect(runPrediction({ ckpt: path.join(base.out, 'best.safetensors'), images: crops, clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, log)).rejects.toThrow(
       'is a stage-1 checkpoint; prediction needs stage 2',
     );
