@@ -3,9 +3,9 @@
  * turned as their EXIF orientation says (exif.ts), as browsers show them.
  *
  * Size limits: jpeg-js keeps every DCT block of the whole image (one Int32Array per 8×8 block),
- * so a JPEG's decoding memory grows with its pixels: about 330 MB RSS for a 12-megapixel photo
- * and 950 MB for 48 megapixels (4:2:0). Images up to MAX_DECODE_MEGAPIXELS are read (jpeg-js
- * accounting at most JPEG_MEMORY_MB); larger ones are an error naming the file and the size.
+ * so a JPEG's decoding memory grows with its pixels: about 340 MB RSS for a 12-megapixel photo
+ * and 960 MB for 48 megapixels (4:2:0). Images up to MAX_DECODE_MEGAPIXELS are read (jpeg-js
+ * counting at most JPEG_MEMORY_MB); larger ones are an error naming the file and the size.
  */
 import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
@@ -16,8 +16,11 @@ import { exifOrientation } from './exif.js';
 
 /** The largest image decodeImage reads, in megapixels (jpeg-js's own default limit). */
 export const MAX_DECODE_MEGAPIXELS = 100;
-/** jpeg-js's memory limit: enough for 100-megapixel 4:2:0 photos (its count: blocks, component rows and the output). */
-const JPEG_MEMORY_MB = 1200;
+/**
+ * jpeg-js's memory limit, by its own count (DCT blocks, component rows, the output): enough for
+ * a 100-megapixel JPEG without chroma subsampling (4:4:4, ~1.8 GB by that count; 4:2:0 ~1.05 GB).
+ */
+const JPEG_MEMORY_MB = 2048;
 
 function sniff(bytes: Uint8Array): 'jpeg' | 'png' | null {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
@@ -81,7 +84,11 @@ function decodeStored(bytes: Uint8Array, name: string): RgbImage {
         img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: MAX_DECODE_MEGAPIXELS, maxMemoryUsageInMB: JPEG_MEMORY_MB });
       } catch (e) {
         const msg = (e as Error).message ?? '';
-        if (size && /maxMemoryUsageInMB|maxResolutionInMP|allocate enough memory/.test(msg)) throw tooLarge(name, 'JPEG', size.width, size.height);
+        if (size && /maxResolutionInMP/.test(msg)) throw tooLarge(name, 'JPEG', size.width, size.height);
+        if (/maxMemoryUsageInMB|allocate enough memory/.test(msg)) {
+          const dims = size ? `${size.width}×${size.height} ` : '';
+          throw new ImageError(`lrdif: ${name}: decoding this ${dims}JPEG would take more memory than lrdif allows its decoder (${JPEG_MEMORY_MB} MB); scale it down first`);
+        }
         throw e;
       }
       const data = img.data as Uint8Array;
