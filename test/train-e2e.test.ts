@@ -232,7 +232,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     await expect(runPrediction({ ckpt: path.join(base.out, 'best.safetensors'), images: crops, clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, log)).rejects.toThrow(
       'is a stage-1 checkpoint; prediction needs stage 2',
     );
-  });
+  }, 600_000);
 
   it('the sweep writes the layouts of Table 5 and Fig. 6', async () => {
     const out = path.join(root, 'sweep');
