@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { accuracy, blobs, spiral } from '../src/cli/toy-data.js';
 import { oneLine } from '../src/cli/errors.js';
+import { fmtSeconds } from '../src/cli/progress.js';
 import { runNode } from './helpers/child.js';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
@@ -50,6 +51,31 @@ describe('toy data', () => {
 
   it('folds multi-line errors into one line', () => {
     expect(oneLine('lrdif: no adapter.\n  install one:\n  apt-get …\n')).toBe('no adapter. install one: apt-get …');
+  });
+});
+
+describe('progress durations', () => {
+  it('round before splitting minutes and hours: never "2m60s" or "1h60m"', () => {
+    // the seconds field is whole seconds 0…59 and the minutes field 0…59, and the shown value is within half a unit
+    const parse = (t: string) => {
+      const m = /^(?:(\d+)h(\d\d)m|(?:(\d+)m)?(\d\d|\d)s)$/.exec(t);
+      expect(m, t).not.toBeNull();
+      if (m![1] !== undefined) {
+        expect(Number(m![2])).toBeLessThan(60);
+        return { secs: 3600 * Number(m![1]) + 60 * Number(m![2]), unit: 60 };
+      }
+      if (m![3] !== undefined) expect(Number(m![4])).toBeLessThan(60);
+      return { secs: 60 * Number(m![3] ?? 0) + Number(m![4]), unit: 1 };
+    };
+    for (let s = 0; s < 4 * 3600; s += 0.37) {
+      const { secs, unit } = parse(fmtSeconds(s));
+      expect(Math.abs(secs - s)).toBeLessThanOrEqual(unit / 2 + 1e-9);
+    }
+    expect(fmtSeconds(179.6)).toBe('3m00s');
+    expect(fmtSeconds(59.6)).toBe('1m00s');
+    expect(fmtSeconds(3599.7)).toBe('1h00m');
+    expect(fmtSeconds(7170)).toBe('2h00m');
+    for (const bad of [NaN, Infinity, -1, 'NULL', undefined]) expect(fmtSeconds(bad)).toBe('-');
   });
 });
 

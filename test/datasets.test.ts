@@ -82,9 +82,10 @@ describe('RAF-DB', () => {
   it('reads items, maps RAF-DB labels to the canonical classes, splits by prefix, skips missing and corrupt images', async () => {
     const w = collectWarnings();
     const ds = await loadRafDb(dir, src, { warn: w.warn });
+    // every RAF-DB label occurs: all seven basic classes, canonical order
     expect(ds.classNames).toEqual(CANONICAL_CLASSES.slice(0, 7));
     // RAF-DB 1..7 = surprise, fear, disgust, happiness, sadness, anger, neutral
-    const byId = Object.fromEntries(ds.items.map((it) => [it.id, CANONICAL_CLASSES[it.label]]));
+    const byId = Object.fromEntries(ds.items.map((it) => [it.id, ds.classNames[it.label]]));
     expect(byId).toEqual({
       'train_00001.jpg': 'sadness',
       'train_00002.jpg': 'happiness',
@@ -181,10 +182,11 @@ describe('FERPlus', () => {
     expect(kept).toBeLessThan(2700);
   });
 
-  it('reads both CSVs, keeps majority rows with 8 classes and Training/PublicTest/PrivateTest splits', async () => {
+  it('reads both CSVs, keeps majority rows with their classes and Training/PublicTest/PrivateTest splits', async () => {
     const ds = await loadFerPlus(dir, src);
-    expect(ds.classNames).toEqual([...CANONICAL_CLASSES]);
-    expect(ds.items.map((it) => [it.id, CANONICAL_CLASSES[it.label], it.split])).toEqual([
+    // the classes some row's majority gives, canonical order
+    expect(ds.classNames).toEqual(['neutral', 'happiness', 'fear', 'contempt']);
+    expect(ds.items.map((it) => [it.id, ds.classNames[it.label], it.split])).toEqual([
       ['fer0000001.png', 'neutral', 'train'],
       ['fer0000002.png', 'happiness', 'train'],
       ['fer0000006.png', 'contempt', 'test'],
@@ -243,7 +245,7 @@ describe('KDEF', () => {
     expect(ds.skipped.map((s) => s.path)).toEqual([`${dir}/AF01/AF01XXS.JPG`]);
     expect(w.messages[0]).toContain('AF01XXS.JPG');
     const label = (code: string) => ds.items.find((it) => it.meta?.expression === code)!.label;
-    expect(expressions.map((e) => CANONICAL_CLASSES[label(e)])).toEqual(['fear', 'anger', 'disgust', 'happiness', 'neutral', 'sadness', 'surprise']);
+    expect(expressions.map((e) => ds.classNames[label(e)])).toEqual(['fear', 'anger', 'disgust', 'happiness', 'neutral', 'sadness', 'surprise']);
     const testSubjects = new Set(ds.split('test').items.map((it) => it.meta!.subject));
     const trainSubjects = new Set(ds.split('train').items.map((it) => it.meta!.subject));
     expect(testSubjects.size).toBe(2);
@@ -269,7 +271,7 @@ describe('KDEF', () => {
 });
 
 describe('image folders', () => {
-  it('flat class folders: aliases, seeded stratified split, canonical labels', async () => {
+  it('flat class folders: aliases, seeded stratified split, the classes present in canonical order', async () => {
     const dir = join(root, 'flat');
     const classes: Array<[string, number]> = [['Happy', 10], ['sad', 7], ['angry', 5], ['neutral', 1]];
     let k = 0;
@@ -277,10 +279,10 @@ describe('image folders', () => {
     write(join(dir, 'sad', 'readme.txt'), 'ignored');
     write(join(dir, 'synthetic.json'), '{}');
     const ds = await loadImageFolder(dir, src, { seed: 4, testFraction: 0.2 });
-    expect(ds.classNames).toEqual(CANONICAL_CLASSES.slice(0, 7));
-    expect(ds.classCounts()).toEqual([1, 10, 0, 7, 5, 0, 0]);
+    expect(ds.classNames).toEqual(['neutral', 'happiness', 'sadness', 'anger']);
+    expect(ds.classCounts()).toEqual([1, 10, 7, 5]);
     // round(0.2 · n) per class: 10 → 2, 7 → 1, 5 → 1, 1 → 0
-    expect(ds.split('test').classCounts()).toEqual([0, 2, 0, 1, 1, 0, 0]);
+    expect(ds.split('test').classCounts()).toEqual([0, 2, 1, 1]);
     expect((await loadImageFolder(dir, src, { seed: 4 })).items).toEqual(ds.items);
     const splits = new Set<string>();
     for (let s = 0; s < 6; s++) splits.add((await loadImageFolder(dir, src, { seed: s })).split('test').items.map((it) => it.id).join());
@@ -289,7 +291,7 @@ describe('image folders', () => {
     expect(classIndexOfFolder('CONTEMPT')).toBe(7);
   });
 
-  it('train/ and test/ folders give the split (either alone too); contempt adds the eighth class; unknown folders are errors', async () => {
+  it('train/ and test/ folders give the split (either alone too); the classes of both splits; unknown folders are errors', async () => {
     const dir = join(root, 'tree');
     write(join(dir, 'train', 'happiness', 'a.png'), encodePng(image(2, 2, 1)));
     write(join(dir, 'train', 'contempt', 'b.png'), encodePng(image(2, 2, 2)));
@@ -297,8 +299,8 @@ describe('image folders', () => {
     write(join(dir, 'test', 'surprise', 'd.png'), new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4])); // corrupt
     const w = collectWarnings();
     const ds: ImageDataset = await loadImageFolder(dir, src, { warn: w.warn });
-    expect(ds.classNames).toEqual([...CANONICAL_CLASSES]);
-    expect(ds.items.map((it) => [it.id.slice(dir.length + 1), CANONICAL_CLASSES[it.label], it.split])).toEqual([
+    expect(ds.classNames).toEqual(['happiness', 'surprise', 'contempt']);
+    expect(ds.items.map((it) => [it.id.slice(dir.length + 1), ds.classNames[it.label], it.split])).toEqual([
       ['train/contempt/b.png', 'contempt', 'train'],
       ['train/happiness/a.png', 'happiness', 'train'],
       ['test/surprise/c.jpg', 'surprise', 'test'],
@@ -314,6 +316,76 @@ describe('image folders', () => {
     const half = join(root, 'half-tree');
     write(join(half, 'train', 'happy', 'a.png'), encodePng(image(2, 2, 1)));
     write(join(half, 'train', 'sad', 'b.png'), encodePng(image(2, 2, 1)));
-    expect((await loadImageFolder(half, src)).items.map((it) => [CANONICAL_CLASSES[it.label], it.split])).toEqual([['happiness', 'train'], ['sadness', 'train']]);
+    const halfDs = await loadImageFolder(half, src);
+    expect(halfDs.items.map((it) => [halfDs.classNames[it.label], it.split])).toEqual([['happiness', 'train'], ['sadness', 'train']]);
+  });
+
+  it('two folders of one class are an error naming both', async () => {
+    const flat = join(root, 'twins-flat');
+    write(join(flat, 'happy', 'a.png'), encodePng(image(2, 2, 1)));
+    write(join(flat, 'happiness', 'a.png'), encodePng(image(2, 2, 1)));
+    write(join(flat, 'sad', 'b.png'), encodePng(image(2, 2, 2)));
+    await expect(loadImageFolder(flat, src)).rejects.toThrow(
+      `lrdif: image folder: ${flat}/happiness and ${flat}/happy both mean the class 'happiness'; keep one folder per class (merge them, removing duplicates)`,
+    );
+    const tree = join(root, 'twins-tree');
+    write(join(tree, 'train', 'sad', 'a.png'), encodePng(image(2, 2, 1)));
+    write(join(tree, 'train', 'happy', 'a.png'), encodePng(image(2, 2, 1)));
+    write(join(tree, 'test', 'Fear', 'b.png'), encodePng(image(2, 2, 2)));
+    write(join(tree, 'test', 'scared', 'c.png'), encodePng(image(2, 2, 3)));
+    await expect(loadImageFolder(tree, src)).rejects.toThrow(`${tree}/test/Fear and ${tree}/test/scared both mean the class 'fear'`);
+  });
+
+  it('one class is an error (a classifier of one class scores 100 %); an empty class folder is not a class', async () => {
+    const one = join(root, 'one-class');
+    write(join(one, 'happy', 'a.png'), encodePng(image(2, 2, 1)));
+    write(join(one, 'happy', 'b.png'), encodePng(image(2, 2, 2)));
+    mkdirSync(join(one, 'sad'), { recursive: true }); // no images
+    await expect(loadImageFolder(one, src)).rejects.toThrow(
+      `lrdif: image folder ${one}: only one class has images ('happiness', in ${one}/happy); a classifier needs at least two (add the other classes, or fix the label set with the classes option, e.g. --classes)`,
+    );
+    // with the label set fixed it loads: the head has the listed classes, the labels index them
+    const fixed = await loadImageFolder(one, src, { classes: ['neutral', 'happiness', 'sadness'] });
+    expect(fixed.classNames).toEqual(['neutral', 'happiness', 'sadness']);
+    expect(fixed.items.map((it) => it.label)).toEqual([1, 1]);
+  });
+
+  it('the classes option fixes the label set in its own order; a class outside it, an unknown name or a repeat is an error', async () => {
+    const dir = join(root, 'fixed');
+    write(join(dir, 'happy', 'a.png'), encodePng(image(2, 2, 1)));
+    write(join(dir, 'sad', 'b.png'), encodePng(image(2, 2, 2)));
+    write(join(dir, 'contempt', 'c.png'), encodePng(image(2, 2, 3)));
+    const ds = await loadImageFolder(dir, src, { classes: ['contempt', 'sadness', 'happiness', 'fear'] });
+    expect(ds.classNames).toEqual(['contempt', 'sadness', 'happiness', 'fear']);
+    expect(ds.items.map((it) => [it.id.slice(dir.length + 1), ds.classNames[it.label]])).toEqual([
+      ['contempt/c.png', 'contempt'],
+      ['happy/a.png', 'happiness'],
+      ['sad/b.png', 'sadness'],
+    ]);
+    expect(ds.classCounts()).toEqual([1, 1, 1, 0]);
+    await expect(loadImageFolder(dir, src, { classes: ['happiness', 'sadness'] })).rejects.toThrow(
+      `lrdif: image folder ${dir}: ${dir}/contempt holds 'contempt' images, a class the classes option leaves out (happiness, sadness); add it to the list or remove those images`,
+    );
+    await expect(loadImageFolder(dir, src, { classes: ['happy', 'sadness', 'contempt'] })).rejects.toThrow(`the classes option names 'happy', not canonical classes (expected some of: ${CANONICAL_CLASSES.join(', ')})`);
+    await expect(loadImageFolder(dir, src, { classes: ['sadness', 'contempt', 'sadness'] })).rejects.toThrow("the classes option lists 'sadness' twice");
+    await expect(loadImageFolder(dir, src, { classes: ['sadness'] })).rejects.toThrow('the classes option lists 1 class(es) (sadness); a classifier needs at least two');
+  });
+
+  it('RAF-DB and KDEF take the classes present too (FERPlus: above), or the classes option', async () => {
+    const raf = join(root, 'rafdb-two');
+    write(join(raf, 'EmoLabel', 'list_patition_label.txt'), 'train_00001.jpg 4\ntest_0001.jpg 7\ntrain_00002.jpg 4\n');
+    for (const stem of ['train_00001', 'test_0001', 'train_00002']) write(join(raf, 'Image', 'aligned', `${stem}_aligned.jpg`), encodeJpeg(image(4, 4, 1)));
+    const r = await loadRafDb(raf, src);
+    expect(r.classNames).toEqual(['neutral', 'happiness']);
+    expect(r.items.map((it) => r.classNames[it.label])).toEqual(['happiness', 'neutral', 'happiness']);
+    await expect(loadRafDb(raf, src, { classes: ['happiness', 'sadness'] })).rejects.toThrow(`${raf}/EmoLabel/list_patition_label.txt (line 2) holds 'neutral' images, a class the classes option leaves out`);
+    write(join(raf, 'EmoLabel', 'list_patition_label.txt'), 'train_00001.jpg 4\n');
+    await expect(loadRafDb(raf, src)).rejects.toThrow(`RAF-DB: only one class has images ('happiness', in ${raf}/EmoLabel/list_patition_label.txt (line 1))`);
+    const kdef = join(root, 'kdef-two');
+    write(join(kdef, 'AF01', 'AF01HAS.JPG'), encodePng(image(3, 3, 1)));
+    write(join(kdef, 'AF01', 'AF01SAS.JPG'), encodePng(image(3, 3, 2)));
+    const k = await loadKdef(kdef, src, { testFraction: 0 });
+    expect(k.classNames).toEqual(['happiness', 'sadness']);
+    expect((await loadKdef(kdef, src, { testFraction: 0, classes: [...CANONICAL_CLASSES.slice(0, 7)] })).items.map((it) => it.label)).toEqual([1, 3]);
   });
 });

@@ -17,7 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { rng, expectClose } from './helpers/ref.js';
 import { tensor, RgbImageBuffer, type Tensor } from '../src/node.js';
-import { readImageFile } from '../src/io/image-node.js';
+import { readImageFile, decodeImage } from '../src/io/image-node.js';
+import { downscaleImage, orientImage } from '../src/io/image.js';
+import { loadFacePipeline } from '../src/models/faceapi/detect-node.js';
+import { PHONE, phonePhotoJpeg } from './helpers/phone-photo.js';
 import type { RgbImage } from '../src/io/image.js';
 import {
   TfjsWeightsError,
@@ -466,4 +469,57 @@ describe('lrdif faces', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 600_000);
+
+  it('a 12-megapixel phone photo held upright (4000×3000, EXIF orientation 6): scaled on the way in, results in the photo\'s own pixels', async () => {
+    const inp = FIX.inputs.find((i) => i.file === 'sample1.jpg')!;
+    const small = image(inp);
+    // sample1 doubled on a 4000×3000 canvas, stored turned and tagged 6 (test/helpers/phone-photo.ts)
+    const { width: W, height: H } = PHONE;
+    const [ox, oy] = PHONE.offset;
+    const bytes = phonePhotoJpeg(small);
+    const dir = mkdtempSync(join(tmpdir(), 'lrdif-faces-big-'));
+    try {
+      const photo = join(dir, 'phone.jpg');
+      writeFileSync(photo, bytes);
+      const out = join(dir, 'annotated.png');
+      const r = await runNode([BIN, 'faces', '--image', photo, '--json', '--out', out], { timeout: 600_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(res.image).toEqual({ path: photo, width: W, height: H, processed: { width: 2048, height: 1536 } });
+      // the same pipeline in this process on the same pixels: decoded as stored, turned, scaled to 2048 × 1536
+      const processed = downscaleImage(orientImage(decodeImage(bytes, 'phone.jpg', { orient: false }), 6), 2048, 1536);
+      const pipeline = await loadFacePipeline();
+      let want;
+      try {
+        want = await pipeline.detectFaces(processed, { inputSize: 416, scoreThreshold: 0.5 });
+      } finally {
+        pipeline.dispose();
+      }
+      expect(res.faces.length).toBe(want.length);
+      const [sx, sy] = [W / 2048, H / 1536];
+      res.faces.forEach((f: { score: number; box: { x: number; y: number; width: number; height: number }; landmarks: Array<[number, number]> }, i: number) => {
+        const w = want[i];
+        expectWithin([f.score], [w.score], 1, 1e-6, `face ${i} score`);
+        expectWithin(boxArr(f.box), [w.box.x * sx, w.box.y * sy, w.box.width * sx, w.box.height * sy], 1, 1e-6, `face ${i} box`);
+        expectWithin(f.landmarks.flat(), w.landmarks.flatMap((p) => [p.x * sx, p.y * sy]), 1, 1e-6, `face ${i} landmarks`);
+      });
+      // and they are sample1's faces, upright, where the canvas put them: each overlaps one of
+      // sample1's boxes (doubled, shifted) by IoU > 0.5 (loosely: the detector saw another resampling)
+      expect(res.faces.length).toBe(inp.faces.length);
+      const iou = (a: Box4, b: Box4) => {
+        const w = Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]);
+        const h = Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]);
+        const inter = Math.max(0, w) * Math.max(0, h);
+        return inter / (a[2] * a[3] + b[2] * b[3] - inter);
+      };
+      const placed = inp.faces.map((e) => [2 * e.box[0] + ox, 2 * e.box[1] + oy, 2 * e.box[2], 2 * e.box[3]] as Box4);
+      const matched = res.faces.map((f: { box: { x: number; y: number; width: number; height: number } }) => Math.max(...placed.map((p) => iou(boxArr(f.box), p))));
+      for (const m of matched) expect(m).toBeGreaterThan(0.5);
+      // --out draws on the full-size upright photo
+      const drawn = readImageFile(out);
+      expect([drawn.width, drawn.height]).toEqual([W, H]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 900_000);
 });

@@ -6,8 +6,8 @@ import { gpu } from './helpers/gpu.js';
 import { checkGradients, gpuTensor, randArray, rng } from './helpers/ref.js';
 import { Generator, philox4x32, randomFlipErase, applyFlipErase, flipEraseParams, resizeWeights, tensor, AUGMENT_UNIFORMS, type FlipEraseOptions } from '../src/node.js';
 import { encodePng } from '../src/io/image-node.js';
-import type { RgbImage } from '../src/io/image.js';
-import { loadImageFolder, type ImageDataset } from '../src/data/datasets/index.js';
+import { downscaleImage, fitPixels, MAX_TENSOR_PIXELS, type RgbImage } from '../src/io/image.js';
+import { loadImageFolder, ImageDataset, type DatasetItem } from '../src/data/datasets/index.js';
 import { nodeDataSource } from '../src/data/datasets/source-node.js';
 import { DataLoader } from '../src/data/loader.js';
 
@@ -275,6 +275,37 @@ describe('DataLoader', () => {
     }
   });
 
+  it('large images: uploads grouped to fit one binding, a 12-megapixel one reduced on the CPU first; the values of a CPU reference', async () => {
+    // three 2000×2000 images (48 MB as f32 each: at most two fit a 128 MiB binding) and a 4000×3000 photo (144 MB)
+    const sizes: Array<[number, number]> = [
+      [2000, 2000],
+      [2000, 2000],
+      [2000, 2000],
+      [4000, 3000],
+    ];
+    // a cheap deterministic texture (a multiplicative hash of the byte's index and the image number)
+    const pics = sizes.map(([w, h], k): RgbImage => {
+      const data = new Uint8Array(w * h * 3);
+      for (let i = 0; i < data.length; i++) data[i] = Math.imul(i + 7919 * k, 2654435761) >>> 24;
+      return { width: w, height: h, data };
+    });
+    const items: DatasetItem[] = pics.map((p, k) => ({ id: `big${k}`, label: k % 2, split: 'train', source: { kind: 'pixels', width: p.width, height: p.height, channels: 3, data: p.data } }));
+    const ds = new ImageDataset('big', ['neutral', 'happiness'], items, src);
+    const size = 6;
+    const [b] = await collect(new DataLoader(ds, { batchSize: 4, size, shuffle: false }), 0);
+    expect(b.indices).toEqual([0, 1, 2, 3]);
+    for (const [j, p] of pics.entries()) {
+      const f = fitPixels(p.width, p.height, MAX_TENSOR_PIXELS);
+      if (j < 3) expect(f).toEqual({ width: 2000, height: 2000 });
+      else expect(f.width * f.height * 12).toBeLessThanOrEqual(128 * 2 ** 20);
+      const ref = refLoaderImage(downscaleImage(p, f.width, f.height), size, null).pixels;
+      const got = b.images.subarray(j * 3 * size * size, (j + 1) * 3 * size * size);
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]));
+      expect(worst, `image ${j}`).toBeLessThan(2e-6);
+    }
+  }, 300_000);
+
   it('bicubic resizing keeps batches in [0, 1] (its overshoot is clamped)', async () => {
     const batches = await collect(new DataLoader(mixed, { batchSize: 8, size: 30, resize: { mode: 'bicubic' } }), 0);
     let lo = Infinity;
@@ -292,7 +323,7 @@ describe('DataLoader', () => {
     expect(atBounds).toBeGreaterThan(100);
   });
 
-  it('a corrupt image is skipped, warned about and counted, not fatal; GPU memory stays flat across epochs', async () => {
+  it('a corrupt image is skipped, warned about and counted, not fatal; the batches stay full; GPU memory stays flat across epochs', async () => {
     const ctx = await gpu();
     const loader = new DataLoader(corrupt, { batchSize: 6, size: 16, seed: 1, augment: true });
     const e0 = await collect(loader, 0);
@@ -300,6 +331,17 @@ describe('DataLoader', () => {
     expect(seen.length).toBe(22);
     const bad = corrupt.items.findIndex((it) => it.id.endsWith('009.png'));
     expect(seen).not.toContain(bad);
+    // the next image takes the corrupt one's place: 22 images in 6 + 6 + 6 + 4, not a short batch and an extra one
+    expect(e0.map((b) => b.indices.length)).toEqual([6, 6, 6, 4]);
+    expect(seen).toEqual(loader.order(0).filter((i) => i !== bad));
+    // with the corrupt image known from the start the epoch's batches are the same, bit for bit
+    const again = await collect(loader, 0);
+    expect(again.map((b) => b.indices)).toEqual(e0.map((b) => b.indices));
+    again.forEach((b, k) => expect(Buffer.from(b.images.buffer).equals(Buffer.from(e0[k].images.buffer))).toBe(true));
+    // usable(): the images that can be read, counted up front
+    const usable = corrupt.usable();
+    expect(usable.length).toBe(22);
+    expect(new DataLoader(usable, { batchSize: 6 }).numBatches).toBe(4);
     expect(e0.reduce((s, b) => s + b.images.length, 0)).toBe(22 * 3 * 16 * 16);
     expect(corrupt.skipped).toEqual([{ path: corrupt.items[bad].id, reason: expect.stringMatching(/corrupt or unsupported PNG/) }]);
     expect(warnings.length).toBe(1);

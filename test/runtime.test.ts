@@ -10,7 +10,7 @@
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
-import { randArray } from './helpers/ref.js';
+import { expectClose, randArray } from './helpers/ref.js';
 import {
   createContext,
   createNodeContext,
@@ -18,6 +18,7 @@ import {
   UNARY,
   add,
   backward,
+  empty,
   engine,
   exp,
   matmul,
@@ -361,6 +362,43 @@ describe('errors and disposal', () => {
       // an error outside any dispatch (a buffer with no usage) still reaches the context
       ctx.device.createBuffer({ size: 16, usage: 0, label: 'no-usage' });
       await expect(ctx.sync()).rejects.toThrow(/no-usage/);
+    } finally {
+      ctx.dispose();
+    }
+  });
+
+  it('a tensor larger than the device binds at once is an lrdif error naming the op, the tensor, the limit and a remedy', async (t) => {
+    const ctx = await createNodeContext({ debug: false });
+    try {
+      const limit = ctx.limits.maxStorageBufferBindingSize;
+      if (limit > 2 ** 30) t.skip(); // a buffer past this adapter's limit would need more than a GiB
+      const prev = engine.hasContext ? engine.ctx : null;
+      engine.setContext(ctx);
+      try {
+        const n = limit / 4 + 64;
+        const big = empty([n]);
+        const errors: string[] = [];
+        ctx.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => errors.push(ev.error.message);
+        let thrown: Error | null = null;
+        try {
+          exp(big);
+        } catch (e) {
+          thrown = e as Error;
+        }
+        // the binding is 'x' or its vec4 twin 'x4'
+        expect(thrown?.message.replace("binding 'x4'", "binding 'x'")).toBe(
+          `lrdif: unary: binding 'x' is tensor [${n}] f32 of ${(4 * n).toLocaleString('en')} bytes, more than this device binds at once ` +
+            `(maxStorageBufferBindingSize ${limit.toLocaleString('en')} bytes); work on fewer or smaller tensors at once (split the batch, scale images down first)`,
+        );
+        big.dispose();
+        // nothing reached the device: no validation error, and the context still computes
+        const y = exp(tensor([0, 1]));
+        expectClose(await y.data(), [1, Math.E], 1e-6, 1e-6);
+        await ctx.sync();
+        expect(errors).toEqual([]);
+      } finally {
+        engine.setContext(prev);
+      }
     } finally {
       ctx.dispose();
     }

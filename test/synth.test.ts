@@ -202,6 +202,87 @@ describe('lrdif synth (library)', () => {
   });
 });
 
+describe('lrdif synth into a folder that is not empty', () => {
+  const data = () => join(root, 'folder-b');
+  const run = (out: string, seed: number, extra: Partial<Parameters<typeof runSynth>[2]> = {}) =>
+    runSynth(nodeSynthLayout('folder', data()), out, { kind: 'udc', seed, version: 'test', batch: 2, warn: () => {}, ...extra });
+
+  beforeAll(() => {
+    for (let i = 0; i < 7; i++) write(join(data(), i % 2 ? 'happy' : 'sad', `${i}.png`), encodePng(face(12, 10, 20 + i)));
+  });
+
+  it('refuses a folder holding anything but a synth, naming it; --force replaces what is there', async () => {
+    const out = join(root, 'out/busy');
+    write(join(out, 'old/a.png'), encodePng(face(4, 4, 1)));
+    write(join(out, 'notes.txt'), 'mine');
+    await expect(run(out, 1)).rejects.toThrow(
+      `lrdif: synth: the output folder ${out} is not empty (2 entries: notes.txt, old) and holds no synth record (synth.json); writing beside what is there would mix old and new files: choose an empty or new --out, or pass --force to replace its contents`,
+    );
+    expect(readFileSync(join(out, 'notes.txt'), 'utf8')).toBe('mine');
+    await run(out, 1, { force: true });
+    await run(join(root, 'out/busy-fresh'), 1);
+    expect(hashes(out)).toEqual(hashes(join(root, 'out/busy-fresh')));
+  });
+
+  it('an identical earlier synth is left as it is; another dataset or other parameters are an error naming what differs', async () => {
+    const out = join(root, 'out/same');
+    const first = await run(out, 2);
+    expect(first.input.files).toBe(7);
+    const before = hashes(out);
+    const states: Array<{ complete: boolean; images: number }> = [];
+    const second = await run(out, 2, { onExisting: (st) => states.push(st) });
+    expect(states).toEqual([{ complete: true, images: 7 }]);
+    expect(second).toEqual(JSON.parse(JSON.stringify(first)));
+    expect(hashes(out)).toEqual(before);
+    await expect(run(out, 3)).rejects.toThrow(`lrdif: synth: the output folder ${out} holds a synth of another dataset or other parameters (different: the seed (3, was 2)); pass --force to replace it, or choose another --out`);
+    await expect(run(out, 2, { config: { noise: false } })).rejects.toThrow('(different: the degradation configuration)');
+    // the dataset changed: one more image
+    write(join(data(), 'happy', 'extra.png'), encodePng(face(12, 10, 99)));
+    try {
+      await expect(run(out, 2)).rejects.toThrow(/holds a synth of another dataset or other parameters \(different: the input files \(8 files of \d+ bytes now, 7 of \d+ then, or changed since\)\)/);
+    } finally {
+      rmSync(join(data(), 'happy', 'extra.png'));
+    }
+    expect(hashes(out)).toEqual(before);
+    // a record from before inputs were fingerprinted cannot be trusted to match
+    const old = JSON.parse(readFileSync(join(out, 'synth.json'), 'utf8'));
+    delete old.input;
+    writeFileSync(join(out, 'synth.json'), JSON.stringify(old));
+    await expect(run(out, 2)).rejects.toThrow('(different: the input files (not recorded: an older lrdif wrote it))');
+  });
+
+  it('an interrupted synth is resumed: the images it wrote are kept, the rest written, the result the uninterrupted one byte for byte', async () => {
+    const whole = join(root, 'out/whole');
+    await run(whole, 5);
+    const out = join(root, 'out/killed');
+    // killed after the second batch of two: four images written and journaled
+    let calls = 0;
+    await expect(
+      run(out, 5, {
+        onProgress: () => {
+          if (++calls === 2) throw new Error('killed');
+        },
+      }),
+    ).rejects.toThrow('killed');
+    expect(existsSync(join(out, 'synth.json'))).toBe(false);
+    const journal = readFileSync(join(out, '.synth-progress.jsonl'), 'utf8').trim().split('\n');
+    expect(journal.length).toBe(1 + 4);
+    // the kill tore the last line and left a temporary file behind
+    writeFileSync(join(out, '.synth-progress.jsonl'), `${journal.slice(0, 4).join('\n')}\n${journal[4].slice(0, 20)}`);
+    write(join(out, 'sad', '.4.png.12345.tmp'), 'partial');
+    const states: Array<{ complete: boolean; images: number }> = [];
+    const r = await run(out, 5, { onExisting: (st) => states.push(st) });
+    expect(states).toEqual([{ complete: false, images: 3 }]);
+    expect(r.counts).toEqual({ images: 7, skipped: 0, copied: 0 });
+    expect(hashes(out)).toEqual(hashes(whole));
+    // a journal of other parameters is refused like a record
+    const other = join(root, 'out/killed-other');
+    calls = 0;
+    await expect(run(other, 6, { onProgress: () => { if (++calls === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
+    await expect(run(other, 5)).rejects.toThrow(`the output folder ${other} holds an interrupted synth of another dataset or other parameters (different: the seed (5, was 6))`);
+  });
+});
+
 describe('lrdif synth (command)', () => {
   async function lrdif(...args: string[]) {
     const r = await runNode([BIN, ...args], { timeout: 300_000, env: { ...process.env, LRDIF_DEBUG: '' } });
@@ -221,6 +302,15 @@ describe('lrdif synth (command)', () => {
     const rec = JSON.parse(readFileSync(join(out, 'synth.json'), 'utf8')) as SynthRecord;
     expect(rec.config).toMatchObject({ noise: false });
     expect(rec.images[0].params).toMatchObject({ photons: 0, readNoise: 0 });
+    const again = await lrdif('synth', '--degradation', 'lowlight', '--data', join(root, 'folder'), '--format', 'folder', '--out', out, '--seed', '4', '--config', cfg, '--plain');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`nothing to do: ${out} already holds this synth (the same dataset and parameters: 4 degraded, 1 skipped); --force writes it again`);
+    const other = await lrdif('synth', '--degradation', 'lowlight', '--data', join(root, 'folder'), '--format', 'folder', '--out', out, '--seed', '5', '--config', cfg, '--plain');
+    expect(other.status).toBe(1);
+    expect(other.stderr).toContain(`lrdif: error: synth: the output folder ${out} holds a synth of another dataset or other parameters (different: the seed (5, was 4)); pass --force`);
+    const forced = await lrdif('synth', '--degradation', 'lowlight', '--data', join(root, 'folder'), '--format', 'folder', '--out', out, '--seed', '5', '--config', cfg, '--plain', '--force');
+    expect(forced.status, forced.stderr).toBe(0);
+    expect((JSON.parse(readFileSync(join(out, 'synth.json'), 'utf8')) as SynthRecord).seed).toBe(5);
     const bad = await lrdif('synth', '--degradation', 'haze', '--data', root, '--format', 'folder', '--out', out);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/unknown degradation "haze"/);

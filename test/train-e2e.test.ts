@@ -23,8 +23,9 @@ import type { GpuContext } from '../src/node.js';
 import { writeSyntheticDataset } from '../src/data/synthetic-faces-node.js';
 import { runSynth } from '../src/data/degrade/synth.js';
 import { nodeSynthLayout } from '../src/data/degrade/synth-node.js';
-import { encodePng } from '../src/io/image-node.js';
+import { encodePng, readImageFile } from '../src/io/image-node.js';
 import { openSafetensorsFile, writeSafetensorsFile } from '../src/io/safetensors-node.js';
+import { PHONE, phonePhotoJpeg } from './helpers/phone-photo.js';
 import { syntheticFace } from '../src/data/synthetic-faces.js';
 import { openEncoders, Session } from '../src/train/session-node.js';
 import { runTraining, readRunOptions, type TrainRunOptions, type RunOutcome } from '../src/train/run-node.js';
@@ -244,10 +245,31 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
       }
     }
     expect(r.images[2].faces[0].box).not.toBeNull();
+    // a 12-megapixel phone photo held upright (EXIF orientation 6): read, turned, scaled to 2048 on the CPU;
+    // its faces found where the canvas put sample1's, in the photo's own pixels
+    const phone = path.join(root, 'phone.jpg');
+    fs.writeFileSync(phone, phonePhotoJpeg(readImageFile(photo)));
+    const big = await runPrediction({ ckpt, images: [phone, photo], clip: null, detect: 'auto', seed: null, cacheDir: null, scoreThreshold: 0.5 }, log);
+    expect(big.images[0]).toMatchObject({ kind: 'photo', width: PHONE.width, height: PHONE.height, processed: { width: 2048, height: 1536 } });
+    expect(big.images[1].processed).toBeUndefined();
+    expect(big.images[0].faces.length).toBe(big.images[1].faces.length);
+    const [ox, oy] = PHONE.offset;
+    for (const f of big.images[0].faces) {
+      const b = f.box!;
+      expect(b.x).toBeGreaterThan(ox - 0.05 * b.width);
+      expect(b.y).toBeGreaterThan(oy - 0.05 * b.height);
+      expect(b.x + b.width).toBeLessThan(ox + 2 * 1920 + 0.05 * b.width);
+      expect(b.y + b.height).toBeLessThan(oy + 2 * 1280 + 0.05 * b.height);
+    }
+    // each face of the phone photo is one of sample1's, doubled and shifted (loosely: another resampling)
+    for (const f of big.images[0].faces) {
+      const near = big.images[1].faces.some((g) => Math.abs(f.box!.x - (2 * g.box!.x + ox)) < 0.2 * f.box!.width && Math.abs(f.box!.y - (2 * g.box!.y + oy)) < 0.2 * f.box!.height);
+      expect(near).toBe(true);
+    }
     await expect(runPrediction({ ckpt: path.join(base.out, 'best.safetensors'), images: crops, clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, log)).rejects.toThrow(
       'is a stage-1 checkpoint; prediction needs stage 2',
     );
-  });
+  }, 600_000);
 
   it('the sweep writes the layouts of Table 5 and Fig. 6', async () => {
     const out = path.join(root, 'sweep');
@@ -279,17 +301,25 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
         for (let i = 0; i < n; i++) fs.writeFileSync(path.join(small, split, c, `${i}.png`), encodePng(syntheticFace(3, i * 7 + c.length, 112).image));
       }
     }
+    // three unreadable files among 9: a truncated PNG, an empty JPEG, text named .png
     fs.writeFileSync(path.join(small, 'train', 'sad', 'broken.png'), Buffer.from('\x89PNG\r\n\x1a\n truncated'));
+    fs.writeFileSync(path.join(small, 'train', 'happy', 'empty.jpg'), new Uint8Array(0));
+    fs.writeFileSync(path.join(small, 'train', 'angry', 'notes.png'), 'not an image');
     const out = path.join(root, 'cli-run');
     // the tiny CLIP saved by the stage-1 run, given as a CLIP folder (Hugging Face layout)
     const clipDir = path.join(base.out, 'clip');
     // two training images per class leave no room for a validation split: the paper's protocol
-    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '4', '--select-on', 'test', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
+    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '3', '--select-on', 'test', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
     const r = await lrdif(args);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/lrdif: skipping .*train\/sad\/broken\.png: /);
+    expect(r.stderr).toMatch(/lrdif: skipping .*train\/happy\/empty\.jpg: .*the file is empty \(0 bytes\)/);
+    // the 6 readable images are what the run counts and uses: two full batches of 3, not 9 images in 3 steps
+    expect(r.stdout).toMatch(/1 epochs of 6 images in batches of 3/);
     expect(r.stdout).toMatch(/stage 1 epoch 1\/1 step 2\/2 .* img\/s .*loss \d+\.\d{4} .*acc [\d.]+% .*ETA/);
     expect(r.stdout).toMatch(/done: 2 steps; best test accuracy [\d.]+% at epoch 1/);
+    const steps = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'step');
+    expect(steps.map((l) => l.images)).toEqual([3, 3]);
     expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
     // eval finds the CLIP folder through the checkpoint's record and checks its hash
     const ev = await lrdif(['eval', '--ckpt', path.join(out, 'best.safetensors'), '--data', small, '--format', 'folder', '--no-figures', '--json', '--no-cache']);

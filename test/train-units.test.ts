@@ -320,8 +320,16 @@ describe('run folder and embedding cache', () => {
     const r4 = await buildEmbeddingTable(enc, splitWithIndices(ds, 'train'), spec);
     expect(r4.skipped).toBe(1);
     expect(ds.skipped.map((x) => path.basename(x.path))).toEqual(['broken.png']);
-    const i = ds.split('train').items.findIndex((it) => it.id.endsWith('broken.png'));
-    expect(() => r4.table.gather([i], (k) => ds.split('train').items[k].id)).toThrow(/no CLIP embedding for item .*broken\.png/);
+    const g = ds.items.findIndex((it) => it.id.endsWith('broken.png'));
+    expect(() => r4.table.gather([g], (k) => ds.items[k].id)).toThrow(/no CLIP embedding for item .*broken\.png/);
+    // the split as a run now takes it: without the unreadable image, every row found by its dataset index
+    const usable = splitWithIndices(ds, 'train');
+    expect(usable.length).toBe(ds.split('train').length - 1);
+    expect(usable.dataset.items.some((it) => it.id.endsWith('broken.png'))).toBe(false);
+    expect(usable.globalIndex).not.toContain(g);
+    const rows = r4.table.gather(usable.globalIndex);
+    expect(rows.shape).toEqual([usable.length, 32]);
+    rows.dispose();
     enc.dispose();
   });
 

@@ -137,7 +137,7 @@ export class Tensor {
 export function empty(shape: Shape, dtype: DType = 'f32', ctx: GpuContext = engine.ctx): Tensor {
   checkShape(shape);
   const bytes = sizeOf(shape) * 4;
-  const pb = ctx.acquire(bytes);
+  const pb = ctx.acquire(bytes, `tensor ${fmtShape(shape)} ${dtype}`);
   return new Tensor(new Storage(ctx, pb, bytes), [...shape], dtype);
 }
 

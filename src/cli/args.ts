@@ -1,5 +1,6 @@
 /** Parsers of command-line values; errors name the command, the flag and what was expected. */
 import { readFileSync } from 'node:fs';
+import { CANONICAL_CLASSES } from '../data/datasets/types.js';
 
 export function intArg(cmd: string, name: string, min: number, max = Infinity) {
   return (v: string) => {
@@ -57,4 +58,14 @@ export function readJsonFile(cmd: string, what: string, file: string): unknown {
   } catch (e) {
     throw new Error(`lrdif: ${cmd}: ${what} ${file} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** --classes neutral,happiness,…: canonical class names, in label order. */
+export function classListArg(cmd: string) {
+  return (v: string): string[] => {
+    const list = v.split(',').map((c) => c.trim());
+    const bad = list.filter((c) => !(CANONICAL_CLASSES as readonly string[]).includes(c));
+    if (bad.length) throw new Error(`lrdif: ${cmd}: --classes takes canonical class names separated by commas (${CANONICAL_CLASSES.join(', ')}), got ${bad.map((c) => `'${c}'`).join(', ')}`);
+    return list;
+  };
 }

@@ -1,11 +1,13 @@
 /**
- * `lrdif predict --ckpt <stage-2 file> <image ...> [--json] [--detect auto|always|never]`:
+ * `lrdif predict --ckpt <stage-2 file> <image ...> [--json] [--detect auto|always|never] [--max-side N]`:
  * class probabilities per face, no label used. Photos that are not face crops go through face
- * detection and alignment first (src/train/predict-node.ts).
+ * detection and alignment first (src/train/predict-node.ts). Images are turned upright by their
+ * EXIF orientation and scaled down on the CPU when their longer side is above --max-side.
  */
 import type { Command } from 'commander';
 import { initNode } from '../node.js';
 import { formatPrediction, runPrediction, type DetectMode } from '../train/predict-node.js';
+import { PHOTO_MAX_SIDE } from '../io/image.js';
 import { defaultCacheDir } from '../train/store-node.js';
 import type { Wrap } from './command.js';
 import { choiceArg, intArg, numArg } from './args.js';
@@ -16,6 +18,7 @@ interface PredictCliOpts {
   detect: DetectMode;
   seed?: number;
   scoreThreshold: number;
+  maxSide: number;
   cache?: string | false;
   json?: boolean;
 }
@@ -33,6 +36,7 @@ export async function runPredictCli(images: string[], opts: PredictCliOpts) {
         seed: opts.seed ?? null,
         cacheDir: opts.cache === false ? null : (opts.cache ?? defaultCacheDir()),
         scoreThreshold: opts.scoreThreshold,
+        maxSide: opts.maxSide,
       },
       log,
     );
@@ -53,6 +57,7 @@ export function registerPredict(program: Command, wrap: Wrap): void {
     .option('--clip <dir>', 'CLIP weights (default: the ones the checkpoint records)')
     .option('--detect <mode>', 'auto (photos are detected and aligned, face crops used whole), always, or never', choiceArg(cmd, 'detect', ['auto', 'always', 'never'] as const), 'auto')
     .option('--score-threshold <x>', 'smallest face-detector score', numArg(cmd, 'score-threshold', 0, 1), 0.5)
+    .option('--max-side <n>', 'scale images whose longer side is above n pixels down to it first (0: never)', intArg(cmd, 'max-side', 0), PHOTO_MAX_SIDE)
     .option('--seed <n>', "seed of the diffusion noise (default: the checkpoint's)", intArg(cmd, 'seed', 0))
     .option('--cache <dir>', 'embedding cache folder')
     .option('--no-cache', 'no embedding cache')

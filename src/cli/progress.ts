@@ -11,11 +11,18 @@ export interface Bar {
   stop(): void;
 }
 
-function fmtSeconds(s: number): string {
-  if (!Number.isFinite(s) || s < 0) return '-';
-  if (s < 60) return `${Math.round(s)}s`;
-  const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.round(s - 60 * m)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+/**
+ * A duration for progress lines: "42s", "2m05s", "1h07m". Rounded once, to the unit shown, before
+ * it is split, so 179.6 s reads "3m00s" (not "2m60s") and 3599.7 s "1h00m". Anything that is not
+ * a finite number ≥ 0 (cli-progress passes NaN or Infinity before its estimate settles) is "-".
+ */
+export function fmtSeconds(s: unknown): string {
+  if (typeof s !== 'number' || !Number.isFinite(s) || s < 0) return '-';
+  const secs = Math.round(s);
+  if (secs < 60) return `${secs}s`;
+  if (secs < 3600) return `${Math.floor(secs / 60)}m${String(secs % 60).padStart(2, '0')}s`;
+  const mins = Math.round(s / 60);
+  return `${Math.floor(mins / 60)}h${String(mins % 60).padStart(2, '0')}m`;
 }
 
 /**
@@ -44,7 +51,11 @@ export function makeBar(
       stop() {},
     };
   }
-  const bar = new cliProgress.SingleBar({ format, stream: process.stdout, hideCursor: true, barsize: 20, etaBuffer: 20 }, cliProgress.Presets.shades_classic);
+  // formatTime: cli-progress's own formatter rounds the seconds after splitting off the minutes ("2m60s")
+  const bar = new cliProgress.SingleBar(
+    { format, stream: process.stdout, hideCursor: true, barsize: 20, etaBuffer: 20, formatTime: (t: number) => fmtSeconds(t) },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total, 0, initial);
   return {
     update(value, payload) {

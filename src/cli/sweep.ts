@@ -74,7 +74,7 @@ export async function runSweepCli(values: Record<string, unknown>, given: (name:
     let session: Session;
     try {
       session = await Session.open(
-        { dir: base.data, format: base.format, splitSeed: base.splitSeed, testFraction: base.testFraction, valFraction: base.selectOn === 'val' ? base.valFraction : 0 },
+        { dir: base.data, format: base.format, splitSeed: base.splitSeed, testFraction: base.testFraction, valFraction: base.selectOn === 'val' ? base.valFraction : 0, classes: base.classes },
         enc,
         log,
         (m) => process.stderr.write(`${m}\n`),

@@ -3,7 +3,11 @@
  * untouched) and synth.json, the record of every parameter (src/data/degrade/synth.ts).
  *
  *   lrdif synth --degradation udc|lowlight --data <dir> --format folder|rafdb|kdef|ferplus
- *               --out <dir> --seed N [--config <file.json>] [--batch N] [--plain]
+ *               --out <dir> --seed N [--config <file.json>] [--batch N] [--force] [--plain]
+ *
+ * --out must be empty or new, or hold an earlier synth of the same dataset and parameters: a
+ * complete one is left as it is, an interrupted one resumed. Anything else there is an error;
+ * --force empties the folder first.
  *
  * --config holds a partial degradation configuration (the defaults fill the rest; unknown
  * fields are errors), e.g. {"noise": false} or {"display": {"apertureRadiusUm": 80}}.
@@ -26,6 +30,7 @@ export interface SynthCliOptions {
   seed: number;
   config?: string;
   batch: number;
+  force?: boolean;
   plain?: boolean;
 }
 
@@ -90,6 +95,8 @@ export async function runSynthCli(o: SynthCliOptions): Promise<SynthRecord> {
     process.stdout.write(`lrdif synth: ${kind} degradation of ${total} images (${o.format} dataset ${o.data}) into ${o.out}, seed ${o.seed}, on ${ctx.adapter.summary}\n`);
     const bar = progress(o.plain ?? !process.stdout.isTTY, total);
     const warnings: string[] = [];
+    const notes: string[] = [];
+    let complete = false;
     const t0 = performance.now();
     let record: SynthRecord;
     try {
@@ -99,16 +106,26 @@ export async function runSynthCli(o: SynthCliOptions): Promise<SynthRecord> {
         seed: o.seed,
         batch: o.batch,
         version: packageVersion(),
+        force: o.force,
+        onExisting: (state) => {
+          complete = state.complete;
+          if (!state.complete) notes.push(`resuming the synth in ${o.out}: ${state.images} of ${total} images were written before`);
+        },
         onProgress: (d, t, s) => bar.update(d, t, s),
         // warnings wait until the bar is done, so they do not tear it
         warn: (m) => warnings.push(m),
       });
     } finally {
       bar.stop();
+      for (const n of notes) process.stdout.write(`${n}\n`);
       for (const w of warnings) process.stderr.write(`${w}\n`);
     }
-    const seconds = (performance.now() - t0) / 1000;
     const c = record.counts;
+    if (complete) {
+      process.stdout.write(`nothing to do: ${o.out} already holds this synth (the same dataset and parameters: ${c.images} degraded, ${c.skipped} skipped); --force writes it again\n`);
+      return record;
+    }
+    const seconds = (performance.now() - t0) / 1000;
     process.stdout.write(
       `done in ${seconds.toFixed(1)} s (${(c.images / Math.max(seconds, 1e-3)).toFixed(1)} images/s): ${c.images} degraded, ${c.skipped} skipped, ${c.copied} files copied; record in ${o.out}/synth.json\n`,
     );
@@ -134,7 +151,7 @@ export function registerSynth(program: Command, wrap: Wrap): void {
     .requiredOption('--degradation <kind>', 'udc or lowlight')
     .requiredOption('--data <dir>', 'the dataset folder')
     .requiredOption('--format <fmt>', `dataset layout: ${SYNTH_FORMATS.join(', ')}`)
-    .requiredOption('--out <dir>', 'output folder (must not be inside the dataset)')
+    .requiredOption('--out <dir>', 'output folder: new, empty, or an earlier synth of the same dataset and parameters (resumed); not inside the dataset')
     .option('--seed <n>', 'dataset seed (each image gets its own seed from it and its index)', nonNegativeInt('seed'), 0)
     .option('--config <file>', 'JSON file with a partial degradation configuration')
     .option('--batch <n>', 'images per GPU batch', (v: string) => {
@@ -142,6 +159,7 @@ export function registerSynth(program: Command, wrap: Wrap): void {
       if (n < 1) throw new Error(`lrdif: synth: --batch must be at least 1, got '${v}'`);
       return n;
     }, 32)
+    .option('--force', 'empty --out first, whatever it holds')
     .option('--plain', 'print progress lines instead of a progress bar')
     .action(
       wrap(async (opts: SynthCliOptions) => {

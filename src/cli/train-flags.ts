@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import { flagOf, OPTION_NAMES, resumableOptions, TRAIN_OPTIONS, type OptionSpec, type TrainRunOptions } from '../train/options.js';
 import { defaultCacheDir } from '../train/store-node.js';
-import { choiceArg, collectSet, intArg, numArg, readJsonFile } from './args.js';
+import { choiceArg, classListArg, collectSet, intArg, numArg, readJsonFile } from './args.js';
 
 function flagOption(cmd: string, name: keyof TrainRunOptions): Option[] {
   const spec = TRAIN_OPTIONS[name] as OptionSpec<unknown>;
@@ -32,6 +32,8 @@ function flagOption(cmd: string, name: keyof TrainRunOptions): Option[] {
       return [new Option(`--${flag} <file>`, help).argParser((v: string) => readJsonFile(cmd, `the ${flag.replace(/-/g, ' ')}`, v))];
     case 'cache':
       return [new Option(`--${flag} <dir>`, help), new Option(`--no-${flag}`, 'keep the embeddings in memory only')];
+    case 'classes':
+      return [new Option(`--${flag} <list>`, help).argParser(classListArg(cmd))];
   }
 }
 

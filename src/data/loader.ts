@@ -3,8 +3,10 @@
  * consumer's GPU work, GPU resizing to size × size (the resize op) and GPU augmentation.
  *
  * - Order: epoch e visits the items in permutation(n, seed, stream e) (src/data/rng.ts), so
- *   the order depends only on (seed, epoch); without shuffling, in dataset order. Batch k is
- *   positions [k·B, (k+1)·B) of that order.
+ *   the order depends only on (seed, epoch); without shuffling, in dataset order. Batch k holds
+ *   the (k·B)-th to ((k+1)·B − 1)-th readable images of that order: unreadable ones are passed
+ *   over, not left as holes, so every batch but the last is full, and the batches are the same
+ *   whenever (and by whichever run) an image was found unreadable.
  * - Augmentation (random flip + random erasing, src/kernels/augment.ts): the image at position
  *   p of epoch e gets the 44 uniforms of Philox blocks [e·2^32 + 11·p, e·2^32 + 11·(p+1)) of the
  *   augmentation seed (seed + 1), so its augmentation depends only on (seed, epoch, p) — not on
@@ -14,14 +16,17 @@
  *   event loop between images — so the GPU (which runs on its own threads) and the consumer's
  *   awaits on GPU results overlap with the decoding. Uploading, resizing and augmenting happen
  *   when the batch is handed out, so GPU work is issued in program order.
- * - Corrupt or unreadable images are skipped (warned and recorded in dataset.skipped) and
- *   dropped from their batch, which is then smaller; a batch with no readable image is not
- *   yielded.
+ * - Corrupt or unreadable images are skipped (warned and recorded in dataset.skipped); the
+ *   batch takes the next readable images instead. To count what is used up front (a trainer's
+ *   steps), give the loader `dataset.usable()` after the images were read once.
+ * - Size: an image over MAX_TENSOR_PIXELS (a 12-megapixel photo) is first area-averaged on the
+ *   CPU to fit (every adapter binds its f32 tensor), and same-sized images go to the GPU in
+ *   groups that fit the device's binding limit (resizing is per image, so grouping changes no value).
  * - Each batch's tensors belong to the caller: call batch.dispose().
  */
-import { keep, tidy } from '../autograd/engine.js';
+import { engine, keep, tidy } from '../autograd/engine.js';
 import { tensor, type Tensor } from '../autograd/tensor.js';
-import { imagesToTensor, type RgbImage } from '../io/image.js';
+import { imagesToTensor, downscaleImage, fitPixels, MAX_TENSOR_PIXELS, type RgbImage } from '../io/image.js';
 import { resize, type ResizeOptions } from '../kernels/resize.js';
 import { concat } from '../kernels/layout.js';
 import { clamp } from '../kernels/elementwise.js';
@@ -51,7 +56,7 @@ export interface DataLoaderOptions {
 export interface Batch {
   /** [B, 3, size, size], values in [0, 1]. */
   images: Tensor;
-  /** [B] i32 canonical class indices. */
+  /** [B] i32 labels (indices into the dataset's classNames). */
   labels: Tensor;
   /** Dataset item indices, in batch order. */
   indices: number[];
@@ -68,6 +73,8 @@ interface Decoded {
   positions: number[];
   indices: number[];
   images: RgbImage[];
+  /** The position after the last one read: where the next batch starts. */
+  next: number;
 }
 
 const TWO32 = 4294967296;
@@ -108,7 +115,7 @@ export class DataLoader {
     if (dataset.length * BLOCKS_PER_IMAGE > TWO32) throw new Error(`lrdif: DataLoader: ${dataset.length} items is more than the augmentation counters allow (${Math.floor(TWO32 / BLOCKS_PER_IMAGE)})`);
   }
 
-  /** Batches per epoch (before any skipped image empties a batch). */
+  /** Batches per epoch when every image is readable (fewer when some turn out not to be). */
   get numBatches(): number {
     const n = this.dataset.length;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
@@ -121,30 +128,50 @@ export class DataLoader {
     return this.shuffle ? permutation(n, this.seed, epoch) : Array.from({ length: n }, (_, i) => i);
   }
 
-  private async decode(order: number[], k: number): Promise<Decoded> {
-    const start = k * this.batchSize;
-    const end = Math.min(start + this.batchSize, order.length);
-    const out: Decoded = { positions: [], indices: [], images: [] };
-    for (let p = start; p < end; p++) {
+  /** The next batch from position `start`: reads until batchSize images decoded or the order ends. */
+  private async decode(order: number[], start: number): Promise<Decoded> {
+    const out: Decoded = { positions: [], indices: [], images: [], next: start };
+    let p = start;
+    while (p < order.length && out.images.length < this.batchSize) {
       const img = await this.dataset.load(order[p]);
       if (img) {
         out.positions.push(p);
         out.indices.push(order[p]);
         out.images.push(img);
       }
+      p++;
       await yieldToEventLoop();
     }
+    out.next = p;
     return out;
+  }
+
+  /** The batch's images as one [B, 3, s, s] tensor: oversized images reduced on the CPU, uploads grouped to fit a binding. */
+  private resized(images: readonly RgbImage[]): Tensor {
+    const s = this.size;
+    const limit = engine.ctx.limits.maxStorageBufferBindingSize;
+    const fitted = images.map((im) => {
+      const f = fitPixels(im.width, im.height, MAX_TENSOR_PIXELS);
+      return downscaleImage(im, f.width, f.height);
+    });
+    // runs of same-sized images, each as many as one f32 binding holds
+    const groups: RgbImage[][] = [];
+    for (const im of fitted) {
+      const g = groups[groups.length - 1];
+      const fits = g && g[0].width === im.width && g[0].height === im.height && (g.length + 1) * im.width * im.height * 12 <= limit;
+      if (fits) g.push(im);
+      else groups.push([im]);
+    }
+    const toSize = (t: Tensor) => (t.shape[2] === s && t.shape[3] === s ? t : resize(t, s, s, this.resizeOptions));
+    const parts = groups.map((g) => toSize(imagesToTensor(g)));
+    return parts.length === 1 ? parts[0] : concat(parts, 0);
   }
 
   /** Uploads, resizes and augments one decoded batch (all GPU work of the batch happens here). */
   private assemble(d: Decoded, epoch: number, k: number): Batch {
     const s = this.size;
     const { images, augmentParams } = tidy(() => {
-      const first = d.images[0];
-      const sameSize = d.images.every((im) => im.width === first.width && im.height === first.height);
-      const toSize = (t: Tensor) => (t.shape[2] === s && t.shape[3] === s ? t : resize(t, s, s, this.resizeOptions));
-      let resized = sameSize ? toSize(imagesToTensor(d.images)) : concat(d.images.map((im) => toSize(imagesToTensor([im]))), 0);
+      let resized = this.resized(d.images);
       // bicubic overshoots: keep the documented [0, 1] range
       if (this.resizeOptions.mode === 'bicubic') resized = clamp(resized, 0, 1);
       if (!this.augment) return { images: resized, augmentParams: null };
@@ -181,22 +208,20 @@ export class DataLoader {
   /** The batches of one epoch. Dispose each batch when done with it. */
   async *epoch(epoch: number): AsyncGenerator<Batch, void, undefined> {
     const order = this.order(epoch);
-    const nb = this.numBatches;
-    let pending: Promise<Decoded> | null = nb > 0 ? this.decode(order, 0) : null;
+    const n = order.length;
+    let pending: Promise<Decoded> | null = n > 0 ? this.decode(order, 0) : null;
     try {
-      for (let k = 0; k < nb; k++) {
-        let d: Decoded;
-        if (this.prefetch) {
-          d = await pending!;
-          pending = k + 1 < nb ? this.decode(order, k + 1) : null;
+      for (let k = 0; pending; k++) {
+        const d: Decoded = await pending;
+        pending = null;
+        if (this.prefetch && d.next < n) {
+          pending = this.decode(order, d.next);
           // an abandoned prefetch must not surface as an unhandled rejection
-          pending?.catch(() => {});
-        } else {
-          d = k === 0 ? await pending! : await this.decode(order, k);
-          pending = null;
+          pending.catch(() => {});
         }
-        if (d.images.length === 0) continue;
+        if (d.images.length === 0 || (this.dropLast && d.images.length < this.batchSize)) break;
         yield this.assemble(d, epoch, k);
+        if (!this.prefetch && d.next < n) pending = this.decode(order, d.next);
       }
     } finally {
       if (pending) await pending.catch(() => {});

@@ -14,6 +14,9 @@ export interface PooledBuffer {
   readonly id: number;
   /** Batch number of the last command encoder that used it (for upload hazards). */
   lastBatch: number;
+  /** Bytes asked for by the current holder (≤ capacity), and what it holds (e.g. "tensor [2, 3] f32"), for errors. */
+  used?: number;
+  what?: string;
 }
 
 export interface PoolStats {
@@ -54,10 +57,12 @@ export class BufferPool {
   ) {}
 
   acquire(bytes: number, label = 'tensor'): PooledBuffer {
-    const capacity = bucketSize(bytes);
-    if (capacity > this.maxBufferSize) {
+    // the bucket may round past the device's limit when the request itself fits
+    const capacity = Math.min(bucketSize(bytes), Math.max(bytes, Math.floor(this.maxBufferSize / 4) * 4));
+    if (bytes > this.maxBufferSize) {
       throw new Error(
-        `lrdif: a buffer of ${bytes} bytes was requested (${label}), but this device allows at most ${this.maxBufferSize} bytes per buffer`,
+        `lrdif: ${label}: a buffer of ${bytes.toLocaleString('en')} bytes was requested, but this device allows at most ${this.maxBufferSize.toLocaleString('en')} bytes per buffer (maxBufferSize); ` +
+          'work on fewer or smaller tensors at once (split the batch, scale images down first)',
       );
     }
     const list = this.free.get(capacity);
@@ -70,6 +75,8 @@ export class BufferPool {
       pb = { buffer, capacity, id: this.nextId++, lastBatch: -1 };
       this.stats.created++;
     }
+    pb.used = bytes;
+    pb.what = label;
     this.stats.liveBuffers++;
     this.stats.liveBytes += capacity;
     if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;

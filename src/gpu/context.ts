@@ -240,6 +240,8 @@ export class GpuContext {
       }
     }
 
+    this.checkBindingSizes(kernel, given);
+
     if (this.profiling && this.querySet && this.queryLabels.length + 2 > QUERY_CAPACITY) this.flush();
     if (!this.ring.hasRoom(kernel.uniform?.size ?? 0)) this.flush();
 
@@ -273,6 +275,25 @@ export class GpuContext {
     }
   }
 
+  /**
+   * A storage binding larger than the device binds at once would be a WebGPU validation error
+   * surfacing later, naming neither the op nor the tensor: refuse it here, before anything is
+   * encoded, naming the op, the binding, what it holds, the limit and what to do.
+   */
+  private checkBindingSizes(kernel: Kernel, given: Record<string, PooledBuffer>): void {
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    for (const s of kernel.storage) {
+      const pb = given[s.name];
+      const bytes = pb.used ?? pb.capacity;
+      if (bytes > limit) {
+        throw new Error(
+          `lrdif: ${kernel.shader}: binding '${s.name}' is ${pb.what ?? 'a buffer'} of ${bytes.toLocaleString('en')} bytes, more than this device binds at once ` +
+            `(maxStorageBufferBindingSize ${limit.toLocaleString('en')} bytes); work on fewer or smaller tensors at once (split the batch, scale images down first)`,
+        );
+      }
+    }
+  }
+
   /** 1-D grid of `n` workgroups folded into x and y so each stays under the per-dimension limit. */
   grid(n: number): [number, number] {
     const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
@@ -286,7 +307,12 @@ export class GpuContext {
     for (const s of kernel.storage) key += `,${given[s.name].id}`;
     const hit = this.bindGroups.get(key);
     if (hit) return hit;
-    const entries: GPUBindGroupEntry[] = kernel.storage.map((s) => ({ binding: s.binding, resource: { buffer: given[s.name].buffer } }));
+    // a pooled buffer's bucket can be larger than the binding limit while its contents fit: bind only what may be bound
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    const entries: GPUBindGroupEntry[] = kernel.storage.map((s) => {
+      const pb = given[s.name];
+      return { binding: s.binding, resource: pb.capacity > limit ? { buffer: pb.buffer, size: Math.floor(limit / 4) * 4 } : { buffer: pb.buffer } };
+    });
     if (kernel.uniform) {
       entries.push({ binding: kernel.uniform.binding, resource: { buffer: this.ring.buffer, offset: 0, size: kernel.uniform.size } });
     }

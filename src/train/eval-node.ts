@@ -71,21 +71,21 @@ export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, prog
     log(`checkpoint: ${o.ckpt} (stage ${meta.stage}, epoch ${meta.epoch}, ${meta.config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}, ${meta.classNames.length} classes)`);
     const enc = await encodersForRecord(meta.clip, o.clip, o.cacheDir, log);
     try {
-      // the validation split the run carved (same fraction and seed), so --split val/train are the run's
+      // labelled with the checkpoint's classes (a class the checkpoint lacks is an error naming its
+      // folder or file), and the validation split the run carved (same fraction and seed), so --split val/train are the run's
       const rec = meta.train as { selectOn?: string; valFraction?: number; splitSeed?: number };
       const valFraction = rec.selectOn === 'val' && typeof rec.valFraction === 'number' ? rec.valFraction : 0;
-      session = await Session.open({ dir: o.data, format: o.format, splitSeed: valFraction ? (rec.splitSeed ?? o.splitSeed) : o.splitSeed, testFraction: o.testFraction, valFraction }, enc, log, warn);
+      session = await Session.open({ dir: o.data, format: o.format, splitSeed: valFraction ? (rec.splitSeed ?? o.splitSeed) : o.splitSeed, testFraction: o.testFraction, valFraction, classes: meta.classNames }, enc, log, warn);
     } catch (e) {
       enc.dispose();
       throw e;
     }
     const ds = session.dataset;
-    const prefixOk = ds.classNames.every((c, i) => meta.classNames[i] === c);
-    if (!prefixOk) throw new Error(`lrdif: eval: the dataset's classes (${ds.classNames.join(', ')}) are not those of the checkpoint (${meta.classNames.join(', ')})`);
-    const split = session.split(o.split);
-    if (split.length === 0) throw new Error(`lrdif: eval: the dataset has no '${o.split}' images`);
+    if (session.split(o.split).length === 0) throw new Error(`lrdif: eval: the dataset has no '${o.split}' images`);
     const spec = evalSpec(meta, o);
     const table = await session.table(o.split, spec, (p) => progress?.embed?.(o.split, p));
+    // after the table: images that cannot be read are known and left out
+    const split = session.split(o.split);
     const text = await session.textTable(meta.classNames);
     const textTable = tensor(text, [meta.classNames.length, enc.projectionDim]);
     let result: EvalResult;

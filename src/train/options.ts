@@ -15,6 +15,8 @@ export interface TrainRunOptions {
   testFraction: number;
   valFraction: number;
   splitSeed: number;
+  /** The label set (canonical class names in label order); null: the classes that have images. */
+  classes: string[] | null;
   /** The split that picks `best` each epoch: 'val' (test evaluated once, at the end) or 'test' (the paper's protocol). */
   selectOn: 'val' | 'test';
   /** CLIP folder/file, or null for the tiny random CLIP with `clipSeed`. */
@@ -69,7 +71,9 @@ export type OptionKind =
   /** --x <file>: the file's JSON object. */
   | { type: 'json-file' }
   /** --cache <dir> / --no-cache. */
-  | { type: 'cache' };
+  | { type: 'cache' }
+  /** --x a,b,c: canonical class names. */
+  | { type: 'classes' };
 
 export interface OptionSpec<T> {
   help: string;
@@ -104,6 +108,13 @@ export const TRAIN_OPTIONS: Declarations = {
     scope: 'shared',
   },
   splitSeed: { help: 'seed of the test and validation splits', kind: int(0), default: 0, resume: 'fixed', scope: 'shared' },
+  classes: {
+    help: 'the label set, canonical class names separated by commas in label order (default: the classes that have images)',
+    kind: { type: 'classes' },
+    default: null,
+    resume: 'fixed',
+    scope: 'shared',
+  },
   selectOn: {
     help: "the split that picks the best epoch: val (test evaluated once, at the end) or test (the paper's protocol: best test epoch, optimistic)",
     kind: choice('val', 'test'),

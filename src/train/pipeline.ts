@@ -26,6 +26,7 @@ import { ImageDataset, type Split } from '../data/datasets/types.js';
 import { degradeBatch, imageSeed, type DegradationKind, type DegradeConfig } from '../data/degrade/index.js';
 import type { LandmarkTaps } from '../models/lrdif/dilnetwork.js';
 import { sha256Hex, type FrozenEncoders } from './encoders.js';
+import { exifOrientation } from '../io/exif.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
@@ -72,23 +73,34 @@ export class IndexedSplit {
   }
 }
 
-/** The items of `split` with their indices in `full`. */
+/**
+ * The items of `split` with their indices in `full`, leaving out the files found unreadable so
+ * far (full.skipped): after the split's embedding table is built, that is exactly the images a
+ * run uses, so it counts them and fills its batches with them.
+ */
 export function splitWithIndices(full: ImageDataset, split: Split): IndexedSplit {
   const idx: number[] = [];
   full.items.forEach((it, i) => {
-    if (it.split === split) idx.push(i);
+    if (it.split === split && !full.isSkipped(it)) idx.push(i);
   });
-  return new IndexedSplit(full.split(split), idx);
+  return new IndexedSplit(full.split(split).usable(), idx);
 }
 
-/** SHA-256 of an item's source (file bytes, or in-memory pixels and their size); null if it cannot be read (recorded as skipped). */
+/**
+ * SHA-256 of an item's source (file bytes, or in-memory pixels and their size); null if it cannot
+ * be read (recorded as skipped). A file with an EXIF orientation other than 1 gets it appended:
+ * its pixels are now decoded upright, so embeddings cached before that (sideways) are not reused.
+ */
 export async function itemContentHash(ds: ImageDataset, i: number): Promise<string | null> {
   const it = ds.items[i];
   const s = it.source;
   if (s.kind === 'pixels') return sha256Hex(new Uint8Array([...new TextEncoder().encode(`${s.width}x${s.height}x${s.channels}|`), ...s.data]));
   if (ds.isSkipped(it)) return null;
   try {
-    return await sha256Hex(await ds.source.readBytes(s.path));
+    const bytes = await ds.source.readBytes(s.path);
+    const o = exifOrientation(bytes);
+    const h = await sha256Hex(bytes);
+    return o === 1 ? h : `${h}|exif-orientation-${o}`;
   } catch (e) {
     ds.skip(s.path, (e as Error).message.replace(/^lrdif: /, ''));
     return null;
@@ -105,23 +117,34 @@ export function imageTransformKey(spec: PipelineSpec, globalIndex: number): stri
   });
 }
 
-/** CLIP image embeddings of a split's images, one row per item (rows of unreadable items are absent). */
+/**
+ * CLIP image embeddings of a split's images, one row per item, found by the item's index in the
+ * whole dataset (so a split rebuilt without its unreadable items still finds its rows); rows of
+ * unreadable items are absent.
+ */
 export class EmbeddingTable {
+  private readonly slot: Map<number, number>;
+
   constructor(
     readonly rows: Float32Array,
     readonly present: Uint8Array,
     readonly width: number,
-  ) {}
+    /** Dataset index of each row. */
+    readonly globalIndex: readonly number[],
+  ) {
+    this.slot = new Map(globalIndex.map((g, i) => [g, i]));
+  }
 
-  /** Rows of local items [B, P] on the GPU; an absent row is an error naming the item. */
-  gather(local: readonly number[], names?: (i: number) => string): Tensor {
+  /** Rows of the items with these dataset indices [B, P] on the GPU; an absent row is an error naming the item. */
+  gather(global: readonly number[], names?: (g: number) => string): Tensor {
     const P = this.width;
-    const out = new Float32Array(local.length * P);
-    local.forEach((i, r) => {
-      if (!this.present[i]) throw new Error(`lrdif: no CLIP embedding for item ${names ? names(i) : i} (it could not be read when the embeddings were computed)`);
+    const out = new Float32Array(global.length * P);
+    global.forEach((g, r) => {
+      const i = this.slot.get(g);
+      if (i === undefined || !this.present[i]) throw new Error(`lrdif: no CLIP embedding for item ${names ? names(g) : g} (it could not be read when the embeddings were computed)`);
       out.set(this.rows.subarray(i * P, (i + 1) * P), r * P);
     });
-    return tensor(out, [local.length, P]);
+    return tensor(out, [global.length, P]);
   }
 }
 
@@ -190,7 +213,7 @@ export async function buildEmbeddingTable(
     }
     for (const sk of subDs.skipped) split.dataset.skip(sk.path, sk.reason);
   }
-  return { table: new EmbeddingTable(rows, present, P), cached, computed, skipped: n - cached - computed };
+  return { table: new EmbeddingTable(rows, present, P, split.globalIndex), cached, computed, skipped: n - cached - computed };
 }
 
 /** Uniforms of the augmentation of image g in epoch `epoch` [B, 44]. */
@@ -347,7 +370,8 @@ export async function assembleBatch(
         return imagenetNormalize(x);
       }),
     );
-    eImg = table.gather(local, (i) => split.dataset.items[i].id);
+    const ids = new Map(global.map((g, r) => [g, split.dataset.items[local[r]].id]));
+    eImg = table.gather(global, (g) => ids.get(g) ?? String(g));
   } catch (e) {
     for (const t of [...(taps ?? []), x112, eImg]) t?.dispose();
     throw e;

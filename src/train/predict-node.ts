@@ -12,8 +12,8 @@
  */
 import { noGrad, tidy } from '../autograd/engine.js';
 import { tensor, type Tensor } from '../autograd/tensor.js';
-import { imagesToTensor, type RgbImage } from '../io/image.js';
-import { readImageFile } from '../io/image-node.js';
+import { imagesToTensor, PHOTO_MAX_SIDE, type RgbImage } from '../io/image.js';
+import { readPhotoFile } from '../io/image-node.js';
 import { resize } from '../kernels/resize.js';
 import { clamp } from '../kernels/elementwise.js';
 import { concat } from '../kernels/layout.js';
@@ -40,6 +40,8 @@ export interface PredictOptions {
   cacheDir: string | null;
   /** Smallest detector score (default 0.5). */
   scoreThreshold: number;
+  /** Images whose longer side is above this are scaled down on the CPU first (default PHOTO_MAX_SIDE; 0: never). */
+  maxSide?: number;
 }
 
 export interface PredictedFace {
@@ -54,7 +56,8 @@ export interface PredictResult {
   checkpoint: { path: string; stage: number; epoch: number; variant: string; classes: string[] };
   /** Set when the checkpoint was seen to predict one class (its training's collapse watch). */
   warning?: string;
-  images: Array<{ path: string; width: number; height: number; kind: 'crop' | 'photo'; faces: PredictedFace[]; note?: string }>;
+  /** Each image's upright size; `processed`: the size it was scaled to (only when it was); boxes are in the image's own pixels. */
+  images: Array<{ path: string; width: number; height: number; processed?: { width: number; height: number }; kind: 'crop' | 'photo'; faces: PredictedFace[]; note?: string }>;
 }
 
 /** Whole image → [1, 3, S, S] in [0, 1] (the loader's resize). */
@@ -68,7 +71,8 @@ function cropTensor(img: RgbImage, S: number): Tensor {
 export async function runPrediction(o: PredictOptions, log: Log): Promise<PredictResult> {
   if (o.images.length === 0) throw new Error('lrdif: predict: give at least one image');
   // read every image first: a bad path or a corrupt file fails before the models load
-  const imgs = o.images.map((p) => readImageFile(p));
+  const photos = o.images.map((p) => readPhotoFile(p, { maxSide: o.maxSide ?? PHOTO_MAX_SIDE }));
+  const imgs = photos.map((p) => p.image);
   const { reader, meta } = openCheckpoint(o.ckpt);
   let model: LrdifModel | null = null;
   let pipeline: FacePipeline | null = null;
@@ -96,7 +100,15 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
       const owners: Array<{ image: number; box: FaceBox | null }> = [];
       for (let i = 0; i < imgs.length; i++) {
         const img = imgs[i];
-        const entry: PredictResult['images'][number] = { path: o.images[i], width: img.width, height: img.height, kind: 'crop', faces: [] };
+        const ph = photos[i];
+        const entry: PredictResult['images'][number] = {
+          path: o.images[i],
+          width: ph.width,
+          height: ph.height,
+          ...(img.width !== ph.width || img.height !== ph.height ? { processed: { width: img.width, height: img.height } } : {}),
+          kind: 'crop',
+          faces: [],
+        };
         result.images.push(entry);
         if (pipeline) {
           const found = await pipeline.alignedFaces(img, { scoreThreshold: o.scoreThreshold });
@@ -107,7 +119,7 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
             const b = found.batch!;
             parts.push(b.shape[2] === S ? b : noGrad(() => tidy(() => clamp(resize(b, S, S, MODEL_RESIZE), 0, 1))));
             if (b.shape[2] !== S) b.dispose();
-            for (const f of found.faces) owners.push({ image: i, box: f.box });
+            for (const f of found.faces) owners.push({ image: i, box: { x: f.box.x * ph.scaleX, y: f.box.y * ph.scaleY, width: f.box.width * ph.scaleX, height: f.box.height * ph.scaleY } });
             continue;
           }
           found.batch?.dispose();

@@ -88,7 +88,16 @@ export function readRunOptions(out: string): TrainRunOptions {
     throw new Error(`lrdif: train --resume: ${file} is not valid JSON: ${(e as Error).message}`);
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`lrdif: train --resume: ${file} does not hold a JSON object of run options`);
-  return upgradeRunOptions(raw as Record<string, unknown>);
+  const o = upgradeRunOptions(raw as Record<string, unknown>);
+  // a run resumes with the classes its checkpoint has (a run.json from before --classes, or a
+  // dataset that gained a class since, would otherwise label the data differently)
+  const last = path.join(out, RUN_FILES.last);
+  if (o.classes === null && fs.existsSync(last)) {
+    const { reader, meta } = openCheckpoint(last);
+    reader.close();
+    o.classes = [...meta.classNames];
+  }
+  return o;
 }
 
 export interface RunEnv {
@@ -150,9 +159,10 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
   const classNames = [...session.dataset.classNames];
   const P = enc.projectionDim;
   const selectSplit: Split = o.selectOn;
-  const train = session.split('train');
-  const selection = session.split(selectSplit);
-  const test = o.selectOn === 'val' ? session.split('test') : null;
+  // the splits as far as known now; taken again once the embedding tables have read every image
+  let train = session.split('train');
+  let selection = session.split(selectSplit);
+  let test = o.selectOn === 'val' ? session.split('test') : null;
   if (train.length === 0) throw new Error(`lrdif: train: the training split of ${o.data} is empty`);
   if (selection.length === 0) {
     throw new Error(
@@ -234,6 +244,13 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
     const selectionTable = await session.table(selectSplit, spec, (p) => env.embedProgress?.(selectSplit, p));
     const testTable = test ? await session.table('test', spec, (p) => env.embedProgress?.('test', p)) : null;
     const textTable = await session.textTable(classNames);
+    // without the images the tables found unreadable: what the run counts is what it uses
+    train = session.split('train');
+    selection = session.split(selectSplit);
+    test = test ? session.split('test') : null;
+    if (train.length === 0 || selection.length === 0 || (test && test.length === 0)) {
+      throw new Error(`lrdif: train: no readable image is left in the ${train.length === 0 ? 'training' : selection.length === 0 ? selectSplit : 'test'} split of ${o.data}`);
+    }
     if (!resume) writeFileAtomic(path.join(o.out, RUN_FILES.run), `${JSON.stringify(o, null, 2)}\n`);
     const clipRecord = await session.clipRecordFor(o.out);
     log(

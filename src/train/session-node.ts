@@ -125,6 +125,8 @@ export interface DataChoice {
   testFraction: number;
   /** Share of train carved out as the validation split when the dataset has none (0: none). */
   valFraction?: number;
+  /** The label set (canonical class names, in label order); default: the classes present in the data. */
+  classes?: readonly string[] | null;
 }
 
 /** Flushes the cache when it is a file. */
@@ -146,7 +148,7 @@ export class Session {
   ) {}
 
   static async open(data: DataChoice, encoders: FrozenEncoders, log: Log, warn: Log): Promise<Session> {
-    let ds = await loadDataset(data.format, data.dir, nodeDataSource(), { seed: data.splitSeed, testFraction: data.testFraction, warn });
+    let ds = await loadDataset(data.format, data.dir, nodeDataSource(), { seed: data.splitSeed, testFraction: data.testFraction, warn, ...(data.classes ? { classes: data.classes } : {}) });
     let carved = '';
     if (data.valFraction) {
       const v = carveValidation(ds, { fraction: data.valFraction, seed: data.splitSeed });

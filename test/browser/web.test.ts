@@ -8,6 +8,8 @@
  *   on face-api's demo photo (PNG, so both decoders give the same pixels), face detection and
  *   alignment on: the faces, their boxes and every class probability equal Node's within 1e-4,
  *   clean and under the UDC simulation;
+ * - photos are turned upright by their EXIF orientation as Node turns them (a PNG tagged 6: the
+ *   same pixels; a JPEG tagged 3: the same within the two JPEG decoders' rounding);
  * - the plain messages for a file that is not safetensors, a checkpoint whose tensors do not fit
  *   its config, a stage-1 checkpoint, and a browser without WebGPU;
  * - the webcam mode on Chromium's fake camera runs frame after frame until stopped;
@@ -21,7 +23,7 @@
  * another binary.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,9 +32,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { gpu } from '../helpers/gpu.js';
 import { makeFixtures, NOISE_SEED, type BrowserFixtures } from './fixtures.js';
 import { tensor, type Tensor } from '../../src/node.js';
-import { imagesToTensor, chwToImage } from '../../src/io/image.js';
+import { imagesToTensor, chwToImage, orientImage } from '../../src/io/image.js';
 import { RgbImageBuffer } from '../../src/kernels/affine-warp.js';
-import { readImageFile } from '../../src/io/image-node.js';
+import { readImageFile, encodePng, encodeJpeg, decodeImage } from '../../src/io/image-node.js';
+import { tiffWithOrientation, withExifJpeg, withExifPng } from '../helpers/exif.js';
 import { openSafetensorsFile } from '../../src/io/safetensors-node.js';
 import { loadClip } from '../../src/models/clip/load-node.js';
 import { loadFaceLandmarkFeatures } from '../../src/models/faceapi/load-node.js';
@@ -292,6 +295,37 @@ describe('web app in Chromium (WebGPU)', () => {
     } finally {
       await page.selectOption('#sim-kind', 'none');
     }
+  }, 300_000);
+
+  it('turns photos upright by their EXIF orientation, as Node does', async () => {
+    const upright = readImageFile(fx.photo);
+    const dir = join(tmp, 'exif');
+    mkdirSync(dir, { recursive: true });
+    const meanDiff = (a: RgbImage, b: RgbImage) => a.data.reduce((s, v, i) => s + Math.abs(v - b.data[i]), 0) / a.data.length;
+    // a PNG stored a quarter turn counter-clockwise and tagged 6 (turn clockwise to view): lossless, so the very pixels
+    const png = join(dir, 'portrait6.png');
+    writeFileSync(png, withExifPng(encodePng(orientImage(upright, 8)), tiffWithOrientation(6, true)));
+    let before = (await state()).inference.runs;
+    await page.setInputFiles('#photo-file', png);
+    await waitRun(page, before);
+    const shownPng = await pageImage();
+    expect([shownPng.width, shownPng.height]).toEqual([upright.width, upright.height]);
+    expect(Buffer.from(shownPng.data).equals(Buffer.from(upright.data))).toBe(true);
+    // a JPEG stored upside down and tagged 3: Chromium's and jpeg-js's decodes differ by rounding only
+    const jpg = join(dir, 'upside-down3.jpg');
+    const bytes = withExifJpeg(encodeJpeg(orientImage(upright, 3), 95), tiffWithOrientation(3, false));
+    writeFileSync(jpg, bytes);
+    before = (await state()).inference.runs;
+    await page.setInputFiles('#photo-file', jpg);
+    await waitRun(page, before);
+    const shownJpg = await pageImage();
+    const node = decodeImage(bytes, 'upside-down3.jpg');
+    expect([shownJpg.width, shownJpg.height]).toEqual([node.width, node.height]);
+    const same = meanDiff(shownJpg, node);
+    const unturned = meanDiff(shownJpg, decodeImage(bytes, 'x', { orient: false }));
+    expect(same).toBeLessThan(2);
+    expect(unturned).toBeGreaterThan(10 * same);
+    console.log(`EXIF: PNG (6) identical to Node's; JPEG (3) mean |page − Node| ${same.toFixed(3)} per value (${unturned.toFixed(1)} against the unturned pixels)`);
   }, 300_000);
 
   it('shows plain messages for a file that is not safetensors, a checkpoint for a different config and a stage-1 checkpoint', async () => {

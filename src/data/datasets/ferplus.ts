@@ -7,11 +7,12 @@
  * votes ≤ 1 are zeroed (outlier removal), then the largest count wins if it is more than half
  * of the remaining votes; otherwise the row is 'unknown'. Rows whose winner is unknown or NF
  * (not a face), rows without a majority and rows with an empty image name are dropped.
- * The eight vote columns are already the canonical order (classNames: all eight canonical
- * classes, contempt included). Usage: Training → train, PublicTest → val, PrivateTest → test.
+ * The eight vote columns are already the canonical order (classNames: the classes some row's
+ * majority gives, in canonical order — all eight in the full set, contempt included — or the
+ * `classes` option). Usage: Training → train, PublicTest → val, PrivateTest → test.
  * The original FER2013 `emotion` column is kept in `meta.fer2013Emotion` but not used.
  */
-import { CANONICAL_CLASSES, DatasetError, ImageDataset, joinPath, type DataSource, type DatasetItem, type DatasetOptions, type Split } from './types.js';
+import { DatasetError, ImageDataset, joinPath, resolveClasses, type DataSource, type DatasetItem, type DatasetOptions, type Split } from './types.js';
 
 export const FERPLUS_VOTE_COLUMNS = ['neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear', 'contempt', 'unknown', 'NF'] as const;
 const NEW_HEADER = ['Usage', 'Image name', ...FERPLUS_VOTE_COLUMNS];
@@ -149,7 +150,12 @@ export async function loadFerPlus(root: string, src: DataSource, opts: FerPlusOp
   if (row !== newLines.length - 1) {
     throw new DatasetError(`lrdif: FERPlus: ${oldFile} has ${row} rows but ${newFile} has ${newLines.length - 1}; the two files must have one row per image, in the same order`);
   }
-  const ds = new ImageDataset('FERPlus', CANONICAL_CLASSES, items, src, opts) as ImageDataset & { stats: FerPlusStats };
+  const { classNames, labels } = resolveClasses('FERPlus', items.map((it) => it.label), opts.classes, (c) => {
+    const it = items.find((x) => x.label === c)!;
+    return `${newFile} (row ${it.meta!.row}, ${it.id})`;
+  });
+  items.forEach((it, i) => (it.label = labels[i]));
+  const ds = new ImageDataset('FERPlus', classNames, items, src, opts) as ImageDataset & { stats: FerPlusStats };
   ds.stats = stats;
   return ds;
 }

@@ -7,13 +7,15 @@
  *   surprise: surprise, surprised, su · sadness: sadness, sad, sa · anger: anger, angry, an ·
  *   disgust: disgust, disgusted, di · fear: fear, fearful, afraid, scared, af ·
  *   contempt: contempt, co
- * classNames are the first seven canonical classes, or all eight when a contempt folder
- * exists. Another folder name is an error naming it. Without train/, val/ or test/ folders, each
+ * classNames are the classes whose folders hold images, in canonical order (or the `classes`
+ * option); fewer than two is an error. Another folder name is an error naming it, and so are two
+ * folders of one class in the same place (happy/ and happiness/: their images would merge
+ * silently, duplicates could sit in both splits). Without train/, val/ or test/ folders, each
  * class's images (sorted by name) are shuffled by the seed and round(testFraction · n) of
  * them go to test.
  */
 import { HostRandom } from '../rng.js';
-import { CANONICAL_CLASSES, DatasetError, ImageDataset, isImageFileName, joinPath, type ClassName, type DataSource, type DatasetItem, type DatasetOptions, type Split } from './types.js';
+import { CANONICAL_CLASSES, DatasetError, ImageDataset, isImageFileName, joinPath, resolveClasses, type ClassName, type DataSource, type DatasetItem, type DatasetOptions, type Split } from './types.js';
 
 const ALIASES: Record<ClassName, string[]> = {
   neutral: ['neutral', 'calm', 'ne'],
@@ -47,9 +49,10 @@ function byName(a: { name: string }, b: { name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-async function readClassFolders(src: DataSource, dir: string): Promise<Array<{ label: number; files: string[] }>> {
+async function readClassFolders(src: DataSource, dir: string): Promise<Array<{ label: number; folder: string; files: string[] }>> {
   const entries = [...(await src.listDir(dir))].filter((e) => e.isDirectory && !e.name.startsWith('.')).sort(byName);
-  const out: Array<{ label: number; files: string[] }> = [];
+  const out: Array<{ label: number; folder: string; files: string[] }> = [];
+  const seen = new Map<number, string>();
   for (const e of entries) {
     const label = classIndexOfFolder(e.name);
     if (label < 0) {
@@ -57,11 +60,18 @@ async function readClassFolders(src: DataSource, dir: string): Promise<Array<{ l
       throw new DatasetError(`lrdif: image folder: ${joinPath(dir, e.name)}: '${e.name}' is not a known class; folder names may be: ${accepted}`);
     }
     const sub = joinPath(dir, e.name);
+    const other = seen.get(label);
+    if (other !== undefined) {
+      throw new DatasetError(
+        `lrdif: image folder: ${other} and ${sub} both mean the class '${CANONICAL_CLASSES[label]}'; keep one folder per class (merge them, removing duplicates)`,
+      );
+    }
+    seen.set(label, sub);
     const files = [...(await src.listDir(sub))]
       .filter((f) => !f.isDirectory && isImageFileName(f.name))
       .sort(byName)
       .map((f) => joinPath(sub, f.name));
-    out.push({ label, files });
+    out.push({ label, folder: sub, files });
   }
   return out;
 }
@@ -72,16 +82,23 @@ export async function loadImageFolder(root: string, src: DataSource, opts: Folde
   if (!(testFraction >= 0 && testFraction <= 1)) throw new DatasetError(`lrdif: image folder: testFraction must be in [0, 1], got ${testFraction}`);
   if (!(await src.isDirectory(root))) throw new DatasetError(`lrdif: image folder: ${root} does not exist or is not a folder`);
   const top = (await src.listDir(root)).filter((e) => e.isDirectory).map((e) => e.name);
+  // labels are canonical indices until the label set is known (resolveClasses, below)
   const items: DatasetItem[] = [];
+  const folderOf = new Map<number, string>();
   const push = (label: number, path: string, split: Split) => items.push({ id: path, label, split, source: { kind: 'file', path } });
+  const classFolders = async (dir: string) => {
+    const found = await readClassFolders(src, dir);
+    for (const f of found) if (f.files.length && !folderOf.has(f.label)) folderOf.set(f.label, f.folder);
+    return found;
+  };
   if (top.some((d) => d === 'train' || d === 'val' || d === 'test')) {
     // a split tree: whichever of train/, val/ and test/ exist
     for (const name of ['train', 'val', 'test']) {
       if (!top.includes(name)) continue;
-      for (const { label, files } of await readClassFolders(src, joinPath(root, name))) for (const f of files) push(label, f, SPLIT_DIRS[name]);
+      for (const { label, files } of await classFolders(joinPath(root, name))) for (const f of files) push(label, f, SPLIT_DIRS[name]);
     }
   } else {
-    for (const { label, files } of await readClassFolders(src, root)) {
+    for (const { label, files } of await classFolders(root)) {
       const order = new HostRandom(seed, 0x464f4c44 /* 'FOLD' */ + label).shuffle(files.map((_, i) => i));
       const nTest = Math.round(files.length * testFraction);
       const test = new Set(order.slice(0, nTest));
@@ -89,6 +106,7 @@ export async function loadImageFolder(root: string, src: DataSource, opts: Folde
     }
   }
   if (items.length === 0) throw new DatasetError(`lrdif: image folder: no .jpg/.jpeg/.png images in class folders under ${root}`);
-  const hasContempt = items.some((it) => it.label === 7);
-  return new ImageDataset(opts.name ?? 'folder', CANONICAL_CLASSES.slice(0, hasContempt ? 8 : 7), items, src, opts);
+  const { classNames, labels } = resolveClasses(`image folder ${root}`, items.map((it) => it.label), opts.classes, (c) => folderOf.get(c) ?? root);
+  items.forEach((it, i) => (it.label = labels[i]));
+  return new ImageDataset(opts.name ?? 'folder', classNames, items, src, opts);
 }

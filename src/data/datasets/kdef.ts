@@ -5,14 +5,15 @@
  *   [4-5] expression AF (afraid), AN (angry), DI (disgusted), HA (happy), NE (neutral),
  *         SA (sad), SU (surprised),
  *   [6-7] angle FL (full left), HL (half left), S (straight), HR (half right), FR (full right).
- * Expressions map to the canonical classes NE→0 neutral, HA→1 happiness, SU→2 surprise,
- * SA→3 sadness, AN→4 anger, DI→5 disgust, AF→6 fear (classNames: the first seven).
+ * Expressions map to the canonical classes NE → neutral, HA → happiness, SU → surprise,
+ * SA → sadness, AN → anger, DI → disgust, AF → fear (classNames: the classes with images, in
+ * canonical order — all seven in the full set — or the `classes` option).
  * Split: subject-disjoint, seeded: the subjects (gender + id, e.g. F01; both sessions of a
  * subject stay together) are shuffled by the seed and the first round(20 %) go to test.
  * Image files whose names do not follow the pattern are skipped with a warning.
  */
 import { HostRandom } from '../rng.js';
-import { BASIC_CLASSES, DatasetError, ImageDataset, isImageFileName, joinPath, type ClassName, type DataSource, type DatasetItem, type DatasetOptions } from './types.js';
+import { CANONICAL_CLASSES, DatasetError, ImageDataset, isImageFileName, joinPath, resolveClasses, type ClassName, type DataSource, type DatasetItem, type DatasetOptions } from './types.js';
 
 export const KDEF_EXPRESSIONS: Record<string, ClassName> = {
   NE: 'neutral',
@@ -90,12 +91,14 @@ export async function loadKdef(root: string, src: DataSource, opts: KdefOptions 
   const testSubjects = new Set(subjects.slice(0, nTest));
   const items: DatasetItem[] = parsed.map(({ path, info }) => ({
     id: path,
-    label: BASIC_CLASSES.indexOf(KDEF_EXPRESSIONS[info.expression]),
+    label: CANONICAL_CLASSES.indexOf(KDEF_EXPRESSIONS[info.expression]),
     split: testSubjects.has(info.subject) ? 'test' : 'train',
     source: { kind: 'file', path },
     meta: { session: info.session, subject: info.subject, angle: info.angle, expression: info.expression },
   }));
-  const ds = new ImageDataset('KDEF', BASIC_CLASSES, items, src, opts);
+  const { classNames, labels } = resolveClasses(`KDEF ${root}`, items.map((it) => it.label), opts.classes, (c) => items.find((it) => it.label === c)!.id);
+  items.forEach((it, i) => (it.label = labels[i]));
+  const ds = new ImageDataset('KDEF', classNames, items, src, opts);
   for (const p of bad) ds.skip(p, 'the name does not follow the KDEF pattern <A|B><F|M><01-35><AF|AN|DI|HA|NE|SA|SU><FL|HL|S|HR|FR>.JPG');
   return ds;
 }

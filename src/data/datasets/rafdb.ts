@@ -3,13 +3,14 @@
  *   <root>/EmoLabel/list_patition_label.txt   lines "train_00001.jpg 5" / "test_0001.jpg 7"
  *   <root>/Image/aligned/train_00001_aligned.jpg   (or Image/original/train_00001.jpg)
  * RAF-DB labels 1..7 = surprise, fear, disgust, happiness, sadness, anger, neutral map to the
- * canonical classes 2, 6, 5, 1, 3, 4, 0 (classNames: the first seven canonical classes).
+ * canonical classes of those names (classNames: the classes with images, in canonical order —
+ * all seven in the official release — or the `classes` option).
  * Split by the file name's prefix: train_ → train, test_ → test.
  *
  * A malformed line is an error naming the file and line; a listed image that is missing is
  * skipped with a warning (corrupt ones are skipped when decoded).
  */
-import { BASIC_CLASSES, DatasetError, ImageDataset, joinPath, type DataSource, type DatasetItem, type DatasetOptions, type ClassName } from './types.js';
+import { CANONICAL_CLASSES, DatasetError, ImageDataset, joinPath, resolveClasses, type DataSource, type DatasetItem, type DatasetOptions, type ClassName } from './types.js';
 
 /** RAF-DB label (1-based) → canonical class name. */
 export const RAFDB_LABELS: readonly ClassName[] = ['surprise', 'fear', 'disgust', 'happiness', 'sadness', 'anger', 'neutral'];
@@ -63,13 +64,17 @@ export async function loadRafDb(root: string, src: DataSource, opts: RafDbOption
     }
     items.push({
       id: `${stem}.jpg`,
-      label: BASIC_CLASSES.indexOf(RAFDB_LABELS[label - 1]),
+      label: CANONICAL_CLASSES.indexOf(RAFDB_LABELS[label - 1]),
       split: prefix === 'train' ? 'train' : 'test',
       source: { kind: 'file', path },
       meta: { rafLabel: label },
     });
   });
-  const ds = new ImageDataset('RAF-DB', BASIC_CLASSES, items, src, opts);
+  const firstLine = new Map<number, number>();
+  for (const it of items) if (!firstLine.has(it.label)) firstLine.set(it.label, seen.get(it.id.replace(/\.jpg$/, ''))!);
+  const { classNames, labels } = resolveClasses('RAF-DB', items.map((it) => it.label), opts.classes, (c) => `${labelFile} (line ${firstLine.get(c)})`);
+  items.forEach((it, i) => (it.label = labels[i]));
+  const ds = new ImageDataset('RAF-DB', classNames, items, src, opts);
   for (const p of missing) ds.skip(p, `listed in ${labelFile} but the file does not exist`);
   return ds;
 }

@@ -21,12 +21,13 @@
  * atomically (temporary file, then rename).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile, open as openFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile, open as openFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { decodeImage, encodeJpeg, encodePng } from '../../io/image-node.js';
 import type { RgbImage } from '../../io/image.js';
-import { JPEG_QUALITY, SynthSkip, rgbToGrey, type SynthEntry, type SynthLayout, type SynthOutput } from './synth.js';
+import { JPEG_QUALITY, SynthSkip, rgbToGrey, type SynthEntry, type SynthFolder, type SynthInput, type SynthLayout, type SynthOutput } from './synth.js';
 
 export const SYNTH_FORMATS = ['folder', 'rafdb', 'kdef', 'ferplus'] as const;
 export type SynthFormat = (typeof SYNTH_FORMATS)[number];
@@ -105,6 +106,73 @@ function checkOut(root: string, outDir: string): void {
   }
 }
 
+/** The input's fingerprint: every file below the root (as walk lists them) by path, size and modification time. */
+async function fingerprint(root: string): Promise<SynthInput> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  const files = await walk(root);
+  for (const rel of files) {
+    const st = await stat(join(root, rel));
+    bytes += st.size;
+    h.update(`${rel}\t${st.size}\t${st.mtimeMs}\n`);
+  }
+  return { files: files.length, bytes, sha256: h.digest('hex') };
+}
+
+function isMissing(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+/** The output folder on disk (see SynthFolder). */
+export function nodeSynthFolder(outDir: string): SynthFolder {
+  const at = (rel: string) => join(outDir, rel);
+  return {
+    path: outDir,
+    async list() {
+      try {
+        return (await readdir(outDir)).sort(byCodePoint);
+      } catch (e) {
+        if (isMissing(e)) return [];
+        throw new Error(`lrdif: synth: cannot read the output folder ${outDir}: ${(e as Error).message}`);
+      }
+    },
+    async readText(rel) {
+      try {
+        return await readFile(at(rel), 'utf8');
+      } catch (e) {
+        if (isMissing(e)) return null;
+        throw new Error(`lrdif: synth: cannot read ${at(rel)}: ${(e as Error).message}`);
+      }
+    },
+    writeText: (rel, text) => atomicWrite(at(rel), text),
+    async appendText(rel, text) {
+      await mkdir(dirname(at(rel)), { recursive: true });
+      await appendFile(at(rel), text);
+    },
+    async exists(rel) {
+      try {
+        return (await stat(at(rel))).isFile();
+      } catch {
+        return false;
+      }
+    },
+    remove: (rel) => rm(at(rel), { force: true }),
+    async removeTemporaries() {
+      const visit = async (dir: string) => {
+        for (const e of await readdir(dir, { withFileTypes: true })) {
+          const p = join(dir, e.name);
+          if (e.isDirectory()) await visit(p);
+          else if (/^\..+\.\d+\.tmp$/.test(e.name)) await rm(p, { force: true });
+        }
+      };
+      await visit(outDir);
+    },
+    async clear() {
+      for (const name of await this.list()) await rm(at(name), { recursive: true, force: true });
+    },
+  };
+}
+
 async function requireFile(path: string, what: string): Promise<void> {
   let ok = false;
   try {
@@ -140,6 +208,15 @@ function treeLayout(format: SynthFormat, root: string, isDegraded: (rel: string)
   return {
     format,
     count: async () => (await list()).images.length,
+    async fingerprint() {
+      await list();
+      return fingerprint(root);
+    },
+    folder(outDir) {
+      checkOut(root, outDir);
+      return nodeSynthFolder(outDir);
+    },
+    outputOf: (entry) => entry.key,
     async *entries() {
       for (const rel of (await list()).images) {
         yield {
@@ -240,6 +317,16 @@ function ferLayout(root: string): SynthLayout {
   let header: string | null = null;
   return {
     format: 'ferplus',
+    async fingerprint() {
+      await checks();
+      return fingerprint(root);
+    },
+    folder(outDir) {
+      checkOut(root, outDir);
+      return nodeSynthFolder(outDir);
+    },
+    // every row goes into the one rewritten fer2013.csv (renamed into place at the end): no resuming rows
+    outputOf: () => null,
     async count() {
       await checks();
       let n = -1;

@@ -7,6 +7,14 @@
  * for byte (on the same GPU and driver: the f32 transcendental functions of different GPUs may
  * round differently).
  *
+ * The output folder must be empty or new, or hold an earlier synth of the same input and
+ * parameters: the input is fingerprinted (every file's path, size and modification time) and
+ * recorded with the parameters and the lrdif version. A complete identical synth (synth.json) is
+ * left as it is; an interrupted one (its journal, .synth-progress.jsonl: the identity, then one
+ * line per image written) is resumed, skipping the images already written (every file is written
+ * atomically, so one that exists is whole). Anything else in the folder is an error naming it;
+ * `force` empties the folder first.
+ *
  * The layout and its output are interfaces, so this file stays platform-neutral; the Node
  * layouts (class folders, RAF-DB, KDEF, FERPlus) are in synth-node.ts.
  */
@@ -29,8 +37,38 @@ export interface SynthLayout {
   /** Number of images `entries()` yields (for progress). */
   count(): Promise<number>;
   entries(): AsyncIterable<SynthEntry>;
+  /** What identifies the input: every file's path, size and modification time, hashed. */
+  fingerprint(): Promise<SynthInput>;
+  /** The output folder, for inspecting and clearing it (an error when it is, or is inside, the dataset). */
+  folder(outDir: string): SynthFolder;
+  /** The file (relative to the output folder) an entry's image goes to, or null when entries share one file (no resuming them). */
+  outputOf(entry: SynthEntry): string | null;
   /** Where the degraded copy goes. */
   open(outDir: string): Promise<SynthOutput>;
+}
+
+export interface SynthInput {
+  files: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** The output folder as runSynth needs it. */
+export interface SynthFolder {
+  readonly path: string;
+  /** Names directly inside it, hidden ones included; [] when it does not exist. */
+  list(): Promise<string[]>;
+  /** A text file's contents, or null when it does not exist. */
+  readText(relPath: string): Promise<string | null>;
+  /** Writes a text file atomically. */
+  writeText(relPath: string, text: string): Promise<void>;
+  appendText(relPath: string, text: string): Promise<void>;
+  exists(relPath: string): Promise<boolean>;
+  remove(relPath: string): Promise<void>;
+  /** Removes temporary files an interrupted run left (".name.pid.tmp"). */
+  removeTemporaries(): Promise<void>;
+  /** Removes everything inside it. */
+  clear(): Promise<void>;
 }
 
 export interface SynthOutput {
@@ -55,6 +93,10 @@ export interface SynthOptions {
   version: string;
   onProgress?: (done: number, total: number, skipped: number) => void;
   warn?: (message: string) => void;
+  /** Empty the output folder first, whatever it holds. */
+  force?: boolean;
+  /** Told when the output folder already holds this synth: complete (nothing is done) or partly written (resumed). */
+  onExisting?: (state: { complete: boolean; images: number }) => void;
 }
 
 export interface SynthImageRecord {
@@ -69,6 +111,8 @@ export interface SynthRecord {
   lrdif: string;
   format: string;
   degradation: DegradationKind;
+  /** The input it was made from (fingerprint: paths, sizes and modification times of every file). */
+  input: SynthInput;
   seed: number;
   imageSeed: string;
   config: DegradeConfig;
@@ -81,6 +125,67 @@ export interface SynthRecord {
 }
 
 export const SYNTH_RECORD = 'synth.json';
+/** The journal of a synth in progress: its identity, then one image record per line. */
+export const SYNTH_JOURNAL = '.synth-progress.jsonl';
+
+/** What makes two synths the same: the input, the parameters and the code. */
+type SynthIdentity = Pick<SynthRecord, 'lrdif' | 'format' | 'degradation' | 'input' | 'seed' | 'config'>;
+
+/** How `old` differs from `now`, in words (empty: the same). */
+function identityDiff(old: Partial<SynthIdentity>, now: SynthIdentity): string[] {
+  const out: string[] = [];
+  if (!old.input) out.push('the input files (not recorded: an older lrdif wrote it)');
+  else if (old.input.sha256 !== now.input.sha256) out.push(`the input files (${now.input.files} files of ${now.input.bytes} bytes now, ${old.input.files} of ${old.input.bytes} then, or changed since)`);
+  if (old.format !== now.format) out.push(`the format (${now.format}, was ${old.format})`);
+  if (old.degradation !== now.degradation) out.push(`the degradation (${now.degradation}, was ${old.degradation})`);
+  if (old.seed !== now.seed) out.push(`the seed (${now.seed}, was ${old.seed})`);
+  if (JSON.stringify(old.config) !== JSON.stringify(now.config)) out.push('the degradation configuration');
+  if (old.lrdif !== now.lrdif) out.push(`the lrdif version (${now.lrdif}, was ${old.lrdif})`);
+  return out;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What the output folder holds: nothing, this synth complete (its record), this synth in part
+ * (the images already written), or something else (an error naming the folder and what is in it).
+ */
+async function existingSynth(folder: SynthFolder, id: SynthIdentity): Promise<{ complete: SynthRecord } | { partial: SynthImageRecord[] } | null> {
+  const names = await folder.list();
+  if (names.length === 0) return null;
+  const other = (what: string, diff: string[]) =>
+    new Error(`lrdif: synth: the output folder ${folder.path} holds ${what} (different: ${diff.join('; ')}); pass --force to replace it, or choose another --out`);
+  const recordText = await folder.readText(SYNTH_RECORD);
+  if (recordText !== null) {
+    const rec = parseJson(recordText) as SynthRecord | null;
+    if (!rec || typeof rec !== 'object') throw new Error(`lrdif: synth: ${folder.path}/${SYNTH_RECORD} is not a synth record (not JSON); pass --force to replace the folder, or choose another --out`);
+    const diff = identityDiff(rec, id);
+    if (diff.length) throw other('a synth of another dataset or other parameters', diff);
+    return { complete: rec };
+  }
+  const journal = await folder.readText(SYNTH_JOURNAL);
+  if (journal !== null) {
+    const lines = journal.split('\n');
+    const head = parseJson(lines[0]) as SynthIdentity | null;
+    if (!head) throw new Error(`lrdif: synth: ${folder.path}/${SYNTH_JOURNAL} does not start with a synth's identity; pass --force to replace the folder, or choose another --out`);
+    const diff = identityDiff(head, id);
+    if (diff.length) throw other('an interrupted synth of another dataset or other parameters', diff);
+    // a torn last line (the run was killed while appending) is dropped: that image is redone
+    const done = lines.slice(1).map((l) => parseJson(l) as SynthImageRecord | null).filter((r): r is SynthImageRecord => !!r && typeof r.index === 'number');
+    return { partial: done };
+  }
+  const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '');
+  throw new Error(
+    `lrdif: synth: the output folder ${folder.path} is not empty (${names.length} entries: ${shown}) and holds no synth record (${SYNTH_RECORD}); ` +
+      'writing beside what is there would mix old and new files: choose an empty or new --out, or pass --force to replace its contents',
+  );
+}
 export const JPEG_QUALITY = 95;
 
 interface Pending {
@@ -99,6 +204,23 @@ export async function runSynth(layout: SynthLayout, outDir: string, opts: SynthO
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`lrdif: synth: batch must be a positive integer, got ${batch}`);
   const warn = opts.warn ?? ((m: string) => console.warn(m));
   const total = await layout.count();
+  const folder = layout.folder(outDir);
+  const identity: SynthIdentity = { lrdif: opts.version, format: layout.format, degradation: kind, input: await layout.fingerprint(), seed, config };
+  let earlier: Map<number, SynthImageRecord> = new Map();
+  if (opts.force) await folder.clear();
+  else {
+    const found = await existingSynth(folder, identity);
+    if (found && 'complete' in found) {
+      opts.onExisting?.({ complete: true, images: found.complete.images.length });
+      return found.complete;
+    }
+    if (found) {
+      earlier = new Map(found.partial.map((r) => [r.index, r]));
+      await folder.removeTemporaries();
+    }
+  }
+  if (earlier.size) opts.onExisting?.({ complete: false, images: earlier.size });
+  else await folder.writeText(SYNTH_JOURNAL, `${JSON.stringify(identity)}\n`);
   const out = await layout.open(outDir);
   const images: SynthImageRecord[] = [];
   const skipped: SynthRecord['skipped'] = [];
@@ -109,6 +231,7 @@ export async function runSynth(layout: SynthLayout, outDir: string, opts: SynthO
   const flush = async () => {
     // degrade same-sized images together; write every entry in order
     const results = new Map<number, RgbImage>();
+    const written = new Map<number, SynthImageRecord>();
     const groups = new Map<string, Pending[]>();
     for (const p of pending) {
       if (!p.image) continue;
@@ -128,22 +251,39 @@ export async function runSynth(layout: SynthLayout, outDir: string, opts: SynthO
       const per = 3 * width * height;
       g.forEach((p, i) => {
         results.set(p.index, chwToImage(data.subarray(i * per, (i + 1) * per), width, height));
-        images.push({ index: p.index, path: p.entry.key, width, height, params: params[i] });
+        const rec = { index: p.index, path: p.entry.key, width, height, params: params[i] };
+        images.push(rec);
+        written.set(p.index, rec);
       });
       sizes.add(Math.min(width, height));
     }
+    const journal: string[] = [];
     for (const p of pending) {
       const img = results.get(p.index);
-      if (img) await out.write(p.entry, img);
-      else await out.skip(p.entry);
+      if (img) {
+        await out.write(p.entry, img);
+        journal.push(JSON.stringify(written.get(p.index)));
+      } else await out.skip(p.entry);
       done++;
     }
+    if (journal.length) await folder.appendText(SYNTH_JOURNAL, `${journal.join('\n')}\n`);
     pending = [];
     opts.onProgress?.(done, total, skipped.length);
   };
 
   let index = 0;
   for await (const entry of layout.entries()) {
+    // resuming: an image this synth already wrote is kept (written atomically: it exists whole)
+    const prev = earlier.get(index);
+    const target = layout.outputOf(entry);
+    if (prev && prev.path === entry.key && target !== null && (await folder.exists(target))) {
+      images.push(prev);
+      sizes.add(Math.min(prev.width, prev.height));
+      done++;
+      index++;
+      if (done % batch === 0) opts.onProgress?.(done, total, skipped.length);
+      continue;
+    }
     let image: RgbImage | null = null;
     let reason: string | undefined;
     try {
@@ -176,6 +316,7 @@ export async function runSynth(layout: SynthLayout, outDir: string, opts: SynthO
     lrdif: opts.version,
     format: layout.format,
     degradation: kind,
+    input: identity.input,
     seed,
     imageSeed: 'imageSeed(seed, index): Philox4x32-10 (src/data/degrade/rng.ts); index = position in the sorted list of images',
     config,
@@ -191,6 +332,8 @@ export async function runSynth(layout: SynthLayout, outDir: string, opts: SynthO
     counts: { images: images.length, skipped: skipped.length, copied: copied.length },
   };
   await out.writeText(SYNTH_RECORD, `${JSON.stringify(record, null, 1)}\n`);
+  // the record is the commit: the journal goes only after it is written
+  await folder.remove(SYNTH_JOURNAL);
   return record;
 }
 
