@@ -72,7 +72,7 @@ describe('training options, declared once', () => {
       augment: ['--no-augment'], batch: ['--batch', '8'], lr: ['--lr', '0.01'], weightDecay: ['--weight-decay', '0'], schedule: ['--schedule', 'constant'],
       warmup: ['--warmup', '10'], gradClip: ['--grad-clip', '1'], seed: ['--seed', '5'], deterministic: ['--deterministic'], from: ['--from', 'x'],
       timesteps: ['--timesteps', '8'], diffusion: ['--no-diffusion'], loss: ['--loss', 'ce'], klWeight: ['--kl-weight', '0.5'], insertNoise: ['--no-insert-noise'],
-      parameterisation: ['--parameterisation', 'eps'],
+      parameterisation: ['--parameterisation', 'eps'], classes: ['--classes', 'neutral,happiness'],
     };
     const file = path.join(tmp(), 'deg.json');
     fs.writeFileSync(file, '{"exposure":[0.1,0.2]}');
