@@ -23,7 +23,7 @@ import type { Harness, Impl, PeerName, Suite } from './harness.js';
 const PEER_SCRIPT = fileURLToPath(new URL('./lrdif_torch_peer.py', import.meta.url));
 const PEER: PeerName = 'pytorch-cpu' as unknown as PeerName;
 
-type CaseName = 'stage1' | 'stage2' | 'infer';
+export type CaseName = 'stage1' | 'stage2' | 'infer';
 
 interface PeerResult {
   torch?: string;
@@ -62,7 +62,14 @@ async function kernelShares(h: Harness, run: () => Tensor): Promise<Array<[strin
   return [...by].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, total > 0 ? v / total : 0]);
 }
 
-async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number, samples: number): Promise<void> {
+export interface LrdifCases {
+  cfg: LrdifConfig;
+  runs: Record<CaseName, () => Tensor>;
+  dispose(): void;
+}
+
+/** The model, random inputs and optimisers of one config, and a function per case that runs it once (the loss or probabilities come back unread). */
+export function lrdifCases(name: 'tiny' | 'reference', batch: number): LrdifCases {
   const cfg = makeLrdifConfig(name, { clipDim: name === 'tiny' ? 32 : 512 });
   const S = cfg.imageSize;
   const g = new Generator(1);
@@ -98,6 +105,21 @@ async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number
     },
     infer: () => noGrad(() => tidy(() => softmax(model.stage2Forward({ x112: x, taps, eImg, noise }).logits, -1))),
   };
+  return {
+    cfg,
+    runs,
+    dispose() {
+      for (const t of [x, ...taps, eImg, eTxt, labels, noise]) t.dispose();
+      opt1.dispose();
+      opt2.dispose();
+      model.dispose();
+    },
+  };
+}
+
+async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number, samples: number): Promise<void> {
+  const { cfg, runs, dispose } = lrdifCases(name, batch);
+  const S = cfg.imageSize;
   const labelsOf: Record<CaseName, string> = { stage1: 'lrdif stage-1 train step', stage2: 'lrdif stage-2 train step', infer: 'lrdif inference batch' };
   const peer = h.options.noPeers ? null : torchPeer(cfg, batch, Math.max(3, samples));
   try {
@@ -136,10 +158,7 @@ async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number
       row.note = notes.join('; ');
     }
   } finally {
-    for (const t of [x, ...taps, eImg, eTxt, labels, noise]) t.dispose();
-    opt1.dispose();
-    opt2.dispose();
-    model.dispose();
+    dispose();
   }
 }
 

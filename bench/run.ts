@@ -12,7 +12,7 @@ import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as webgpu from 'webgpu';
-import { createContext, engine, nodeShaderSource } from '../src/node.js';
+import { createContext, engine, nodeShaderSource, setDawnPolling } from '../src/node.js';
 import { Harness, type Suite } from './harness.js';
 import { startPeers } from './peers.js';
 
@@ -52,6 +52,8 @@ async function main(): Promise<void> {
   // One GPU object for lrdif and the peers (kept referenced for the whole run: dawn.node
   // crashes if it is collected while a device lives).
   const gpu = webgpu.create(flags) as unknown as GPU;
+  // dawn.node's waits paced as in createNodeContext (src/gpu/dawn-poll-node.ts), for lrdif and the peers alike
+  setDawnPolling(process.env.LRDIF_DAWN_POLL === 'spin' ? 'spin' : 'paced');
   const ctx = await createContext(gpu, nodeShaderSource, {}, gpu);
   engine.setContext(ctx);
   const peers = noPeers ? { tf: null, jax: null, status: [] } : await startPeers(gpu, { tf: true, jax: true });

@@ -1,6 +1,7 @@
 /** Node entry: everything in `lrdif` plus the Dawn (npm `webgpu`) device adapter. */
 export * from './index.js';
 export { createNodeContext, nodeShaderSource, type NodeCreateOptions } from './gpu/node.js';
+export { setDawnPolling, dawnPollCount, type DawnPolling } from './gpu/dawn-poll-node.js';
 
 import { createNodeContext, type NodeCreateOptions } from './gpu/node.js';
 import { engine } from './autograd/engine.js';

@@ -7,12 +7,19 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContext, NO_ADAPTER_HELP, type CreateOptions } from './create.js';
 import type { GpuContext } from './context.js';
+import { setDawnPolling, type DawnPolling } from './dawn-poll-node.js';
 
 export interface NodeCreateOptions extends CreateOptions {
   /** Dawn backend: 'vulkan' (default on Linux), 'opengles', 'metal', 'd3d12'... Also LRDIF_BACKEND. */
   backend?: string;
   /** Extra dawn.node flags (e.g. 'adapter=llvmpipe'). */
   dawnFlags?: string[];
+  /**
+   * How dawn.node waits for the GPU, process-wide: 'paced' (default) spins a quarter of a
+   * millisecond, then polls once a millisecond; 'spin' is dawn.node's own busy loop, which on a
+   * CPU adapter takes a core from the GPU work (src/gpu/dawn-poll-node.ts). Also LRDIF_DAWN_POLL.
+   */
+  polling?: DawnPolling;
 }
 
 function packageRoot(): string {
@@ -69,6 +76,9 @@ export async function createNodeContext(options: NodeCreateOptions = {}): Promis
   const backend = options.backend ?? process.env.LRDIF_BACKEND;
   if (backend) flags.push(`backend=${backend}`);
   if (process.env.LRDIF_ADAPTER) flags.push(`adapter=${process.env.LRDIF_ADAPTER}`);
+  const polling = options.polling ?? process.env.LRDIF_DAWN_POLL ?? 'paced';
+  if (polling !== 'paced' && polling !== 'spin') throw new Error(`lrdif: LRDIF_DAWN_POLL is '${polling}'; expected paced or spin`);
+  setDawnPolling(polling);
   const root = dawnRoot(webgpu, flags);
   const debug = options.debug ?? process.env.LRDIF_DEBUG === '1';
   return createContext(root as unknown as GPU, nodeShaderSource, { ...options, debug }, root);
