@@ -23,6 +23,7 @@ import { clipConfigToHuggingFace, type ClipConfig } from '../models/clip/config.
 import type { SafetensorsEntry } from '../io/safetensors.js';
 import type { ClipTokenizer } from '../models/clip/tokenizer.js';
 import type { LandmarkTaps } from '../models/lrdif/dilnetwork.js';
+import { Module } from '../nn/module.js';
 
 /** What the landmark extractor must offer (face-api's `FaceLandmarkFeatures` does). */
 export interface LandmarkExtractor {
@@ -147,6 +148,13 @@ export class FrozenEncoders {
 
   get projectionDim(): number {
     return this.clip.config.projectionDim;
+  }
+
+  /** Parameters of the frozen encoders (CLIP and the landmark extractor, when it is a module). */
+  parameterCount(): number {
+    const count = (m: unknown) => (m instanceof Module ? m.parameters().reduce((s, p) => s + p.size, 0) : 0);
+    const lm = this.landmarks as LandmarkExtractor & { extractor?: unknown };
+    return count(this.clip) + count(lm.extractor ?? lm);
   }
 
   /** CLIP's input [N, 3, s, s] from images x [N, 3, S, S] in [0, 1]. */
