@@ -20,6 +20,7 @@ import { registerTrain } from './train.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerSweep } from './sweep.js';
+import { registerSelftest } from './selftest.js';
 import { packageVersion } from './package-version.js';
 
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -77,6 +78,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerPredict(program, wrap);
   registerSweep(program, wrap);
   registerEngineDemo(program, wrap);
+  registerSelftest(program, wrap);
   return program;
 }
 
