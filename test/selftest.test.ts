@@ -27,7 +27,7 @@ function familiesForced(checks: SelftestCheck[]): Set<string> {
 describe('selftest checks', () => {
   it('force every kernel family at least once, in the full run and in --quick', () => {
     const families = Object.keys(ctx.tuning) as KernelFamily[];
-    expect(families.length).toBeGreaterThanOrEqual(11);
+    expect(families.length).toBeGreaterThanOrEqual(10);
     for (const quick of [false, true]) {
       const forced = familiesForced(selftestChecks({ quick }));
       for (const f of families) expect(forced.has(f), `${f} is forced${quick ? ' in --quick' : ''}`).toBe(true);
@@ -103,7 +103,7 @@ describe('runSelftest', () => {
     const rep = await runChecks(ctx, checks);
     expect(rep.ok).toBe(false);
     expect(rep.failed).toBe(3);
-    expect(rep.results[0].detail).toBe('output: element 2: got 4, expected 5 (|diff| 1.000e+0 > atol 1e-7 + rtol 1e-6·|expected|)');
+    expect(rep.results[0].detail).toBe('output: element 2: got 4, expected 5 (|diff| 1.000e+0 > atol 1e-7 + rtol 0.000001·|expected|)');
     expect(rep.results[0].maxError).toBe(1);
     expect(rep.results[1].detail).toBe('threw: lrdif: something went wrong');
     expect(rep.results[2].detail).toMatch(/matmul\.tileRows must be one of 8, 16, 32, null, got 7/);
@@ -137,7 +137,7 @@ describe('runSelftest', () => {
     const none = await runChecks(ctx, golden);
     expect(none.results.map((r) => r.status)).toEqual(['skip', 'skip', 'skip']);
     expect(none.results[0].detail).toMatch(/golden fixture .*lrdif\.json is not available/);
-  });
+  }, 600_000);
 });
 
 describe('lrdif selftest command', () => {

@@ -58,11 +58,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .argument('[filters...]', 'run only the suites whose name contains one of these')
     .option('--quick', 'fewer sizes and repetitions')
     .option('--no-peers', 'skip the comparison with TensorFlow.js and jax-js')
+    .option('--gpu-sizes', 'add the sizes meant for a GPU (matmul 4096², the LRDif steps at batch 8 and 64)')
+    .option('--out <file>', 'write the results JSON there instead of bench/results/')
     .action(
-      wrap(async (filters: string[], opts: { quick?: boolean; peers: boolean }) => {
+      wrap(async (filters: string[], opts: { quick?: boolean; peers: boolean; gpuSizes?: boolean; out?: string }) => {
         const args = [...filters];
         if (opts.quick) args.push('--quick');
         if (!opts.peers) args.push('--no-peers');
+        if (opts.gpuSizes) args.push('--gpu-sizes');
+        if (opts.out) args.push('--out', opts.out);
         return runBench(args);
       }),
     );
