@@ -43,7 +43,9 @@ export async function runSelftestCommand(opts: SelftestCliOptions): Promise<numb
       quick: opts.quick,
       filter: opts.filter,
       golden,
-      onStart: (_c, _i, n) => {
+      onStart: (c, i, n) => {
+        // with --json the table is not printed: a progress line on a terminal's stderr instead
+        if (opts.json && process.stderr.isTTY) process.stderr.write(`\r\x1b[K${i + 1}/${n} ${c.op} ${c.kind} (${c.variant})`);
         if (opts.json || started) return;
         started = true;
         out(formatDevice(adapterReport(ctx)));
@@ -55,6 +57,7 @@ export async function runSelftestCommand(opts: SelftestCliOptions): Promise<numb
         if (!opts.json) out(formatRow(r));
       },
     });
+    if (opts.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     if (opts.json) out(JSON.stringify(report, null, 2));
     else out(formatSummary(report));
     return report.ok ? 0 : 1;
