@@ -30,7 +30,8 @@ export function expectNoLeaks(): void {
 /** Why a test of the subgroup kernels cannot run here, or null where it can. */
 export function noSubgroupsReason(ctx: GpuContext): string | null {
   if (ctx.caps.subgroupsAtLeast8) return null;
-  return `not checked: this adapter (${ctx.adapter.summary}) has no subgroups of at least 8 invocations, so the subgroup kernels cannot run`;
+  const why = ctx.caps.subgroups ? `its subgroups have as few as ${ctx.caps.subgroupMinSize || 'an unreported number of'} invocations` : "the device has no 'subgroups' feature";
+  return `not checked: the subgroup kernels need subgroups of at least 8 invocations, and on this adapter (${ctx.adapter.summary}) ${why}`;
 }
 
 /** Skips the test, with the reason reported, where the adapter cannot run the subgroup kernels. */
