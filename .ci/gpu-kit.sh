@@ -24,7 +24,8 @@ if env PATH="$TMP/bin" sh -c 'command -v node || command -v npm || command -v xz
 fi
 
 cd "$TMP"
-env -i PATH="$TMP/bin:/usr/sbin:/sbin" HOME="$TMP" TMPDIR="$TMP" sh lrdif-gpu-kit/run.sh "$TMP/out" --quick
+# HOME stays: Mesa keeps its shader cache there (warm from the tests)
+env -i PATH="$TMP/bin:/usr/sbin:/sbin" HOME="$HOME" TMPDIR="$TMP" sh lrdif-gpu-kit/run.sh "$TMP/out" --quick
 
 for f in info.json selftest.json bench.json pytorch-cuda.json summary.txt; do
   [ -s "$TMP/out/$f" ] || { echo "gpu-kit CI: $f is missing or empty" >&2; exit 1; }

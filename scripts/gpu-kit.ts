@@ -212,7 +212,7 @@ async function main(): Promise<void> {
   say(`${kit}: ${mib(bytes)} (node.xz ${mib(statSync(join(kit, 'node.xz')).size)}, dawn.node ${mib(statSync(join(app, 'node_modules', 'webgpu', 'dist', 'linux-x64', 'dawn.node')).size)}, lrdif.mjs ${mib(statSync(join(app, 'lrdif.mjs')).size)})`);
   if (tar) {
     const archive = join(outDir, `${NAME}.tar.xz`);
-    execFileSync('sh', ['-c', `tar -C "$1" -cf - "$2" | xz -6 -T0 > "$3.tmp" && mv "$3.tmp" "$3"`, 'sh', outDir, NAME, archive]);
+    execFileSync('sh', ['-c', `tar -C "$1" -cf - "$2" | xz -3 -T0 > "$3.tmp" && mv "$3.tmp" "$3"`, 'sh', outDir, NAME, archive]);
     say(`${archive}: ${mib(statSync(archive).size)}`);
   }
   rmSync(tmp, { recursive: true, force: true });

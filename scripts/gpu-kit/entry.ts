@@ -5,7 +5,13 @@
  *   bench/run.ts), with runner.ts's arguments (filters, --quick, --no-peers, --gpu-sizes, --out);
  * - `kit-summary OUT_DIR`: the summary table of a run.sh output folder.
  */
+// first: Benchmark.js finds lodash and platform as globals in a bundle (bench/benchmark-globals.ts)
+import '../../bench/benchmark-globals.js';
+import Benchmark from 'benchmark';
 import { suiteModules } from 'lrdif-kit:suites';
+
+// Benchmark.js's compiled timing loops refer to the global Benchmark
+(globalThis as unknown as { Benchmark: typeof Benchmark }).Benchmark = Benchmark;
 
 const args = process.argv.slice(2);
 const verbose = args.includes('--verbose') || args.includes('-v');

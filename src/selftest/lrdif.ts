@@ -220,7 +220,8 @@ function inferenceVsUnfused(): SelftestCheck {
     kind: 'inference',
     shapes: `tiny ${SIZE}×${SIZE}, batch ${B}: probabilities`,
     variant: 'fused chain vs unfused, portable',
-    quick: true,
+    // every model kernel compiled again on its portable path: the full run only
+    quick: false,
     async run() {
       const cfg = tinyConfig();
       const model = new LrdifModel(cfg, { seed: 3 });

@@ -12,10 +12,10 @@ import { backwardCheck, forwardCheck, gpuTensor, gpuValues, maxAbs, randArray, s
 
 const CA_VARIANTS: Variant[] = [
   { variant: 'subgroup', tuning: { channelAttention: { path: 'subgroup' } } },
-  { variant: 'subgroup, 2 mix columns, 3 column chunks', tuning: { channelAttention: { path: 'subgroup', mixColumns: 2, splits: 3 } } },
+  { variant: 'subgroup, 2 mix columns, 3 column chunks', quick: false, tuning: { channelAttention: { path: 'subgroup', mixColumns: 2, splits: 3 } } },
   { variant: 'portable, 8 lanes, scalar', tuning: { channelAttention: { path: 'portable', lanes: 8, vec: false } } },
-  { variant: 'portable, 64 lanes, vec4', tuning: { channelAttention: { path: 'portable', lanes: 64, vec: true } } },
-  { variant: 'portable, vec4, 3 column chunks', tuning: { channelAttention: { path: 'portable', vec: true, splits: 3 } } },
+  { variant: 'portable, 64 lanes, vec4', quick: false, tuning: { channelAttention: { path: 'portable', lanes: 64, vec: true } } },
+  { variant: 'portable, vec4, 3 column chunks', quick: false, tuning: { channelAttention: { path: 'portable', vec: true, splits: 3 } } },
 ];
 
 /** Within 1e-4 relative; near-zero elements against the tensor's scale (the op tests' rule). */
@@ -60,10 +60,10 @@ function channelChecks(): SelftestCheck[] {
 
 const WA_VARIANTS: Variant[] = [
   { variant: 'subgroup', tuning: { windowAttention: { path: 'subgroup' } } },
-  { variant: 'subgroup, 2 windows per group, 3 splits', tuning: { windowAttention: { path: 'subgroup', windowsPerGroup: 2, splits: 3 } } },
+  { variant: 'subgroup, 2 windows per group, 3 splits', quick: false, tuning: { windowAttention: { path: 'subgroup', windowsPerGroup: 2, splits: 3 } } },
   { variant: 'portable, 8 lanes × 1 row', tuning: { windowAttention: { path: 'portable', lanes: 8, rows: 1 } } },
-  { variant: 'portable, 64 lanes × 2 rows', tuning: { windowAttention: { path: 'portable', lanes: 64, rows: 2 } } },
-  { variant: 'portable, 4 rows, 1-window chunks, 2 splits', tuning: { windowAttention: { path: 'portable', rows: 4, chunkBytes: 1, splits: 2 } } },
+  { variant: 'portable, 64 lanes × 2 rows', quick: false, tuning: { windowAttention: { path: 'portable', lanes: 64, rows: 2 } } },
+  { variant: 'portable, 4 rows, 1-window chunks, 2 splits', quick: false, tuning: { windowAttention: { path: 'portable', rows: 4, chunkBytes: 1, splits: 2 } } },
 ];
 
 interface WaCase {

@@ -24,6 +24,11 @@ export async function gpuValues(fn: () => Tensor): Promise<Float32Array> {
 export interface Variant {
   variant: string;
   tuning?: TuningPatch;
+  /**
+   * false: only in the full run. `--quick` keeps one forced variant per kernel family besides
+   * the default (each variant compiles its own pipelines: seconds each on a CPU adapter).
+   */
+  quick?: boolean;
 }
 
 export const DEFAULT_VARIANT: Variant = { variant: 'default' };
@@ -58,7 +63,7 @@ export function makeCheck(kind: CheckKind, b: Base, v: Variant, body: (cmp: Comp
     shapes: b.shapes,
     variant: v.variant,
     tuning: v.tuning,
-    quick: b.quick ?? false,
+    quick: (b.quick ?? false) && (v.quick ?? true),
     async run() {
       const cmp = new Comparisons();
       await body(cmp);

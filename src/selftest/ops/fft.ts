@@ -7,7 +7,7 @@ import { forwardCheck, gpuTensor, gpuValues, randArray, shapesText, type Variant
 const VARIANTS: Variant[] = [
   { variant: 'one workgroup per line', tuning: { fft: { localMax: 1024 } } },
   { variant: 'one dispatch per pass', tuning: { fft: { localMax: 1 } } },
-  { variant: 'local up to 16 points', tuning: { fft: { localMax: 16 } } },
+  { variant: 'local up to 16 points', quick: false, tuning: { fft: { localMax: 16 } } },
 ];
 
 export function fftChecks(): SelftestCheck[] {

@@ -6,9 +6,9 @@ import { backwardCheck, DEFAULT_VARIANT, forwardCheck, gpuTensor, gpuValues, ran
 
 const VARIANTS: Variant[] = [
   DEFAULT_VARIANT,
-  { variant: '4 columns, 3-row chunks, 2 units', tuning: { gdfn: { columns: 4, rowsPerChunk: 3, unitsPerInvocation: 2 } } },
+  { variant: '4 columns, 3-row chunks, 2 units', quick: false, tuning: { gdfn: { columns: 4, rowsPerChunk: 3, unitsPerInvocation: 2 } } },
   { variant: '8 columns, 5-row chunks, 1 unit', tuning: { gdfn: { columns: 8, rowsPerChunk: 5, unitsPerInvocation: 1 } } },
-  { variant: '8 columns, 1-row chunks, 7 units', tuning: { gdfn: { columns: 8, rowsPerChunk: 1, unitsPerInvocation: 7 } } },
+  { variant: '8 columns, 1-row chunks, 7 units', quick: false, tuning: { gdfn: { columns: 8, rowsPerChunk: 1, unitsPerInvocation: 7 } } },
 ];
 
 export function gdfnChecks(): SelftestCheck[] {

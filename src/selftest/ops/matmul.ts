@@ -8,9 +8,9 @@ import { backwardCheck, forwardCheck, gpuTensor, gpuValues, randArray, shapesTex
 const VARIANTS: Variant[] = [
   { variant: 'portable', tuning: { matmul: { path: 'portable' } } },
   { variant: 'subgroup, tile by M', tuning: { matmul: { path: 'subgroup', tileRows: null } } },
-  { variant: 'subgroup, 8-row tiles', tuning: { matmul: { path: 'subgroup', tileRows: 8 } } },
-  { variant: 'subgroup, 16-row tiles', tuning: { matmul: { path: 'subgroup', tileRows: 16 } } },
-  { variant: 'subgroup, 32-row tiles', tuning: { matmul: { path: 'subgroup', tileRows: 32 } } },
+  { variant: 'subgroup, 8-row tiles', quick: false, tuning: { matmul: { path: 'subgroup', tileRows: 8 } } },
+  { variant: 'subgroup, 16-row tiles', quick: false, tuning: { matmul: { path: 'subgroup', tileRows: 16 } } },
+  { variant: 'subgroup, 32-row tiles', quick: false, tuning: { matmul: { path: 'subgroup', tileRows: 32 } } },
 ];
 
 interface Case {
