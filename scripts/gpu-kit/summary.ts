@@ -63,9 +63,10 @@ function fmt(x: number | null | undefined): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3);
 }
 
-function table(head: string[], rows: string[][]): string[] {
+/** Columns padded to their widest cell: the first `left` to the left (names), the rest to the right (figures). */
+function table(head: string[], rows: string[][], left = 1): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (r: string[]) => r.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   return [line(head), '-'.repeat(widths.reduce((a, b) => a + b + 2, -2)), ...rows.map(line)];
 }
 
@@ -93,6 +94,7 @@ export function printKitSummary(dir: string | undefined): number {
       ...table(
         ['name', 'shape', 'ms', 'wall ms', 'rate'],
         bench.rows.map((r) => [r.name, r.shape, `${fmt(r.ours_ms)} ${r.ours_metric}`, fmt(r.ours_wall_ms), r.gflops !== undefined ? `${fmt(r.gflops)} GF/s` : r.gbps !== undefined ? `${fmt(r.gbps)} GB/s` : '']),
+        2,
       ).map((l) => `  ${l}`),
     );
   } else out.push('', 'benchmarks: bench.json missing or unreadable');
