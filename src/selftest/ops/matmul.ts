@@ -32,7 +32,7 @@ const FORWARD: Case[] = [
   { a: [17, 1], b: [1, 130] },
   { a: [129, 33], b: [33, 64], bias: true, o: { activation: 'leakyRelu', leakySlope: 0.3 } },
   { a: [12, 40], b: [40, 36], o: { activation: 'silu' } },
-  { a: [40, 12], b: [36, 40], o: { transA: true } },
+  { a: [40, 12], b: [40, 36], o: { transA: true } },
   { a: [2, 19, 12], b: [12, 20], bias: true, o: { activation: 'tanh' } },
   { a: [127, 255], b: [255, 129] },
 ];
