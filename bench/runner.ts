@@ -6,7 +6,8 @@
  *   --no-peers     lrdif only (no TensorFlow.js, jax-js, PyTorch)
  *   --gpu-sizes    add the sizes meant for a GPU (matmul 4096², LRDif steps at batch 8 and 64)
  *   --out <file>   write the results document there (default bench/results/<timestamp>.json and latest.json)
- * Prints a table; returns the exit status (2: no suite matches, or a bad argument).
+ * Prints a table; returns the exit status (1: a suite failed — the others still ran and the rows
+ * are written, with the failures; 2: no suite matches, or a bad argument).
  */
 import { loadavg } from 'node:os';
 import * as webgpu from 'webgpu';
@@ -79,12 +80,23 @@ export async function runBenchmarks(argv: string[], all: Suite[]): Promise<numbe
   const loadBefore = loadavg()[0];
   // a shared machine skews every figure: say how busy it was
   console.log(`load average (1 min): ${loadBefore.toFixed(2)} on this machine`);
+  // a suite that throws (a size this device refuses, a lost device) is reported and the others
+  // still run: the rows so far are written either way, and the exit status says so
+  const failures: Array<{ suite: string; error: string }> = [];
   for (const s of suites) {
     const idle = await h.checkIdle(s.name);
     console.log(`\n== ${s.name}: ${s.description} (idle CPU before: ${idle.toFixed(1)}%)`);
     const before = h.rows.length;
-    await s.run(h);
-    console.log(`   ${h.rows.length - before} rows`);
+    try {
+      await s.run(h);
+      console.log(`   ${h.rows.length - before} rows`);
+    } catch (e) {
+      const error = (e as Error).message ?? String(e);
+      failures.push({ suite: s.name, error });
+      console.error(`   suite ${s.name} failed after ${h.rows.length - before} rows: ${error}`);
+      engine.clearTape();
+      if (ctx.lost) break;
+    }
   }
   console.log('');
   h.printTable();
@@ -98,11 +110,16 @@ export async function runBenchmarks(argv: string[], all: Suite[]): Promise<numbe
       gpuSizes,
       seconds,
       loadAverage: { before: round2(loadBefore), after: round2(loadAfter) },
+      failures,
     },
     args.out ?? undefined,
   );
   console.log(`\nwrote ${file}${args.out ? '' : ' and bench/results/latest.json'} (${seconds} s)`);
   ctx.dispose();
+  if (failures.length) {
+    console.error(`${failures.length} suite${failures.length === 1 ? '' : 's'} failed: ${failures.map((f) => f.suite).join(', ')}`);
+    return 1;
+  }
   return 0;
 }
 

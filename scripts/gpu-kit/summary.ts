@@ -34,6 +34,7 @@ interface Bench {
   rows: BenchRow[];
   seconds: number;
   gpuSizes?: boolean;
+  failures?: Array<{ suite: string; error: string }>;
 }
 interface TorchRun {
   config: string;
@@ -97,6 +98,7 @@ export function printKitSummary(dir: string | undefined): number {
         2,
       ).map((l) => `  ${l}`),
     );
+    for (const f of bench.failures ?? []) out.push(`  suite ${f.suite} FAILED: ${f.error}`);
   } else out.push('', 'benchmarks: bench.json missing or unreadable');
   if (torch?.runs?.length && bench) {
     out.push('', `LRDif steps: lrdif (wall) vs PyTorch ${torch.torch ?? ''} on ${torch.device ?? 'CUDA'} (f32: TF32 off; default: PyTorch's settings); ratio = PyTorch / lrdif`);
