@@ -3,6 +3,7 @@
 # - a Vulkan driver new enough for Dawn: Mesa lavapipe from bookworm-backports (bookworm's 22.3 is rejected),
 #   and the Vulkan loader.
 # - Debian's chromium, for the web app's browser tests (test/browser/, WebGPU on SwiftShader).
+# - xz-utils and python3, to build the GPU kit and to check it in CI (.ci/gpu-kit.sh).
 # Optional extra: python3-torch (only to regenerate golden fixtures; CI does not need it): --with-torch.
 # Idempotent; when everything is already there it touches nothing (no apt-get update), so reruns are fast.
 set -euo pipefail
@@ -22,7 +23,9 @@ have_backports_lavapipe() {
 
 have_chromium() { [ -n "$(installed_version chromium)" ] && [ -x /usr/bin/chromium ]; }
 
-if have_backports_lavapipe && have_chromium && { [ $WITH_TORCH -eq 0 ] || [ -n "$(installed_version python3-torch)" ]; }; then
+have_kit_tools() { command -v xz >/dev/null && [ -x /usr/bin/python3 ]; }
+
+if have_backports_lavapipe && have_chromium && have_kit_tools && { [ $WITH_TORCH -eq 0 ] || [ -n "$(installed_version python3-torch)" ]; }; then
   echo "system packages already there: mesa-vulkan-drivers $(installed_version mesa-vulkan-drivers), chromium $(installed_version chromium); skipping apt"
   exit 0
 fi
@@ -35,6 +38,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers >/dev/null
 $SUDO apt-get install -y -qq libvulkan1 >/dev/null
 have_chromium || $SUDO apt-get install -y -qq chromium >/dev/null
+have_kit_tools || $SUDO apt-get install -y -qq xz-utils python3 >/dev/null
 if [ $WITH_TORCH -eq 1 ]; then
   $SUDO apt-get install -y -qq python3-torch python3-numpy >/dev/null
 fi

@@ -93,6 +93,11 @@ export interface HarnessOptions {
   quick?: boolean;
   /** Skip the peers. */
   noPeers?: boolean;
+  /**
+   * The sizes meant for a GPU (`--gpu-sizes`): suites add the cases a CPU adapter would take
+   * minutes over (matmul 4096², the LRDif steps at batch 8 and 64).
+   */
+  gpuSizes?: boolean;
 }
 
 interface WallStats {
@@ -314,9 +319,11 @@ export class Harness {
   }
 
   /** Writes bench/results/<timestamp>.json and latest.json, each via a temp file and rename. */
-  writeJson(extra: Record<string, unknown> = {}): string {
-    const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
-    mkdirSync(dir, { recursive: true });
+  /**
+   * Writes the results document: to `out` when given, else to bench/results/<timestamp>.json and
+   * bench/results/latest.json; each through a temp file and a rename. Returns the file written.
+   */
+  writeJson(extra: Record<string, unknown> = {}, out?: string): string {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const doc = {
       date: new Date().toISOString(),
@@ -328,13 +335,19 @@ export class Harness {
       rows: this.rows,
     };
     const text = `${JSON.stringify(doc, null, 2)}\n`;
-    const file = join(dir, `${stamp}.json`);
-    for (const target of [file, join(dir, 'latest.json')]) {
+    let targets: string[];
+    if (out) targets = [out];
+    else {
+      const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+      targets = [join(dir, `${stamp}.json`), join(dir, 'latest.json')];
+    }
+    for (const target of targets) {
+      mkdirSync(dirname(target), { recursive: true });
       const tmp = `${target}.${process.pid}.tmp`;
       writeFileSync(tmp, text);
       renameSync(tmp, target);
     }
-    return file;
+    return targets[0];
   }
 }
 

@@ -164,9 +164,14 @@ async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number
 
 export const lrdifSuite: Suite = {
   name: 'lrdif',
-  description: 'LRDif stage-1 and stage-2 training steps and an inference batch, tiny (batch 16) and reference (batch 8) configs at 112×112, vs the PyTorch implementation on the CPU',
+  description:
+    'LRDif stage-1 and stage-2 training steps and an inference batch at 112×112: tiny (batch 16) and reference (batch 8) configs (--quick: tiny only; --gpu-sizes: both at batch 8 and 64), vs the PyTorch implementation on the CPU',
   async run(h) {
+    if (h.options.gpuSizes) {
+      for (const name of ['tiny', 'reference'] as const) for (const batch of [8, 64]) await benchConfig(h, name, batch, h.options.quick ? 3 : 5);
+      return;
+    }
     await benchConfig(h, 'tiny', 16, h.options.quick ? 3 : 5);
-    await benchConfig(h, 'reference', 8, 3);
+    if (!h.options.quick) await benchConfig(h, 'reference', 8, 3);
   },
 };

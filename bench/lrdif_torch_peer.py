@@ -1,16 +1,27 @@
 #!/usr/bin/env python3
-"""PyTorch peer of bench/lrdif.bench.ts: the same LRDif steps on the CPU, with the independent
-PyTorch implementation of test/golden/make_lrdif_fixtures.py (float32, PyTorch's default init).
+"""PyTorch peer of bench/lrdif.bench.ts: the same LRDif steps with the independent PyTorch
+implementation of test/golden/make_lrdif_fixtures.py (float32, PyTorch's default init), on the CPU
+or on a CUDA GPU.
 
-Usage: /usr/bin/python3 bench/lrdif_torch_peer.py '<json>'  with
+One run (what bench/lrdif.bench.ts calls, on the CPU):
+  python3 bench/lrdif_torch_peer.py '<json>'  with
   {"config": {...LrdifConfig fields...}, "batch": B, "samples": N, "cases": ["stage1", "stage2", "infer"],
-   "threads": n (default: every core)}
-Prints one JSON line: {"torch": version, "threads": n, "cases": {case: {"median_ms", "samples"}}}
+   "threads": n (default: every core), "device": "cpu" | "cuda" (default cpu),
+   "tf32": false | true | null (CUDA: TF32 off, on, or PyTorch's default; default null)}
+  prints one JSON line: {"torch": version, "threads": n, "device": name, "tf32": ..., "cases": {case: {"median_ms", "samples"}}}
+Suite (what the GPU kit's run.sh calls when PyTorch has CUDA):
+  python3 lrdif_torch_peer.py --suite configs.json --out torch.json [--device cuda] [--batches 8,64] [--samples 5]
+  configs.json: {"tiny": {...}, "reference": {...}} (LrdifConfig objects); on CUDA every config and
+  batch runs twice: float32 with TF32 off ("f32") and PyTorch's default settings ("default").
+  Writes {"torch", "cuda", "device", "runs": [{"config", "batch", "mode", "tf32_matmul", "tf32_cudnn",
+  "cases": {case: {"median_ms", "samples", "images_per_s"}}}]} and prints a line per run.
+Cases:
   stage1  one training step of stage 1: FPEN_S1 + UDCformer forward, CE, backward, AdamW step
   stage2  one training step of stage 2: FPEN_S2, the T-step chain from the noised target, UDCformer,
           CE + KL, backward, AdamW step (FPEN_S1 frozen, under no_grad)
   infer   one inference batch: FPEN_S2, the chain from N(0, I), UDCformer, softmax (no_grad)
 Inputs are random (the speed does not depend on the values); the frozen encoders are not timed.
+On CUDA each timed call ends with torch.cuda.synchronize().
 """
 import json
 import os
@@ -21,31 +32,39 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# in a checkout the model is in test/golden; in the GPU kit it sits beside this file
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'test', 'golden'))
 import make_lrdif_fixtures as M  # noqa: E402  (sets float64 as the default dtype)
 
 torch.set_default_dtype(torch.float32)
 
+CASES = ['stage1', 'stage2', 'infer']
 
-def main():
-    args = json.loads(sys.argv[1])
+
+def set_tf32(tf32):
+    """tf32: False (float32 matmuls and convolutions), True, or None (leave PyTorch's defaults)."""
+    if tf32 is None:
+        return
+    torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
+    torch.backends.cudnn.allow_tf32 = bool(tf32)
+
+
+def run(config, B, samples=5, cases=CASES, device='cpu'):
+    dev = torch.device(device)
     c = dict(M.CFG)
-    c.update(args['config'])
-    B = int(args['batch'])
-    samples = int(args.get('samples', 5))
-    cases = args.get('cases', ['stage1', 'stage2', 'infer'])
-    # every core, as lavapipe uses (this torch build's OpenMP default is 1 thread here)
-    torch.set_num_threads(int(args.get('threads') or os.cpu_count() or 1))
+    c.update(config)
     torch.manual_seed(0)
-    model = M.Lrdif(c).float()
+    model = M.Lrdif(c).float().to(dev)
     S, P, C, T = c['imageSize'], c['clipDim'], c['priorDim'], c['timesteps']
     lc = c['landmarkChannels']
-    x = torch.rand(B, 3, S, S)
-    taps = [torch.rand(B, lc[0], S // 4, S // 4), torch.rand(B, lc[1], S // 8, S // 8), torch.rand(B, lc[2], S // 16, S // 16)]
-    e_img = F.normalize(torch.randn(B, P), dim=1)
-    e_txt = F.normalize(torch.randn(B, P), dim=1)
-    labels = torch.randint(0, c['numClasses'], (B,))
-    betas, alphas, ab = (t.float() for t in M.schedule(T, c['betaStart'], c['betaEnd'], c['betaSchedule']))
+    x = torch.rand(B, 3, S, S, device=dev)
+    taps = [torch.rand(B, lc[0], S // 4, S // 4, device=dev), torch.rand(B, lc[1], S // 8, S // 8, device=dev), torch.rand(B, lc[2], S // 16, S // 16, device=dev)]
+    e_img = F.normalize(torch.randn(B, P, device=dev), dim=1)
+    e_txt = F.normalize(torch.randn(B, P, device=dev), dim=1)
+    labels = torch.randint(0, c['numClasses'], (B,), device=dev)
+    betas, alphas, ab = (t.float().to(dev) for t in M.schedule(T, c['betaStart'], c['betaEnd'], c['betaSchedule']))
+    one = torch.tensor(1.0, device=dev)
 
     def chain(zt, cond):
         z = zt
@@ -54,7 +73,7 @@ def main():
             if c['parameterisation'] == 'eps':
                 z = (z - betas[i] / torch.sqrt(1 - ab[i]) * pred) / torch.sqrt(alphas[i])
             else:
-                ab_prev = ab[i - 1] if i > 0 else torch.tensor(1.0)
+                ab_prev = ab[i - 1] if i > 0 else one
                 z = betas[i] * torch.sqrt(ab_prev) / (1 - ab[i]) * pred + (1 - ab_prev) * torch.sqrt(alphas[i]) / (1 - ab[i]) * z
         return z
 
@@ -75,7 +94,7 @@ def main():
         with torch.no_grad():
             zt = model.fpenS1(torch.cat([e_txt, e_img], 1))
         cond = model.fpenS2(e_img)
-        z_t = torch.sqrt(ab[-1]) * zt + torch.sqrt(1 - ab[-1]) * torch.randn(B, C)
+        z_t = torch.sqrt(ab[-1]) * zt + torch.sqrt(1 - ab[-1]) * torch.randn(B, C, device=dev)
         zh = chain(z_t, cond)
         logits = model.udcformer(x, taps, zh)
         loss = F.cross_entropy(logits, labels) + c['lambdaKl'] * F.kl_div(F.log_softmax(zh, -1), F.softmax(zt, -1), reduction='batchmean')
@@ -86,23 +105,92 @@ def main():
 
     def infer():
         with torch.no_grad():
-            zh = chain(torch.randn(B, C), model.fpenS2(e_img))
+            zh = chain(torch.randn(B, C, device=dev), model.fpenS2(e_img))
             return F.softmax(model.udcformer(x, taps, zh), -1)[0, 0].item()
 
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     fns = {'stage1': stage1, 'stage2': stage2, 'infer': infer}
-    out = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'cases': {}}
+    out = {}
     for name in cases:
         fn = fns[name]
         fn()  # warm-up
+        sync()
         times = []
         for _ in range(samples):
             t0 = time.perf_counter()
             fn()
+            sync()
             times.append((time.perf_counter() - t0) * 1000)
         times.sort()
         n = len(times)
         med = times[n // 2] if n % 2 else (times[n // 2 - 1] + times[n // 2]) / 2
-        out['cases'][name] = {'median_ms': med, 'samples': n}
+        out[name] = {'median_ms': med, 'samples': n, 'images_per_s': 1000 * B / med}
+    del model, opt1, opt2
+    if dev.type == 'cuda':
+        torch.cuda.empty_cache()
+    return out
+
+
+def device_name(device):
+    if device == 'cuda':
+        return torch.cuda.get_device_name(0)
+    return f'CPU, {torch.get_num_threads()} threads'
+
+
+def suite(argv):
+    opts = {'--device': 'cuda', '--batches': '8,64', '--samples': '5'}
+    i = 0
+    while i < len(argv):
+        if argv[i] not in ('--suite', '--out', '--device', '--batches', '--samples') or i + 1 >= len(argv):
+            sys.exit(f'lrdif_torch_peer: unexpected argument {argv[i]!r} (usage: --suite configs.json --out file.json [--device cuda] [--batches 8,64] [--samples 5])')
+        opts[argv[i]] = argv[i + 1]
+        i += 2
+    if '--suite' not in opts or '--out' not in opts:
+        sys.exit('lrdif_torch_peer: --suite configs.json and --out file.json are required')
+    with open(opts['--suite']) as f:
+        configs = json.load(f)
+    device = opts['--device']
+    if device == 'cuda' and not torch.cuda.is_available():
+        sys.exit('lrdif_torch_peer: --device cuda, but torch.cuda.is_available() is False')
+    if device == 'cpu':
+        torch.set_num_threads(os.cpu_count() or 1)
+    batches = [int(b) for b in opts['--batches'].split(',')]
+    samples = int(opts['--samples'])
+    modes = [('f32', False), ('default', None)] if device == 'cuda' else [('default', None)]
+    doc = {'torch': torch.__version__, 'cuda': torch.version.cuda, 'device': device_name(device), 'runs': []}
+    defaults = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    for name, cfg in configs.items():
+        for B in batches:
+            for mode, tf32 in modes:
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = defaults
+                set_tf32(tf32)
+                t0 = time.perf_counter()
+                cases = run(cfg, B, samples, CASES, device)
+                entry = {'config': name, 'batch': B, 'mode': mode, 'tf32_matmul': torch.backends.cuda.matmul.allow_tf32,
+                         'tf32_cudnn': torch.backends.cudnn.allow_tf32, 'cases': cases}
+                doc['runs'].append(entry)
+                figures = ', '.join(f"{k} {v['median_ms']:.2f} ms" for k, v in cases.items())
+                print(f'pytorch {device} {name} batch {B} {mode}: {figures} ({time.perf_counter() - t0:.0f} s)', flush=True)
+    tmp = f"{opts['--out']}.{os.getpid()}.tmp"
+    with open(tmp, 'w') as f:
+        json.dump(doc, f, indent=2)
+        f.write('\n')
+    os.replace(tmp, opts['--out'])
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == '--suite':
+        suite(sys.argv[1:])
+        return
+    args = json.loads(sys.argv[1])
+    device = args.get('device', 'cpu')
+    if device == 'cpu':
+        # every core, as lavapipe uses (this torch build's OpenMP default is 1 thread here)
+        torch.set_num_threads(int(args.get('threads') or os.cpu_count() or 1))
+    set_tf32(args.get('tf32'))
+    cases = run(args['config'], int(args['batch']), int(args.get('samples', 5)), args.get('cases', CASES), device)
+    out = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'device': device_name(device), 'tf32': args.get('tf32'),
+           'cases': {k: {'median_ms': v['median_ms'], 'samples': v['samples']} for k, v in cases.items()}}
     print(json.dumps(out))
 
 

@@ -114,10 +114,13 @@ async function runCase(h: Harness, c: MatmulCase): Promise<void> {
   }
 }
 
+/** With --gpu-sizes (minutes per op on a CPU adapter). */
+const GPU_CASES: MatmulCase[] = [{ batch: 1, M: 4096, K: 4096, N: 4096, samples: 3 }];
+
 export const matmulSuite: Suite = {
   name: 'matmul',
-  description: 'matmul: square 256–2048 and LRDif 1×1-conv shapes (single and batch 8), vs tfjs-webgpu and jax-js',
+  description: 'matmul: square 256–2048 (4096 with --gpu-sizes) and LRDif 1×1-conv shapes (single and batch 8), vs tfjs-webgpu and jax-js',
   async run(h) {
-    for (const c of CASES) await runCase(h, c);
+    for (const c of h.options.gpuSizes ? [...CASES.slice(0, 4), ...GPU_CASES, ...CASES.slice(4)] : CASES) await runCase(h, c);
   },
 };

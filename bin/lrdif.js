@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The `lrdif` command. In a checkout (src/ and the dev dependency tsx present) it runs the
 // TypeScript source directly, so it is never stale; an installed package runs the build.
+// launch.ts runs the command in a child process that keeps Dawn's start-up notices off stderr.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const source = new URL('../src/cli/main.ts', import.meta.url);
-const built = new URL('../dist/src/cli/main.js', import.meta.url);
+const source = new URL('../src/cli/launch.ts', import.meta.url);
+const built = new URL('../dist/src/cli/launch.js', import.meta.url);
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 
 async function tsxRegister() {

@@ -3,51 +3,10 @@ import { gpu, usePath } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { backward, tensor, tidy, engine, type Tensor, type TuningPatch } from '../src/node.js';
 import { channelAttention, channelAttentionUnfused } from '../src/kernels/channel-attention.js';
+// the float64 reference is shared with `lrdif selftest`
+import { refChannelAttention } from '../src/selftest/reference/attention.js';
 
-const EPS = 1e-12;
 type Shape4 = [number, number, number, number];
-
-/** float64 reference: softmax(normalize(q)·normalize(k)ᵀ·t[h])·v per (b, h). */
-function refAttention(q: Float64Array, k: Float64Array, v: Float64Array, t: Float64Array, shape: Shape4): Float64Array {
-  const [B, H, c, n] = shape;
-  const out = new Float64Array(q.length);
-  const qh = new Float64Array(c * n);
-  const kh = new Float64Array(c * n);
-  const s = new Float64Array(c);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const base = (b * H + h) * c * n;
-      for (const [src, dst] of [
-        [q, qh],
-        [k, kh],
-      ] as const) {
-        for (let i = 0; i < c; i++) {
-          let ss = 0;
-          for (let x = 0; x < n; x++) ss += src[base + i * n + x] ** 2;
-          const d = Math.max(Math.sqrt(ss), EPS);
-          for (let x = 0; x < n; x++) dst[i * n + x] = src[base + i * n + x] / d;
-        }
-      }
-      for (let i = 0; i < c; i++) {
-        let m = -Infinity;
-        for (let j = 0; j < c; j++) {
-          let dot = 0;
-          for (let x = 0; x < n; x++) dot += qh[i * n + x] * kh[j * n + x];
-          s[j] = dot * t[h];
-          m = Math.max(m, s[j]);
-        }
-        let z = 0;
-        for (let j = 0; j < c; j++) z += s[j] = Math.exp(s[j] - m);
-        for (let x = 0; x < n; x++) {
-          let acc = 0;
-          for (let j = 0; j < c; j++) acc += (s[j] / z) * v[base + j * n + x];
-          out[base + i * n + x] = acc;
-        }
-      }
-    }
-  }
-  return out;
-}
 
 interface Case {
   shape: Shape4;
@@ -110,7 +69,7 @@ async function compareWithUnfused(cs: Case, label: string): Promise<void> {
   const fused = await run(channelAttention, cs, w);
   const unfused = await run(channelAttentionUnfused, cs, w);
   for (let i = 0; i < NAMES.length; i++) expectMatch(fused[i], unfused[i], `${label}: ${NAMES[i]} vs the unfused ops`);
-  expectMatch(fused[0], refAttention(cs.q, cs.k, cs.v, cs.t, cs.shape), `${label}: output vs float64`);
+  expectMatch(fused[0], refChannelAttention(cs.q, cs.k, cs.v, cs.t, cs.shape), `${label}: output vs float64`);
 }
 
 /**
@@ -193,7 +152,7 @@ for (const mode of MODES) {
             { data: cs.t, shape: [shape[1]] },
           ],
           gpuFn: (q, k, v, t) => channelAttention(q, k, v, t),
-          refFn: (q, k, v, t) => refAttention(q, k, v, t, shape),
+          refFn: (q, k, v, t) => refChannelAttention(q, k, v, t, shape),
         });
       }
     });
@@ -219,7 +178,7 @@ describe('channelAttention', () => {
     const ins = [cs.q, cs.k, cs.v].map((d) => gpuTensor(d, shape, true));
     const t = gpuTensor(cs.t, [2, 1, 1], true);
     const y = tidy(() => channelAttention(ins[0], ins[1], ins[2], t));
-    expectMatch(await y.data(), refAttention(cs.q, cs.k, cs.v, cs.t, shape), 'output');
+    expectMatch(await y.data(), refChannelAttention(cs.q, cs.k, cs.v, cs.t, shape), 'output');
     const g = gpuTensor(w, shape);
     backward(y, { grad: g });
     expect(t.grad!.shape).toEqual([2, 1, 1]);
@@ -244,10 +203,10 @@ describe('channelAttention', () => {
     }
     const w = randArray(shape, 961);
     const fused = await run(channelAttention, cs, w);
-    expectMatch(fused[0], refAttention(cs.q, cs.k, cs.v, cs.t, shape), 'output');
+    expectMatch(fused[0], refChannelAttention(cs.q, cs.k, cs.v, cs.t, shape), 'output');
     // finite differences of the float64 reference, with steps small enough to stay below eps
     const L = (q: Float64Array) => {
-      const y = refAttention(q, cs.k, cs.v, cs.t, shape);
+      const y = refChannelAttention(q, cs.k, cs.v, cs.t, shape);
       let s = 0;
       for (let i = 0; i < y.length; i++) s += w[i] * y[i];
       return s;

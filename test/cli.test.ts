@@ -8,6 +8,7 @@ import { gpu } from './helpers/gpu.js';
 import { accuracy, blobs, spiral } from '../src/cli/toy-data.js';
 import { oneLine } from '../src/cli/errors.js';
 import { fmtSeconds } from '../src/cli/progress.js';
+import { DAWN_NOTICE, StderrFilter } from '../src/cli/dawn-notices.js';
 import { runNode } from './helpers/child.js';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
@@ -47,6 +48,22 @@ describe('toy data', () => {
   it('accuracy counts matching labels and checks lengths', () => {
     expect(accuracy([0, 1, 2, 2], [0, 1, 1, 2])).toBe(0.75);
     expect(() => accuracy([0], [0, 1])).toThrow('lrdif: accuracy: 1 predictions for 2 labels');
+  });
+
+  it("drops Dawn's notices from stderr line by line, passes everything else at once", () => {
+    let out = '';
+    const f = new StderrFilter((t) => (out += t));
+    f.push('Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.\nWar');
+    expect(out).toBe('');
+    f.push('ning: maxDynamicStorageBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.\n');
+    expect(out).toBe('');
+    f.push('loading 10%\r');
+    expect(out).toBe('loading 10%\r'); // a progress line is not held back
+    f.push('loading 20%\r\nWarning: something else\nlrdif: error: x');
+    expect(out).toBe('loading 10%\rloading 20%\r\nWarning: something else\nlrdif: error: x');
+    f.push('\nWarning: tail');
+    f.end();
+    expect(out).toBe('loading 10%\rloading 20%\r\nWarning: something else\nlrdif: error: x\nWarning: tail');
   });
 
   it('folds multi-line errors into one line', () => {
@@ -100,9 +117,17 @@ describe('lrdif command', () => {
     expect(info.features.includes('timestamp-query')).toBe(ctx.features.timestampQuery);
   });
 
-  it('info prints a table', async () => {
+  it('info prints a table, with none of Dawn\'s start-up notices on stderr unless --verbose', async () => {
     const ctx = await gpu();
-    const r = await lrdif('info');
+    const raw = await runNode([BIN, 'info'], { timeout: 120_000 });
+    expect(raw.status, raw.stderr).toBe(0);
+    expect(raw.stderr).toBe('');
+    const r = { ...raw, stderr: '' };
+    if (/llvmpipe|lavapipe/.test(ctx.adapter.summary)) {
+      // lavapipe reports a million dynamic buffers: Dawn's clamp notice is there to be filtered
+      const v = await runNode([BIN, '--verbose', 'info'], { timeout: 120_000 });
+      expect(v.stderr.split('\n').some((l) => DAWN_NOTICE.test(l)), v.stderr).toBe(true);
+    }
     expect(r.status, r.stderr).toBe(0);
     const f16 = ctx.features.shaderF16 ? 'the device has it; no lrdif kernel' : 'no lrdif kernel';
     expect(r.stdout).toContain(`\nlrdif uses   subgroups: ${ctx.features.subgroups ? 'yes' : 'no'}, timestamp-query: ${ctx.features.timestampQuery ? 'yes' : 'no'}, shader-f16: no (${f16} computes in f16 yet)\n`);

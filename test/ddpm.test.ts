@@ -12,6 +12,7 @@ import {
   type DdpmDenoiserWeights,
   type DdpmParameterisation,
 } from '../src/kernels/ddpm.js';
+import { refDdpmStep } from '../src/selftest/reference/ddpm.js';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -99,10 +100,9 @@ describe('ddpmSchedule', () => {
 describe('ddpmStep', () => {
   const sched = ddpmSchedule(4);
 
-  /** float64 a·zt + b·eps + σ·noise. */
+  /** float64 a·zt + b·eps + σ·noise (the reference is shared with `lrdif selftest`). */
   function refStep(zt: Float64Array, eps: Float64Array, t: number, param: DdpmParameterisation, sigma = 0, noise?: Float64Array): Float64Array {
-    const { a, b } = ddpmCoefficients(sched, t, param);
-    return zt.map((z, i) => a * z + b * eps[i] + (noise ? sigma * noise[i] : 0));
+    return refDdpmStep(zt, eps, ddpmCoefficients(sched, t, param), sigma, noise);
   }
 
   for (const param of ['eps', 'x0'] as const) {

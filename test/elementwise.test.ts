@@ -6,29 +6,14 @@ import {
   reciprocal, square, clone, mulScalar, addScalar, add, sub, mul, div, maximum, minimum, greater, equal, binary,
   broadcastTo, tensor, backward, type Tensor,
 } from '../src/node.js';
+import { sigmoid as sigmoid64, gelu as gelu64, geluTanh as geluTanh64 } from '../src/selftest/reference/special.js';
+import { refBinary } from '../src/selftest/reference/elementwise.js';
 
 // ---------------------------------------------------------------- float64 references
 
-/** erf to ~1e-15: Maclaurin series for |z| < 3, continued fraction of erfc beyond. */
-function erf(z: number): number {
-  const a = Math.abs(z);
-  if (a < 3) {
-    let term = a;
-    let s = a;
-    for (let n = 1; n < 80; n++) {
-      term *= (-a * a) / n;
-      s += term / (2 * n + 1);
-    }
-    return Math.sign(z) * (2 / Math.sqrt(Math.PI)) * s;
-  }
-  // erfc(a) = exp(−a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …))))
-  let f = a;
-  for (let k = 60; k >= 1; k--) f = a + k / 2 / f;
-  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
-  return Math.sign(z) * (1 - erfc);
-}
-
-const sigmoidRef = (v: number) => 1 / (1 + Math.exp(-v));
+// float64 references shared with `lrdif selftest`: erf, sigmoid, gelu (src/selftest/reference/special.ts), refBinary
+// (src/selftest/reference/elementwise.ts).
+const sigmoidRef = sigmoid64;
 
 interface UnaryCase {
   name: string;
@@ -61,11 +46,11 @@ const UNARY_CASES: UnaryCase[] = [
   { name: 'relu', fn: relu, ref: (v) => Math.max(v, 0), lo: -3, hi: 3, avoid: [0] },
   { name: 'leakyRelu', fn: (x) => leakyRelu(x, 0.2), ref: (v) => (v > 0 ? v : 0.2 * v), lo: -3, hi: 3, avoid: [0] },
   { name: 'leakyRelu default slope', fn: (x) => leakyRelu(x), ref: (v) => (v > 0 ? v : 0.01 * v), lo: -3, hi: 3, avoid: [0] },
-  { name: 'gelu (erf)', fn: (x) => gelu(x), ref: (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)), lo: -6, hi: 6 },
+  { name: 'gelu (erf)', fn: (x) => gelu(x), ref: gelu64, lo: -6, hi: 6 },
   {
     name: 'gelu (tanh)',
     fn: (x) => gelu(x, 'tanh'),
-    ref: (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))),
+    ref: geluTanh64,
     lo: -6,
     hi: 6,
   },
@@ -154,7 +139,7 @@ describe('unary ops forward', () => {
       ['tanh', tanh, Math.tanh],
       ['silu', silu, (v) => v * sigmoidRef(v)],
       ['quickGelu', quickGelu, (v) => v * sigmoidRef(1.702 * v)],
-      ['gelu', (x) => gelu(x), (v) => 0.5 * v * (1 + erf(v / Math.SQRT2))],
+      ['gelu', (x) => gelu(x), gelu64],
       ['gelu tanh', (x) => gelu(x, 'tanh'), (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)))],
       // exp overflows float32 to +∞ (as in PyTorch), never NaN
       ['exp', exp, (v) => Math.fround(Math.exp(v))],
@@ -225,33 +210,6 @@ describe('unary ops backward', () => {
 });
 
 // ---------------------------------------------------------------- binary
-
-/** float64 NumPy-broadcast binary op. */
-function refBinary(a: Float64Array, sa: number[], b: Float64Array, sb: number[], f: (x: number, y: number) => number): { out: Float64Array; shape: number[] } {
-  const rank = Math.max(sa.length, sb.length);
-  const pa = [...Array(rank - sa.length).fill(1), ...sa];
-  const pb = [...Array(rank - sb.length).fill(1), ...sb];
-  const shape = pa.map((d, i) => (d === 1 ? pb[i] : d));
-  const n = sizeOf(shape);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let rem = i;
-    let ia = 0;
-    let ib = 0;
-    let ma = 1;
-    let mb = 1;
-    for (let d = rank - 1; d >= 0; d--) {
-      const c = rem % shape[d];
-      rem = Math.floor(rem / shape[d]);
-      if (pa[d] !== 1) ia += c * ma;
-      if (pb[d] !== 1) ib += c * mb;
-      ma *= pa[d];
-      mb *= pb[d];
-    }
-    out[i] = f(a[ia], b[ib]);
-  }
-  return { out, shape };
-}
 
 const BROADCAST_PAIRS: Array<[number[], number[]]> = [
   [[3, 5], [3, 5]], // same shape

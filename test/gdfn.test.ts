@@ -3,73 +3,8 @@ import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { backward, tensor, tidy, engine, type Tensor, type GpuContext } from '../src/node.js';
 import { gatedDepthwiseGelu, gatedDepthwiseGeluUnfused } from '../src/kernels/gdfn.js';
-
-type Shape4 = [number, number, number, number];
-
-/** erf to double precision (Abramowitz–Stegun 7.1.26 is too coarse; use the series/continued fraction). */
-function erf(x: number): number {
-  // W. J. Cody's rational approximations would do; a Taylor series converges fast for |x| < 3
-  // and erfc's continued fraction covers the rest
-  const ax = Math.abs(x);
-  let r: number;
-  if (ax < 3) {
-    let term = ax;
-    let s = ax;
-    for (let n = 1; n < 200; n++) {
-      term *= (-ax * ax) / n;
-      const add = term / (2 * n + 1);
-      s += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(s)) break;
-    }
-    r = (2 / Math.sqrt(Math.PI)) * s;
-  } else {
-    // erfc(x) = exp(−x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + …))))
-    let f = 0;
-    for (let n = 60; n >= 1; n--) f = n / 2 / (ax + f);
-    r = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
-  }
-  return x < 0 ? -r : r;
-}
-
-const gelu64 = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
-
-/** float64 reference: depthwise 3×3 (padding 1) over 2h channels, then GELU(y₁) ⊙ y₂. */
-function refGdfn(x: Float64Array, w: Float64Array, shape: Shape4): Float64Array {
-  const [B, C2, H, W] = shape;
-  const h = C2 / 2;
-  const y = new Float64Array(x.length);
-  for (let b = 0; b < B; b++) {
-    for (let c = 0; c < C2; c++) {
-      const plane = (b * C2 + c) * H * W;
-      for (let oy = 0; oy < H; oy++) {
-        for (let ox = 0; ox < W; ox++) {
-          let s = 0;
-          for (let ky = 0; ky < 3; ky++) {
-            const iy = oy + ky - 1;
-            if (iy < 0 || iy >= H) continue;
-            for (let kx = 0; kx < 3; kx++) {
-              const ix = ox + kx - 1;
-              if (ix < 0 || ix >= W) continue;
-              s += w[c * 9 + ky * 3 + kx] * x[plane + iy * W + ix];
-            }
-          }
-          y[plane + oy * W + ox] = s;
-        }
-      }
-    }
-  }
-  const out = new Float64Array(B * h * H * W);
-  for (let b = 0; b < B; b++) {
-    for (let c = 0; c < h; c++) {
-      for (let i = 0; i < H * W; i++) {
-        const y1 = y[(b * C2 + c) * H * W + i];
-        const y2 = y[(b * C2 + c + h) * H * W + i];
-        out[(b * h + c) * H * W + i] = gelu64(y1) * y2;
-      }
-    }
-  }
-  return out;
-}
+// the float64 reference is shared with `lrdif selftest`
+import { refGdfn, type Shape4 } from '../src/selftest/reference/gdfn.js';
 
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;

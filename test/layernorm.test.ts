@@ -2,6 +2,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { layerNorm, layerNormChannels, tensor, backward, engine, tidy, type Tensor } from '../src/node.js';
+// the float64 references are shared with `lrdif selftest`
+import { rowsView, channelsView, refNorm, refNormGrads } from '../src/selftest/reference/layernorm.js';
 
 /**
  * The last-axis kernels' threads-per-row depends on the adapter (1–2 on lavapipe for these
@@ -13,67 +15,6 @@ const ROW_MODES: Array<{ label: string; perThread: number | null }> = [
   { label: 'GPU setting (8 elements per thread)', perThread: 8 },
   { label: 'one element per thread (up to 256 threads per row)', perThread: 1 },
 ];
-
-interface View {
-  outer: number;
-  d: number;
-  inner: number;
-}
-
-const rowsView = (shape: number[]): View => ({ outer: sizeOf(shape.slice(0, -1)), d: shape[shape.length - 1], inner: 1 });
-const channelsView = (shape: number[]): View => ({ outer: shape[0], d: shape[1], inner: shape[2] * shape[3] });
-
-/** float64 layer norm over the middle axis of [outer, d, inner], biased variance. */
-function refNorm(x: Float64Array, w: Float64Array | null, b: Float64Array | null, v: View, eps = 1e-5): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let o = 0; o < v.outer; o++) {
-    for (let i = 0; i < v.inner; i++) {
-      const at = (j: number) => (o * v.d + j) * v.inner + i;
-      let m = 0;
-      for (let j = 0; j < v.d; j++) m += x[at(j)];
-      m /= v.d;
-      let s = 0;
-      for (let j = 0; j < v.d; j++) s += (x[at(j)] - m) ** 2;
-      const r = 1 / Math.sqrt(s / v.d + eps);
-      for (let j = 0; j < v.d; j++) y[at(j)] = (x[at(j)] - m) * r * (w ? w[j] : 1) + (b ? b[j] : 0);
-    }
-  }
-  return y;
-}
-
-/** float64 analytic gradients of Σ g ⊙ layerNorm(x) (textbook formula, independent of the kernels' arrangement). */
-function refNormGrads(x: Float64Array, w: Float64Array | null, g: Float64Array, v: View, eps = 1e-5) {
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(v.d);
-  const db = new Float64Array(v.d);
-  for (let o = 0; o < v.outer; o++) {
-    for (let i = 0; i < v.inner; i++) {
-      const at = (j: number) => (o * v.d + j) * v.inner + i;
-      let m = 0;
-      for (let j = 0; j < v.d; j++) m += x[at(j)];
-      m /= v.d;
-      let s = 0;
-      for (let j = 0; j < v.d; j++) s += (x[at(j)] - m) ** 2;
-      const r = 1 / Math.sqrt(s / v.d + eps);
-      let sg = 0;
-      let sgx = 0;
-      for (let j = 0; j < v.d; j++) {
-        const xh = (x[at(j)] - m) * r;
-        const gw = g[at(j)] * (w ? w[j] : 1);
-        sg += gw;
-        sgx += gw * xh;
-        dw[j] += g[at(j)] * xh;
-        db[j] += g[at(j)];
-      }
-      for (let j = 0; j < v.d; j++) {
-        const xh = (x[at(j)] - m) * r;
-        const gw = g[at(j)] * (w ? w[j] : 1);
-        dx[at(j)] = r * (gw - sg / v.d - (xh * sgx) / v.d);
-      }
-    }
-  }
-  return { dx, dw, db };
-}
 
 type Form = 'rows' | 'channels';
 const run = (form: Form, x: Tensor, w: Tensor | null, b: Tensor | null, eps?: number) =>

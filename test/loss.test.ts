@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, rng } from './helpers/ref.js';
 import { crossEntropy, klDiv, l1Loss, mseLoss, tensor, backward, tidy, engine, type Tensor, type Reduction } from '../src/node.js';
+// the float64 references are shared with `lrdif selftest`
+import { refCrossEntropy, refPointwise, refReduce } from '../src/selftest/reference/loss.js';
 
 type Red = Reduction | 'batchmean';
 
@@ -18,54 +20,6 @@ function randLabels(n: number, c: number, seed: number): Int32Array {
 }
 
 // ---------------------------------------------------------------- float64 references
-
-/** PyTorch cross-entropy in float64; rows with the ignore index or a label outside [0, C) give 0 and do not count. */
-function refCrossEntropy(x: Float64Array, labels: Int32Array, n: number, c: number, eps: number, reduction: Reduction, ignoreIndex = -1): Float64Array {
-  const rows = new Float64Array(n);
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    const y = labels[i];
-    if (y === ignoreIndex || y < 0 || y >= c) continue;
-    count++;
-    let m = -Infinity;
-    for (let j = 0; j < c; j++) m = Math.max(m, x[i * c + j]);
-    let s = 0;
-    let sx = 0;
-    for (let j = 0; j < c; j++) {
-      s += Math.exp(x[i * c + j] - m);
-      sx += x[i * c + j];
-    }
-    const lse = m + Math.log(s);
-    rows[i] = (1 - eps) * (lse - x[i * c + y]) + eps * (lse - sx / c);
-  }
-  if (reduction === 'none') return rows;
-  const total = rows.reduce((a, b) => a + b, 0);
-  return Float64Array.of(reduction === 'sum' ? total : count === 0 ? 0 : total / count);
-}
-
-function refPointwise(kind: 'l1' | 'mse' | 'kl' | 'klLog', a: Float64Array, b: Float64Array): Float64Array {
-  return a.map((x, i) => {
-    const t = b[i];
-    switch (kind) {
-      case 'l1':
-        return Math.abs(x - t);
-      case 'mse':
-        return (x - t) ** 2;
-      case 'kl':
-        return t === 0 ? 0 : t * (Math.log(t) - x);
-      default:
-        return Math.exp(t) * (t - x);
-    }
-  });
-}
-
-function refReduce(terms: Float64Array, reduction: Red, batch: number): Float64Array {
-  if (reduction === 'none') return terms;
-  const total = terms.reduce((a, b) => a + b, 0);
-  if (reduction === 'sum') return Float64Array.of(total);
-  if (reduction === 'mean') return Float64Array.of(terms.length === 0 ? 0 : total / terms.length);
-  return Float64Array.of(batch === 0 ? 0 : total / batch);
-}
 
 // ---------------------------------------------------------------- cross-entropy
 

@@ -3,6 +3,8 @@ import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { softmax, logSoftmax, tensor, backward, engine, add as tensorAdd } from '../src/node.js';
 import { threadsPerRow } from '../src/kernels/rows.js';
+// the float64 references are shared with `lrdif selftest`
+import { refSoftmax } from '../src/selftest/reference/softmax.js';
 
 /**
  * The row kernel's threads-per-row depends on the adapter (1–4 on lavapipe for these rows);
@@ -21,26 +23,6 @@ function withRowMode(perThread: number | null): void {
     if (perThread !== null) restore = (await gpu()).setTuning({ rowKernels: { perThread } });
   });
   afterAll(() => restore());
-}
-
-/** float64 softmax / log-softmax along `axis` of a row-major array. */
-function refSoftmax(x: Float64Array, shape: number[], axis: number, log: boolean): Float64Array {
-  const a = axis < 0 ? axis + shape.length : axis;
-  const outer = sizeOf(shape.slice(0, a));
-  const r = shape[a];
-  const inner = sizeOf(shape.slice(a + 1));
-  const y = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const at = (j: number) => (o * r + j) * inner + i;
-      let m = -Infinity;
-      for (let j = 0; j < r; j++) m = Math.max(m, x[at(j)]);
-      let s = 0;
-      for (let j = 0; j < r; j++) s += Math.exp(x[at(j)] - m);
-      for (let j = 0; j < r; j++) y[at(j)] = log ? x[at(j)] - m - Math.log(s) : Math.exp(x[at(j)] - m) / s;
-    }
-  }
-  return y;
 }
 
 async function forward(shape: number[], axis: number, log: boolean, seed: number, lo = -4, hi = 4): Promise<void> {

@@ -9,48 +9,11 @@ import {
   windowAttentionTokensUnfused,
 } from '../src/kernels/window-attention.js';
 import { bucketSize } from '../src/gpu/buffer-pool.js';
+// the float64 reference is shared with `lrdif selftest`
+import { refWindowAttention } from '../src/selftest/reference/attention.js';
 
 /** [B, heads, nWin, M, d] */
 type Shape5 = [number, number, number, number, number];
-
-/**
- * float64 reference on head-major [B, heads, nWin, M, d]: softmax(scale·q·kᵀ + b)·v per
- * (b, h, window), b[i, j] = table[rel(i, j)·heads + h] (Swin) when a table is given.
- */
-function refAttention(q: Float64Array, k: Float64Array, v: Float64Array, table: Float64Array | null, shape: Shape5, w: number, scale: number): Float64Array {
-  const [B, H, nW, M, d] = shape;
-  const out = new Float64Array(q.length);
-  const s = new Float64Array(M);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let n = 0; n < nW; n++) {
-        const base = (((b * H + h) * nW + n) * M) * d;
-        for (let i = 0; i < M; i++) {
-          let m = -Infinity;
-          for (let j = 0; j < M; j++) {
-            let dot = 0;
-            for (let c = 0; c < d; c++) dot += q[base + i * d + c] * k[base + j * d + c];
-            let bias = 0;
-            if (table) {
-              const rel = (Math.floor(i / w) - Math.floor(j / w) + w - 1) * (2 * w - 1) + ((i % w) - (j % w) + w - 1);
-              bias = table[rel * H + h];
-            }
-            s[j] = dot * scale + bias;
-            m = Math.max(m, s[j]);
-          }
-          let z = 0;
-          for (let j = 0; j < M; j++) z += s[j] = Math.exp(s[j] - m);
-          for (let c = 0; c < d; c++) {
-            let acc = 0;
-            for (let j = 0; j < M; j++) acc += (s[j] / z) * v[base + j * d + c];
-            out[base + i * d + c] = acc;
-          }
-        }
-      }
-    }
-  }
-  return out;
-}
 
 interface Case {
   shape: Shape5;
@@ -118,7 +81,7 @@ async function compareWithUnfused(cs: Case, label: string): Promise<void> {
   const unfused = await run(windowAttentionUnfused, cs, up);
   expect(fused.length).toBe(unfused.length);
   for (let i = 0; i < fused.length; i++) expectMatch(fused[i], unfused[i], `${label}: ${NAMES[i]} vs the unfused ops`);
-  expectMatch(fused[0], refAttention(cs.q, cs.k, cs.v, cs.table, cs.shape, cs.w, cs.scale), `${label}: output vs float64`);
+  expectMatch(fused[0], refWindowAttention(cs.q, cs.k, cs.v, cs.table, cs.shape, cs.w, cs.scale), `${label}: output vs float64`);
 }
 
 const label = (cs: Case) => `[${cs.shape.join(', ')}] window ${cs.w}${cs.table ? '' : ' (no bias)'}`;
@@ -249,7 +212,7 @@ for (const mode of MODES) {
                 for (let c = 0; c < d; c++) o[((((b * H + h) * nW + n) * M + i) * d) + c] = x[(((b * nW + n) * M + i) * H + h) * d + c];
         return o;
       };
-      const ref = refAttention(toHeads(q), toHeads(k), toHeads(v), table, [B, H, nW, M, d], w, 1 / Math.sqrt(d));
+      const ref = refWindowAttention(toHeads(q), toHeads(k), toHeads(v), table, [B, H, nW, M, d], w, 1 / Math.sqrt(d));
       expectMatch(toHeads(Float64Array.from(results[0][0])), ref, 'tokens: output vs float64');
     });
 
@@ -266,7 +229,7 @@ for (const mode of MODES) {
           { data: randArray(tShape, 14, -1, 1), shape: tShape },
         ],
         gpuFn: (q, k, v, t) => windowAttention(q, k, v, t, w, scale),
-        refFn: (q, k, v, t) => refAttention(q, k, v, t, shape, w, scale),
+        refFn: (q, k, v, t) => refWindowAttention(q, k, v, t, shape, w, scale),
         rtol: 5e-3,
         atol: 5e-4,
       });

@@ -1,6 +1,7 @@
 /** `lrdif info`: the WebGPU adapter lrdif gets here, its features and limits. */
 import { createNodeContext } from '../gpu/node.js';
 import type { GpuContext } from '../gpu/context.js';
+import { deviceLimits } from '../selftest/adapter.js';
 
 export interface AdapterInfoReport {
   adapter: GpuContext['adapter'];
@@ -22,18 +23,11 @@ export function featuresInUse(device: GpuContext['features']): GpuContext['featu
 }
 
 export function describeContext(ctx: GpuContext): AdapterInfoReport {
-  const limits: Record<string, number> = {};
-  // GPUSupportedLimits exposes its values as prototype getters: walk the prototype for the names.
-  const proto = Object.getPrototypeOf(ctx.limits) as object;
-  for (const name of Object.getOwnPropertyNames(proto).sort()) {
-    const v = (ctx.limits as unknown as Record<string, unknown>)[name];
-    if (typeof v === 'number') limits[name] = v;
-  }
   return {
     adapter: ctx.adapter,
     features: [...ctx.device.features].map(String).sort(),
     lrdifFeatures: featuresInUse(ctx.features),
-    limits,
+    limits: deviceLimits(ctx),
     backend: process.env.LRDIF_BACKEND ?? null,
   };
 }

@@ -21,6 +21,7 @@ import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerSweep } from './sweep.js';
 import { registerBaseline } from './baseline.js';
+import { registerSelftest } from './selftest.js';
 import { packageVersion } from './package-version.js';
 
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -58,11 +59,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .argument('[filters...]', 'run only the suites whose name contains one of these')
     .option('--quick', 'fewer sizes and repetitions')
     .option('--no-peers', 'skip the comparison with TensorFlow.js and jax-js')
+    .option('--gpu-sizes', 'add the sizes meant for a GPU (matmul 4096², the LRDif steps at batch 8 and 64)')
+    .option('--out <file>', 'write the results JSON there instead of bench/results/')
     .action(
-      wrap(async (filters: string[], opts: { quick?: boolean; peers: boolean }) => {
+      wrap(async (filters: string[], opts: { quick?: boolean; peers: boolean; gpuSizes?: boolean; out?: string }) => {
         const args = [...filters];
         if (opts.quick) args.push('--quick');
         if (!opts.peers) args.push('--no-peers');
+        if (opts.gpuSizes) args.push('--gpu-sizes');
+        if (opts.out) args.push('--out', opts.out);
         return runBench(args);
       }),
     );
@@ -79,6 +84,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerSweep(program, wrap);
   registerBaseline(program, wrap);
   registerEngineDemo(program, wrap);
+  registerSelftest(program, wrap);
   return program;
 }
 

@@ -16,7 +16,8 @@
  * - training: a short run of the tiny config on faces generated in the page lowers the loss; the
  *   downloaded stage-2 checkpoint and CLIP load in Node, whose evaluation of the test faces gives
  *   the page's probabilities within 1e-4;
- * - benchmarks: a suite runs in the page and prints the harness's table.
+ * - benchmarks: a suite runs in the page and prints the harness's table;
+ * - the self-test: its permute checks run in the page and pass.
  *
  * A screenshot of each page is written to test/browser/screenshots/ (git-ignored).
  * Needs /usr/bin/chromium (`bash .ci/install-system.sh` installs it); LRDIF_CHROMIUM names
@@ -575,6 +576,33 @@ describe('web app in Chromium (WebGPU)', () => {
     expect(await page.$$eval('#bench-rows tr', (r) => r.length)).toBe(b.rows.length);
     console.log(`benchmarks in the page (${((performance.now() - t0) / 1000).toFixed(0)} s):\n${b.table}`);
     await shot('benchmarks');
+  }, 400_000);
+
+  it('self-test: the checks of lrdif selftest run in the page, with the device on top', async () => {
+    await page.goto(`${url}#selftest`);
+    await page.waitForFunction(() => (globalThis as unknown as { lrdifPage?: PageHooks }).lrdifPage?.device.ready === true, null, { timeout: 60_000 });
+    await page.fill('#st-filter', 'permute');
+    const t0 = performance.now();
+    await page.click('#st-run');
+    await page.waitForFunction(() => {
+      const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.selftest;
+      return s.done || s.error !== null;
+    }, null, { timeout: 300_000 });
+    const s = (await state()).selftest;
+    expect(s.error).toBeNull();
+    expect(s.ok).toBe(true);
+    // both permute kernels, forward and backward, against the float64 reference
+    expect(s.results.length).toBeGreaterThanOrEqual(6);
+    for (const r of s.results) {
+      expect(r.op).toBe('permute');
+      expect(r.status).toBe('pass');
+    }
+    expect(new Set(s.results.map((r) => r.variant))).toEqual(new Set(['tiled', 'strided']));
+    expect(await page.textContent('#st-device')).toMatch(/^adapter {6}\S/);
+    expect(s.summary).toMatch(/\nPASS: \d+ passed, 0 failed, 0 skipped in [\d.]+ s \(--quick\) on /);
+    expect(await page.$$eval('#st-rows tr', (r) => r.length)).toBe(s.results.length);
+    console.log(`self-test in the page (${((performance.now() - t0) / 1000).toFixed(0)} s):\n${s.summary}`);
+    await shot('selftest');
   }, 400_000);
 
   it('raised no uncaught error in any page', () => {

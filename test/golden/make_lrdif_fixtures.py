@@ -354,7 +354,7 @@ class Denoiser(nn.Module):
         self.slope = slope
 
     def forward(self, zt, tfeat, c):
-        h = torch.cat([zt, torch.full((zt.shape[0], 1), tfeat), c], 1)
+        h = torch.cat([zt, torch.full((zt.shape[0], 1), tfeat, dtype=zt.dtype, device=zt.device), c], 1)
         for layer in self.layers[:-1]:
             h = F.leaky_relu(layer(h), self.slope)
         return self.layers[-1](h)

@@ -5,14 +5,14 @@
  * read from disk) are left out by the page build and listed with the reason. Peers
  * (tfjs-webgpu, jax-js) run in the page too when asked, on their own devices from navigator.gpu.
  */
-import './benchmark-globals.js';
+import '../../bench/benchmark-globals.js';
 import Benchmark from 'benchmark';
 import { suiteFiles, excludedSuiteFiles } from 'virtual:lrdif-bench-suites';
 import { engine } from '../../src/autograd/engine.js';
 import { Harness, type CaseSpec, type Row, type Suite } from '../../bench/harness.js';
 import type { Peers } from '../../bench/peers.js';
 
-// Benchmark.js's compiled timing loops refer to the global Benchmark (see benchmark-globals.ts)
+// Benchmark.js's compiled timing loops refer to the global Benchmark (see bench/benchmark-globals.ts)
 (globalThis as unknown as { Benchmark: typeof Benchmark }).Benchmark = Benchmark;
 
 export { excludedSuiteFiles };

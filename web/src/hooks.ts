@@ -4,6 +4,7 @@
  * browser tests read them; nothing in the page depends on them.
  */
 import type { Row } from '../../bench/harness.js';
+import type { CheckResult } from '../../src/selftest/index.js';
 
 export interface PageHooks {
   device: { ready: boolean; adapter: string | null; error: string | null };
@@ -41,6 +42,7 @@ export interface PageHooks {
     seconds: number | null;
   };
   bench: { running: boolean; done: boolean; error: string | null; rows: Row[]; table: string | null; excluded: Array<{ file: string; reason: string }> };
+  selftest: { running: boolean; done: boolean; error: string | null; results: CheckResult[]; summary: string | null; ok: boolean | null };
 }
 
 export const hooks: PageHooks = {
@@ -48,6 +50,7 @@ export const hooks: PageHooks = {
   inference: { ready: false, loads: 0, error: null, warning: null, photo: null, runs: 0, webcam: false, webcamFrames: 0, last: null },
   training: { running: false, done: false, error: null, phase: '', steps: [], epochs: [], evals: {}, seconds: null },
   bench: { running: false, done: false, error: null, rows: [], table: null, excluded: [] },
+  selftest: { running: false, done: false, error: null, results: [], summary: null, ok: null },
 };
 
 (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage = hooks;

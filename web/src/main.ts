@@ -1,4 +1,4 @@
-/** The lrdif web app: inference, training and benchmarks on the page's WebGPU device. */
+/** The lrdif web app: inference, training, benchmarks and the self-test on the page's WebGPU device. */
 import './style.css';
 import { hooks } from './hooks.js';
 import { h, byId } from './ui.js';
@@ -7,11 +7,13 @@ import { plainMessage } from './errors.js';
 import { inferenceTab } from './infer-ui.js';
 import { trainingTab, showTraining } from './train-ui.js';
 import { benchTab } from './bench-ui.js';
+import { selftestTab } from './selftest-ui.js';
 
 const TABS = [
   { id: 'inference', label: 'Inference', make: inferenceTab },
   { id: 'training', label: 'Training', make: trainingTab },
   { id: 'bench', label: 'Benchmarks', make: benchTab },
+  { id: 'selftest', label: 'Self-test', make: selftestTab },
 ] as const;
 
 function route(): void {

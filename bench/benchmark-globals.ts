@@ -3,7 +3,8 @@
  * bundled ES module does not have, falling back to the globals `_` and `platform`; and in a
  * browser it compiles its timing loops by injecting scripts that refer to the global
  * `Benchmark`. This module provides the first two; it must be imported before anything that
- * imports `benchmark` (web/src/bench.ts imports it first), and bench.ts sets the third.
+ * imports `benchmark` (web/src/bench.ts and the GPU kit's entry, scripts/gpu-kit/entry.ts,
+ * import it first), and they set the third.
  */
 import lodash from 'lodash';
 import platform from 'platform';
