@@ -24,7 +24,7 @@ import type { FacePipeline } from '../models/faceapi/detect-faces.js';
 import type { FaceBox } from '../models/faceapi/preprocess.js';
 import { loadModelWeights } from './checkpoint.js';
 import { evalForward } from './evaluate.js';
-import { imagenetNormalize, MODEL_RESIZE, type ModelBatch, type PipelineSpec } from './pipeline.js';
+import { configPipelineFields, imagenetNormalize, modelImages, MODEL_RESIZE, type ModelBatch, type PipelineSpec } from './pipeline.js';
 import { openCheckpoint } from './run-node.js';
 import { encodersForRecord, type Log } from './session-node.js';
 
@@ -107,11 +107,14 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
         parts.push(cropTensor(img, S));
         owners.push({ image: i, box: null });
       }
-      const x01 = parts.length === 1 ? parts[0] : noGrad(() => concat(parts, 0));
-      const N = x01.shape[0];
+      const xIn = parts.length === 1 ? parts[0] : noGrad(() => concat(parts, 0));
+      const N = xIn.shape[0];
       const settings = (meta.train as { settings?: { seed?: number } }).settings;
-      const spec: PipelineSpec = { imageSize: S, resize: MODEL_RESIZE, degrade: null, augment: null, seed: o.seed ?? settings?.seed ?? 0 };
-      const eImg = tensor(await enc.imageEmbeddings(x01), [N, enc.projectionDim]);
+      const spec: PipelineSpec = { imageSize: S, resize: MODEL_RESIZE, degrade: null, augment: null, seed: o.seed ?? settings?.seed ?? 0, ...configPipelineFields(meta.config) };
+      const x01 = modelImages(xIn, spec);
+      if (x01 !== xIn && xIn !== parts[0]) xIn.dispose();
+      const emb = await enc.imageEncoder(meta.config.imageEncoder);
+      const eImg = tensor(await emb.embed(x01), [N, emb.dim]);
       const taps = enc.taps(x01);
       const x112 = imagenetNormalize(x01);
       if (x01 !== parts[0]) x01.dispose();

@@ -14,7 +14,7 @@ import { resolveDegradeConfig } from '../data/degrade/index.js';
 import type { DatasetKind } from '../data/datasets/index.js';
 import type { Split } from '../data/datasets/types.js';
 import { CheckpointError, disposeOptimizerState, readCheckpointMeta, readModelState, readOptimizerState, type CheckpointMeta } from './checkpoint.js';
-import { MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
+import { configPipelineFields, MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
 import { Session, type Log } from './session-node.js';
 import { FolderRunStore, RUN_FILES, writeFileAtomic } from './store-node.js';
 import { trainStage, type ResumeState, type TrainHooks, type TrainResult, type TrainSettings } from './trainer.js';
@@ -105,6 +105,7 @@ export function pipelineSpec(o: Pick<TrainRunOptions, 'degradeOnTheFly' | 'degra
     degrade: o.degradeOnTheFly ? { kind: cfg.variant, config: resolveDegradeConfig(cfg.variant, o.degradeConfig ?? {}), seed: o.degradeSeed } : null,
     augment: o.augment ? {} : null,
     seed: o.seed,
+    ...configPipelineFields(cfg),
   };
 }
 

@@ -10,7 +10,8 @@
  *   metrics.jsonl      one JSON object per line: step, eval, epoch (and diverged) records
  *   run.json           the options of the run (what --resume continues with)
  *
- * Embedding cache: `<dir>/clip-<first 16 hex of the CLIP hash>.safetensors`, one F32 tensor
+ * Embedding cache: `<dir>/clip-<first 16 hex of the CLIP hash>.safetensors` (and
+ * `faceapi-expression-<hash>.safetensors` for that image encoder), one F32 tensor
  * `embeddings` [n, P] and `__metadata__.keys`, the JSON list of the rows' keys (SHA-256 of the
  * CLIP hash, the image content and its transforms, or of the prompt). Flushing merges with
  * what another process may have written meanwhile.
@@ -106,8 +107,10 @@ export class FileEmbeddingStore implements EmbeddingStore {
     readonly dir: string,
     readonly modelHash: string,
     readonly width: number,
+    /** The file's name prefix: the encoder ('clip', 'faceapi-expression'). */
+    readonly prefix = 'clip',
   ) {
-    this.file = path.join(dir, `clip-${modelHash.slice(0, 16)}.safetensors`);
+    this.file = path.join(dir, `${prefix}-${modelHash.slice(0, 16)}.safetensors`);
     this.readInto(this.map);
   }
 

@@ -186,6 +186,11 @@ export async function trainStage(job: TrainJob): Promise<TrainResult> {
   const trainTaps = job.tapCaches?.train ?? new LandmarkTapCache();
   const testTaps = job.tapCaches?.test ?? new LandmarkTapCache();
   const textTable = engine.keep(tensor(job.textTable, [job.classNames.length, job.encoders.projectionDim]));
+  // the cross-entropy's class weights (config.classBalance) from the training split's counts
+  const counts = new Array<number>(cfg.numClasses).fill(0);
+  for (const it of job.train.dataset.items) counts[it.label]++;
+  const cw = model.classWeights(counts);
+  const classWeights = cw ? engine.keep(cw) : null;
   let startEpoch = 0;
   let step = 0;
   let best = { epoch: 0, accuracy: -1 };
@@ -229,12 +234,12 @@ export async function trainStage(job: TrainJob): Promise<TrainResult> {
             const eTxt = embedding(textTable, cur.labels);
             if (stage === 1) {
               const o = model.stage1Forward({ x112: cur.x112, taps: cur.taps, eImg: cur.eImg, eTxt });
-              const l = model.stage1Loss(o, cur.labels);
+              const l = model.stage1Loss(o, cur.labels, classWeights);
               return { total: l.total, ce: l.ce, kl: null as Tensor | null, pred: noGrad(() => argmax(o.logits, 1)) };
             }
             const noise = tensor(trainNoise(spec, epoch, cur.global, cfg.priorDim), [cur.size, cfg.priorDim]);
             const o = model.stage2Forward({ x112: cur.x112, taps: cur.taps, eImg: cur.eImg, eTxt, noise });
-            const l = model.stage2Loss(o, cur.labels);
+            const l = model.stage2Loss(o, cur.labels, null, classWeights);
             return { total: l.total, ce: l.ce, kl: l.kl, pred: noGrad(() => argmax(o.logits, 1)) };
           });
           try {
@@ -355,6 +360,7 @@ export async function trainStage(job: TrainJob): Promise<TrainResult> {
     return { epochs: s.epochs, steps: step, best, last: lastEval };
   } finally {
     textTable.dispose();
+    classWeights?.dispose();
     opt.dispose();
     for (const [, p] of params) {
       p.grad?.dispose();

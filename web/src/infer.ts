@@ -27,7 +27,7 @@ import type { FaceLandmarkFeatures } from '../../src/models/faceapi/landmark-net
 import { LrdifModel } from '../../src/models/lrdif/lrdif.js';
 import type { ClipModel } from '../../src/models/clip/model.js';
 import { tinyRandomClip, parameterHash, sha256Hex, FrozenEncoders, type ClipRecord } from '../../src/train/encoders.js';
-import { imageNoise, imagenetNormalize, MODEL_RESIZE } from '../../src/train/pipeline.js';
+import { imageNoise, imagenetNormalize, modelImages, MODEL_RESIZE } from '../../src/train/pipeline.js';
 import { readCheckpointMeta, loadModelWeights, type CheckpointMeta } from '../../src/train/checkpoint.js';
 import { readSafetensors, PageError, plainMessage, shortenList } from './errors.js';
 import { clipFromFiles } from './clip-file.js';
@@ -347,17 +347,20 @@ export async function inferPhoto(session: InferenceSession, photo: RgbImage, opt
   const F = batch.shape[0];
   const made: Tensor[] = [batch];
   try {
-    const e = await session.encoders.imageEmbeddings(batch);
-    const eImg = tensor(e, [F, session.encoders.projectionDim]);
+    // the config's input normalisation (none, or per-image exposure) for everything the model sees
+    const seen = modelImages(batch, { inputNorm: cfg.inputNorm });
+    if (seen !== batch) made.push(seen);
+    const emb = await session.encoders.imageEncoder(cfg.imageEncoder);
+    const eImg = tensor(await emb.embed(seen), [F, emb.dim]);
     made.push(eImg);
-    await lap('CLIP image embedding');
-    const taps = session.encoders.taps(batch);
+    await lap(cfg.imageEncoder === 'clip' ? 'CLIP image embedding' : 'image embedding');
+    const taps = session.encoders.taps(seen);
     made.push(...taps);
     await lap('landmark features');
     const g = Array.from({ length: F }, (_, i) => i);
     const noise = tensor(imageNoise(session.noiseSeed + 3, 0, g, cfg.priorDim), [F, cfg.priorDim]);
     made.push(noise);
-    const x112 = imagenetNormalize(batch);
+    const x112 = imagenetNormalize(seen);
     made.push(x112);
     const p = model.predict({ x112, taps, eImg, noise });
     made.push(p);
