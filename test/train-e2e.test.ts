@@ -24,9 +24,11 @@ import { writeSyntheticDataset } from '../src/data/synthetic-faces-node.js';
 import { runSynth } from '../src/data/degrade/synth.js';
 import { nodeSynthLayout } from '../src/data/degrade/synth-node.js';
 import { encodePng } from '../src/io/image-node.js';
+import { openSafetensorsFile, writeSafetensorsFile } from '../src/io/safetensors-node.js';
 import { syntheticFace } from '../src/data/synthetic-faces.js';
 import { openEncoders, Session } from '../src/train/session-node.js';
 import { runTraining, readRunOptions, type TrainRunOptions, type RunOutcome } from '../src/train/run-node.js';
+import { runOptions } from '../src/train/options.js';
 import { runPrediction } from '../src/train/predict-node.js';
 import { runSweep } from '../src/train/sweep-node.js';
 import { faceApiModelDir } from '../src/models/faceapi/load-node.js';
@@ -65,39 +67,29 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     await writeSyntheticDataset({ out: path.join(root, 'clean'), n: 420, seed: 0, size: 112, testFraction: 0.25 });
     await runSynth(nodeSynthLayout('folder', path.join(root, 'clean')), path.join(root, 'udc'), { kind: 'udc', seed: 0, batch: 32, version: 'test', warn: (m) => warnings.push(m) });
     const enc = await openEncoders({ path: null, seed: 0 }, path.join(root, 'cache'), log);
-    session = await Session.open({ dir: path.join(root, 'udc'), format: 'folder', splitSeed: 0, testFraction: 0.25 }, enc, log, (m) => warnings.push(m));
-    base = {
+    session = await Session.open({ dir: path.join(root, 'udc'), format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: 0.15 }, enc, log, (m) => warnings.push(m));
+    // 420 faces: 105 test, and of the 315 training faces 49 (15 %, stratified: 7 per class) held out for validation
+    expect([session.split('train').length, session.split('val').length, session.split('test').length]).toEqual([266, 49, 105]);
+    base = runOptions({
       stage: 1,
       data: path.join(root, 'udc'),
       format: 'folder',
       testFraction: 0.25,
       splitSeed: 0,
-      evalSplit: 'test',
-      clip: null,
-      clipSeed: 0,
       config: 'tiny',
-      overrides: { imageSize: 32, window: 2 },
+      set: { imageSize: 32, window: 2 },
       variant: 'udc',
-      degradeOnTheFly: false,
-      degradeConfig: {},
-      degradeSeed: 0,
       augment: false,
       epochs: 20,
       batch: 32,
-      evalBatch: 64,
       lr: 1e-3,
-      weightDecay: 1e-4,
       schedule: 'constant',
-      warmup: 0,
-      gradClip: 0,
-      seed: 0,
       deterministic: true,
-      from: null,
-      stage2: {},
       out: path.join(root, 'stage1'),
-      cacheDir: path.join(root, 'cache'),
-    };
-  });
+      cache: path.join(root, 'cache'),
+    });
+    expect(base.selectOn).toBe('val');
+  }, 600_000);
 
   afterAll(() => {
     session?.dispose();
@@ -106,17 +98,30 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
 
   it('stage 1 reaches near 100 % test accuracy (the label is an input), with GPU memory flat across epochs', async () => {
     stage1 = await train(base, { onEpochEnd: (e) => liveAfterEpoch.push(e.gpuLiveBytes) });
-    expect(stage1.result.best.accuracy).toBeGreaterThanOrEqual(0.9);
-    expect(stage1.result.steps).toBe(20 * 10);
+    // the epoch is chosen on val; test is evaluated once, with that epoch's weights
+    expect(stage1.result.best.split).toBe('val');
+    expect(stage1.result.test!.accuracy).toBeGreaterThanOrEqual(0.9);
+    expect(stage1.result.test!.n).toBe(105);
+    expect(stage1.result.test!.epoch).toBe(stage1.result.best.epoch);
+    expect(stage1.result.steps).toBe(20 * 9);
+    expect(stage1.result.collapse).toBeNull();
     // memory after every epoch (weights, optimiser state, caches of kernels) is the same
     expect(new Set(liveAfterEpoch.slice(1)).size, liveAfterEpoch.join(', ')).toBe(1);
     expect(liveAfterEpoch[0]).toBe(liveAfterEpoch[1]);
     const lines = fs.readFileSync(path.join(base.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.filter((l) => l.type === 'step')).toHaveLength(200);
-    expect(lines.filter((l) => l.type === 'eval')).toHaveLength(20);
+    expect(lines.filter((l) => l.type === 'step')).toHaveLength(180);
     const evals = lines.filter((l) => l.type === 'eval');
+    expect(evals).toHaveLength(20);
+    expect(evals.every((l) => l.split === "val" && l.n === 49)).toBe(true);
     expect(Math.max(...evals.map((l) => l.accuracy))).toBe(stage1.result.best.accuracy);
-    for (const f of ['best.safetensors', 'last.safetensors', 'run.json', 'clip/model.safetensors', 'clip/config.json']) expect(fs.existsSync(path.join(base.out, f)), f).toBe(true);
+    const tests = lines.filter((l) => l.type === 'test');
+    expect(tests).toHaveLength(1);
+    expect(lines[lines.length - 1].type).toBe('test');
+    expect(tests[0]).toMatchObject({ selected_epoch: stage1.result.best.epoch, selected_on: 'val', split: 'test', n: 105, accuracy: stage1.result.test!.accuracy });
+    const result = JSON.parse(fs.readFileSync(path.join(base.out, 'result.json'), 'utf8'));
+    expect(result).toMatchObject({ selected_epoch: stage1.result.best.epoch, accuracy: stage1.result.test!.accuracy, selected_on: 'val' });
+    for (const f of ['best.safetensors', 'last.safetensors', 'run.json', 'result.json', 'clip/model.safetensors', 'clip/config.json']) expect(fs.existsSync(path.join(base.out, f)), f).toBe(true);
+    expect(fs.existsSync(path.join(base.out, '.lock'))).toBe(false);
   }, 900_000);
 
   it('a run killed mid-epoch and resumed writes the uninterrupted metrics; a NaN loss names its step and keeps the last checkpoint', async () => {
@@ -132,11 +137,12 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     const partial = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8');
     expect(partial).toContain('"epoch":2,"batch":4');
     await train(readRunOptions(out), undefined, true);
-    const resumed = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8');
-    // the constant schedule makes the 2-epoch run a prefix of the 20-epoch one
+    const resumed = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n');
+    // the constant schedule makes the 2-epoch run a prefix of the 20-epoch one (then its own final test)
     const full = fs.readFileSync(path.join(base.out, 'metrics.jsonl'), 'utf8').split('\n');
-    const prefix = full.filter((l) => l && (JSON.parse(l) as { epoch: number }).epoch <= 2).join('\n') + '\n';
-    expect(resumed).toBe(prefix);
+    const prefix = full.filter((l) => l && (JSON.parse(l) as { epoch: number }).epoch <= 2);
+    expect(resumed.filter((l) => l && JSON.parse(l).type !== 'test').join('\n')).toBe(prefix.join('\n'));
+    expect(resumed.filter((l) => l && JSON.parse(l).type === 'test')).toHaveLength(1);
 
     // continue with an absurd learning rate: the weights blow up, the loss turns NaN
     const before = sha(path.join(out, 'last.safetensors'));
@@ -152,7 +158,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
   it("stage 2 reaches well above chance from the image alone; a step's memory does not depend on the batches before it", async () => {
     const peaks: Array<{ batch: number; images: number; peak: number }> = [];
     const s2 = await train(
-      { ...base, stage: 2, epochs: 8, lr: 1e-3, from: path.join(base.out, 'best.safetensors'), stage2: { parameterisation: 'x0' }, out: path.join(root, 'stage2') },
+      { ...base, stage: 2, set: {}, epochs: 8, lr: 1e-3, from: path.join(base.out, 'best.safetensors'), parameterisation: 'x0', out: path.join(root, 'stage2') },
       {
         onStep: (s) => {
           peaks.push({ batch: s.batch, images: s.images, peak: ctx.pool.getStats().peakLiveBytes });
@@ -162,7 +168,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     );
     // seven classes: chance is 14.3 % (this run: ~32 % after 6–8 epochs; the random CLIP's image
     // embeddings carry little, so the UDCformer has to learn the expressions from the pixels)
-    expect(s2.result.best.accuracy).toBeGreaterThanOrEqual(0.25);
+    expect(s2.result.test!.accuracy).toBeGreaterThanOrEqual(0.25);
     // every full batch after the first of its epoch (which also covers the evaluation before it) peaks alike
     const steady = peaks.filter((p) => p.batch > 1 && p.images === 32).map((p) => p.peak);
     expect(steady.length).toBeGreaterThan(30);
@@ -175,10 +181,11 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     const r = await lrdif(['eval', '--ckpt', ckpt, '--data', path.join(root, 'udc'), '--format', 'folder', '--test-fraction', '0.25', '--out', out, '--tsne', '--json', '--cache', path.join(root, 'cache')]);
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { accuracy: number; n: number; confusion: number[][]; classes: string[]; files: string[]; stage: number };
-    const best = JSON.parse(fs.readFileSync(path.join(root, 'stage2', 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"type":"eval"')).map((l) => JSON.parse(l).accuracy).reduce((a: number, b: number) => Math.max(a, b), 0));
+    // the trainer's final test of the selected epoch, scored the same way
+    const trained = JSON.parse(fs.readFileSync(path.join(root, 'stage2', 'result.json'), 'utf8')) as { accuracy: number };
     expect(j.stage).toBe(2);
     expect(j.n).toBe(105);
-    expect(j.accuracy).toBe(best);
+    expect(j.accuracy).toBe(trained.accuracy);
     expect(j.confusion.flat().reduce((a, b) => a + b, 0)).toBe(105);
     expect(j.classes).toHaveLength(7);
     for (const f of ['eval.json', 'confusion.svg', 'tsne.svg', 'tsne.json']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
@@ -186,6 +193,36 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect((svg.match(/<rect /g) ?? []).length).toBe(1 + 49);
     const ts = JSON.parse(fs.readFileSync(path.join(out, 'tsne.json'), 'utf8')) as { points: unknown[] };
     expect(ts.points).toHaveLength(105);
+  });
+
+  it('eval and predict say so when a checkpoint predicts one class', async () => {
+    // the stage-2 checkpoint with its classifier pushed to 'happiness' whatever the face, and the
+    // training's collapse record as the trainer writes it
+    const src = path.join(root, 'stage2', 'best.safetensors');
+    const r = openSafetensorsFile(src);
+    const entries = r.names().map((name) => {
+      const info = r.info(name);
+      const data = r.getHostArray(name, 'f32').slice();
+      if (name === 'model.udcformer.classifier.bias') data[1] += 1000;
+      return { name, dtype: 'F32' as const, shape: [...info.shape], data };
+    });
+    const metrics = { ...JSON.parse(r.metadata.metrics), collapse: { kind: 'one-class', split: 'val', class: 'happiness', share: 1, epochs: null } };
+    const metadata = { ...r.metadata, metrics: JSON.stringify(metrics) };
+    r.close();
+    const collapsed = path.join(root, 'collapsed.safetensors');
+    writeSafetensorsFile(collapsed, entries, metadata);
+    const ev = await lrdif(['eval', '--ckpt', collapsed, '--data', path.join(root, 'udc'), '--format', 'folder', '--test-fraction', '0.25', '--no-figures', '--cache', path.join(root, 'cache')]);
+    expect(ev.status, ev.stderr).toBe(0);
+    expect(ev.stdout).toMatch(/warning: the model predicts 'happiness' for 100\.0 % of the 105 test images \(that class is 14\.3 % of them\): it has collapsed to one class/);
+    const evj = await lrdif(['eval', '--ckpt', collapsed, '--data', path.join(root, 'udc'), '--format', 'folder', '--test-fraction', '0.25', '--no-figures', '--json', '--cache', path.join(root, 'cache')]);
+    expect((JSON.parse(evj.stdout) as { collapse: { kind: string; class: string } }).collapse).toMatchObject({ kind: 'one-class', class: 'happiness' });
+    const crop = path.join(root, 'udc', 'test', 'surprise', fs.readdirSync(path.join(root, 'udc', 'test', 'surprise')).sort()[0]);
+    const pr = await lrdif(['predict', '--ckpt', collapsed, crop, '--detect', 'never', '--no-cache']);
+    expect(pr.status, pr.stderr).toBe(0);
+    expect(pr.stdout).toContain("warning: this checkpoint predicts one class: 'happiness' for 100.0 % of its val images when it was written");
+    // the real checkpoint gets no warning
+    const ok = await lrdif(['predict', '--ckpt', src, crop, '--detect', 'never', '--no-cache']);
+    expect(ok.stdout).not.toContain('warning');
   });
 
   it('predict gives class probabilities for face crops and for the faces of a photo', async () => {
@@ -215,7 +252,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
   it('the sweep writes the layouts of Table 5 and Fig. 6', async () => {
     const out = path.join(root, 'sweep');
     const r = await runSweep(
-      { base: { ...base, lr: 1e-3, stage2: { parameterisation: 'x0' } }, from: path.join(base.out, 'best.safetensors'), epochs1: 1, epochs2: 1, variants: ['V1', 'V3'], timesteps: [1, 4], baseT: 4, out },
+      { base: { ...base, lr: 1e-3 }, from: path.join(base.out, 'best.safetensors'), epochs1: 1, epochs2: 1, variants: ['V1', 'V3'], timesteps: [1, 4], baseT: 4, parameterisation: 'x0', out },
       (o) => train(o),
       log,
       'synthetic-udc',
@@ -230,7 +267,8 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     const svg = fs.readFileSync(path.join(out, 'fig6.svg'), 'utf8');
     expect((svg.match(/<circle /g) ?? []).length).toBe(2);
     const cfg1 = JSON.parse(fs.readFileSync(path.join(out, 'stage2-V3-T1', 'run.json'), 'utf8')) as TrainRunOptions;
-    expect(cfg1.stage2.timesteps).toBe(1);
+    expect(cfg1.timesteps).toBe(1);
+    expect(cfg1.parameterisation).toBe('x0');
   }, 600_000);
 
   it('lrdif train skips a corrupt image with a warning; a malformed label file is an error naming its line', async () => {
@@ -245,7 +283,8 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     const out = path.join(root, 'cli-run');
     // the tiny CLIP saved by the stage-1 run, given as a CLIP folder (Hugging Face layout)
     const clipDir = path.join(base.out, 'clip');
-    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '4', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
+    // two training images per class leave no room for a validation split: the paper's protocol
+    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '4', '--select-on', 'test', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
     const r = await lrdif(args);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/lrdif: skipping .*train\/sad\/broken\.png: /);

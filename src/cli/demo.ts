@@ -30,12 +30,13 @@ import { runSynth } from '../data/degrade/synth.js';
 import { nodeSynthLayout } from '../data/degrade/synth-node.js';
 import { clearPsfCache, type DegradationKind } from '../data/degrade/index.js';
 import { runEvaluation } from '../train/eval-node.js';
-import type { TrainRunOptions } from '../train/run-node.js';
+import { runOptions } from '../train/options.js';
 import { openEncoders, Session } from '../train/session-node.js';
 import { defaultCacheDir } from '../train/store-node.js';
 import type { Wrap } from './command.js';
 import { isPlain, makeBar } from './progress.js';
-import { choiceArg, intArg, numArg, trainWithOptions } from './train.js';
+import { trainWithOptions } from './train.js';
+import { choiceArg, intArg, numArg } from './args.js';
 import { packageVersion } from './package-version.js';
 
 export interface DemoOptions {
@@ -58,8 +59,9 @@ export interface DemoOptions {
 }
 
 export interface DemoResult {
-  stage1: { best: number; epoch: number };
-  stage2: { best: number; epoch: number };
+  /** best: the selection (val) accuracy of the selected epoch; test: that epoch's test accuracy. */
+  stage1: { best: number; epoch: number; test: number | null };
+  stage2: { best: number; epoch: number; test: number | null };
   test: { accuracy: number; perClass: Array<number | null>; classes: string[] };
   seconds: number;
   out: string;
@@ -127,37 +129,25 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       throw e;
     }
     try {
-      const base: TrainRunOptions = {
+      const base = runOptions({
         stage: 1,
         data: degraded,
         format: 'folder',
         testFraction: 0.25,
         splitSeed: 0,
-        evalSplit: 'test',
         clip: o.clip ?? null,
-        clipSeed: 0,
         config: 'tiny',
-        overrides: o.imageSize === 112 ? {} : { imageSize: o.imageSize, window: o.imageSize / 16 },
+        set: o.imageSize === 112 ? {} : { imageSize: o.imageSize, window: o.imageSize / 16 },
         variant: o.variant,
-        degradeOnTheFly: false,
-        degradeConfig: {},
-        degradeSeed: 0,
         augment: o.augment,
         epochs: o.epochs1,
         batch: o.batch,
-        evalBatch: 64,
         lr: o.lr,
-        weightDecay: 1e-4,
         schedule: 'constant',
-        warmup: 0,
-        gradClip: 0,
         seed: o.seed,
-        deterministic: false,
-        from: null,
-        stage2: {},
         out: path.join(o.out, 'stage1'),
-        cacheDir,
-      };
+        cache: cacheDir,
+      });
       say(`[3/5] stage 1 (FPEN_S1 + UDCformer, the label is an input): tiny config at ${o.imageSize}×${o.imageSize}, ${o.epochs1} epochs`);
       const s1 = await trainWithOptions(base, false, { session, plain: o.plain, log: say });
       say(`[4/5] stage 2 (FPEN_S2 + denoiser + UDCformer from the image alone): T = ${o.timesteps}, ${o.parameterisation} parameterisation, CE + KL, ${o.epochs2} epochs`);
@@ -168,7 +158,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
           epochs: o.epochs2,
           lr: o.lr2,
           from: path.join(o.out, 'stage1', 'best.safetensors'),
-          stage2: { parameterisation: o.parameterisation, timesteps: o.timesteps },
+          set: {},
+          parameterisation: o.parameterisation,
+          timesteps: o.timesteps,
           out: path.join(o.out, 'stage2'),
         },
         false,
@@ -200,13 +192,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       const r = ev.result.report;
       say(ev.text);
       say(
-        `\n${method}: stage 1 (label as input) ${(100 * s1.result.best.accuracy).toFixed(1)}% test accuracy; ` +
+        `\n${method}: stage 1 (label as input) ${(100 * (s1.result.test?.accuracy ?? s1.result.best.accuracy)).toFixed(1)}% test accuracy; ` +
           `stage 2 (image only) ${(100 * r.accuracy).toFixed(1)}% on ${r.n} test faces (chance ${(100 / r.classNames.length).toFixed(1)}%), ` +
           `in ${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s. Figures: ${path.join(o.out, 'eval')}/confusion.svg, tsne.svg`,
       );
       return {
-        stage1: { best: s1.result.best.accuracy, epoch: s1.result.best.epoch },
-        stage2: { best: s2.result.best.accuracy, epoch: s2.result.best.epoch },
+        stage1: { best: s1.result.best.accuracy, epoch: s1.result.best.epoch, test: s1.result.test?.accuracy ?? null },
+        stage2: { best: s2.result.best.accuracy, epoch: s2.result.best.epoch, test: s2.result.test?.accuracy ?? null },
         test: { accuracy: r.accuracy, perClass: r.perClass, classes: r.classNames },
         seconds,
         out: o.out,

@@ -14,7 +14,7 @@ import { parseDatasetKind } from '../train/session-node.js';
 import { defaultCacheDir } from '../train/store-node.js';
 import type { Wrap } from './command.js';
 import { embedProgress, isPlain, makeBar, type Bar } from './progress.js';
-import { choiceArg, intArg, numArg } from './train.js';
+import { choiceArg, intArg, numArg } from './args.js';
 
 interface EvalCliOpts {
   ckpt: string;

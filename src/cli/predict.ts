@@ -8,7 +8,7 @@ import { initNode } from '../node.js';
 import { formatPrediction, runPrediction, type DetectMode } from '../train/predict-node.js';
 import { defaultCacheDir } from '../train/store-node.js';
 import type { Wrap } from './command.js';
-import { choiceArg, intArg, numArg } from './train.js';
+import { choiceArg, intArg, numArg } from './args.js';
 
 interface PredictCliOpts {
   ckpt: string;

@@ -68,6 +68,7 @@ export function trainProgress(plain: boolean, label: string, extra: TrainHooks =
   let lossAvg = 0;
   let accAvg = 0;
   let n = 0;
+  const warned = new Set<string>();
   return {
     ...extra,
     close() {
@@ -98,10 +99,23 @@ export function trainProgress(plain: boolean, label: string, extra: TrainHooks =
       bar?.stop();
       bar = null;
       process.stdout.write(
-        `${label} epoch ${e.epoch}/${e.epochs}: train loss ${e.trainLoss.toFixed(4)}, train accuracy ${pct(e.trainAccuracy)} | test accuracy ${pct(e.eval.report.accuracy)}` +
-          ` (best ${pct(e.best.accuracy)} at epoch ${e.best.epoch})${e.improved ? ' *' : ''} | ${e.seconds.toFixed(1)} s\n`,
+        `${label} epoch ${e.epoch}/${e.epochs}: train loss ${e.trainLoss.toFixed(4)}, train accuracy ${pct(e.trainAccuracy)} | ${e.split} accuracy ${pct(e.eval.report.accuracy)}` +
+          ` (best ${pct(e.best.accuracy)} at epoch ${e.best.epoch})${e.improved ? ' *' : ''} | ${e.seconds.toFixed(1)} s` +
+          (e.collapse ? ` | COLLAPSED: ${e.collapse.kind === 'one-class' ? `predicts '${e.collapse.className}' for ${pct(e.collapse.share ?? 1)} of ${e.split}` : `loss at the class prior's entropy for ${e.collapse.epochs} epochs`}` : '') +
+          '\n',
       );
+      // the advice once per kind of collapse; the epoch lines keep marking it
+      if (e.collapse && !warned.has(e.collapse.kind)) {
+        warned.add(e.collapse.kind);
+        process.stderr.write(`${label}: warning: ${e.collapse.message}\n`);
+      }
       extra.onEpochEnd?.(e);
+    },
+    onTest(t) {
+      process.stdout.write(
+        `${label}: test accuracy of epoch ${t.epoch} (chosen on val) ${pct(t.accuracy)}, mean per-class ${pct(t.meanClassAccuracy)}, on ${t.n} test images (evaluated once)\n`,
+      );
+      extra.onTest?.(t);
     },
   };
 }

@@ -16,11 +16,14 @@ import { initNode } from '../node.js';
 import { clearPsfCache } from '../data/degrade/index.js';
 import { openSafetensorsFile } from '../io/safetensors-node.js';
 import { readCheckpointMeta } from '../train/checkpoint.js';
-import { readRunOptions, type RunOutcome, type TrainRunOptions } from '../train/run-node.js';
+import { readRunOptions, type RunOutcome } from '../train/run-node.js';
 import { openEncoders, Session } from '../train/session-node.js';
 import { runSweep, VARIANTS, type SweepResult, type Variant } from '../train/sweep-node.js';
 import type { Wrap } from './command.js';
-import { addTrainingOptions, choiceArg, intArg, trainOptionsFromCli, trainWithOptions } from './train.js';
+import { trainWithOptions } from './train.js';
+import { choiceArg, intArg } from './args.js';
+import { addRunOptionFlags, givenOf, runOptionsFromValues } from './train-flags.js';
+import { validateRunOptions, type TrainRunOptions } from '../train/options.js';
 
 function listArg<T>(cmd: string, name: string, parse: (s: string) => T) {
   return (v: string): T[] => {
@@ -42,10 +45,13 @@ async function trainOrReuse(o: TrainRunOptions, session: Session, plain: boolean
       r.close();
     }
     const saved = readRunOptions(o.out);
-    if (meta.epoch >= saved.epochs) {
-      const best = (meta.metrics.best as { epoch: number; accuracy: number }) ?? { epoch: meta.epoch, accuracy: NaN };
-      log(`reusing the finished run ${o.out} (best ${(100 * best.accuracy).toFixed(2)}% at epoch ${best.epoch})`);
-      return { result: { epochs: meta.epoch, steps: meta.step, best, last: null }, config: meta.config, out: o.out, classNames: meta.classNames };
+    const resultFile = path.join(o.out, 'result.json');
+    if (meta.epoch >= saved.epochs && fs.existsSync(resultFile)) {
+      const res = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as { selected_epoch: number; selected_on: 'val' | 'test'; selection_accuracy: number; accuracy?: number; mean_class_accuracy?: number; n?: number };
+      const best = { epoch: res.selected_epoch, accuracy: res.selection_accuracy, split: res.selected_on };
+      const test = res.accuracy !== undefined ? { epoch: res.selected_epoch, n: res.n ?? 0, accuracy: res.accuracy, meanClassAccuracy: res.mean_class_accuracy ?? NaN, eval: null as never, collapse: null } : null;
+      log(`reusing the finished run ${o.out} (epoch ${best.epoch} selected on ${best.split}${test ? `, test ${(100 * test.accuracy).toFixed(2)}%` : ''})`);
+      return { result: { epochs: meta.epoch, steps: meta.step, best, last: null, test, collapse: null }, config: meta.config, out: o.out, classNames: meta.classNames };
     }
     log(`resuming the interrupted run ${o.out}`);
     return trainWithOptions({ ...saved, out: o.out }, true, { session, plain, log });
@@ -53,36 +59,44 @@ async function trainOrReuse(o: TrainRunOptions, session: Session, plain: boolean
   return trainWithOptions(o, false, { session, plain, log });
 }
 
-interface SweepCliOpts extends Record<string, unknown> {
-  data: string;
-  format: string;
-  from?: string;
-  epochs1: number;
-  epochs2: number;
-  variants: Variant[];
-  timestepsList: number[];
-  timesteps: number;
-  out: string;
-  plain?: boolean;
-}
-
-export async function runSweepCli(opts: SweepCliOpts, given: (name: string) => boolean): Promise<SweepResult> {
-  const base = trainOptionsFromCli({ ...(opts as unknown as Parameters<typeof trainOptionsFromCli>[0]), stage: 1, from: undefined, epochs: opts.epochs1, out: path.join(opts.out, 'stage1') }, (n) => n !== 'from' && n !== 'timesteps' && n !== 'parameterisation' && given(n));
+export async function runSweepCli(values: Record<string, unknown>, given: (name: keyof TrainRunOptions) => boolean): Promise<SweepResult> {
+  const out = values.out as string;
+  // --from, --timesteps and --parameterisation are the sweep's own (the stage-2 runs'), not stage 1's
+  const own = new Set<string>(['from', 'timesteps', 'parameterisation']);
+  const baseGiven = (n: keyof TrainRunOptions) => !own.has(n) && given(n);
+  const { from: _from, timesteps: _t, parameterisation: _p, ...shared } = values;
+  const base = runOptionsFromValues({ ...shared, stage: 1, epochs: values.epochs1, out: path.join(out, 'stage1') }, baseGiven);
+  validateRunOptions(base, baseGiven);
   const log = (m: string) => process.stdout.write(`${m}\n`);
   const ctx = await initNode();
   try {
-    const enc = await openEncoders({ path: base.clip, seed: base.clipSeed }, base.cacheDir, log);
+    const enc = await openEncoders({ path: base.clip, seed: base.clipSeed }, base.cache ?? null, log);
     let session: Session;
     try {
-      session = await Session.open({ dir: base.data, format: base.format, splitSeed: base.splitSeed, testFraction: base.testFraction }, enc, log, (m) => process.stderr.write(`${m}\n`));
+      session = await Session.open(
+        { dir: base.data, format: base.format, splitSeed: base.splitSeed, testFraction: base.testFraction, valFraction: base.selectOn === 'val' ? base.valFraction : 0 },
+        enc,
+        log,
+        (m) => process.stderr.write(`${m}\n`),
+      );
     } catch (e) {
       enc.dispose();
       throw e;
     }
     try {
       const r = await runSweep(
-        { base, from: opts.from ?? null, epochs1: opts.epochs1, epochs2: opts.epochs2, variants: opts.variants, timesteps: opts.timestepsList, baseT: opts.timesteps, out: opts.out },
-        (o) => trainOrReuse(o, session, opts.plain as boolean | undefined, log),
+        {
+          base,
+          from: (values.from as string | undefined) ?? null,
+          epochs1: values.epochs1 as number,
+          epochs2: values.epochs2 as number,
+          variants: values.variants as Variant[],
+          timesteps: values.timestepsList as number[],
+          baseT: values.timesteps as number,
+          parameterisation: (values.parameterisation as 'eps' | 'x0' | undefined) ?? null,
+          out,
+        },
+        (o) => trainOrReuse(o, session, values.plain as boolean | undefined, log),
         log,
         session.dataset.name,
       );
@@ -105,8 +119,6 @@ export function registerSweep(program: Command, wrap: Wrap): void {
   const c = program
     .command('sweep')
     .description("the paper's Table 5 (stage-2 variants) and Fig. 6 (accuracy against T) on a dataset: runs, table5.md/json, fig6.svg/json")
-    .requiredOption('--data <dir>', 'dataset folder')
-    .requiredOption('--format <fmt>', 'dataset layout: rafdb, ferplus, kdef or folder')
     .requiredOption('--out <dir>', 'sweep folder (one run folder per run inside)')
     .option('--from <ckpt>', 'a stage-1 checkpoint (default: train stage 1 first)')
     .option('--epochs1 <n>', 'stage-1 epochs', intArg(cmd, 'epochs1', 1), 100)
@@ -116,10 +128,11 @@ export function registerSweep(program: Command, wrap: Wrap): void {
     .option('--timesteps <T>', 'T of the Table 5 runs', intArg(cmd, 'timesteps', 1), 4)
     .option('--parameterisation <p>', 'eps or x0 for every stage-2 run', choiceArg(cmd, 'parameterisation', ['eps', 'x0'] as const))
     .option('--plain', 'print progress lines instead of progress bars');
-  addTrainingOptions(c, cmd);
+  addRunOptionFlags(c, cmd, 'shared');
   c.action(
-    wrap(async (opts: SweepCliOpts) => {
-      await runSweepCli(opts, (n) => c.getOptionValueSource(n) === 'cli');
+    wrap(async (values: Record<string, unknown>) => {
+      if (!values.data) throw new Error('lrdif: sweep: give --data <dataset folder>');
+      await runSweepCli(values, givenOf(c));
     }),
   );
 }

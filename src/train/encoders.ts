@@ -31,6 +31,7 @@ import type { LandmarkTaps } from '../models/lrdif/dilnetwork.js';
 import type { LrdifImageEncoder } from '../models/lrdif/config.js';
 import { FACEAPI_EXPRESSION_DIM } from '../models/lrdif/config.js';
 import type { FaceExpressionNet } from '../models/faceapi/expression-net.js';
+import { Module } from '../nn/module.js';
 
 /** What the landmark extractor must offer (face-api's `FaceLandmarkFeatures` does). */
 export interface LandmarkExtractor {
@@ -235,6 +236,13 @@ export class FrozenEncoders {
 
   get projectionDim(): number {
     return this.clip.config.projectionDim;
+  }
+
+  /** Parameters of the frozen encoders (CLIP and the landmark extractor, when it is a module). */
+  parameterCount(): number {
+    const count = (m: unknown) => (m instanceof Module ? m.parameters().reduce((s, p) => s + p.size, 0) : 0);
+    const lm = this.landmarks as LandmarkExtractor & { extractor?: unknown };
+    return count(this.clip) + count(lm.extractor ?? lm);
   }
 
   /** CLIP's input [N, 3, s, s] from images x [N, 3, S, S] in [0, 1]. */

@@ -21,6 +21,7 @@ import { encodersForRecord, Session, type Log } from './session-node.js';
 import { writeFileAtomic } from './store-node.js';
 import { confusionMatrixSvg, scatterSvg } from './svg.js';
 import { tsne } from './tsne.js';
+import { predictionCollapse } from './collapse.js';
 
 export interface EvalRunOptions {
   ckpt: string;
@@ -70,7 +71,10 @@ export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, prog
     log(`checkpoint: ${o.ckpt} (stage ${meta.stage}, epoch ${meta.epoch}, ${meta.config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}, ${meta.classNames.length} classes)`);
     const enc = await encodersForRecord(meta.clip, o.clip, o.cacheDir, log);
     try {
-      session = await Session.open({ dir: o.data, format: o.format, splitSeed: o.splitSeed, testFraction: o.testFraction }, enc, log, warn);
+      // the validation split the run carved (same fraction and seed), so --split val/train are the run's
+      const rec = meta.train as { selectOn?: string; valFraction?: number; splitSeed?: number };
+      const valFraction = rec.selectOn === 'val' && typeof rec.valFraction === 'number' ? rec.valFraction : 0;
+      session = await Session.open({ dir: o.data, format: o.format, splitSeed: valFraction ? (rec.splitSeed ?? o.splitSeed) : o.splitSeed, testFraction: o.testFraction, valFraction }, enc, log, warn);
     } catch (e) {
       enc.dispose();
       throw e;
@@ -114,6 +118,11 @@ export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, prog
       confusion: r.confusion,
     };
     let text2 = formatReport(r);
+    const collapse = predictionCollapse(r, o.split);
+    json.collapse = collapse ? { kind: collapse.kind, class: collapse.className, share: collapse.share, message: collapse.message } : null;
+    if (collapse) text2 = `warning: ${collapse.message}\n${text2}`;
+    const trained = (meta.metrics as { collapse?: { kind: string; class: string | null; split: string } | null }).collapse;
+    if (trained && !collapse) text2 = `note: when this checkpoint was written, training saw a collapse (${trained.kind}${trained.class ? `: '${trained.class}'` : ''} on ${trained.split})\n${text2}`;
     if (o.out) {
       const title = `${meta.config.variant === 'lowlight' ? 'LLDif' : 'LRDif'} stage ${meta.stage} on ${ds.name}/${o.split}: ${(100 * r.accuracy).toFixed(2)}%`;
       writeFileAtomic(path.join(o.out, 'confusion.svg'), confusionMatrixSvg(r.confusion, r.classNames, title));

@@ -52,6 +52,8 @@ export interface PredictedFace {
 
 export interface PredictResult {
   checkpoint: { path: string; stage: number; epoch: number; variant: string; classes: string[] };
+  /** Set when the checkpoint was seen to predict one class (its training's collapse watch). */
+  warning?: string;
   images: Array<{ path: string; width: number; height: number; kind: 'crop' | 'photo'; faces: PredictedFace[]; note?: string }>;
 }
 
@@ -83,6 +85,14 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
         checkpoint: { path: o.ckpt, stage: meta.stage, epoch: meta.epoch, variant: meta.config.variant, classes: meta.classNames },
         images: [],
       };
+      const collapsed = (meta.metrics as { collapse?: { kind: string; class: string | null; split: string; share: number | null } | null }).collapse;
+      if (collapsed) {
+        result.warning =
+          collapsed.kind === 'one-class'
+            ? `this checkpoint predicts one class: '${collapsed.class}' for ${(100 * (collapsed.share ?? 1)).toFixed(1)} % of its ${collapsed.split} images when it was written (epoch ${meta.epoch}); its answers below say little about the faces`
+            : `this checkpoint's training loss sat at the entropy of the class prior (a collapsed model, epoch ${meta.epoch}); its answers below say little about the faces`;
+        log(`lrdif: predict: warning: ${result.warning}`);
+      }
       const owners: Array<{ image: number; box: FaceBox | null }> = [];
       for (let i = 0; i < imgs.length; i++) {
         const img = imgs[i];
@@ -157,7 +167,7 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
 
 /** A short text form: per image, each face's top classes. */
 export function formatPrediction(r: PredictResult, top = 3): string {
-  const lines: string[] = [];
+  const lines: string[] = r.warning ? [`warning: ${r.warning}`] : [];
   for (const im of r.images) {
     if (im.faces.length === 0) {
       lines.push(`${im.path}: no face`);

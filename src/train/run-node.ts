@@ -9,54 +9,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openSafetensorsFile } from '../io/safetensors-node.js';
 import { LrdifModel } from '../models/lrdif/lrdif.js';
-import { makeLrdifConfig, validateLrdifConfig, type LrdifConfig, type LrdifVariant } from '../models/lrdif/config.js';
+import { makeLrdifConfig, validateLrdifConfig, type LrdifConfig } from '../models/lrdif/config.js';
+import type { Tensor } from '../autograd/tensor.js';
 import { resolveDegradeConfig } from '../data/degrade/index.js';
-import type { DatasetKind } from '../data/datasets/index.js';
 import type { Split } from '../data/datasets/types.js';
 import { CheckpointError, disposeOptimizerState, readCheckpointMeta, readModelState, readOptimizerState, type CheckpointMeta } from './checkpoint.js';
 import { configPipelineFields, MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
 import { Session, type Log } from './session-node.js';
 import { FolderRunStore, RUN_FILES, writeFileAtomic } from './store-node.js';
-import { trainStage, type ResumeState, type TrainHooks, type TrainResult, type TrainSettings } from './trainer.js';
+import { trainStage, type ResumeState, type TrainHooks, type TrainResult } from './trainer.js';
+import { klWeightOf, settingsOf, upgradeRunOptions, type TrainRunOptions } from './options.js';
+import { acquireRunLock, checkOutFolder } from './run-lock-node.js';
 
-/** Everything a `lrdif train` run is given (saved as run.json). */
-export interface TrainRunOptions {
-  stage: 1 | 2;
-  data: string;
-  format: DatasetKind;
-  testFraction: number;
-  splitSeed: number;
-  evalSplit: Split;
-  /** CLIP folder/file, or null for the tiny random CLIP with `clipSeed`. */
-  clip: string | null;
-  clipSeed: number;
-  /** 'tiny', 'reference' or a JSON file of a (partial) LrdifConfig over `reference`. Stage 1 only. */
-  config: string;
-  /** Field overrides of the config (stage 1), e.g. from --set. */
-  overrides: Partial<LrdifConfig>;
-  variant: LrdifVariant | null;
-  degradeOnTheFly: boolean;
-  /** Partial degradation config (JSON object) for on-the-fly degradation. */
-  degradeConfig: unknown;
-  degradeSeed: number;
-  augment: boolean;
-  epochs: number;
-  batch: number;
-  evalBatch: number;
-  lr: number;
-  weightDecay: number;
-  schedule: 'cosine' | 'constant';
-  warmup: number;
-  gradClip: number;
-  seed: number;
-  deterministic: boolean;
-  /** Stage 2: the stage-1 checkpoint. */
-  from: string | null;
-  /** Stage-2 switches (Table 5) and T; undefined keeps the stage-1 checkpoint's value. */
-  stage2: Partial<Pick<LrdifConfig, 'timesteps' | 'diffusion' | 'lambdaKl' | 'insertNoise' | 'parameterisation' | 'lambdaL1' | 'tau'>>;
-  out: string;
-  cacheDir: string | null;
-}
+export type { TrainRunOptions } from './options.js';
 
 export interface RunOutcome {
   result: TrainResult;
@@ -80,9 +45,9 @@ function readConfigFile(file: string): Partial<LrdifConfig> {
 }
 
 /** The stage-1 configuration of a run for a dataset of K classes and a CLIP of width P. */
-export function stage1Config(o: Pick<TrainRunOptions, 'config' | 'overrides' | 'variant'>, K: number, P: number): LrdifConfig {
+export function stage1Config(o: Pick<TrainRunOptions, 'config' | 'set' | 'variant'>, K: number, P: number): LrdifConfig {
   const base = o.config === 'tiny' || o.config === 'reference' ? o.config : makeLrdifConfig('reference', readConfigFile(o.config));
-  const cfg = makeLrdifConfig(base, { ...o.overrides, numClasses: K, clipDim: P, ...(o.variant ? { variant: o.variant } : {}) });
+  const cfg = makeLrdifConfig(base, { ...(o.set as Partial<LrdifConfig>), numClasses: K, clipDim: P, ...(o.variant ? { variant: o.variant } : {}) });
   return cfg;
 }
 
@@ -109,22 +74,6 @@ export function pipelineSpec(o: Pick<TrainRunOptions, 'degradeOnTheFly' | 'degra
   };
 }
 
-export function settingsOf(o: TrainRunOptions): TrainSettings {
-  return {
-    stage: o.stage,
-    epochs: o.epochs,
-    batchSize: o.batch,
-    evalBatchSize: o.evalBatch,
-    lr: o.lr,
-    weightDecay: o.weightDecay,
-    schedule: o.schedule,
-    warmupSteps: o.warmup,
-    gradClip: o.gradClip,
-    seed: o.seed,
-    deterministic: o.deterministic,
-  };
-}
-
 export function readRunOptions(out: string): TrainRunOptions {
   const file = path.join(out, RUN_FILES.run);
   let text: string;
@@ -133,11 +82,14 @@ export function readRunOptions(out: string): TrainRunOptions {
   } catch (e) {
     throw new Error(`lrdif: train --resume: cannot read ${file} (${(e as Error).message}); is ${out} a run folder?`);
   }
+  let raw: unknown;
   try {
-    return JSON.parse(text) as TrainRunOptions;
+    raw = JSON.parse(text);
   } catch (e) {
     throw new Error(`lrdif: train --resume: ${file} is not valid JSON: ${(e as Error).message}`);
   }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`lrdif: train --resume: ${file} does not hold a JSON object of run options`);
+  return upgradeRunOptions(raw as Record<string, unknown>);
 }
 
 export interface RunEnv {
@@ -148,12 +100,47 @@ export interface RunEnv {
   embedProgress?: (split: Split, p: EmbedProgress) => void;
 }
 
+/** The stage-2 config: the stage-1 checkpoint's, with the run's Table 5 switches and T. */
+function stage2Config(o: TrainRunOptions, base: LrdifConfig): LrdifConfig {
+  const lambdaKl = klWeightOf(o);
+  const s2: Partial<LrdifConfig> = {};
+  if (o.timesteps !== null) s2.timesteps = o.timesteps;
+  if (o.diffusion !== null) s2.diffusion = o.diffusion;
+  if (lambdaKl !== null) s2.lambdaKl = lambdaKl;
+  if (o.loss === 'ce') s2.lambdaL1 = 0; // CE only (Table 5, V2): no prior term at all
+  if (o.insertNoise !== null) s2.insertNoise = o.insertNoise;
+  if (o.parameterisation !== null) s2.parameterisation = o.parameterisation;
+  return validateLrdifConfig({ ...base, ...s2 });
+}
+
+function disposeState(m: Map<string, Tensor> | null | undefined): void {
+  if (m) for (const t of m.values()) t.dispose();
+}
+
+/** What the stage trains and what stays frozen, in parameters. */
+export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders: number): string {
+  const pc = model.parameterCount();
+  const n = (v: number) => v.toLocaleString('en');
+  const trained: Record<string, number> = stage === 1 ? { FPEN_S1: pc.fpenS1, UDCformer: pc.udcformer } : { FPEN_S2: pc.fpenS2, denoiser: pc.denoiser, UDCformer: pc.udcformer };
+  const frozen: Record<string, number> = stage === 1 ? { FPEN_S2: pc.fpenS2, denoiser: pc.denoiser } : { FPEN_S1: pc.fpenS1 };
+  const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  const list = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${n(v)}`).join(', ');
+  return (
+    `trains ${n(sum(trained))} parameters (${list(trained)}); frozen: ${list(frozen)}` +
+    (stage === 1 ? ' (unused until stage 2)' : ' (the target prior)') +
+    `, and the encoders' ${n(frozenEncoders)} (CLIP, face-api landmarks)`
+  );
+}
+
 /**
  * Trains one stage. With `resume`, `o` must be the run's saved options (readRunOptions) and the
- * run continues from its last checkpoint.
+ * run continues from its last checkpoint. Everything that can be checked is checked before the
+ * run folder is touched (options, config, checkpoints, splits); then the folder is locked for
+ * this process.
  */
 export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = false): Promise<RunOutcome> {
   const { session, log } = env;
+  checkOutFolder(o.out);
   const store = new FolderRunStore(o.out);
   const lastPath = store.checkpointPath('last');
   if (!resume && fs.existsSync(lastPath)) {
@@ -163,10 +150,23 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
   const enc = session.encoders;
   const classNames = [...session.dataset.classNames];
   const P = enc.projectionDim;
+  const selectSplit: Split = o.selectOn;
+  const train = session.split('train');
+  const selection = session.split(selectSplit);
+  const test = o.selectOn === 'val' ? session.split('test') : null;
+  if (train.length === 0) throw new Error(`lrdif: train: the training split of ${o.data} is empty`);
+  if (selection.length === 0) {
+    throw new Error(
+      o.selectOn === 'val'
+        ? `lrdif: train: the validation split of ${o.data} is empty (--val-fraction ${o.valFraction} of ${train.length} training images)`
+        : `lrdif: train: the test split of ${o.data} is empty (give a dataset with a test split, or a --test-fraction)`,
+    );
+  }
+  if (test && test.length === 0) throw new Error(`lrdif: train: the test split of ${o.data} is empty (give a dataset with a test split, or a --test-fraction)`);
 
   let config: LrdifConfig;
   let resumeState: ResumeState | null = null;
-  let stage1State: Map<string, import('../autograd/tensor.js').Tensor> | null = null;
+  let stage1State: Map<string, Tensor> | null = null;
   try {
     if (resume) {
       const { reader, meta } = openCheckpoint(lastPath);
@@ -176,6 +176,15 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
         resumeState = { meta, modelState: readModelState(reader), optimizer: readOptimizerState(reader) };
       } finally {
         reader.close();
+      }
+      const bestPath = store.checkpointPath('best');
+      if (test && fs.existsSync(bestPath)) {
+        const best = openCheckpoint(bestPath);
+        try {
+          resumeState.bestState = readModelState(best.reader);
+        } finally {
+          best.reader.close();
+        }
       }
       log(`resuming ${o.out} after epoch ${resumeState.meta.epoch} of ${o.epochs} (step ${resumeState.meta.step})`);
     } else if (o.stage === 1) {
@@ -193,51 +202,57 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
           throw new CheckpointError(o.from, `has classes ${meta.classNames.join(', ')}; the dataset has ${classNames.join(', ')}`);
         }
         if (o.variant && o.variant !== meta.config.variant) throw new CheckpointError(o.from, `is a '${meta.config.variant}' model; --variant says '${o.variant}'`);
-        const s2 = Object.fromEntries(Object.entries(o.stage2).filter(([, v]) => v !== undefined));
-        config = validateLrdifConfig({ ...meta.config, ...s2 });
+        config = stage2Config(o, meta.config);
         stage1State = readModelState(reader);
       } finally {
         reader.close();
       }
     }
+    if (config.clipDim !== P) throw new Error(`lrdif: train: the config's clipDim is ${config.clipDim} but the CLIP gives P = ${P}`);
+    if (config.numClasses !== classNames.length) throw new Error(`lrdif: train: the config has ${config.numClasses} classes, the dataset ${classNames.length}`);
   } catch (e) {
     if (resumeState) {
-      for (const t of resumeState.modelState.values()) t.dispose();
+      disposeState(resumeState.modelState);
+      disposeState(resumeState.bestState);
       disposeOptimizerState(resumeState.optimizer);
     }
+    disposeState(stage1State);
     throw e;
   }
-  if (config.clipDim !== P) throw new Error(`lrdif: train: the config's clipDim is ${config.clipDim} but the CLIP gives P = ${P}`);
-  if (config.numClasses !== classNames.length) throw new Error(`lrdif: train: the config has ${config.numClasses} classes, the dataset ${classNames.length}`);
 
+  // everything checked: from here on the run folder is this process's
+  const lock = acquireRunLock(o.out, (m) => process.stderr.write(`${m}\n`));
   const model = new LrdifModel(config, { seed: o.seed });
   try {
     if (stage1State) {
       model.loadStage1State(stage1State);
-      for (const t of stage1State.values()) t.dispose();
+      disposeState(stage1State);
       stage1State = null;
       log(`stage 2 starts from ${o.from} (FPEN_S1 and UDCformer; FPEN_S2 and the denoiser fresh)`);
     }
     const spec = pipelineSpec(o, config);
     const trainTable = await session.table('train', spec, (p) => env.embedProgress?.('train', p));
-    const testTable = await session.table(o.evalSplit, spec, (p) => env.embedProgress?.(o.evalSplit, p));
+    const selectionTable = await session.table(selectSplit, spec, (p) => env.embedProgress?.(selectSplit, p));
+    const testTable = test ? await session.table('test', spec, (p) => env.embedProgress?.('test', p)) : null;
     const textTable = await session.textTable(classNames);
     if (!resume) writeFileAtomic(path.join(o.out, RUN_FILES.run), `${JSON.stringify(o, null, 2)}\n`);
     const clipRecord = await session.clipRecordFor(o.out);
-    const pc = model.parameterCount();
     log(
-      `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${pc.total.toLocaleString('en')} parameters, ${o.epochs} epochs of ${session.split('train').length} images in batches of ${o.batch}, ` +
-        `AdamW lr ${o.lr} (${o.schedule}), weight decay ${o.weightDecay}` +
+      `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${parameterSummary(model, o.stage, enc.parameterCount())}. ` +
+        `${o.epochs} epochs of ${train.length} images in batches of ${o.batch}, AdamW lr ${o.lr} (${o.schedule}), weight decay ${o.weightDecay}; ` +
+        (o.selectOn === 'val'
+          ? `the best epoch is chosen on ${selection.length} validation images, then tested once on ${test!.length} test images`
+          : `the best epoch is chosen on the ${selection.length} test images (the paper's protocol; optimistic)`) +
         (o.stage === 2 ? `; T = ${config.timesteps} (${config.parameterisation}), diffusion ${config.diffusion ? 'on' : 'off'}, loss CE${config.lambdaKl > 0 ? ` + ${config.lambdaKl}·KL` : ''}, insert-noise ${config.insertNoise ? 'on' : 'off'}` : '') +
         (spec.degrade ? `; ${spec.degrade.kind} degradation on the fly (seed ${spec.degrade.seed})` : ''),
     );
     const result = await trainStage({
       model,
       encoders: enc,
-      train: session.split('train'),
-      test: session.split(o.evalSplit),
+      train,
       trainTable,
-      testTable,
+      selection: { split: selection, table: selectionTable },
+      finalTest: test && testTable ? { split: test, table: testTable } : null,
       textTable,
       classNames,
       spec,
@@ -246,18 +261,30 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
       record: {
         clip: clipRecord,
         version: env.version,
-        train: { data: path.resolve(o.data), format: o.format, evalSplit: o.evalSplit, from: o.from ? path.resolve(o.from) : null, degradeOnTheFly: o.degradeOnTheFly, degrade: spec.degrade, augment: o.augment },
+        train: {
+          data: path.resolve(o.data),
+          format: o.format,
+          selectOn: o.selectOn,
+          valFraction: o.valFraction,
+          splitSeed: o.splitSeed,
+          from: o.from ? path.resolve(o.from) : null,
+          degradeOnTheFly: o.degradeOnTheFly,
+          degrade: spec.degrade,
+          augment: o.augment,
+        },
       },
       resume: resumeState,
       hooks: env.hooks,
-      tapCaches: { train: session.tapCache('train', spec), test: session.tapCache(o.evalSplit, spec) },
+      tapCaches: { train: session.tapCache('train', spec), selection: session.tapCache(selectSplit, spec), test: session.tapCache('test', spec) },
     });
     return { result, config, out: o.out, classNames };
   } finally {
     if (resumeState) {
-      for (const t of resumeState.modelState.values()) t.dispose();
+      disposeState(resumeState.modelState);
+      disposeState(resumeState.bestState);
       disposeOptimizerState(resumeState.optimizer);
     }
     model.dispose();
+    lock.release();
   }
 }

@@ -10,7 +10,7 @@ import type { ClipModel } from '../models/clip/model.js';
 import { loadClip, resolveClipFiles } from '../models/clip/load-node.js';
 import { loadClipTokenizer } from '../models/clip/tokenizer-node.js';
 import { loadFaceExpressionNet, loadFaceLandmarkFeatures } from '../models/faceapi/load-node.js';
-import { loadDataset, type DatasetKind, DATASET_KINDS } from '../data/datasets/index.js';
+import { carveValidation, loadDataset, type DatasetKind, DATASET_KINDS } from '../data/datasets/index.js';
 import { nodeDataSource } from '../data/datasets/source-node.js';
 import type { ImageDataset, Split } from '../data/datasets/types.js';
 import {
@@ -149,6 +149,8 @@ export interface DataChoice {
   /** Split seed and test fraction (KDEF and class folders without split folders). */
   splitSeed: number;
   testFraction: number;
+  /** Share of train carved out as the validation split when the dataset has none (0: none). */
+  valFraction?: number;
 }
 
 /** Flushes the caches that are files. */
@@ -170,9 +172,15 @@ export class Session {
   ) {}
 
   static async open(data: DataChoice, encoders: FrozenEncoders, log: Log, warn: Log): Promise<Session> {
-    const ds = await loadDataset(data.format, data.dir, nodeDataSource(), { seed: data.splitSeed, testFraction: data.testFraction, warn });
+    let ds = await loadDataset(data.format, data.dir, nodeDataSource(), { seed: data.splitSeed, testFraction: data.testFraction, warn });
+    let carved = '';
+    if (data.valFraction) {
+      const v = carveValidation(ds, { fraction: data.valFraction, seed: data.splitSeed });
+      ds = v.dataset;
+      if (v.by !== 'own') carved = ` (val: ${v.images} training images of ${v.groups} ${v.by === 'person' ? 'persons, person-disjoint' : 'images'}, seed ${data.splitSeed})`;
+    }
     const counts = (['train', 'val', 'test'] as const).map((s) => [s, ds.items.filter((it) => it.split === s).length] as const).filter(([, n]) => n > 0);
-    log(`data: ${ds.name} at ${data.dir}: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')} images, ${ds.numClasses} classes (${ds.classNames.join(', ')})`);
+    log(`data: ${ds.name} at ${data.dir}: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')} images${carved}, ${ds.numClasses} classes (${ds.classNames.join(', ')})`);
     return new Session(encoders, ds, data, log);
   }
 

@@ -6,9 +6,11 @@
  *
  * Run folder:
  *   last.safetensors   the latest epoch's checkpoint (weights, optimiser state, metadata)
- *   best.safetensors   the epoch with the best test accuracy so far
- *   metrics.jsonl      one JSON object per line: step, eval, epoch (and diverged) records
+ *   best.safetensors   the epoch with the best accuracy on the selection split (val, or test) so far
+ *   metrics.jsonl      one JSON object per line: step, eval, epoch, test (and diverged) records
  *   run.json           the options of the run (what --resume continues with)
+ *   result.json        the outcome: the selected epoch and its test figures (when the run is complete)
+ *   .lock              while a process trains in the folder (run-lock-node.ts)
  *
  * Embedding cache: `<dir>/clip-<first 16 hex of the CLIP hash>.safetensors` (and
  * `faceapi-expression-<hash>.safetensors` for that image encoder), one F32 tensor
@@ -45,11 +47,14 @@ export function writeFileAtomic(file: string, text: string | Uint8Array): void {
   }
 }
 
-export const RUN_FILES = { last: 'last.safetensors', best: 'best.safetensors', metrics: 'metrics.jsonl', run: 'run.json' } as const;
+export const RUN_FILES = { last: 'last.safetensors', best: 'best.safetensors', metrics: 'metrics.jsonl', run: 'run.json', result: 'result.json' } as const;
 
 export class FolderRunStore implements RunStore {
-  constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
+  /** The folder is made by the first write (the trainer locks it first: run-lock-node.ts). */
+  constructor(readonly dir: string) {}
+
+  writeResult(result: Record<string, unknown>): void {
+    writeFileAtomic(path.join(this.dir, RUN_FILES.result), `${JSON.stringify(result, null, 2)}\n`);
   }
 
   checkpointPath(which: 'last' | 'best'): string {

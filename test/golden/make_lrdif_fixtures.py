@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Golden fixtures for test/lrdif-model.test.ts: an independent PyTorch implementation of the
-LRDif model of shared/spec/LRDIF.md (FPEN, dynamic transformer block with DMNet and DGNet,
+LRDif model of docs/LRDIF-SPEC.md (FPEN, dynamic transformer block with DMNet and DGNet,
 down/upsample, DTnetwork, DILnetwork window cross-attention with Swin's relative position bias,
 fusion ViT, denoiser, diffusion chain, UDCformer, stage-1 and stage-2 forwards and losses).
 

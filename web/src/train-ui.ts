@@ -236,8 +236,9 @@ export function trainingTab(): HTMLElement {
         h(
           'table',
           { class: 'epochs' },
-          h('thead', {}, h('tr', {}, h('th', {}, 'stage'), h('th', {}, 'epoch'), h('th', {}, 'train loss'), h('th', {}, 'train acc.'), h('th', {}, 'test acc.'), h('th', {}, 'time'))),
+          h('thead', {}, h('tr', {}, h('th', {}, 'stage'), h('th', {}, 'epoch'), h('th', {}, 'train loss'), h('th', {}, 'train acc.'), h('th', { title: "The best epoch (★) is chosen on these test figures, as in the paper's protocol: they are optimistic. `lrdif train` chooses on a validation split and tests once." }, 'test acc. (selects ★)'), h('th', {}, 'time'))),
           h('tbody', { id: 'epoch-rows' }),
+          h('caption', { class: 'hint' }, "★ the best epoch, chosen on the test split (the paper's protocol: optimistic figures; the page's few faces leave no room for a validation split)."),
         ),
         h('div', { id: 'train-downloads' }),
       ),

@@ -214,23 +214,26 @@ export async function trainInPage(o: PageTrainOptions, hooks: TrainHooks): Promi
       data: 'synthetic faces generated in the page',
       format: 'synthetic',
       synthetic: { images: o.images, seed: o.dataSeed, testFraction: o.testFraction, size: 112 },
-      evalSplit: 'test',
+      selectOn: 'test',
       degradeOnTheFly: spec.degrade !== null,
       degrade: spec.degrade,
       augment: o.augment,
     };
+    // the page's few faces have no room for a validation split: the best epoch is chosen on the
+    // test split, the paper's protocol, and the page says so next to the figures
     const settings = (stage: 1 | 2, epochs: number): TrainSettings => ({
       stage,
       epochs,
-      batchSize: o.batch,
-      evalBatchSize: 32,
+      batch: o.batch,
+      evalBatch: 32,
       lr: o.lr,
       weightDecay: 1e-4,
       schedule: 'cosine',
-      warmupSteps: 0,
+      warmup: 0,
       gradClip: 0,
       seed: o.seed,
       deterministic: false,
+      selectOn: 'test',
     });
     const runStage = async (stage: 1 | 2, model: LrdifModel, epochs: number): Promise<StageOutcome> => {
       const store = new MemoryRunStore(`${variant === 'lowlight' ? 'lldif' : 'lrdif'}-tiny-stage${stage}`);
@@ -241,16 +244,16 @@ export async function trainInPage(o: PageTrainOptions, hooks: TrainHooks): Promi
           model,
           encoders: enc!,
           train,
-          test,
           trainTable,
-          testTable,
+          selection: { split: test, table: testTable },
+          finalTest: null,
           textTable,
           classNames: SYNTHETIC_CLASSES,
           spec,
           settings: settings(stage, epochs),
           store,
           record: { clip: record, version: __LRDIF_VERSION__, train: { ...recordTrain, from: stage === 2 ? 'stage 1 best (in the page)' : null } },
-          tapCaches: caches,
+          tapCaches: { train: caches.train, selection: caches.test },
           hooks: {
             onEpochStart: (e, n) => hooks.phase(`stage ${stage}: epoch ${e} of ${n}`),
             onStep: (s) => {

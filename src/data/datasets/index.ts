@@ -4,23 +4,34 @@ export { loadRafDb, RAFDB_LABELS, RAFDB_LABEL_FILE, type RafDbOptions } from './
 export { loadFerPlus, ferPlusMajority, FERPLUS_VOTE_COLUMNS, type FerPlusOptions, type FerPlusStats } from './ferplus.js';
 export { loadKdef, parseKdefName, KDEF_EXPRESSIONS, KDEF_ANGLES, type KdefOptions, type KdefAngle } from './kdef.js';
 export { loadImageFolder, classIndexOfFolder, type FolderOptions } from './folder.js';
+export { carveValidation, personOf, type ValidationCarve, type ValidationOptions } from './validation.js';
 
 import type { DataSource, DatasetOptions, ImageDataset } from './types.js';
 import { loadRafDb } from './rafdb.js';
 import { loadFerPlus } from './ferplus.js';
 import { loadKdef } from './kdef.js';
 import { loadImageFolder } from './folder.js';
+import { carveValidation } from './validation.js';
 
 export type DatasetKind = 'rafdb' | 'ferplus' | 'kdef' | 'folder';
 export const DATASET_KINDS: readonly DatasetKind[] = ['rafdb', 'ferplus', 'kdef', 'folder'];
 
-/** Loads a dataset by kind (seed and testFraction apply to KDEF and folder splits). */
+/**
+ * Loads a dataset by kind (seed and testFraction apply to KDEF and folder splits). With
+ * `valFraction` > 0, a dataset without a val split of its own gets one carved out of train
+ * (validation.ts; seeded by `seed`, person-disjoint where the layout names persons).
+ */
 export async function loadDataset(
   kind: DatasetKind,
   root: string,
   src: DataSource,
-  opts: DatasetOptions & { seed?: number; testFraction?: number } = {},
+  opts: DatasetOptions & { seed?: number; testFraction?: number; valFraction?: number } = {},
 ): Promise<ImageDataset> {
+  const ds = await loadByKind(kind, root, src, opts);
+  return opts.valFraction ? carveValidation(ds, { fraction: opts.valFraction, seed: opts.seed ?? 0 }).dataset : ds;
+}
+
+function loadByKind(kind: DatasetKind, root: string, src: DataSource, opts: DatasetOptions & { seed?: number; testFraction?: number }): Promise<ImageDataset> {
   switch (kind) {
     case 'rafdb':
       return loadRafDb(root, src, opts);

@@ -130,6 +130,11 @@ export class ImageDataset {
     );
   }
 
+  /** The same dataset (name, classes, source, skipped record) with other items, e.g. re-split. */
+  withItems(items: readonly DatasetItem[]): ImageDataset {
+    return new ImageDataset(this.name, this.classNames, items, this.source, { warn: this.warn, skipped: this.skipped });
+  }
+
   /** Number of items per class. */
   classCounts(): number[] {
     const c = new Array<number>(this.classNames.length).fill(0);

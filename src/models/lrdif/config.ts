@@ -1,5 +1,5 @@
 /**
- * LRDif / LLDif model configuration: every size of the spec (shared/spec/LRDIF.md) is a field
+ * LRDif / LLDif model configuration: every size of the spec (docs/LRDIF-SPEC.md) is a field
  * here, with the spec's values in `lrdifConfigs.reference` and the CPU/CI sizes in
  * `lrdifConfigs.tiny`. `makeLrdifConfig(base, overrides)` overrides field by field and
  * validates the result; errors name the field at fault.
