@@ -31,7 +31,7 @@ import { imageNoise, imagenetNormalize, modelImages, MODEL_RESIZE } from '../../
 import { readCheckpointMeta, loadModelWeights, type CheckpointMeta } from '../../src/train/checkpoint.js';
 import { readSafetensors, PageError, plainMessage, shortenList } from './errors.js';
 import { clipFromFiles } from './clip-file.js';
-import { loadFacePipeline, loadLandmarkFeatures, loadTokenizer } from './assets.js';
+import { loadFacePipeline, loadImageEmbedder, loadLandmarkFeatures, loadTokenizer } from './assets.js';
 
 export interface FileBytes {
   name: string;
@@ -137,7 +137,7 @@ export class InferenceSession {
     try {
       landmarks = await loadLandmarkFeatures();
       faces = await loadFacePipeline();
-      return new InferenceSession(checkpoint, clip, new FrozenEncoders(clip.clip, landmarks, checkpoint.meta.clip), faces);
+      return new InferenceSession(checkpoint, clip, new FrozenEncoders(clip.clip, landmarks, checkpoint.meta.clip, undefined, loadImageEmbedder), faces);
     } catch (e) {
       landmarks?.dispose();
       faces?.dispose();
