@@ -12,7 +12,8 @@
  *
  * - or e_img from another frozen image encoder (config `imageEncoder`): face-api's
  *   FaceExpressionNet, a pretrained face-expression network (`FaceExpressionEmbedder`): the
- *   pooled 256-d features of its extractor on the 112×112 face, L2-normalised. It is loaded on
+ *   pooled 256-d features of its extractor on the 112×112 face (read at 112 px whatever the
+ *   model's input size), L2-normalised. It is loaded on
  *   demand (`FrozenEncoders.imageEncoder`) through the loader the platform gives.
  *
  * Embeddings are cached in an `EmbeddingStore` under keys that hash the encoder's weights and the
@@ -151,6 +152,11 @@ export interface ImageEmbedder {
   readonly kind: LrdifImageEncoder;
   /** Width of its e_img. */
   readonly dim: number;
+  /**
+   * The side of the images it is given (the embedding table reads the images at this size), or
+   * undefined for the model's input size (CLIP: its own preprocessing resizes from there).
+   */
+  readonly inputSize?: number;
   /** A hash of its weights: part of every cache key of its embeddings. */
   readonly hash: string;
   /** Where its embeddings are cached (rows of `dim` values). */
@@ -167,6 +173,8 @@ export interface ImageEmbedder {
 export class FaceExpressionEmbedder implements ImageEmbedder {
   readonly kind = 'faceapi-expression' as const;
   readonly dim = FACEAPI_EXPRESSION_DIM;
+  /** Its native 112×112 input: the faces are read at that size, not at the model's (a 32-px face loses the expression's fine lines). */
+  readonly inputSize = LANDMARK_INPUT;
 
   constructor(
     readonly net: FaceExpressionNet,

@@ -104,14 +104,14 @@ export async function itemContentHash(ds: ImageDataset, i: number): Promise<stri
 }
 
 /**
- * Everything between an image's bytes and the image encoder's input, as a stable string (part of
- * the cache key; the input normalisation appears only when there is one, so the keys of the
- * paper's pipeline are those of earlier versions).
+ * Everything between an image's bytes and the image encoder's input (read at `size`), as a stable
+ * string (part of the cache key; the input normalisation appears only when there is one, so the
+ * keys of the paper's pipeline are those of earlier versions).
  */
-export function imageTransformKey(spec: PipelineSpec, globalIndex: number): string {
+export function imageTransformKey(spec: PipelineSpec, globalIndex: number, size = spec.imageSize): string {
   const d = spec.degrade;
   return JSON.stringify({
-    size: spec.imageSize,
+    size,
     resize: { mode: spec.resize.mode ?? 'bilinear', antialias: spec.resize.antialias ?? false },
     degrade: d ? { kind: d.kind, config: d.config, seed: imageSeed(d.seed, globalIndex) } : null,
     ...(spec.inputNorm && spec.inputNorm !== 'none' ? { inputNorm: spec.inputNorm } : {}),
@@ -157,7 +157,7 @@ export interface EmbedProgress {
 /**
  * The image embeddings (of the spec's image encoder) of every item of a split: cached ones from
  * the encoder's store, the rest computed (in batches, with the same resize, degradation and
- * input normalisation as training) and stored.
+ * input normalisation as training, at the encoder's input size when it has one) and stored.
  */
 export async function buildEmbeddingTable(
   enc: FrozenEncoders,
@@ -167,6 +167,7 @@ export async function buildEmbeddingTable(
 ): Promise<{ table: EmbeddingTable; cached: number; computed: number; skipped: number }> {
   const emb = await enc.imageEncoder(spec.imageEncoder ?? 'clip');
   const P = emb.dim;
+  const size = emb.inputSize ?? spec.imageSize;
   const n = split.length;
   const rows = new Float32Array(n * P);
   const present = new Uint8Array(n);
@@ -176,7 +177,7 @@ export async function buildEmbeddingTable(
   for (let i = 0; i < n; i++) {
     const h = await itemContentHash(split.dataset, i);
     if (h !== null) {
-      keys[i] = await sha256Hex(`image|${emb.hash}|${h}|${imageTransformKey(spec, split.globalIndex[i])}`);
+      keys[i] = await sha256Hex(`image|${emb.hash}|${h}|${imageTransformKey(spec, split.globalIndex[i], size)}`);
       const v = emb.store.get(keys[i]!);
       if (v && v.length === P) {
         rows.set(v, i * P);
@@ -191,7 +192,7 @@ export async function buildEmbeddingTable(
     // a private subset: what it skips is reported once, through the split itself (below)
     const subDs = new ImageDataset(split.dataset.name, split.dataset.classNames, misses.map((i) => split.dataset.items[i]), split.dataset.source, { warn: () => {} });
     const sub = new IndexedSplit(subDs, misses.map((i) => split.globalIndex[i]));
-    const loader = new DataLoader(sub.dataset, { batchSize: opts.batchSize ?? 32, size: spec.imageSize, shuffle: false, augment: false, resize: spec.resize });
+    const loader = new DataLoader(sub.dataset, { batchSize: opts.batchSize ?? 32, size, shuffle: false, augment: false, resize: spec.resize });
     let done = 0;
     for await (const b of loader.epoch(0)) {
       try {

@@ -324,6 +324,10 @@ export async function inferPhoto(session: InferenceSession, photo: RgbImage, opt
   }
 
   let batch: Tensor | null = null;
+  // the faces again at the image encoder's own input size, when it has one that differs from S
+  const emb = await session.encoders.imageEncoder(cfg.imageEncoder);
+  const E = emb.inputSize ?? S;
+  let encBatch: Tensor | null = null;
   let detections: Array<{ score: number; box: FaceBox; landmarks: FacePoint[] }> = [];
   const buf = RgbImageBuffer.upload([image]);
   try {
@@ -335,9 +339,11 @@ export async function inferPhoto(session: InferenceSession, photo: RgbImage, opt
         return { image, scaled, degrade: degradeInfo, faces: [], classNames: session.classNames, timings, totalMs: performance.now() - t0 };
       }
       batch = alignFaces(buf, detections.map((d) => d.landmarks), { size: S }).faces;
+      if (E !== S) encBatch = alignFaces(buf, detections.map((d) => d.landmarks), { size: E }).faces;
       await lap('alignment');
     } else {
       batch = centreFace(image, S);
+      if (E !== S) encBatch = centreFace(image, E);
       await lap('face crop');
     }
   } finally {
@@ -345,13 +351,14 @@ export async function inferPhoto(session: InferenceSession, photo: RgbImage, opt
   }
 
   const F = batch.shape[0];
-  const made: Tensor[] = [batch];
+  const made: Tensor[] = [batch, ...(encBatch ? [encBatch] : [])];
   try {
     // the config's input normalisation (none, or per-image exposure) for everything the model sees
     const seen = modelImages(batch, { inputNorm: cfg.inputNorm });
     if (seen !== batch) made.push(seen);
-    const emb = await session.encoders.imageEncoder(cfg.imageEncoder);
-    const eImg = tensor(await emb.embed(seen), [F, emb.dim]);
+    const encSeen = encBatch ? modelImages(encBatch, { inputNorm: cfg.inputNorm }) : seen;
+    if (encSeen !== seen && encSeen !== encBatch) made.push(encSeen);
+    const eImg = tensor(await emb.embed(encSeen), [F, emb.dim]);
     made.push(eImg);
     await lap(cfg.imageEncoder === 'clip' ? 'CLIP image embedding' : 'image embedding');
     const taps = session.encoders.taps(seen);
