@@ -250,7 +250,13 @@ export class FrozenEncoders {
   parameterCount(): number {
     const count = (m: unknown) => (m instanceof Module ? m.parameters().reduce((s, p) => s + p.size, 0) : 0);
     const lm = this.landmarks as LandmarkExtractor & { extractor?: unknown };
-    return count(this.clip) + count(lm.extractor ?? lm);
+    const others = [...this.others.values()].reduce((a, e) => a + count((e as { net?: unknown }).net), 0);
+    return count(this.clip) + count(lm.extractor ?? lm) + others;
+  }
+
+  /** The frozen networks in use, by name (for messages). */
+  names(): string[] {
+    return ['CLIP', 'face-api landmarks', ...[...this.others.keys()].map((k) => (k === 'faceapi-expression' ? 'face-api expression' : k))];
   }
 
   /** CLIP's input [N, 3, s, s] from images x [N, 3, S, S] in [0, 1]. */

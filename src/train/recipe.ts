@@ -9,6 +9,10 @@
  * - inputNorm 'exposure': each image brought to a clean face's mean and contrast first. Without it
  *   a low-light face is a ±0.17 ripple on −1.8 after the ImageNet normalisation, stage 1 learns
  *   to read the label from Z alone, and stage 2 collapses to one class (issue 17).
+ * - imageEncoder 'faceapi-expression': e_img from face-api's pretrained expression net (read at
+ *   its own 112 px) instead of the tiny random CLIP, whose embedding of a face carries almost no
+ *   expression (a linear probe on it is at the majority class): FPEN_S2 then has something to
+ *   predict the prior from.
  * - imageSize 32 (window 2): the tiny config at a tenth of the 112-px work per image.
  * - batches of 32 at a constant 1e-3 without augmentation, and stage 2 with DiffIR's x0
  *   parameterisation at T = 4: see src/cli/demo.ts.
@@ -20,6 +24,7 @@ export const RECIPE_CONFIG: Readonly<Partial<LrdifConfig>> = Object.freeze({
   imageSize: 32,
   window: 2,
   inputNorm: 'exposure',
+  imageEncoder: 'faceapi-expression',
 });
 
 /** Optimisation of both stages. */

@@ -118,7 +118,7 @@ function disposeState(m: Map<string, Tensor> | null | undefined): void {
 }
 
 /** What the stage trains and what stays frozen, in parameters. */
-export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders: number): string {
+export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders: number, encoderNames: readonly string[] = ['CLIP', 'face-api landmarks']): string {
   const pc = model.parameterCount();
   const n = (v: number) => v.toLocaleString('en');
   const trained: Record<string, number> = stage === 1 ? { FPEN_S1: pc.fpenS1, UDCformer: pc.udcformer } : { FPEN_S2: pc.fpenS2, denoiser: pc.denoiser, UDCformer: pc.udcformer };
@@ -128,7 +128,7 @@ export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders
   return (
     `trains ${n(sum(trained))} parameters (${list(trained)}); frozen: ${list(frozen)}` +
     (stage === 1 ? ' (unused until stage 2)' : ' (the target prior)') +
-    `, and the encoders' ${n(frozenEncoders)} (CLIP, face-api landmarks)`
+    `, and the encoders' ${n(frozenEncoders)} (${encoderNames.join(', ')})`
   );
 }
 
@@ -238,7 +238,7 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
     if (!resume) writeFileAtomic(path.join(o.out, RUN_FILES.run), `${JSON.stringify(o, null, 2)}\n`);
     const clipRecord = await session.clipRecordFor(o.out);
     log(
-      `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${parameterSummary(model, o.stage, enc.parameterCount())}. ` +
+      `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${parameterSummary(model, o.stage, enc.parameterCount(), enc.names())}. ` +
         `${o.epochs} epochs of ${train.length} images in batches of ${o.batch}, AdamW lr ${o.lr} (${o.schedule}), weight decay ${o.weightDecay}; ` +
         (o.selectOn === 'val'
           ? `the best epoch is chosen on ${selection.length} validation images, then tested once on ${test!.length} test images`
