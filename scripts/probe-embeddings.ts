@@ -9,7 +9,8 @@
  *   fxlogits112   its 7 logits of the 112-px image
  * each also after per-image exposure normalisation ("-exp" suffix).
  *
- *   npx tsx scripts/probe-embeddings.ts --data <folder dataset> --out <dir>
+ *   npx tsx scripts/probe-embeddings.ts --data <folder dataset> --out <dir> [--val-fraction 0.15] [--test-fraction 0.25]
+ * (--val-fraction carves the validation split as `lrdif train` does, for datasets without val/)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -35,7 +36,9 @@ fs.mkdirSync(out, { recursive: true });
 const ctx = await initNode();
 const enc = await openEncoders({ path: null, seed: 0 }, null, () => {});
 const fx = await loadFaceExpressionNet();
-const ds = await loadDataset('folder', data, nodeDataSource(), { seed: 0, testFraction: 0.2, warn: console.error });
+const valFraction = args.includes('--val-fraction') ? Number(opt('val-fraction')) : 0;
+const testFraction = args.includes('--test-fraction') ? Number(opt('test-fraction')) : 0.2;
+const ds = await loadDataset('folder', data, nodeDataSource(), { seed: 0, testFraction, valFraction, warn: console.error });
 for (const split of ['train', 'val', 'test'] as const) {
   const sub = ds.split(split);
   if (!sub.length) continue;
