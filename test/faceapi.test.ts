@@ -38,6 +38,10 @@ import {
 } from '../src/models/faceapi/index.js';
 import { faceApiModelDir, faceApiManifestPath, loadFaceLandmark68Net, loadFaceExpressionNet, loadFaceLandmarkFeatures } from '../src/models/faceapi/load-node.js';
 import { runNode } from './helpers/child.js';
+import { FaceExpressionEmbedder } from '../src/train/encoders.js';
+import { softmax } from '../src/kernels/softmax.js';
+import { clamp } from '../src/kernels/elementwise.js';
+import { resize } from '../src/kernels/resize.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BIN = join(HERE, '..', 'bin', 'lrdif.js');
@@ -400,6 +404,30 @@ describe('face-api networks vs face-api (TF.js CPU)', () => {
     p.dispose();
     FIX.inputs.forEach((inp, n) => expectWithin(v.subarray(n * 7, n * 7 + 7), inp.expressions, 1, `${inp.name}: expressions`));
     expect([...FACE_EXPRESSION_LABELS]).toEqual(FIX.expressionLabels);
+  });
+
+  it("LRDif's face-api image encoder: e_img is the expression net's pooled features (face-api's expressions through its head), L2-normalised", async () => {
+    const emb = new FaceExpressionEmbedder(expressions, 'test');
+    const f = emb.features(batch.x);
+    const N = FIX.inputs.length;
+    expect(f.shape).toEqual([N, 256]);
+    const p = tidy(() => softmax(expressions.fc.forward(f), -1));
+    const pv = await p.data();
+    FIX.inputs.forEach((inp, n) => expectWithin(pv.subarray(n * 7, n * 7 + 7), inp.expressions, 1, `${inp.name}: expressions from the embedder's features`));
+    const fv = Float64Array.from((await f.data()) as Float32Array);
+    const e = await emb.embed(batch.x);
+    const ref = new Float64Array(fv.length);
+    for (let n = 0; n < N; n++) {
+      const row = fv.subarray(n * 256, (n + 1) * 256);
+      const norm = Math.sqrt(row.reduce((a, v) => a + v * v, 0));
+      row.forEach((v, j) => (ref[n * 256 + j] = v / norm));
+    }
+    expectClose(e, ref, 1e-5, 1e-7, 'e_img = features / ‖features‖');
+    // a smaller image goes through the same 112×112 input (antialiased bilinear resize)
+    const small = tidy(() => resize(batch.x, 56, 56, { mode: 'bilinear', antialias: true }));
+    const up = tidy(() => clamp(resize(small, 112, 112, { mode: 'bilinear', antialias: true }), 0, 1));
+    expectClose(await emb.embed(small), await emb.embed(up), 1e-6, 1e-7, 'e_img of a 56-px image');
+    for (const t of [f, p, small, up]) t.dispose();
   });
 
   it('landmark feature taps f28, f14, f7 (dense blocks 2, 3, 4)', async () => {

@@ -32,6 +32,8 @@ export const WEB_ASSETS: Record<string, string> = {
   'models/faceapi/tiny_face_detector_model.bin': join(FACEAPI_MODEL_DIR, 'tiny_face_detector_model.bin'),
   'models/faceapi/face_landmark_68_model-weights_manifest.json': join(FACEAPI_MODEL_DIR, 'face_landmark_68_model-weights_manifest.json'),
   'models/faceapi/face_landmark_68_model.bin': join(FACEAPI_MODEL_DIR, 'face_landmark_68_model.bin'),
+  'models/faceapi/face_expression_model-weights_manifest.json': join(FACEAPI_MODEL_DIR, 'face_expression_model-weights_manifest.json'),
+  'models/faceapi/face_expression_model.bin': join(FACEAPI_MODEL_DIR, 'face_expression_model.bin'),
   'assets/clip/bpe_simple_vocab_16e6.txt.gz': join(ROOT, 'assets', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
 };
 

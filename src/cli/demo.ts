@@ -38,6 +38,8 @@ import { isPlain, makeBar } from './progress.js';
 import { trainWithOptions } from './train.js';
 import { choiceArg, intArg, numArg } from './args.js';
 import { packageVersion } from './package-version.js';
+import { RECIPE_CONFIG } from '../train/recipe.js';
+import type { LrdifClassBalance, LrdifImageEncoder, LrdifInputNorm } from '../models/lrdif/config.js';
 
 export interface DemoOptions {
   out: string;
@@ -51,6 +53,10 @@ export interface DemoOptions {
   parameterisation: 'eps' | 'x0';
   timesteps: number;
   augment: boolean;
+  /** Stage-1 config fields of the recipe's levers (src/train/recipe.ts). */
+  inputNorm: LrdifInputNorm;
+  imageEncoder: LrdifImageEncoder;
+  classBalance: LrdifClassBalance;
   variant: DegradationKind;
   clip?: string;
   seed: number;
@@ -137,7 +143,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         splitSeed: 0,
         clip: o.clip ?? null,
         config: 'tiny',
-        set: o.imageSize === 112 ? {} : { imageSize: o.imageSize, window: o.imageSize / 16 },
+        set: {
+          ...(o.imageSize === 112 ? {} : { imageSize: o.imageSize, window: o.imageSize / 16 }),
+          inputNorm: o.inputNorm,
+          imageEncoder: o.imageEncoder,
+          classBalance: o.classBalance,
+        },
         variant: o.variant,
         augment: o.augment,
         epochs: o.epochs1,
@@ -228,6 +239,14 @@ export function registerDemo(program: Command, wrap: Wrap): void {
     .option('--parameterisation <p>', 'stage 2: x0 (DiffIR, converges fast) or eps (paper Eq. 16)', choiceArg(cmd, 'parameterisation', ['eps', 'x0'] as const), 'x0')
     .option('--timesteps <T>', 'stage 2: diffusion steps', intArg(cmd, 'timesteps', 1), 4)
     .option('--augment', 'random flip and erasing (the paper; slower to converge here)')
+    .option('--input-norm <n>', "per-image exposure normalisation (exposure) or none (the paper's)", choiceArg(cmd, 'input-norm', ['none', 'exposure'] as const), RECIPE_CONFIG.inputNorm ?? 'none')
+    .option(
+      '--image-encoder <e>',
+      "E_I: face-api's pretrained expression net (faceapi-expression) or CLIP's image tower (clip, the paper's)",
+      choiceArg(cmd, 'image-encoder', ['clip', 'faceapi-expression'] as const),
+      RECIPE_CONFIG.imageEncoder ?? 'clip',
+    )
+    .option('--class-balance <b>', "class weights of the cross-entropy: none (the paper's), inverse or sqrtInverse", choiceArg(cmd, 'class-balance', ['none', 'inverse', 'sqrtInverse'] as const), RECIPE_CONFIG.classBalance ?? 'none')
     .option('--variant <v>', 'udc (LRDif) or lowlight (LLDif)', choiceArg(cmd, 'variant', ['udc', 'lowlight'] as const), 'udc')
     .option('--clip <dir>', 'real CLIP weights instead of the tiny random CLIP')
     .option('--seed <n>', 'seed of the data, the degradation and the training', intArg(cmd, 'seed', 0), 0)

@@ -140,7 +140,7 @@ export function embedProgress(plain: boolean): (split: string, p: EmbedProgress)
     if (k !== key) {
       bar?.stop();
       key = k;
-      const what = p.phase === 'hash' ? `hashing ${split} images` : `CLIP embeddings of ${split} images`;
+      const what = p.phase === 'hash' ? `hashing ${split} images` : `image embeddings of ${split} images`;
       bar = makeBar(p.total, plain, `${what} |{bar}| {value}/{total} | ETA {eta_formatted}`, (v, _p, eta) => `${what}: ${v}/${p.total} (ETA ${eta})`);
     }
     bar?.update(p.done);

@@ -19,7 +19,7 @@ import type { Tensor } from '../autograd/tensor.js';
 import type { SafetensorsEntry, SafetensorsReader } from '../io/safetensors.js';
 import { loadTensor } from '../io/tensors.js';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
-import { validateLrdifConfig, type LrdifConfig } from '../models/lrdif/config.js';
+import { validateLrdifConfig, withConfigDefaults, type LrdifConfig } from '../models/lrdif/config.js';
 import type { LrdifModel, LrdifStage } from '../models/lrdif/lrdif.js';
 import type { ClipRecord } from './encoders.js';
 
@@ -108,7 +108,8 @@ export function readCheckpointMeta(reader: SafetensorsReader): CheckpointMeta {
   if (stage !== 1 && stage !== 2) throw new CheckpointError(reader.file, `__metadata__.stage must be 1 or 2, got ${stage}`);
   let config: LrdifConfig;
   try {
-    config = validateLrdifConfig(json<LrdifConfig>(reader, 'config'));
+    // configs written before a field existed get the value that reproduces them
+    config = validateLrdifConfig(withConfigDefaults(json<LrdifConfig>(reader, 'config')));
   } catch (e) {
     throw new CheckpointError(reader.file, (e as Error).message.replace(/^lrdif: /, ''));
   }

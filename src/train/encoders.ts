@@ -10,7 +10,13 @@
  * - landmark taps: computed per batch on the augmented images (they depend on the flip and the
  *   erased box, so they cannot be cached per image), without gradients.
  *
- * Embeddings are cached in an `EmbeddingStore` under keys that hash the CLIP weights and the
+ * - or e_img from another frozen image encoder (config `imageEncoder`): face-api's
+ *   FaceExpressionNet, a pretrained face-expression network (`FaceExpressionEmbedder`): the
+ *   pooled 256-d features of its extractor on the 112×112 face (read at 112 px whatever the
+ *   model's input size), L2-normalised. It is loaded on
+ *   demand (`FrozenEncoders.imageEncoder`) through the loader the platform gives.
+ *
+ * Embeddings are cached in an `EmbeddingStore` under keys that hash the encoder's weights and the
  * content (image bytes and every transform; the prompt): a cached value is never stale.
  */
 import { noGrad, tidy } from '../autograd/engine.js';
@@ -23,6 +29,9 @@ import { clipConfigToHuggingFace, type ClipConfig } from '../models/clip/config.
 import type { SafetensorsEntry } from '../io/safetensors.js';
 import type { ClipTokenizer } from '../models/clip/tokenizer.js';
 import type { LandmarkTaps } from '../models/lrdif/dilnetwork.js';
+import type { LrdifImageEncoder } from '../models/lrdif/config.js';
+import { FACEAPI_EXPRESSION_DIM } from '../models/lrdif/config.js';
+import type { FaceExpressionNet } from '../models/faceapi/expression-net.js';
 import { Module } from '../nn/module.js';
 
 /** What the landmark extractor must offer (face-api's `FaceLandmarkFeatures` does). */
@@ -138,13 +147,100 @@ export function l2NormalizeRows(v: Float32Array, width: number): Float32Array {
   return v;
 }
 
+/** A frozen image encoder giving e_img (CLIP's image tower, or face-api's expression net). */
+export interface ImageEmbedder {
+  readonly kind: LrdifImageEncoder;
+  /** Width of its e_img. */
+  readonly dim: number;
+  /**
+   * The side of the images it is given (the embedding table reads the images at this size), or
+   * undefined for the model's input size (CLIP: its own preprocessing resizes from there).
+   */
+  readonly inputSize?: number;
+  /** A hash of its weights: part of every cache key of its embeddings. */
+  readonly hash: string;
+  /** Where its embeddings are cached (rows of `dim` values). */
+  readonly store: EmbeddingStore;
+  /** L2-normalised embeddings [N·dim] (host) of images x [N, 3, S, S] in [0, 1]. */
+  embed(x01: Tensor): Promise<Float32Array>;
+}
+
+/**
+ * face-api's FaceExpressionNet as E_I: the pooled 256-d features of its extractor (the input of
+ * its own 7-way classifier) for the face resized to its 112×112 input (antialiased bilinear, as
+ * for the landmark taps), L2-normalised.
+ */
+export class FaceExpressionEmbedder implements ImageEmbedder {
+  readonly kind = 'faceapi-expression' as const;
+  readonly dim = FACEAPI_EXPRESSION_DIM;
+  /** Its native 112×112 input: the faces are read at that size, not at the model's (a 32-px face loses the expression's fine lines). */
+  readonly inputSize = LANDMARK_INPUT;
+
+  constructor(
+    readonly net: FaceExpressionNet,
+    readonly hash: string,
+    readonly store: EmbeddingStore = new MemoryEmbeddingStore(),
+  ) {}
+
+  /** Features [N, 256] (GPU, not normalised) of images x [N, 3, S, S] in [0, 1]. */
+  features(x01: Tensor): Tensor {
+    return noGrad(() =>
+      tidy(() => {
+        const x = x01.shape[2] === LANDMARK_INPUT && x01.shape[3] === LANDMARK_INPUT ? x01 : clamp(resize(x01, LANDMARK_INPUT, LANDMARK_INPUT, { mode: 'bilinear', antialias: true }), 0, 1);
+        return this.net.extractor.forward(x);
+      }),
+    );
+  }
+
+  async embed(x01: Tensor): Promise<Float32Array> {
+    const f = this.features(x01);
+    try {
+      return l2NormalizeRows(new Float32Array((await f.data()) as Float32Array), this.dim);
+    } finally {
+      f.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.net.dispose();
+  }
+}
+
+/** Builds an image encoder other than CLIP (Node reads face-api's weights from its package, a page fetches them). */
+export type ImageEmbedderLoader = (kind: Exclude<LrdifImageEncoder, 'clip'>) => Promise<ImageEmbedder & { dispose(): void }>;
+
 export class FrozenEncoders {
+  private readonly others = new Map<LrdifImageEncoder, ImageEmbedder & { dispose(): void }>();
+
   constructor(
     readonly clip: ClipModel,
     readonly landmarks: LandmarkExtractor,
     readonly clipRecord: ClipRecord,
     readonly store: EmbeddingStore = new MemoryEmbeddingStore(),
+    /** How to build the image encoders other than CLIP, when a config asks for one. */
+    readonly loadImageEmbedder: ImageEmbedderLoader | null = null,
   ) {}
+
+  /** Every embedding cache in use (CLIP's and those of the other image encoders loaded). */
+  stores(): EmbeddingStore[] {
+    return [this.store, ...[...this.others.values()].map((e) => e.store)];
+  }
+
+  /** CLIP's image tower as an ImageEmbedder (its cache is `store`, its hash the CLIP's). */
+  get clipImageEmbedder(): ImageEmbedder {
+    return { kind: 'clip', dim: this.projectionDim, hash: this.clipRecord.hash, store: this.store, embed: (x) => this.imageEmbeddings(x) };
+  }
+
+  /** The image encoder E_I of a config (CLIP, or one built once through `loadImageEmbedder`). */
+  async imageEncoder(kind: LrdifImageEncoder): Promise<ImageEmbedder> {
+    if (kind === 'clip') return this.clipImageEmbedder;
+    const hit = this.others.get(kind);
+    if (hit) return hit;
+    if (!this.loadImageEmbedder) throw new Error(`lrdif: the image encoder '${kind}' is not available here (no loader for it was given)`);
+    const e = await this.loadImageEmbedder(kind);
+    this.others.set(kind, e);
+    return e;
+  }
 
   get projectionDim(): number {
     return this.clip.config.projectionDim;
@@ -154,7 +250,13 @@ export class FrozenEncoders {
   parameterCount(): number {
     const count = (m: unknown) => (m instanceof Module ? m.parameters().reduce((s, p) => s + p.size, 0) : 0);
     const lm = this.landmarks as LandmarkExtractor & { extractor?: unknown };
-    return count(this.clip) + count(lm.extractor ?? lm);
+    const others = [...this.others.values()].reduce((a, e) => a + count((e as { net?: unknown }).net), 0);
+    return count(this.clip) + count(lm.extractor ?? lm) + others;
+  }
+
+  /** The frozen networks in use, by name (for messages). */
+  names(): string[] {
+    return ['CLIP', 'face-api landmarks', ...[...this.others.keys()].map((k) => (k === 'faceapi-expression' ? 'face-api expression' : k))];
   }
 
   /** CLIP's input [N, 3, s, s] from images x [N, 3, S, S] in [0, 1]. */
@@ -231,5 +333,7 @@ export class FrozenEncoders {
   dispose(): void {
     this.clip.dispose();
     this.landmarks.dispose();
+    for (const e of this.others.values()) e.dispose();
+    this.others.clear();
   }
 }

@@ -15,7 +15,7 @@ import { HostRandom } from '../data/rng.js';
 import { loadModelWeights, type CheckpointMeta } from './checkpoint.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { formatReport } from './metrics.js';
-import { MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
+import { configPipelineFields, MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
 import { openCheckpoint } from './run-node.js';
 import { encodersForRecord, Session, type Log } from './session-node.js';
 import { writeFileAtomic } from './store-node.js';
@@ -58,7 +58,7 @@ export function evalSpec(meta: CheckpointMeta, o: Pick<EvalRunOptions, 'degrade'
   let degrade: PipelineSpec['degrade'] = null;
   if (o.degrade === 'auto') degrade = train.degrade ?? null;
   else if (o.degrade !== 'none') degrade = { kind: o.degrade, config: resolveDegradeConfig(o.degrade, {}), seed: o.degradeSeed };
-  return { imageSize: meta.config.imageSize, resize: MODEL_RESIZE, degrade, augment: null, seed: train.settings?.seed ?? 0 };
+  return { imageSize: meta.config.imageSize, resize: MODEL_RESIZE, degrade, augment: null, seed: train.settings?.seed ?? 0, ...configPipelineFields(meta.config) };
 }
 
 export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, progress?: { embed?: (split: string, p: EmbedProgress) => void; batch?: (done: number, total: number) => void; tsne?: (it: number, total: number) => void }): Promise<EvalRunResult> {

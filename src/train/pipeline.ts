@@ -4,8 +4,10 @@
  * Per batch (a DataLoader batch of S×S images in [0, 1], no loader augmentation):
  *   1. on-the-fly degradation (optional): `degradeBatch` with image g's seed imageSeed(seed, g),
  *      g the item's index in the whole dataset, so every image is degraded the same way in
- *      every epoch and in every batch composition;
- *   2. e_img: the cached CLIP embedding of that (degraded, un-augmented) image;
+ *      every epoch and in every batch composition; then the config's input normalisation
+ *      (`inputNorm`: none, or per-image exposure normalisation, input-norm.ts);
+ *   2. e_img: the cached embedding of that (degraded, normalised, un-augmented) image by the
+ *      config's image encoder (CLIP, or face-api's expression net);
  *   3. augmentation (training only): horizontal flip + random erasing with the 44 uniforms of
  *      the Philox stream (seed + 1, epoch·2³² + g): a function of (seed, epoch, image) only;
  *   4. landmark taps of the degraded, flipped (not erased) images, cached per (image, flip)
@@ -25,6 +27,8 @@ import { DataLoader, type Batch } from '../data/loader.js';
 import { ImageDataset, type Split } from '../data/datasets/types.js';
 import { degradeBatch, imageSeed, type DegradationKind, type DegradeConfig } from '../data/degrade/index.js';
 import type { LandmarkTaps } from '../models/lrdif/dilnetwork.js';
+import type { LrdifImageEncoder, LrdifInputNorm } from '../models/lrdif/config.js';
+import { normalizeInput } from '../models/lrdif/input-norm.js';
 import { sha256Hex, type FrozenEncoders } from './encoders.js';
 import { exifOrientation } from '../io/exif.js';
 
@@ -53,6 +57,10 @@ export interface PipelineSpec {
   augment: FlipEraseOptions | null;
   /** Seed of the augmentation and noise streams. */
   seed: number;
+  /** The config's input normalisation of the (degraded) [0, 1] images (default 'none'). */
+  inputNorm?: LrdifInputNorm;
+  /** The config's image encoder E_I (default 'clip'). */
+  imageEncoder?: LrdifImageEncoder;
 }
 
 /** The loader's resize for model inputs (Pillow-style antialiased bilinear, the DataLoader default). */
@@ -107,18 +115,33 @@ export async function itemContentHash(ds: ImageDataset, i: number): Promise<stri
   }
 }
 
-/** Everything between an image's bytes and the CLIP input, as a stable string (part of the cache key). */
-export function imageTransformKey(spec: PipelineSpec, globalIndex: number): string {
+/**
+ * Everything between an image's bytes and the image encoder's input (read at `size`), as a stable
+ * string (part of the cache key; the input normalisation appears only when there is one, so the
+ * keys of the paper's pipeline are those of earlier versions).
+ */
+export function imageTransformKey(spec: PipelineSpec, globalIndex: number, size = spec.imageSize): string {
   const d = spec.degrade;
   return JSON.stringify({
-    size: spec.imageSize,
+    size,
     resize: { mode: spec.resize.mode ?? 'bilinear', antialias: spec.resize.antialias ?? false },
     degrade: d ? { kind: d.kind, config: d.config, seed: imageSeed(d.seed, globalIndex) } : null,
+    ...(spec.inputNorm && spec.inputNorm !== 'none' ? { inputNorm: spec.inputNorm } : {}),
   });
 }
 
+/** The pipeline fields a model's config decides (its input normalisation and image encoder). */
+export function configPipelineFields(cfg: { inputNorm: LrdifInputNorm; imageEncoder: LrdifImageEncoder }): Pick<PipelineSpec, 'inputNorm' | 'imageEncoder'> {
+  return { inputNorm: cfg.inputNorm, imageEncoder: cfg.imageEncoder };
+}
+
+/** The images every part of the model sees: the spec's input normalisation of the [0, 1] images (the same tensor for 'none'). */
+export function modelImages(x01: Tensor, spec: Pick<PipelineSpec, 'inputNorm'>): Tensor {
+  return noGrad(() => normalizeInput(x01, spec.inputNorm ?? 'none'));
+}
+
 /**
- * CLIP image embeddings of a split's images, one row per item, found by the item's index in the
+ * Image embeddings e_img (of the image encoder) of a split's images, one row per item, found by the item's index in the
  * whole dataset (so a split rebuilt without its unreadable items still finds its rows); rows of
  * unreadable items are absent.
  */
@@ -141,7 +164,7 @@ export class EmbeddingTable {
     const out = new Float32Array(global.length * P);
     global.forEach((g, r) => {
       const i = this.slot.get(g);
-      if (i === undefined || !this.present[i]) throw new Error(`lrdif: no CLIP embedding for item ${names ? names(g) : g} (it could not be read when the embeddings were computed)`);
+      if (i === undefined || !this.present[i]) throw new Error(`lrdif: no image embedding for item ${names ? names(g) : g} (it could not be read when the embeddings were computed)`);
       out.set(this.rows.subarray(i * P, (i + 1) * P), r * P);
     });
     return tensor(out, [global.length, P]);
@@ -155,8 +178,9 @@ export interface EmbedProgress {
 }
 
 /**
- * The CLIP embeddings of every item of a split: cached ones from the store, the rest computed
- * (in batches, with the same resize and degradation as training) and stored.
+ * The image embeddings (of the spec's image encoder) of every item of a split: cached ones from
+ * the encoder's store, the rest computed (in batches, with the same resize, degradation and
+ * input normalisation as training, at the encoder's input size when it has one) and stored.
  */
 export async function buildEmbeddingTable(
   enc: FrozenEncoders,
@@ -164,7 +188,9 @@ export async function buildEmbeddingTable(
   spec: PipelineSpec,
   opts: { batchSize?: number; onProgress?: (p: EmbedProgress) => void } = {},
 ): Promise<{ table: EmbeddingTable; cached: number; computed: number; skipped: number }> {
-  const P = enc.projectionDim;
+  const emb = await enc.imageEncoder(spec.imageEncoder ?? 'clip');
+  const P = emb.dim;
+  const size = emb.inputSize ?? spec.imageSize;
   const n = split.length;
   const rows = new Float32Array(n * P);
   const present = new Uint8Array(n);
@@ -174,8 +200,8 @@ export async function buildEmbeddingTable(
   for (let i = 0; i < n; i++) {
     const h = await itemContentHash(split.dataset, i);
     if (h !== null) {
-      keys[i] = await sha256Hex(`image|${enc.clipRecord.hash}|${h}|${imageTransformKey(spec, split.globalIndex[i])}`);
-      const v = enc.store.get(keys[i]!);
+      keys[i] = await sha256Hex(`image|${emb.hash}|${h}|${imageTransformKey(spec, split.globalIndex[i], size)}`);
+      const v = emb.store.get(keys[i]!);
       if (v && v.length === P) {
         rows.set(v, i * P);
         present[i] = 1;
@@ -189,20 +215,22 @@ export async function buildEmbeddingTable(
     // a private subset: what it skips is reported once, through the split itself (below)
     const subDs = new ImageDataset(split.dataset.name, split.dataset.classNames, misses.map((i) => split.dataset.items[i]), split.dataset.source, { warn: () => {} });
     const sub = new IndexedSplit(subDs, misses.map((i) => split.globalIndex[i]));
-    const loader = new DataLoader(sub.dataset, { batchSize: opts.batchSize ?? 32, size: spec.imageSize, shuffle: false, augment: false, resize: spec.resize });
+    const loader = new DataLoader(sub.dataset, { batchSize: opts.batchSize ?? 32, size, shuffle: false, augment: false, resize: spec.resize });
     let done = 0;
     for await (const b of loader.epoch(0)) {
       try {
         const g = b.indices.map((i) => sub.globalIndex[i]);
-        const x = spec.degrade ? noGrad(() => degradeBatch(b.images, spec.degrade!.kind, spec.degrade!.config, g.map((gi) => imageSeed(spec.degrade!.seed, gi))).images) : b.images;
-        const e = await enc.imageEmbeddings(x);
+        const xd = spec.degrade ? noGrad(() => degradeBatch(b.images, spec.degrade!.kind, spec.degrade!.config, g.map((gi) => imageSeed(spec.degrade!.seed, gi))).images) : b.images;
+        const x = modelImages(xd, spec);
+        if (x !== xd && xd !== b.images) xd.dispose();
+        const e = await emb.embed(x);
         if (x !== b.images) x.dispose();
         b.indices.forEach((si, r) => {
           const local = misses[si];
           const row = e.slice(r * P, (r + 1) * P);
           rows.set(row, local * P);
           present[local] = 1;
-          enc.store.set(keys[local]!, row);
+          emb.store.set(keys[local]!, row);
           computed++;
         });
       } finally {
@@ -334,9 +362,9 @@ export function imagenetNormalize(x01: Tensor): Tensor {
 }
 
 /**
- * The model's inputs for one loader batch: degradation, augmentation (when `epoch` is given
- * and the spec augments), landmark taps (through `cache`), ImageNet normalisation and the
- * cached e_img rows.
+ * The model's inputs for one loader batch: degradation, the input normalisation, augmentation
+ * (when `epoch` is given and the spec augments), landmark taps (through `cache`), ImageNet
+ * normalisation and the cached e_img rows.
  */
 export async function assembleBatch(
   b: Batch,
@@ -355,9 +383,11 @@ export async function assembleBatch(
   const u = augment ? augmentUniforms(spec.seed, epoch!, global) : null;
   const flipP = Math.fround(augment?.flipP ?? 0.5);
   const flips = global.map((_, i) => (u ? Math.fround(u[i * AUGMENT_UNIFORMS]) < flipP : false));
-  const degraded = noGrad(() =>
+  const raw = noGrad(() =>
     spec.degrade ? degradeBatch(b.images, spec.degrade.kind, spec.degrade.config, global.map((g) => imageSeed(spec.degrade!.seed, g))).images : b.images,
   );
+  const degraded = modelImages(raw, spec);
+  if (degraded !== raw && raw !== b.images) raw.dispose();
   let taps: LandmarkTaps | null = null;
   let x112: Tensor | null = null;
   let eImg: Tensor | null = null;

@@ -24,7 +24,7 @@ import type { FacePipeline } from '../models/faceapi/detect-faces.js';
 import type { FaceBox } from '../models/faceapi/preprocess.js';
 import { loadModelWeights } from './checkpoint.js';
 import { evalForward } from './evaluate.js';
-import { imagenetNormalize, MODEL_RESIZE, type ModelBatch, type PipelineSpec } from './pipeline.js';
+import { configPipelineFields, imagenetNormalize, modelImages, MODEL_RESIZE, type ModelBatch, type PipelineSpec } from './pipeline.js';
 import { openCheckpoint } from './run-node.js';
 import { encodersForRecord, type Log } from './session-node.js';
 
@@ -77,6 +77,8 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
   let model: LrdifModel | null = null;
   let pipeline: FacePipeline | null = null;
   const parts: Tensor[] = [];
+  /** The same faces at the image encoder's input size, when it differs from the model's. */
+  const encParts: Tensor[] = [];
   try {
     if (meta.stage !== 2) throw new Error(`lrdif: predict: ${o.ckpt} is a stage-${meta.stage} checkpoint; prediction needs stage 2 (stage 1 takes the label as an input)`);
     model = new LrdifModel(meta.config);
@@ -97,6 +99,8 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
             : `this checkpoint's training loss sat at the entropy of the class prior (a collapsed model, epoch ${meta.epoch}); its answers below say little about the faces`;
         log(`lrdif: predict: warning: ${result.warning}`);
       }
+      const emb = await enc.imageEncoder(meta.config.imageEncoder);
+      const E = emb.inputSize ?? S;
       const owners: Array<{ image: number; box: FaceBox | null }> = [];
       for (let i = 0; i < imgs.length; i++) {
         const img = imgs[i];
@@ -117,8 +121,10 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
           if (isPhoto) {
             entry.kind = 'photo';
             const b = found.batch!;
-            parts.push(b.shape[2] === S ? b : noGrad(() => tidy(() => clamp(resize(b, S, S, MODEL_RESIZE), 0, 1))));
-            if (b.shape[2] !== S) b.dispose();
+            const at = (side: number) => (b.shape[2] === side ? b : noGrad(() => tidy(() => clamp(resize(b, side, side, MODEL_RESIZE), 0, 1))));
+            parts.push(at(S));
+            if (E !== S) encParts.push(at(E));
+            if (b.shape[2] !== S && b.shape[2] !== E) b.dispose();
             for (const f of found.faces) owners.push({ image: i, box: { x: f.box.x * ph.scaleX, y: f.box.y * ph.scaleY, width: f.box.width * ph.scaleX, height: f.box.height * ph.scaleY } });
             continue;
           }
@@ -127,13 +133,25 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
           entry.note = found.faces.length ? 'the face fills the image: used as a face crop' : 'no face detected: used as a face crop';
         }
         parts.push(cropTensor(img, S));
+        if (E !== S) encParts.push(cropTensor(img, E));
         owners.push({ image: i, box: null });
       }
-      const x01 = parts.length === 1 ? parts[0] : noGrad(() => concat(parts, 0));
-      const N = x01.shape[0];
+      const xIn = parts.length === 1 ? parts[0] : noGrad(() => concat(parts, 0));
+      const N = xIn.shape[0];
       const settings = (meta.train as { settings?: { seed?: number } }).settings;
-      const spec: PipelineSpec = { imageSize: S, resize: MODEL_RESIZE, degrade: null, augment: null, seed: o.seed ?? settings?.seed ?? 0 };
-      const eImg = tensor(await enc.imageEmbeddings(x01), [N, enc.projectionDim]);
+      const spec: PipelineSpec = { imageSize: S, resize: MODEL_RESIZE, degrade: null, augment: null, seed: o.seed ?? settings?.seed ?? 0, ...configPipelineFields(meta.config) };
+      const x01 = modelImages(xIn, spec);
+      if (x01 !== xIn && xIn !== parts[0]) xIn.dispose();
+      // e_img from the faces at the image encoder's own input size when it has one
+      let eImg: Tensor;
+      if (E === S) eImg = tensor(await emb.embed(x01), [N, emb.dim]);
+      else {
+        const encIn = encParts.length === 1 ? encParts[0] : noGrad(() => concat(encParts, 0));
+        const encX = modelImages(encIn, spec);
+        eImg = tensor(await emb.embed(encX), [N, emb.dim]);
+        if (encX !== encIn) encX.dispose();
+        if (encIn !== encParts[0]) encIn.dispose();
+      }
       const taps = enc.taps(x01);
       const x112 = imagenetNormalize(x01);
       if (x01 !== parts[0]) x01.dispose();
@@ -167,7 +185,7 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
       enc.dispose();
     }
   } finally {
-    for (const t of parts) if (!t.isDisposed) t.dispose();
+    for (const t of [...parts, ...encParts]) if (!t.isDisposed) t.dispose();
     reader.close();
     model?.dispose();
     pipeline?.dispose();

@@ -14,7 +14,7 @@ import type { Tensor } from '../autograd/tensor.js';
 import { resolveDegradeConfig } from '../data/degrade/index.js';
 import type { Split } from '../data/datasets/types.js';
 import { CheckpointError, disposeOptimizerState, readCheckpointMeta, readModelState, readOptimizerState, type CheckpointMeta } from './checkpoint.js';
-import { MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
+import { configPipelineFields, MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
 import { Session, type Log } from './session-node.js';
 import { FolderRunStore, RUN_FILES, writeFileAtomic } from './store-node.js';
 import { trainStage, type ResumeState, type TrainHooks, type TrainResult } from './trainer.js';
@@ -70,6 +70,7 @@ export function pipelineSpec(o: Pick<TrainRunOptions, 'degradeOnTheFly' | 'degra
     degrade: o.degradeOnTheFly ? { kind: cfg.variant, config: resolveDegradeConfig(cfg.variant, o.degradeConfig ?? {}), seed: o.degradeSeed } : null,
     augment: o.augment ? {} : null,
     seed: o.seed,
+    ...configPipelineFields(cfg),
   };
 }
 
@@ -126,7 +127,7 @@ function disposeState(m: Map<string, Tensor> | null | undefined): void {
 }
 
 /** What the stage trains and what stays frozen, in parameters. */
-export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders: number): string {
+export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders: number, encoderNames: readonly string[] = ['CLIP', 'face-api landmarks']): string {
   const pc = model.parameterCount();
   const n = (v: number) => v.toLocaleString('en');
   const trained: Record<string, number> = stage === 1 ? { FPEN_S1: pc.fpenS1, UDCformer: pc.udcformer } : { FPEN_S2: pc.fpenS2, denoiser: pc.denoiser, UDCformer: pc.udcformer };
@@ -136,7 +137,7 @@ export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders
   return (
     `trains ${n(sum(trained))} parameters (${list(trained)}); frozen: ${list(frozen)}` +
     (stage === 1 ? ' (unused until stage 2)' : ' (the target prior)') +
-    `, and the encoders' ${n(frozenEncoders)} (CLIP, face-api landmarks)`
+    `, and the encoders' ${n(frozenEncoders)} (${encoderNames.join(', ')})`
   );
 }
 
@@ -254,7 +255,7 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
     if (!resume) writeFileAtomic(path.join(o.out, RUN_FILES.run), `${JSON.stringify(o, null, 2)}\n`);
     const clipRecord = await session.clipRecordFor(o.out);
     log(
-      `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${parameterSummary(model, o.stage, enc.parameterCount())}. ` +
+      `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${parameterSummary(model, o.stage, enc.parameterCount(), enc.names())}. ` +
         `${o.epochs} epochs of ${train.length} images in batches of ${o.batch}, AdamW lr ${o.lr} (${o.schedule}), weight decay ${o.weightDecay}; ` +
         (o.selectOn === 'val'
           ? `the best epoch is chosen on ${selection.length} validation images, then tested once on ${test!.length} test images`

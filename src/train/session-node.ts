@@ -9,11 +9,21 @@ import { writeSafetensorsFile } from '../io/safetensors-node.js';
 import type { ClipModel } from '../models/clip/model.js';
 import { loadClip, resolveClipFiles } from '../models/clip/load-node.js';
 import { loadClipTokenizer } from '../models/clip/tokenizer-node.js';
-import { loadFaceLandmarkFeatures } from '../models/faceapi/load-node.js';
+import { loadFaceExpressionNet, loadFaceLandmarkFeatures } from '../models/faceapi/load-node.js';
 import { carveValidation, loadDataset, type DatasetKind, DATASET_KINDS } from '../data/datasets/index.js';
 import { nodeDataSource } from '../data/datasets/source-node.js';
 import type { ImageDataset, Split } from '../data/datasets/types.js';
-import { FrozenEncoders, MemoryEmbeddingStore, clipToHuggingFace, parameterHash, tinyRandomClip, type ClipRecord, type EmbeddingStore } from './encoders.js';
+import {
+  FaceExpressionEmbedder,
+  FrozenEncoders,
+  MemoryEmbeddingStore,
+  clipToHuggingFace,
+  parameterHash,
+  tinyRandomClip,
+  type ClipRecord,
+  type EmbeddingStore,
+  type ImageEmbedderLoader,
+} from './encoders.js';
 import { buildEmbeddingTable, splitWithIndices, LandmarkTapCache, type EmbeddingTable, type EmbedProgress, type IndexedSplit, type PipelineSpec } from './pipeline.js';
 import { FileEmbeddingStore, fileHash, writeFileAtomic } from './store-node.js';
 
@@ -41,6 +51,22 @@ async function buildClip(choice: ClipChoice, cacheDir: string | null, log: Log):
   return { clip, record: { kind: 'random-tiny', seed: choice.seed, hash, projectionDim: clip.config.projectionDim, imageSize: clip.config.vision.imageSize } };
 }
 
+/**
+ * The loader of the image encoders other than CLIP: face-api's expression net from the installed
+ * package, its cache (`faceapi-expression-<hash>.safetensors` beside CLIP's) keyed by the hash of
+ * its parameters.
+ */
+function imageEmbedderLoader(cacheDir: string | null, log: Log): ImageEmbedderLoader {
+  return async (kind) => {
+    if (kind !== 'faceapi-expression') throw new Error(`lrdif: unknown image encoder ${JSON.stringify(kind)}`);
+    const net = await loadFaceExpressionNet();
+    const hash = await parameterHash(net.stateDict());
+    const e = new FaceExpressionEmbedder(net, hash, cacheDir ? new FileEmbeddingStore(cacheDir, hash, 256, kind) : new MemoryEmbeddingStore());
+    log(`image encoder: face-api's FaceExpressionNet (pooled 256-d features, parameters sha256 ${hash.slice(0, 12)}…)`);
+    return e;
+  };
+}
+
 async function withLandmarks(clip: ClipModel, record: ClipRecord, cacheDir: string | null, log: Log): Promise<FrozenEncoders> {
   let landmarks;
   try {
@@ -55,7 +81,7 @@ async function withLandmarks(clip: ClipModel, record: ClipRecord, cacheDir: stri
     log(`embedding cache: ${fs.file} (${fs.size} entries)`);
     store = fs;
   } else store = new MemoryEmbeddingStore();
-  return new FrozenEncoders(clip, landmarks, record, store);
+  return new FrozenEncoders(clip, landmarks, record, store, imageEmbedderLoader(cacheDir, log));
 }
 
 /** Builds the frozen encoders (and opens the cache keyed by the CLIP hash). */
@@ -129,9 +155,9 @@ export interface DataChoice {
   classes?: readonly string[] | null;
 }
 
-/** Flushes the cache when it is a file. */
+/** Flushes the caches that are files. */
 export function flushStore(enc: FrozenEncoders): void {
-  if (enc.store instanceof FileEmbeddingStore) enc.store.flush();
+  for (const s of enc.stores()) if (s instanceof FileEmbeddingStore) s.flush();
 }
 
 /** The dataset, its splits and the encoders, with memoised embedding tables. */
@@ -166,7 +192,7 @@ export class Session {
 
   /** The CLIP embedding table of a split under a pipeline (computed once, cached on disk). */
   async table(split: Split, spec: PipelineSpec, progress?: (p: EmbedProgress) => void): Promise<EmbeddingTable> {
-    const key = `${split}|${JSON.stringify({ size: spec.imageSize, resize: spec.resize, degrade: spec.degrade })}`;
+    const key = `${split}|${JSON.stringify({ size: spec.imageSize, resize: spec.resize, degrade: spec.degrade, inputNorm: spec.inputNorm ?? 'none', encoder: spec.imageEncoder ?? 'clip' })}`;
     const hit = this.tables.get(key);
     if (hit) return hit;
     const s = this.split(split);
@@ -174,7 +200,7 @@ export class Session {
     const r = await buildEmbeddingTable(this.encoders, s, spec, { batchSize: 32, onProgress: progress });
     flushStore(this.encoders);
     this.log(
-      `CLIP image embeddings (${split}): ${r.cached} from the cache, ${r.computed} computed${r.skipped ? `, ${r.skipped} unreadable` : ''} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `${spec.imageEncoder && spec.imageEncoder !== 'clip' ? spec.imageEncoder : 'CLIP'} image embeddings (${split}): ${r.cached} from the cache, ${r.computed} computed${r.skipped ? `, ${r.skipped} unreadable` : ''} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     this.tables.set(key, r.table);
     return r.table;
@@ -196,7 +222,7 @@ export class Session {
 
   /** The landmark tap cache of a split under a pipeline (shared by the runs of this session). */
   tapCache(split: Split, spec: PipelineSpec): LandmarkTapCache {
-    const key = `${split}|${JSON.stringify({ size: spec.imageSize, resize: spec.resize, degrade: spec.degrade })}`;
+    const key = `${split}|${JSON.stringify({ size: spec.imageSize, resize: spec.resize, degrade: spec.degrade, inputNorm: spec.inputNorm ?? 'none' })}`;
     let c = this.tapCaches.get(key);
     if (!c) this.tapCaches.set(key, (c = new LandmarkTapCache()));
     return c;

@@ -12,7 +12,8 @@
  *   result.json        the outcome: the selected epoch and its test figures (when the run is complete)
  *   .lock              while a process trains in the folder (run-lock-node.ts)
  *
- * Embedding cache: `<dir>/clip-<first 16 hex of the CLIP hash>.safetensors`, one F32 tensor
+ * Embedding cache: `<dir>/clip-<first 16 hex of the CLIP hash>.safetensors` (and
+ * `faceapi-expression-<hash>.safetensors` for that image encoder), one F32 tensor
  * `embeddings` [n, P] and `__metadata__.keys`, the JSON list of the rows' keys (SHA-256 of the
  * CLIP hash, the image content and its transforms, or of the prompt). Flushing merges with
  * what another process may have written meanwhile.
@@ -111,8 +112,10 @@ export class FileEmbeddingStore implements EmbeddingStore {
     readonly dir: string,
     readonly modelHash: string,
     readonly width: number,
+    /** The file's name prefix: the encoder ('clip', 'faceapi-expression'). */
+    readonly prefix = 'clip',
   ) {
-    this.file = path.join(dir, `clip-${modelHash.slice(0, 16)}.safetensors`);
+    this.file = path.join(dir, `${prefix}-${modelHash.slice(0, 16)}.safetensors`);
     this.readInto(this.map);
   }
 

@@ -208,6 +208,8 @@ class StageRun {
   readonly lrAt: Schedule;
   readonly taps: { train: LandmarkTapCache; selection: LandmarkTapCache; test: LandmarkTapCache };
   readonly textTable: Tensor;
+  /** The cross-entropy's class weights (config.classBalance, from the training counts), or null. */
+  readonly classWeights: Tensor | null;
   readonly priorWatch: PriorLossWatch;
   startEpoch = 0;
   step = 0;
@@ -239,6 +241,8 @@ class StageRun {
       test: job.tapCaches?.test ?? new LandmarkTapCache(),
     };
     this.textTable = engine.keep(tensor(job.textTable, [job.classNames.length, job.encoders.projectionDim]));
+    const cw = model.classWeights(job.train.dataset.classCounts());
+    this.classWeights = cw ? engine.keep(cw) : null;
     this.priorWatch = new PriorLossWatch(job.train.dataset.classCounts());
   }
 
@@ -283,12 +287,12 @@ class StageRun {
         const eTxt = embedding(this.textTable, cur.labels);
         if (stage === 1) {
           const o = model.stage1Forward({ x112: cur.x112, taps: cur.taps, eImg: cur.eImg, eTxt });
-          const l = model.stage1Loss(o, cur.labels);
+          const l = model.stage1Loss(o, cur.labels, this.classWeights);
           return { total: l.total, ce: l.ce, kl: null as Tensor | null, pred: noGrad(() => argmax(o.logits, 1)) };
         }
         const noise = tensor(trainNoise(spec, epoch, cur.global, model.config.priorDim), [cur.size, model.config.priorDim]);
         const o = model.stage2Forward({ x112: cur.x112, taps: cur.taps, eImg: cur.eImg, eTxt, noise });
-        const l = model.stage2Loss(o, cur.labels);
+        const l = model.stage2Loss(o, cur.labels, null, this.classWeights);
         return { total: l.total, ce: l.ce, kl: l.kl, pred: noGrad(() => argmax(o.logits, 1)) };
       });
       try {
@@ -523,6 +527,7 @@ class StageRun {
 
   dispose(): void {
     this.textTable.dispose();
+    this.classWeights?.dispose();
     this.opt.dispose();
     for (const [, p] of this.params) {
       p.grad?.dispose();

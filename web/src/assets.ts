@@ -1,19 +1,23 @@
 /**
  * What the page fetches from its own server (web/vite.config.ts serves and bundles it): face-api's
- * tiny face detector and 68-point landmark weights, and OpenAI's CLIP BPE merges. Each is loaded
- * once per page.
+ * tiny face detector, 68-point landmark and expression weights (the last only for checkpoints whose
+ * image encoder is face-api's expression net), and OpenAI's CLIP BPE merges. Each is loaded once
+ * per page.
  */
 import { fetchTfjsWeights, TfjsWeightMap } from '../../src/io/tfjs-weights.js';
 import { ClipTokenizer } from '../../src/models/clip/tokenizer.js';
 import { TinyFaceDetector } from '../../src/models/faceapi/tiny-face-detector.js';
 import { FaceLandmark68Net, FaceLandmarkFeatures } from '../../src/models/faceapi/landmark-net.js';
 import { FacePipeline } from '../../src/models/faceapi/detect-faces.js';
+import { FaceExpressionNet } from '../../src/models/faceapi/expression-net.js';
+import { FaceExpressionEmbedder, parameterHash, type ImageEmbedderLoader } from '../../src/train/encoders.js';
 import { PageError, plainMessage } from './errors.js';
 
 const base = () => new URL('./', location.href);
 export const FACEAPI_URLS = {
   detector: 'models/faceapi/tiny_face_detector_model-weights_manifest.json',
   landmarks: 'models/faceapi/face_landmark_68_model-weights_manifest.json',
+  expression: 'models/faceapi/face_expression_model-weights_manifest.json',
 };
 export const BPE_URL = 'assets/clip/bpe_simple_vocab_16e6.txt.gz';
 
@@ -47,6 +51,13 @@ export async function loadFacePipeline(): Promise<FacePipeline> {
 export async function loadLandmarkFeatures(): Promise<FaceLandmarkFeatures> {
   return FaceLandmarkFeatures.fromWeights(await weights(FACEAPI_URLS.landmarks));
 }
+
+/** LRDif's image encoders other than CLIP (config imageEncoder), built from the page's assets. */
+export const loadImageEmbedder: ImageEmbedderLoader = async (kind) => {
+  if (kind !== 'faceapi-expression') throw new PageError(`this page has no image encoder '${kind}'`);
+  const net = new FaceExpressionNet(await weights(FACEAPI_URLS.expression));
+  return new FaceExpressionEmbedder(net, await parameterHash(net.stateDict()));
+};
 
 let tokenizer: Promise<ClipTokenizer> | null = null;
 

@@ -27,11 +27,11 @@ import type { FaceLandmarkFeatures } from '../../src/models/faceapi/landmark-net
 import { LrdifModel } from '../../src/models/lrdif/lrdif.js';
 import type { ClipModel } from '../../src/models/clip/model.js';
 import { tinyRandomClip, parameterHash, sha256Hex, FrozenEncoders, type ClipRecord } from '../../src/train/encoders.js';
-import { imageNoise, imagenetNormalize, MODEL_RESIZE } from '../../src/train/pipeline.js';
+import { imageNoise, imagenetNormalize, modelImages, MODEL_RESIZE } from '../../src/train/pipeline.js';
 import { readCheckpointMeta, loadModelWeights, type CheckpointMeta } from '../../src/train/checkpoint.js';
 import { readSafetensors, PageError, plainMessage, shortenList } from './errors.js';
 import { clipFromFiles } from './clip-file.js';
-import { loadFacePipeline, loadLandmarkFeatures, loadTokenizer } from './assets.js';
+import { loadFacePipeline, loadImageEmbedder, loadLandmarkFeatures, loadTokenizer } from './assets.js';
 
 export interface FileBytes {
   name: string;
@@ -137,7 +137,7 @@ export class InferenceSession {
     try {
       landmarks = await loadLandmarkFeatures();
       faces = await loadFacePipeline();
-      return new InferenceSession(checkpoint, clip, new FrozenEncoders(clip.clip, landmarks, checkpoint.meta.clip), faces);
+      return new InferenceSession(checkpoint, clip, new FrozenEncoders(clip.clip, landmarks, checkpoint.meta.clip, undefined, loadImageEmbedder), faces);
     } catch (e) {
       landmarks?.dispose();
       faces?.dispose();
@@ -320,6 +320,10 @@ export async function inferPhoto(session: InferenceSession, photo: RgbImage, opt
   }
 
   let batch: Tensor | null = null;
+  // the faces again at the image encoder's own input size, when it has one that differs from S
+  const emb = await session.encoders.imageEncoder(cfg.imageEncoder);
+  const E = emb.inputSize ?? S;
+  let encBatch: Tensor | null = null;
   let detections: Array<{ score: number; box: FaceBox; landmarks: FacePoint[] }> = [];
   const buf = RgbImageBuffer.upload([image]);
   try {
@@ -331,9 +335,11 @@ export async function inferPhoto(session: InferenceSession, photo: RgbImage, opt
         return { image, scaled, degrade: degradeInfo, faces: [], classNames: session.classNames, timings, totalMs: performance.now() - t0 };
       }
       batch = alignFaces(buf, detections.map((d) => d.landmarks), { size: S }).faces;
+      if (E !== S) encBatch = alignFaces(buf, detections.map((d) => d.landmarks), { size: E }).faces;
       await lap('alignment');
     } else {
       batch = centreFace(image, S);
+      if (E !== S) encBatch = centreFace(image, E);
       await lap('face crop');
     }
   } finally {
@@ -341,19 +347,23 @@ export async function inferPhoto(session: InferenceSession, photo: RgbImage, opt
   }
 
   const F = batch.shape[0];
-  const made: Tensor[] = [batch];
+  const made: Tensor[] = [batch, ...(encBatch ? [encBatch] : [])];
   try {
-    const e = await session.encoders.imageEmbeddings(batch);
-    const eImg = tensor(e, [F, session.encoders.projectionDim]);
+    // the config's input normalisation (none, or per-image exposure) for everything the model sees
+    const seen = modelImages(batch, { inputNorm: cfg.inputNorm });
+    if (seen !== batch) made.push(seen);
+    const encSeen = encBatch ? modelImages(encBatch, { inputNorm: cfg.inputNorm }) : seen;
+    if (encSeen !== seen && encSeen !== encBatch) made.push(encSeen);
+    const eImg = tensor(await emb.embed(encSeen), [F, emb.dim]);
     made.push(eImg);
-    await lap('CLIP image embedding');
-    const taps = session.encoders.taps(batch);
+    await lap(cfg.imageEncoder === 'clip' ? 'CLIP image embedding' : 'image embedding');
+    const taps = session.encoders.taps(seen);
     made.push(...taps);
     await lap('landmark features');
     const g = Array.from({ length: F }, (_, i) => i);
     const noise = tensor(imageNoise(session.noiseSeed + 3, 0, g, cfg.priorDim), [F, cfg.priorDim]);
     made.push(noise);
-    const x112 = imagenetNormalize(batch);
+    const x112 = imagenetNormalize(seen);
     made.push(x112);
     const p = model.predict({ x112, taps, eImg, noise });
     made.push(p);

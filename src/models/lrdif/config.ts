@@ -12,6 +12,21 @@ export type LrdifVariant = 'udc' | 'lowlight';
 export type LrdifParameterisation = 'eps' | 'x0';
 /** β schedule: 'sqrtLinear' β = linspace(√β₁, √β_T, T)² (the spec's), 'linear' β = linspace(β₁, β_T, T). */
 export type LrdifBetaSchedule = 'sqrtLinear' | 'linear';
+/** Input normalisation of the [0, 1] images before the model and the encoders see them (input-norm.ts). */
+export type LrdifInputNorm = 'none' | 'exposure';
+/**
+ * The frozen image encoder E_I that gives e_img: CLIP's image tower (the paper's), or face-api's
+ * pretrained FaceExpressionNet (its pooled 256-d features, a face-expression encoder).
+ */
+export type LrdifImageEncoder = 'clip' | 'faceapi-expression';
+/** Width of the face-api expression encoder's e_img (the pooled features of its extractor). */
+export const FACEAPI_EXPRESSION_DIM = 256;
+/**
+ * Class weights of the cross-entropy from the training split's class counts n_k (N images, K
+ * classes with images): 'none' (the paper's), 'inverse' w_k = N/(K·n_k), 'sqrtInverse'
+ * w_k ∝ 1/√n_k scaled so that Σ n_k·w_k = N (K: the classes that have images). The loss is the weighted mean Σ w_{y_i}·ℓ_i / Σ w_{y_i}.
+ */
+export type LrdifClassBalance = 'none' | 'inverse' | 'sqrtInverse';
 
 type Triple = [number, number, number];
 type Quad = [number, number, number, number];
@@ -25,6 +40,16 @@ export interface LrdifConfig {
   clipDim: number;
   /** Side of the square UDCformer input (112). Must be a multiple of 16·window. */
   imageSize: number;
+  /**
+   * 'none' (the paper's): the images as they come; 'exposure': every image brought to a clean
+   * face's mean and contrast first (input-norm.ts), for the UDCformer and the encoders alike.
+   */
+  inputNorm: LrdifInputNorm;
+  /**
+   * E_I: 'clip' (the paper's; e_img has P = clipDim values) or 'faceapi-expression' (face-api's
+   * FaceExpressionNet features, 256 values). e_txt stays CLIP's text embedding either way.
+   */
+  imageEncoder: LrdifImageEncoder;
 
   // ---- FPEN (S1: 2P → hidden → hidden → C; S2: P → hidden → hidden → C)
   /** Hidden width of FPEN_S1 and FPEN_S2 (256). */
@@ -93,6 +118,8 @@ export interface LrdifConfig {
   lambdaL1: number;
   /** Label smoothing ε of the cross-entropy (0). */
   labelSmoothing: number;
+  /** Class weighting of the cross-entropy from the training counts ('none', the paper's). */
+  classBalance: LrdifClassBalance;
 }
 
 const reference: LrdifConfig = Object.freeze({
@@ -100,6 +127,8 @@ const reference: LrdifConfig = Object.freeze({
   numClasses: 7,
   clipDim: 512,
   imageSize: 112,
+  inputNorm: 'none',
+  imageEncoder: 'clip',
   fpenHidden: 256,
   priorDim: 256,
   leakySlope: 0.1,
@@ -131,6 +160,7 @@ const reference: LrdifConfig = Object.freeze({
   tau: 1,
   lambdaL1: 0,
   labelSmoothing: 0,
+  classBalance: 'none',
 }) as LrdifConfig;
 
 /**
@@ -191,6 +221,9 @@ const ENUMS: Partial<Record<keyof LrdifConfig, readonly string[]>> = {
   variant: ['udc', 'lowlight'],
   parameterisation: ['eps', 'x0'],
   betaSchedule: ['sqrtLinear', 'linear'],
+  inputNorm: ['none', 'exposure'],
+  imageEncoder: ['clip', 'faceapi-expression'],
+  classBalance: ['none', 'inverse', 'sqrtInverse'],
 };
 
 function fail(field: string, message: string): never {
@@ -283,6 +316,38 @@ export function makeLrdifConfig(base: LrdifConfig | 'reference' | 'tiny' = 'refe
   }
   for (const k of Object.keys(ARRAY_LENGTH)) if (Array.isArray(c[k])) c[k] = [...(c[k] as number[])];
   return validateLrdifConfig(c as unknown as LrdifConfig);
+}
+
+/**
+ * Fields added after the first checkpoint format, with the value that reproduces the models
+ * written before them (a checkpoint's config lacking one gets it: `withConfigDefaults`).
+ */
+export const LRDIF_ADDED_FIELDS: Readonly<Partial<LrdifConfig>> = Object.freeze({ inputNorm: 'none', imageEncoder: 'clip', classBalance: 'none' });
+
+/** A stored config with the later-added fields filled in (LRDIF_ADDED_FIELDS) when absent. */
+export function withConfigDefaults<T>(c: T): T {
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) return c;
+  return { ...LRDIF_ADDED_FIELDS, ...c };
+}
+
+/**
+ * The cross-entropy's class weights for training counts `counts` (one per class) under a
+ * balance scheme, or null for 'none'. Classes without training images get weight 0.
+ */
+export function classBalanceWeights(balance: LrdifClassBalance, counts: readonly number[]): Float32Array | null {
+  if (balance === 'none') return null;
+  if (counts.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`lrdif: classBalanceWeights: counts must be integers ≥ 0, got [${counts.join(', ')}]`);
+  const N = counts.reduce((a, b) => a + b, 0);
+  if (N === 0) throw new Error('lrdif: classBalanceWeights: no training images');
+  const raw = counts.map((n) => (n === 0 ? 0 : balance === 'inverse' ? 1 / n : 1 / Math.sqrt(n)));
+  // scale so that Σ n_k·w_k = N (for 'inverse' that is w_k = N/(K·n_k), K the classes with images)
+  const mass = counts.reduce((a, n, k) => a + n * raw[k], 0);
+  return Float32Array.from(raw, (w) => (w * N) / mass);
+}
+
+/** Width of e_img: CLIP's projection P, or the face-api expression encoder's 256. */
+export function lrdifImageDim(c: Pick<LrdifConfig, 'imageEncoder' | 'clipDim'>): number {
+  return c.imageEncoder === 'faceapi-expression' ? FACEAPI_EXPRESSION_DIM : c.clipDim;
 }
 
 /** 'LRDif' or 'LLDif', by variant. */

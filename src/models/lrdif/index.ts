@@ -1,5 +1,6 @@
 /** The LRDif / LLDif model (browser-safe): config, modules, diffusion, the two-stage model. */
 export * from './config.js';
+export { exposureNormalize, normalizeInput, EXPOSURE_TARGET_MEAN, EXPOSURE_TARGET_STD, EXPOSURE_EPS } from './input-norm.js';
 export { Fpen } from './fpen.js';
 export { PriorModulation } from './modulation.js';
 export { DMNet, dmnetCore } from './dmnet.js';

@@ -4,6 +4,7 @@
  * parameter groups of each stage. LLDif is the same model (`config.variant === 'lowlight'`).
  *
  * Stage 1: Z = FPEN_S1(Conc(e_txt(y), e_img(x))); logits = UDCformer(x112, taps, Z); L = CE.
+ * e_img comes from the config's image encoder (CLIP, or face-api's expression net), e_txt from CLIP.
  * Stage 2: c = FPEN_S2(e_img(x)); Ẑ₀ = reverse chain from Z_T (training with a target Z and
  *   insertNoise: √ᾱ_T·Z + √(1−ᾱ_T)·ε; otherwise ε ~ N(0, I)), or Ẑ₀ = c without diffusion;
  *   logits = UDCformer(x112, taps, Ẑ₀);
@@ -13,16 +14,17 @@
  * `denoiser.…`, `udcformer.…` (see README.md).
  */
 import { noGrad, tidy } from '../../autograd/engine.js';
-import type { Tensor } from '../../autograd/tensor.js';
-import { add, mulScalar } from '../../kernels/elementwise.js';
+import { tensor, type Tensor } from '../../autograd/tensor.js';
+import { add, div, mul, mulScalar } from '../../kernels/elementwise.js';
+import { sum } from '../../kernels/reduce.js';
 import { embedding } from '../../kernels/indexing.js';
 import { concat } from '../../kernels/layout.js';
 import { crossEntropy, klDiv, l1Loss } from '../../kernels/loss.js';
 import { Generator, randomNormal } from '../../kernels/random.js';
-import { detach } from '../../kernels/shape.js';
+import { detach, reshape } from '../../kernels/shape.js';
 import { logSoftmax, softmax } from '../../kernels/softmax.js';
 import { Module } from '../../nn/module.js';
-import { lrdifConfigs, validateLrdifConfig, type LrdifConfig } from './config.js';
+import { classBalanceWeights, lrdifConfigs, lrdifImageDim, validateLrdifConfig, type LrdifConfig } from './config.js';
 import { Denoiser } from './denoiser.js';
 import { checkTaps, type LandmarkTaps } from './dilnetwork.js';
 import { insertNoise, makeDiffusionSchedule, reverseChain, sampleChain, type DiffusionSchedule } from './diffusion.js';
@@ -43,7 +45,7 @@ export interface LrdifImageInputs {
   x112: Tensor;
   /** Landmark taps NCHW: [B, 64, S/4, S/4], [B, 128, S/8, S/8], [B, 256, S/16, S/16] (channels per config). */
   taps: LandmarkTaps;
-  /** CLIP image embeddings e_img [B, P] (L2-normalised). */
+  /** Image embeddings e_img [B, P] of the config's image encoder (L2-normalised; P = lrdifImageDim(config)). */
   eImg: Tensor;
 }
 
@@ -109,10 +111,15 @@ export class LrdifModel extends Module {
     const gen = options.generator ?? (options.seed !== undefined ? new Generator(options.seed) : undefined);
     const c = this.config;
     this.schedule = makeDiffusionSchedule(c);
-    this.fpenS1 = this.registerModule('fpenS1', new Fpen(2 * c.clipDim, c.fpenHidden, c.priorDim, c.leakySlope, gen, 'FPEN_S1'));
-    this.fpenS2 = this.registerModule('fpenS2', new Fpen(c.clipDim, c.fpenHidden, c.priorDim, c.leakySlope, gen, 'FPEN_S2'));
+    const imageDim = lrdifImageDim(c);
+    this.fpenS1 = this.registerModule('fpenS1', new Fpen(c.clipDim + imageDim, c.fpenHidden, c.priorDim, c.leakySlope, gen, 'FPEN_S1'));
+    this.fpenS2 = this.registerModule('fpenS2', new Fpen(imageDim, c.fpenHidden, c.priorDim, c.leakySlope, gen, 'FPEN_S2'));
     this.udcformer = this.registerModule('udcformer', new UDCformer(c, gen));
     this.denoiser = this.registerModule('denoiser', new Denoiser(c.priorDim, c.denoiserWidth, c.denoiserDepth, c.leakySlope, gen));
+  }
+
+  private get imageEncoderName(): string {
+    return this.config.imageEncoder === 'clip' ? 'CLIP' : 'face-api expression';
   }
 
   private checkImage(op: string, inp: LrdifImageInputs): number {
@@ -120,7 +127,7 @@ export class LrdifModel extends Module {
     expectShape(op, 'x112', inp.x112, [-1, 3, S, S]);
     const B = inp.x112.shape[0];
     checkTaps(this.config, inp.taps, B);
-    expectShape(op, 'eImg (CLIP image embeddings)', inp.eImg, [B, this.config.clipDim]);
+    expectShape(op, `eImg (${this.imageEncoderName} image embeddings)`, inp.eImg, [B, lrdifImageDim(this.config)]);
     return B;
   }
 
@@ -129,7 +136,7 @@ export class LrdifModel extends Module {
   /** Z = FPEN_S1(Conc(e_txt, e_img)): eTxt, eImg [B, P] → [B, C]. */
   priorS1(eTxt: Tensor, eImg: Tensor): Tensor {
     expectShape('LrdifModel.priorS1', 'eTxt (CLIP text embeddings of the labels)', eTxt, [-1, this.config.clipDim]);
-    expectShape('LrdifModel.priorS1', 'eImg (CLIP image embeddings)', eImg, [eTxt.shape[0], this.config.clipDim]);
+    expectShape('LrdifModel.priorS1', `eImg (${this.imageEncoderName} image embeddings)`, eImg, [eTxt.shape[0], lrdifImageDim(this.config)]);
     return tidy(() => this.fpenS1.forward(concat([eTxt, eImg], 1)));
   }
 
@@ -203,15 +210,33 @@ export class LrdifModel extends Module {
 
   // ---------------------------------------------------------------- losses
 
-  private ce(logits: Tensor, labels: Tensor): Tensor {
+  /**
+   * Cross-entropy with the config's label smoothing; with class weights w [K] (classBalance) the
+   * weighted mean Σ w_{y_i}·ℓ_i / Σ w_{y_i} (PyTorch's `weight=`).
+   */
+  private ce(logits: Tensor, labels: Tensor, classWeights?: Tensor | null): Tensor {
     expectShape('LrdifModel loss', 'labels', labels, [logits.shape[0]]);
-    return crossEntropy(logits, labels, { labelSmoothing: this.config.labelSmoothing });
+    if (!classWeights) return crossEntropy(logits, labels, { labelSmoothing: this.config.labelSmoothing });
+    expectShape('LrdifModel loss', 'class weights', classWeights, [this.config.numClasses]);
+    return tidy(() => {
+      const per = crossEntropy(logits, labels, { labelSmoothing: this.config.labelSmoothing, reduction: 'none' });
+      const w = detach(embedding(reshape(classWeights, [this.config.numClasses, 1]), labels));
+      const wv = reshape(w, [labels.shape[0]]);
+      return div(sum(mul(per, wv)), sum(wv));
+    });
   }
 
-  /** Stage 1: cross-entropy (with the config's label smoothing); labels i32 [B]. */
-  stage1Loss(out: Pick<Stage1Output, 'logits'>, labels: Tensor): LrdifLoss {
+  /** The class weights [K] of the config's classBalance for training class counts (null for 'none'). */
+  classWeights(counts: readonly number[]): Tensor | null {
+    if (counts.length !== this.config.numClasses) throw new Error(`lrdif: LrdifModel.classWeights: ${counts.length} class counts for ${this.config.numClasses} classes`);
+    const w = classBalanceWeights(this.config.classBalance, counts);
+    return w ? tensor(w, [this.config.numClasses]) : null;
+  }
+
+  /** Stage 1: cross-entropy (with the config's label smoothing and class weights); labels i32 [B]. */
+  stage1Loss(out: Pick<Stage1Output, 'logits'>, labels: Tensor, classWeights?: Tensor | null): LrdifLoss {
     return tidy(() => {
-      const ce = this.ce(out.logits, labels);
+      const ce = this.ce(out.logits, labels, classWeights);
       return { total: ce, ce, kl: null, l1: null };
     });
   }
@@ -220,14 +245,14 @@ export class LrdifModel extends Module {
    * Stage 2: CE + λ_kl·KL(softmax(Z/τ) ‖ softmax(Ẑ₀/τ)) (summed over C, averaged over the batch)
    * + λ_l1·mean|Z − Ẑ₀|; a term whose weight is 0 is not computed (null). Z is out.zTarget unless given.
    */
-  stage2Loss(out: Pick<Stage2Output, 'logits' | 'zHat'> & { zTarget?: Tensor | null }, labels: Tensor, zTarget?: Tensor | null): LrdifLoss {
+  stage2Loss(out: Pick<Stage2Output, 'logits' | 'zHat'> & { zTarget?: Tensor | null }, labels: Tensor, zTarget?: Tensor | null, classWeights?: Tensor | null): LrdifLoss {
     const cfg = this.config;
     const z = zTarget ?? out.zTarget ?? null;
     if ((cfg.lambdaKl > 0 || cfg.lambdaL1 > 0) && !z) {
       throw new Error('lrdif: LrdifModel.stage2Loss: the KL and L1 terms need the stage-1 target Z (zTarget, or eTxt in stage2Forward)');
     }
     return tidy(() => {
-      const ce = this.ce(out.logits, labels);
+      const ce = this.ce(out.logits, labels, classWeights);
       let total = ce;
       let kl: Tensor | null = null;
       let l1: Tensor | null = null;
