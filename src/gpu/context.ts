@@ -8,7 +8,7 @@
  */
 import { expandIncludes } from './shader-include.js';
 import { BufferPool, type PooledBuffer, type PoolStats } from './buffer-pool.js';
-import { kernelKey, reflectEntry, type Kernel, type KernelRequest } from './kernel.js';
+import { kernelKey, reflectEntry, reflectShader, type Kernel, type KernelRequest } from './kernel.js';
 import { UniformRing } from './uniform-ring.js';
 import { adapterCaps, type AdapterCaps, type SubgroupSizes } from './capabilities.js';
 import { applyTuning, defaultTuning, freezeTuning, type ReadonlyKernelTuning, type TuningPatch } from './tuning.js';
@@ -66,6 +66,8 @@ export class GpuContext {
   private ring: UniformRing;
   private kernels = new Map<string, Kernel>();
   private modules = new Map<string, GPUShaderModule>();
+  /** Each shader's WGSL, included files expanded, and its parse: one per file, however many variants are built from it. */
+  private sources = new Map<string, { code: string; reflect: ReturnType<typeof reflectShader> }>();
   private bindGroups = new Map<string, GPUBindGroup>();
   private nextKernelId = 1;
 
@@ -166,14 +168,20 @@ export class GpuContext {
     const key = kernelKey(req);
     const hit = this.kernels.get(key);
     if (hit) return hit;
-    let code: string;
-    try {
-      code = expandIncludes(req.shader, this.shaderSource);
-    } catch (e) {
-      const msg = (e as Error).message;
-      throw new Error(msg.startsWith('lrdif: shader ') ? msg : `lrdif: cannot load shader '${req.shader}.wgsl': ${msg}`);
+    let source = this.sources.get(req.shader);
+    if (!source) {
+      let code: string;
+      try {
+        code = expandIncludes(req.shader, this.shaderSource);
+      } catch (e) {
+        const msg = (e as Error).message;
+        throw new Error(msg.startsWith('lrdif: shader ') ? msg : `lrdif: cannot load shader '${req.shader}.wgsl': ${msg}`);
+      }
+      source = { code, reflect: reflectShader(code) };
+      this.sources.set(req.shader, source);
     }
-    const info = reflectEntry(code, req);
+    const code = source.code;
+    const info = reflectEntry(source.reflect, req);
     let module = this.modules.get(req.shader);
     if (!module) {
       module = this.device.createShaderModule({ code, label: `${req.shader}.wgsl` });
@@ -551,6 +559,8 @@ export class GpuContext {
     this.disposed = true;
     this.device.destroy();
     this.kernels.clear();
+    this.sources.clear();
+    this.modules.clear();
     this.bindGroups.clear();
     keptAlive.delete(this.device);
   }
