@@ -65,6 +65,8 @@ export class GpuContext {
   private readPool: BufferPool;
   private ring: UniformRing;
   private kernels = new Map<string, Kernel>();
+  /** Pipelines being built by `prepareKernels`. */
+  private building = new Map<string, Promise<void>>();
   private modules = new Map<string, GPUShaderModule>();
   /** Each shader's WGSL, included files expanded, and its parse: one per file, however many variants are built from it. */
   private sources = new Map<string, { code: string; reflect: ReturnType<typeof reflectShader> }>();
@@ -168,6 +170,35 @@ export class GpuContext {
     const key = kernelKey(req);
     const hit = this.kernels.get(key);
     if (hit) return hit;
+    const p = this.pipelineParts(req, key);
+    const k = this.makeKernel(req, key, p, this.device.createComputePipeline(p.descriptor));
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  /**
+   * Builds the pipelines of `reqs` that are not built yet with createComputePipelineAsync, all at
+   * once, so the driver may compile them in parallel before they are first dispatched; `kernel()`
+   * finds them built. Resolves when all are built.
+   */
+  async prepareKernels(reqs: KernelRequest[]): Promise<void> {
+    this.checkUsable();
+    const pending: Promise<void>[] = [];
+    for (const req of reqs) {
+      const key = kernelKey(req);
+      if (this.kernels.has(key) || this.building.has(key)) continue;
+      const p = this.pipelineParts(req, key);
+      const build = this.device.createComputePipelineAsync(p.descriptor).then((pipeline) => {
+        this.building.delete(key);
+        if (!this.kernels.has(key)) this.kernels.set(key, this.makeKernel(req, key, p, pipeline));
+      });
+      this.building.set(key, build);
+      pending.push(build);
+    }
+    await Promise.all(pending);
+  }
+
+  private pipelineParts(req: KernelRequest, key: string) {
     let source = this.sources.get(req.shader);
     if (!source) {
       let code: string;
@@ -180,11 +211,10 @@ export class GpuContext {
       source = { code, reflect: reflectShader(code) };
       this.sources.set(req.shader, source);
     }
-    const code = source.code;
     const info = reflectEntry(source.reflect, req);
     let module = this.modules.get(req.shader);
     if (!module) {
-      module = this.device.createShaderModule({ code, label: `${req.shader}.wgsl` });
+      module = this.device.createShaderModule({ code: source.code, label: `${req.shader}.wgsl` });
       this.modules.set(req.shader, module);
     }
     const entries: GPUBindGroupLayoutEntry[] = info.storage.map((s) => ({
@@ -200,23 +230,25 @@ export class GpuContext {
       });
     }
     const layout = this.device.createBindGroupLayout({ entries, label: key });
-    const pipeline = this.device.createComputePipeline({
+    const descriptor: GPUComputePipelineDescriptor = {
       label: key,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: key }),
       compute: { module, entryPoint: req.entry ?? 'main', constants: req.constants },
-    });
-    const k: Kernel = {
+    };
+    return { info, layout, descriptor };
+  }
+
+  private makeKernel(req: KernelRequest, key: string, p: ReturnType<GpuContext['pipelineParts']>, pipeline: GPUComputePipeline): Kernel {
+    return {
       label: key,
       shader: req.shader,
       id: this.nextKernelId++,
       pipeline,
-      layout,
-      storage: info.storage,
-      uniform: info.uniform,
-      workgroupSize: info.workgroupSize,
+      layout: p.layout,
+      storage: p.info.storage,
+      uniform: p.info.uniform,
+      workgroupSize: p.info.workgroupSize,
     };
-    this.kernels.set(key, k);
-    return k;
   }
 
   // ---------------------------------------------------------------- dispatch
