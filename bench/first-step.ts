@@ -6,7 +6,8 @@
  * prints before then marks the phases; its CPU time (all threads, from /proc on Linux) is a
  * figure that a loaded machine skews far less than the wall time.
  *
- *   npx tsx bench/first-step.ts [--warm] [--images N]   one measurement, printed
+ *   npx tsx bench/first-step.ts [--warm] [--images N] [--bin <checkout>/bin/lrdif.js] [--runs N]
+ * prints one measurement per run (--warm: after a warm-up run that fills the caches);
  * and as a row of the lrdif suite (bench/lrdif.bench.ts).
  */
 import { spawn } from 'node:child_process';
@@ -25,6 +26,8 @@ export interface FirstStepOptions {
   warm?: boolean;
   /** Give up after this many ms. */
   timeoutMs?: number;
+  /** The `lrdif` command to time (another checkout's bin/lrdif.js, for an A/B); default this checkout's. */
+  bin?: string;
 }
 
 export interface FirstStepResult {
@@ -109,7 +112,7 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
     NO_COLOR: '1',
   };
   mkdirSync(env.TMPDIR, { recursive: true });
-  const args = [BIN, 'train', '--stage', '1', '--config', 'tiny', '--data', data, '--epochs', '1', '--batch', '16', '--out', join(run, 'out'), '--cache', join(run, 'cache'), '--plain'];
+  const args = [opts.bin ?? BIN, 'train', '--stage', '1', '--config', 'tiny', '--data', data, '--epochs', '1', '--batch', '16', '--out', join(run, 'out'), '--cache', join(run, 'cache'), '--plain'];
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const phases: FirstStepResult['phases'] = [];
@@ -163,8 +166,13 @@ export function describeFirstStep(r: FirstStepResult): string {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const warm = process.argv.includes('--warm');
-  const i = process.argv.indexOf('--images');
-  const images = i > 0 ? Number(process.argv[i + 1]) : undefined;
-  if (warm) console.log(`warm-up: ${describeFirstStep(await timeToFirstStep({ warm, images }))}`);
-  console.log(describeFirstStep(await timeToFirstStep({ warm, images })));
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const images = arg('--images') ? Number(arg('--images')) : undefined;
+  const bin = arg('--bin');
+  const runs = Number(arg('--runs') ?? 1);
+  if (warm) console.log(`warm-up: ${describeFirstStep(await timeToFirstStep({ warm, images, bin }))}`);
+  for (let i = 0; i < runs; i++) console.log(describeFirstStep(await timeToFirstStep({ warm, images, bin })));
 }

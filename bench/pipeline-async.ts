@@ -7,7 +7,7 @@
  * wall and CPU time of the building and of the first runs, split between the main thread and
  * the others.
  *
- *   npx tsx bench/pipeline-async.ts <compiled.json> [sync|async]
+ *   npx tsx bench/pipeline-async.ts <compiled.json> [sync|async] [--first N]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -38,10 +38,10 @@ function parseKey(key: string): { shader: string; entry: string; constants?: Rec
   return { shader: m[1], entry: m[2], constants };
 }
 
-async function child(file: string, mode: 'sync' | 'async'): Promise<void> {
+async function child(file: string, mode: 'sync' | 'async', first: number): Promise<void> {
   const { initNode } = await import('../src/node.js');
   const ctx = await initNode();
-  const list = (JSON.parse(readFileSync(file, 'utf8')) as { results: Entry[] }).results.map((r) => parseKey(r.key));
+  const list = (JSON.parse(readFileSync(file, 'utf8')) as { results: Entry[] }).results.slice(0, first).map((r) => parseKey(r.key));
   const c0 = threadTicks();
   const t0 = performance.now();
   if (mode === 'async') await ctx.prepareKernels(list);
@@ -68,11 +68,13 @@ async function child(file: string, mode: 'sync' | 'async'): Promise<void> {
 }
 
 const argv = process.argv.slice(2);
-if (argv[0] === '--child') await child(argv[1], argv[2] as 'sync' | 'async');
+if (argv[0] === '--child') await child(argv[1], argv[2] as 'sync' | 'async', Number(argv[3]));
 else {
-  for (const mode of argv[1] ? [argv[1]] : ['sync', 'async']) {
+  const f = argv.indexOf('--first');
+  const first = f > 0 ? Number(argv[f + 1]) : Infinity;
+  for (const mode of argv[1] && !argv[1].startsWith('--') ? [argv[1]] : ['sync', 'async']) {
     const root = mkdtempSync(join(tmpdir(), 'lrdif-async-'));
-    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', argv[0], mode], { env: { ...process.env, MESA_SHADER_CACHE_DIR: join(root, 'mesa') }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', argv[0], mode, String(first)], { env: { ...process.env, MESA_SHADER_CACHE_DIR: join(root, 'mesa') }, encoding: 'utf8' });
     console.log(r.stdout.trim().split('\n').pop(), r.status === 0 ? '' : r.stderr.slice(-500));
     rmSync(root, { recursive: true, force: true });
   }
