@@ -177,7 +177,7 @@ const median = (xs: number[]): number => {
  * (tsx and Mesa caches of an earlier run). A row each: ours_ms is the median wall time; the note
  * gives the child's CPU time (what a loaded machine skews least) and the phases of the median run.
  */
-async function benchFirstStep(h: Harness, cold: number, warm: number): Promise<void> {
+export async function benchFirstStep(h: Pick<Harness, 'rows' | 'adapter'>, cold: number, warm: number): Promise<void> {
   const runs: Array<[string, number, boolean]> = [
     ['cold caches', cold, false],
     ['warm caches', warm, true],
