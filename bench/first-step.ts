@@ -115,6 +115,7 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
   const args = [opts.bin ?? BIN, 'train', '--stage', '1', '--config', 'tiny', '--data', data, '--epochs', '1', '--batch', '16', '--out', join(run, 'out'), '--cache', join(run, 'cache'), '--plain'];
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const closed = new Promise((r) => child.once('close', r).once('error', r));
   const phases: FirstStepResult['phases'] = [];
   const seen = new Set<string>();
   let stderr = '';
@@ -147,12 +148,13 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
       });
       child.on('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`lrdif train exited (${code}) before step 1: ${stderr.trim().split('\n').pop() ?? ''}`));
+        const why = stderr.split('\n').filter((l) => l.trim() && !/^Node\.js v/.test(l) && !/^Warning: /.test(l));
+        reject(new Error(`lrdif train exited (${code}) before step 1: ${why.find((l) => /Error|error:/.test(l)) ?? why.pop() ?? ''}`));
       });
     });
   } finally {
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('close', r).once('error', r));
+    await closed;
     if (!opts.warm) rmSync(root, { recursive: true, force: true });
     else rmSync(run, { recursive: true, force: true });
   }

@@ -21,7 +21,7 @@ import { randomNormal, randomUniform, Generator } from '../src/kernels/random.js
 import { AdamW } from '../src/optim/adamw.js';
 import { LrdifModel, makeLrdifConfig, type LrdifConfig } from '../src/models/lrdif/index.js';
 import type { Harness, Impl, PeerName, Suite } from './harness.js';
-import { describeFirstStep, timeToFirstStep, type FirstStepResult } from './first-step.js';
+import { describeFirstStep, timeToFirstStep, type FirstStepOptions, type FirstStepResult } from './first-step.js';
 
 const PEER_SCRIPT = fileURLToPath(new URL('./lrdif_torch_peer.py', import.meta.url));
 const PEER: PeerName = 'pytorch-cpu' as unknown as PeerName;
@@ -177,21 +177,23 @@ const median = (xs: number[]): number => {
  * (tsx and Mesa caches of an earlier run). A row each: ours_ms is the median wall time; the note
  * gives the child's CPU time (what a loaded machine skews least) and the phases of the median run.
  */
-export async function benchFirstStep(h: Pick<Harness, 'rows' | 'adapter'>, cold: number, warm: number): Promise<void> {
+export async function benchFirstStep(h: Pick<Harness, 'rows' | 'adapter'>, cold: number, warm: number, options: Pick<FirstStepOptions, 'bin' | 'images'> = {}): Promise<void> {
   const runs: Array<[string, number, boolean]> = [
     ['cold caches', cold, false],
     ['warm caches', warm, true],
   ];
-  if (warm > 0) await timeToFirstStep({ warm: true }).catch(() => null); // fills the warm caches
+  if (warm > 0) await timeToFirstStep({ ...options, warm: true }).catch(() => null); // fills the warm caches
   for (const [label, n, isWarm] of runs) {
     if (n === 0) continue;
     const shape = `tiny stage 1, batch 16, 112×112, ${label}`;
     const base = { name: 'lrdif train: time to the end of step 1', shape, ours_metric: 'wall' as const, peer: null, peer_ms: null, peer_gpu_ms: null, ratio: null, adapter: h.adapter };
     const results: FirstStepResult[] = [];
     try {
-      for (let i = 0; i < n; i++) results.push(await timeToFirstStep({ warm: isWarm }));
+      for (let i = 0; i < n; i++) results.push(await timeToFirstStep({ ...options, warm: isWarm }));
     } catch (e) {
-      h.rows.push({ ...base, ours_ms: NaN, ours_wall_ms: NaN, ours_samples: results.length, note: `could not run: ${(e as Error).message.split('\n')[0]}` });
+      const note = `could not run: ${(e as Error).message.split('\n')[0]}`;
+      console.log(`   time to the first step, ${label}: ${note}`);
+      h.rows.push({ ...base, ours_ms: NaN, ours_wall_ms: NaN, ours_samples: results.length, note });
       continue;
     }
     const ms = median(results.map((r) => r.ms));
