@@ -124,7 +124,7 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
   });
   try {
     return await new Promise<FirstStepResult>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no step 1 within ${opts.timeoutMs ?? 600_000} ms`)), opts.timeoutMs ?? 600_000);
+      const timer = setTimeout(() => reject(new Error(`no step 1 within ${opts.timeoutMs ?? 1_800_000} ms`)), opts.timeoutMs ?? 1_800_000);
       let buf = '';
       child.stdout.on('data', (b: Buffer) => {
         buf += b.toString();
