@@ -6,11 +6,12 @@
  * prints before then marks the phases; its CPU time (all threads, from /proc on Linux) is a
  * figure that a loaded machine skews far less than the wall time.
  *
- *   npx tsx bench/first-step.ts [--warm] [--images N]   one measurement, printed
+ *   npx tsx bench/first-step.ts [--warm] [--images N] [--bin <checkout>/bin/lrdif.js] [--runs N]
+ * prints one measurement per run (--warm: after a warm-up run that fills the caches);
  * and as a row of the lrdif suite (bench/lrdif.bench.ts).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,8 @@ export interface FirstStepOptions {
   warm?: boolean;
   /** Give up after this many ms. */
   timeoutMs?: number;
+  /** The `lrdif` command to time (another checkout's bin/lrdif.js, for an A/B); default this checkout's. */
+  bin?: string;
 }
 
 export interface FirstStepResult {
@@ -45,14 +48,53 @@ const PHASES: Array<[string, RegExp]> = [
 
 let warmRoot: string | null = null;
 
-function cpuOf(pid: number): number | null {
+interface ProcStat {
+  ppid: number;
+  /** utime + stime of the process and cutime + cstime of its children already reaped, in clock ticks. */
+  ticks: number;
+}
+
+function procStat(pid: number): ProcStat | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // clock ticks of 10 ms
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU ms of a process and all its descendants (bin/lrdif.js runs the command in a child of its
+ * own, and tsx's esbuild is a child too): each live process's own time plus what its reaped
+ * children used. Null off Linux.
+ */
+function cpuOf(pid: number): number | null {
+  let pids: number[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return null;
+  }
+  const stats = new Map<number, ProcStat>();
+  for (const p of pids) {
+    const s = procStat(p);
+    if (s) stats.set(p, s);
+  }
+  if (!stats.has(pid)) return null;
+  const tree = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [p, s] of stats) {
+      if (!tree.has(p) && tree.has(s.ppid)) {
+        tree.add(p);
+        grew = true;
+      }
+    }
+  }
+  let ticks = 0;
+  for (const p of tree) ticks += stats.get(p)!.ticks;
+  return (ticks * 1000) / 100; // clock ticks of 10 ms
 }
 
 /** One measurement (the dataset is written before the clock starts). */
@@ -70,9 +112,10 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
     NO_COLOR: '1',
   };
   mkdirSync(env.TMPDIR, { recursive: true });
-  const args = [BIN, 'train', '--stage', '1', '--config', 'tiny', '--data', data, '--epochs', '1', '--batch', '16', '--out', join(run, 'out'), '--cache', join(run, 'cache'), '--plain'];
+  const args = [opts.bin ?? BIN, 'train', '--stage', '1', '--config', 'tiny', '--data', data, '--epochs', '1', '--batch', '16', '--out', join(run, 'out'), '--cache', join(run, 'cache'), '--plain'];
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const closed = new Promise((r) => child.once('close', r).once('error', r));
   const phases: FirstStepResult['phases'] = [];
   const seen = new Set<string>();
   let stderr = '';
@@ -81,7 +124,7 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
   });
   try {
     return await new Promise<FirstStepResult>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no step 1 within ${opts.timeoutMs ?? 600_000} ms`)), opts.timeoutMs ?? 600_000);
+      const timer = setTimeout(() => reject(new Error(`no step 1 within ${opts.timeoutMs ?? 1_800_000} ms`)), opts.timeoutMs ?? 1_800_000);
       let buf = '';
       child.stdout.on('data', (b: Buffer) => {
         buf += b.toString();
@@ -105,12 +148,13 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
       });
       child.on('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`lrdif train exited (${code}) before step 1: ${stderr.trim().split('\n').pop() ?? ''}`));
+        const why = stderr.split('\n').filter((l) => l.trim() && !/^Node\.js v/.test(l) && !/^Warning: /.test(l));
+        reject(new Error(`lrdif train exited (${code}) before step 1: ${why.find((l) => /Error|error:/.test(l)) ?? why.pop() ?? ''}`));
       });
     });
   } finally {
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('close', r).once('error', r));
+    await closed;
     if (!opts.warm) rmSync(root, { recursive: true, force: true });
     else rmSync(run, { recursive: true, force: true });
   }
@@ -124,8 +168,13 @@ export function describeFirstStep(r: FirstStepResult): string {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const warm = process.argv.includes('--warm');
-  const i = process.argv.indexOf('--images');
-  const images = i > 0 ? Number(process.argv[i + 1]) : undefined;
-  if (warm) console.log(`warm-up: ${describeFirstStep(await timeToFirstStep({ warm, images }))}`);
-  console.log(describeFirstStep(await timeToFirstStep({ warm, images })));
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const images = arg('--images') ? Number(arg('--images')) : undefined;
+  const bin = arg('--bin');
+  const runs = Number(arg('--runs') ?? 1);
+  if (warm) console.log(`warm-up: ${describeFirstStep(await timeToFirstStep({ warm, images, bin }))}`);
+  for (let i = 0; i < runs; i++) console.log(describeFirstStep(await timeToFirstStep({ warm, images, bin })));
 }

@@ -5,6 +5,8 @@
  *   stage-2 training step   FPEN_S2, the T = 4 reverse chain from the noised target, UDCformer,
  *                           CE + KL, backward, AdamW step
  *   inference batch         FPEN_S2, the chain from N(0, I), UDCformer, softmax (no gradients)
+ * and first the time to the first training step of `lrdif train` in a child process, with cold
+ * and with warm caches (bench/first-step.ts; no peer).
  * Each row gives images/s (printed) and, from timestamp queries, the kernels' shares of the GPU
  * time (printed, and the top five in the row's note). The peer is the independent PyTorch
  * implementation of test/golden/make_lrdif_fixtures.py on this machine's CPU, run in the same
@@ -19,6 +21,7 @@ import { randomNormal, randomUniform, Generator } from '../src/kernels/random.js
 import { AdamW } from '../src/optim/adamw.js';
 import { LrdifModel, makeLrdifConfig, type LrdifConfig } from '../src/models/lrdif/index.js';
 import type { Harness, Impl, PeerName, Suite } from './harness.js';
+import { describeFirstStep, timeToFirstStep, type FirstStepOptions, type FirstStepResult } from './first-step.js';
 
 const PEER_SCRIPT = fileURLToPath(new URL('./lrdif_torch_peer.py', import.meta.url));
 const PEER: PeerName = 'pytorch-cpu' as unknown as PeerName;
@@ -162,11 +165,52 @@ async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number
   }
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/**
+ * Time to the first training step (bench/first-step.ts): `lrdif train` in a child process, from
+ * its start to the end of step 1; cold (new tsx, Mesa and embedding caches every run) and warm
+ * (tsx and Mesa caches of an earlier run). A row each: ours_ms is the median wall time; the note
+ * gives the child's CPU time (what a loaded machine skews least) and the phases of the median run.
+ */
+export async function benchFirstStep(h: Pick<Harness, 'rows' | 'adapter'>, cold: number, warm: number, options: Pick<FirstStepOptions, 'bin' | 'images'> = {}): Promise<void> {
+  const runs: Array<[string, number, boolean]> = [
+    ['cold caches', cold, false],
+    ['warm caches', warm, true],
+  ];
+  if (warm > 0) await timeToFirstStep({ ...options, warm: true }).catch(() => null); // fills the warm caches
+  for (const [label, n, isWarm] of runs) {
+    if (n === 0) continue;
+    const shape = `tiny stage 1, batch 16, 112×112, ${label}`;
+    const base = { name: 'lrdif train: time to the end of step 1', shape, ours_metric: 'wall' as const, peer: null, peer_ms: null, peer_gpu_ms: null, ratio: null, adapter: h.adapter };
+    const results: FirstStepResult[] = [];
+    try {
+      for (let i = 0; i < n; i++) results.push(await timeToFirstStep({ ...options, warm: isWarm }));
+    } catch (e) {
+      const note = `could not run: ${(e as Error).message.split('\n')[0]}`;
+      console.log(`   time to the first step, ${label}: ${note}`);
+      h.rows.push({ ...base, ours_ms: NaN, ours_wall_ms: NaN, ours_samples: results.length, note });
+      continue;
+    }
+    const ms = median(results.map((r) => r.ms));
+    const cpu = results.every((r) => r.cpuMs !== null) ? median(results.map((r) => r.cpuMs!)) : null;
+    const mid = [...results].sort((a, b) => a.ms - b.ms)[results.length >> 1];
+    const note = `${cpu === null ? '' : `median CPU ${(cpu / 1000).toFixed(1)} s (child and its children, all threads); `}median run: ${describeFirstStep(mid)}`;
+    console.log(`   time to the first step, ${label}: ${note}`);
+    h.rows.push({ ...base, ours_ms: Math.round(ms), ours_wall_ms: Math.round(ms), ours_samples: results.length, note });
+  }
+}
+
 export const lrdifSuite: Suite = {
   name: 'lrdif',
   description:
-    'LRDif stage-1 and stage-2 training steps and an inference batch at 112×112: tiny (batch 16) and reference (batch 8) configs (--quick: tiny only; --gpu-sizes: both at batch 8 and 64), vs the PyTorch implementation on the CPU',
+    'time to the first training step of `lrdif train` (tiny, cold and warm caches); LRDif stage-1 and stage-2 training steps and an inference batch at 112×112: tiny (batch 16) and reference (batch 8) configs (--quick: tiny only; --gpu-sizes: both at batch 8 and 64), vs the PyTorch implementation on the CPU',
   async run(h) {
+    await benchFirstStep(h, h.options.quick ? 1 : 3, h.options.quick ? 1 : 2);
     if (h.options.gpuSizes) {
       for (const name of ['tiny', 'reference'] as const) for (const batch of [8, 64]) await benchConfig(h, name, batch, h.options.quick ? 3 : 5);
       return;

@@ -140,6 +140,30 @@ describe('caches', () => {
     expect(Array.from(await readF32(ctx, b, 3))).toEqual([1, 4, 9]);
     for (const pb of [a, b, c]) ctx.release(pb);
   });
+
+  it('prepareKernels builds pipelines ahead (in parallel, asynchronously) that kernel() then reuses, and they compute', async () => {
+    const before = ctx.stats().kernels;
+    const absK = { shader: 'unary', constants: { OP: UNARY.abs } };
+    const relu = { shader: 'unary', entry: 'main4', constants: { OP: UNARY.relu } };
+    await ctx.prepareKernels([absK, relu, relu]);
+    expect(ctx.stats().kernels).toBe(before + 2);
+    const k = ctx.kernel(relu);
+    expect(k.label).toBe(`unary:main4{OP=${UNARY.relu}}`);
+    await ctx.prepareKernels([relu]);
+    expect(ctx.kernel(relu)).toBe(k);
+    expect(ctx.stats().kernels).toBe(before + 2);
+    const a = upload(ctx, [-1, 2, -3, 4]);
+    const b = ctx.acquire(16);
+    ctx.dispatch(absK, { bindings: { x: a, y: b }, uniforms: { n: 4 }, workgroups: [1] });
+    expect(Array.from(await readF32(ctx, b, 4))).toEqual([1, 2, 3, 4]);
+    ctx.dispatch(k, { bindings: { x4: a, y4: b }, uniforms: { n: 1 }, workgroups: [1] }); // main4: n counts vec4s
+    expect(Array.from(await readF32(ctx, b, 4))).toEqual([0, 2, 0, 4]);
+    for (const pb of [a, b]) ctx.release(pb);
+  });
+
+  it('prepareKernels rejects an unknown entry point the way kernel() does', async () => {
+    await expect(ctx.prepareKernels([{ shader: 'unary', entry: 'nope' }])).rejects.toThrow("lrdif: shader unary.wgsl has no @compute entry point 'nope'");
+  });
 });
 
 describe('uniform ring', () => {

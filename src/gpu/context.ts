@@ -8,7 +8,7 @@
  */
 import { expandIncludes } from './shader-include.js';
 import { BufferPool, type PooledBuffer, type PoolStats } from './buffer-pool.js';
-import { kernelKey, reflectEntry, type Kernel, type KernelRequest } from './kernel.js';
+import { kernelKey, reflectEntry, reflectShader, type Kernel, type KernelRequest } from './kernel.js';
 import { UniformRing } from './uniform-ring.js';
 import { adapterCaps, type AdapterCaps, type SubgroupSizes } from './capabilities.js';
 import { applyTuning, defaultTuning, freezeTuning, type ReadonlyKernelTuning, type TuningPatch } from './tuning.js';
@@ -65,7 +65,11 @@ export class GpuContext {
   private readPool: BufferPool;
   private ring: UniformRing;
   private kernels = new Map<string, Kernel>();
+  /** Pipelines being built by `prepareKernels`. */
+  private building = new Map<string, Promise<void>>();
   private modules = new Map<string, GPUShaderModule>();
+  /** Each shader's WGSL, included files expanded, and its parse: one per file, however many variants are built from it. */
+  private sources = new Map<string, { code: string; reflect: ReturnType<typeof reflectShader> }>();
   private bindGroups = new Map<string, GPUBindGroup>();
   private nextKernelId = 1;
 
@@ -166,17 +170,51 @@ export class GpuContext {
     const key = kernelKey(req);
     const hit = this.kernels.get(key);
     if (hit) return hit;
-    let code: string;
-    try {
-      code = expandIncludes(req.shader, this.shaderSource);
-    } catch (e) {
-      const msg = (e as Error).message;
-      throw new Error(msg.startsWith('lrdif: shader ') ? msg : `lrdif: cannot load shader '${req.shader}.wgsl': ${msg}`);
+    const p = this.pipelineParts(req, key);
+    const k = this.makeKernel(req, key, p, this.device.createComputePipeline(p.descriptor));
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  /**
+   * Builds the pipelines of `reqs` that are not built yet with createComputePipelineAsync, all at
+   * once, so the driver may compile them in parallel before they are first dispatched; `kernel()`
+   * finds them built. Resolves when all are built.
+   */
+  async prepareKernels(reqs: KernelRequest[]): Promise<void> {
+    this.checkUsable();
+    const pending: Promise<void>[] = [];
+    for (const req of reqs) {
+      const key = kernelKey(req);
+      if (this.kernels.has(key) || this.building.has(key)) continue;
+      const p = this.pipelineParts(req, key);
+      const build = this.device.createComputePipelineAsync(p.descriptor).then((pipeline) => {
+        this.building.delete(key);
+        if (!this.kernels.has(key)) this.kernels.set(key, this.makeKernel(req, key, p, pipeline));
+      });
+      this.building.set(key, build);
+      pending.push(build);
     }
-    const info = reflectEntry(code, req);
+    await Promise.all(pending);
+  }
+
+  private pipelineParts(req: KernelRequest, key: string) {
+    let source = this.sources.get(req.shader);
+    if (!source) {
+      let code: string;
+      try {
+        code = expandIncludes(req.shader, this.shaderSource);
+      } catch (e) {
+        const msg = (e as Error).message;
+        throw new Error(msg.startsWith('lrdif: shader ') ? msg : `lrdif: cannot load shader '${req.shader}.wgsl': ${msg}`);
+      }
+      source = { code, reflect: reflectShader(code) };
+      this.sources.set(req.shader, source);
+    }
+    const info = reflectEntry(source.reflect, req);
     let module = this.modules.get(req.shader);
     if (!module) {
-      module = this.device.createShaderModule({ code, label: `${req.shader}.wgsl` });
+      module = this.device.createShaderModule({ code: source.code, label: `${req.shader}.wgsl` });
       this.modules.set(req.shader, module);
     }
     const entries: GPUBindGroupLayoutEntry[] = info.storage.map((s) => ({
@@ -192,23 +230,25 @@ export class GpuContext {
       });
     }
     const layout = this.device.createBindGroupLayout({ entries, label: key });
-    const pipeline = this.device.createComputePipeline({
+    const descriptor: GPUComputePipelineDescriptor = {
       label: key,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: key }),
       compute: { module, entryPoint: req.entry ?? 'main', constants: req.constants },
-    });
-    const k: Kernel = {
+    };
+    return { info, layout, descriptor };
+  }
+
+  private makeKernel(req: KernelRequest, key: string, p: ReturnType<GpuContext['pipelineParts']>, pipeline: GPUComputePipeline): Kernel {
+    return {
       label: key,
       shader: req.shader,
       id: this.nextKernelId++,
       pipeline,
-      layout,
-      storage: info.storage,
-      uniform: info.uniform,
-      workgroupSize: info.workgroupSize,
+      layout: p.layout,
+      storage: p.info.storage,
+      uniform: p.info.uniform,
+      workgroupSize: p.info.workgroupSize,
     };
-    this.kernels.set(key, k);
-    return k;
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -551,6 +591,8 @@ export class GpuContext {
     this.disposed = true;
     this.device.destroy();
     this.kernels.clear();
+    this.sources.clear();
+    this.modules.clear();
     this.bindGroups.clear();
     keptAlive.delete(this.device);
   }

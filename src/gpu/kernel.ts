@@ -98,8 +98,13 @@ export function kernelKey(req: KernelRequest): string {
   return `${req.shader}:${req.entry ?? 'main'}${cs ? `{${cs}}` : ''}`;
 }
 
-export function reflectEntry(code: string, req: KernelRequest) {
-  const reflect = new WgslReflect(code);
+/** Parses a shader's WGSL once; `reflectEntry` reads each entry point's bindings from it. */
+export function reflectShader(code: string): WgslReflect {
+  return new WgslReflect(code);
+}
+
+export function reflectEntry(shader: WgslReflect | string, req: KernelRequest) {
+  const reflect = typeof shader === 'string' ? reflectShader(shader) : shader;
   const entryName = req.entry ?? 'main';
   const fn = reflect.entry.compute.find((f) => f.name === entryName);
   if (!fn) {
