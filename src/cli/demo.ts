@@ -126,39 +126,39 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     } else say(`[2/5] degraded faces: reusing ${degraded}`);
 
     const cacheDir = o.cache === false ? null : (o.cache ?? defaultCacheDir());
+    const base = runOptions({
+      stage: 1,
+      data: degraded,
+      format: 'folder',
+      testFraction: 0.25,
+      splitSeed: 0,
+      clip: o.clip ?? null,
+      config: 'tiny',
+      set: {
+        ...(o.imageSize === 112 ? {} : { imageSize: o.imageSize, window: o.imageSize / 16 }),
+        inputNorm: o.inputNorm,
+        imageEncoder: o.imageEncoder,
+        classBalance: o.classBalance,
+      },
+      variant: o.variant,
+      augment: o.augment,
+      epochs: o.epochs1,
+      batch: o.batch,
+      lr: o.lr,
+      schedule: 'constant',
+      seed: o.seed,
+      out: path.join(o.out, 'stage1'),
+      cache: cacheDir,
+    });
     const enc = await openEncoders({ path: o.clip ?? null, seed: 0 }, cacheDir, say);
     let session: Session;
     try {
-      session = await Session.open({ dir: degraded, format: 'folder', splitSeed: 0, testFraction: 0.25 }, enc, say, (m) => process.stderr.write(`${m}\n`));
+      session = await Session.open({ dir: degraded, format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: base.valFraction }, enc, say, (m) => process.stderr.write(`${m}\n`));
     } catch (e) {
       enc.dispose();
       throw e;
     }
     try {
-      const base = runOptions({
-        stage: 1,
-        data: degraded,
-        format: 'folder',
-        testFraction: 0.25,
-        splitSeed: 0,
-        clip: o.clip ?? null,
-        config: 'tiny',
-        set: {
-          ...(o.imageSize === 112 ? {} : { imageSize: o.imageSize, window: o.imageSize / 16 }),
-          inputNorm: o.inputNorm,
-          imageEncoder: o.imageEncoder,
-          classBalance: o.classBalance,
-        },
-        variant: o.variant,
-        augment: o.augment,
-        epochs: o.epochs1,
-        batch: o.batch,
-        lr: o.lr,
-        schedule: 'constant',
-        seed: o.seed,
-        out: path.join(o.out, 'stage1'),
-        cache: cacheDir,
-      });
       say(`[3/5] stage 1 (FPEN_S1 + UDCformer, the label is an input): tiny config at ${o.imageSize}×${o.imageSize}, ${o.epochs1} epochs`);
       const s1 = await trainWithOptions(base, false, { session, plain: o.plain, log: say });
       say(`[4/5] stage 2 (FPEN_S2 + denoiser + UDCformer from the image alone): T = ${o.timesteps}, ${o.parameterisation} parameterisation, CE + KL, ${o.epochs2} epochs`);
