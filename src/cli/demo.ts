@@ -39,6 +39,8 @@ import { trainWithOptions } from './train.js';
 import { choiceArg, intArg, numArg } from './args.js';
 import { packageVersion } from './package-version.js';
 import { RECIPE_CONFIG } from '../train/recipe.js';
+import { loadFaceExpressionNet } from '../models/faceapi/load-node.js';
+import { scoreFaceApiZeroShot } from '../baseline/faceapi-zero-shot.js';
 import type { LrdifClassBalance, LrdifImageEncoder, LrdifInputNorm } from '../models/lrdif/config.js';
 
 export interface DemoOptions {
@@ -69,6 +71,8 @@ export interface DemoResult {
   stage1: { best: number; epoch: number; test: number | null };
   stage2: { best: number; epoch: number; test: number | null };
   test: { accuracy: number; perClass: Array<number | null>; classes: string[] };
+  /** The same test faces scored by face-api's pretrained expression net without training (`lrdif baseline --which faceapi`). */
+  faceapiZeroShot: number;
   seconds: number;
   out: string;
 }
@@ -177,7 +181,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         false,
         { session, plain: o.plain, log: say },
       );
-      say(`[5/5] evaluation of stage 2's best checkpoint on the test split`);
+      say(`[5/5] evaluation of stage 2's best checkpoint on the test split, and of face-api's expression net zero-shot on the same faces`);
       const ev = await runEvaluation(
         {
           ckpt: path.join(o.out, 'stage2', 'best.safetensors'),
@@ -199,18 +203,28 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         say,
         (m) => process.stderr.write(`${m}\n`),
       );
+      say(ev.text);
+      // the baseline that costs seconds: face-api's expression net, zero-shot, on the same test faces
+      const net = await loadFaceExpressionNet();
+      let zeroShot: number;
+      try {
+        zeroShot = (await scoreFaceApiZeroShot(net, session.split('test'))).report.accuracy;
+      } finally {
+        net.dispose();
+      }
       const seconds = (performance.now() - t0) / 1000;
       const r = ev.result.report;
-      say(ev.text);
+      const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
       say(
-        `\n${method}: stage 1 (label as input) ${(100 * (s1.result.test?.accuracy ?? s1.result.best.accuracy)).toFixed(1)}% test accuracy; ` +
-          `stage 2 (image only) ${(100 * r.accuracy).toFixed(1)}% on ${r.n} test faces (chance ${(100 / r.classNames.length).toFixed(1)}%), ` +
+        `\n${method}: stage 1 (label as input) ${pct(s1.result.test?.accuracy ?? s1.result.best.accuracy)} test accuracy; ` +
+          `stage 2 (image only) ${pct(r.accuracy)} on ${r.n} test faces (chance ${pct(1 / r.classNames.length)}; face-api's expression net zero-shot ${pct(zeroShot)} on the same faces), ` +
           `in ${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s. Figures: ${path.join(o.out, 'eval')}/confusion.svg, tsne.svg`,
       );
       return {
         stage1: { best: s1.result.best.accuracy, epoch: s1.result.best.epoch, test: s1.result.test?.accuracy ?? null },
         stage2: { best: s2.result.best.accuracy, epoch: s2.result.best.epoch, test: s2.result.test?.accuracy ?? null },
         test: { accuracy: r.accuracy, perClass: r.perClass, classes: r.classNames },
+        faceapiZeroShot: zeroShot,
         seconds,
         out: o.out,
       };
