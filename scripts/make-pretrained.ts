@@ -15,8 +15,8 @@
  *       the synth takes about 40 minutes per degradation and each model's two runs some hours.
  *       A step whose output is complete (synth.json; the run's result.json) is not run again.
  *
- *   npx tsx scripts/make-pretrained.ts list
- *       The shipped models and their figures.
+ *   npx tsx scripts/make-pretrained.ts list [--readme]
+ *       The shipped models and their figures (--readme: also into README.md).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -140,8 +140,8 @@ async function main(): Promise<void> {
     if (pairs.length === 0) fail('package: give udc=<run folder> and/or lowlight=<run folder>');
     await packageRuns(pairs, root ? path.resolve(root) : MODELS, readme);
   } else if (cmd === 'reproduce') await reproduce(args);
-  else if (cmd === 'list') printTable(process.env.LRDIF_PRETRAINED_DIR ? path.resolve(process.env.LRDIF_PRETRAINED_DIR) : MODELS, false);
-  else fail('usage: make-pretrained.ts package <name>=<run> … | reproduce --faces <dir> --work <dir> [--only <name>] [--dry-run] | list');
+  else if (cmd === 'list') printTable(process.env.LRDIF_PRETRAINED_DIR ? path.resolve(process.env.LRDIF_PRETRAINED_DIR) : MODELS, args.includes('--readme'));
+  else fail('usage: make-pretrained.ts package <name>=<run> … [--root <dir>] [--no-readme] | reproduce --faces <dir> --work <dir> [--only <name>] [--dry-run] | list [--readme]');
 }
 
 main().catch((e: unknown) => fail((e as Error).message.replace(/^lrdif: /, '')));

@@ -26,7 +26,7 @@ import { trainOptionsFromCli } from '../src/cli/train.js';
 import { runPrediction } from '../src/train/predict-node.js';
 import { cardsTable, parseCard, pretrainedEntry, PRETRAINED_NAMES, type PretrainedCard } from '../src/pretrained/models.js';
 import { recipeDifferences, recipeExpect, recipeSteps } from '../src/pretrained/recipe.js';
-import { maxProbabilityDifference, openPretrained, packagePretrained, pretrainedRoot } from '../src/pretrained/pretrained-node.js';
+import { loadPretrained, maxProbabilityDifference, openPretrained, packagePretrained, pretrainedRoot } from '../src/pretrained/pretrained-node.js';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
 const ASSETS = fileURLToPath(new URL('../assets/models', import.meta.url));
@@ -176,6 +176,17 @@ describe('pretrained models: packaging and prediction', () => {
     expect(card.encoders.clip.neededForInference).toBe(false);
     expect(openPretrained('lowlight', models).info.results.test.accuracy).toBe(0.375);
     expect(cardsTable([card])).toContain('| LLDif, low-light faces | `lowlight` | faces-lowlight | 40 | 37.5 % | 18.8 % | 40.0 % |');
+    // loaded as a model: the same weights
+    const loaded = await loadPretrained('lowlight', models);
+    try {
+      const w = loaded.model.stateDict().get('udcformer.classifier.weight')!;
+      const src = openSafetensorsFile(path.join(run, 's2', 'best.safetensors'));
+      expect(Array.from((await w.data()) as Float32Array)).toEqual(Array.from(src.getHostArray('model.udcformer.classifier.weight', 'f32')));
+      src.close();
+      expect(loaded.card.name).toBe('lowlight');
+    } finally {
+      loaded.model.dispose();
+    }
     // a run without result.json, or one of the other variant: refused, the packaged folder untouched
     fs.renameSync(path.join(run, 's2', 'result.json'), path.join(run, 's2', 'result.moved'));
     await expect(packagePretrained({ name: 'lowlight', run: path.join(run, 's2'), root: models, images, version: 'test', log: quiet })).rejects.toThrow('result.json does not exist (the run has not finished');

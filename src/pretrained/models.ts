@@ -128,18 +128,18 @@ export function cardSummary(card: PretrainedCard): string {
 export function cardsTable(cards: readonly PretrainedCard[]): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
   const rows = [
-    '| model | `--model` | trained on | test images | test accuracy | mean per-class | val accuracy | model file |',
-    '|---|---|---|---|---|---|---|---|',
+    '| model | `--model` | trained on | test images | test accuracy | mean per-class | val accuracy | model file | recipe |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const c of cards) {
     const data = String((c.training.data as { name?: string }).name ?? c.variant);
     const val = c.results.val ? pct(c.results.val.accuracy) : '-';
     rows.push(
-      `| ${c.title} | \`${c.name}\` | ${data} | ${c.results.test.n} | ${pct(c.results.test.accuracy)} | ${pct(c.results.test.mean_class_accuracy)} | ${val} | ${(c.model.bytes / 2 ** 20).toFixed(2)} MiB |`,
+      `| ${c.title} | \`${c.name}\` | ${data} | ${c.results.test.n} | ${pct(c.results.test.accuracy)} | ${pct(c.results.test.mean_class_accuracy)} | ${val} | ${(c.model.bytes / 2 ** 20).toFixed(2)} MiB | ${c.training.matchesRecipe ? 'as in the recipe' : 'not the recipe (a stand-in: see card.json training.differences)'} |`,
     );
   }
   for (const c of cards) {
-    for (const b of c.baselines) rows.push(`| baseline on ${c.name}'s test split: ${b.what} | | | ${b.n} | ${pct(b.accuracy)} | ${pct(b.mean_class_accuracy)} | | |`);
+    for (const b of c.baselines) rows.push(`| baseline on ${c.name}'s test split: ${b.what} | | | ${b.n} | ${pct(b.accuracy)} | ${pct(b.mean_class_accuracy)} | | | |`);
   }
   return rows.join('\n');
 }

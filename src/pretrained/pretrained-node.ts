@@ -20,6 +20,7 @@ import { runPrediction, type PredictResult } from '../train/predict-node.js';
 import type { Log } from '../train/session-node.js';
 import { PRETRAINED_DIR, PRETRAINED_FILES, PRETRAINED_NAMES, PretrainedError, parseCard, pretrainedEntry, type BaselineFigures, type PretrainedCard, type PretrainedEntry } from './models.js';
 import { buildCard, inferenceCheckpoint, inferenceNeedsClip } from './package.js';
+import { loadPretrainedFromBytes, type LoadedPretrained } from './load.js';
 
 export const PRETRAINED_ENV = 'LRDIF_PRETRAINED_DIR';
 
@@ -94,13 +95,20 @@ export function openPretrained(name: string, root: string = pretrainedRoot()): O
   return { entry, dir, model, card: cardFile, clip: needsClip ? clipDir : null, info, meta };
 }
 
+/** A shipped model by name as a ready LrdifModel (eval mode; the caller disposes it), with its paths, metadata and card. */
+export async function loadPretrained(name: string, root: string = pretrainedRoot()): Promise<LoadedPretrained & { paths: OpenedPretrained }> {
+  const paths = openPretrained(name, root);
+  const loaded = await loadPretrainedFromBytes(new Uint8Array(fs.readFileSync(paths.model)), fs.readFileSync(paths.card, 'utf8'), { model: paths.model, card: paths.card });
+  return { ...loaded, paths };
+}
+
 /** The shipped models with their cards (or why one cannot be opened). */
 export function listPretrained(root?: string): Array<{ name: string; model: OpenedPretrained | null; error: string | null }> {
   return PRETRAINED_NAMES.map((name) => {
     try {
       return { name, model: openPretrained(name, root ?? pretrainedRoot()), error: null };
     } catch (e) {
-      return { name, model: null, error: (e as Error).message };
+      return { name, model: null, error: (e as Error).message.replace(/^lrdif: /, '') };
     }
   });
 }
@@ -145,7 +153,7 @@ function findBaselines(runDir: string, data: string, n: number, log: Log): Basel
  * Images to check the packaged model on: the first test image of each class of the run's data
  * (when the data is on this machine), else synthetic faces written to a temp folder.
  */
-export function verificationImages(data: string | null, count = 8): string[] {
+export function verificationImages(data: string | null, count = 8): { files: string[]; cleanup: () => void } {
   const test = data ? path.join(data, 'test') : null;
   if (test && fs.existsSync(test)) {
     const out: string[] = [];
@@ -156,14 +164,15 @@ export function verificationImages(data: string | null, count = 8): string[] {
       if (f) out.push(path.join(dir, f));
       if (out.length >= count) break;
     }
-    if (out.length) return out;
+    if (out.length) return { files: out, cleanup: () => {} };
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-verify-'));
-  return Array.from({ length: count }, (_, i) => {
+  const files = Array.from({ length: count }, (_, i) => {
     const file = path.join(dir, `face-${i}.png`);
     fs.writeFileSync(file, encodePng(syntheticFace(0, i).image));
     return file;
   });
+  return { files, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** The largest |p − q| over every face and class of two predictions of the same images. */
@@ -222,6 +231,7 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
   fs.mkdirSync(root, { recursive: true });
   const final = path.join(root, entry.folder);
   const tmp = path.join(root, `.${entry.folder}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let cleanupImages = () => {};
   try {
     if (meta.stage !== 2) throw new CheckpointError(source, `is a stage-${meta.stage} checkpoint; a shipped model is a stage-2 one`);
     if (meta.config.variant !== entry.variant) throw new CheckpointError(source, `is a ${meta.config.variant} model; '${entry.name}' ships a ${entry.variant} one`);
@@ -237,7 +247,12 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
       fs.cpSync(from, clipDir, { recursive: true });
     }
     // the packaged model must answer as the source checkpoint does
-    const images = o.images ?? verificationImages(typeof runStage2.data === 'string' ? runStage2.data : null);
+    let images = o.images;
+    if (!images) {
+      const v = verificationImages(typeof runStage2.data === 'string' ? runStage2.data : null);
+      images = v.files;
+      cleanupImages = v.cleanup;
+    }
     const tolerance = o.tolerance ?? 1e-6;
     const quiet: Log = () => {};
     const predict = (ckpt: string, clip: string | null) => runPrediction({ ckpt, images, clip, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, quiet);
@@ -280,6 +295,7 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
     return { card, dir: final, bytes: total };
   } finally {
     reader.close();
+    cleanupImages();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
