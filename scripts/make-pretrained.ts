@@ -13,7 +13,8 @@
  *       Runs the recipe (src/pretrained/recipe.ts) for each model: lrdif synth, stage 1,
  *       stage 2, then packages the stage-2 run as above. Long: on a 2-core CPU with lavapipe
  *       the synth takes about 40 minutes per degradation and each model's two runs some hours.
- *       A step whose output is complete (synth.json; the run's result.json) is not run again.
+ *       A finished run (its result.json) is not run again, an interrupted one is resumed
+ *       (lrdif train --resume); lrdif synth itself keeps a finished copy and resumes one.
  *
  *   npx tsx scripts/make-pretrained.ts list [--readme]
  *       The shipped models and their figures (--readme: also into README.md).
@@ -106,13 +107,14 @@ async function reproduce(args: string[]): Promise<void> {
     const p = { faces: path.resolve(faces), work };
     const [synth, s1, s2] = recipeSteps(name, p);
     const outOf = (s: { args: string[] }) => s.args[s.args.indexOf('--out') + 1];
-    for (const [step, done] of [
-      [synth, path.join(outOf(synth), 'synth.json')],
-      [s1, path.join(outOf(s1), 'result.json')],
-      [s2, path.join(outOf(s2), 'result.json')],
-    ] as const) {
+    // lrdif synth leaves a finished copy as it is and resumes an interrupted one
+    if (dry) process.stdout.write(`${shellCommand(synth)}\n`);
+    else lrdif(synth.args);
+    for (const step of [s1, s2]) {
+      const out = outOf(step);
       if (dry) process.stdout.write(`${shellCommand(step)}\n`);
-      else if (fs.existsSync(done)) process.stderr.write(`${step.what}: done already (${done})\n`);
+      else if (fs.existsSync(path.join(out, 'result.json'))) process.stderr.write(`${step.what}: done already (${out}/result.json)\n`);
+      else if (fs.existsSync(path.join(out, 'run.json'))) lrdif(['train', '--resume', '--out', out, '--plain']);
       else lrdif(step.args);
     }
     pairs.push({ name, run: recipeRunDir(name, p) });
