@@ -2,12 +2,13 @@
  * The shipped pretrained models (assets/models/, src/pretrained/): packaging a training run into
  * one, and training them from scratch.
  *
- *   npx tsx scripts/make-pretrained.ts package udc=<stage-2 run folder> [lowlight=<folder>] [--root <dir>] [--no-readme]
+ *   npx tsx scripts/make-pretrained.ts package udc=<stage-2 run folder> [lowlight=<folder>] [--root <dir>] [--no-readme] [--unfinished]
  *       Packages each run (its best.safetensors, run.json, result.json, metrics.jsonl): the
  *       inference-only model.safetensors and card.json, swapped into assets/models/<folder>/ only
  *       after the packaged model has given the source checkpoint's probabilities on a few
  *       images. Then prints the table of the cards' figures and writes it into README.md
- *       (between the `pretrained-table` markers), so no figure is typed by hand.
+ *       (between the `pretrained-table` markers), so no figure is typed by hand. --unfinished
+ *       packages a run still training (its best epoch so far, no test figures) as a stand-in.
  *
  *   npx tsx scripts/make-pretrained.ts reproduce --faces <faces-real> --work <dir> [--only udc|lowlight] [--dry-run]
  *       Runs the recipe (src/pretrained/recipe.ts) for each model: lrdif synth, stage 1,
@@ -62,12 +63,12 @@ function writeReadmeTable(table: string): void {
   fs.renameSync(tmp, README);
 }
 
-async function packageRuns(pairs: Array<{ name: PretrainedName; run: string }>, root: string, readme: boolean): Promise<void> {
+async function packageRuns(pairs: Array<{ name: PretrainedName; run: string }>, root: string, readme: boolean, unfinished = false): Promise<void> {
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const ctx = await initNode();
   try {
     for (const { name, run } of pairs) {
-      const r = await packagePretrained({ name, run, root, version: packageVersion(), log });
+      const r = await packagePretrained({ name, run, root, version: packageVersion(), log, unfinished });
       log(`package: ${name}: ${r.dir} (${(r.bytes / 2 ** 20).toFixed(2)} MiB): ${cardSummary(r.card)}`);
       if (!r.card.training.matchesRecipe) log(`package: ${name}: NOT the recipe's settings: ${r.card.training.differences.join('; ')}`);
     }
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
   if (cmd === 'package') {
     const root = flag(args, '--root');
     const readme = !args.includes('--no-readme');
+    const unfinished = args.includes('--unfinished');
     const pairs = args
       .filter((a) => !a.startsWith('--'))
       .map((a) => {
@@ -140,10 +142,10 @@ async function main(): Promise<void> {
         return { name: pretrainedEntry(a.slice(0, eq)).name, run: a.slice(eq + 1) };
       });
     if (pairs.length === 0) fail('package: give udc=<run folder> and/or lowlight=<run folder>');
-    await packageRuns(pairs, root ? path.resolve(root) : MODELS, readme);
+    await packageRuns(pairs, root ? path.resolve(root) : MODELS, readme, unfinished);
   } else if (cmd === 'reproduce') await reproduce(args);
   else if (cmd === 'list') printTable(process.env.LRDIF_PRETRAINED_DIR ? path.resolve(process.env.LRDIF_PRETRAINED_DIR) : MODELS, args.includes('--readme'));
-  else fail('usage: make-pretrained.ts package <name>=<run> … [--root <dir>] [--no-readme] | reproduce --faces <dir> --work <dir> [--only <name>] [--dry-run] | list [--readme]');
+  else fail('usage: make-pretrained.ts package <name>=<run> … [--root <dir>] [--no-readme] [--unfinished] | reproduce --faces <dir> --work <dir> [--only <name>] [--dry-run] | list [--readme]');
 }
 
 main().catch((e: unknown) => fail((e as Error).message.replace(/^lrdif: /, '')));

@@ -92,7 +92,11 @@ export interface PretrainedCard {
     matchesRecipe: boolean;
     differences: string[];
   };
-  results: { selected_epoch: number; selected_on: string; val: SplitFigures | null; test: SplitFigures; source: string };
+  /**
+   * `test`: null only for a stand-in packaged from a run that has not finished (then `unfinished`
+   * says so): the test split is scored once, at the end of a run.
+   */
+  results: { selected_epoch: number; selected_on: string; val: SplitFigures | null; test: SplitFigures | null; source: string; unfinished?: string };
   baselines: BaselineFigures[];
   limits: string[];
   packaged: { from: string; lrdif: string; verified: { images: number; maxAbsDifference: number; tolerance: number } };
@@ -114,13 +118,16 @@ export function parseCard(text: string, file: string): PretrainedCard {
   if (!(PRETRAINED_NAMES as readonly unknown[]).includes(j.name)) throw bad(`name is ${JSON.stringify(j.name)}, expected one of ${PRETRAINED_NAMES.join(', ')}`);
   if (!Array.isArray(j.classes) || !j.classes.every((c) => typeof c === 'string')) throw bad('classes must be a list of class names');
   if (!isObj(j.model) || typeof j.model.sha256 !== 'string' || typeof j.model.file !== 'string') throw bad('model must give file and sha256');
-  if (!isObj(j.results) || !isObj(j.results.test) || typeof j.results.test.accuracy !== 'number') throw bad('results.test.accuracy is missing');
+  if (!isObj(j.results)) throw bad('results is missing');
+  const unfinished = typeof j.results.unfinished === 'string';
+  if (!(isObj(j.results.test) && typeof j.results.test.accuracy === 'number') && !(j.results.test === null && unfinished)) throw bad('results.test.accuracy is missing');
   return j as unknown as PretrainedCard;
 }
 
 /** One line per model: name, title, test accuracy and mean per-class accuracy (from the card). */
 export function cardSummary(card: PretrainedCard): string {
   const t = card.results.test;
+  if (!t) return `${card.name}: ${card.title}; no test figures (${card.results.unfinished})`;
   return `${card.name}: ${card.title}; test accuracy ${(100 * t.accuracy).toFixed(1)} %, mean per-class ${(100 * t.mean_class_accuracy).toFixed(1)} % (${t.n} images)`;
 }
 
@@ -134,8 +141,14 @@ export function cardsTable(cards: readonly PretrainedCard[]): string {
   for (const c of cards) {
     const data = String((c.training.data as { name?: string }).name ?? c.variant);
     const val = c.results.val ? pct(c.results.val.accuracy) : '-';
+    const t = c.results.test;
+    const how = c.results.unfinished
+      ? `a stand-in from an unfinished run (${c.results.unfinished})`
+      : c.training.matchesRecipe
+        ? 'as in the recipe'
+        : 'not the recipe (a stand-in: see card.json training.differences)';
     rows.push(
-      `| ${c.title} | \`${c.name}\` | ${data} | ${c.results.test.n} | ${pct(c.results.test.accuracy)} | ${pct(c.results.test.mean_class_accuracy)} | ${val} | ${(c.model.bytes / 2 ** 20).toFixed(2)} MiB | ${c.training.matchesRecipe ? 'as in the recipe' : 'not the recipe (a stand-in: see card.json training.differences)'} |`,
+      `| ${c.title} | \`${c.name}\` | ${data} | ${t ? t.n : '-'} | ${t ? pct(t.accuracy) : '-'} | ${t ? pct(t.mean_class_accuracy) : '-'} | ${val} | ${(c.model.bytes / 2 ** 20).toFixed(2)} MiB | ${how} |`,
     );
   }
   for (const c of cards) {

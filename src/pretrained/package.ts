@@ -63,8 +63,10 @@ export interface CardInputs {
   model: { bytes: number; sha256: string; parameters: number };
   runStage1: Record<string, unknown> | null;
   runStage2: Record<string, unknown>;
-  /** result.json of the stage-2 run. */
-  result: Record<string, unknown>;
+  /** result.json of the stage-2 run; null for a stand-in from a run that has not finished. */
+  result: Record<string, unknown> | null;
+  /** For an unfinished run: the epochs it is set to run. */
+  plannedEpochs?: number;
   /** metrics.jsonl lines of the stage-2 run (for the validation figures of the selected epoch). */
   metrics: Array<Record<string, unknown>>;
   /** synth.json of the training data (its degradation config), when there. */
@@ -77,9 +79,10 @@ export interface CardInputs {
 /** The model card of a packaged run; every figure is read from the run's files. */
 export function buildCard(i: CardInputs): PretrainedCard {
   const { meta, result, entry } = i;
-  if (result.stage !== 2 || result.split !== 'test') throw new Error(`lrdif: package: result.json of ${i.source} is not a stage-2 test result (stage ${JSON.stringify(result.stage)}, split ${JSON.stringify(result.split)})`);
-  const selected = result.selected_epoch as number;
+  if (result && (result.stage !== 2 || result.split !== 'test')) throw new Error(`lrdif: package: result.json of ${i.source} is not a stage-2 test result (stage ${JSON.stringify(result.stage)}, split ${JSON.stringify(result.split)})`);
+  const selected = result ? (result.selected_epoch as number) : meta.epoch;
   if (selected !== meta.epoch) throw new Error(`lrdif: package: result.json reports epoch ${selected} but the checkpoint holds epoch ${meta.epoch}: package the run's best.safetensors`);
+  const unfinished = result ? undefined : `the best epoch so far, ${meta.epoch} of ${i.plannedEpochs ?? '?'}, of a run still training: no test figures yet`;
   const valLine = i.metrics.find((m) => m.type === 'eval' && m.split === 'val' && m.epoch === selected) ?? null;
   const cfg = meta.config as unknown as Record<string, unknown>;
   const needsClip = inferenceNeedsClip(meta.config);
@@ -96,6 +99,7 @@ export function buildCard(i: CardInputs): PretrainedCard {
     'Labels come from the dataset contributors; the test split is person-disjoint from training.',
   ];
   if (differences.length) limits.unshift(`Not trained with the recipe's exact settings: ${differences.join('; ')}.`);
+  if (unfinished) limits.unshift(`A stand-in: ${unfinished}. Package the finished run to replace it.`);
   return {
     format: CARD_FORMAT,
     name: entry.name,
@@ -131,10 +135,11 @@ export function buildCard(i: CardInputs): PretrainedCard {
     },
     results: {
       selected_epoch: selected,
-      selected_on: String(result.selected_on),
+      selected_on: String(result ? result.selected_on : (i.runStage2.selectOn ?? 'val')),
       val: valLine ? figures(valLine) : null,
-      test: figures(result),
-      source: 'result.json and metrics.jsonl of the stage-2 run',
+      test: result ? figures(result) : null,
+      source: result ? 'result.json and metrics.jsonl of the stage-2 run' : 'metrics.jsonl of the stage-2 run (no result.json yet)',
+      ...(unfinished ? { unfinished } : {}),
     },
     baselines: i.baselines,
     limits,

@@ -199,6 +199,11 @@ export interface PackageOptions {
   images?: string[];
   /** Largest allowed probability difference to the source checkpoint (default 1e-6). */
   tolerance?: number;
+  /**
+   * Package a run that has not finished (no result.json): its best checkpoint so far, as a
+   * stand-in whose card has no test figures and says so.
+   */
+  unfinished?: boolean;
   version: string;
   log: Log;
 }
@@ -217,7 +222,8 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
   const runStage2 = readJson(path.join(runDir, 'run.json'));
   const result = readJson(path.join(runDir, 'result.json'));
   if (!runStage2) throw new Error(`lrdif: package: ${path.join(runDir, 'run.json')} does not exist`);
-  if (!result) throw new Error(`lrdif: package: ${path.join(runDir, 'result.json')} does not exist (the run has not finished: result.json is written after the test evaluation)`);
+  if (!result && !o.unfinished) throw new Error(`lrdif: package: ${path.join(runDir, 'result.json')} does not exist (the run has not finished: result.json is written after the test evaluation)`);
+  if (result && o.unfinished) o.log(`package: ${runDir} has finished: packaged with its test figures`);
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const metrics = fs.existsSync(metricsFile)
     ? fs
@@ -273,9 +279,10 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
       runStage1,
       runStage2,
       result,
+      plannedEpochs: typeof runStage2.epochs === 'number' ? runStage2.epochs : undefined,
       metrics,
       synth,
-      baselines: findBaselines(runDir, String(runStage2.data ?? ''), result.n as number, o.log),
+      baselines: result ? findBaselines(runDir, String(runStage2.data ?? ''), result.n as number, o.log) : [],
       verified: { images: images.length, maxAbsDifference: diff, tolerance },
       version: o.version,
     });

@@ -113,7 +113,9 @@ export async function openSession(ck: FileBytes, weights: FileBytes | null, conf
             'div',
             {},
             h('b', {}, `Shipped model '${shipped.name}': ${shipped.title}`),
-            ` — test accuracy ${(100 * shipped.results.test.accuracy).toFixed(1)} %, mean per-class ${(100 * shipped.results.test.mean_class_accuracy).toFixed(1)} % on ${shipped.results.test.n} faces (its card.json)`,
+            shipped.results.test
+              ? ` — test accuracy ${(100 * shipped.results.test.accuracy).toFixed(1)} %, mean per-class ${(100 * shipped.results.test.mean_class_accuracy).toFixed(1)} % on ${shipped.results.test.n} faces (its card.json)`
+              : ` — ${shipped.results.unfinished ?? 'no test figures'}`,
           ),
         ]
       : []),
