@@ -137,7 +137,7 @@ describe('pretrained models: packaging and prediction', () => {
     fs.writeFileSync(path.join(dir, 's1', 'run.json'), JSON.stringify({ ...expect_.stage1, data: '/nowhere/faces-lowlight' }));
     fs.writeFileSync(path.join(dir, 's2', 'run.json'), JSON.stringify({ ...expect_.stage2, data: '/nowhere/faces-lowlight', selectOn: 'val' }));
     const perClass = { neutral: 0.75, happiness: 0.5, surprise: 0.25, sadness: 0, anger: 0, disgust: 0, fear: 0, contempt: 0 };
-    const result = { stage: 2, selected_epoch: epoch, selected_on: 'val', split: 'test', n: 40, accuracy: 0.375, mean_class_accuracy: 0.1875, loss: 1.5, per_class: perClass, confusion: [[1]], class_names: [] };
+    const result = { stage: 2, selected_epoch: epoch, selected_on: 'val', split: 'test', epochs: 6, n: 40, accuracy: 0.375, mean_class_accuracy: 0.1875, loss: 1.5, per_class: perClass, confusion: [[1]], class_names: [] };
     fs.writeFileSync(path.join(dir, 's2', 'result.json'), JSON.stringify(result));
     const evalLine = { type: 'eval', stage: 2, epoch, step: 5, split: 'val', n: 30, accuracy: 0.4, mean_class_accuracy: 0.2, loss: 1.4, per_class: perClass };
     fs.writeFileSync(path.join(dir, 's2', 'metrics.jsonl'), `${JSON.stringify({ ...evalLine, epoch: epoch + 1, accuracy: 0.1 })}\n${JSON.stringify(evalLine)}\n`);
@@ -193,7 +193,7 @@ describe('pretrained models: packaging and prediction', () => {
     // unless asked for a stand-in from the unfinished run: no test figures, and the card says why
     const standIn = await packagePretrained({ name: 'lowlight', run: path.join(run, 's2'), root: path.join(root, 'stand-in'), images, version: 'test', log: quiet, unfinished: true });
     expect(standIn.card.results.test).toBeNull();
-    expect(standIn.card.results.unfinished).toMatch(/^the best epoch so far, \d+ of 8, of a run still training: no test figures yet$/);
+    expect(standIn.card.results.unfinished).toMatch(/^the best epoch so far, \d+ of 8, of a run still training: no test figures yet$/); // the source checkpoint's settings: 8 epochs
     expect(standIn.card.limits[0]).toMatch(/^A stand-in: /);
     expect(openPretrained('lowlight', path.join(root, 'stand-in')).info.results.test).toBeNull();
     expect(cardsTable([standIn.card])).toMatch(/\| `lowlight` \| faces-lowlight \| - \| - \| - \| 40\.0 % \| .* \| a stand-in from an unfinished run \(the best epoch so far/);

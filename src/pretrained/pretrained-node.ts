@@ -268,7 +268,11 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
     if (!(diff <= tolerance)) throw new Error(`lrdif: package: the packaged model's probabilities differ from ${source}'s by up to ${diff} on ${images.length} images (tolerance ${tolerance}); nothing was replaced`);
     o.log(`package: ${entry.name}: the packaged model gives the source checkpoint's probabilities on ${images.length} images (largest difference ${diff})`);
     const from1 = (meta.train as { from?: string }).from;
-    const runStage1 = from1 ? readJson(path.join(path.dirname(from1), 'run.json')) : null;
+    // run.json keeps a run's first options; a resumed run may have changed its epochs, which its
+    // result.json and the checkpoint's settings record
+    const s1Dir = from1 ? path.dirname(from1) : null;
+    const runStage1 = s1Dir ? withEpochsRun(readJson(path.join(s1Dir, 'run.json')), readJson(path.join(s1Dir, 'result.json'))?.epochs) : null;
+    const settings2 = (meta.train as { settings?: { epochs?: number } }).settings;
     const synth = typeof runStage2.data === 'string' ? readJson(path.join(runStage2.data, 'synth.json')) : null;
     const bytes = fs.statSync(model).size;
     const card = buildCard({
@@ -277,9 +281,9 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
       source,
       model: { bytes, sha256: sha256File(model), parameters: inf.parameters },
       runStage1,
-      runStage2,
+      runStage2: withEpochsRun(runStage2, result?.epochs ?? settings2?.epochs) ?? runStage2,
       result,
-      plannedEpochs: typeof runStage2.epochs === 'number' ? runStage2.epochs : undefined,
+      plannedEpochs: settings2?.epochs ?? (typeof runStage2.epochs === 'number' ? runStage2.epochs : undefined),
       metrics,
       synth,
       baselines: result ? findBaselines(runDir, String(runStage2.data ?? ''), result.n as number, o.log) : [],
@@ -305,6 +309,12 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
     cleanupImages();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** A run.json with `epochs` set to the epochs the run was last set to (when a resume changed them; the first value kept as `epochsAtStart`). */
+function withEpochsRun(run: Record<string, unknown> | null, epochs: unknown): Record<string, unknown> | null {
+  if (!run || typeof epochs !== 'number' || epochs === run.epochs) return run;
+  return { ...run, epochs, epochsAtStart: run.epochs };
 }
 
 /** Total size of the files under a folder. */
