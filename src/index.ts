@@ -29,3 +29,4 @@ export * as degrade from './data/degrade/index.js';
 export * as lrdifModel from './models/lrdif/index.js';
 export * from './models/faceapi/index.js';
 export * as training from './train/index.js';
+export * as pretrained from './pretrained/index.js';

@@ -5,7 +5,8 @@
  * - Shaders: web/src/gpu.ts bundles shaders/*.wgsl with import.meta.glob (`?raw`).
  * - Static assets from outside web/ (served in dev, copied into the bundle): face-api's tiny face
  *   detector and 68-point landmark weights from node_modules/@vladmandic/face-api/model/ under
- *   /models/faceapi/, and OpenAI's CLIP BPE merges under /assets/clip/.
+ *   /models/faceapi/, OpenAI's CLIP BPE merges under /assets/clip/, and the shipped pretrained
+ *   models (every file under assets/models/<model>/, src/pretrained) under /assets/models/.
  * - The browser guard: the library's core must import nothing Node-only. Any import of a Node
  *   built-in (`node:fs`, `fs`, …) or of dawn.node (`webgpu`) reached from the page fails the
  *   build (and the dev server) with the importing file named.
@@ -16,7 +17,7 @@
  *   only by `writeJson`, which the page never calls) resolve to stubs that throw if called.
  */
 import { builtinModules } from 'node:module';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
@@ -35,7 +36,24 @@ export const WEB_ASSETS: Record<string, string> = {
   'models/faceapi/face_expression_model-weights_manifest.json': join(FACEAPI_MODEL_DIR, 'face_expression_model-weights_manifest.json'),
   'models/faceapi/face_expression_model.bin': join(FACEAPI_MODEL_DIR, 'face_expression_model.bin'),
   'assets/clip/bpe_simple_vocab_16e6.txt.gz': join(ROOT, 'assets', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
+  ...shippedModelFiles(),
 };
+
+/** URL path → file of every file of the shipped models (assets/models/<model>/…; none when not packaged). */
+function shippedModelFiles(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    const dir = join(ROOT, rel);
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue; // a packaging run's temp folder
+      if (e.isDirectory()) walk(`${rel}/${e.name}`);
+      else out[`${rel}/${e.name}`] = join(dir, e.name);
+    }
+  };
+  walk('assets/models');
+  return out;
+}
 
 function contentType(path: string): string {
   if (path.endsWith('.json')) return 'application/json';

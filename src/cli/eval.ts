@@ -1,5 +1,5 @@
 /**
- * `lrdif eval --ckpt <file> --data <dir> --format <fmt> [--split test] [--out <dir>] [--tsne]`:
+ * `lrdif eval --ckpt <file> | --model udc|lowlight --data <dir> --format <fmt> [--split test] [--out <dir>] [--tsne]`:
  * accuracy, per-class accuracy and the confusion matrix of a checkpoint (printed, and written
  * as eval.json + confusion.svg), optionally the t-SNE of the fused features (tsne.svg,
  * tsne.json). Stage-1 checkpoints are scored with the label as input, as the paper does.
@@ -15,9 +15,12 @@ import { defaultCacheDir } from '../train/store-node.js';
 import type { Wrap } from './command.js';
 import { embedProgress, isPlain, makeBar, type Bar } from './progress.js';
 import { choiceArg, intArg, numArg } from './args.js';
+import { PRETRAINED_NAMES } from '../pretrained/models.js';
+import { modelChoice } from './predict.js';
 
 interface EvalCliOpts {
-  ckpt: string;
+  ckpt?: string;
+  model?: string;
   data: string;
   format: string;
   split: Split;
@@ -38,18 +41,22 @@ interface EvalCliOpts {
 }
 
 export async function runEvalCli(opts: EvalCliOpts) {
+  if (!opts.ckpt && !opts.model) throw new Error('lrdif: eval: give --ckpt <file> or --model <name> (a shipped model)');
+  const chosen = modelChoice(opts);
+  // a shipped model's figures go to the working folder, not into the package
+  const outDefault = chosen.model ? path.resolve(`eval-${chosen.model.name}-${opts.split}`) : path.join(path.dirname(chosen.ckpt), `eval-${path.basename(chosen.ckpt).replace(/\.safetensors$/, '')}-${opts.split}`);
   const o: EvalRunOptions = {
-    ckpt: opts.ckpt,
+    ckpt: chosen.ckpt,
     data: opts.data,
     format: parseDatasetKind(opts.format),
     split: opts.split,
     testFraction: opts.testFraction,
     splitSeed: opts.splitSeed,
-    clip: opts.clip ?? null,
+    clip: opts.clip ?? chosen.clip,
     batch: opts.batch,
     degrade: opts.degrade,
     degradeSeed: opts.degradeSeed,
-    out: opts.figures ? (opts.out ?? path.join(path.dirname(opts.ckpt), `eval-${path.basename(opts.ckpt).replace(/\.safetensors$/, '')}-${opts.split}`)) : null,
+    out: opts.figures ? (opts.out ?? outDefault) : null,
     tsne: Boolean(opts.tsne),
     tsneMax: opts.tsneMax,
     tsnePerplexity: opts.tsnePerplexity,
@@ -89,7 +96,8 @@ export function registerEval(program: Command, wrap: Wrap): void {
   program
     .command('eval')
     .description('evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix (JSON and SVG), optional t-SNE of the fused features')
-    .requiredOption('--ckpt <file>', 'an lrdif checkpoint (.safetensors)')
+    .option('--ckpt <file>', 'an lrdif checkpoint (.safetensors)')
+    .option('--model <name>', `a shipped pretrained model instead: ${PRETRAINED_NAMES.join(' or ')}`, choiceArg(cmd, 'model', PRETRAINED_NAMES))
     .requiredOption('--data <dir>', 'dataset folder')
     .requiredOption('--format <fmt>', 'dataset layout: rafdb, ferplus, kdef or folder')
     .option('--split <s>', 'split to evaluate: test, val or train', choiceArg(cmd, 'split', ['test', 'val', 'train'] as const), 'test')
@@ -97,7 +105,7 @@ export function registerEval(program: Command, wrap: Wrap): void {
     .option('--batch <n>', 'batch size', intArg(cmd, 'batch', 1), 64)
     .option('--degrade <mode>', "auto (the checkpoint's on-the-fly degradation), none, udc or lowlight", choiceArg(cmd, 'degrade', ['auto', 'none', 'udc', 'lowlight'] as const), 'auto')
     .option('--degrade-seed <n>', 'seed of --degrade udc|lowlight', intArg(cmd, 'degrade-seed', 0), 0)
-    .option('--out <dir>', 'folder for eval.json, confusion.svg and the t-SNE files (default: eval-<checkpoint>-<split>/ beside the checkpoint)')
+    .option('--out <dir>', 'folder for eval.json, confusion.svg and the t-SNE files (default: eval-<checkpoint>-<split>/ beside the checkpoint; eval-<model>-<split>/ here with --model)')
     .option('--no-figures', 'write no files')
     .option('--tsne', 't-SNE of the fused features (tsne.svg, tsne.json)')
     .option('--tsne-max <n>', 'at most this many points in the t-SNE (a seeded subsample)', intArg(cmd, 'tsne-max', 2), 2000)

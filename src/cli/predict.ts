@@ -1,6 +1,7 @@
 /**
- * `lrdif predict --ckpt <stage-2 file> <image ...> [--json] [--detect auto|always|never] [--max-side N]`:
- * class probabilities per face, no label used. Photos that are not face crops go through face
+ * `lrdif predict [--model udc|lowlight | --ckpt <stage-2 file>] <image ...> [--json] [--detect auto|always|never] [--max-side N]`:
+ * class probabilities per face, no label used. Without --ckpt the shipped model of --model
+ * (default udc; src/pretrained) is used, and the output names it. Photos that are not face crops go through face
  * detection and alignment first (src/train/predict-node.ts). Images are turned upright by their
  * EXIF orientation and scaled down on the CPU when their longer side is above --max-side.
  */
@@ -9,11 +10,14 @@ import { initNode } from '../node.js';
 import { formatPrediction, runPrediction, type DetectMode } from '../train/predict-node.js';
 import { PHOTO_MAX_SIDE } from '../io/image.js';
 import { defaultCacheDir } from '../train/store-node.js';
+import { DEFAULT_PRETRAINED, PRETRAINED_NAMES } from '../pretrained/models.js';
+import { openPretrained } from '../pretrained/pretrained-node.js';
 import type { Wrap } from './command.js';
 import { choiceArg, intArg, numArg } from './args.js';
 
 interface PredictCliOpts {
-  ckpt: string;
+  ckpt?: string;
+  model?: string;
   clip?: string;
   detect: DetectMode;
   seed?: number;
@@ -25,13 +29,15 @@ interface PredictCliOpts {
 
 export async function runPredictCli(images: string[], opts: PredictCliOpts) {
   const log = (m: string) => process.stderr.write(`${m}\n`);
+  const chosen = modelChoice(opts);
   const ctx = await initNode();
   try {
     const r = await runPrediction(
       {
-        ckpt: opts.ckpt,
+        ckpt: chosen.ckpt,
+        model: chosen.model,
         images,
-        clip: opts.clip ?? null,
+        clip: opts.clip ?? chosen.clip,
         detect: opts.detect,
         seed: opts.seed ?? null,
         cacheDir: opts.cache === false ? null : (opts.cache ?? defaultCacheDir()),
@@ -47,13 +53,22 @@ export async function runPredictCli(images: string[], opts: PredictCliOpts) {
   }
 }
 
+/** The checkpoint of --ckpt, or the shipped model of --model (default udc), checked before the GPU starts. */
+export function modelChoice(opts: { ckpt?: string; model?: string }): { ckpt: string; clip: string | null; model: { name: string; title: string } | null } {
+  if (opts.ckpt && opts.model) throw new Error('lrdif: give either --ckpt (your checkpoint) or --model (a shipped model), not both');
+  if (opts.ckpt) return { ckpt: opts.ckpt, clip: null, model: null };
+  const m = openPretrained(opts.model ?? DEFAULT_PRETRAINED);
+  return { ckpt: m.model, clip: m.clip, model: { name: m.entry.name, title: m.entry.title } };
+}
+
 export function registerPredict(program: Command, wrap: Wrap): void {
   const cmd = 'predict';
   program
     .command('predict')
-    .description('expression probabilities of face images from a stage-2 checkpoint (photos are detected and aligned first)')
+    .description('expression probabilities of face images from a shipped model or a stage-2 checkpoint (photos are detected and aligned first)')
     .argument('<images...>', 'PNG or JPEG images: face crops or photos')
-    .requiredOption('--ckpt <file>', 'a stage-2 checkpoint (.safetensors)')
+    .option('--model <name>', `a shipped pretrained model: ${PRETRAINED_NAMES.join(' or ')} (default ${DEFAULT_PRETRAINED} when --ckpt is not given)`, choiceArg(cmd, 'model', PRETRAINED_NAMES))
+    .option('--ckpt <file>', 'your own stage-2 checkpoint (.safetensors) instead of a shipped model')
     .option('--clip <dir>', 'CLIP weights (default: the ones the checkpoint records)')
     .option('--detect <mode>', 'auto (photos are detected and aligned, face crops used whole), always, or never', choiceArg(cmd, 'detect', ['auto', 'always', 'never'] as const), 'auto')
     .option('--score-threshold <x>', 'smallest face-detector score', numArg(cmd, 'score-threshold', 0, 1), 0.5)

@@ -69,7 +69,8 @@ export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, prog
     model = new LrdifModel(meta.config);
     loadModelWeights(reader, model);
     log(`checkpoint: ${o.ckpt} (stage ${meta.stage}, epoch ${meta.epoch}, ${meta.config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}, ${meta.classNames.length} classes)`);
-    const enc = await encodersForRecord(meta.clip, o.clip, o.cacheDir, log);
+    // stage 2 reads no text embedding: then CLIP runs only when it is the image encoder E_I
+    const enc = await encodersForRecord(meta.clip, o.clip, o.cacheDir, log, { clipUnused: meta.stage === 2 && meta.config.imageEncoder !== 'clip' });
     try {
       // labelled with the checkpoint's classes (a class the checkpoint lacks is an error naming its
       // folder or file), and the validation split the run carved (same fraction and seed), so --split val/train are the run's

@@ -42,6 +42,8 @@ export interface PredictOptions {
   scoreThreshold: number;
   /** Images whose longer side is above this are scaled down on the CPU first (default PHOTO_MAX_SIDE; 0: never). */
   maxSide?: number;
+  /** Set when `ckpt` is a shipped model (src/pretrained): named in the result. */
+  model?: { name: string; title: string } | null;
 }
 
 export interface PredictedFace {
@@ -53,6 +55,8 @@ export interface PredictedFace {
 }
 
 export interface PredictResult {
+  /** The shipped model used (null: a checkpoint given by path). */
+  model: { name: string; title: string } | null;
   checkpoint: { path: string; stage: number; epoch: number; variant: string; classes: string[] };
   /** Set when the checkpoint was seen to predict one class (its training's collapse watch). */
   warning?: string;
@@ -83,11 +87,13 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
     if (meta.stage !== 2) throw new Error(`lrdif: predict: ${o.ckpt} is a stage-${meta.stage} checkpoint; prediction needs stage 2 (stage 1 takes the label as an input)`);
     model = new LrdifModel(meta.config);
     loadModelWeights(reader, model);
-    const enc = await encodersForRecord(meta.clip, o.clip, o.cacheDir, log);
+    // stage 2 reads no text embedding: CLIP runs only when it is the image encoder E_I
+    const enc = await encodersForRecord(meta.clip, o.clip, o.cacheDir, log, { clipUnused: meta.config.imageEncoder !== 'clip' });
     try {
       const S = meta.config.imageSize;
       if (o.detect !== 'never') pipeline = await loadFacePipeline({ withExpressions: false });
       const result: PredictResult = {
+        model: o.model ?? null,
         checkpoint: { path: o.ckpt, stage: meta.stage, epoch: meta.epoch, variant: meta.config.variant, classes: meta.classNames },
         images: [],
       };
@@ -194,7 +200,8 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
 
 /** A short text form: per image, each face's top classes. */
 export function formatPrediction(r: PredictResult, top = 3): string {
-  const lines: string[] = r.warning ? [`warning: ${r.warning}`] : [];
+  const lines: string[] = [r.model ? `model: the shipped '${r.model.name}' model (${r.model.title}; ${r.checkpoint.path})` : `model: ${r.checkpoint.path}`];
+  if (r.warning) lines.push(`warning: ${r.warning}`);
   for (const im of r.images) {
     if (im.faces.length === 0) {
       lines.push(`${im.path}: no face`);

@@ -108,8 +108,25 @@ export async function saveTinyClip(enc: FrozenEncoders, dir: string): Promise<Cl
  * The encoders a checkpoint was trained with: its recorded CLIP (or `override`), checked by
  * hash. The tiny random CLIP is rebuilt from its seed, or read from its saved copy when this GPU
  * draws it differently.
+ *
+ * `clipUnused`: the caller runs no CLIP (stage-2 inference of a config whose E_I is not CLIP:
+ * stage 2 reads no text embedding). Then a CLIP that cannot be had exactly (a tiny random one
+ * drawn differently on this GPU without its saved copy, a CLIP file not on this machine) is no
+ * error: the tiny random CLIP stands in, with a note.
  */
-export async function encodersForRecord(record: ClipRecord, override: string | null, cacheDir: string | null, log: Log): Promise<FrozenEncoders> {
+export async function encodersForRecord(record: ClipRecord, override: string | null, cacheDir: string | null, log: Log, opts: { clipUnused?: boolean } = {}): Promise<FrozenEncoders> {
+  if (opts.clipUnused && !override) {
+    const exact = record.kind === 'random-tiny' || fs.existsSync(record.path);
+    if (exact) {
+      try {
+        return await encodersForRecord(record, null, cacheDir, log);
+      } catch (e) {
+        log(`CLIP: not the one recorded (${(e as Error).message.replace(/^lrdif: /, '')}); this model's inference runs no CLIP, so the tiny random one stands in`);
+      }
+    } else log(`CLIP: ${record.path} is not on this machine; this model's inference runs no CLIP, so the tiny random one stands in`);
+    const stand = await buildClip({ path: null, seed: record.kind === 'random-tiny' ? record.seed : 0 }, cacheDir, log);
+    return withLandmarks(stand.clip, stand.record, cacheDir, log);
+  }
   const mismatch = (where: string, got: string) =>
     new Error(
       `lrdif: the CLIP weights ${where} (hash ${got.slice(0, 12)}…) are not the ones the checkpoint was trained with (hash ${record.hash.slice(0, 12)}…${record.path ? `, from ${record.path}` : ''}); pass the right ones with --clip`,

@@ -10,6 +10,8 @@
  *   clean and under the UDC simulation;
  * - photos are turned upright by their EXIF orientation as Node turns them (a PNG tagged 6: the
  *   same pixels; a JPEG tagged 3: the same within the two JPEG decoders' rounding);
+ * - the shipped model (assets/models/) is the default: a photo picked first loads it, and its
+ *   probabilities equal Node's `lrdif predict` within 1e-4;
  * - the plain messages for a file that is not safetensors, a checkpoint whose tensors do not fit
  *   its config, a stage-1 checkpoint, and a browser without WebGPU;
  * - the webcam mode on Chromium's fake camera runs frame after frame until stopped;
@@ -52,6 +54,9 @@ import { ImageDataset, type DataSource, type DatasetItem } from '../../src/data/
 import { SYNTHETIC_CLASSES, syntheticFace, syntheticSplits } from '../../src/data/synthetic-faces.js';
 import type { RgbImage } from '../../src/io/image.js';
 import type { PageHooks } from '../../web/src/hooks.js';
+import { DEFAULT_PRETRAINED } from '../../src/pretrained/models.js';
+import { openPretrained } from '../../src/pretrained/pretrained-node.js';
+import { runPrediction } from '../../src/train/predict-node.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -410,6 +415,33 @@ describe('web app in Chromium (WebGPU)', () => {
     } finally {
       await page.selectOption('#sim-kind', 'none');
       await page.check('#det-on');
+    }
+  }, 300_000);
+
+  it('the shipped model is the default: a photo picked before any model loads it, and its probabilities equal Node’s lrdif predict within 1e-4', async () => {
+    const shipped = openPretrained(DEFAULT_PRETRAINED);
+    // a 112×112 face crop, detection off: the page's centre square is the whole image, as Node's --detect never
+    const face = join(tmp, 'shipped-face.png');
+    writeFileSync(face, encodePng(syntheticFace(11, 2).image));
+    const p = await openPage('inference');
+    try {
+      expect(await p.inputValue('#model-choice')).toBe(DEFAULT_PRETRAINED);
+      await p.uncheck('#det-on');
+      await p.setInputFiles('#photo-file', face);
+      const s = await waitRun(p, 0);
+      expect(s.model).toBe(DEFAULT_PRETRAINED);
+      expect(s.warning).toBeNull();
+      expect(await p.textContent('#model-info')).toContain(`Shipped model '${DEFAULT_PRETRAINED}': ${shipped.entry.title}`);
+      expect(s.last!.timings.map((t) => t.part)).toContain('image embedding');
+      const node = await runPrediction({ ckpt: shipped.model, images: [face], clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, () => {});
+      const want = node.images[0].faces[0].probabilities;
+      expect(s.last!.classNames).toEqual(Object.keys(want));
+      const worst = Math.max(...s.last!.faces[0].probabilities.map((v, k) => Math.abs(v - want[s.last!.classNames[k]])));
+      expect(worst).toBeLessThanOrEqual(TOL);
+      await shot('inference-shipped', p);
+      console.log(`shipped model '${DEFAULT_PRETRAINED}' in the page: largest |page − Node| probability difference ${worst.toExponential(2)}`);
+    } finally {
+      await p.close();
     }
   }, 300_000);
 

@@ -1,8 +1,8 @@
 /**
  * What the page fetches from its own server (web/vite.config.ts serves and bundles it): face-api's
  * tiny face detector, 68-point landmark and expression weights (the last only for checkpoints whose
- * image encoder is face-api's expression net), and OpenAI's CLIP BPE merges. Each is loaded once
- * per page.
+ * image encoder is face-api's expression net), OpenAI's CLIP BPE merges, and the shipped
+ * pretrained models (assets/models/, src/pretrained). Each is loaded once per page.
  */
 import { fetchTfjsWeights, TfjsWeightMap } from '../../src/io/tfjs-weights.js';
 import { ClipTokenizer } from '../../src/models/clip/tokenizer.js';
@@ -10,7 +10,8 @@ import { TinyFaceDetector } from '../../src/models/faceapi/tiny-face-detector.js
 import { FaceLandmark68Net, FaceLandmarkFeatures } from '../../src/models/faceapi/landmark-net.js';
 import { FacePipeline } from '../../src/models/faceapi/detect-faces.js';
 import { FaceExpressionNet } from '../../src/models/faceapi/expression-net.js';
-import { FaceExpressionEmbedder, parameterHash, type ImageEmbedderLoader } from '../../src/train/encoders.js';
+import { FaceExpressionEmbedder, parameterHash, sha256Hex, type ImageEmbedderLoader } from '../../src/train/encoders.js';
+import { parseCard, pretrainedEntry, PRETRAINED_DIR, PRETRAINED_FILES, type PretrainedCard } from '../../src/pretrained/models.js';
 import { PageError, plainMessage } from './errors.js';
 
 const base = () => new URL('./', location.href);
@@ -74,4 +75,35 @@ export function loadTokenizer(): Promise<ClipTokenizer> {
     });
   }
   return tokenizer;
+}
+
+/** A shipped model's URLs (relative to the page). */
+export function shippedModelUrls(name: string): { model: string; card: string } {
+  const e = pretrainedEntry(name);
+  return { model: `${PRETRAINED_DIR}/${e.folder}/${PRETRAINED_FILES.model}`, card: `${PRETRAINED_DIR}/${e.folder}/${PRETRAINED_FILES.card}` };
+}
+
+/** A shipped model's checkpoint bytes and card, the bytes checked against the card's SHA-256. */
+export async function loadShippedModel(name: string): Promise<{ name: string; bytes: Uint8Array; card: PretrainedCard }> {
+  const urls = shippedModelUrls(name);
+  const get = async (path: string) => {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, base()));
+    } catch (e) {
+      throw new PageError(`could not load the shipped model '${name}' from ${path}: ${plainMessage(e)}`);
+    }
+    if (!res.ok) throw new PageError(`could not load the shipped model '${name}' from ${path}: HTTP ${res.status} (a build without the packaged models? Pick your own checkpoint instead)`);
+    return new Uint8Array(await res.arrayBuffer());
+  };
+  const [bytes, cardBytes] = await Promise.all([get(urls.model), get(urls.card)]);
+  let card: PretrainedCard;
+  try {
+    card = parseCard(new TextDecoder().decode(cardBytes), urls.card);
+  } catch (e) {
+    throw new PageError(plainMessage(e));
+  }
+  const sha = await sha256Hex(bytes);
+  if (sha !== card.model.sha256) throw new PageError(`${urls.model} is damaged: its sha256 is ${sha.slice(0, 12)}…, its card says ${card.model.sha256.slice(0, 12)}…`);
+  return { name: urls.model, bytes, card };
 }

@@ -14,6 +14,8 @@ export interface PageHooks {
     loads: number;
     error: string | null;
     warning: string | null;
+    /** The model loaded: a shipped model's name, or the checkpoint's file name. */
+    model: string | null;
     photo: { name: string; width: number; height: number } | null;
     runs: number;
     webcam: boolean;
@@ -47,7 +49,7 @@ export interface PageHooks {
 
 export const hooks: PageHooks = {
   device: { ready: false, adapter: null, error: null },
-  inference: { ready: false, loads: 0, error: null, warning: null, photo: null, runs: 0, webcam: false, webcamFrames: 0, last: null },
+  inference: { ready: false, loads: 0, error: null, warning: null, model: null, photo: null, runs: 0, webcam: false, webcamFrames: 0, last: null },
   training: { running: false, done: false, error: null, phase: '', steps: [], epochs: [], evals: {}, seconds: null },
   bench: { running: false, done: false, error: null, rows: [], table: null, excluded: [] },
   selftest: { running: false, done: false, error: null, results: [], summary: null, ok: null },

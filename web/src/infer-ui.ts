@@ -1,4 +1,7 @@
-/** The Inference tab: model files, photo or webcam, simulation, faces with class probabilities. */
+/**
+ * The Inference tab: the model (a shipped pretrained one by default, or the user's checkpoint and
+ * CLIP), photo or webcam, simulation, faces with class probabilities.
+ */
 import { decodeImageBrowser } from '../../src/io/image-browser.js';
 import { rgbaToRgb, type RgbImage } from '../../src/io/image.js';
 import { h, byId, showError, drawImage, imageCanvas, fmtMs, field, nextFrame } from './ui.js';
@@ -6,6 +9,8 @@ import { PageError, plainMessage } from './errors.js';
 import { InferenceSession, loadCheckpoint, loadClipFor, inferPhoto, DEFAULT_INFER_OPTIONS, type FileBytes, type InferOptions, type InferResult } from './infer.js';
 import type { DegradationKind } from '../../src/data/degrade/index.js';
 import { hooks } from './hooks.js';
+import { loadShippedModel } from './assets.js';
+import { DEFAULT_PRETRAINED, PRETRAINED_MODELS, PRETRAINED_NAMES, type PretrainedCard } from '../../src/pretrained/models.js';
 import { engine } from '../../src/autograd/engine.js';
 
 let session: InferenceSession | null = null;
@@ -42,14 +47,20 @@ function setStatus(text: string): void {
   els.status.textContent = text;
 }
 
-/** Loads the checkpoint and CLIP the user chose (files or URLs). */
+/** Loads the checkpoint and CLIP the user chose (files or URLs), else the shipped model selected. */
 async function loadModels(): Promise<void> {
   const ckFile = byId<HTMLInputElement>('ck-file').files?.[0];
   const ckUrl = byId<HTMLInputElement>('ck-url').value.trim();
   const clipFiles = [...(byId<HTMLInputElement>('clip-files').files ?? [])];
   const clipUrl = byId<HTMLInputElement>('clip-url').value.trim();
   const clipConfigUrl = byId<HTMLInputElement>('clip-config-url').value.trim();
-  if (!ckFile && !ckUrl) throw new PageError('Pick a stage-2 checkpoint (.safetensors) or give its URL.');
+  if (!ckFile && !ckUrl) {
+    const name = byId<HTMLSelectElement>('model-choice').value;
+    setStatus(`loading the shipped model '${name}'…`);
+    const m = await loadShippedModel(name);
+    await openSession({ name: m.name, bytes: m.bytes }, null, null, m.card);
+    return;
+  }
   setStatus('reading the checkpoint…');
   const ck = ckFile ? await fileBytes(ckFile) : await urlBytes(ckUrl);
   let weights: FileBytes | null = null;
@@ -70,8 +81,8 @@ async function loadModels(): Promise<void> {
   await openSession(ck, weights, config);
 }
 
-/** Replaces the session with one for these files (the current one stays if they fail to load). */
-export async function openSession(ck: FileBytes, weights: FileBytes | null, config: { name: string; text: string } | null): Promise<void> {
+/** Replaces the session with one for these files (the current one stays if they fail to load); `shipped`: the card of a shipped model. */
+export async function openSession(ck: FileBytes, weights: FileBytes | null, config: { name: string; text: string } | null, shipped: PretrainedCard | null = null): Promise<void> {
   setStatus('checking the checkpoint…');
   const checkpoint = loadCheckpoint(ck);
   let next: InferenceSession;
@@ -96,12 +107,25 @@ export async function openSession(ck: FileBytes, weights: FileBytes | null, conf
   const c = m.config;
   const name = c.variant === 'lowlight' ? 'LLDif' : 'LRDif';
   const info: HTMLElement[] = [
+    ...(shipped
+      ? [
+          h(
+            'div',
+            {},
+            h('b', {}, `Shipped model '${shipped.name}': ${shipped.title}`),
+            shipped.results.test
+              ? ` — test accuracy ${(100 * shipped.results.test.accuracy).toFixed(1)} %, mean per-class ${(100 * shipped.results.test.mean_class_accuracy).toFixed(1)} % on ${shipped.results.test.n} faces (its card.json)`
+              : ` — ${shipped.results.unfinished ?? 'no test figures'}`,
+          ),
+        ]
+      : []),
     h('div', {}, h('b', {}, ck.name), ` — stage-${m.stage} ${name}, ${c.numClasses} classes, ${c.imageSize}² input, T = ${c.timesteps}, trained ${m.epoch} epochs (${m.step} steps)`),
-    h('div', {}, `CLIP: ${session.clip.source} (P = ${c.clipDim})`),
+    h('div', {}, `CLIP: ${session.clip.source}${c.imageEncoder === 'clip' ? ` (P = ${c.clipDim})` : ''}`),
   ];
   if (session.clip.warning) info.push(h('div', { class: 'warning' }, session.clip.warning));
   byId('model-info').replaceChildren(...info);
   hooks.inference.warning = session.clip.warning;
+  hooks.inference.model = shipped ? shipped.name : ck.name;
   hooks.inference.ready = true;
   setStatus('ready: pick a photo or start the webcam');
   updateButtons();
@@ -206,8 +230,19 @@ function render(r: InferResult): void {
   };
 }
 
+/** The selected model, loaded when none is yet (the shipped one by default). */
+async function ensureSession(): Promise<void> {
+  if (session) return;
+  try {
+    await loadModels();
+  } finally {
+    hooks.inference.loads++;
+  }
+}
+
 async function runPhoto(): Promise<void> {
-  if (!session) throw new PageError('Load a checkpoint first.');
+  await ensureSession();
+  if (!session) throw new PageError('Load a model first.');
   if (!photo) throw new PageError('Pick a photo first.');
   setStatus('running…');
   const r = await inferPhoto(session, photo, readOptions());
@@ -225,7 +260,8 @@ function grab(video: HTMLVideoElement): RgbImage {
 }
 
 async function startWebcam(): Promise<void> {
-  if (!session) throw new PageError('Load a checkpoint first.');
+  await ensureSession();
+  if (!session) throw new PageError('Load a model first.');
   if (!navigator.mediaDevices?.getUserMedia) throw new PageError('This browser gives the page no camera access (navigator.mediaDevices is missing; it needs https or localhost).');
   let stream: MediaStream;
   try {
@@ -275,8 +311,9 @@ function stopWebcam(): void {
 }
 
 function updateButtons(): void {
-  byId<HTMLButtonElement>('run-photo').disabled = busy || !session || !photo || !!webcam;
-  byId<HTMLButtonElement>('webcam-start').disabled = busy || !session || !!webcam;
+  // without a session, running loads the selected model first
+  byId<HTMLButtonElement>('run-photo').disabled = busy || !photo || !!webcam;
+  byId<HTMLButtonElement>('webcam-start').disabled = busy || !!webcam;
   byId<HTMLButtonElement>('webcam-stop').disabled = !webcam;
   byId<HTMLButtonElement>('load-models').disabled = busy;
 }
@@ -315,7 +352,12 @@ export function inferenceTab(): HTMLElement {
         'div',
         { class: 'panel controls' },
         h('h2', {}, 'Model'),
-        field('Stage-2 checkpoint', h('input', { id: 'ck-file', type: 'file', accept: '.safetensors' }), 'an lrdif checkpoint (.safetensors), or its URL:'),
+        field(
+          'Shipped model',
+          h('select', { id: 'model-choice' }, ...PRETRAINED_NAMES.map((n) => h('option', { value: n, ...(n === DEFAULT_PRETRAINED ? { selected: true } : {}) }, `${PRETRAINED_MODELS[n].title}${n === DEFAULT_PRETRAINED ? ' (default)' : ''}`))),
+          'pretrained, ready to use; loads with the first photo. Your own checkpoint below replaces it.',
+        ),
+        field('Your stage-2 checkpoint', h('input', { id: 'ck-file', type: 'file', accept: '.safetensors' }), 'an lrdif checkpoint (.safetensors), or its URL:'),
         h('input', { id: 'ck-url', type: 'url', placeholder: 'https://…/best.safetensors' }),
         field('CLIP', h('input', { id: 'clip-files', type: 'file', accept: '.safetensors,.json', multiple: true }), 'model.safetensors and its config.json; or URLs; empty: the tiny random CLIP the checkpoint records'),
         h('input', { id: 'clip-url', type: 'url', placeholder: 'weights URL (model.safetensors)' }),
@@ -350,7 +392,7 @@ export function inferenceTab(): HTMLElement {
                 photo = await decodeImageBrowser(f, f.name);
                 hooks.inference.photo = { name: f.name, width: photo.width, height: photo.height };
                 setStatus(`${f.name}: ${photo.width}×${photo.height}`);
-                if (session) await runPhoto();
+                await runPhoto();
               }),
           }),
         ),
@@ -375,7 +417,7 @@ export function inferenceTab(): HTMLElement {
         'div',
         { class: 'panel results' },
         h('div', { id: 'infer-error', class: 'error', hidden: true, role: 'alert' }),
-        h('div', { id: 'infer-status', class: 'status' }, 'Load a stage-2 checkpoint to start.'),
+        h('div', { id: 'infer-status', class: 'status' }, 'Pick a photo or start the webcam: the shipped model loads with it (or load another model first).'),
         h('figure', {}, h('canvas', { id: 'result-canvas', class: 'result-canvas', width: 1, height: 1 }), h('figcaption', { id: 'result-caption' })),
         h('div', { id: 'faces', class: 'faces' }),
         h('h3', {}, 'Latency'),

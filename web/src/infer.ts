@@ -85,7 +85,9 @@ function describeRecord(r: ClipRecord): string {
 /**
  * The CLIP for a checkpoint: the given files (weights + optional config.json), checked against
  * the checkpoint's record by hash; without files, the tiny random CLIP rebuilt from the recorded
- * seed (when the checkpoint was trained with one).
+ * seed (when the checkpoint was trained with one). A config whose image encoder is not CLIP runs
+ * no CLIP at inference (stage 2 reads no text embedding): then, without files, the tiny random
+ * CLIP stands in whatever the record says, with no warning.
  */
 export async function loadClipFor(meta: CheckpointMeta, weights: FileBytes | null, config: { name: string; text: string } | null): Promise<ClipChoice> {
   const rec = meta.clip;
@@ -97,7 +99,12 @@ export async function loadClipFor(meta: CheckpointMeta, weights: FileBytes | nul
       );
     }
   };
+  const unused = meta.config.imageEncoder !== 'clip';
   if (!weights) {
+    if (unused) {
+      const clip = tinyRandomClip(rec.kind === 'random-tiny' ? rec.seed : 0, await loadTokenizer());
+      return { clip, source: `none needed: this model takes its image embedding from ${meta.config.imageEncoder === 'faceapi-expression' ? "face-api's expression net" : meta.config.imageEncoder} and runs no CLIP`, warning: null };
+    }
     if (rec.kind !== 'random-tiny') {
       throw new PageError(`The checkpoint was trained with the CLIP ${rec.path} (sha256 ${rec.hash.slice(0, 12)}…): pick its model.safetensors (and config.json) under CLIP, or give their URL.`);
     }

@@ -1,0 +1,110 @@
+/**
+ * How the shipped models are trained (browser-safe data): the exact `lrdif` commands, from the
+ * real faces to the stage-2 checkpoint, and the run settings they record in run.json (which the
+ * packaging script compares with the run it packages, so a card says when a model was trained
+ * otherwise).
+ *
+ *   1. lrdif synth: faces-real degraded as the model's camera (seed 0);
+ *   2. stage 1 (the label-conditioned prior, tiny config at 32 px, window 2; per-image exposure
+ *      normalisation of the input, face-api's pretrained expression net as the frozen image
+ *      encoder E_I, the cross-entropy weighted by the classes' inverse square-root frequency);
+ *   3. stage 2 (the diffusion prior from the image alone, x0 parameterisation, T = 4), from
+ *      stage 1's checkpoint selected on the validation split.
+ *
+ * On a 2-core CPU with Mesa's lavapipe the two runs take some hours each (the embedding cache,
+ * shared by the steps, makes the second model's cache misses the only repeated work).
+ */
+import type { PretrainedName } from './models.js';
+
+export interface RecipePaths {
+  /** The real faces (faces-real: train/ and test/ class folders). */
+  faces: string;
+  /** Working folder: degraded data, runs, embedding cache. */
+  work: string;
+}
+
+export interface RecipeStep {
+  what: string;
+  /** Arguments of `lrdif`. */
+  args: string[];
+}
+
+/** Settings each run's run.json must hold for the run to follow the recipe. */
+export interface RecipeExpect {
+  stage1: Record<string, unknown>;
+  stage2: Record<string, unknown>;
+}
+
+const STAGE1_EPOCHS = 5;
+/** The final runs' stage 2 was cut from 8 to 6 epochs (resumed with --epochs 6; constant LR: the same as 6 from the start). */
+const STAGE2_EPOCHS = 6;
+const COMMON_EXPECT = { format: 'folder', batch: 32, lr: 0.001, schedule: 'constant', augment: false, testFraction: 0.2, valFraction: 0.15, splitSeed: 0, seed: 0, clip: null, clipSeed: 0, degradeOnTheFly: false };
+
+/** Data folder name of a model's degraded faces under `work/data/`. */
+export function recipeDataName(name: PretrainedName): string {
+  return name === 'udc' ? 'faces-udc' : 'faces-lowlight';
+}
+
+export function recipeSteps(name: PretrainedName, p: RecipePaths): RecipeStep[] {
+  const data = `${p.work}/data/${recipeDataName(name)}`;
+  const run = `${p.work}/runs/${name}`;
+  const common = ['--data', data, '--format', 'folder', '--batch', '32', '--lr', '1e-3', '--schedule', 'constant', '--no-augment', '--plain', '--cache', `${p.work}/cache`];
+  const variant = name === 'lowlight' ? ['--variant', 'lowlight'] : [];
+  return [
+    { what: `degrade faces-real as ${name === 'udc' ? 'an under-display camera' : 'low light'} sees it`, args: ['synth', '--degradation', name, '--data', p.faces, '--format', 'folder', '--out', data, '--seed', '0', '--plain'] },
+    {
+      what: 'stage 1',
+      args: [
+        'train', '--stage', '1', ...common, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', String(STAGE1_EPOCHS),
+        '--set', 'inputNorm=exposure', '--set', 'imageEncoder=faceapi-expression', '--set', 'classBalance=sqrtInverse', ...variant, '--out', `${run}/s1`,
+      ],
+    },
+    {
+      what: 'stage 2',
+      args: ['train', '--stage', '2', ...common, '--from', `${run}/s1/best.safetensors`, '--epochs', String(STAGE2_EPOCHS), '--parameterisation', 'x0', '--timesteps', '4', ...variant, '--out', `${run}/s2`],
+    },
+  ];
+}
+
+/** The run folder (stage 2) the recipe writes. */
+export function recipeRunDir(name: PretrainedName, p: RecipePaths): string {
+  return `${p.work}/runs/${name}/s2`;
+}
+
+export function recipeExpect(name: PretrainedName): RecipeExpect {
+  const variant = name === 'lowlight' ? 'lowlight' : null;
+  return {
+    stage1: {
+      ...COMMON_EXPECT,
+      stage: 1,
+      config: 'tiny',
+      set: { imageSize: 32, window: 2, inputNorm: 'exposure', imageEncoder: 'faceapi-expression', classBalance: 'sqrtInverse' },
+      variant,
+      epochs: STAGE1_EPOCHS,
+    },
+    stage2: { ...COMMON_EXPECT, stage: 2, epochs: STAGE2_EPOCHS, parameterisation: 'x0', timesteps: 4, variant },
+  };
+}
+
+/** A shell form of a step (arguments with spaces or quotes quoted). */
+export function shellCommand(step: RecipeStep): string {
+  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ['lrdif', ...step.args].map(q).join(' ');
+}
+
+/** The differences between a run's run.json and the recipe's settings ("stage1.set.classBalance: 'none', recipe 'sqrtInverse'"). */
+export function recipeDifferences(expect: Record<string, unknown>, got: Record<string, unknown> | null, label: string): string[] {
+  if (!got) return [`${label}: no run.json found`];
+  const out: string[] = [];
+  for (const [k, want] of Object.entries(expect)) {
+    const have = got[k];
+    if (want !== null && typeof want === 'object') {
+      const h = (have ?? {}) as Record<string, unknown>;
+      for (const [kk, ww] of Object.entries(want as Record<string, unknown>)) {
+        if (JSON.stringify(h[kk]) !== JSON.stringify(ww)) out.push(`${label}.${k}.${kk}: ${JSON.stringify(h[kk] ?? null)}, recipe ${JSON.stringify(ww)}`);
+      }
+      for (const kk of Object.keys(h)) if (!(kk in (want as object))) out.push(`${label}.${k}.${kk}: ${JSON.stringify(h[kk])}, not in the recipe`);
+    } else if (JSON.stringify(have ?? null) !== JSON.stringify(want)) out.push(`${label}.${k}: ${JSON.stringify(have ?? null)}, recipe ${JSON.stringify(want)}`);
+  }
+  return out;
+}
