@@ -18,9 +18,10 @@
  *    in the step (those holding ≥ 2 % of its FLOPs); for matmul also the best tile (8, 16, 32 rows)
  *    on the step's largest matmul shapes and on 512³, run alone. The best bandwidth is the fastest
  *    memory-bound shape in the step or a large same-shape add, whichever is faster.
- * 3. Lower bounds: (A) each family's FLOPs at its own best rate, memory-bound kernels at the best
- *    bandwidth; (B) every FLOP at the best matmul rate (what convolutions, depthwise and attention
- *    as implicit GEMM on the matmul tiles could at best reach), the same memory term.
+ * 3. Lower bounds, in CPU time: (A) each family's FLOPs at its own best rate, memory-bound kernels
+ *    at the best bandwidth; (B) every FLOP at the best rate of any family (what convolutions,
+ *    depthwise and attention as implicit GEMM on the best matmul tile could at best reach), the
+ *    same memory term; (C) B without the memory term (every memory-bound kernel fused away).
  *    Best reachable ratio = PyTorch's time / bound.
  * 4. PyTorch: bench/lrdif_ceiling_peer.py (the steps of bench/lrdif_torch_peer.py, timed by wall
  *    clock and process CPU time) in a child process, after the lrdif measurements; one thread
@@ -626,7 +627,7 @@ async function main(): Promise<void> {
   say();
   say(
     `Bound A: each family's FLOPs at its best rate above, memory-bound kernels at ${f1(bw.cpu)} GB per CPU-s (${bw.where}). ` +
-      `Bound B: every FLOP at the best rate of any family, ${f1(peak.cpu)} GFLOP per CPU-s (${peak.where}): convolutions, depthwise and attention as implicit GEMM on the best matmul tile; the same memory term. ` +
+      `Bound B: every FLOP at the best rate of any family, ${f1(peak.cpu)} GFLOP per CPU-s (${peak.where}): convolutions, depthwise and attention as implicit GEMM on the best matmul tile; the same memory term. Bound C: bound B without its memory term (every memory-bound kernel fused away). ` +
       `"As run" splits lrdif's CPU time over the families by their shares of the profiled GPU time (host encoding spread with it).`,
   );
   say();
@@ -642,6 +643,7 @@ async function main(): Promise<void> {
     const boundB = (r: FamilyRow) => r.flops / peak.cpu / 1e6 + memMs(r);
     const totA = rows.reduce((a, r) => a + boundA(r), 0);
     const totB = rows.reduce((a, r) => a + boundB(r), 0);
+    const totC = flopsTotal / peak.cpu / 1e6;
     const pt = torch?.cases?.[c];
     say(`#### ${opts.config} ${CASE_NAMES[c]}`);
     say();
@@ -664,13 +666,13 @@ async function main(): Promise<void> {
     say(`| **all** | ${m.records.length} | ${f2(flopsTotal / 1e9)} | ${f1(memTotal / 1e6)} | 100 % | ${f1(m.cpuMs)} | | ${f1(totA)} | ${f1(totB)} | ${f1(m.cpuMs - totA)} |`);
     say();
     summary.push(
-      `| ${opts.config} ${CASE_NAMES[c]} | ${f1(m.wallMs)} | ${f1(m.cpuMs)} | ${pt ? f1(pt.median_ms) : '–'} | ${pt ? f1(pt.cpu_median_ms) : '–'} | ${pt ? `${f2(pt.median_ms / m.wallMs)}×` : '–'} | ${pt ? `${f2(pt.cpu_median_ms / m.cpuMs)}×` : '–'} | ${f1(totA)} | ${pt ? `${f2(pt.cpu_median_ms / totA)}×` : '–'} | ${f1(totB)} | ${pt ? `${f2(pt.cpu_median_ms / totB)}×` : '–'} |`,
+      `| ${opts.config} ${CASE_NAMES[c]} | ${f1(m.wallMs)} | ${f1(m.cpuMs)} | ${pt ? f1(pt.median_ms) : '–'} | ${pt ? f1(pt.cpu_median_ms) : '–'} | ${pt ? `${f2(pt.median_ms / m.wallMs)}×` : '–'} | ${pt ? `${f2(pt.cpu_median_ms / m.cpuMs)}×` : '–'} | ${f1(totA)} | ${pt ? `${f2(pt.cpu_median_ms / totA)}×` : '–'} | ${f1(totB)} | ${pt ? `${f2(pt.cpu_median_ms / totB)}×` : '–'} | ${f1(totC)} | ${pt ? `${f2(pt.cpu_median_ms / totC)}×` : '–'} |`,
     );
   }
   say(`#### Summary (${opts.config}): ratio = PyTorch / lrdif; best ratio = PyTorch's CPU time / the bound`);
   say();
-  say('| step | lrdif wall ms | lrdif CPU ms | PyTorch wall ms | PyTorch CPU ms | ratio (wall) | ratio (CPU) | bound A, CPU ms | best ratio A | bound B, CPU ms | best ratio B |');
-  say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  say('| step | lrdif wall ms | lrdif CPU ms | PyTorch wall ms | PyTorch CPU ms | ratio (wall) | ratio (CPU) | bound A, CPU ms | best ratio A | bound B, CPU ms | best ratio B | bound C, CPU ms | best ratio C |');
+  say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const s of summary) say(s);
   say();
   if (unknownShaders.size) say(`Kernels with no family in this script (counted under "other", by bytes): ${[...unknownShaders].join(', ')}.`);
