@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/lrdif-ceiling.ts [--config tiny|reference] [--stage 1|2|infer] [--samples N]
  *                                  [--no-torch] [--torch-threads N] [--out file.md]
+ *   npx tsx bench/lrdif-ceiling.ts --check      only the FLOP table's check against hand counts
  *
  * Per case (the steps of bench/lrdif.bench.ts: stage-1 and stage-2 training steps, inference;
  * tiny at batch 16, reference at batch 8; all three unless --stage picks one):
@@ -37,7 +38,9 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync, renameSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { engine, initNode, noGrad, type Tensor } from '../src/node.js';
+import { backward, engine, initNode, noGrad, tidy, type Tensor } from '../src/node.js';
+import { conv2d } from '../src/kernels/conv.js';
+import { sum } from '../src/kernels/reduce.js';
 import type { GpuContext, DispatchArgs } from '../src/gpu/context.js';
 import type { Kernel, KernelRequest } from '../src/gpu/kernel.js';
 import type { PooledBuffer } from '../src/gpu/buffer-pool.js';
@@ -56,10 +59,12 @@ interface Options {
   /** PyTorch's threads: 1 by default, since on a shared machine OpenMP's spinning threads inflate CPU time (one thread's CPU time is the least work PyTorch needs). */
   torchThreads: number;
   out: string | null;
+  /** Only check the FLOP table and exit. */
+  checkOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { config: 'tiny', cases: ['stage1', 'stage2', 'infer'], samples: 0, torch: true, torchThreads: 1, out: null };
+  const o: Options = { config: 'tiny', cases: ['stage1', 'stage2', 'infer'], samples: 0, torch: true, torchThreads: 1, out: null, checkOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -67,9 +72,10 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--stage' && (v === '1' || v === '2' || v === 'infer')) (o.cases = [v === '1' ? 'stage1' : v === '2' ? 'stage2' : 'infer']), i++;
     else if (a === '--samples' && Number(v) >= 1) (o.samples = Math.floor(Number(v))), i++;
     else if (a === '--no-torch') o.torch = false;
+    else if (a === '--check') o.checkOnly = true;
     else if (a === '--torch-threads' && Number(v) >= 1) (o.torchThreads = Math.floor(Number(v))), i++;
     else if (a === '--out' && v) (o.out = v), i++;
-    else throw new Error(`lrdif-ceiling: unexpected argument '${a}' (usage: [--config tiny|reference] [--stage 1|2|infer] [--samples N] [--no-torch] [--torch-threads N] [--out file.md])`);
+    else throw new Error(`lrdif-ceiling: unexpected argument '${a}' (usage: [--config tiny|reference] [--stage 1|2|infer] [--samples N] [--no-torch] [--torch-threads N] [--out file.md] [--check])`);
   }
   if (!o.samples) o.samples = o.config === 'tiny' ? 3 : 2;
   return o;
@@ -247,6 +253,43 @@ function flopsOf(r: DispatchRecord): number {
     return 0;
   }
   return 0;
+}
+
+/**
+ * The FLOP table checked where the products are known by hand: a 3×3 convolution and a batched
+ * matmul with a shared operand, forward and both gradients (each product counted three times).
+ * A kernel whose uniforms were renamed would give NaN or a wrong count here instead of a wrong table.
+ */
+async function checkFlopTable(rec: ReturnType<typeof installRecorder>): Promise<void> {
+  const x = randomUniform([2, 8, 10, 10]);
+  const w = randomUniform([16, 8, 3, 3]);
+  const a = randomUniform([3, 5, 7]);
+  const b = randomUniform([7, 11]);
+  for (const t of [x, w, a, b]) t.requiresGrad = true;
+  try {
+    rec.start();
+    const loss = tidy(() => add(sum(conv2d(x, w, null, { padding: 1 })), sum(matmul(a, b))));
+    backward(loss);
+    const rs = rec.stop();
+    await finish(loss);
+    const by = new Map<Family, number>();
+    for (const r of rs) by.set(familyOf(r), (by.get(familyOf(r)) ?? 0) + flopsOf(r));
+    const conv = 2 * 2 * 16 * 10 * 10 * 8 * 9;
+    const want: Array<[Family, number]> = [
+      ['conv forward', conv],
+      ['conv data gradient', conv],
+      ['conv weight gradient', conv],
+      ['matmul (linear, 1×1 conv)', 3 * 2 * 3 * 5 * 7 * 11],
+    ];
+    for (const [fam, n] of want) {
+      if (by.get(fam) !== n) throw new Error(`lrdif-ceiling: the FLOP table counts ${by.get(fam)} FLOPs of ${fam} in the check, ${n} by hand (kernels: ${rs.map((r) => r.label).join(', ')})`);
+    }
+  } finally {
+    for (const t of [x, w, a, b]) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+  }
 }
 
 // ---------------------------------------------------------------- measuring
@@ -501,6 +544,7 @@ function analyse(m: Measured): { rows: FamilyRow[]; groups: Group[] } {
     const fam = familyOf(r);
     const row = rows.get(fam)!;
     const f = flopsOf(r);
+    if (!Number.isFinite(f)) throw new Error(`lrdif-ceiling: no FLOP count for ${r.label} (a uniform the formula reads is missing: ${JSON.stringify(r.u)})`);
     const ms = m.gpuMs[i];
     row.dispatches++;
     row.gpuMs += ms;
@@ -540,6 +584,12 @@ async function main(): Promise<void> {
   const ctx = await initNode();
   if (!ctx.canProfile) throw new Error('lrdif-ceiling: this adapter has no timestamp queries; the per-kernel times need them');
   const rec = installRecorder(ctx);
+  await checkFlopTable(rec);
+  if (opts.checkOnly) {
+    console.log('lrdif-ceiling: the FLOP table agrees with the hand counts');
+    ctx.dispose();
+    return;
+  }
   const batch = opts.config === 'tiny' ? 16 : 8;
   const started = new Date().toISOString();
   const out: string[] = [];
