@@ -728,7 +728,7 @@ async function main(): Promise<void> {
   say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const s of summary) say(s);
   say();
-  say(`Headroom within lrdif (same process, so the machine's load cancels): lrdif's CPU time today over each bound, the most each lever could speed the step up.`);
+  say(`Headroom within lrdif: lrdif's CPU time today over each bound, the most each lever could speed the step up (one process over a few minutes: less exposed to the load than the comparison with PyTorch, not immune to it).`);
   say();
   say('| step | lrdif CPU ms | today / bound A | today / bound B | today / bound C |');
   say('| --- | --- | --- | --- | --- |');
