@@ -43,7 +43,10 @@ async function level(h: Harness, batch: number, lv: Level): Promise<void> {
   const q = tensor(randomData(size, 3 + lv.channels, 2), shape);
   const k = tensor(randomData(size, 5 + lv.channels, 2), shape);
   const v = tensor(randomData(size, 7 + lv.channels, 2), shape);
-  const t = tensor(randomData(lv.heads, 9, 1).map((x) => 1 + x), [lv.heads]);
+  const t = tensor(
+    randomData(lv.heads, 9, 1).map((x) => 1 + x),
+    [lv.heads],
+  );
   const g = tensor(randomData(size, 11 + lv.channels, 2), shape);
   const ins = [q, k, v, t];
   const label = `${lv.config} L${lv.level}: [${shape.join(', ')}] (C ${lv.channels}, ${lv.heads} head${lv.heads > 1 ? 's' : ''}, ${lv.side}²)`;
@@ -64,7 +67,13 @@ async function level(h: Harness, batch: number, lv: Level): Promise<void> {
       ['channel-attention fused', channelAttention],
       ['channel-attention unfused', channelAttentionUnfused],
     ] as const) {
-      await h.case({ name: `${name} fwd+bwd`, shape: label, flops: 6 * product, ours: trainingImpl(() => fn(ins[0], ins[1], ins[2], ins[3]), ins, g), samples: Math.min(samples, 5) });
+      await h.case({
+        name: `${name} fwd+bwd`,
+        shape: label,
+        flops: 6 * product,
+        ours: trainingImpl(() => fn(ins[0], ins[1], ins[2], ins[3]), ins, g),
+        samples: Math.min(samples, 5),
+      });
       rows.push(h.rows[h.rows.length - 1]);
     }
     addRatioNote(rows[0], rows[1]);

@@ -123,7 +123,9 @@ async function main(): Promise<void> {
   console.log(`file: ${mb(size)} (${m.params.toLocaleString('en')} parameters, ${m.layout} layout, sizes from ${m.config})`);
   console.log(`loaded in ${m.seconds.toFixed(1)} s`);
   console.log(`resident before loading (Node + device): ${mb(m.baseline)}`);
-  console.log(`peak resident while loading: ${mb(m.peak)} = ${(m.peak / size).toFixed(2)} × the file (growth over the baseline ${mb(m.peak - m.baseline)} = ${((m.peak - m.baseline) / size).toFixed(2)} × the file)`);
+  console.log(
+    `peak resident while loading: ${mb(m.peak)} = ${(m.peak / size).toFixed(2)} × the file (growth over the baseline ${mb(m.peak - m.baseline)} = ${((m.peak - m.baseline) / size).toFixed(2)} × the file)`,
+  );
   console.log(`resident after loading: ${mb(m.after)}`);
   if (!process.argv.includes('--keep')) {
     fs.rmSync(file, { force: true });

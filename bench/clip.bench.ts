@@ -51,9 +51,18 @@ export const clipSuite: Suite = {
     try {
       const S = config.vision.imageSize;
       for (const B of [1, 32]) {
-        const px = tensor(new Float32Array(B * 3 * S * S).map((_, i) => Math.sin(i * 0.0137)), [B, 3, S, S]);
+        const px = tensor(
+          new Float32Array(B * 3 * S * S).map((_, i) => Math.sin(i * 0.0137)),
+          [B, 3, S, S],
+        );
         try {
-          await h.case({ name: 'clip image encoder', shape: `ViT-B/32, batch ${B}`, flops: B * imageFlops(config), ours: impl(() => model.encodeImage(px)), samples: B > 1 ? 3 : 7 });
+          await h.case({
+            name: 'clip image encoder',
+            shape: `ViT-B/32, batch ${B}`,
+            flops: B * imageFlops(config),
+            ours: impl(() => model.encodeImage(px)),
+            samples: B > 1 ? 3 : 7,
+          });
           perSecond(h, B, 'images');
         } finally {
           px.dispose();
@@ -75,7 +84,12 @@ export const clipSuite: Suite = {
       }
       const prompts = ['surprise', 'fear', 'disgust', 'happiness', 'sadness', 'anger', 'neutral'].map((n) => `a photo of a ${n} looking face.`);
       const L = 1 + Math.max(...prompts.map((_, i) => model.poolPosition(model.tokenize(prompts).subarray(i * 77, (i + 1) * 77))));
-      await h.case({ name: 'clip encodeTexts', shape: `ViT-B/32, ${prompts.length} class prompts (${L} tokens run)`, flops: prompts.length * textFlops(config, L), ours: impl(() => model.encodeTexts(prompts)) });
+      await h.case({
+        name: 'clip encodeTexts',
+        shape: `ViT-B/32, ${prompts.length} class prompts (${L} tokens run)`,
+        flops: prompts.length * textFlops(config, L),
+        ours: impl(() => model.encodeTexts(prompts)),
+      });
       perSecond(h, prompts.length, 'texts');
     } finally {
       model.dispose();

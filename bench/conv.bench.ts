@@ -54,7 +54,8 @@ function tfImpl(tf: typeof TfCore, c: ConvCase, xData: Float32Array<ArrayBuffer>
   const x = tf.tidy(() => tf.transpose(tf.tensor4d(xData, c.x), [0, 2, 3, 1]));
   const w = tf.tidy(() => tf.transpose(tf.tensor4d(wData, c.w), [2, 3, 1, 0]));
   const f = c.groups > 1 ? tf.tidy(() => tf.reshape(w, [3, 3, c.groups, 1])) : w;
-  const op = () => (c.groups > 1 ? tf.depthwiseConv2d(x as TfCore.Tensor4D, f as TfCore.Tensor4D, c.stride, 1) : tf.conv2d(x as TfCore.Tensor4D, f as TfCore.Tensor4D, c.stride, 1));
+  const op = () =>
+    c.groups > 1 ? tf.depthwiseConv2d(x as TfCore.Tensor4D, f as TfCore.Tensor4D, c.stride, 1) : tf.conv2d(x as TfCore.Tensor4D, f as TfCore.Tensor4D, c.stride, 1);
   return {
     impl: {
       run: op,
@@ -80,7 +81,16 @@ function jaxImpl(jax: typeof Jax, c: ConvCase, xData: Float32Array<ArrayBuffer>,
   const x = np.array(xData).reshape(c.x);
   const w = np.array(wData).reshape(c.w);
   const f = jax.jit((a: Jax.Array, b: Jax.Array) =>
-    jax.lax.convGeneralDilated(a, b, [c.stride, c.stride], [[1, 1], [1, 1]], { featureGroupCount: c.groups }),
+    jax.lax.convGeneralDilated(
+      a,
+      b,
+      [c.stride, c.stride],
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      { featureGroupCount: c.groups },
+    ),
   );
   return {
     impl: {

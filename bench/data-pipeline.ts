@@ -120,7 +120,10 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
             b.dispose();
           }
         });
-        rows.push([`DataLoader ${n} PNGs 100² → 112², augment, prefetch ${prefetch ? 'on ' : 'off'}${train ? ', with a GPU step' : ''}`, `${((1000 * n) / t).toFixed(0)} images/s`]);
+        rows.push([
+          `DataLoader ${n} PNGs 100² → 112², augment, prefetch ${prefetch ? 'on ' : 'off'}${train ? ', with a GPU step' : ''}`,
+          `${((1000 * n) / t).toFixed(0)} images/s`,
+        ]);
       }
     }
     w.dispose();

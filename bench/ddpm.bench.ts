@@ -11,14 +11,7 @@
  * chain does them, 2·B·T·((2C+1)·W + n·W² + W·C), for both rows.
  */
 import { tensor, noGrad, Generator, type Tensor } from '../src/node.js';
-import {
-  ddpmSampleFused,
-  ddpmSampleUnfused,
-  ddpmSchedule,
-  ddpmStep,
-  ddpmStepUnfused,
-  type DdpmDenoiserWeights,
-} from '../src/kernels/ddpm.js';
+import { ddpmSampleFused, ddpmSampleUnfused, ddpmSchedule, ddpmStep, ddpmStepUnfused, type DdpmDenoiserWeights } from '../src/kernels/ddpm.js';
 import type { Harness, Suite } from './harness.js';
 import { randomData } from './random-data.js';
 import { addRatioNote, forwardImpl } from './fused-compare.js';

@@ -69,7 +69,12 @@ function tfLeaky(tf: typeof TfCore, x: TfCore.Tensor4D): TfCore.Tensor4D {
 function tfNet(tf: typeof TfCore, x: TfCore.Tensor4D, w: TfMap): TfCore.Tensor4D {
   return tf.tidy(() => {
     const sep = (t: TfCore.Tensor4D, p: string) => {
-      let out = tf.pad(t, [[0, 0], [1, 1], [1, 1], [0, 0]]) as TfCore.Tensor4D;
+      let out = tf.pad(t, [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ]) as TfCore.Tensor4D;
       out = tf.separableConv2d(out, w[`${p}/depthwise_filter`] as TfCore.Tensor4D, w[`${p}/pointwise_filter`] as TfCore.Tensor4D, [1, 1], 'valid');
       return tfLeaky(tf, tf.add(out, w[`${p}/bias`]) as TfCore.Tensor4D);
     };
@@ -97,7 +102,7 @@ function tfInput(tf: typeof TfCore, img: TfCore.Tensor3D, inputSize: number): Tf
     if (t.shape[1] !== inputSize) t = tf.image.resizeBilinear(t, [inputSize, inputSize], false, false);
     let x = tf.cast(t, 'float32') as TfCore.Tensor4D;
     const [r, g, b] = TINY_FACE_DETECTOR_MEAN_RGB;
-    const fill = (v: number) => tf.fill([1, inputSize, inputSize, 1], v, "float32");
+    const fill = (v: number) => tf.fill([1, inputSize, inputSize, 1], v, 'float32');
     x = tf.sub(x, tf.concat([fill(r), fill(g), fill(b)], 3)) as TfCore.Tensor4D;
     return tf.div(x, 255) as TfCore.Tensor4D;
   });
@@ -201,7 +206,10 @@ export const faceapiDetectSuite: Suite = {
       await h.case({ name: 'tiny face detector: network', shape: `[1, 3, ${INPUT}, ${INPUT}]`, flops, ours: impl, peers, samples: 9 });
       for (const name of ['tiny face detector: photo → boxes', 'tiny face detector: network']) {
         const row = h.rows.filter((r) => r.name === name).pop();
-        if (row) console.log(`   ${name}: lrdif ${row.ours_wall_ms.toFixed(1)} ms (wall median)${row.peer_ms ? `, tfjs-webgpu ${row.peer_ms.toFixed(1)} ms, ratio ${row.ratio?.toFixed(2)}× (> 1: lrdif faster)` : ''}`);
+        if (row)
+          console.log(
+            `   ${name}: lrdif ${row.ours_wall_ms.toFixed(1)} ms (wall median)${row.peer_ms ? `, tfjs-webgpu ${row.peer_ms.toFixed(1)} ms, ratio ${row.ratio?.toFixed(2)}× (> 1: lrdif faster)` : ''}`,
+          );
       }
     } finally {
       x.dispose();

@@ -157,17 +157,22 @@ export const faceapiSuite: Suite = {
           tf.dispose(b);
           let diff = 0;
           let max = 0;
-          for (let n = 0; n < B; n++) for (let c = 0; c < 256; c++) for (let p = 0; p < 49; p++) {
-            const ours7 = va[(n * 256 + c) * 49 + p];
-            diff = Math.max(diff, Math.abs(ours7 - vb[(n * 49 + p) * 256 + c]));
-            max = Math.max(max, Math.abs(ours7));
-          }
+          for (let n = 0; n < B; n++)
+            for (let c = 0; c < 256; c++)
+              for (let p = 0; p < 49; p++) {
+                const ours7 = va[(n * 256 + c) * 49 + p];
+                diff = Math.max(diff, Math.abs(ours7 - vb[(n * 49 + p) * 256 + c]));
+                max = Math.max(max, Math.abs(ours7));
+              }
           console.log(`   batch ${B}: 7² tap, lrdif vs tfjs-webgpu: max |diff| ${diff.toExponential(2)} (max |value| ${max.toFixed(3)})`);
         }
         try {
           await h.case({ name: 'faceapi landmark taps', shape: `${B} × 112² faces`, flops: B * extractorFlops(), ours, peers, samples: B > 1 ? 5 : 9 });
           const row = h.rows.filter((r) => r.name === 'faceapi landmark taps').pop();
-          if (row) console.log(`   batch ${B}: ${((1000 * B) / row.ours_wall_ms).toFixed(1)} faces/s lrdif${row.peer_ms ? `, ${((1000 * B) / row.peer_ms).toFixed(1)} faces/s tfjs-webgpu` : ''} (wall)`);
+          if (row)
+            console.log(
+              `   batch ${B}: ${((1000 * B) / row.ours_wall_ms).toFixed(1)} faces/s lrdif${row.peer_ms ? `, ${((1000 * B) / row.peer_ms).toFixed(1)} faces/s tfjs-webgpu` : ''} (wall)`,
+            );
         } finally {
           x.dispose();
           xt?.dispose();

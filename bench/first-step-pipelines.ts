@@ -75,7 +75,26 @@ async function record(data: string, out: string, listFile: string): Promise<void
     }
     return (write as (c: unknown, ...r: unknown[]) => boolean)(chunk, ...rest);
   }) as typeof process.stdout.write;
-  process.argv = [process.argv[0], 'lrdif', 'train', '--stage', '1', '--config', 'tiny', '--data', data, '--epochs', '1', '--batch', '16', '--out', join(out, 'run'), '--cache', join(out, 'cache'), '--plain'];
+  process.argv = [
+    process.argv[0],
+    'lrdif',
+    'train',
+    '--stage',
+    '1',
+    '--config',
+    'tiny',
+    '--data',
+    data,
+    '--epochs',
+    '1',
+    '--batch',
+    '16',
+    '--out',
+    join(out, 'run'),
+    '--cache',
+    join(out, 'cache'),
+    '--plain',
+  ];
   await import('../src/cli/main.js');
 }
 

@@ -72,7 +72,9 @@ function procStat(pid: number): ProcStat | null {
 function cpuOf(pid: number): number | null {
   let pids: number[];
   try {
-    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+    pids = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
   } catch {
     return null;
   }
@@ -112,7 +114,25 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
     NO_COLOR: '1',
   };
   mkdirSync(env.TMPDIR, { recursive: true });
-  const args = [opts.bin ?? BIN, 'train', '--stage', '1', '--config', 'tiny', '--data', data, '--epochs', '1', '--batch', '16', '--out', join(run, 'out'), '--cache', join(run, 'cache'), '--plain'];
+  const args = [
+    opts.bin ?? BIN,
+    'train',
+    '--stage',
+    '1',
+    '--config',
+    'tiny',
+    '--data',
+    data,
+    '--epochs',
+    '1',
+    '--batch',
+    '16',
+    '--out',
+    join(run, 'out'),
+    '--cache',
+    join(run, 'cache'),
+    '--plain',
+  ];
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const closed = new Promise((r) => child.once('close', r).once('error', r));

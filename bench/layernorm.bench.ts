@@ -58,7 +58,11 @@ function jaxOp(jax: typeof Jax, axis: number) {
   return jax.jit((x: Jax.Array, w: Jax.Array, b: Jax.Array) => {
     const mean = np.mean(x.ref, axis, { keepdims: true });
     const variance = np.var_(x.ref, axis, { keepdims: true });
-    return x.sub(mean).div(np.sqrt(variance.add(EPS))).mul(w).add(b);
+    return x
+      .sub(mean)
+      .div(np.sqrt(variance.add(EPS)))
+      .mul(w)
+      .add(b);
   });
 }
 

@@ -52,11 +52,14 @@ const rows: Array<[string, number]> = [];
     `same transpose, generic strided kernel`,
     await time(ctx, 10, () => {
       const y = empty([B, C, R]);
-      ctx.dispatch({ shader: 'slice', entry: 'strided', constants: ndConstants([B, C, R], y.size) }, {
-        bindings: { x: x.buffer, y: y.buffer },
-        uniforms: { n: y.size, base: 0, shape: [B, C, R, 0, 0, 0, 0, 0], strides: [R * C, 1, C, 0, 0, 0, 0, 0], inv: ndInverses([B, C, R], 'strided') },
-        workgroups: ctx.grid(Math.ceil(y.size / ND_VEC / 256)),
-      });
+      ctx.dispatch(
+        { shader: 'slice', entry: 'strided', constants: ndConstants([B, C, R], y.size) },
+        {
+          bindings: { x: x.buffer, y: y.buffer },
+          uniforms: { n: y.size, base: 0, shape: [B, C, R, 0, 0, 0, 0, 0], strides: [R * C, 1, C, 0, 0, 0, 0, 0], inv: ndInverses([B, C, R], 'strided') },
+          workgroups: ctx.grid(Math.ceil(y.size / ND_VEC / 256)),
+        },
+      );
       y.dispose();
     }),
   ]);

@@ -108,7 +108,9 @@ if (values.profile && ctx.canProfile) {
       for (const p of prof) by.set(p.kernel, (by.get(p.kernel) ?? 0) + p.ms);
       const total = [...by.values()].reduce((p, q) => p + q, 0);
       const top = [...by].sort((p, q) => q[1] - p[1]).slice(0, 12);
-      console.log(`${s}: GPU time ${total.toFixed(1)} ms in ${prof.length} dispatches; ${top.map(([k, v]) => `${k} ${v.toFixed(1)} (${((100 * v) / total).toFixed(1)}%)`).join(', ')}`);
+      console.log(
+        `${s}: GPU time ${total.toFixed(1)} ms in ${prof.length} dispatches; ${top.map(([k, v]) => `${k} ${v.toFixed(1)} (${((100 * v) / total).toFixed(1)}%)`).join(', ')}`,
+      );
     });
   }
 }

@@ -68,14 +68,17 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
-    if (a === '--config' && (v === 'tiny' || v === 'reference')) (o.config = v), i++;
-    else if (a === '--stage' && (v === '1' || v === '2' || v === 'infer')) (o.cases = [v === '1' ? 'stage1' : v === '2' ? 'stage2' : 'infer']), i++;
-    else if (a === '--samples' && Number(v) >= 1) (o.samples = Math.floor(Number(v))), i++;
+    if (a === '--config' && (v === 'tiny' || v === 'reference')) ((o.config = v), i++);
+    else if (a === '--stage' && (v === '1' || v === '2' || v === 'infer')) ((o.cases = [v === '1' ? 'stage1' : v === '2' ? 'stage2' : 'infer']), i++);
+    else if (a === '--samples' && Number(v) >= 1) ((o.samples = Math.floor(Number(v))), i++);
     else if (a === '--no-torch') o.torch = false;
     else if (a === '--check') o.checkOnly = true;
-    else if (a === '--torch-threads' && Number(v) >= 1) (o.torchThreads = Math.floor(Number(v))), i++;
-    else if (a === '--out' && v) (o.out = v), i++;
-    else throw new Error(`lrdif-ceiling: unexpected argument '${a}' (usage: [--config tiny|reference] [--stage 1|2|infer] [--samples N] [--no-torch] [--torch-threads N] [--out file.md] [--check])`);
+    else if (a === '--torch-threads' && Number(v) >= 1) ((o.torchThreads = Math.floor(Number(v))), i++);
+    else if (a === '--out' && v) ((o.out = v), i++);
+    else
+      throw new Error(
+        `lrdif-ceiling: unexpected argument '${a}' (usage: [--config tiny|reference] [--stage 1|2|infer] [--samples N] [--no-torch] [--torch-threads N] [--out file.md] [--check])`,
+      );
   }
   if (!o.samples) o.samples = o.config === 'tiny' ? 3 : 2;
   return o;
@@ -282,7 +285,8 @@ async function checkFlopTable(rec: ReturnType<typeof installRecorder>): Promise<
       ['matmul (linear, 1×1 conv)', 3 * 2 * 3 * 5 * 7 * 11],
     ];
     for (const [fam, n] of want) {
-      if (by.get(fam) !== n) throw new Error(`lrdif-ceiling: the FLOP table counts ${by.get(fam)} FLOPs of ${fam} in the check, ${n} by hand (kernels: ${rs.map((r) => r.label).join(', ')})`);
+      if (by.get(fam) !== n)
+        throw new Error(`lrdif-ceiling: the FLOP table counts ${by.get(fam)} FLOPs of ${fam} in the check, ${n} by hand (kernels: ${rs.map((r) => r.label).join(', ')})`);
     }
   } finally {
     for (const t of [x, w, a, b]) {
@@ -431,8 +435,7 @@ function matmulShapeOf(r: DispatchRecord): MatmulShape | null {
   return { batch, sharedA: shared('sa0'), sharedB: shared('sb0'), M: u.M, N: u.N, K: u.K, transA: u.transA === 1, transB: u.transB === 1 };
 }
 
-const fmtMatmul = (s: MatmulShape): string =>
-  `${s.batch > 1 ? `${s.batch}× ` : ''}${s.M}×${s.K}${s.transA ? 'ᵀ' : ''}·${s.K}×${s.N}${s.transB ? 'ᵀ' : ''}`;
+const fmtMatmul = (s: MatmulShape): string => `${s.batch > 1 ? `${s.batch}× ` : ''}${s.M}×${s.K}${s.transA ? 'ᵀ' : ''}·${s.K}×${s.N}${s.transB ? 'ᵀ' : ''}`;
 
 interface Rate {
   /** GFLOP per CPU-second (per core fully busy), and GFLOP/s of wall time. */
@@ -530,7 +533,8 @@ function shapeNote(r: DispatchRecord): string {
     const s = matmulShapeOf(r);
     return `${name} ${s ? fmtMatmul(s) : `${u.M}×${u.K}·${u.K}×${u.N}`}`;
   }
-  if (r.shader === 'conv2d' || r.shader === 'depthwise') return `${name} ${u.n}×${u.c}×${u.h}×${u.w}→${u.o}, ${r.consts.KH ?? u.kh}×${r.consts.KW ?? u.kh}, stride ${r.consts.SH ?? u.sh}${r.phase === 'backward' && r.entry === 'forward' ? ' (data gradient)' : ''}`;
+  if (r.shader === 'conv2d' || r.shader === 'depthwise')
+    return `${name} ${u.n}×${u.c}×${u.h}×${u.w}→${u.o}, ${r.consts.KH ?? u.kh}×${r.consts.KW ?? u.kh}, stride ${r.consts.SH ?? u.sh}${r.phase === 'backward' && r.entry === 'forward' ? ' (data gradient)' : ''}`;
   if (r.shader === 'gdfn') return `${name} ${u.n}×${2 * u.h}×${u.hh}×${u.w}`;
   if (r.shader.startsWith('channel_attention')) return `${name} c ${u.c}, N ${u.n}, ${u.problems} problems`;
   if (r.shader.startsWith('window_attention')) return `${name} M ${u.m}, d ${u.d}, ${u.problems} problems`;
@@ -548,7 +552,7 @@ function analyse(m: Measured): { rows: FamilyRow[]; groups: Group[] } {
     const ms = m.gpuMs[i];
     row.dispatches++;
     row.gpuMs += ms;
-    if (f > 0) (row.flops += f), (row.computeGpuMs += ms);
+    if (f > 0) ((row.flops += f), (row.computeGpuMs += ms));
     else row.memBytes += r.bytes;
     const key = groupKey(r);
     const g = groups.get(key) ?? { r, fam, count: 0, flops: 0, bytes: 0, gpuMs: 0 };
@@ -566,9 +570,19 @@ function candidates(rows: FamilyRow[], groups: Group[]): Group[] {
   const out: Group[] = [];
   for (const row of rows) {
     if (!row.flops) continue;
-    out.push(...groups.filter((g) => g.fam === row.family && g.flops >= 0.02 * row.flops).sort((a, b) => b.flops - a.flops).slice(0, 3));
+    out.push(
+      ...groups
+        .filter((g) => g.fam === row.family && g.flops >= 0.02 * row.flops)
+        .sort((a, b) => b.flops - a.flops)
+        .slice(0, 3),
+    );
   }
-  out.push(...groups.filter((g) => g.flops === 0).sort((a, b) => b.bytes - a.bytes).slice(0, 4));
+  out.push(
+    ...groups
+      .filter((g) => g.flops === 0)
+      .sort((a, b) => b.bytes - a.bytes)
+      .slice(0, 4),
+  );
   return out;
 }
 
@@ -623,7 +637,10 @@ async function main(): Promise<void> {
       const key = groupKey(g.r);
       if (!replays.has(key)) replays.set(key, { g, t: await replayTime(ctx, g.r) });
     }
-    for (const g of groups.filter((x) => x.fam === 'matmul (linear, 1×1 conv)' && x.flops > 0).sort((a, b) => b.flops - a.flops).slice(0, 3)) {
+    for (const g of groups
+      .filter((x) => x.fam === 'matmul (linear, 1×1 conv)' && x.flops > 0)
+      .sort((a, b) => b.flops - a.flops)
+      .slice(0, 3)) {
       const s = matmulShapeOf(g.r);
       if (s) mmShapes.set(fmtMatmul(s), { s, flops: g.flops });
     }
@@ -641,11 +658,16 @@ async function main(): Promise<void> {
   for (const { g, t } of replays.values()) {
     const one = g.r;
     const flops = flopsOf(one);
-    const rate: Rate = flops > 0 ? { cpu: flops / t.cpuMs / 1e6, wall: flops / t.wallMs / 1e6, where: shapeNote(one) } : { cpu: one.bytes / t.cpuMs / 1e6, wall: one.bytes / t.wallMs / 1e6, where: shapeNote(one) };
+    const rate: Rate =
+      flops > 0
+        ? { cpu: flops / t.cpuMs / 1e6, wall: flops / t.wallMs / 1e6, where: shapeNote(one) }
+        : { cpu: one.bytes / t.cpuMs / 1e6, wall: one.bytes / t.wallMs / 1e6, where: shapeNote(one) };
     if (flops > 0) {
       if (rate.cpu > (best.get(g.fam)?.cpu ?? 0)) best.set(g.fam, rate);
     } else if (rate.cpu > bw.cpu) bw = rate;
-    replayRows.push(`| ${shapeNote(one)} | ${g.fam} | ${flops > 0 ? `${f2(flops / 1e9)} GFLOP` : `${f1(one.bytes / 1e6)} MB`} | ${f2(t.cpuMs)} | ${f2(t.wallMs)} | ${f1(rate.cpu)} | ${f1(rate.wall)} |`);
+    replayRows.push(
+      `| ${shapeNote(one)} | ${g.fam} | ${flops > 0 ? `${f2(flops / 1e9)} GFLOP` : `${f1(one.bytes / 1e6)} MB`} | ${f2(t.cpuMs)} | ${f2(t.wallMs)} | ${f1(rate.cpu)} | ${f1(rate.wall)} |`,
+    );
   }
   for (const t of tileRates) {
     const fam: Family = 'matmul (linear, 1×1 conv)';
@@ -666,7 +688,9 @@ async function main(): Promise<void> {
       `The 1-minute load average is given beside each figure; the absolute wall figures of a loaded run are inflated.`,
   );
   say();
-  say(`Rates alone, warm (load ${rateLoad.map(f2).join(' → ')}): each shape replayed as the step dispatched it, zeroed buffers; matmul shapes also through the matmul op at each tile height. ${f1(syncCpuMs)} ms of CPU per sync (polling) is taken off each timed round.`);
+  say(
+    `Rates alone, warm (load ${rateLoad.map(f2).join(' → ')}): each shape replayed as the step dispatched it, zeroed buffers; matmul shapes also through the matmul op at each tile height. ${f1(syncCpuMs)} ms of CPU per sync (polling) is taken off each timed round.`,
+  );
   say();
   say('| kernel and shape (alone) | family | work per call | CPU ms per call | wall ms per call | per CPU-s | per wall s |');
   say('| --- | --- | --- | --- | --- | --- | --- |');
@@ -719,16 +743,19 @@ async function main(): Promise<void> {
     summary.push(
       `| ${opts.config} ${CASE_NAMES[c]} | ${f1(m.wallMs)} | ${f1(m.cpuMs)} | ${pt ? f1(pt.median_ms) : '–'} | ${pt ? f1(pt.cpu_median_ms) : '–'} | ${pt ? `${f2(pt.median_ms / m.wallMs)}×` : '–'} | ${pt ? `${f2(pt.cpu_median_ms / m.cpuMs)}×` : '–'} | ${f1(totA)} | ${pt ? `${f2(pt.cpu_median_ms / totA)}×` : '–'} | ${f1(totB)} | ${pt ? `${f2(pt.cpu_median_ms / totB)}×` : '–'} | ${f1(totC)} | ${pt ? `${f2(pt.cpu_median_ms / totC)}×` : '–'} |`,
     );
-    headroom.push(`| ${opts.config} ${CASE_NAMES[c]} | ${f1(m.cpuMs)} | ${f2(m.cpuMs / totA)}× | ${f2(m.cpuMs / totB)}× | ${f2(m.cpuMs / totC)}× |`,
-    );
+    headroom.push(`| ${opts.config} ${CASE_NAMES[c]} | ${f1(m.cpuMs)} | ${f2(m.cpuMs / totA)}× | ${f2(m.cpuMs / totB)}× | ${f2(m.cpuMs / totC)}× |`);
   }
   say(`#### Summary (${opts.config}): ratio = PyTorch / lrdif; best ratio = PyTorch's CPU time / the bound`);
   say();
-  say('| step | lrdif wall ms | lrdif CPU ms | PyTorch wall ms | PyTorch CPU ms | ratio (wall) | ratio (CPU) | bound A, CPU ms | best ratio A | bound B, CPU ms | best ratio B | bound C, CPU ms | best ratio C |');
+  say(
+    '| step | lrdif wall ms | lrdif CPU ms | PyTorch wall ms | PyTorch CPU ms | ratio (wall) | ratio (CPU) | bound A, CPU ms | best ratio A | bound B, CPU ms | best ratio B | bound C, CPU ms | best ratio C |',
+  );
   say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const s of summary) say(s);
   say();
-  say(`Headroom within lrdif: lrdif's CPU time today over each bound, the most each lever could speed the step up (one process over a few minutes: less exposed to the load than the comparison with PyTorch, not immune to it).`);
+  say(
+    `Headroom within lrdif: lrdif's CPU time today over each bound, the most each lever could speed the step up (one process over a few minutes: less exposed to the load than the comparison with PyTorch, not immune to it).`,
+  );
   say();
   say('| step | lrdif CPU ms | today / bound A | today / bound B | today / bound C |');
   say('| --- | --- | --- | --- | --- |');

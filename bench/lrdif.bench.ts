@@ -85,7 +85,11 @@ export function lrdifCases(name: 'tiny' | 'reference', batch: number): LrdifCase
   ] as const;
   const eImg = randomNormal([batch, cfg.clipDim], { generator: g });
   const eTxt = randomNormal([batch, cfg.clipDim], { generator: g });
-  const labels = tensor(Int32Array.from({ length: batch }, (_, i) => i % cfg.numClasses), [batch], 'i32');
+  const labels = tensor(
+    Int32Array.from({ length: batch }, (_, i) => i % cfg.numClasses),
+    [batch],
+    'i32',
+  );
   const noise = randomNormal([batch, cfg.priorDim], { generator: g });
   const opt1 = new AdamW(model.stageParameters(1), { lr: 3.5e-4, weightDecay: 1e-4 });
   const opt2 = new AdamW(model.stageParameters(2), { lr: 3.5e-4, weightDecay: 1e-4 });
@@ -186,7 +190,16 @@ export async function benchFirstStep(h: Pick<Harness, 'rows' | 'adapter'>, cold:
   for (const [label, n, isWarm] of runs) {
     if (n === 0) continue;
     const shape = `tiny stage 1, batch 16, 112×112, ${label}`;
-    const base = { name: 'lrdif train: time to the end of step 1', shape, ours_metric: 'wall' as const, peer: null, peer_ms: null, peer_gpu_ms: null, ratio: null, adapter: h.adapter };
+    const base = {
+      name: 'lrdif train: time to the end of step 1',
+      shape,
+      ours_metric: 'wall' as const,
+      peer: null,
+      peer_ms: null,
+      peer_gpu_ms: null,
+      ratio: null,
+      adapter: h.adapter,
+    };
     const results: FirstStepResult[] = [];
     try {
       for (let i = 0; i < n; i++) results.push(await timeToFirstStep({ ...options, warm: isWarm }));

@@ -74,7 +74,10 @@ else {
   const first = f > 0 ? Number(argv[f + 1]) : Infinity;
   for (const mode of argv[1] && !argv[1].startsWith('--') ? [argv[1]] : ['sync', 'async']) {
     const root = mkdtempSync(join(tmpdir(), 'lrdif-async-'));
-    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', argv[0], mode, String(first)], { env: { ...process.env, MESA_SHADER_CACHE_DIR: join(root, 'mesa') }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', argv[0], mode, String(first)], {
+      env: { ...process.env, MESA_SHADER_CACHE_DIR: join(root, 'mesa') },
+      encoding: 'utf8',
+    });
     console.log(r.stdout.trim().split('\n').pop(), r.status === 0 ? '' : r.stderr.slice(-500));
     rmSync(root, { recursive: true, force: true });
   }

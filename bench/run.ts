@@ -16,7 +16,9 @@ import { isSuite, runBenchmarks } from './runner.js';
 
 export async function discoverSuites(): Promise<Suite[]> {
   const dir = dirname(fileURLToPath(import.meta.url));
-  const files = readdirSync(dir).filter((f) => /\.bench\.[jt]s$/.test(f)).sort(); // .js in a build (dist/bench)
+  const files = readdirSync(dir)
+    .filter((f) => /\.bench\.[jt]s$/.test(f))
+    .sort(); // .js in a build (dist/bench)
   const suites: Suite[] = [];
   for (const f of files) {
     const mod = (await import(pathToFileURL(`${dir}/${f}`).href)) as Record<string, unknown>;

@@ -101,7 +101,13 @@ async function scaleCase(h: Harness, batch: number, sc: Scale): Promise<void> {
     }
     for (const t of x.ins) t.requiresGrad = true;
     for (const [name, fn] of VARIANTS) {
-      await h.case({ name: `${name} fwd+bwd`, shape: x.label, flops: 6 * x.product, ours: trainingImpl(() => fn(x.ins[0], x.ins[1], x.ins[2], x.ins[3], 7), x.ins, x.g), samples: Math.min(samples, 5) });
+      await h.case({
+        name: `${name} fwd+bwd`,
+        shape: x.label,
+        flops: 6 * x.product,
+        ours: trainingImpl(() => fn(x.ins[0], x.ins[1], x.ins[2], x.ins[3], 7), x.ins, x.g),
+        samples: Math.min(samples, 5),
+      });
       rows.push(h.rows[h.rows.length - 1]);
     }
     addRatioNote(rows[0], rows[1]);

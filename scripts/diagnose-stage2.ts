@@ -167,7 +167,9 @@ const loader = new DataLoader(trainSplit.dataset, { batchSize: batch, size: spec
     console.log(`\nstage-1 UDCformer, Z of the true label: ${await acc(r.logitsTrue)}`);
     console.log(`labels in this batch per class: ${Array.from({ length: K }, (_, k) => labels.filter((l) => l === k).length).join(' ')}`);
     for (const fixed of [0, 4, 5]) {
-      const lg = noGrad(() => tidy(() => model.udcformer.forward(mb.x112, mb.taps, model.priorS1(embedding(text, tensor(new Int32Array(mb.size).fill(fixed), [mb.size], 'i32')), mb.eImg))));
+      const lg = noGrad(() =>
+        tidy(() => model.udcformer.forward(mb.x112, mb.taps, model.priorS1(embedding(text, tensor(new Int32Array(mb.size).fill(fixed), [mb.size], 'i32')), mb.eImg))),
+      );
       console.log(`stage-1 UDCformer, Z of label ${session.dataset.classNames[fixed]} for every image: ${await acc(lg)}`);
       lg.dispose();
     }
@@ -179,7 +181,9 @@ const loader = new DataLoader(trainSplit.dataset, { batchSize: batch, size: spec
     const stem = noGrad(() => model.udcformer.dt.stem.forward(mb.x112));
     console.log(await describe('stem out', stem));
     for (const k of ['f1', 'f2', 'f3'] as const) console.log(await describe(`DT ${k} (true Z)`, dt[k]));
-    const dtFixed = noGrad(() => tidy(() => model.udcformer.dt.features(mb.x112, model.priorS1(embedding(text, tensor(new Int32Array(mb.size).fill(4), [mb.size], 'i32')), mb.eImg))));
+    const dtFixed = noGrad(() =>
+      tidy(() => model.udcformer.dt.features(mb.x112, model.priorS1(embedding(text, tensor(new Int32Array(mb.size).fill(4), [mb.size], 'i32')), mb.eImg))),
+    );
     for (const k of ['f1', 'f2', 'f3'] as const) console.log(await describe(`DT ${k} (one label's Z)`, dtFixed[k]));
     for (const t of [stem, dt.f1, dt.f2, dt.f3, dtFixed.f1, dtFixed.f2, dtFixed.f3, r.z, r.c, r.zHatTrain, r.zHatInf, r.logitsTrue]) t.dispose();
     mb.dispose();

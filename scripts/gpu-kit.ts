@@ -74,7 +74,9 @@ function suitesPlugin(): Plugin {
     setup(b) {
       b.onResolve({ filter: /^lrdif-kit:suites$/ }, () => ({ path: 'suites', namespace: 'lrdif-kit' }));
       b.onLoad({ filter: /.*/, namespace: 'lrdif-kit' }, () => {
-        const files = readdirSync(join(ROOT, 'bench')).filter((f) => f.endsWith('.bench.ts')).sort();
+        const files = readdirSync(join(ROOT, 'bench'))
+          .filter((f) => f.endsWith('.bench.ts'))
+          .sort();
         const lines = files.map((f, i) => `import * as m${i} from ${JSON.stringify(join(ROOT, 'bench', f))};`);
         lines.push(`export const suiteModules = [${files.map((_, i) => `m${i}`).join(', ')}];`);
         return { contents: lines.join('\n'), loader: 'ts', resolveDir: ROOT };
@@ -144,7 +146,10 @@ async function main(): Promise<void> {
     logLevel: 'warning',
     legalComments: 'none',
   });
-  writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'lrdif', version: pkg.version, private: true, type: 'module', description: 'lrdif GPU kit: the package root of the bundle' }, null, 2)}\n`);
+  writeFileSync(
+    join(app, 'package.json'),
+    `${JSON.stringify({ name: 'lrdif', version: pkg.version, private: true, type: 'module', description: 'lrdif GPU kit: the package root of the bundle' }, null, 2)}\n`,
+  );
 
   for (const f of readdirSync(join(ROOT, 'shaders')).filter((f) => f.endsWith('.wgsl'))) copy(join(ROOT, 'shaders', f), join(app, 'shaders', f));
   const webgpu = join(ROOT, 'node_modules', 'webgpu');
@@ -209,7 +214,9 @@ async function main(): Promise<void> {
   // the bundle runs with this Node: a quick check that it loads and finds its package root
   const version = execFileSync(process.execPath, [join(app, 'lrdif.mjs'), '--version'], { encoding: 'utf8', env: { ...process.env, LRDIF_CLI_CHILD: '1' } }).trim();
   if (version !== pkg.version) fail(`the bundle says its version is '${version}', expected ${pkg.version}`);
-  say(`${kit}: ${mib(bytes)} (node.xz ${mib(statSync(join(kit, 'node.xz')).size)}, dawn.node ${mib(statSync(join(app, 'node_modules', 'webgpu', 'dist', 'linux-x64', 'dawn.node')).size)}, lrdif.mjs ${mib(statSync(join(app, 'lrdif.mjs')).size)})`);
+  say(
+    `${kit}: ${mib(bytes)} (node.xz ${mib(statSync(join(kit, 'node.xz')).size)}, dawn.node ${mib(statSync(join(app, 'node_modules', 'webgpu', 'dist', 'linux-x64', 'dawn.node')).size)}, lrdif.mjs ${mib(statSync(join(app, 'lrdif.mjs')).size)})`,
+  );
   if (tar) {
     const archive = join(outDir, `${NAME}.tar.xz`);
     execFileSync('sh', ['-c', `tar -C "$1" -cf - "$2" | xz -3 -T0 > "$3.tmp" && mv "$3.tmp" "$3"`, 'sh', outDir, NAME, archive]);

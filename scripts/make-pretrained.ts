@@ -145,7 +145,10 @@ async function main(): Promise<void> {
     await packageRuns(pairs, root ? path.resolve(root) : MODELS, readme, unfinished);
   } else if (cmd === 'reproduce') await reproduce(args);
   else if (cmd === 'list') printTable(process.env.LRDIF_PRETRAINED_DIR ? path.resolve(process.env.LRDIF_PRETRAINED_DIR) : MODELS, args.includes('--readme'));
-  else fail('usage: make-pretrained.ts package <name>=<run> … [--root <dir>] [--no-readme] [--unfinished] | reproduce --faces <dir> --work <dir> [--only <name>] [--dry-run] | list [--readme]');
+  else
+    fail(
+      'usage: make-pretrained.ts package <name>=<run> … [--root <dir>] [--no-readme] [--unfinished] | reproduce --faces <dir> --work <dir> [--only <name>] [--dry-run] | list [--readme]',
+    );
 }
 
 main().catch((e: unknown) => fail((e as Error).message.replace(/^lrdif: /, '')));

@@ -63,9 +63,15 @@ for (const split of ['train', 'val', 'test'] as const) {
       for (const x of clipE) arr.push(x);
       feats.set(`clip32${sfx}`, arr);
       const f112 = noGrad(() => fx.extractor.forward(x112));
-      await push(`fxlogits112${sfx}`, noGrad(() => fx.fc.forward(f112)));
+      await push(
+        `fxlogits112${sfx}`,
+        noGrad(() => fx.fc.forward(f112)),
+      );
       await push(`fx112${sfx}`, f112);
-      await push(`fx32${sfx}`, noGrad(() => tidy(() => fx.extractor.forward(up))));
+      await push(
+        `fx32${sfx}`,
+        noGrad(() => tidy(() => fx.extractor.forward(up))),
+      );
       for (const t of [x32, up]) t.dispose();
       if (x112 !== b.images) x112.dispose();
     }

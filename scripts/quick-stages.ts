@@ -39,8 +39,15 @@ if (!fs.existsSync(path.join(clean, 'synthetic.json'))) await writeSyntheticData
 if (!fs.existsSync(path.join(data, 'synth.json'))) await runSynth(nodeSynthLayout('folder', clean), data, { kind: variant, seed: 0, batch: 32, version: 'test', warn: () => {} });
 const cache = a.cache ?? path.join(work, 'cache');
 const enc = await openEncoders({ path: null, seed: 0 }, cache, () => {});
-const session = await Session.open({ dir: data, format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: val }, enc, () => {}, () => {});
-log(`data ${data}: train ${session.split('train').length} val ${val ? session.split('val').length : 0} test ${session.split('test').length}; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+const session = await Session.open(
+  { dir: data, format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: val },
+  enc,
+  () => {},
+  () => {},
+);
+log(
+  `data ${data}: train ${session.split('train').length} val ${val ? session.split('val').length : 0} test ${session.split('test').length}; ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+);
 const out = path.join(work, `run-${tag}`);
 fs.rmSync(out, { recursive: true, force: true });
 const common = {
@@ -70,11 +77,24 @@ const hooks = (stage: number) => ({
   },
 });
 const t1 = performance.now();
-const s1 = await runTraining(runOptions({ ...common, stage: 1, config: 'tiny', set, epochs: Number(a.e1 ?? 8), lr: Number(a.lr ?? 1e-3), out: path.join(out, 's1') }), { session, log: () => {}, version: 'test', hooks: hooks(1) });
+const s1 = await runTraining(runOptions({ ...common, stage: 1, config: 'tiny', set, epochs: Number(a.e1 ?? 8), lr: Number(a.lr ?? 1e-3), out: path.join(out, 's1') }), {
+  session,
+  log: () => {},
+  version: 'test',
+  hooks: hooks(1),
+});
 log(`s1 test ${(100 * s1.result.test!.accuracy).toFixed(1)} (epoch ${s1.result.best.epoch}) ${((performance.now() - t1) / 1000).toFixed(1)} s`);
 const t2 = performance.now();
 const s2 = await runTraining(
-  runOptions({ ...common, stage: 2, from: path.join(out, 's1', 'best.safetensors'), ...RECIPE_STAGE2, epochs: Number(a.e2 ?? 8), lr: Number(a.lr2 ?? 1e-3), out: path.join(out, 's2') }),
+  runOptions({
+    ...common,
+    stage: 2,
+    from: path.join(out, 's1', 'best.safetensors'),
+    ...RECIPE_STAGE2,
+    epochs: Number(a.e2 ?? 8),
+    lr: Number(a.lr2 ?? 1e-3),
+    out: path.join(out, 's2'),
+  }),
   { session, log: () => {}, version: 'test', hooks: hooks(2) },
 );
 const test = s2.result.test!;

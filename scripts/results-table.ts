@@ -70,7 +70,8 @@ function lrdifRow(dir: string): Row['lrdif'] {
   const s2 = fs.existsSync(path.join(dir, 's2', 'result.json')) ? path.join(dir, 's2') : dir;
   const s1 = path.join(path.dirname(s2), 's1');
   const r = readJson(path.join(s2, 'result.json'));
-  if (r.split !== 'test' || r.selected_on !== 'val') throw new Error(`results-table: ${s2}/result.json is not a test result selected on val (split ${r.split}, selected on ${r.selected_on})`);
+  if (r.split !== 'test' || r.selected_on !== 'val')
+    throw new Error(`results-table: ${s2}/result.json is not a test result selected on val (split ${r.split}, selected on ${r.selected_on})`);
   const classes = Object.keys(r.per_class);
   const all = fromConfusion(
     r.confusion,
@@ -104,7 +105,7 @@ const mins = (s: number) => `${Math.round(s / 60)} min`;
 
 function markdown(rows: Row[]): string {
   const out = [
-    '| data (test images) | LRDif stage 2: acc / mean-class (all 8 classes) | LRDif on face-api\'s 7 classes | engine CNN | face-api zero-shot (7 classes) | wall time LRDif / CNN |',
+    "| data (test images) | LRDif stage 2: acc / mean-class (all 8 classes) | LRDif on face-api's 7 classes | engine CNN | face-api zero-shot (7 classes) | wall time LRDif / CNN |",
     '| --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of rows) {

@@ -14,6 +14,24 @@ export async function initNode(options: NodeCreateOptions = {}): Promise<GpuCont
   return ctx;
 }
 export { loadClip, resolveClipFiles, loadClipTokenizerFor, type ClipFiles } from './models/clip/load-node.js';
-export { readTfjsWeights, loadFaceLandmark68Net, loadFaceExpressionNet, loadFaceLandmarkFeatures, openFaceApiWeights, faceApiModelDir, faceApiManifestPath, FACEAPI_MODEL_NAMES } from './models/faceapi/load-node.js';
+export {
+  readTfjsWeights,
+  loadFaceLandmark68Net,
+  loadFaceExpressionNet,
+  loadFaceLandmarkFeatures,
+  openFaceApiWeights,
+  faceApiModelDir,
+  faceApiManifestPath,
+  FACEAPI_MODEL_NAMES,
+} from './models/faceapi/load-node.js';
 export { loadTinyFaceDetector, loadFacePipeline, type FacePipelinePaths } from './models/faceapi/detect-node.js';
-export { openPretrained, loadPretrained, listPretrained, packagePretrained, pretrainedRoot, PRETRAINED_ENV, type OpenedPretrained, type PackageOptions } from './pretrained/pretrained-node.js';
+export {
+  openPretrained,
+  loadPretrained,
+  listPretrained,
+  packagePretrained,
+  pretrainedRoot,
+  PRETRAINED_ENV,
+  type OpenedPretrained,
+  type PackageOptions,
+} from './pretrained/pretrained-node.js';

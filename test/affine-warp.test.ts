@@ -176,7 +176,9 @@ describe('resampleBilinearTables', () => {
   it('errors name the op, the item and the entry', () => {
     const x = tensor(new Float32Array(2 * 3 * 4 * 5), [2, 3, 4, 5]);
     const t = { rows: { i0: [0, 1], i1: [1, 2], frac: [0, 0.5] }, cols: { i0: [0], i1: [1], frac: [0.5] } };
-    expect(() => resampleBilinearTables(x, [t, { ...t, cols: { i0: [0], i1: [5], frac: [0.5] } }])).toThrow(/resampleBilinearTables: item 1: cols entry 0 \(i0 0, i1 5, frac 0.5\) must have taps in −1 … 4/);
+    expect(() => resampleBilinearTables(x, [t, { ...t, cols: { i0: [0], i1: [5], frac: [0.5] } }])).toThrow(
+      /resampleBilinearTables: item 1: cols entry 0 \(i0 0, i1 5, frac 0.5\) must have taps in −1 … 4/,
+    );
     expect(() => resampleBilinearTables(x, [t, { ...t, rows: { i0: [0], i1: [1], frac: [0] } }])).toThrow(/item 1: the rows table must have 2 entries/);
     expect(() => resampleBilinearTables(x, [t], { sources: [2] })).toThrow(/item 0 reads source image 2, but the source holds 2 image\(s\)/);
     expect(() => resampleBilinearTables(x, [])).toThrow(/no output items/);
@@ -184,7 +186,9 @@ describe('resampleBilinearTables', () => {
     expect(() => affineWarp(x, [1, 0, 0, 0, 1, NaN], 2, 2)).toThrow(/matrix 0 has a non-finite entry NaN at 5/);
     expect(() => affineWarp(x, [1, 0, 0, 0, 1, 0], 0, 2)).toThrow(/output height must be a positive integer, got 0/);
     expect(() => affineWarp(x, [1, 0, 0, 0, 1, 0], 2, 2, { bias: [1, 2] })).toThrow(/bias needs one value per channel \(3; at most 4\), got 2/);
-    expect(() => affineWarp(tensor(new Float32Array(4), [2, 2]), [1, 0, 0, 0, 1, 0], 2, 2)).toThrow(/affineWarp: the source must be an RgbImageBuffer or an f32 tensor \[N, C, H, W\]/);
+    expect(() => affineWarp(tensor(new Float32Array(4), [2, 2]), [1, 0, 0, 0, 1, 0], 2, 2)).toThrow(
+      /affineWarp: the source must be an RgbImageBuffer or an f32 tensor \[N, C, H, W\]/,
+    );
     const g = tensor(new Float32Array(12), [1, 3, 2, 2]);
     g.requiresGrad = true;
     expect(() => affineWarp(g, [1, 0, 0, 0, 1, 0], 2, 2)).toThrow(/affineWarp: not differentiable/);

@@ -12,27 +12,7 @@ import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { gpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/ref.js';
-import {
-  add,
-  addScalar,
-  backward,
-  detach,
-  engine,
-  exp,
-  gelu,
-  linear,
-  matmul,
-  mean,
-  mul,
-  mulScalar,
-  noGrad,
-  square,
-  sum,
-  tanh,
-  tensor,
-  tidy,
-  type Tensor,
-} from '../src/node.js';
+import { add, addScalar, backward, detach, engine, exp, gelu, linear, matmul, mean, mul, mulScalar, noGrad, square, sum, tanh, tensor, tidy, type Tensor } from '../src/node.js';
 
 interface Arr {
   shape: number[];
@@ -240,7 +220,13 @@ describe('autograd: graphs released without backward', () => {
     expect(engine.liveNodes).toBe(3);
     backward(b);
     expect(engine.liveNodes).toBe(0);
-    expectClose(await w.grad!.data(), [0.5, -1, 2].map((v) => 3 * Math.exp(v)), 1e-5, 0, 'gradient of sum(3·exp(w))');
+    expectClose(
+      await w.grad!.data(),
+      [0.5, -1, 2].map((v) => 3 * Math.exp(v)),
+      1e-5,
+      0,
+      'gradient of sum(3·exp(w))',
+    );
     b.dispose();
     w.grad!.dispose();
     w.grad = null;

@@ -204,7 +204,16 @@ describe('lrdif baseline command', () => {
     const out = path.join(tmp, 'cli-out');
     const r = await lrdif('baseline', '--data', dir, '--format', 'folder', '--out', out, '--image-size', '32', '--epochs', '2', '--widths', '4,8', '--batch', '8', '--plain');
     expect(r.status, r.stderr).toBe(0);
-    for (const f of ['cnn/eval.json', 'cnn/confusion.svg', 'cnn/best.safetensors', 'cnn/last.safetensors', 'cnn/metrics.jsonl', 'faceapi/eval.json', 'faceapi/confusion.svg', 'baseline.json']) {
+    for (const f of [
+      'cnn/eval.json',
+      'cnn/confusion.svg',
+      'cnn/best.safetensors',
+      'cnn/last.safetensors',
+      'cnn/metrics.jsonl',
+      'faceapi/eval.json',
+      'faceapi/confusion.svg',
+      'baseline.json',
+    ]) {
       expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     }
     const cnn = JSON.parse(fs.readFileSync(path.join(out, 'cnn/eval.json'), 'utf8'));
@@ -227,14 +236,37 @@ describe('lrdif baseline command', () => {
     expect(fs.readFileSync(path.join(out, 'cnn/confusion.svg'), 'utf8')).toMatch(/^<svg [^>]*>\n<title>Baseline CNN on cli\/test: /);
     expect(r.stdout).toMatch(/baseline\s+test n\s+accuracy\s+mean per-class\s+selected on\s+wall time/);
     expect(r.stdout).toMatch(new RegExp(`face-api expression net, zero-shot\\s+${nTest - 2} \\(\\+2 excluded\\)`));
-    const metrics = fs.readFileSync(path.join(out, 'cnn/metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const metrics = fs
+      .readFileSync(path.join(out, 'cnn/metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(metrics.filter((m) => m.type === 'eval').map((m) => m.split)).toEqual(['val', 'val']);
     expect(metrics.filter((m) => m.type === 'test')).toHaveLength(1);
   }, 600_000);
 
   it("labels the paper's protocol (--select-on test) and prints JSON with --json", async () => {
     const out = path.join(tmp, 'cli-test-select');
-    const r = await lrdif('baseline', '--data', dir, '--format', 'folder', '--out', out, '--image-size', '32', '--epochs', '1', '--widths', '4', '--which', 'cnn', '--select-on', 'test', '--json');
+    const r = await lrdif(
+      'baseline',
+      '--data',
+      dir,
+      '--format',
+      'folder',
+      '--out',
+      out,
+      '--image-size',
+      '32',
+      '--epochs',
+      '1',
+      '--widths',
+      '4',
+      '--which',
+      'cnn',
+      '--select-on',
+      'test',
+      '--json',
+    );
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.cnn.selection.split).toBe('test');
@@ -252,8 +284,14 @@ describe('lrdif baseline command', () => {
       [['--data', dir, '--format', 'folder', '--out', out, '--which', 'cnn,resnet'], /--which must be one of cnn, faceapi, got 'resnet'/],
       [['--data', dir, '--format', 'folder', '--out', out, '--widths', '8,,16'], /--widths takes a comma-separated list, got '8,,16'/],
       [['--data', dir, '--format', 'folder', '--out', out, '--degrade-on-the-fly'], /--degrade-on-the-fly needs --variant udc\|lowlight/],
-      [['--data', path.join(dir, 'train'), '--format', 'folder', '--out', out, '--test-fraction', '0'], /has no test images \(give a dataset with a test split, or a --test-fraction above 0\)/],
-      [['--data', path.join(dir, 'test'), '--format', 'folder', '--out', out, '--test-fraction', '0.5', '--val-fraction', '0', '--select-on', 'val', '--which', 'cnn'], /--select-on val needs a validation split/],
+      [
+        ['--data', path.join(dir, 'train'), '--format', 'folder', '--out', out, '--test-fraction', '0'],
+        /has no test images \(give a dataset with a test split, or a --test-fraction above 0\)/,
+      ],
+      [
+        ['--data', path.join(dir, 'test'), '--format', 'folder', '--out', out, '--test-fraction', '0.5', '--val-fraction', '0', '--select-on', 'val', '--which', 'cnn'],
+        /--select-on val needs a validation split/,
+      ],
     ];
     for (const [args, msg] of cases) {
       const r = await lrdif('baseline', ...args);

@@ -53,12 +53,14 @@ describe('BatchNorm2d', () => {
     const w = randArray([5], 2, 0.5, 1.5);
     const b = randArray([5], 3);
     const bn = new BatchNorm2d(5, { momentum: 0.25 });
-    bn.loadStateDict(new Map([
-      ['weight', tensor(Float32Array.from(w), [5])],
-      ['bias', tensor(Float32Array.from(b), [5])],
-      ['running_mean', tensor(Float32Array.from([0.1, -0.2, 0.3, 0, 0.5]), [5])],
-      ['running_var', tensor(Float32Array.from([1, 2, 0.5, 1.5, 1]), [5])],
-    ]));
+    bn.loadStateDict(
+      new Map([
+        ['weight', tensor(Float32Array.from(w), [5])],
+        ['bias', tensor(Float32Array.from(b), [5])],
+        ['running_mean', tensor(Float32Array.from([0.1, -0.2, 0.3, 0, 0.5]), [5])],
+        ['running_var', tensor(Float32Array.from([1, 2, 0.5, 1.5, 1]), [5])],
+      ]),
+    );
     const xt = gpuTensor(x, shape);
     const y = tidy(() => bn.forward(xt));
     expectClose((await y.data()) as Float32Array, refTrain(x, shape, w, b), 1e-4, 1e-5, 'y');
@@ -81,12 +83,14 @@ describe('BatchNorm2d', () => {
     const w = randArray([4], 7, 0.5, 1.5);
     const b = randArray([4], 8);
     const bn = new BatchNorm2d(4);
-    bn.loadStateDict(new Map([
-      ['weight', gpuTensor(w, [4])],
-      ['bias', gpuTensor(b, [4])],
-      ['running_mean', gpuTensor(rm, [4])],
-      ['running_var', gpuTensor(rv, [4])],
-    ]));
+    bn.loadStateDict(
+      new Map([
+        ['weight', gpuTensor(w, [4])],
+        ['bias', gpuTensor(b, [4])],
+        ['running_mean', gpuTensor(rm, [4])],
+        ['running_var', gpuTensor(rv, [4])],
+      ]),
+    );
     bn.eval();
     const before = (await bn.runningMean.data()).slice();
     const xt = gpuTensor(x, shape);

@@ -129,10 +129,13 @@ for (const mode of MODES) {
       await tune({ vec: true, splits: 3 }, () => compareWithUnfused(makeCase([2, 1, 3, 52], 653), 'N 52 in 3 chunks'));
     });
 
-    it(mode.path === 'subgroup' ? 'other tiles (8-row groups and columns per lane of gram and mix) change nothing' : 'the GPU geometry (64 lanes per workgroup) changes nothing', async () => {
-      const patch = mode.path === 'subgroup' ? { gramRowGroups: 1, gramColumns: 2, mixRowGroups: 2, mixColumns: 2 } : { lanes: 64 };
-      await tune(patch, () => compareWithUnfused(makeCase([2, 2, 17, 50], 660), `c 17, N 50, ${JSON.stringify(patch)}`));
-    });
+    it(
+      mode.path === 'subgroup' ? 'other tiles (8-row groups and columns per lane of gram and mix) change nothing' : 'the GPU geometry (64 lanes per workgroup) changes nothing',
+      async () => {
+        const patch = mode.path === 'subgroup' ? { gramRowGroups: 1, gramColumns: 2, mixRowGroups: 2, mixColumns: 2 } : { lanes: 64 };
+        await tune(patch, () => compareWithUnfused(makeCase([2, 2, 17, 50], 660), `c 17, N 50, ${JSON.stringify(patch)}`));
+      },
+    );
 
     it('backward vs finite differences of the float64 reference', async () => {
       const cases: Shape4[] = [

@@ -117,7 +117,7 @@ describe('lrdif command', () => {
     expect(info.features.includes('timestamp-query')).toBe(ctx.features.timestampQuery);
   });
 
-  it('info prints a table, with none of Dawn\'s start-up notices on stderr unless --verbose', async () => {
+  it("info prints a table, with none of Dawn's start-up notices on stderr unless --verbose", async () => {
     const ctx = await gpu();
     const raw = await runNode([BIN, 'info'], { timeout: 120_000 });
     expect(raw.status, raw.stderr).toBe(0);
@@ -126,11 +126,16 @@ describe('lrdif command', () => {
     if (/llvmpipe|lavapipe/.test(ctx.adapter.summary)) {
       // lavapipe reports a million dynamic buffers: Dawn's clamp notice is there to be filtered
       const v = await runNode([BIN, '--verbose', 'info'], { timeout: 120_000 });
-      expect(v.stderr.split('\n').some((l) => DAWN_NOTICE.test(l)), v.stderr).toBe(true);
+      expect(
+        v.stderr.split('\n').some((l) => DAWN_NOTICE.test(l)),
+        v.stderr,
+      ).toBe(true);
     }
     expect(r.status, r.stderr).toBe(0);
     const f16 = ctx.features.shaderF16 ? 'the device has it; no lrdif kernel' : 'no lrdif kernel';
-    expect(r.stdout).toContain(`\nlrdif uses   subgroups: ${ctx.features.subgroups ? 'yes' : 'no'}, timestamp-query: ${ctx.features.timestampQuery ? 'yes' : 'no'}, shader-f16: no (${f16} computes in f16 yet)\n`);
+    expect(r.stdout).toContain(
+      `\nlrdif uses   subgroups: ${ctx.features.subgroups ? 'yes' : 'no'}, timestamp-query: ${ctx.features.timestampQuery ? 'yes' : 'no'}, shader-f16: no (${f16} computes in f16 yet)\n`,
+    );
     expect(r.stdout).toMatch(/^adapter {6}\S/);
     expect(r.stdout).toMatch(/\n {2}maxComputeWorkgroupsPerDimension +\d+\n/);
   });

@@ -156,7 +156,18 @@ describe('CLIP vs the PyTorch reference (tiny random models)', () => {
     expect(model.loadInfo).toMatchObject({ layout: 'openai', config: 'inferred' });
     expect(model.config).toEqual({
       vision: { imageSize: 32, patchSize: 8, width: 64, layers: 2, heads: 1, mlpDim: 96, act: 'quick_gelu', eps: 1e-5 },
-      text: { vocabSize: ref.vocab_size, contextLength: ref.context, width: 64, layers: 1, heads: 1, mlpDim: 80, act: 'quick_gelu', eps: 1e-5, pooling: 'argmax', eotTokenId: ref.vocab_size - 1 },
+      text: {
+        vocabSize: ref.vocab_size,
+        contextLength: ref.context,
+        width: 64,
+        layers: 1,
+        heads: 1,
+        mlpDim: 80,
+        act: 'quick_gelu',
+        eps: 1e-5,
+        pooling: 'argmax',
+        eotTokenId: ref.vocab_size - 1,
+      },
       projectionDim: 24,
     } satisfies ClipConfig);
     await expectMatches(model, ref.models['openai-inferred']);
@@ -168,7 +179,9 @@ describe('CLIP vs the PyTorch reference (tiny random models)', () => {
     const model = await loadClip(path.join(FIX, 'hf-quickgelu'), { embeddingChunkBytes: 5 * rowBytes, activationBytes: 4 * 17 * 37 });
     const table = model.text_model.embeddings.token_embedding;
     expect(table.chunks.map((c) => c.shape[0])).toEqual([5, 5, 5, 5, 1]);
-    expect([...model.stateDict().keys()].filter((k) => k.includes('token_embedding'))).toEqual([0, 1, 2, 3, 4].map((i) => `text_model.embeddings.token_embedding.weight_chunk${i}`));
+    expect([...model.stateDict().keys()].filter((k) => k.includes('token_embedding'))).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `text_model.embeddings.token_embedding.weight_chunk${i}`),
+    );
     await expectMatches(model, ref.models['hf-quickgelu'], 1e-4, 'chunked');
     model.dispose();
   });
@@ -351,7 +364,9 @@ describe('CLIP load errors', () => {
   it('a mis-shaped tensor is named with both shapes; a non-float tensor is refused', async () => {
     await gpu();
     const reader = editedFile((e) =>
-      e.map((t) => (t.name === 'visual_projection.weight' ? { ...t, shape: [32, 16] } : t.name === 'text_model.final_layer_norm.bias' ? { ...t, dtype: 'I32', data: new Int32Array(24) } : t)),
+      e.map((t) =>
+        t.name === 'visual_projection.weight' ? { ...t, shape: [32, 16] } : t.name === 'text_model.final_layer_norm.bias' ? { ...t, dtype: 'I32', data: new Int32Array(24) } : t,
+      ),
     );
     const err = await loadClipFromReader(reader, hfConfig()).catch((e: Error) => e);
     expect(err).toBeInstanceOf(ClipLoadError);
@@ -362,7 +377,9 @@ describe('CLIP load errors', () => {
   it('unknown layouts, ResNet towers and heads that cannot be inferred are explained', async () => {
     await gpu();
     const other = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'encoder.conv.weight', dtype: 'F32', shape: [2], data: [1, 2] }]), 'other.safetensors');
-    await expect(loadClipFromReader(other, null)).rejects.toThrow(/other\.safetensors'.*unknown layout: expected Hugging Face CLIPModel names .* the file has: encoder\.conv\.weight/);
+    await expect(loadClipFromReader(other, null)).rejects.toThrow(
+      /other\.safetensors'.*unknown layout: expected Hugging Face CLIPModel names .* the file has: encoder\.conv\.weight/,
+    );
     const rn = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'visual.layer1.0.conv1.weight', dtype: 'F32', shape: [1], data: [1] }]), 'rn50.safetensors');
     await expect(loadClipFromReader(rn, null)).rejects.toThrow(/ModifiedResNet/);
     // the tiny OpenAI file without its config: width 32 does not follow width / 64
@@ -380,20 +397,28 @@ describe('CLIP load errors', () => {
       fs.copyFileSync(path.join(FIX, 'hf-quickgelu', 'model.safetensors'), path.join(tmp, 'model.safetensors'));
       fs.writeFileSync(path.join(tmp, 'config.json'), '{ not json');
       await expect(loadClip(tmp)).rejects.toThrow(/config\.json' is not valid JSON/);
-      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({ model_type: 'clip', text_config: { hidden_size: 24, num_attention_heads: 2, vocab_size: 21, eos_token_id: 10 }, vision_config: {} }));
+      fs.writeFileSync(
+        path.join(tmp, 'config.json'),
+        JSON.stringify({ model_type: 'clip', text_config: { hidden_size: 24, num_attention_heads: 2, vocab_size: 21, eos_token_id: 10 }, vision_config: {} }),
+      );
       // config sizes that do not fit the tensors: the tensors are named with the shapes the config implies
       await expect(loadClip(tmp)).rejects.toThrow(/tensor 'vision_model\.embeddings\.patch_embedding\.weight' has shape \[32, 3, 8, 8\], expected \[768, 3, 32, 32\]/);
       // open_clip_config.json sizes are checked against the weights
       fs.rmSync(path.join(tmp, 'config.json'));
       fs.copyFileSync(path.join(FIX, 'openclip', 'open_clip_model.safetensors'), path.join(tmp, 'model.safetensors'));
-      fs.writeFileSync(path.join(tmp, 'open_clip_config.json'), JSON.stringify({ model_cfg: { embed_dim: 16, vision_cfg: { width: 48, head_width: 16 }, text_cfg: { heads: 2 } } }));
+      fs.writeFileSync(
+        path.join(tmp, 'open_clip_config.json'),
+        JSON.stringify({ model_cfg: { embed_dim: 16, vision_cfg: { width: 48, head_width: 16 }, text_cfg: { heads: 2 } } }),
+      );
       await expect(loadClip(tmp)).rejects.toThrow(/open_clip_config\.json says vision_cfg\.width = 48, the weights have 32/);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
     // a tokenizer whose ids are outside the model's vocabulary
     const model = await loadClip(path.join(FIX, 'openai-inferred'), { tokenizer: loadClipTokenizer() });
-    expect(() => model.encodeTexts(['a photo of a face'])).toThrow(/gives id 49406 for "a photo of a face", outside the model's vocabulary of 21 \(tokenizer and weights do not match\)/);
+    expect(() => model.encodeTexts(['a photo of a face'])).toThrow(
+      /gives id 49406 for "a photo of a face", outside the model's vocabulary of 21 \(tokenizer and weights do not match\)/,
+    );
     const bad = tensor(new Float32Array(3 * 16 * 16), [1, 3, 16, 16]);
     expect(() => model.encodeImage(bad)).toThrow(/pixels must be f32 \[N, 3, 32, 32\].*got tensor \[1, 3, 16, 16\] f32/);
     bad.dispose();
@@ -407,14 +432,47 @@ describe('CLIP load errors', () => {
 describe('lrdif embed', () => {
   it('prints the reference embeddings, cosine similarities and probabilities as JSON', async () => {
     const img = (n: string) => path.join(FIX, n);
-    const r = await runNode([BIN, 'embed', '--clip', path.join(FIX, 'hf-quickgelu'), '--image', img(ref.images[0]), '--image', img(ref.images[2]), '--text', ref.texts[0], '--text', ref.texts[3], '--json'],
+    const r = await runNode(
+      [
+        BIN,
+        'embed',
+        '--clip',
+        path.join(FIX, 'hf-quickgelu'),
+        '--image',
+        img(ref.images[0]),
+        '--image',
+        img(ref.images[2]),
+        '--text',
+        ref.texts[0],
+        '--text',
+        ref.texts[3],
+        '--json',
+      ],
       { timeout: 120_000 },
     );
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { images: Array<{ embedding: number[] }>; texts: Array<{ embedding: number[] }>; similarity: number[][]; probabilities: number[][]; model: { logitScale: number } };
+    const out = JSON.parse(r.stdout) as {
+      images: Array<{ embedding: number[] }>;
+      texts: Array<{ embedding: number[] }>;
+      similarity: number[][];
+      probabilities: number[][];
+      model: { logitScale: number };
+    };
     const m = ref.models['hf-quickgelu'];
-    expectClose(out.images.flatMap((i) => i.embedding), [...m.image[0], ...m.image[2]], 1e-4, 1e-4, 'cli images');
-    expectClose(out.texts.flatMap((t) => t.embedding), [...m.text[0], ...m.text[3]], 1e-4, 1e-4, 'cli texts');
+    expectClose(
+      out.images.flatMap((i) => i.embedding),
+      [...m.image[0], ...m.image[2]],
+      1e-4,
+      1e-4,
+      'cli images',
+    );
+    expectClose(
+      out.texts.flatMap((t) => t.embedding),
+      [...m.text[0], ...m.text[3]],
+      1e-4,
+      1e-4,
+      'cli texts',
+    );
     const cos = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0) / Math.hypot(...a) / Math.hypot(...b);
     const want = [0, 2].map((i) => [0, 3].map((j) => cos(m.image[i], m.text[j])));
     expectClose(out.similarity.flat(), want.flat(), 1e-4, 1e-4, 'cli cosine');

@@ -273,7 +273,12 @@ describe('KDEF', () => {
 describe('image folders', () => {
   it('flat class folders: aliases, seeded stratified split, the classes present in canonical order', async () => {
     const dir = join(root, 'flat');
-    const classes: Array<[string, number]> = [['Happy', 10], ['sad', 7], ['angry', 5], ['neutral', 1]];
+    const classes: Array<[string, number]> = [
+      ['Happy', 10],
+      ['sad', 7],
+      ['angry', 5],
+      ['neutral', 1],
+    ];
     let k = 0;
     for (const [c, n] of classes) for (let i = 0; i < n; i++) write(join(dir, c, `img${String(i).padStart(2, '0')}.png`), encodePng(image(2, 2, k++)));
     write(join(dir, 'sad', 'readme.txt'), 'ignored');
@@ -285,7 +290,13 @@ describe('image folders', () => {
     expect(ds.split('test').classCounts()).toEqual([0, 2, 1, 1]);
     expect((await loadImageFolder(dir, src, { seed: 4 })).items).toEqual(ds.items);
     const splits = new Set<string>();
-    for (let s = 0; s < 6; s++) splits.add((await loadImageFolder(dir, src, { seed: s })).split('test').items.map((it) => it.id).join());
+    for (let s = 0; s < 6; s++)
+      splits.add(
+        (await loadImageFolder(dir, src, { seed: s }))
+          .split('test')
+          .items.map((it) => it.id)
+          .join(),
+      );
     expect(splits.size).toBeGreaterThan(1);
     expect(classIndexOfFolder('Fearful')).toBe(6);
     expect(classIndexOfFolder('CONTEMPT')).toBe(7);
@@ -317,7 +328,10 @@ describe('image folders', () => {
     write(join(half, 'train', 'happy', 'a.png'), encodePng(image(2, 2, 1)));
     write(join(half, 'train', 'sad', 'b.png'), encodePng(image(2, 2, 1)));
     const halfDs = await loadImageFolder(half, src);
-    expect(halfDs.items.map((it) => [halfDs.classNames[it.label], it.split])).toEqual([['happiness', 'train'], ['sadness', 'train']]);
+    expect(halfDs.items.map((it) => [halfDs.classNames[it.label], it.split])).toEqual([
+      ['happiness', 'train'],
+      ['sadness', 'train'],
+    ]);
   });
 
   it('two folders of one class are an error naming both', async () => {
@@ -366,7 +380,9 @@ describe('image folders', () => {
     await expect(loadImageFolder(dir, src, { classes: ['happiness', 'sadness'] })).rejects.toThrow(
       `lrdif: image folder ${dir}: ${dir}/contempt holds 'contempt' images, a class the classes option leaves out (happiness, sadness); add it to the list or remove those images`,
     );
-    await expect(loadImageFolder(dir, src, { classes: ['happy', 'sadness', 'contempt'] })).rejects.toThrow(`the classes option names 'happy', not canonical classes (expected some of: ${CANONICAL_CLASSES.join(', ')})`);
+    await expect(loadImageFolder(dir, src, { classes: ['happy', 'sadness', 'contempt'] })).rejects.toThrow(
+      `the classes option names 'happy', not canonical classes (expected some of: ${CANONICAL_CLASSES.join(', ')})`,
+    );
     await expect(loadImageFolder(dir, src, { classes: ['sadness', 'contempt', 'sadness'] })).rejects.toThrow("the classes option lists 'sadness' twice");
     await expect(loadImageFolder(dir, src, { classes: ['sadness'] })).rejects.toThrow('the classes option lists 1 class(es) (sadness); a classifier needs at least two');
   });
@@ -378,7 +394,9 @@ describe('image folders', () => {
     const r = await loadRafDb(raf, src);
     expect(r.classNames).toEqual(['neutral', 'happiness']);
     expect(r.items.map((it) => r.classNames[it.label])).toEqual(['happiness', 'neutral', 'happiness']);
-    await expect(loadRafDb(raf, src, { classes: ['happiness', 'sadness'] })).rejects.toThrow(`${raf}/EmoLabel/list_patition_label.txt (line 2) holds 'neutral' images, a class the classes option leaves out`);
+    await expect(loadRafDb(raf, src, { classes: ['happiness', 'sadness'] })).rejects.toThrow(
+      `${raf}/EmoLabel/list_patition_label.txt (line 2) holds 'neutral' images, a class the classes option leaves out`,
+    );
     write(join(raf, 'EmoLabel', 'list_patition_label.txt'), 'train_00001.jpg 4\n');
     await expect(loadRafDb(raf, src)).rejects.toThrow(`RAF-DB: only one class has images ('happiness', in ${raf}/EmoLabel/list_patition_label.txt (line 1))`);
     const kdef = join(root, 'kdef-two');

@@ -10,7 +10,10 @@ import { gpuTensor, randArray } from './helpers/ref.js';
  */
 async function longWait(): Promise<{ ms: number; reads: number; polls: number; finite: boolean }> {
   await gpu();
-  const a = gpuTensor(Array.from(randArray([256, 256], 7), (v) => v / 10), [256, 256]);
+  const a = gpuTensor(
+    Array.from(randArray([256, 256], 7), (v) => v / 10),
+    [256, 256],
+  );
   const t0 = performance.now();
   const p0 = dawnPollCount();
   let reads = 0;

@@ -171,7 +171,12 @@ describe('determinism', () => {
       const b = degradeBatch(x, kind, {}, seeds);
       const ba = await bytesOf(a.images);
       expect(await bytesOf(b.images)).toEqual(ba);
-      const c = degradeBatch(x, kind, {}, [0, 1, 2, 3].map((i) => imageSeed(43, i)));
+      const c = degradeBatch(
+        x,
+        kind,
+        {},
+        [0, 1, 2, 3].map((i) => imageSeed(43, i)),
+      );
       const bc = await bytesOf(c.images);
       const per = 3 * h * w * 4;
       for (let i = 0; i < n; i++) expect(bc.subarray(i * per, (i + 1) * per)).not.toEqual(ba.subarray(i * per, (i + 1) * per));
@@ -190,7 +195,12 @@ describe('memory', () => {
     const x = gpuTensor(randArray([4, 3, 28, 28], 3, 0, 1), [4, 3, 28, 28]);
     const step = (i: number) => {
       for (const kind of ['udc', 'lowlight'] as const) {
-        const { images } = degradeBatch(x, kind, {}, [0, 1, 2, 3].map((j) => imageSeed(i, j)));
+        const { images } = degradeBatch(
+          x,
+          kind,
+          {},
+          [0, 1, 2, 3].map((j) => imageSeed(i, j)),
+        );
         images.dispose();
       }
     };
@@ -291,7 +301,7 @@ describe('sensor noise', () => {
     y.dispose();
   });
 
-  it('read noise is the sine half of Box–Muller on the element\'s Philox words (GPU Philox = host Philox)', async () => {
+  it("read noise is the sine half of Box–Muller on the element's Philox words (GPU Philox = host Philox)", async () => {
     const [h, w] = [8, 12];
     const x = flat(2, h, w, 0.5);
     const sigma = 0.05;

@@ -19,10 +19,14 @@ describe('doc examples', () => {
   });
 
   for (const ex of examples) {
-    it(`${ex.file}:${ex.line} runs and exits`, async () => {
-      const r = await runDocExample(ex, TIMEOUT_MS);
-      expect(docExampleFailure(ex, r)).toBeNull();
-    }, TIMEOUT_MS + 30_000);
+    it(
+      `${ex.file}:${ex.line} runs and exits`,
+      async () => {
+        const r = await runDocExample(ex, TIMEOUT_MS);
+        expect(docExampleFailure(ex, r)).toBeNull();
+      },
+      TIMEOUT_MS + 30_000,
+    );
   }
 });
 

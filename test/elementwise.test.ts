@@ -2,9 +2,40 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, rng, sizeOf } from './helpers/ref.js';
 import {
-  neg, exp, log, sqrt, rsqrt, pow, abs, clamp, relu, leakyRelu, gelu, quickGelu, sigmoid, tanh, silu, affine,
-  reciprocal, square, clone, mulScalar, addScalar, add, sub, mul, div, maximum, minimum, greater, equal, binary,
-  broadcastTo, tensor, backward, type Tensor,
+  neg,
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  pow,
+  abs,
+  clamp,
+  relu,
+  leakyRelu,
+  gelu,
+  quickGelu,
+  sigmoid,
+  tanh,
+  silu,
+  affine,
+  reciprocal,
+  square,
+  clone,
+  mulScalar,
+  addScalar,
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  minimum,
+  greater,
+  equal,
+  binary,
+  broadcastTo,
+  tensor,
+  backward,
+  type Tensor,
 } from '../src/node.js';
 import { sigmoid as sigmoid64, gelu as gelu64, geluTanh as geluTanh64 } from '../src/selftest/reference/special.js';
 import { refBinary } from '../src/selftest/reference/elementwise.js';
@@ -116,7 +147,13 @@ describe('unary ops forward', () => {
       const x = gpuTensor(bases, [bases.length]);
       const y = pow(x, e);
       // Math.pow gives NaN for a negative base and a non-integer exponent, ∞ for 0 ** negative (as PyTorch)
-      expectCloseSpecial(await y.data(), bases.map((b) => Math.pow(b, e)), 2e-6, 1e-7, `pow(·, ${e})`);
+      expectCloseSpecial(
+        await y.data(),
+        bases.map((b) => Math.pow(b, e)),
+        2e-6,
+        1e-7,
+        `pow(·, ${e})`,
+      );
       x.dispose();
       y.dispose();
     }
@@ -127,7 +164,13 @@ describe('unary ops forward', () => {
     const x = gpuTensor(xs, [xs.length]);
     const y = tanh(x);
     // atol far below the values: a relative comparison
-    expectClose(await y.data(), xs.map((v) => Math.tanh(Math.fround(v))), 2e-6, 1e-37, 'tanh near 0');
+    expectClose(
+      await y.data(),
+      xs.map((v) => Math.tanh(Math.fround(v))),
+      2e-6,
+      1e-37,
+      'tanh near 0',
+    );
     x.dispose();
     y.dispose();
   });
@@ -172,7 +215,13 @@ describe('unary ops forward', () => {
       const g = Array.from(await x.grad!.data());
       // far from 0 these functions are flat (0) or the identity (slope 1 for the GELU family, 0 for the rest)
       const slopeAtPlus = name === 'sigmoid' || name === 'tanh' ? 0 : 1;
-      expectClose(g, big.map((v) => (v < 0 ? 0 : slopeAtPlus)), 0, 1e-6, `${name} gradient`);
+      expectClose(
+        g,
+        big.map((v) => (v < 0 ? 0 : slopeAtPlus)),
+        0,
+        1e-6,
+        `${name} gradient`,
+      );
       x.grad!.dispose();
       x.dispose();
       y.dispose();
@@ -212,19 +261,34 @@ describe('unary ops backward', () => {
 // ---------------------------------------------------------------- binary
 
 const BROADCAST_PAIRS: Array<[number[], number[]]> = [
-  [[3, 5], [3, 5]], // same shape
+  [
+    [3, 5],
+    [3, 5],
+  ], // same shape
   [[300], [300]], // not a multiple of the workgroup
   [[3, 5], [5]], // rank mismatch
   [[5], [4, 3, 5]],
-  [[3, 1], [1, 5]], // both sides broadcast
-  [[2, 1, 4], [3, 1]],
+  [
+    [3, 1],
+    [1, 5],
+  ], // both sides broadcast
+  [
+    [2, 1, 4],
+    [3, 1],
+  ],
   [[], [2, 3]], // scalar
   [[2, 3], []],
   [[1], [1]],
   [[4, 0, 3], [3]], // empty
   [[0], [1]],
-  [[2, 3, 1, 5, 2], [3, 4, 1, 2]], // rank 5 vs 4
-  [[1, 257], [7, 1]],
+  [
+    [2, 3, 1, 5, 2],
+    [3, 4, 1, 2],
+  ], // rank 5 vs 4
+  [
+    [1, 257],
+    [7, 1],
+  ],
 ];
 
 interface BinaryCase {
@@ -295,10 +359,19 @@ describe('binary ops forward with broadcasting', () => {
 describe('binary ops backward with broadcasting', () => {
   beforeAll(gpu);
   const gradPairs: Array<[number[], number[]]> = [
-    [[2, 3], [2, 3]],
+    [
+      [2, 3],
+      [2, 3],
+    ],
     [[2, 3], [3]],
-    [[3, 1], [1, 4]],
-    [[2, 1, 3], [4, 1]],
+    [
+      [3, 1],
+      [1, 4],
+    ],
+    [
+      [2, 1, 3],
+      [4, 1],
+    ],
     [[], [2, 3]],
     [[2, 2], [1]],
   ];
@@ -354,12 +427,21 @@ describe('broadcastTo', () => {
   beforeAll(gpu);
   const cases: Array<[number[], number[]]> = [
     [[3], [4, 3]],
-    [[2, 1], [2, 257]],
-    [[1, 3, 1], [5, 2, 3, 4]],
+    [
+      [2, 1],
+      [2, 257],
+    ],
+    [
+      [1, 3, 1],
+      [5, 2, 3, 4],
+    ],
     [[], [2, 2]],
     [[4], [4]],
     [[1], [0]],
-    [[2, 1], [2, 0]],
+    [
+      [2, 1],
+      [2, 0],
+    ],
   ];
   it('forward vs float64 (every kind of broadcast, empty targets)', async () => {
     let seed = 1;
@@ -369,7 +451,9 @@ describe('broadcastTo', () => {
       const y = broadcastTo(x, t);
       expect(y.shape).toEqual(t);
       // a copy: exact
-      expect(Array.from(await y.data()), `broadcastTo ${JSON.stringify(s)} → ${JSON.stringify(t)}`).toEqual(Array.from(refBinary(d, s, new Float64Array(sizeOf(t)), t, (v) => v).out));
+      expect(Array.from(await y.data()), `broadcastTo ${JSON.stringify(s)} → ${JSON.stringify(t)}`).toEqual(
+        Array.from(refBinary(d, s, new Float64Array(sizeOf(t)), t, (v) => v).out),
+      );
       x.dispose();
       y.dispose();
     }
@@ -426,9 +510,21 @@ describe('coalesceBroadcast', () => {
     const { coalesceBroadcast, broadcastStrides } = await import('../src/kernels/util.js');
     const out = [8, 48, 56, 36];
     const c = coalesceBroadcast(out, [broadcastStrides(out, out), broadcastStrides([1, 48, 1, 1], out)]);
-    expect(c).toEqual({ shape: [8, 48, 56 * 36], strides: [[48 * 56 * 36, 56 * 36, 1], [0, 1, 0]] });
+    expect(c).toEqual({
+      shape: [8, 48, 56 * 36],
+      strides: [
+        [48 * 56 * 36, 56 * 36, 1],
+        [0, 1, 0],
+      ],
+    });
     const d = coalesceBroadcast([2, 1, 3, 4], [broadcastStrides([2, 1, 3, 4], [2, 1, 3, 4]), broadcastStrides([3, 4], [2, 1, 3, 4])]);
-    expect(d).toEqual({ shape: [2, 12], strides: [[12, 1], [0, 1]] });
+    expect(d).toEqual({
+      shape: [2, 12],
+      strides: [
+        [12, 1],
+        [0, 1],
+      ],
+    });
     expect(coalesceBroadcast([1, 1], [[0, 0]])).toEqual({ shape: [], strides: [[]] });
   });
 });

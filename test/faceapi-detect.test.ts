@@ -140,7 +140,7 @@ afterAll(() => {
 });
 
 describe('tiny face detector vs face-api (TF.js CPU)', () => {
-  it("the fixture covers the six demo photos, images without faces, and other options", () => {
+  it('the fixture covers the six demo photos, images without faces, and other options', () => {
     const photos = FIX.inputs.filter((i) => i.kind === 'photo').map((i) => i.file);
     expect(photos).toEqual(['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg', 'sample5.jpg', 'sample6.jpg']);
     for (const inp of FIX.inputs) expect(inp.runs[0].detections.length > 0, inp.name).toBe(inp.kind === 'photo');
@@ -170,7 +170,13 @@ describe('tiny face detector vs face-api (TF.js CPU)', () => {
             expectWithin([d.score], [run.detections[i].score], 1, 1e-4, `${what}: score ${i}`);
             expectWithin(boxArr(d.box), run.detections[i].box, 1, 1, `${what}: box ${i} (pixels)`);
             expect(d.imageWidth).toBe(img.width);
-            expectWithin(boxArr(d.relativeBox), [d.box.x / img.width, d.box.y / img.height, d.box.width / img.width, d.box.height / img.height], 1, 1e-12, `${what}: relative box ${i}`);
+            expectWithin(
+              boxArr(d.relativeBox),
+              [d.box.x / img.width, d.box.y / img.height, d.box.width / img.width, d.box.height / img.height],
+              1,
+              1e-12,
+              `${what}: relative box ${i}`,
+            );
           });
         }
       } finally {
@@ -222,7 +228,10 @@ describe('tiny face detector vs face-api (TF.js CPU)', () => {
 
   it("the fused network (bias + leaky + pool in one pass) equals face-api's layer-by-layer forward", async () => {
     const r = rng(8);
-    const x = tensor(Float32Array.from({ length: 2 * 3 * 96 * 96 }, () => r() - 0.5), [2, 3, 96, 96]);
+    const x = tensor(
+      Float32Array.from({ length: 2 * 3 * 96 * 96 }, () => r() - 0.5),
+      [2, 3, 96, 96],
+    );
     const a = detector.forward(x);
     const b = detector.forward(x, { fused: false });
     expect(a.shape).toEqual([2, 25, 3, 3]);
@@ -267,16 +276,28 @@ describe('tiny face detector vs face-api (TF.js CPU)', () => {
         expect(e.message).toContain(`entry '${entry}'`);
         expect(e.message).toMatch(text);
       };
-      await expectEntry(variant('conv5/bias', (w) => (w.name = 'conv5/biases')), 'conv5/bias', /the network needs this entry/);
-      await expectEntry(variant('conv8/filters', (w) => (w.shape = [1, 1, 25, 512])), 'conv8/filters', /needs shape \[1, 1, 512, 25\], the manifest has \[1, 1, 25, 512\]/);
-      await expectEntry(variant('conv1/bias', (w) => (w.dtype = 'int32')), 'conv1/bias', /expected a float32 weight/);
+      await expectEntry(
+        variant('conv5/bias', (w) => (w.name = 'conv5/biases')),
+        'conv5/bias',
+        /the network needs this entry/,
+      );
+      await expectEntry(
+        variant('conv8/filters', (w) => (w.shape = [1, 1, 25, 512])),
+        'conv8/filters',
+        /needs shape \[1, 1, 512, 25\], the manifest has \[1, 1, 25, 512\]/,
+      );
+      await expectEntry(
+        variant('conv1/bias', (w) => (w.dtype = 'int32')),
+        'conv1/bias',
+        /expected a float32 weight/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 });
 
-describe("detectAllFaces(...).withFaceLandmarks().withFaceExpressions() vs face-api", () => {
+describe('detectAllFaces(...).withFaceLandmarks().withFaceExpressions() vs face-api', () => {
   for (const inp of FIX.inputs) {
     it(`${inp.name}: boxes, crops, 68 landmarks, alignedRect and expression probabilities`, async () => {
       const img = image(inp);
@@ -291,9 +312,21 @@ describe("detectAllFaces(...).withFaceLandmarks().withFaceExpressions() vs face-
           expect(boxArr(f.crops.landmarks), `${what}: landmark crop`).toEqual(e.landmarkCrop);
           expect(boxArr(f.crops.expressions!), `${what}: expression crop`).toEqual(e.expressionCrop);
           const side = Math.max(e.landmarkCrop[2], e.landmarkCrop[3]);
-          expectWithin(f.landmarks.flatMap((p) => [p.x, p.y]), e.landmarks.flat(), side, 1e-4, `${what}: landmarks`);
+          expectWithin(
+            f.landmarks.flatMap((p) => [p.x, p.y]),
+            e.landmarks.flat(),
+            side,
+            1e-4,
+            `${what}: landmarks`,
+          );
           expectWithin(boxArr(f.alignedRect), e.alignedRect, side, 1e-4, `${what}: alignedRect`);
-          expectWithin(FACE_EXPRESSION_LABELS.map((k) => f.expressions![k]), e.expressions, 1, 1e-4, `${what}: expressions`);
+          expectWithin(
+            FACE_EXPRESSION_LABELS.map((k) => f.expressions![k]),
+            e.expressions,
+            1,
+            1e-4,
+            `${what}: expressions`,
+          );
           // the aligned face: eyes level in it
           const a = f.aligned!;
           expect(a.face.shape).toEqual([1, 3, 112, 112]);
@@ -309,18 +342,25 @@ describe("detectAllFaces(...).withFaceLandmarks().withFaceExpressions() vs face-
   it("crops: the GPU crop-pad-resize pass equals the nets' existing input path (cropRgbImage + faceApiInput)", async () => {
     const inp = FIX.inputs.find((i) => i.file === 'sample1.jpg')!;
     const img = image(inp);
-    const crops = [...inp.faces.map((f) => f.landmarkCrop), [0, 0, 1920, 1280] as Box4, [1900, 5, 20, 7] as Box4, [0, 0, 112, 112] as Box4].map(([x, y, width, height]) => ({ x, y, width, height }));
+    const crops = [...inp.faces.map((f) => f.landmarkCrop), [0, 0, 1920, 1280] as Box4, [1900, 5, 20, 7] as Box4, [0, 0, 112, 112] as Box4].map(([x, y, width, height]) => ({
+      x,
+      y,
+      width,
+      height,
+    }));
     const buf = RgbImageBuffer.upload([img]);
     const ours = faceApiCropInput(buf, crops);
     const theirs = faceApiInput(crops.map((c) => cropRgbImage(img, c))).input;
     expect(ours.shape).toEqual([crops.length, 3, 112, 112]);
     expectClose(await ours.data(), await theirs.data(), 1e-5, 1e-6, 'crop inputs');
-    expect(() => faceApiCropInput(buf, [{ x: 1900, y: 0, width: 21, height: 5 }])).toThrow(/crop 0 \{x: 1900, y: 0, width: 21, height: 5\} must be integers inside the 1920×1280 photo/);
+    expect(() => faceApiCropInput(buf, [{ x: 1900, y: 0, width: 21, height: 5 }])).toThrow(
+      /crop 0 \{x: 1900, y: 0, width: 21, height: 5\} must be integers inside the 1920×1280 photo/,
+    );
     for (const t of [ours, theirs]) t.dispose();
     buf.dispose();
   });
 
-  it("expressions can be skipped, and asking for them without an expression net is an error", async () => {
+  it('expressions can be skipped, and asking for them without an expression net is an error', async () => {
     const img = image(FIX.inputs.find((i) => i.file === 'sample2.jpg')!);
     const faces = await pipeline.detectFaces(img, { expressions: false });
     expect(faces.length).toBe(1);
@@ -373,7 +413,10 @@ describe('crop-and-align for LRDif', () => {
       expect(Math.max(x1 - x0, y1 - y0)).toBeCloseTo(112 / 1.2, 9);
       expect((x0 + x1) / 2).toBeCloseTo(56, 9);
       expect((y0 + y1) / 2).toBeCloseTo(56, 9);
-      for (const p of [{ x: 3, y: 4 }, { x: -20, y: 300 }]) {
+      for (const p of [
+        { x: 3, y: 4 },
+        { x: -20, y: 300 },
+      ]) {
         const q = applyAffine(t.toPhoto, applyAffine(t.toAligned, p));
         expect(q.x).toBeCloseTo(p.x, 9);
         expect(q.y).toBeCloseTo(p.y, 9);
@@ -437,17 +480,31 @@ describe('lrdif faces', () => {
       const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(res.image).toEqual({ path: photo, width: 1920, height: 1280 });
       expect(res.faces.length).toBe(inp.faces.length);
-      res.faces.forEach((f: { score: number; box: { x: number; y: number; width: number; height: number }; landmarks: Array<[number, number]>; expressions: Record<string, number> }, i: number) => {
-        const e = inp.faces[i];
-        expectWithin([f.score], [e.score], 1, 1e-4, `face ${i} score`);
-        expectWithin(boxArr(f.box), e.box, 1, 1, `face ${i} box`);
-        expectWithin(f.landmarks.flat(), e.landmarks.flat(), Math.max(e.landmarkCrop[2], e.landmarkCrop[3]), 1e-4, `face ${i} landmarks`);
-        expectWithin(FACE_EXPRESSION_LABELS.map((k) => f.expressions[k]), e.expressions, 1, 1e-4, `face ${i} expressions`);
-      });
+      res.faces.forEach(
+        (
+          f: { score: number; box: { x: number; y: number; width: number; height: number }; landmarks: Array<[number, number]>; expressions: Record<string, number> },
+          i: number,
+        ) => {
+          const e = inp.faces[i];
+          expectWithin([f.score], [e.score], 1, 1e-4, `face ${i} score`);
+          expectWithin(boxArr(f.box), e.box, 1, 1, `face ${i} box`);
+          expectWithin(f.landmarks.flat(), e.landmarks.flat(), Math.max(e.landmarkCrop[2], e.landmarkCrop[3]), 1e-4, `face ${i} landmarks`);
+          expectWithin(
+            FACE_EXPRESSION_LABELS.map((k) => f.expressions[k]),
+            e.expressions,
+            1,
+            1e-4,
+            `face ${i} expressions`,
+          );
+        },
+      );
       // the annotated image: the photo with exactly the boxes and dots drawn
       expect(existsSync(out)).toBe(true);
       const drawn = readImageFile(out);
-      const expected = drawFaces(image(inp), res.faces.map((f: { box: unknown; landmarks: Array<[number, number]> }) => ({ box: f.box, landmarks: f.landmarks.map(([x, y]) => ({ x, y })) })));
+      const expected = drawFaces(
+        image(inp),
+        res.faces.map((f: { box: unknown; landmarks: Array<[number, number]> }) => ({ box: f.box, landmarks: f.landmarks.map(([x, y]) => ({ x, y })) })),
+      );
       expect(drawn.width).toBe(1920);
       expect(Buffer.compare(Buffer.from(drawn.data), Buffer.from(expected.data))).toBe(0);
       expect(Buffer.compare(Buffer.from(drawn.data), Buffer.from(image(inp).data))).not.toBe(0);
@@ -470,7 +527,7 @@ describe('lrdif faces', () => {
     }
   }, 600_000);
 
-  it('a 12-megapixel phone photo held upright (4000×3000, EXIF orientation 6): scaled on the way in, results in the photo\'s own pixels', async () => {
+  it("a 12-megapixel phone photo held upright (4000×3000, EXIF orientation 6): scaled on the way in, results in the photo's own pixels", async () => {
     const inp = FIX.inputs.find((i) => i.file === 'sample1.jpg')!;
     const small = image(inp);
     // sample1 doubled on a 4000×3000 canvas, stored turned and tagged 6 (test/helpers/phone-photo.ts)
@@ -501,7 +558,13 @@ describe('lrdif faces', () => {
         const w = want[i];
         expectWithin([f.score], [w.score], 1, 1e-6, `face ${i} score`);
         expectWithin(boxArr(f.box), [w.box.x * sx, w.box.y * sy, w.box.width * sx, w.box.height * sy], 1, 1e-6, `face ${i} box`);
-        expectWithin(f.landmarks.flat(), w.landmarks.flatMap((p) => [p.x * sx, p.y * sy]), 1, 1e-6, `face ${i} landmarks`);
+        expectWithin(
+          f.landmarks.flat(),
+          w.landmarks.flatMap((p) => [p.x * sx, p.y * sy]),
+          1,
+          1e-6,
+          `face ${i} landmarks`,
+        );
       });
       // and they are sample1's faces, upright, where the canvas put them: each overlaps one of
       // sample1's boxes (doubled, shifted) by IoU > 0.5 (loosely: the detector saw another resampling)

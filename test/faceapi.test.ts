@@ -107,7 +107,9 @@ function expectWithin(actual: ArrayLike<number>, expected: ArrayLike<number>, sc
   }
   if (worst >= 0) {
     const s = typeof scale === 'number' ? scale : scale[worst];
-    expect.fail(`${what}: element ${worst}: got ${actual[worst]}, face-api ${expected[worst]} (|diff| ${Math.abs(actual[worst] - expected[worst]).toExponential(3)} > ${tol} × scale ${s})`);
+    expect.fail(
+      `${what}: element ${worst}: got ${actual[worst]}, face-api ${expected[worst]} (|diff| ${Math.abs(actual[worst] - expected[worst]).toExponential(3)} > ${tol} × scale ${s})`,
+    );
   }
 }
 
@@ -280,9 +282,21 @@ describe('TF.js weights loader', () => {
     // dtypes and quantisation
     await expectTfjsError(loadMem(manifestBytes([{ name: 'x', shape: [1], dtype: 'float64' }]), {}), 'x', 'unknown dtype "float64"');
     await expectTfjsError(loadMem(manifestBytes([{ name: 's', shape: [1], dtype: 'string' }]), {}), 's', "dtype 'string'");
-    await expectTfjsError(loadMem(manifestBytes([{ name: 'q', shape: [1], dtype: 'float32', quantization: { dtype: 'int4', scale: 1, min: 0 } }]), {}), 'q', 'unknown quantization dtype "int4"');
-    await expectTfjsError(loadMem(manifestBytes([{ name: 'q', shape: [1], dtype: 'float32', quantization: { dtype: 'uint8', min: 0 } }]), {}), 'q', 'needs finite numbers "scale" and "min"');
-    await expectTfjsError(loadMem(manifestBytes([{ name: 'q', shape: [1], dtype: 'int32', quantization: { dtype: 'float16' } }]), {}), 'q', 'float16 quantization applies to float32 weights only');
+    await expectTfjsError(
+      loadMem(manifestBytes([{ name: 'q', shape: [1], dtype: 'float32', quantization: { dtype: 'int4', scale: 1, min: 0 } }]), {}),
+      'q',
+      'unknown quantization dtype "int4"',
+    );
+    await expectTfjsError(
+      loadMem(manifestBytes([{ name: 'q', shape: [1], dtype: 'float32', quantization: { dtype: 'uint8', min: 0 } }]), {}),
+      'q',
+      'needs finite numbers "scale" and "min"',
+    );
+    await expectTfjsError(
+      loadMem(manifestBytes([{ name: 'q', shape: [1], dtype: 'int32', quantization: { dtype: 'float16' } }]), {}),
+      'q',
+      'float16 quantization applies to float32 weights only',
+    );
     await expectTfjsError(loadMem(manifestBytes([{ name: 'q', shape: [1], dtype: 'bool', quantization: { dtype: 'uint8', scale: 1, min: 0 } }]), {}), 'q', 'cannot be quantised');
     await expectTfjsError(loadMem(manifestBytes([{ name: 'q', shape: [2, -1], dtype: 'float32' }]), {}), 'q', '"shape" must be an array of non-negative integers');
     await expectTfjsError(loadMem(manifestBytes([specs[0], specs[0]]), {}), 'w0', 'occurs twice');
@@ -322,10 +336,20 @@ describe('TF.js weights loader', () => {
       await expectTfjsError(() => new FaceLandmark68Net(map, 'tiny'), 'dense1/conv2/bias', 'the network needs this entry', m3);
       // the full net asks for dense3, which the tiny manifest lacks
       const tinyMap = await readTfjsWeights(faceApiManifestPath('face_landmark_68_tiny_model'));
-      await expectTfjsError(() => new FaceLandmark68Net(tinyMap, 'full'), 'dense0/conv3/depthwise_filter', 'the network needs this entry', faceApiManifestPath('face_landmark_68_tiny_model'));
+      await expectTfjsError(
+        () => new FaceLandmark68Net(tinyMap, 'full'),
+        'dense0/conv3/depthwise_filter',
+        'the network needs this entry',
+        faceApiManifestPath('face_landmark_68_tiny_model'),
+      );
       // wrong shapes: the landmark manifest's fc/weights read as the expression head
       const lmMap = await readTfjsWeights(faceApiManifestPath('face_landmark_68_model'));
-      await expectTfjsError(() => new FaceExpressionNet(lmMap), 'fc/weights', 'the network needs shape [256, 7], the manifest has [256, 136]', faceApiManifestPath('face_landmark_68_model'));
+      await expectTfjsError(
+        () => new FaceExpressionNet(lmMap),
+        'fc/weights',
+        'the network needs shape [256, 7], the manifest has [256, 136]',
+        faceApiManifestPath('face_landmark_68_model'),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -541,9 +565,18 @@ describe('face-api networks vs face-api (TF.js CPU)', () => {
 describe('face-api input pipeline', () => {
   it('pads to a square as padToSquare (centred, the extra row after) and resizes as tf.image.resizeBilinear', async () => {
     await gpu();
-    expect(faceApiSquarePadding(10, 15)).toEqual([[0, 0], [2, 3]]);
-    expect(faceApiSquarePadding(16, 10)).toEqual([[3, 3], [0, 0]]);
-    expect(faceApiSquarePadding(7, 7)).toEqual([[0, 0], [0, 0]]);
+    expect(faceApiSquarePadding(10, 15)).toEqual([
+      [0, 0],
+      [2, 3],
+    ]);
+    expect(faceApiSquarePadding(16, 10)).toEqual([
+      [3, 3],
+      [0, 0],
+    ]);
+    expect(faceApiSquarePadding(7, 7)).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
     // TF legacy bilinear: out o samples o·in/out, no half-pixel offset, edge clamped
     const m = tfLegacyBilinearMatrix(5, 2);
     expect(Array.from(m)).toEqual([1, 0, 0, 0, 0, 0, 0, 0.5, 0.5, 0].map(Math.fround));
@@ -610,13 +643,15 @@ describe('lrdif convert --tfjs', () => {
         const b = new FaceLandmark68Net(safetensorsFaceApiSource(reader));
         const c = await loadFaceLandmark68Net();
         const x = randomFloatInput(5);
-        const [ya, yb, yc] = await Promise.all([a, b, c].map(async (net) => {
-          const y = net.forward(x);
-          const d = await y.data();
-          y.dispose();
-          net.dispose();
-          return Array.from(d);
-        }));
+        const [ya, yb, yc] = await Promise.all(
+          [a, b, c].map(async (net) => {
+            const y = net.forward(x);
+            const d = await y.data();
+            y.dispose();
+            net.dispose();
+            return Array.from(d);
+          }),
+        );
         x.dispose();
         expect(ya).toEqual(yc);
         expect(yb).toEqual(yc);

@@ -13,22 +13,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { gpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/ref.js';
-import {
-  backward,
-  conv2d,
-  crossEntropy,
-  engine,
-  gelu,
-  layerNorm,
-  layerNormChannels,
-  linear,
-  logSoftmax,
-  matmul,
-  softmax,
-  tensor,
-  tidy,
-  type Tensor,
-} from '../src/node.js';
+import { backward, conv2d, crossEntropy, engine, gelu, layerNorm, layerNormChannels, linear, logSoftmax, matmul, softmax, tensor, tidy, type Tensor } from '../src/node.js';
 import { Linear, Module } from '../src/nn/index.js';
 import { AdamW } from '../src/optim/index.js';
 import type { Padding } from '../src/kernels/conv.js';
@@ -103,9 +88,7 @@ describe('golden: matmul and linear', () => {
   for (const c of load('matmul').cases) {
     it(c.name, async () => {
       const p = c.params as { transA?: boolean; transB?: boolean; linear?: boolean };
-      await checkCase(c, (x) =>
-        p.linear ? linear(x.x, x.weight, x.bias) : matmul(x.a, x.b, { transA: p.transA, transB: p.transB, bias: x.bias }),
-      );
+      await checkCase(c, (x) => (p.linear ? linear(x.x, x.weight, x.bias) : matmul(x.a, x.b, { transA: p.transA, transB: p.transB, bias: x.bias })));
     });
   }
 });
@@ -123,9 +106,7 @@ describe('golden: layer norm', () => {
   for (const c of load('layernorm').cases) {
     it(c.name, async () => {
       const p = c.params as { eps: number; channels?: boolean };
-      await checkCase(c, (x) =>
-        p.channels ? layerNormChannels(x.x, x.weight, x.bias, p.eps) : layerNorm(x.x, x.weight ?? null, x.bias ?? null, p.eps),
-      );
+      await checkCase(c, (x) => (p.channels ? layerNormChannels(x.x, x.weight, x.bias, p.eps) : layerNorm(x.x, x.weight ?? null, x.bias ?? null, p.eps)));
     });
   }
 });
@@ -203,7 +184,10 @@ describe('golden: MLP training with cross-entropy and AdamW', () => {
       for (const [k, t] of model.namedParameters()) {
         const before = c.inputs[k].data;
         const after = await t.data();
-        expect(after.every((v, i) => v !== before[i]), `${k} moved`).toBe(true);
+        expect(
+          after.every((v, i) => v !== before[i]),
+          `${k} moved`,
+        ).toBe(true);
       }
     } finally {
       opt.zeroGrad();

@@ -58,7 +58,9 @@ describe('GPU kit', () => {
         process.stdout.write = write;
       }
       expect(code).toBe(1);
-      expect(out).toMatch(/^adapter: NVIDIA H200 \(nvidia\)\nfeatures: shader-f16, subgroups\nselftest: FAIL, 10 passed, 1 failed, 2 skipped in 12.5 s\n {2}FAIL matmul forward \[33, 3\]·\[3, 17\] \(portable\): output: element 4/);
+      expect(out).toMatch(
+        /^adapter: NVIDIA H200 \(nvidia\)\nfeatures: shader-f16, subgroups\nselftest: FAIL, 10 passed, 1 failed, 2 skipped in 12.5 s\n {2}FAIL matmul forward \[33, 3\]·\[3, 17\] \(portable\): output: element 4/,
+      );
       expect(out).toMatch(/\n {2}matmul +\[4096×4096\]·\[4096×4096\] +3\.50 gpu +7\.00\n/);
       // lrdif's wall 20 ms against PyTorch's 40 ms (f32) and 30 ms (default)
       expect(out).toMatch(/\n {2}tiny b8 stage1 +20\.0 +40\.0 +30\.0 +2\.00× +1\.50×\n/);

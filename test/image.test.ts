@@ -55,7 +55,17 @@ describe('image codecs (Node)', () => {
     expect(Array.from(decodeImage(rgba).data)).toEqual([9, 8, 7]);
     const deep = encodePngRaw({ width: 1, height: 1, data: new Uint16Array([0xffff, 0x8000, 0x00ff]), channels: 3, depth: 16 });
     expect(Array.from(decodeImage(deep).data)).toEqual([255, 128, 0]);
-    const pal = encodePngRaw({ width: 2, height: 1, data: new Uint8Array([1, 0]), channels: 1, depth: 8, palette: [[10, 20, 30], [40, 50, 60]] });
+    const pal = encodePngRaw({
+      width: 2,
+      height: 1,
+      data: new Uint8Array([1, 0]),
+      channels: 1,
+      depth: 8,
+      palette: [
+        [10, 20, 30],
+        [40, 50, 60],
+      ],
+    });
     expect(Array.from(decodeImage(pal).data)).toEqual([40, 50, 60, 10, 20, 30]);
   });
 
@@ -179,7 +189,8 @@ function areaAverageReference(im: RgbImage, w: number, h: number): Float64Array 
   const out = new Float64Array(w * h * 3);
   for (let c = 0; c < 3; c++) {
     const S = new Float64Array((W + 1) * (H + 1)); // S[y][x] = sum over [0, x) × [0, y)
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) S[(y + 1) * (W + 1) + x + 1] = im.data[3 * (y * W + x) + c] + S[y * (W + 1) + x + 1] + S[(y + 1) * (W + 1) + x] - S[y * (W + 1) + x];
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) S[(y + 1) * (W + 1) + x + 1] = im.data[3 * (y * W + x) + c] + S[y * (W + 1) + x + 1] + S[(y + 1) * (W + 1) + x] - S[y * (W + 1) + x];
     const F = (x: number, y: number) => {
       const i = Math.min(W - 1, Math.floor(x));
       const j = Math.min(H - 1, Math.floor(y));
@@ -260,17 +271,23 @@ describe('downscaling photos on the CPU', () => {
     }
   });
 
-  it('an empty file and an image past the decoder\'s limit are errors naming the file and what was expected', () => {
+  it("an empty file and an image past the decoder's limit are errors naming the file and what was expected", () => {
     expect(() => decodeImage(new Uint8Array(0), 'empty.jpg')).toThrow('lrdif: empty.jpg: the file is empty (0 bytes); expected a JPEG or PNG image');
-    expect(() => decodeImage(new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61]), 'a.gif')).toThrow('a.gif: not a JPEG or PNG file (unrecognised signature: it starts with 47 49 46 38 …, 6 bytes)');
+    expect(() => decodeImage(new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61]), 'a.gif')).toThrow(
+      'a.gif: not a JPEG or PNG file (unrecognised signature: it starts with 47 49 46 38 …, 6 bytes)',
+    );
     // a JPEG frame header (SOF0) claiming 20000×15000 pixels, and a PNG header claiming as many
     const sof = [0xff, 0xd8, 0xff, 0xc0, 0, 17, 8, 15000 >> 8, 15000 & 255, 20000 >> 8, 20000 & 255, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1];
-    expect(() => decodeImage(Uint8Array.from(sof), 'huge.jpg')).toThrow("lrdif: huge.jpg: the JPEG is 20000×15000 (300.0 megapixels), more than lrdif's decoder reads (100 megapixels); scale it down first");
+    expect(() => decodeImage(Uint8Array.from(sof), 'huge.jpg')).toThrow(
+      "lrdif: huge.jpg: the JPEG is 20000×15000 (300.0 megapixels), more than lrdif's decoder reads (100 megapixels); scale it down first",
+    );
     const png = encodePng(randomImage(2, 2, 1));
     const big = png.slice();
     new DataView(big.buffer).setUint32(16, 20000);
     new DataView(big.buffer).setUint32(20, 15000);
-    expect(() => decodeImage(big, 'huge.png')).toThrow("lrdif: huge.png: the PNG is 20000×15000 (300.0 megapixels), more than lrdif's decoder reads (100 megapixels); scale it down first");
+    expect(() => decodeImage(big, 'huge.png')).toThrow(
+      "lrdif: huge.png: the PNG is 20000×15000 (300.0 megapixels), more than lrdif's decoder reads (100 megapixels); scale it down first",
+    );
   });
 });
 

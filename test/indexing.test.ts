@@ -208,7 +208,10 @@ describe('scatter-add at full vocabulary scale', () => {
   it('gather backward into 24 × 49408 logits: short index lines (direct) and long ones (three-level prefix sum over 1.2M buckets)', async () => {
     const shape = [24, 49408];
     const x = gpuTensor(new Float64Array(sizeOf(shape)), shape);
-    for (const ishape of [[24, 2], [24, 40]]) {
+    for (const ishape of [
+      [24, 2],
+      [24, 40],
+    ]) {
       const idx = randInts(sizeOf(ishape), 52, 0, shape[1]);
       idx[1] = idx[0]; // a repeat within a row
       const g = spreadValues(sizeOf(ishape), 53);
@@ -368,7 +371,7 @@ describe('gather', () => {
   it('ranks 1–4, every axis, index smaller than the input, repeats, out-of-range entries', async () => {
     const cases: Array<[number[], number, number[]]> = [
       [[9], 0, [4]],
-      [[5, 10], 1, [5, 1]],           // picking class logits
+      [[5, 10], 1, [5, 1]], // picking class logits
       [[4, 3], 0, [7, 2]],
       [[3, 4, 5], 1, [2, 6, 5]],
       [[3, 4, 5], 2, [3, 1, 9]],
@@ -391,7 +394,7 @@ describe('gather', () => {
   it('backward vs finite differences (short index lines, long ones, out-of-range entries, index smaller than x)', async () => {
     const cases: Array<[number[], number, number[]]> = [
       [[3, 4, 2], 1, [3, 6, 2]],
-      [[3, 4, 2], 1, [2, 20, 1]],   // longer than the direct path takes: sorted scatter-add
+      [[3, 4, 2], 1, [2, 20, 1]], // longer than the direct path takes: sorted scatter-add
       [[4, 5], 0, [3, 4]],
       [[5], 0, [7]],
     ];

@@ -17,8 +17,7 @@ const ROW_MODES: Array<{ label: string; perThread: number | null }> = [
 ];
 
 type Form = 'rows' | 'channels';
-const run = (form: Form, x: Tensor, w: Tensor | null, b: Tensor | null, eps?: number) =>
-  form === 'rows' ? layerNorm(x, w, b, eps) : layerNormChannels(x, w, b, eps);
+const run = (form: Form, x: Tensor, w: Tensor | null, b: Tensor | null, eps?: number) => (form === 'rows' ? layerNorm(x, w, b, eps) : layerNormChannels(x, w, b, eps));
 const viewOf = (form: Form, shape: number[]) => (form === 'rows' ? rowsView(shape) : channelsView(shape));
 
 async function forward(form: Form, shape: number[], withW: boolean, withB: boolean, seed: number, lo = -2, hi = 2, atol = 2e-5): Promise<void> {
@@ -85,7 +84,12 @@ for (const mode of ROW_MODES) {
     it('forward: D = 1, 7, 48, 257, 384 with and without weight/bias', async () => {
       let seed = 1;
       for (const shape of [[5, 1], [3, 4, 7], [67, 48], [3, 257], [9, 384], [384]]) {
-        for (const [w, b] of [[true, true], [false, false], [true, false], [false, true]]) {
+        for (const [w, b] of [
+          [true, true],
+          [false, false],
+          [true, false],
+          [false, true],
+        ]) {
           await forward('rows', shape, w, b, seed++);
         }
       }
@@ -109,7 +113,10 @@ for (const mode of ROW_MODES) {
         await gradCheck('rows', shape, withW, withB);
       });
     }
-    for (const shape of [[2000, 48], [40, 384]]) {
+    for (const shape of [
+      [2000, 48],
+      [40, 384],
+    ]) {
       it(`backward ${JSON.stringify(shape)}: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
         await analyticGrads('rows', shape);
       });
@@ -120,7 +127,11 @@ for (const mode of ROW_MODES) {
 describe('layerNorm forward', () => {
   beforeAll(gpu);
   it('empty inputs', async () => {
-    for (const shape of [[0, 7], [3, 0], [2, 0, 5]]) {
+    for (const shape of [
+      [0, 7],
+      [3, 0],
+      [2, 0, 5],
+    ]) {
       const x = gpuTensor(new Float64Array(0), shape);
       const y = layerNorm(x);
       expect(y.shape).toEqual(shape);
@@ -135,8 +146,18 @@ describe('layerNormChannels forward', () => {
   beforeAll(gpu);
   it('NCHW with odd H·W, C = 1, 5, 48, with and without weight/bias', async () => {
     let seed = 100;
-    for (const shape of [[2, 5, 3, 3], [1, 48, 7, 9], [3, 1, 5, 5], [2, 7, 1, 13]]) {
-      for (const [w, b] of [[true, true], [false, false], [true, false], [false, true]]) {
+    for (const shape of [
+      [2, 5, 3, 3],
+      [1, 48, 7, 9],
+      [3, 1, 5, 5],
+      [2, 7, 1, 13],
+    ]) {
+      for (const [w, b] of [
+        [true, true],
+        [false, false],
+        [true, false],
+        [false, true],
+      ]) {
         await forward('channels', shape, w, b, seed++);
       }
     }
@@ -185,7 +206,10 @@ describe('layerNorm backward', () => {
     });
   });
 
-  for (const shape of [[3, 5, 37, 29], [9, 48, 7, 9]]) {
+  for (const shape of [
+    [3, 5, 37, 29],
+    [9, 48, 7, 9],
+  ]) {
     it(`channels ${JSON.stringify(shape)}: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
       await analyticGrads('channels', shape);
     });

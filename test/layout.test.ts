@@ -99,7 +99,11 @@ describe('permute / transpose', () => {
   it('moves i32 bits unchanged', async () => {
     const shape = [3, 33, 20];
     const data = randInts(sizeOf(shape), 7);
-    for (const perm of [[0, 2, 1], [2, 0, 1], [1, 0, 2]]) {
+    for (const perm of [
+      [0, 2, 1],
+      [2, 0, 1],
+      [1, 0, 2],
+    ]) {
       const x = tensor(data, shape, 'i32');
       const y = permute(x, perm);
       expect(y.dtype).toBe('i32');
@@ -152,13 +156,41 @@ describe('slice / narrow', () => {
       [[10], [3], [5]],
       [[10], [-4], [-1]],
       [[10], [10], [0]],
-      [[5, 7], [1, -3], [3, 2]],       // two axes: strided kernel
-      [[5, 7], [0, 2], [-1, 4]],       // one axis: row-copy kernel
-      [[5, 7], [0, 0], [5, 7]],        // whole tensor
-      [[3, 1, 6, 5], [1, 0, -5, 2], [2, 1, 3, -1]],
-      [[3, 0, 4], [1, 0, 1], [1, 0, 2]],
-      [[2, 3, 2, 3, 4], [1, -2, 0, 1, 1], [1, 2, -1, 2, 3]],
-      [[2, 300], [0, 37], [-1, 259]],
+      [
+        [5, 7],
+        [1, -3],
+        [3, 2],
+      ], // two axes: strided kernel
+      [
+        [5, 7],
+        [0, 2],
+        [-1, 4],
+      ], // one axis: row-copy kernel
+      [
+        [5, 7],
+        [0, 0],
+        [5, 7],
+      ], // whole tensor
+      [
+        [3, 1, 6, 5],
+        [1, 0, -5, 2],
+        [2, 1, 3, -1],
+      ],
+      [
+        [3, 0, 4],
+        [1, 0, 1],
+        [1, 0, 2],
+      ],
+      [
+        [2, 3, 2, 3, 4],
+        [1, -2, 0, 1, 1],
+        [1, 2, -1, 2, 3],
+      ],
+      [
+        [2, 300],
+        [0, 37],
+        [-1, 259],
+      ],
     ];
     let seed = 1;
     for (const [shape, begin, size] of cases) {
@@ -180,8 +212,14 @@ describe('slice / narrow', () => {
     for (let i = 0; i < ids.length; i++) ids[i] = i;
     const x = tensor(ids, [R, C], 'i32');
     for (const [begin, size] of [
-      [[1, 2], [4093, 4097]],
-      [[1, 1], [4199, 4099]],
+      [
+        [1, 2],
+        [4093, 4097],
+      ],
+      [
+        [1, 1],
+        [4199, 4099],
+      ],
     ]) {
       const y = slice(x, begin, size);
       expect(y.size < 2 ** 24).toBe(size[0] === 4093);
@@ -246,11 +284,44 @@ describe('concat / split / chunk', () => {
   it('concat matches the reference, with zero-size parts and negative axes', async () => {
     const cases: Array<[number[][], number]> = [
       [[[3], [0], [5]], 0],
-      [[[2, 3], [2, 1], [2, 0], [2, 4]], 1],
-      [[[2, 3, 4], [1, 3, 4]], 0],
-      [[[2, 3, 4], [2, 3, 1], [2, 3, 7]], -1],
-      [[[1, 2, 0, 3], [1, 2, 5, 3]], 2],
-      [[[2, 1, 3, 2, 1, 2], [2, 4, 3, 2, 1, 2]], 1],
+      [
+        [
+          [2, 3],
+          [2, 1],
+          [2, 0],
+          [2, 4],
+        ],
+        1,
+      ],
+      [
+        [
+          [2, 3, 4],
+          [1, 3, 4],
+        ],
+        0,
+      ],
+      [
+        [
+          [2, 3, 4],
+          [2, 3, 1],
+          [2, 3, 7],
+        ],
+        -1,
+      ],
+      [
+        [
+          [1, 2, 0, 3],
+          [1, 2, 5, 3],
+        ],
+        2,
+      ],
+      [
+        [
+          [2, 1, 3, 2, 1, 2],
+          [2, 4, 3, 2, 1, 2],
+        ],
+        1,
+      ],
     ];
     let seed = 1;
     for (const [shapes, axis] of cases) {
@@ -299,7 +370,11 @@ describe('concat / split / chunk', () => {
     x.dispose();
     const e = gpuTensor([], [0, 2]);
     const parts = chunk(e, 3);
-    expect(parts.map((p) => p.shape)).toEqual([[0, 2], [0, 2], [0, 2]]);
+    expect(parts.map((p) => p.shape)).toEqual([
+      [0, 2],
+      [0, 2],
+      [0, 2],
+    ]);
     parts.forEach((p) => p.dispose());
     e.dispose();
   });
@@ -314,7 +389,15 @@ describe('concat / split / chunk', () => {
         { data: randArray([2, 4], 3), shape: [2, 4] },
       ],
       gpuFn: (a, b, c) => concat([a, b, c], 1),
-      refFn: (a, b, c) => refConcat([{ data: a, shape: sa }, { data: b, shape: sb }, { data: c, shape: [2, 4] }], 1),
+      refFn: (a, b, c) =>
+        refConcat(
+          [
+            { data: a, shape: sa },
+            { data: b, shape: sb },
+            { data: c, shape: [2, 4] },
+          ],
+          1,
+        ),
     });
     // parts 1 and 3 are unused; 2 and 0 are concatenated in swapped order
     const shape = [3, 6, 2];
@@ -356,10 +439,36 @@ describe('pad', () => {
 
   const cases: Array<[number[], Array<[number, number]>]> = [
     [[5], [[2, 3]]],
-    [[4, 3], [[1, 2], [2, 1]]],
-    [[2, 3, 4], [[3, 5], [0, 2]]],             // trailing axes only; pads beyond the axis length
-    [[2, 1, 3, 2, 3], [[1, 0], [0, 1], [2, 2], [4, 0]]],
-    [[2, 300], [[0, 0], [7, 9]]],
+    [
+      [4, 3],
+      [
+        [1, 2],
+        [2, 1],
+      ],
+    ],
+    [
+      [2, 3, 4],
+      [
+        [3, 5],
+        [0, 2],
+      ],
+    ], // trailing axes only; pads beyond the axis length
+    [
+      [2, 1, 3, 2, 3],
+      [
+        [1, 0],
+        [0, 1],
+        [2, 2],
+        [4, 0],
+      ],
+    ],
+    [
+      [2, 300],
+      [
+        [0, 0],
+        [7, 9],
+      ],
+    ],
   ];
 
   it('constant, reflect and replicate match the reference (pads larger than the axis too)', async () => {
@@ -387,7 +496,15 @@ describe('pad', () => {
       const ids = new Int32Array(R * C);
       for (let i = 0; i < ids.length; i++) ids[i] = i;
       const x = tensor(ids, [R, C], 'i32');
-      const y = pad(x, [[1, 2], [3, 0]], 'constant', -1);
+      const y = pad(
+        x,
+        [
+          [1, 2],
+          [3, 0],
+        ],
+        'constant',
+        -1,
+      );
       const [OR, OC] = [R + 3, C + 3];
       expect(y.shape).toEqual([OR, OC]);
       expect(y.size < 2 ** 24).toBe(C === 4090);
@@ -415,7 +532,15 @@ describe('pad', () => {
     x.dispose();
     y.dispose();
     x = gpuTensor([], [2, 0]);
-    y = pad(x, [[1, 0], [1, 2]], 'constant', -1);
+    y = pad(
+      x,
+      [
+        [1, 0],
+        [1, 2],
+      ],
+      'constant',
+      -1,
+    );
     expect(y.shape).toEqual([3, 3]);
     expect(Array.from(await y.data())).toEqual(new Array(9).fill(-1));
     x.dispose();
@@ -429,7 +554,10 @@ describe('pad', () => {
 
   it('backward of every mode (finite differences)', async () => {
     const shape = [2, 3, 4];
-    const pads: Array<[number, number]> = [[2, 5], [3, 1]];
+    const pads: Array<[number, number]> = [
+      [2, 5],
+      [3, 1],
+    ];
     for (const mode of ['constant', 'reflect', 'replicate'] as const) {
       await checkGradients({
         inputs: [{ data: randArray(shape, 7), shape }],
@@ -445,18 +573,50 @@ describe('pad', () => {
     });
     await checkGradients({
       inputs: [{ data: randArray([2, 2], 9), shape: [2, 2] }],
-      gpuFn: (x) => pad(x, [[3, 0], [5, 4]], 'reflect'),
-      refFn: (x) => refPad(x, [2, 2], [[3, 0], [5, 4]], 'reflect'),
+      gpuFn: (x) =>
+        pad(
+          x,
+          [
+            [3, 0],
+            [5, 4],
+          ],
+          'reflect',
+        ),
+      refFn: (x) =>
+        refPad(
+          x,
+          [2, 2],
+          [
+            [3, 0],
+            [5, 4],
+          ],
+          'reflect',
+        ),
     });
   });
 
   it('errors name the op and the shape', () => {
     const x = gpuTensor(randArray([3, 1], 1), [3, 1]);
     expect(() => pad(x, [[1, 1]], 'reflect')).toThrow(/pad: reflect padding needs at least 2 elements on axis 1 .*\[3, 1\]/);
-    expect(() => pad(x, [[0, 0], [0, 0], [1, 1]])).toThrow(/pad: more pad entries than axes: .*\[3, 1\]/);
+    expect(() =>
+      pad(x, [
+        [0, 0],
+        [0, 0],
+        [1, 1],
+      ]),
+    ).toThrow(/pad: more pad entries than axes: .*\[3, 1\]/);
     expect(() => pad(x, [[-1, 0]])).toThrow(/pad: pads must be non-negative integers: .*\[3, 1\]/);
     const e = gpuTensor([], [0, 2]);
-    expect(() => pad(e, [[1, 0], [0, 0]], 'replicate')).toThrow(/pad: replicate padding of axis 0, which is empty: .*\[0, 2\]/);
+    expect(() =>
+      pad(
+        e,
+        [
+          [1, 0],
+          [0, 0],
+        ],
+        'replicate',
+      ),
+    ).toThrow(/pad: replicate padding of axis 0, which is empty: .*\[0, 2\]/);
     x.dispose();
     e.dispose();
   });

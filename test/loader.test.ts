@@ -289,7 +289,12 @@ describe('DataLoader', () => {
       for (let i = 0; i < data.length; i++) data[i] = Math.imul(i + 7919 * k, 2654435761) >>> 24;
       return { width: w, height: h, data };
     });
-    const items: DatasetItem[] = pics.map((p, k) => ({ id: `big${k}`, label: k % 2, split: 'train', source: { kind: 'pixels', width: p.width, height: p.height, channels: 3, data: p.data } }));
+    const items: DatasetItem[] = pics.map((p, k) => ({
+      id: `big${k}`,
+      label: k % 2,
+      split: 'train',
+      source: { kind: 'pixels', width: p.width, height: p.height, channels: 3, data: p.data },
+    }));
     const ds = new ImageDataset('big', ['neutral', 'happiness'], items, src);
     const size = 6;
     const [b] = await collect(new DataLoader(ds, { batchSize: 4, size, shuffle: false }), 0);

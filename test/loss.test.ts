@@ -72,8 +72,20 @@ describe('crossEntropy', () => {
       expectClose(got, refCrossEntropy(x, labels, n, c, 0.1, reduction, 2), 1e-5, 1e-5, `ignoreIndex 2, ${reduction}`);
     }
     // PyTorch's usual padding label
-    const padded = tensor(Int32Array.from(labels, (v, i) => (i % 3 === 0 ? -100 : v)), [n], 'i32');
-    const want = refCrossEntropy(x, Int32Array.from(labels, (v, i) => (i % 3 === 0 ? -100 : v)), n, c, 0, 'mean', -100);
+    const padded = tensor(
+      Int32Array.from(labels, (v, i) => (i % 3 === 0 ? -100 : v)),
+      [n],
+      'i32',
+    );
+    const want = refCrossEntropy(
+      x,
+      Int32Array.from(labels, (v, i) => (i % 3 === 0 ? -100 : v)),
+      n,
+      c,
+      0,
+      'mean',
+      -100,
+    );
     expectClose(await take(crossEntropy(xt, padded, { ignoreIndex: -100 })), want, 1e-5, 1e-5, 'ignoreIndex -100');
     xt.dispose();
     lt.dispose();
@@ -198,7 +210,9 @@ describe('crossEntropy', () => {
     const x3 = x.view([5, 3, 1]);
     expect(() => crossEntropy(x3, l)).toThrow(/crossEntropy: need logits \[N, C\] and labels \[N\], got logits \[5, 3, 1\], labels \[5\]/);
     for (const s of [-0.1, 1.5, NaN]) {
-      expect(() => crossEntropy(x, l, { labelSmoothing: s })).toThrow(new RegExp(`crossEntropy: labelSmoothing must be in \\[0, 1\\], got ${s} \\(logits \\[5, 3\\], labels \\[5\\]\\)`));
+      expect(() => crossEntropy(x, l, { labelSmoothing: s })).toThrow(
+        new RegExp(`crossEntropy: labelSmoothing must be in \\[0, 1\\], got ${s} \\(logits \\[5, 3\\], labels \\[5\\]\\)`),
+      );
     }
     expect(() => crossEntropy(x, l, { reduction: 'avg' as Reduction })).toThrow(/crossEntropy: reduction must be one of 'mean', 'sum', 'none', got 'avg'/);
     expect(() => crossEntropy(x, l, { ignoreIndex: 0.5 })).toThrow(/crossEntropy: ignoreIndex/);
@@ -289,8 +303,18 @@ describe('klDiv, l1Loss, mseLoss', () => {
     const y = tidy(() => klDiv(it, tt, { reduction: 'sum' }));
     backward(y);
     const gt = await tt.grad!.data();
-    expectClose(gt, target.map((t, i) => (t === 0 ? -Math.fround(input[i]) : Math.log(Math.fround(t)) + 1 - Math.fround(input[i]))), 1e-5, 1e-6);
-    expectClose(await it.grad!.data(), target.map((t) => -Math.fround(t)), 1e-6, 1e-7);
+    expectClose(
+      gt,
+      target.map((t, i) => (t === 0 ? -Math.fround(input[i]) : Math.log(Math.fround(t)) + 1 - Math.fround(input[i]))),
+      1e-5,
+      1e-6,
+    );
+    expectClose(
+      await it.grad!.data(),
+      target.map((t) => -Math.fround(t)),
+      1e-6,
+      1e-7,
+    );
     for (const t of [y, it.grad!, tt.grad!, it, tt]) t.dispose();
   });
 
@@ -319,7 +343,9 @@ describe('klDiv, l1Loss, mseLoss', () => {
     expect(() => klDiv(a, b)).toThrow(/klDiv: input and target must have the same shape, got input \[2, 3\], target \[3, 2\]/);
     expect(() => l1Loss(a, b)).toThrow(/l1Loss: a and b must have the same shape, got a \[2, 3\], b \[3, 2\]/);
     expect(() => mseLoss(a, ai)).toThrow(/mseLoss: b must be f32, got tensor \[2, 3\] i32/);
-    expect(() => klDiv(a, a, { reduction: 'avg' as Red })).toThrow(/klDiv: reduction must be one of 'mean', 'sum', 'none', 'batchmean', got 'avg' \(input \[2, 3\], target \[2, 3\]\)/);
+    expect(() => klDiv(a, a, { reduction: 'avg' as Red })).toThrow(
+      /klDiv: reduction must be one of 'mean', 'sum', 'none', 'batchmean', got 'avg' \(input \[2, 3\], target \[2, 3\]\)/,
+    );
     expect(() => mseLoss(a, a, { reduction: 'batchmean' as Reduction })).toThrow(/mseLoss: reduction must be one of 'mean', 'sum', 'none', got 'batchmean'/);
     expect(() => klDiv(s, s, { reduction: 'batchmean' })).toThrow(/klDiv: 'batchmean' needs a batch axis, got input \[\], target \[\]/);
     for (const t of [a, b, ai, s]) t.dispose();

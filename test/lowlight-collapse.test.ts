@@ -69,10 +69,11 @@ describe('LLDif stage 2 on dark synthetic faces (issue 17)', () => {
       deterministic: true,
       cache: path.join(root, 'cache'),
     };
-    const s1 = await runTraining(
-      runOptions({ ...common, stage: 1, config: 'tiny', set: { ...RECIPE_CONFIG }, epochs: 12, out: path.join(root, 'stage1') }),
-      { session, log, version: 'test' },
-    );
+    const s1 = await runTraining(runOptions({ ...common, stage: 1, config: 'tiny', set: { ...RECIPE_CONFIG }, epochs: 12, out: path.join(root, 'stage1') }), {
+      session,
+      log,
+      version: 'test',
+    });
     const s2 = await runTraining(
       runOptions({ ...common, stage: 2, from: path.join(root, 'stage1', 'best.safetensors'), ...RECIPE_STAGE2, epochs: 10, out: path.join(root, 'stage2') }),
       { session, log, version: 'test' },

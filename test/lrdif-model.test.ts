@@ -450,7 +450,10 @@ describe('LRDif memory', () => {
   it('repeated stage-2 training steps (tiny, 112²) hold GPU buffers flat', async () => {
     const m = new LrdifModel(lrdifConfigs.tiny, { seed: 3 });
     m.setStage(2);
-    const opt = new AdamW(m.stageParameters(2).map(([, p]) => p), { lr: 1e-4 });
+    const opt = new AdamW(
+      m.stageParameters(2).map(([, p]) => p),
+      { lr: 1e-4 },
+    );
     const g = new Generator(21);
     const input = () => {
       const B = 1;

@@ -63,7 +63,12 @@ for (const kernel of ['subgroup', 'portable'] as const) {
         for (const tileRows of [8, 16, 32] as const) {
           const restore = ctx.setTuning({ matmul: { tileRows } });
           try {
-            for (const [M, K, N] of [[5, 9, 12], [13, 17, 7], [40, 12, 36]]) await checkForward([M, K], [K, N], {}, N);
+            for (const [M, K, N] of [
+              [5, 9, 12],
+              [13, 17, 7],
+              [40, 12, 36],
+            ])
+              await checkForward([M, K], [K, N], {}, N);
             await checkForward([2, 19, 12], [2, 12, 20], { transB: false, activation: 'gelu' });
             await checkForward([20, 9], [11, 20], { transA: true, transB: true });
           } finally {

@@ -73,7 +73,12 @@ describe('maxPool2d', () => {
     x.requiresGrad = true;
     const y = maxPool2d(x, 2, 1, 'valid');
     const { backward } = await import('../src/node.js');
-    backward(y, { grad: tensor(Float32Array.from({ length: 9 }, (_, i) => i + 1), [1, 1, 3, 3]) });
+    backward(y, {
+      grad: tensor(
+        Float32Array.from({ length: 9 }, (_, i) => i + 1),
+        [1, 1, 3, 3],
+      ),
+    });
     const g = Array.from(await x.grad!.data());
     expect(g).toEqual([1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0]);
     x.grad!.dispose();

@@ -29,7 +29,11 @@ describe('memory', () => {
       new Linear(16, classes, { seed: 3 }),
     );
     const x = gpuTensor(randArray([n, c, hw, hw], 4), [n, c, hw, hw]);
-    const labels = tensor(Array.from({ length: n }, (_, i) => (i * 3) % classes), [n], 'i32');
+    const labels = tensor(
+      Array.from({ length: n }, (_, i) => (i * 3) % classes),
+      [n],
+      'i32',
+    );
     const opt = new AdamW(model.namedParameters(), { lr: 1e-2 });
     const schedule = cosineSchedule({ baseLr: 1e-2, totalSteps: STEPS, warmupSteps: 20 });
 
@@ -75,8 +79,16 @@ describe('memory', () => {
     const model = new Sequential(new Linear(d, 16, { seed: 5 }), new ReLU(), new Linear(16, classes, { seed: 6 }));
     const x1 = gpuTensor(randArray([n, d], 7), [n, d]);
     const x2 = gpuTensor(randArray([n, d], 8), [n, d]);
-    const labels1 = tensor(Array.from({ length: n }, (_, i) => i % classes), [n], 'i32');
-    const labels2 = tensor(Array.from({ length: n }, (_, i) => (i * 3 + 1) % classes), [n], 'i32');
+    const labels1 = tensor(
+      Array.from({ length: n }, (_, i) => i % classes),
+      [n],
+      'i32',
+    );
+    const labels2 = tensor(
+      Array.from({ length: n }, (_, i) => (i * 3 + 1) % classes),
+      [n],
+      'i32',
+    );
     const opt = new AdamW(model.namedParameters(), { lr: 1e-2 });
 
     let ref: ReturnType<typeof ctx.stats> | null = null;

@@ -119,7 +119,10 @@ describe('nn layers: forward vs float64 references on the layer weights', () => 
     // non-trivial affine parameters, loaded through the state dict
     const w = randArray([37], 30, 0.5, 1.5);
     const b = randArray([37], 31);
-    const sd = new Map([['weight', gpuTensor(w, [37])], ['bias', gpuTensor(b, [37])]]);
+    const sd = new Map([
+      ['weight', gpuTensor(w, [37])],
+      ['bias', gpuTensor(b, [37])],
+    ]);
     ln.loadStateDict(sd);
     for (const t of sd.values()) t.dispose();
     const xs = randArray([3, 4, 37], 32, -3, 3);
@@ -206,15 +209,7 @@ class Net extends Module {
 
 describe('Module: names, state dicts, freezing', () => {
   beforeAll(gpu);
-  const PATHS = [
-    'encoder.norm.weight',
-    'encoder.norm.bias',
-    'encoder.layers.0.weight',
-    'encoder.layers.0.bias',
-    'encoder.layers.2.weight',
-    'encoder.layers.2.bias',
-    'head.weight',
-  ];
+  const PATHS = ['encoder.norm.weight', 'encoder.norm.bias', 'encoder.layers.0.weight', 'encoder.layers.0.bias', 'encoder.layers.2.weight', 'encoder.layers.2.bias', 'head.weight'];
 
   it('namedParameters uses PyTorch dotted paths and names each parameter by its path', () => {
     const net = new Net();

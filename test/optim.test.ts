@@ -191,8 +191,7 @@ describe('optimizer state dict', () => {
 
   for (const kind of ['AdamW', 'SGD'] as const) {
     it(`${kind}: a saved and reloaded state reproduces the next steps exactly`, async () => {
-      const make = (ps: Tensor[]) =>
-        kind === 'AdamW' ? new AdamW(ps, { lr: 1e-2, weightDecay: 0.1 }) : new SGD(ps, { lr: 0.05, momentum: 0.9, nesterov: true });
+      const make = (ps: Tensor[]) => (kind === 'AdamW' ? new AdamW(ps, { lr: 1e-2, weightDecay: 0.1 }) : new SGD(ps, { lr: 0.05, momentum: 0.9, nesterov: true }));
       const a = makeParams(20);
       const optA = make(a.params);
       for (let t = 1; t <= 3; t++) {
@@ -248,7 +247,10 @@ describe('clipGradNorm', () => {
   // a gradient large enough for the partial-sum kernel to stride (more than 256 workgroups' worth)
   const CLIP_SHAPES = [[7, 13], [0], [1], [70001]];
 
-  for (const [label, maxNorm] of [['clips', 1.5], ['leaves small gradients alone', 1e6]] as const) {
+  for (const [label, maxNorm] of [
+    ['clips', 1.5],
+    ['leaves small gradients alone', 1e6],
+  ] as const) {
     it(`${label}: norm and scaled gradients match torch.nn.utils.clip_grad_norm_ in float64`, async () => {
       const host = CLIP_SHAPES.map((s, i) => randArray(s, 300 + i));
       const params = CLIP_SHAPES.map((s) => gpuTensor(new Float64Array(s.reduce((a, b) => a * b, 1)), s, true));
@@ -262,7 +264,13 @@ describe('clipGradNorm', () => {
       expect(norm.size).toBe(1);
       expectClose([await norm.item()], [refNorm], 1e-5, 0, 'norm');
       for (let i = 0; i < params.length; i++) {
-        expectClose(await params[i].grad!.data(), host[i].map((v) => v * coef), 1e-5, 1e-7, `gradient ${i}`);
+        expectClose(
+          await params[i].grad!.data(),
+          host[i].map((v) => v * coef),
+          1e-5,
+          1e-7,
+          `gradient ${i}`,
+        );
       }
       expect(noGradParam.grad).toBeNull();
       norm.dispose();
@@ -333,7 +341,13 @@ describe('learning-rate schedules', () => {
   it('cosine without warm-up starts at baseLr', () => {
     const sched = cosineSchedule({ baseLr: 0.1, totalSteps: 10 });
     const torch = torchCosineRecursive(0.1, 10, 0, 10);
-    expectClose(torch.map((_, t) => sched(t)), torch, 1e-12, 1e-18, 'cosine lr');
+    expectClose(
+      torch.map((_, t) => sched(t)),
+      torch,
+      1e-12,
+      1e-18,
+      'cosine lr',
+    );
   });
 
   it('step schedule follows StepLR as it steps', () => {

@@ -99,7 +99,10 @@ describe('adaptiveAvgPool2d', () => {
     });
   });
 
-  for (const c of [adaptiveCases[1], adaptiveCases[3], { name: '7×5 → 3×4', x: [2, 2, 7, 5] as Shape4, out: [3, 4] as [number, number] },
+  for (const c of [
+    adaptiveCases[1],
+    adaptiveCases[3],
+    { name: '7×5 → 3×4', x: [2, 2, 7, 5] as Shape4, out: [3, 4] as [number, number] },
     // sizes with common factors: bin edges fall exactly on input positions
     { name: '6×8 → 4×6', x: [1, 2, 6, 8] as Shape4, out: [4, 6] as [number, number] },
   ]) {

@@ -52,7 +52,10 @@ describe('pretrained models: names, cards and the recipe (no GPU)', () => {
       const steps = recipeSteps(name, { faces: '/faces', work: '/w' });
       expect(steps.map((s) => s.args[0])).toEqual(['synth', 'train', 'train']);
       const expect_ = recipeExpect(name);
-      for (const [i, stage] of [[1, 'stage1'], [2, 'stage2']] as const) {
+      for (const [i, stage] of [
+        [1, 'stage1'],
+        [2, 'stage2'],
+      ] as const) {
         const c = new Command('train').exitOverride().option('--resume').option('--plain');
         addRunOptionFlags(c, 'train', 'train');
         c.parse(steps[i].args.slice(1), { from: 'user' });
@@ -61,16 +64,21 @@ describe('pretrained models: names, cards and the recipe (no GPU)', () => {
       }
     }
     // and a run with other settings is told apart
-    expect(recipeDifferences(recipeExpect('udc').stage1, { ...recipeExpect('udc').stage1, epochs: 4, set: { imageSize: 32, window: 2, inputNorm: 'exposure', imageEncoder: 'faceapi-expression' } }, 'stage1')).toEqual([
-      'stage1.set.classBalance: null, recipe "sqrtInverse"',
-      'stage1.epochs: 4, recipe 5',
-    ]);
+    expect(
+      recipeDifferences(
+        recipeExpect('udc').stage1,
+        { ...recipeExpect('udc').stage1, epochs: 4, set: { imageSize: 32, window: 2, inputNorm: 'exposure', imageEncoder: 'faceapi-expression' } },
+        'stage1',
+      ),
+    ).toEqual(['stage1.set.classBalance: null, recipe "sqrtInverse"', 'stage1.epochs: 4, recipe 5']);
   });
 
   it('says what is wrong with a damaged card or model file, and how to fix it', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-pre-bad-'));
     try {
-      expect(() => openPretrained('udc', root)).toThrow(`lrdif: the shipped model 'udc' is missing: ${path.join(root, 'lrdif-udc', 'model.safetensors')} does not exist; package it with`);
+      expect(() => openPretrained('udc', root)).toThrow(
+        `lrdif: the shipped model 'udc' is missing: ${path.join(root, 'lrdif-udc', 'model.safetensors')} does not exist; package it with`,
+      );
       const dir = path.join(root, 'lldif-lowlight');
       fs.cpSync(path.join(ASSETS, 'lldif-lowlight'), dir, { recursive: true });
       expect(openPretrained('lowlight', root).meta.stage).toBe(2);
@@ -80,7 +88,9 @@ describe('pretrained models: names, cards and the recipe (no GPU)', () => {
       const bad = Buffer.from(good);
       bad[bad.length - 5] ^= 0xff;
       fs.writeFileSync(model, bad);
-      expect(() => openPretrained('lowlight', root)).toThrow(new RegExp(`^lrdif: ${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged or not the packaged file: its sha256 is [0-9a-f]{12}…, the card says [0-9a-f]{12}…`));
+      expect(() => openPretrained('lowlight', root)).toThrow(
+        new RegExp(`^lrdif: ${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged or not the packaged file: its sha256 is [0-9a-f]{12}…, the card says [0-9a-f]{12}…`),
+      );
       fs.writeFileSync(model, good);
       // a truncated card
       const card = path.join(dir, 'card.json');
@@ -137,7 +147,20 @@ describe('pretrained models: packaging and prediction', () => {
     fs.writeFileSync(path.join(dir, 's1', 'run.json'), JSON.stringify({ ...expect_.stage1, data: '/nowhere/faces-lowlight' }));
     fs.writeFileSync(path.join(dir, 's2', 'run.json'), JSON.stringify({ ...expect_.stage2, data: '/nowhere/faces-lowlight', selectOn: 'val' }));
     const perClass = { neutral: 0.75, happiness: 0.5, surprise: 0.25, sadness: 0, anger: 0, disgust: 0, fear: 0, contempt: 0 };
-    const result = { stage: 2, selected_epoch: epoch, selected_on: 'val', split: 'test', epochs: 6, n: 40, accuracy: 0.375, mean_class_accuracy: 0.1875, loss: 1.5, per_class: perClass, confusion: [[1]], class_names: [] };
+    const result = {
+      stage: 2,
+      selected_epoch: epoch,
+      selected_on: 'val',
+      split: 'test',
+      epochs: 6,
+      n: 40,
+      accuracy: 0.375,
+      mean_class_accuracy: 0.1875,
+      loss: 1.5,
+      per_class: perClass,
+      confusion: [[1]],
+      class_names: [],
+    };
     fs.writeFileSync(path.join(dir, 's2', 'result.json'), JSON.stringify(result));
     const evalLine = { type: 'eval', stage: 2, epoch, step: 5, split: 'val', n: 30, accuracy: 0.4, mean_class_accuracy: 0.2, loss: 1.4, per_class: perClass };
     fs.writeFileSync(path.join(dir, 's2', 'metrics.jsonl'), `${JSON.stringify({ ...evalLine, epoch: epoch + 1, accuracy: 0.1 })}\n${JSON.stringify(evalLine)}\n`);
@@ -189,16 +212,28 @@ describe('pretrained models: packaging and prediction', () => {
     }
     // a run without result.json, or one of the other variant: refused, the packaged folder untouched
     fs.renameSync(path.join(run, 's2', 'result.json'), path.join(run, 's2', 'result.moved'));
-    await expect(packagePretrained({ name: 'lowlight', run: path.join(run, 's2'), root: models, images, version: 'test', log: quiet })).rejects.toThrow('result.json does not exist (the run has not finished');
+    await expect(packagePretrained({ name: 'lowlight', run: path.join(run, 's2'), root: models, images, version: 'test', log: quiet })).rejects.toThrow(
+      'result.json does not exist (the run has not finished',
+    );
     // unless asked for a stand-in from the unfinished run: no test figures, and the card says why
-    const standIn = await packagePretrained({ name: 'lowlight', run: path.join(run, 's2'), root: path.join(root, 'stand-in'), images, version: 'test', log: quiet, unfinished: true });
+    const standIn = await packagePretrained({
+      name: 'lowlight',
+      run: path.join(run, 's2'),
+      root: path.join(root, 'stand-in'),
+      images,
+      version: 'test',
+      log: quiet,
+      unfinished: true,
+    });
     expect(standIn.card.results.test).toBeNull();
     expect(standIn.card.results.unfinished).toBe(`the best epoch so far, ${epoch} of ${plannedEpochs}, of a run still training: no test figures yet`); // the checkpoint's own settings
     expect(standIn.card.limits[0]).toMatch(/^A stand-in: /);
     expect(openPretrained('lowlight', path.join(root, 'stand-in')).info.results.test).toBeNull();
     expect(cardsTable([standIn.card])).toMatch(/\| `lowlight` \| faces-lowlight \| - \| - \| - \| 40\.0 % \| .* \| a stand-in from an unfinished run \(the best epoch so far/);
     fs.renameSync(path.join(run, 's2', 'result.moved'), path.join(run, 's2', 'result.json'));
-    await expect(packagePretrained({ name: 'udc', run: path.join(run, 's2'), root: models, images, version: 'test', log: quiet })).rejects.toThrow("is a lowlight model; 'udc' ships a udc one");
+    await expect(packagePretrained({ name: 'udc', run: path.join(run, 's2'), root: models, images, version: 'test', log: quiet })).rejects.toThrow(
+      "is a lowlight model; 'udc' ships a udc one",
+    );
     expect(sha(file)).toBe(card.model.sha256);
     expect(fs.readdirSync(models)).toEqual(['lldif-lowlight']);
   }, 600_000);
@@ -211,11 +246,18 @@ describe('pretrained models: packaging and prediction', () => {
     expect(lines.slice(1).map((l) => l.split(':')[0])).toEqual(images);
     const js = await lrdif(['predict', '--model', 'lowlight', images[0], '--detect', 'never', '--no-cache', '--json']);
     expect(js.status, js.stderr).toBe(0);
-    const r = JSON.parse(js.stdout) as { model: { name: string }; checkpoint: { path: string; variant: string }; images: Array<{ faces: Array<{ probabilities: Record<string, number> }> }> };
+    const r = JSON.parse(js.stdout) as {
+      model: { name: string };
+      checkpoint: { path: string; variant: string };
+      images: Array<{ faces: Array<{ probabilities: Record<string, number> }> }>;
+    };
     expect(r.model.name).toBe('lowlight');
     expect(r.checkpoint.variant).toBe('lowlight');
     // the same numbers as the file given with --ckpt, in this process
-    const direct = await runPrediction({ ckpt: path.join(ASSETS, 'lldif-lowlight', 'model.safetensors'), images: [images[0]], clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, quiet);
+    const direct = await runPrediction(
+      { ckpt: path.join(ASSETS, 'lldif-lowlight', 'model.safetensors'), images: [images[0]], clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 },
+      quiet,
+    );
     for (const [c, v] of Object.entries(direct.images[0].faces[0].probabilities)) expect(r.images[0].faces[0].probabilities[c]).toBeCloseTo(v, 6);
     const empty = fs.mkdtempSync(path.join(root, 'empty-'));
     const missing = await lrdif(['predict', images[0], '--detect', 'never', '--no-cache'], { LRDIF_PRETRAINED_DIR: empty });

@@ -1,16 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/ref.js';
-import {
-  buildPupil,
-  computePsf,
-  psfPlan,
-  resampleMatrix,
-  checkDisplayConfig,
-  DEFAULT_DISPLAY,
-  PsfCache,
-  type DisplayConfig,
-} from '../src/data/degrade/psf.js';
+import { buildPupil, computePsf, psfPlan, resampleMatrix, checkDisplayConfig, DEFAULT_DISPLAY, PsfCache, type DisplayConfig } from '../src/data/degrade/psf.js';
 
 /** |DFT2(p)|² in float64, unshifted, row-major N×N. */
 function dftPower(p: Float64Array, n: number): Float64Array {
@@ -230,7 +221,13 @@ describe('PSF', () => {
         }
       }
       const tot = ref.reduce((x, y) => x + y, 0);
-      expectClose(sd.subarray(c * 289, (c + 1) * 289), ref.map((v) => v / tot), 1e-4, 1e-7, `downsampled channel ${c}`);
+      expectClose(
+        sd.subarray(c * 289, (c + 1) * 289),
+        ref.map((v) => v / tot),
+        1e-4,
+        1e-7,
+        `downsampled channel ${c}`,
+      );
     }
     for (const p of [base, big, small]) {
       p.kernel.dispose();

@@ -61,7 +61,11 @@ describe('philox4x32 (host)', () => {
   it('matches the Random123 known-answer vectors for Philox4x32-10', () => {
     // Random123 tests/kat_vectors: counter[4] key[2] -> output[4]
     const kat: Array<[[number, number, number, number], [number, number], number[]]> = [
-      [[0, 0, 0, 0], [0, 0], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]],
+      [
+        [0, 0, 0, 0],
+        [0, 0],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+      ],
       [
         [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
         [0xffffffff, 0xffffffff],
@@ -134,7 +138,13 @@ describe('random draws on the GPU', () => {
     const gen2 = new Generator(2024);
     gen2.setState({ seed: 2024, offset: 11 });
     const shifted = await take(randomNormal([1001], { mean: 3, std: 0.5, generator: gen2 }));
-    expectClose(shifted, Array.from(want, (z) => 3 + 0.5 * z), 1e-5, 2e-5, 'normal(3, 0.5)');
+    expectClose(
+      shifted,
+      Array.from(want, (z) => 3 + 0.5 * z),
+      1e-5,
+      2e-5,
+      'normal(3, 0.5)',
+    );
   });
 
   it('randomInt equals low + ⌊w·(high − low)/2^32⌋ exactly', async () => {
@@ -304,7 +314,7 @@ function hostDropout(x: ArrayLike<number>, p: number, seed: number, offset: numb
   const words = hostWords(seed, offset, x.length);
   const threshold = Math.ceil(p * 2 ** 24);
   const scale = p === 1 ? 0 : Math.fround(1 / (1 - p));
-  return Float64Array.from(words, (w, i) => ((w >>> 8) >= threshold ? Math.fround(Math.fround(x[i]) * scale) : 0));
+  return Float64Array.from(words, (w, i) => (w >>> 8 >= threshold ? Math.fround(Math.fround(x[i]) * scale) : 0));
 }
 
 describe('dropout', () => {
@@ -397,9 +407,9 @@ describe('dropout', () => {
       total += v;
     }
     expect(wrongScale).toBe(0);
-    const sd = Math.sqrt(0.25 * 0.75 / n);
+    const sd = Math.sqrt((0.25 * 0.75) / n);
     expect(Math.abs(kept / n - 0.75)).toBeLessThan(5 * sd);
-    expect(Math.abs(total / n - 1)).toBeLessThan(5 * sd / 0.75);
+    expect(Math.abs(total / n - 1)).toBeLessThan((5 * sd) / 0.75);
     x.dispose();
   });
 

@@ -26,16 +26,40 @@ const FORWARD_CASES: Array<[number[], number | number[] | undefined]> = [
   [[2, 1000], -1],
   [[7], 0],
   [[5, 300, 2], 1], // middle axis
-  [[5, 300, 2], [0, 1]], // leading run
-  [[5, 300, 2], [1, 2]], // trailing run
-  [[2, 3, 4, 5], [0, 2]], // non-contiguous
-  [[2, 3, 4, 5], [1, 3]],
-  [[2, 3, 4, 5], [0, 2, 3]],
-  [[2, 3, 4, 5], [3, -4]], // negative and unsorted
-  [[2, 3, 4, 5], [1, 1]], // repeated axis counts once
+  [
+    [5, 300, 2],
+    [0, 1],
+  ], // leading run
+  [
+    [5, 300, 2],
+    [1, 2],
+  ], // trailing run
+  [
+    [2, 3, 4, 5],
+    [0, 2],
+  ], // non-contiguous
+  [
+    [2, 3, 4, 5],
+    [1, 3],
+  ],
+  [
+    [2, 3, 4, 5],
+    [0, 2, 3],
+  ],
+  [
+    [2, 3, 4, 5],
+    [3, -4],
+  ], // negative and unsorted
+  [
+    [2, 3, 4, 5],
+    [1, 1],
+  ], // repeated axis counts once
   [[1, 1], undefined],
   [[4, 1, 3], 1], // size-1 reduced axis
-  [[1, 6, 1], [0, 2]],
+  [
+    [1, 6, 1],
+    [0, 2],
+  ],
   [[0, 5], 1], // empty kept axis: empty result
   [[2, 3], []], // no axes: a copy
   [[], undefined], // scalar
@@ -79,7 +103,10 @@ describe('sum / mean / max / min forward', () => {
     for (const perThread of [1, null]) {
       const restore = perThread === null ? () => {} : (await gpu()).setTuning({ rowKernels: { perThread } });
       try {
-        for (const [rows, len] of [[9, 7], [3, 257]]) {
+        for (const [rows, len] of [
+          [9, 7],
+          [3, 257],
+        ]) {
           const shape = [rows, len];
           const data = distinctData(rows * len, rows + len);
           const x = gpuTensor(data, shape);

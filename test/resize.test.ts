@@ -178,7 +178,13 @@ describe('resize: PyTorch F.interpolate goldens', () => {
   });
 
   it('antialiased weights sum to one for every output and every scale', () => {
-    for (const [i, o] of [[17, 5], [5, 17], [100, 33], [3, 1], [1, 4]]) {
+    for (const [i, o] of [
+      [17, 5],
+      [5, 17],
+      [100, 33],
+      [3, 1],
+      [1, 4],
+    ]) {
       for (const mode of ['bilinear', 'bicubic'] as const) {
         const t = resizeWeights(i, o, { mode, antialias: true });
         for (let k = 0; k < o; k++) {

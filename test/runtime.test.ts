@@ -11,23 +11,7 @@ import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { expectClose, randArray } from './helpers/ref.js';
-import {
-  createContext,
-  createNodeContext,
-  NO_ADAPTER_HELP,
-  UNARY,
-  add,
-  backward,
-  empty,
-  engine,
-  exp,
-  matmul,
-  mul,
-  sum,
-  tensor,
-  tidy,
-  type GpuContext,
-} from '../src/node.js';
+import { createContext, createNodeContext, NO_ADAPTER_HELP, UNARY, add, backward, empty, engine, exp, matmul, mul, sum, tensor, tidy, type GpuContext } from '../src/node.js';
 import type { PooledBuffer } from '../src/gpu/buffer-pool.js';
 import { runNode } from './helpers/child.js';
 
@@ -90,9 +74,7 @@ describe('kernel reflection', () => {
   });
 
   it('rejects an unknown entry point and an unknown shader file', () => {
-    expect(() => ctx.kernel({ shader: 'unary', entry: 'nope' })).toThrow(
-      "lrdif: shader unary.wgsl has no @compute entry point 'nope' (it has: main, backward, main4, backward4)",
-    );
+    expect(() => ctx.kernel({ shader: 'unary', entry: 'nope' })).toThrow("lrdif: shader unary.wgsl has no @compute entry point 'nope' (it has: main, backward, main4, backward4)");
     expect(() => ctx.kernel({ shader: 'no_such_shader' })).toThrow("lrdif: cannot load shader 'no_such_shader.wgsl'");
   });
 
@@ -522,9 +504,11 @@ describe('adapter capabilities and kernel variants', () => {
     const before = ctx.tuning;
     expect(ctx.withTuning({ rowKernels: { perThread: 3 } }, () => ctx.tuning.rowKernels.perThread)).toBe(3);
     expect(ctx.tuning).toBe(before);
-    expect(() => ctx.withTuning({ rowKernels: { perThread: 3 } }, () => {
-      throw new Error('inside');
-    })).toThrow('inside');
+    expect(() =>
+      ctx.withTuning({ rowKernels: { perThread: 3 } }, () => {
+        throw new Error('inside');
+      }),
+    ).toThrow('inside');
     expect(ctx.tuning).toBe(before);
     const seen = await ctx.withTuning({ rowKernels: { perThread: 5 } }, async () => {
       await new Promise((r) => setTimeout(r, 1));
@@ -532,9 +516,11 @@ describe('adapter capabilities and kernel variants', () => {
     });
     expect(seen).toBe(5);
     expect(ctx.tuning).toBe(before);
-    await expect(ctx.withTuning({ rowKernels: { perThread: 5 } }, async () => {
-      throw new Error('async inside');
-    })).rejects.toThrow('async inside');
+    await expect(
+      ctx.withTuning({ rowKernels: { perThread: 5 } }, async () => {
+        throw new Error('async inside');
+      }),
+    ).rejects.toThrow('async inside');
     expect(ctx.tuning).toBe(before);
   });
 

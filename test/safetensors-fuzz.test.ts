@@ -159,7 +159,16 @@ function mutate(file: Uint8Array, r: Rand): Uint8Array {
       const dv = new DataView(out.buffer);
       if (out.length < 8) return out;
       const choice = int(r, 5);
-      const v = choice === 0 ? BigInt(Math.max(0, n + int(r, 17) - 8)) : choice === 1 ? 0n : choice === 2 ? BigInt(int(r, 2 ** 32)) : choice === 3 ? BigInt(100_000_001) : 2n ** BigInt(33 + int(r, 31));
+      const v =
+        choice === 0
+          ? BigInt(Math.max(0, n + int(r, 17) - 8))
+          : choice === 1
+            ? 0n
+            : choice === 2
+              ? BigInt(int(r, 2 ** 32))
+              : choice === 3
+                ? BigInt(100_000_001)
+                : 2n ** BigInt(33 + int(r, 31));
       dv.setBigUint64(0, v, true);
       return out;
     }
@@ -168,7 +177,24 @@ function mutate(file: Uint8Array, r: Rand): Uint8Array {
   }
 }
 
-const ALL_RULES: ReadonlySet<SafetensorsRule> = new Set(['file-too-short', 'header-length', 'header-utf8', 'header-json', 'header-not-object', 'duplicate-name', 'entry', 'dtype', 'shape', 'offsets', 'size-mismatch', 'past-end', 'overlap', 'hole', 'trailing-bytes', 'metadata']);
+const ALL_RULES: ReadonlySet<SafetensorsRule> = new Set([
+  'file-too-short',
+  'header-length',
+  'header-utf8',
+  'header-json',
+  'header-not-object',
+  'duplicate-name',
+  'entry',
+  'dtype',
+  'shape',
+  'offsets',
+  'size-mismatch',
+  'past-end',
+  'overlap',
+  'hole',
+  'trailing-bytes',
+  'metadata',
+]);
 
 /** Returns the rejection rule, or 'ok' after reading every tensor every way. */
 function exercise(bytes: Uint8Array): string {
@@ -223,7 +249,25 @@ describe('safetensors fuzz', () => {
     }
     const ms = performance.now() - t0;
     // The mutations must actually reach the validation rules, and some must stay valid.
-    for (const rule of ['ok', 'file-too-short', 'header-length', 'header-json', 'header-not-object', 'duplicate-name', 'dtype', 'shape', 'offsets', 'size-mismatch', 'past-end', 'overlap', 'hole', 'trailing-bytes', 'metadata', 'entry', 'header-utf8']) {
+    for (const rule of [
+      'ok',
+      'file-too-short',
+      'header-length',
+      'header-json',
+      'header-not-object',
+      'duplicate-name',
+      'dtype',
+      'shape',
+      'offsets',
+      'size-mismatch',
+      'past-end',
+      'overlap',
+      'hole',
+      'trailing-bytes',
+      'metadata',
+      'entry',
+      'header-utf8',
+    ]) {
       expect(outcomes.get(rule) ?? 0, `outcome '${rule}' never happened: ${JSON.stringify([...outcomes])}`).toBeGreaterThan(0);
     }
     expect(ms).toBeLessThan(15_000);

@@ -189,7 +189,7 @@ function expectedInts(e: SafetensorsEntry): number[] {
 describe('safetensors: writer and reader round trip', () => {
   it('round-trips every dtype, in order, with metadata', () => {
     const entries = everyDtypeEntries();
-    const meta = { author: 'lrdif', 'ключ': 'значение' };
+    const meta = { author: 'lrdif', ключ: 'значение' };
     const bytes = serializeSafetensors(entries, meta);
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     expect((8 + n) % 8).toBe(0);
@@ -237,10 +237,12 @@ describe('safetensors: writer and reader round trip', () => {
       ints[2 * i] = i * 1021 - 700_000_000;
       ints[2 * i + 1] = ints[2 * i] < 0 ? -1 : 0;
     }
-    const r = SafetensorsReader.fromBytes(serializeSafetensors([
-      { name: 'h', dtype: 'F16', shape: [n], data: vals },
-      { name: 'q', dtype: 'I64', shape: [n], data: new BigInt64Array(ints.buffer) },
-    ]));
+    const r = SafetensorsReader.fromBytes(
+      serializeSafetensors([
+        { name: 'h', dtype: 'F16', shape: [n], data: vals },
+        { name: 'q', dtype: 'I64', shape: [n], data: new BigInt64Array(ints.buffer) },
+      ]),
+    );
     const h = r.getHostArray('h');
     const q = r.getHostArray('q');
     expect([h.length, q.length]).toEqual([n, n]);
@@ -283,7 +285,15 @@ describe('safetensors: writer and reader round trip', () => {
     expectRejected(f({ dtype: 'F4' as SafetensorsDType }), 'dtype', "unknown dtype 'F4'");
     expectRejected(f({ shape: [-2] }), 'shape', "tensor 't'");
     expectRejected(f({ name: '__metadata__' }), 'write', 'reserved');
-    expectRejected(() => serializeSafetensors([{ name: 'x', dtype: 'F32', shape: [], data: [1] }, { name: 'x', dtype: 'F32', shape: [], data: [1] }]), 'duplicate-name', "tensor 'x'");
+    expectRejected(
+      () =>
+        serializeSafetensors([
+          { name: 'x', dtype: 'F32', shape: [], data: [1] },
+          { name: 'x', dtype: 'F32', shape: [], data: [1] },
+        ]),
+      'duplicate-name',
+      "tensor 'x'",
+    );
     expectRejected(() => serializeSafetensors([], { k: 5 as unknown as string }), 'metadata', "key 'k'");
   });
 });
@@ -352,7 +362,12 @@ describe('safetensors: rejection rules', () => {
     expect(SafetensorsReader.fromBytes(build(`{"__metadata__":{"w":"x"},"w":${w}}`, 1)).names()).toEqual(['w']);
   });
   it('offsets that disagree with shape × dtype size', () => {
-    expectRejected(open(build(`{"w":${t('F32', [2, 3], [0, 20])}}`, 20)), 'size-mismatch', "tensor 'w'", 'shape [2, 3] × F32 (4 bytes) is 24 bytes, but data_offsets [0, 20] span 20');
+    expectRejected(
+      open(build(`{"w":${t('F32', [2, 3], [0, 20])}}`, 20)),
+      'size-mismatch',
+      "tensor 'w'",
+      'shape [2, 3] × F32 (4 bytes) is 24 bytes, but data_offsets [0, 20] span 20',
+    );
     // Products far beyond the file fail here, before anything is allocated.
     expectRejected(open(build(`{"w":${t('F64', [2 ** 40, 2 ** 40, 2 ** 40], [0, 8])}}`, 8)), 'size-mismatch', "tensor 'w'");
   });
@@ -460,10 +475,14 @@ describe('safetensors: fetch Response', () => {
   it('reads an unstreamed body and rejects HTTP errors', async () => {
     const r = await SafetensorsReader.fromResponse(new Response(bytes));
     expect(r.names().length).toBe(everyDtypeEntries().length);
-    await expect(SafetensorsReader.fromResponse(new Response('nope', { status: 404, statusText: 'Not Found' }), 'x.safetensors')).rejects.toThrow(/'x.safetensors': HTTP 404 Not Found \[read\]/);
+    await expect(SafetensorsReader.fromResponse(new Response('nope', { status: 404, statusText: 'Not Found' }), 'x.safetensors')).rejects.toThrow(
+      /'x.safetensors': HTTP 404 Not Found \[read\]/,
+    );
   });
   it('rejects truncated and over-long bodies', async () => {
-    await expect(SafetensorsReader.fromResponse(chunkedResponse(bytes.slice(0, bytes.length - 5), 7), 'r')).rejects.toThrow(/the body ended after \d+ bytes, but the header describes \d+ \[past-end\]/);
+    await expect(SafetensorsReader.fromResponse(chunkedResponse(bytes.slice(0, bytes.length - 5), 7), 'r')).rejects.toThrow(
+      /the body ended after \d+ bytes, but the header describes \d+ \[past-end\]/,
+    );
     const longer = new Uint8Array(bytes.length + 3);
     longer.set(bytes);
     await expect(SafetensorsReader.fromResponse(chunkedResponse(longer, 7), 'r')).rejects.toThrow(/\[trailing-bytes\]/);
@@ -499,7 +518,7 @@ interface CheckOutput {
 describe.skipIf(!torchOk)(`safetensors: our files checked by ${PYTHON} with torch (official rules)`, () => {
   let dir: string;
   const entries = everyDtypeEntries();
-  const meta = { framework: 'lrdif', 'ü': 'ß' };
+  const meta = { framework: 'lrdif', ü: 'ß' };
   const results = new Map<string, CheckOutput>();
   const files = { all: 'all.safetensors', bad: 'bad.safetensors', pad: (k: number) => `pad${k}.safetensors` };
 
@@ -565,7 +584,13 @@ describe('safetensors: engine tensors', () => {
     expect(h.name).toBe('weight.f16');
     expectF32Bits((await h.data()) as Float32Array, exp.f32_bits!, 'GPU weight.f16');
     h.dispose();
-    expectRejected(() => loadTensor(r, 'weight.f16', undefined, { shape: [4, 6] }), 'shape', "'floats.safetensors'", "tensor 'weight.f16'", 'expected shape [4, 6], the file has [2, 3, 4] (F16)');
+    expectRejected(
+      () => loadTensor(r, 'weight.f16', undefined, { shape: [4, 6] }),
+      'shape',
+      "'floats.safetensors'",
+      "tensor 'weight.f16'",
+      'expected shape [4, 6], the file has [2, 3, 4] (F16)',
+    );
     expectRejected(() => loadTensor(r, 'weight.f32', 'i32'), 'read', 'cannot load F32 data as i32');
 
     const ri = SafetensorsReader.fromBytes(fs.readFileSync(path.join(GOLDEN, 'ints.safetensors')));

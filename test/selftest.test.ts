@@ -34,7 +34,8 @@ describe('selftest checks', () => {
     }
     // every path of each family with one, every matmul tile and every ddpm row count
     const full = selftestChecks();
-    const settings = (family: string, key: string) => new Set(full.map((c) => (c.tuning as Record<string, Record<string, unknown>> | undefined)?.[family]?.[key]).filter((v) => v !== undefined));
+    const settings = (family: string, key: string) =>
+      new Set(full.map((c) => (c.tuning as Record<string, Record<string, unknown>> | undefined)?.[family]?.[key]).filter((v) => v !== undefined));
     for (const f of ['matmul', 'channelAttention', 'windowAttention', 'ddpm']) expect([...settings(f, 'path')].sort()).toEqual(['portable', 'subgroup']);
     expect([...settings('matmul', 'tileRows')].sort()).toEqual([16, 32, 8, null].sort());
     expect([...settings('ddpm', 'rows')].sort()).toEqual([16, 32, 8, null].sort());
@@ -98,7 +99,15 @@ describe('runSelftest', () => {
         quick: true,
         run: () => Promise.reject(new Error('lrdif: something went wrong')),
       },
-      { op: 'bad variant', kind: 'forward', shapes: '-', variant: 'tile 7', tuning: { matmul: { tileRows: 7 as 8 } }, quick: true, run: () => Promise.reject(new Error('not reached')) },
+      {
+        op: 'bad variant',
+        kind: 'forward',
+        shapes: '-',
+        variant: 'tile 7',
+        tuning: { matmul: { tileRows: 7 as 8 } },
+        quick: true,
+        run: () => Promise.reject(new Error('not reached')),
+      },
     ];
     const rep = await runChecks(ctx, checks);
     expect(rep.ok).toBe(false);

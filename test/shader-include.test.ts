@@ -39,9 +39,7 @@ describe('shader includes', () => {
   });
 
   it('names the shader and line of a missing file, a bad name and a cycle', () => {
-    expect(() => expandIncludes('main', loader({ main: 'x\n// #include "gone.wgsl"' }))).toThrow(
-      'lrdif: shader main.wgsl line 2: cannot include "gone.wgsl": no file gone.wgsl',
-    );
+    expect(() => expandIncludes('main', loader({ main: 'x\n// #include "gone.wgsl"' }))).toThrow('lrdif: shader main.wgsl line 2: cannot include "gone.wgsl": no file gone.wgsl');
     expect(() => expandIncludes('main', loader({ main: '// #include "../etc/passwd"' }))).toThrow(
       'lrdif: shader main.wgsl line 1: #include wants a file of shaders/ such as "philox.wgsl", got "../etc/passwd"',
     );

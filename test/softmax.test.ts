@@ -48,7 +48,16 @@ for (const mode of ROW_MODES) {
       if (mode.perThread === 8) expect([1, 3, 49, 257, 1000].map((r) => threadsPerRow(ctx, r))).toEqual([1, 1, 8, 64, 128]);
     });
 
-    const rowShapes: number[][] = [[5, 1], [4, 3], [3, 255], [3, 257], [2, 1000], [37, 49], [2, 3, 17], [1, 1]];
+    const rowShapes: number[][] = [
+      [5, 1],
+      [4, 3],
+      [3, 255],
+      [3, 257],
+      [2, 1000],
+      [37, 49],
+      [2, 3, 17],
+      [1, 1],
+    ];
     for (const log of [false, true]) {
       const name = log ? 'logSoftmax' : 'softmax';
       it(`${name}: last axis, rows of length 1, 3, 17, 49, 255, 257, 1000`, async () => {
@@ -72,7 +81,12 @@ for (const mode of ROW_MODES) {
       });
     }
 
-    const gradCases: number[][] = [[3, 7], [2, 1], [2, 300], [5, 3, 2]];
+    const gradCases: number[][] = [
+      [3, 7],
+      [2, 1],
+      [2, 300],
+      [5, 3, 2],
+    ];
     for (const log of [false, true]) {
       const name = log ? 'logSoftmax' : 'softmax';
       for (const shape of gradCases) {

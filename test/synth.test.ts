@@ -43,7 +43,13 @@ function hashes(dir: string): Map<string, string> {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) visit(join(d, e.name), r);
-      else out.set(r, createHash('sha256').update(readFileSync(join(d, e.name))).digest('hex'));
+      else
+        out.set(
+          r,
+          createHash('sha256')
+            .update(readFileSync(join(d, e.name)))
+            .digest('hex'),
+        );
     }
   };
   visit(dir, '');
@@ -77,7 +83,10 @@ beforeAll(async () => {
   // FERPlus: three rows, the second malformed
   const pix = (seed: number) => Array.from({ length: 2304 }, (_, i) => (i * 7 + seed * 13) % 256).join(' ');
   write(join(root, 'ferplus/fer2013.csv'), `emotion,pixels,Usage\r\n0,${pix(1)},Training\r\n3,1 2 3,PublicTest\r\n6,${pix(2)},PrivateTest\r\n`);
-  write(join(root, 'ferplus/fer2013new.csv'), 'Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\nTraining,fer0000000.png,4,0,0,1,0,0,5,0,0,0\n');
+  write(
+    join(root, 'ferplus/fer2013new.csv'),
+    'Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\nTraining,fer0000000.png,4,0,0,1,0,0,5,0,0,0\n',
+  );
 });
 
 afterAll(() => {
@@ -234,12 +243,16 @@ describe('lrdif synth into a folder that is not empty', () => {
     expect(states).toEqual([{ complete: true, images: 7 }]);
     expect(second).toEqual(JSON.parse(JSON.stringify(first)));
     expect(hashes(out)).toEqual(before);
-    await expect(run(out, 3)).rejects.toThrow(`lrdif: synth: the output folder ${out} holds a synth of another dataset or other parameters (different: the seed (3, was 2)); pass --force to replace it, or choose another --out`);
+    await expect(run(out, 3)).rejects.toThrow(
+      `lrdif: synth: the output folder ${out} holds a synth of another dataset or other parameters (different: the seed (3, was 2)); pass --force to replace it, or choose another --out`,
+    );
     await expect(run(out, 2, { config: { noise: false } })).rejects.toThrow('(different: the degradation configuration)');
     // the dataset changed: one more image
     write(join(data(), 'happy', 'extra.png'), encodePng(face(12, 10, 99)));
     try {
-      await expect(run(out, 2)).rejects.toThrow(/holds a synth of another dataset or other parameters \(different: the input files \(8 files of \d+ bytes now, 7 of \d+ then, or changed since\)\)/);
+      await expect(run(out, 2)).rejects.toThrow(
+        /holds a synth of another dataset or other parameters \(different: the input files \(8 files of \d+ bytes now, 7 of \d+ then, or changed since\)\)/,
+      );
     } finally {
       rmSync(join(data(), 'happy', 'extra.png'));
     }
@@ -278,7 +291,13 @@ describe('lrdif synth into a folder that is not empty', () => {
     // a journal of other parameters is refused like a record
     const other = join(root, 'out/killed-other');
     calls = 0;
-    await expect(run(other, 6, { onProgress: () => { if (++calls === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
+    await expect(
+      run(other, 6, {
+        onProgress: () => {
+          if (++calls === 1) throw new Error('killed');
+        },
+      }),
+    ).rejects.toThrow('killed');
     await expect(run(other, 5)).rejects.toThrow(`the output folder ${other} holds an interrupted synth of another dataset or other parameters (different: the seed (5, was 6))`);
   });
 });
@@ -287,7 +306,14 @@ describe('lrdif synth (command)', () => {
   async function lrdif(...args: string[]) {
     const r = await runNode([BIN, ...args], { timeout: 300_000, env: { ...process.env, LRDIF_DEBUG: '' } });
     if (r.error) throw r.error;
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: ')).join('\n') };
+    return {
+      status: r.status,
+      stdout: r.stdout,
+      stderr: r.stderr
+        .split('\n')
+        .filter((l) => l && !l.startsWith('Warning: '))
+        .join('\n'),
+    };
   }
 
   it('writes the degraded dataset with a progress line and a summary', async () => {
@@ -307,8 +333,26 @@ describe('lrdif synth (command)', () => {
     expect(again.stdout).toContain(`nothing to do: ${out} already holds this synth (the same dataset and parameters: 4 degraded, 1 skipped); --force writes it again`);
     const other = await lrdif('synth', '--degradation', 'lowlight', '--data', join(root, 'folder'), '--format', 'folder', '--out', out, '--seed', '5', '--config', cfg, '--plain');
     expect(other.status).toBe(1);
-    expect(other.stderr).toContain(`lrdif: error: synth: the output folder ${out} holds a synth of another dataset or other parameters (different: the seed (5, was 4)); pass --force`);
-    const forced = await lrdif('synth', '--degradation', 'lowlight', '--data', join(root, 'folder'), '--format', 'folder', '--out', out, '--seed', '5', '--config', cfg, '--plain', '--force');
+    expect(other.stderr).toContain(
+      `lrdif: error: synth: the output folder ${out} holds a synth of another dataset or other parameters (different: the seed (5, was 4)); pass --force`,
+    );
+    const forced = await lrdif(
+      'synth',
+      '--degradation',
+      'lowlight',
+      '--data',
+      join(root, 'folder'),
+      '--format',
+      'folder',
+      '--out',
+      out,
+      '--seed',
+      '5',
+      '--config',
+      cfg,
+      '--plain',
+      '--force',
+    );
     expect(forced.status, forced.stderr).toBe(0);
     expect((JSON.parse(readFileSync(join(out, 'synth.json'), 'utf8')) as SynthRecord).seed).toBe(5);
     const bad = await lrdif('synth', '--degradation', 'haze', '--data', root, '--format', 'folder', '--out', out);

@@ -63,7 +63,10 @@ describe('CLIP tokenizer vs the Python reference', () => {
       const what = `${JSON.stringify(c.text.slice(0, 50))} (nfc ${c.nfc})`;
       expect(cleanText(c.text, c.nfc), `${what}: cleaned`).toBe(c.cleaned);
       expect(pretokenize(c.cleaned), `${what}: pieces`).toEqual(c.pieces);
-      expect(c.pieces.flatMap((p) => t.bpe(byteEncode(p))), `${what}: bpe`).toEqual(c.bpe);
+      expect(
+        c.pieces.flatMap((p) => t.bpe(byteEncode(p))),
+        `${what}: bpe`,
+      ).toEqual(c.bpe);
       expect(t.tokenize(c.text), `${what}: ids`).toEqual(c.ids);
       expect(Array.from(t.encode(c.text)), `${what}: tokenize`).toEqual(c.tokenized77);
       expect(t.decode(c.ids), `${what}: decode`).toBe(c.decoded);
@@ -73,7 +76,10 @@ describe('CLIP tokenizer vs the Python reference', () => {
   it('covers the edge cases the brief lists', () => {
     const texts = new Set(fixture.cases.map((c) => c.text));
     for (const t of ['2024', 'café naïve', '表情 認識', 'улыбка', '😀', "it's don't", '&amp;']) {
-      expect([...texts].some((x) => x.includes(t)), t).toBe(true);
+      expect(
+        [...texts].some((x) => x.includes(t)),
+        t,
+      ).toBe(true);
     }
     expect(texts.has('')).toBe(true);
     expect(fixture.cases.some((c) => c.ids.length > 75)).toBe(true);
@@ -140,7 +146,10 @@ describe('CLIP tokenizer API', () => {
     }
     const vocab: Record<string, number> = {};
     for (let id = 0; id < tok.vocabSize; id++) vocab[tok.idToToken(id)!] = perm[id];
-    const merges = `#version: 0.2\n${mergesText.split('\n').slice(1, 1 + CLIP_NUM_MERGES).join('\n')}\n`;
+    const merges = `#version: 0.2\n${mergesText
+      .split('\n')
+      .slice(1, 1 + CLIP_NUM_MERGES)
+      .join('\n')}\n`;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-hf-'));
     try {
       fs.writeFileSync(path.join(dir, 'vocab.json'), JSON.stringify(vocab));

@@ -71,7 +71,13 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     ctx = await gpu();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-e2e-'));
     await writeSyntheticDataset({ out: path.join(root, 'clean'), n: 420, seed: 0, size: 112, testFraction: 0.25 });
-    await runSynth(nodeSynthLayout('folder', path.join(root, 'clean')), path.join(root, 'udc'), { kind: 'udc', seed: 0, batch: 32, version: 'test', warn: (m) => warnings.push(m) });
+    await runSynth(nodeSynthLayout('folder', path.join(root, 'clean')), path.join(root, 'udc'), {
+      kind: 'udc',
+      seed: 0,
+      batch: 32,
+      version: 'test',
+      warn: (m) => warnings.push(m),
+    });
     const enc = await openEncoders({ path: null, seed: 0 }, path.join(root, 'cache'), log);
     session = await Session.open({ dir: path.join(root, 'udc'), format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: 0.15 }, enc, log, (m) => warnings.push(m));
     // 420 faces: 105 test, and of the 315 training faces 49 (15 %, stratified: 7 per class) held out for validation
@@ -111,11 +117,15 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     // memory after every epoch (weights, optimiser state, caches of kernels) is the same
     expect(new Set(liveAfterEpoch.slice(1)).size, liveAfterEpoch.join(', ')).toBe(1);
     expect(liveAfterEpoch[0]).toBe(liveAfterEpoch[1]);
-    const lines = fs.readFileSync(path.join(base.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(path.join(base.out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.type === 'step')).toHaveLength(180);
     const evals = lines.filter((l) => l.type === 'eval');
     expect(evals).toHaveLength(20);
-    expect(evals.every((l) => l.split === "val" && l.n === 49)).toBe(true);
+    expect(evals.every((l) => l.split === 'val' && l.n === 49)).toBe(true);
     expect(Math.max(...evals.map((l) => l.accuracy))).toBe(stage1.result.best.accuracy);
     const tests = lines.filter((l) => l.type === 'test');
     expect(tests).toHaveLength(1);
@@ -123,7 +133,8 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect(tests[0]).toMatchObject({ selected_epoch: stage1.result.best.epoch, selected_on: 'val', split: 'test', n: 105, accuracy: stage1.result.test!.accuracy });
     const result = JSON.parse(fs.readFileSync(path.join(base.out, 'result.json'), 'utf8'));
     expect(result).toMatchObject({ selected_epoch: stage1.result.best.epoch, accuracy: stage1.result.test!.accuracy, selected_on: 'val' });
-    for (const f of ['best.safetensors', 'last.safetensors', 'run.json', 'result.json', 'clip/model.safetensors', 'clip/config.json']) expect(fs.existsSync(path.join(base.out, f)), f).toBe(true);
+    for (const f of ['best.safetensors', 'last.safetensors', 'run.json', 'result.json', 'clip/model.safetensors', 'clip/config.json'])
+      expect(fs.existsSync(path.join(base.out, f)), f).toBe(true);
     expect(fs.existsSync(path.join(base.out, '.lock'))).toBe(false);
   }, 900_000);
 
@@ -152,7 +163,9 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     const runJson = path.join(out, 'run.json');
     fs.writeFileSync(runJson, JSON.stringify({ ...readRunOptions(out), epochs: 3, lr: 1e30 }));
     await expect(train(readRunOptions(out), undefined, true)).rejects.toThrow(
-      new RegExp(`the loss is (NaN|Infinity|-Infinity) at step (19|20) \\(stage 1, epoch 3, batch [12] of 9\\); stopped before updating the weights\\. The last good checkpoint is ${out.replace(/[/\\]/g, '.')}.last\\.safetensors \\(epoch 2\\)`),
+      new RegExp(
+        `the loss is (NaN|Infinity|-Infinity) at step (19|20) \\(stage 1, epoch 3, batch [12] of 9\\); stopped before updating the weights\\. The last good checkpoint is ${out.replace(/[/\\]/g, '.')}.last\\.safetensors \\(epoch 2\\)`,
+      ),
     );
     expect(sha(path.join(out, 'last.safetensors'))).toBe(before);
     expect(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')).toMatch(/"type":"diverged","stage":1,"epoch":3/);
@@ -181,7 +194,23 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
   it('lrdif eval scores the checkpoint as training did, with confusion matrix and t-SNE files', async () => {
     const ckpt = path.join(root, 'stage2', 'best.safetensors');
     const out = path.join(root, 'eval');
-    const r = await lrdif(['eval', '--ckpt', ckpt, '--data', path.join(root, 'udc'), '--format', 'folder', '--test-fraction', '0.25', '--out', out, '--tsne', '--json', '--cache', path.join(root, 'cache')]);
+    const r = await lrdif([
+      'eval',
+      '--ckpt',
+      ckpt,
+      '--data',
+      path.join(root, 'udc'),
+      '--format',
+      'folder',
+      '--test-fraction',
+      '0.25',
+      '--out',
+      out,
+      '--tsne',
+      '--json',
+      '--cache',
+      path.join(root, 'cache'),
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { accuracy: number; n: number; confusion: number[][]; classes: string[]; files: string[]; stage: number };
     // the trainer's final test of the selected epoch, scored the same way
@@ -214,10 +243,37 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     r.close();
     const collapsed = path.join(root, 'collapsed.safetensors');
     writeSafetensorsFile(collapsed, entries, metadata);
-    const ev = await lrdif(['eval', '--ckpt', collapsed, '--data', path.join(root, 'udc'), '--format', 'folder', '--test-fraction', '0.25', '--no-figures', '--cache', path.join(root, 'cache')]);
+    const ev = await lrdif([
+      'eval',
+      '--ckpt',
+      collapsed,
+      '--data',
+      path.join(root, 'udc'),
+      '--format',
+      'folder',
+      '--test-fraction',
+      '0.25',
+      '--no-figures',
+      '--cache',
+      path.join(root, 'cache'),
+    ]);
     expect(ev.status, ev.stderr).toBe(0);
     expect(ev.stdout).toMatch(/warning: the model predicts 'happiness' for 100\.0 % of the 105 test images \(that class is 14\.3 % of them\): it has collapsed to one class/);
-    const evj = await lrdif(['eval', '--ckpt', collapsed, '--data', path.join(root, 'udc'), '--format', 'folder', '--test-fraction', '0.25', '--no-figures', '--json', '--cache', path.join(root, 'cache')]);
+    const evj = await lrdif([
+      'eval',
+      '--ckpt',
+      collapsed,
+      '--data',
+      path.join(root, 'udc'),
+      '--format',
+      'folder',
+      '--test-fraction',
+      '0.25',
+      '--no-figures',
+      '--json',
+      '--cache',
+      path.join(root, 'cache'),
+    ]);
     expect((JSON.parse(evj.stdout) as { collapse: { kind: string; class: string } }).collapse).toMatchObject({ kind: 'one-class', class: 'happiness' });
     const crop = path.join(root, 'udc', 'test', 'surprise', fs.readdirSync(path.join(root, 'udc', 'test', 'surprise')).sort()[0]);
     const pr = await lrdif(['predict', '--ckpt', collapsed, crop, '--detect', 'never', '--no-cache']);
@@ -268,15 +324,25 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
       const near = big.images[1].faces.some((g) => Math.abs(f.box!.x - (2 * g.box!.x + ox)) < 0.2 * f.box!.width && Math.abs(f.box!.y - (2 * g.box!.y + oy)) < 0.2 * f.box!.height);
       expect(near).toBe(true);
     }
-    await expect(runPrediction({ ckpt: path.join(base.out, 'best.safetensors'), images: crops, clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, log)).rejects.toThrow(
-      'is a stage-1 checkpoint; prediction needs stage 2',
-    );
+    await expect(
+      runPrediction({ ckpt: path.join(base.out, 'best.safetensors'), images: crops, clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, log),
+    ).rejects.toThrow('is a stage-1 checkpoint; prediction needs stage 2');
   }, 600_000);
 
   it('the sweep writes the layouts of Table 5 and Fig. 6', async () => {
     const out = path.join(root, 'sweep');
     const r = await runSweep(
-      { base: { ...base, lr: 1e-3 }, from: path.join(base.out, 'best.safetensors'), epochs1: 1, epochs2: 1, variants: ['V1', 'V3'], timesteps: [1, 4], baseT: 4, parameterisation: 'x0', out },
+      {
+        base: { ...base, lr: 1e-3 },
+        from: path.join(base.out, 'best.safetensors'),
+        epochs1: 1,
+        epochs2: 1,
+        variants: ['V1', 'V3'],
+        timesteps: [1, 4],
+        baseT: 4,
+        parameterisation: 'x0',
+        out,
+      },
       (o) => train(o),
       log,
       'synthetic-udc',
@@ -297,7 +363,10 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
 
   it('lrdif train skips a corrupt image with a warning; a malformed label file is an error naming its line', async () => {
     const small = path.join(root, 'small');
-    for (const [split, n] of [['train', 2], ['test', 1]] as const) {
+    for (const [split, n] of [
+      ['train', 2],
+      ['test', 1],
+    ] as const) {
       for (const c of ['happy', 'sad', 'angry']) {
         fs.mkdirSync(path.join(small, split, c), { recursive: true });
         for (let i = 0; i < n; i++) fs.writeFileSync(path.join(small, split, c, `${i}.png`), encodePng(syntheticFace(3, i * 7 + c.length, 112).image));
@@ -311,7 +380,34 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     // the tiny CLIP saved by the stage-1 run, given as a CLIP folder (Hugging Face layout)
     const clipDir = path.join(base.out, 'clip');
     // two training images per class leave no room for a validation split: the paper's protocol
-    const args = ['train', '--stage', '1', '--data', small, '--format', 'folder', '--clip', clipDir, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', '1', '--batch', '3', '--select-on', 'test', '--out', out, '--cache', path.join(root, 'cache'), '--plain'];
+    const args = [
+      'train',
+      '--stage',
+      '1',
+      '--data',
+      small,
+      '--format',
+      'folder',
+      '--clip',
+      clipDir,
+      '--config',
+      'tiny',
+      '--set',
+      'imageSize=32',
+      '--set',
+      'window=2',
+      '--epochs',
+      '1',
+      '--batch',
+      '3',
+      '--select-on',
+      'test',
+      '--out',
+      out,
+      '--cache',
+      path.join(root, 'cache'),
+      '--plain',
+    ];
     const r = await lrdif(args);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/lrdif: skipping .*train\/sad\/broken\.png: /);
@@ -320,7 +416,12 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect(r.stdout).toMatch(/1 epochs of 6 images in batches of 3/);
     expect(r.stdout).toMatch(/stage 1 epoch 1\/1 step 2\/2 .* img\/s .*loss \d+\.\d{4} .*acc [\d.]+% .*ETA/);
     expect(r.stdout).toMatch(/done: 2 steps; best test accuracy [\d.]+% at epoch 1/);
-    const steps = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'step');
+    const steps = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type === 'step');
     expect(steps.map((l) => l.images)).toEqual([3, 3]);
     expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
     // eval finds the CLIP folder through the checkpoint's record and checks its hash

@@ -10,7 +10,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Command } from 'commander';
-import { OPTION_NAMES, TRAIN_OPTIONS, flagOf, resumeOptions, runOptions, settingsOf, SETTING_NAMES, upgradeRunOptions, validateRunOptions, type TrainRunOptions } from '../src/train/options.js';
+import {
+  OPTION_NAMES,
+  TRAIN_OPTIONS,
+  flagOf,
+  resumeOptions,
+  runOptions,
+  settingsOf,
+  SETTING_NAMES,
+  upgradeRunOptions,
+  validateRunOptions,
+  type TrainRunOptions,
+} from '../src/train/options.js';
 import { addRunOptionFlags, givenOf, runOptionsFromValues } from '../src/cli/train-flags.js';
 import { acquireRunLock, checkOutFolder } from '../src/train/run-lock-node.js';
 import { predictionCollapse, priorEntropy, PriorLossWatch } from '../src/train/collapse.js';
@@ -32,9 +43,38 @@ describe('training options, declared once', () => {
     const flags = new Set(c.options.map((o) => o.long));
     for (const k of OPTION_NAMES) expect(flags.has(flagOf(k)), flagOf(k)).toBe(true);
     const { values, given } = parse([
-      '--stage', '2', '--data', 'd', '--format', 'kdef', '--from', 'a.safetensors', '--timesteps', '8', '--no-diffusion', '--loss', 'ce', '--no-insert-noise',
-      '--parameterisation', 'x0', '--lr', '0.001', '--warmup', '5', '--schedule', 'constant', '--grad-clip', '1.5', '--no-augment', '--select-on', 'test', '--val-fraction', '0.2',
-      '--no-cache', '--out', 'r',
+      '--stage',
+      '2',
+      '--data',
+      'd',
+      '--format',
+      'kdef',
+      '--from',
+      'a.safetensors',
+      '--timesteps',
+      '8',
+      '--no-diffusion',
+      '--loss',
+      'ce',
+      '--no-insert-noise',
+      '--parameterisation',
+      'x0',
+      '--lr',
+      '0.001',
+      '--warmup',
+      '5',
+      '--schedule',
+      'constant',
+      '--grad-clip',
+      '1.5',
+      '--no-augment',
+      '--select-on',
+      'test',
+      '--val-fraction',
+      '0.2',
+      '--no-cache',
+      '--out',
+      'r',
     ]);
     const o = runOptionsFromValues(values, given);
     expect(o).toMatchObject({ stage: 2, format: 'kdef', from: 'a.safetensors', timesteps: 8, diffusion: false, loss: 'ce', insertNoise: false, parameterisation: 'x0' });
@@ -55,7 +95,9 @@ describe('training options, declared once', () => {
     const bad = parse(['--stage', '1', '--data', 'd', '--out', 'r', '--timesteps', '4', '--no-insert-noise']);
     expect(() => validateRunOptions(runOptionsFromValues(bad.values, bad.given), bad.given)).toThrow('lrdif: train: --timesteps, --no-insert-noise are for stage 2');
     const bad2 = parse(['--stage', '2', '--data', 'd', '--out', 'r', '--from', 'x', '--set', 'dim=4']);
-    expect(() => validateRunOptions(runOptionsFromValues(bad2.values, bad2.given), bad2.given)).toThrow(/--set is for stage 1 \(stage 2 takes its architecture from the stage-1 checkpoint/);
+    expect(() => validateRunOptions(runOptionsFromValues(bad2.values, bad2.given), bad2.given)).toThrow(
+      /--set is for stage 1 \(stage 2 takes its architecture from the stage-1 checkpoint/,
+    );
     const bad3 = parse(['--stage', '2', '--data', 'd', '--out', 'r', '--from', 'x', '--loss', 'ce', '--kl-weight', '2']);
     expect(() => validateRunOptions(runOptionsFromValues(bad3.values, bad3.given), bad3.given)).toThrow('--loss ce and --kl-weight > 0 contradict each other');
     expect(() => parse(['--stage', '2', '--timesteps', '33'])).toThrow("lrdif: train: --timesteps must be an integer from 1 to 32, got '33'");
@@ -66,13 +108,37 @@ describe('training options, declared once', () => {
     const fixed = OPTION_NAMES.filter((k) => TRAIN_OPTIONS[k].resume === 'fixed' && k !== 'out');
     // each fixed option, given with another value, is refused by name
     const samples: Record<string, string[]> = {
-      stage: ['--stage', '2'], data: ['--data', 'e'], format: ['--format', 'kdef'], testFraction: ['--test-fraction', '0.3'], valFraction: ['--val-fraction', '0.3'],
-      splitSeed: ['--split-seed', '1'], selectOn: ['--select-on', 'test'], clip: ['--clip', 'c'], clipSeed: ['--clip-seed', '1'], config: ['--config', 'tiny'],
-      set: ['--set', 'dim=4'], variant: ['--variant', 'lowlight'], degradeOnTheFly: ['--degrade-on-the-fly'], degradeSeed: ['--degrade-seed', '3'],
-      augment: ['--no-augment'], batch: ['--batch', '8'], lr: ['--lr', '0.01'], weightDecay: ['--weight-decay', '0'], schedule: ['--schedule', 'constant'],
-      warmup: ['--warmup', '10'], gradClip: ['--grad-clip', '1'], seed: ['--seed', '5'], deterministic: ['--deterministic'], from: ['--from', 'x'],
-      timesteps: ['--timesteps', '8'], diffusion: ['--no-diffusion'], loss: ['--loss', 'ce'], klWeight: ['--kl-weight', '0.5'], insertNoise: ['--no-insert-noise'],
-      parameterisation: ['--parameterisation', 'eps'], classes: ['--classes', 'neutral,happiness'],
+      stage: ['--stage', '2'],
+      data: ['--data', 'e'],
+      format: ['--format', 'kdef'],
+      testFraction: ['--test-fraction', '0.3'],
+      valFraction: ['--val-fraction', '0.3'],
+      splitSeed: ['--split-seed', '1'],
+      selectOn: ['--select-on', 'test'],
+      clip: ['--clip', 'c'],
+      clipSeed: ['--clip-seed', '1'],
+      config: ['--config', 'tiny'],
+      set: ['--set', 'dim=4'],
+      variant: ['--variant', 'lowlight'],
+      degradeOnTheFly: ['--degrade-on-the-fly'],
+      degradeSeed: ['--degrade-seed', '3'],
+      augment: ['--no-augment'],
+      batch: ['--batch', '8'],
+      lr: ['--lr', '0.01'],
+      weightDecay: ['--weight-decay', '0'],
+      schedule: ['--schedule', 'constant'],
+      warmup: ['--warmup', '10'],
+      gradClip: ['--grad-clip', '1'],
+      seed: ['--seed', '5'],
+      deterministic: ['--deterministic'],
+      from: ['--from', 'x'],
+      timesteps: ['--timesteps', '8'],
+      diffusion: ['--no-diffusion'],
+      loss: ['--loss', 'ce'],
+      klWeight: ['--kl-weight', '0.5'],
+      insertNoise: ['--no-insert-noise'],
+      parameterisation: ['--parameterisation', 'eps'],
+      classes: ['--classes', 'neutral,happiness'],
     };
     const file = path.join(tmp(), 'deg.json');
     fs.writeFileSync(file, '{"exposure":[0.1,0.2]}');
@@ -94,13 +160,48 @@ describe('training options, declared once', () => {
 
   it('reads run.json of the earlier layout (overrides, stage2, evalSplit, cacheDir)', () => {
     const old = {
-      stage: 2, data: 'd', format: 'folder', testFraction: 0.25, splitSeed: 0, evalSplit: 'test', clip: null, clipSeed: 0, config: 'tiny', overrides: { imageSize: 32 },
-      variant: 'udc', degradeOnTheFly: false, degradeConfig: {}, degradeSeed: 0, augment: false, epochs: 8, batch: 32, evalBatch: 64, lr: 1e-3, weightDecay: 1e-4,
-      schedule: 'constant', warmup: 0, gradClip: 0, seed: 0, deterministic: true, from: 's1/best.safetensors', stage2: { parameterisation: 'x0', timesteps: 4, lambdaKl: 0.5 },
-      out: 'r', cacheDir: '/c',
+      stage: 2,
+      data: 'd',
+      format: 'folder',
+      testFraction: 0.25,
+      splitSeed: 0,
+      evalSplit: 'test',
+      clip: null,
+      clipSeed: 0,
+      config: 'tiny',
+      overrides: { imageSize: 32 },
+      variant: 'udc',
+      degradeOnTheFly: false,
+      degradeConfig: {},
+      degradeSeed: 0,
+      augment: false,
+      epochs: 8,
+      batch: 32,
+      evalBatch: 64,
+      lr: 1e-3,
+      weightDecay: 1e-4,
+      schedule: 'constant',
+      warmup: 0,
+      gradClip: 0,
+      seed: 0,
+      deterministic: true,
+      from: 's1/best.safetensors',
+      stage2: { parameterisation: 'x0', timesteps: 4, lambdaKl: 0.5 },
+      out: 'r',
+      cacheDir: '/c',
     };
     const o = upgradeRunOptions(old);
-    expect(o).toMatchObject({ set: { imageSize: 32 }, selectOn: 'test', valFraction: 0, cache: '/c', parameterisation: 'x0', timesteps: 4, klWeight: 0.5, diffusion: null, loss: null });
+    expect(o).toMatchObject({
+      set: { imageSize: 32 },
+      selectOn: 'test',
+      valFraction: 0,
+      cache: '/c',
+      parameterisation: 'x0',
+      timesteps: 4,
+      klWeight: 0.5,
+      diffusion: null,
+      loss: null,
+    });
     expect(Object.keys(o).sort()).toEqual([...OPTION_NAMES].sort());
   });
 });
@@ -109,7 +210,9 @@ describe('run folder checks and lock', () => {
   it('names a regular file on the --out path instead of a bare ENOTDIR', () => {
     const d = tmp();
     fs.writeFileSync(path.join(d, 'file'), 'x');
-    expect(() => checkOutFolder(path.join(d, 'file', 'run'))).toThrow(`lrdif: train: --out ${path.join(d, 'file', 'run')} cannot be made: ${path.join(d, 'file')} is a file, not a folder`);
+    expect(() => checkOutFolder(path.join(d, 'file', 'run'))).toThrow(
+      `lrdif: train: --out ${path.join(d, 'file', 'run')} cannot be made: ${path.join(d, 'file')} is a file, not a folder`,
+    );
     expect(() => checkOutFolder(path.join(d, 'file'))).toThrow('is a file, not a folder; give a folder for the run');
     expect(() => checkOutFolder(path.join(d, 'new', 'run'))).not.toThrow();
   });
@@ -119,7 +222,9 @@ describe('run folder checks and lock', () => {
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
     try {
       fs.writeFileSync(path.join(d, '.lock'), JSON.stringify({ pid: child.pid, host: os.hostname(), started: '2026-12-04T10:00:00.000Z', command: 'lrdif train --out x' }));
-      expect(() => acquireRunLock(d, () => {})).toThrow(`lrdif: train: ${d} is in use by another lrdif process (pid ${child.pid}, started 2026-12-04T10:00:00.000Z: lrdif train --out x); wait for it to finish, or give another --out`);
+      expect(() => acquireRunLock(d, () => {})).toThrow(
+        `lrdif: train: ${d} is in use by another lrdif process (pid ${child.pid}, started 2026-12-04T10:00:00.000Z: lrdif train --out x); wait for it to finish, or give another --out`,
+      );
     } finally {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
@@ -138,7 +243,14 @@ describe('collapse watch', () => {
   const names = ['neutral', 'happiness', 'surprise'];
   it('flags predictions that fall on one class, not a model that separates classes', () => {
     const labels = [...Array(30).fill(0), ...Array(40).fill(1), ...Array(30).fill(2)];
-    const c = predictionCollapse(classificationReport(labels.map(() => 1), labels, names), 'val');
+    const c = predictionCollapse(
+      classificationReport(
+        labels.map(() => 1),
+        labels,
+        names,
+      ),
+      'val',
+    );
     expect(c).toMatchObject({ kind: 'one-class', className: 'happiness', share: 1, split: 'val' });
     expect(c!.message).toContain("the model predicts 'happiness' for 100.0 % of the 100 val images (that class is 40.0 % of them)");
     // 96 of 100 on one class still counts; a model right on each class does not

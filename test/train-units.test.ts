@@ -12,7 +12,15 @@ import { tensor, backward, tidy, add, mul, sum, type Tensor } from '../src/node.
 import { classificationReport, formatReport, argmaxRows } from '../src/train/metrics.js';
 import { tsne, tsneJointProbabilities } from '../src/train/tsne.js';
 import { confusionMatrixSvg, linePlotSvg, scatterSvg } from '../src/train/svg.js';
-import { checkpointEntries, readCheckpointMeta, readModelState, readOptimizerState, disposeOptimizerState, CHECKPOINT_FORMAT, type CheckpointMeta } from '../src/train/checkpoint.js';
+import {
+  checkpointEntries,
+  readCheckpointMeta,
+  readModelState,
+  readOptimizerState,
+  disposeOptimizerState,
+  CHECKPOINT_FORMAT,
+  type CheckpointMeta,
+} from '../src/train/checkpoint.js';
 import { augmentUniforms, imageNoise, buildEmbeddingTable, splitWithIndices, assembleBatch, LandmarkTapCache, MODEL_RESIZE, type PipelineSpec } from '../src/train/pipeline.js';
 import { encodersForRecord } from '../src/train/session-node.js';
 import { loadFaceLandmarkFeatures } from '../src/models/faceapi/load-node.js';
@@ -133,7 +141,19 @@ describe('SVG figures', () => {
     const sc = scatterSvg([0, 0, 1, 1, 2, 0], [0, 1, 1], ['a', 'b']);
     expect((sc.match(/<circle /g) ?? []).length).toBe(3 + 2);
     expect(() => scatterSvg([0, 0], [0, 1], ['a', 'b'])).toThrow('2 coordinates for 2 labels');
-    const lp = linePlotSvg([{ name: 'V3', points: [[1, 0.5], [2, 0.6], [32, 0.55]] }], { title: 'T', xLabel: 'T', yLabel: 'acc', logX: true, percent: true });
+    const lp = linePlotSvg(
+      [
+        {
+          name: 'V3',
+          points: [
+            [1, 0.5],
+            [2, 0.6],
+            [32, 0.55],
+          ],
+        },
+      ],
+      { title: 'T', xLabel: 'T', yLabel: 'acc', logX: true, percent: true },
+    );
     expect(lp).toContain('<polyline');
     expect(lp).toContain('>32<');
     expect(lp).toContain('60%');
@@ -145,7 +165,21 @@ describe('checkpoints', () => {
     await gpu();
   });
 
-  const cfg = makeLrdifConfig('tiny', { imageSize: 32, window: 2, numClasses: 3, clipDim: 6, fpenHidden: 8, priorDim: 8, dim: 4, heads: [1, 1, 1, 1], dilDims: [4, 4, 8], dilHeads: [1, 1, 2], embedDim: 8, fusionHeads: 2, denoiserWidth: 8 });
+  const cfg = makeLrdifConfig('tiny', {
+    imageSize: 32,
+    window: 2,
+    numClasses: 3,
+    clipDim: 6,
+    fpenHidden: 8,
+    priorDim: 8,
+    dim: 4,
+    heads: [1, 1, 1, 1],
+    dilDims: [4, 4, 8],
+    dilHeads: [1, 1, 2],
+    embedDim: 8,
+    fusionHeads: 2,
+    denoiserWidth: 8,
+  });
   const meta = (): CheckpointMeta => ({
     stage: 1,
     epoch: 3,
@@ -193,7 +227,8 @@ describe('checkpoints', () => {
     expect([...os2.state.keys()]).toEqual([...sd.state.keys()]);
     for (const [k, s] of sd.state) {
       expect(os2.state.get(k)!.step).toBe(1);
-      for (const slot of ['exp_avg', 'exp_avg_sq']) expect(Array.from((await os2.state.get(k)!.tensors[slot].data()) as Float32Array)).toEqual(Array.from((await s.tensors[slot].data()) as Float32Array));
+      for (const slot of ['exp_avg', 'exp_avg_sq'])
+        expect(Array.from((await os2.state.get(k)!.tensors[slot].data()) as Float32Array)).toEqual(Array.from((await s.tensors[slot].data()) as Float32Array));
     }
     // a second model restored from the file matches
     const m2 = new LrdifModel(cfg, { seed: 99 });
@@ -213,9 +248,15 @@ describe('checkpoints', () => {
     const md = { format: CHECKPOINT_FORMAT, stage: '3', epoch: '1', step: '1', config: JSON.stringify(cfg), classNames: '[]', rng: '{}', train: '{}', clip: '{}', metrics: '{}' };
     const bad = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'model.x', dtype: 'F32', shape: [1], data: [1] }], md), 'c.safetensors');
     expect(() => readCheckpointMeta(bad)).toThrow('checkpoint c.safetensors: __metadata__.stage must be 1 or 2, got 3');
-    const badCfg = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'model.x', dtype: 'F32', shape: [1], data: [1] }], { ...md, stage: '1', config: JSON.stringify({ ...cfg, timesteps: 40 }) }), 'c.safetensors');
+    const badCfg = SafetensorsReader.fromBytes(
+      serializeSafetensors([{ name: 'model.x', dtype: 'F32', shape: [1], data: [1] }], { ...md, stage: '1', config: JSON.stringify({ ...cfg, timesteps: 40 }) }),
+      'c.safetensors',
+    );
     expect(() => readCheckpointMeta(badCfg)).toThrow('checkpoint c.safetensors: LrdifConfig.timesteps: must be in 1…32, got 40');
-    const badJson = SafetensorsReader.fromBytes(serializeSafetensors([{ name: 'model.x', dtype: 'F32', shape: [1], data: [1] }], { ...md, stage: '1', classNames: '[oops' }), 'c.safetensors');
+    const badJson = SafetensorsReader.fromBytes(
+      serializeSafetensors([{ name: 'model.x', dtype: 'F32', shape: [1], data: [1] }], { ...md, stage: '1', classNames: '[oops' }),
+      'c.safetensors',
+    );
     expect(() => readCheckpointMeta(badJson)).toThrow('__metadata__.classNames is not valid JSON');
   });
 });
@@ -236,7 +277,12 @@ describe('pipeline random streams', () => {
     expect(Array.from(n1.subarray(16))).toEqual(Array.from(n2));
     let m = 0;
     let v = 0;
-    const big = imageNoise(2, 0, Array.from({ length: 200 }, (_, i) => i), 32);
+    const big = imageNoise(
+      2,
+      0,
+      Array.from({ length: 200 }, (_, i) => i),
+      32,
+    );
     for (const x of big) ((m += x), (v += x * x));
     m /= big.length;
     v = v / big.length - m * m;
@@ -297,8 +343,18 @@ describe('run folder and embedding cache', () => {
     write('train/sad/b.png', 1, 3);
     write('test/happy/c.png', 1, 8);
     const clip = tinyRandomClip(0, loadClipTokenizer());
-    const noLandmarks = { landmarkFeatureTaps: (): never => { throw new Error('not used'); }, dispose() {} };
-    const enc = new FrozenEncoders(clip, noLandmarks, { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 }, new MemoryEmbeddingStore());
+    const noLandmarks = {
+      landmarkFeatureTaps: (): never => {
+        throw new Error('not used');
+      },
+      dispose() {},
+    };
+    const enc = new FrozenEncoders(
+      clip,
+      noLandmarks,
+      { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 },
+      new MemoryEmbeddingStore(),
+    );
     const spec: PipelineSpec = { imageSize: 32, resize: MODEL_RESIZE, degrade: null, augment: null, seed: 0 };
     const load = () => loadImageFolder(root, nodeDataSource(), { warn: () => {} });
     const r1 = await buildEmbeddingTable(enc, splitWithIndices(await load(), 'train'), spec);
@@ -342,7 +398,12 @@ describe('run folder and embedding cache', () => {
       fs.writeFileSync(path.join(dir, `${i}.png`), encodePng(syntheticFace(2, i, 64).image));
     }
     const clip = tinyRandomClip(0, loadClipTokenizer());
-    const enc = new FrozenEncoders(clip, await loadFaceLandmarkFeatures(), { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 }, new MemoryEmbeddingStore());
+    const enc = new FrozenEncoders(
+      clip,
+      await loadFaceLandmarkFeatures(),
+      { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 },
+      new MemoryEmbeddingStore(),
+    );
     const ds = await loadImageFolder(root, nodeDataSource(), { warn: () => {} });
     const split = splitWithIndices(ds, 'train');
     const clean: PipelineSpec = { imageSize: 32, resize: MODEL_RESIZE, degrade: null, augment: { flipP: 0.5, eraseP: 1 }, seed: 4 };
@@ -389,7 +450,12 @@ describe('run folder and embedding cache', () => {
       const direct = noGrad(() =>
         tidy(() => {
           const { degradeBatch, imageSeed } = degradeModule;
-          const x = degradeBatch(b.images, 'udc', resolveDegradeConfig('udc', {}), split.globalIndex.map((g) => imageSeed(1, g))).images;
+          const x = degradeBatch(
+            b.images,
+            'udc',
+            resolveDegradeConfig('udc', {}),
+            split.globalIndex.map((g) => imageSeed(1, g)),
+          ).images;
           const f = applyFlipErase(x, tensor(Int32Array.from(flips.flatMap((v) => [v ? 1 : 0, 0, 0, 0, 0])), [4, 5], 'i32'));
           return enc.taps(f)[2];
         }),

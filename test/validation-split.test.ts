@@ -48,7 +48,10 @@ describe('carveValidation', () => {
 
   it('is a function of the seed', () => {
     const ds = personDataset(200);
-    const ids = (seed: number) => carveValidation(ds, { fraction: 0.2, seed }).dataset.items.filter((it) => it.split === 'val').map((it) => it.id);
+    const ids = (seed: number) =>
+      carveValidation(ds, { fraction: 0.2, seed })
+        .dataset.items.filter((it) => it.split === 'val')
+        .map((it) => it.id);
     expect(ids(3)).toEqual(ids(3));
     expect(ids(3)).not.toEqual(ids(4));
   });

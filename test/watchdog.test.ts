@@ -11,7 +11,9 @@ describe('stall watchdog', () => {
     const seconds = (Date.now() - t0) / 1000;
     expect(r.signal).toBe('SIGKILL');
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/lrdif test watchdog: no JavaScript ran on the main thread for \d+\.\d s \(blocked in a native call\?\) during: the blocking call; killing the test process/);
+    expect(r.stderr).toMatch(
+      /lrdif test watchdog: no JavaScript ran on the main thread for \d+\.\d s \(blocked in a native call\?\) during: the blocking call; killing the test process/,
+    );
     expect(seconds).toBeLessThan(15);
   });
 });

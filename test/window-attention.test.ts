@@ -2,12 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { gpu, usePath } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray } from './helpers/ref.js';
 import { backward, tidy, engine, type Tensor, type GpuContext } from '../src/node.js';
-import {
-  windowAttention,
-  windowAttentionUnfused,
-  windowAttentionTokens,
-  windowAttentionTokensUnfused,
-} from '../src/kernels/window-attention.js';
+import { windowAttention, windowAttentionUnfused, windowAttentionTokens, windowAttentionTokensUnfused } from '../src/kernels/window-attention.js';
 import { bucketSize } from '../src/gpu/buffer-pool.js';
 // the float64 reference is shared with `lrdif selftest`
 import { refWindowAttention } from '../src/selftest/reference/attention.js';
@@ -173,7 +168,7 @@ for (const mode of MODES) {
       });
     }
 
-    it('without a bias table: any token count (50, the fusion ViT\'s) equals the unfused ops', async () => {
+    it("without a bias table: any token count (50, the fusion ViT's) equals the unfused ops", async () => {
       const cs = makeCase([2, 2, 1, 50, mode.path === 'subgroup' ? 8 : 5], 1, 700, { bias: false });
       // window is not needed without a table
       await compareWithUnfused(cs, label(cs));
@@ -208,8 +203,7 @@ for (const mode of MODES) {
         for (let b = 0; b < B; b++)
           for (let n = 0; n < nW; n++)
             for (let i = 0; i < M; i++)
-              for (let h = 0; h < H; h++)
-                for (let c = 0; c < d; c++) o[((((b * H + h) * nW + n) * M + i) * d) + c] = x[(((b * nW + n) * M + i) * H + h) * d + c];
+              for (let h = 0; h < H; h++) for (let c = 0; c < d; c++) o[(((b * H + h) * nW + n) * M + i) * d + c] = x[(((b * nW + n) * M + i) * H + h) * d + c];
         return o;
       };
       const ref = refWindowAttention(toHeads(q), toHeads(k), toHeads(v), table, [B, H, nW, M, d], w, 1 / Math.sqrt(d));

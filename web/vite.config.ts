@@ -141,7 +141,9 @@ function browserGuard(): Plugin {
         return names.map((n) => `export function ${n}() { throw new Error('${mod} ${n} is not available in the browser'); }`).join('\n');
       }
       if (id === `\0${SUITES_ID}`) {
-        const files = readdirSync(BENCH).filter((f) => f.endsWith('.bench.ts')).sort();
+        const files = readdirSync(BENCH)
+          .filter((f) => f.endsWith('.bench.ts'))
+          .sort();
         const loaders: string[] = [];
         const excluded: Array<{ file: string; reason: string }> = [];
         for (const f of files) {
@@ -177,4 +179,3 @@ export default defineConfig({
   },
   logLevel: 'warn',
 });
-

@@ -67,7 +67,11 @@ function fmt(x: number | null | undefined): string {
 /** Columns padded to their widest cell: the first `left` to the left (names), the rest to the right (figures). */
 function table(head: string[], rows: string[][], left = 1): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(head), '-'.repeat(widths.reduce((a, b) => a + b + 2, -2)), ...rows.map(line)];
 }
 
@@ -94,7 +98,13 @@ export function printKitSummary(dir: string | undefined): number {
     out.push(
       ...table(
         ['name', 'shape', 'ms', 'wall ms', 'rate'],
-        bench.rows.map((r) => [r.name, r.shape, `${fmt(r.ours_ms)} ${r.ours_metric}`, fmt(r.ours_wall_ms), r.gflops !== undefined ? `${fmt(r.gflops)} GF/s` : r.gbps !== undefined ? `${fmt(r.gbps)} GB/s` : '']),
+        bench.rows.map((r) => [
+          r.name,
+          r.shape,
+          `${fmt(r.ours_ms)} ${r.ours_metric}`,
+          fmt(r.ours_wall_ms),
+          r.gflops !== undefined ? `${fmt(r.gflops)} GF/s` : r.gbps !== undefined ? `${fmt(r.gbps)} GB/s` : '',
+        ]),
         2,
       ).map((l) => `  ${l}`),
     );

@@ -149,14 +149,7 @@ export function tensor(data: ArrayLike<number>, shape?: Shape, dtype: DType = 'f
     throw new Error(`lrdif: tensor(): ${data.length} values do not fill shape ${fmtShape(s)} (${sizeOf(s)} elements)`);
   }
   const t = empty(s, dtype, ctx);
-  const arr =
-    dtype === 'i32'
-      ? data instanceof Int32Array
-        ? data
-        : Int32Array.from(data)
-      : data instanceof Float32Array
-        ? data
-        : Float32Array.from(data);
+  const arr = dtype === 'i32' ? (data instanceof Int32Array ? data : Int32Array.from(data)) : data instanceof Float32Array ? data : Float32Array.from(data);
   ctx.upload(t.buffer, arr);
   return t;
 }

@@ -36,7 +36,13 @@ export function cnnBatch(b: Batch, split: IndexedSplit, spec: PipelineSpec, epoc
     tidy(() => {
       let img = b.images;
       if (img.shape[2] !== S || img.shape[3] !== S) throw new Error(`lrdif: baseline: batch images ${img.describe()} are not ${S}×${S}`);
-      if (spec.degrade) img = degradeBatch(img, spec.degrade.kind, spec.degrade.config, global.map((g) => imageSeed(spec.degrade!.seed, g))).images;
+      if (spec.degrade)
+        img = degradeBatch(
+          img,
+          spec.degrade.kind,
+          spec.degrade.config,
+          global.map((g) => imageSeed(spec.degrade!.seed, g)),
+        ).images;
       if (augment) {
         const u = tensor(augmentUniforms(spec.seed, epoch!, global), [B, AUGMENT_UNIFORMS]);
         img = applyFlipErase(img, flipEraseParams(u, S, S, augment), augment.value ?? 0);

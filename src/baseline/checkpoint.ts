@@ -68,7 +68,11 @@ function fail(file: string | undefined, msg: string): Error {
 /** Reads a baseline CNN checkpoint into a new model (errors name the file and what is wrong). */
 export function readCnnCheckpoint(reader: SafetensorsReader): { model: BaselineCnn; meta: CnnCheckpointMeta } {
   const md = reader.metadata;
-  if (md.format !== CNN_CHECKPOINT_FORMAT) throw fail(reader.file, md.format === undefined ? 'not a baseline CNN checkpoint (no __metadata__.format)' : `format ${JSON.stringify(md.format)}, expected ${CNN_CHECKPOINT_FORMAT}`);
+  if (md.format !== CNN_CHECKPOINT_FORMAT)
+    throw fail(
+      reader.file,
+      md.format === undefined ? 'not a baseline CNN checkpoint (no __metadata__.format)' : `format ${JSON.stringify(md.format)}, expected ${CNN_CHECKPOINT_FORMAT}`,
+    );
   const json = <T>(k: string): T => {
     if (md[k] === undefined) throw fail(reader.file, `__metadata__ has no '${k}'`);
     try {

@@ -44,7 +44,10 @@ export function zeroShotClasses(datasetClasses: readonly string[]): ZeroShotClas
   const canon = new Set(Object.values(FACEAPI_TO_CANONICAL));
   const known = datasetClasses.filter((c) => canon.has(c));
   const unknown = datasetClasses.filter((c) => !canon.has(c));
-  if (known.length === 0) throw new Error(`lrdif: baseline faceapi: none of the dataset's classes (${datasetClasses.join(', ')}) is one face-api knows (${Object.values(FACEAPI_TO_CANONICAL).join(', ')})`);
+  if (known.length === 0)
+    throw new Error(
+      `lrdif: baseline faceapi: none of the dataset's classes (${datasetClasses.join(', ')}) is one face-api knows (${Object.values(FACEAPI_TO_CANONICAL).join(', ')})`,
+    );
   return {
     known,
     unknown,
@@ -130,7 +133,18 @@ export async function scoreFaceApiZeroShot(
         imgs.push({ i, x });
       }
       if (imgs.length) {
-        const p = noGrad(() => tidy(() => net.forward(imgs.length === 1 ? imgs[0].x : concat(imgs.map((e) => e.x), 0))));
+        const p = noGrad(() =>
+          tidy(() =>
+            net.forward(
+              imgs.length === 1
+                ? imgs[0].x
+                : concat(
+                    imgs.map((e) => e.x),
+                    0,
+                  ),
+            ),
+          ),
+        );
         probs.push(new Float32Array((await p.data()) as Float32Array));
         p.dispose();
         for (const e of imgs) {

@@ -105,7 +105,10 @@ function reportJson(r: ClassificationReport) {
 export function resolveSelection(select: BaselineRunOptions['select'], ds: ImageDataset): Selection {
   const hasVal = ds.items.some((it) => it.split === 'val');
   if (select === 'auto') return hasVal ? 'val' : 'last';
-  if (select === 'val' && !hasVal) throw new Error(`lrdif: baseline: --select-on val needs a validation split, and ${ds.name} has none (give a dataset with val/ images, or --val-fraction above 0, or --select-on last)`);
+  if (select === 'val' && !hasVal)
+    throw new Error(
+      `lrdif: baseline: --select-on val needs a validation split, and ${ds.name} has none (give a dataset with val/ images, or --val-fraction above 0, or --select-on last)`,
+    );
   return select;
 }
 
@@ -128,7 +131,9 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
   const counts = (['train', 'val', 'test'] as const).map((s) => [s, ds.items.filter((it) => it.split === s).length] as const).filter(([, n]) => n > 0);
   log(`data: ${ds.name} at ${o.data}: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')} images, ${ds.numClasses} classes (${ds.classNames.join(', ')})`);
   if (carved) {
-    log(`validation split: ${carved.images} training images carved out ${carved.by === 'person' ? `by person (${carved.groups} persons, none of them left in train)` : 'image by image'} (fraction ${o.valFraction}, seed ${o.splitSeed})`);
+    log(
+      `validation split: ${carved.images} training images carved out ${carved.by === 'person' ? `by person (${carved.groups} persons, none of them left in train)` : 'image by image'} (fraction ${o.valFraction}, seed ${o.splitSeed})`,
+    );
   }
   const test = splitWithIndices(ds, 'test');
   if (test.length === 0) throw new Error(`lrdif: baseline: ${o.data} has no test images (give a dataset with a test split, or a --test-fraction above 0)`);
@@ -169,13 +174,30 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
         test,
         classNames: ds.classNames,
         spec,
-        settings: { epochs: o.epochs, batchSize: o.batch, evalBatchSize: o.evalBatch, lr: o.lr, weightDecay: o.weightDecay, schedule: o.schedule, warmupSteps: o.warmup, seed: o.seed, selection, deterministic: o.deterministic },
+        settings: {
+          epochs: o.epochs,
+          batchSize: o.batch,
+          evalBatchSize: o.evalBatch,
+          lr: o.lr,
+          weightDecay: o.weightDecay,
+          schedule: o.schedule,
+          warmupSteps: o.warmup,
+          seed: o.seed,
+          selection,
+          deterministic: o.deterministic,
+        },
         store,
         record: { version: env.version, data: { dir: path.resolve(o.data), format: o.format } },
         hooks: env.cnnHooks,
       });
       const rep = r.test.report;
-      const sel = { split: selection, label: SELECTION_LABEL[selection], epoch: r.selected.epoch, accuracy: r.selected.accuracy, mean_class_accuracy: r.selected.meanClassAccuracy };
+      const sel = {
+        split: selection,
+        label: SELECTION_LABEL[selection],
+        epoch: r.selected.epoch,
+        accuracy: r.selected.accuracy,
+        mean_class_accuracy: r.selected.meanClassAccuracy,
+      };
       const json = {
         model: 'baseline-cnn',
         checkpoint: path.resolve(dir, 'best.safetensors'),
@@ -193,7 +215,10 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
         wall_seconds: r.seconds,
       };
       writeFileAtomic(path.join(dir, 'eval.json'), `${JSON.stringify(json, null, 2)}\n`);
-      writeFileAtomic(path.join(dir, 'confusion.svg'), confusionMatrixSvg(rep.confusion, rep.classNames, `Baseline CNN on ${dataName}: ${(100 * rep.accuracy).toFixed(2)}% (epoch ${r.selected.epoch}, ${selection})`));
+      writeFileAtomic(
+        path.join(dir, 'confusion.svg'),
+        confusionMatrixSvg(rep.confusion, rep.classNames, `Baseline CNN on ${dataName}: ${(100 * rep.accuracy).toFixed(2)}% (epoch ${r.selected.epoch}, ${selection})`),
+      );
       files.push(path.join(dir, 'eval.json'), path.join(dir, 'confusion.svg'));
       rows.push({
         baseline: 'cnn',
@@ -205,7 +230,15 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
         seconds: r.seconds,
         selection: { split: selection, epoch: r.selected.epoch, accuracy: r.selected.accuracy, meanClassAccuracy: r.selected.meanClassAccuracy },
       });
-      summary.cnn = { eval: path.resolve(dir, 'eval.json'), accuracy: rep.accuracy, mean_class_accuracy: rep.meanClassAccuracy, n: rep.n, selection: sel, epochs: o.epochs, wall_seconds: r.seconds };
+      summary.cnn = {
+        eval: path.resolve(dir, 'eval.json'),
+        accuracy: rep.accuracy,
+        mean_class_accuracy: rep.meanClassAccuracy,
+        n: rep.n,
+        selection: sel,
+        epochs: o.epochs,
+        wall_seconds: r.seconds,
+      };
     } finally {
       model.dispose();
     }
@@ -221,7 +254,11 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
       const dir = path.join(o.out, 'faceapi');
       const note =
         `face-api's pretrained expression net without training, scored on the classes it knows (${r.classes.known.join(', ')}); ` +
-        (r.excludedTotal ? `${r.excludedTotal} test image(s) of classes it does not know (${Object.entries(r.excluded).map(([c, n]) => `${c}: ${n}`).join(', ')}) are excluded` : 'no test image was excluded');
+        (r.excludedTotal
+          ? `${r.excludedTotal} test image(s) of classes it does not know (${Object.entries(r.excluded)
+              .map(([c, n]) => `${c}: ${n}`)
+              .join(', ')}) are excluded`
+          : 'no test image was excluded');
       const json = {
         model: 'faceapi-expression (zero-shot)',
         weights: o.faceapiWeights ? path.resolve(o.faceapiWeights) : '@vladmandic/face-api model/face_expression_model',
@@ -234,10 +271,30 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
         wall_seconds: seconds,
       };
       writeFileAtomic(path.join(dir, 'eval.json'), `${JSON.stringify(json, null, 2)}\n`);
-      writeFileAtomic(path.join(dir, 'confusion.svg'), confusionMatrixSvg(rep.confusion, rep.classNames, `face-api zero-shot on ${dataName}: ${(100 * rep.accuracy).toFixed(2)}% (${rep.n} images)`));
+      writeFileAtomic(
+        path.join(dir, 'confusion.svg'),
+        confusionMatrixSvg(rep.confusion, rep.classNames, `face-api zero-shot on ${dataName}: ${(100 * rep.accuracy).toFixed(2)}% (${rep.n} images)`),
+      );
       files.push(path.join(dir, 'eval.json'), path.join(dir, 'confusion.svg'));
-      rows.push({ baseline: 'faceapi', what: 'face-api expression net, zero-shot', split: 'test', n: rep.n, accuracy: rep.accuracy, meanClassAccuracy: rep.meanClassAccuracy, seconds, excluded: r.excludedTotal });
-      summary.faceapi = { eval: path.resolve(dir, 'eval.json'), accuracy: rep.accuracy, mean_class_accuracy: rep.meanClassAccuracy, n: rep.n, excluded: r.excludedTotal, note, wall_seconds: seconds };
+      rows.push({
+        baseline: 'faceapi',
+        what: 'face-api expression net, zero-shot',
+        split: 'test',
+        n: rep.n,
+        accuracy: rep.accuracy,
+        meanClassAccuracy: rep.meanClassAccuracy,
+        seconds,
+        excluded: r.excludedTotal,
+      });
+      summary.faceapi = {
+        eval: path.resolve(dir, 'eval.json'),
+        accuracy: rep.accuracy,
+        mean_class_accuracy: rep.meanClassAccuracy,
+        n: rep.n,
+        excluded: r.excludedTotal,
+        note,
+        wall_seconds: seconds,
+      };
     } finally {
       net.dispose();
     }
@@ -258,10 +315,18 @@ export function formatBaselineTable(rows: readonly BaselineSummaryRow[]): string
     String(r.n) + (r.excluded ? ` (+${r.excluded} excluded)` : ''),
     pct(r.accuracy),
     pct(r.meanClassAccuracy),
-    r.selection ? (r.selection.split === 'last' ? `last epoch (${r.selection.epoch})` : `${r.selection.split} ${pct(r.selection.accuracy)} @ epoch ${r.selection.epoch}${r.selection.split === 'test' ? ' (paper protocol)' : ''}`) : 'no training',
+    r.selection
+      ? r.selection.split === 'last'
+        ? `last epoch (${r.selection.epoch})`
+        : `${r.selection.split} ${pct(r.selection.accuracy)} @ epoch ${r.selection.epoch}${r.selection.split === 'test' ? ' (paper protocol)' : ''}`
+      : 'no training',
     `${r.seconds.toFixed(0)} s`,
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(w[i]))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...body.map(line)].join('\n');
 }

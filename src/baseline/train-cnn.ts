@@ -137,7 +137,14 @@ export async function evaluateCnn(
   if (classNames.length !== K) throw new Error(`lrdif: baseline: ${classNames.length} class names for a CNN of ${K} classes`);
   const wasTraining = model.training;
   model.eval();
-  const loader = new DataLoader(split.dataset, { batchSize: opts.batchSize ?? 64, size: spec.imageSize, shuffle: false, augment: false, resize: spec.resize, prefetch: opts.prefetch ?? true });
+  const loader = new DataLoader(split.dataset, {
+    batchSize: opts.batchSize ?? 64,
+    size: spec.imageSize,
+    shuffle: false,
+    augment: false,
+    resize: spec.resize,
+    prefetch: opts.prefetch ?? true,
+  });
   const probs: Float32Array[] = [];
   const labels: number[] = [];
   const local: number[] = [];
@@ -200,7 +207,15 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
   model.train();
   const params = model.namedParameters();
   const opt = new AdamW(params, { lr: s.lr, weightDecay: s.weightDecay });
-  const loader = new DataLoader(job.train.dataset, { batchSize: s.batchSize, size: spec.imageSize, shuffle: true, seed: s.seed, augment: false, prefetch: !s.deterministic, resize: spec.resize });
+  const loader = new DataLoader(job.train.dataset, {
+    batchSize: s.batchSize,
+    size: spec.imageSize,
+    shuffle: true,
+    seed: s.seed,
+    augment: false,
+    prefetch: !s.deterministic,
+    resize: spec.resize,
+  });
   const batches = loader.numBatches;
   const lrAt = scheduleOf(s, s.epochs * batches);
   const selectSplit: 'val' | 'test' = s.selection === 'test' ? 'test' : 'val';
@@ -273,7 +288,16 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
         });
         report = ev.report;
         store.appendMetrics(
-          JSON.stringify({ type: 'eval', epoch: e1, step, split: selectSplit, n: report.n, accuracy: report.accuracy, mean_class_accuracy: report.meanClassAccuracy, loss: finite(ev.loss) }),
+          JSON.stringify({
+            type: 'eval',
+            epoch: e1,
+            step,
+            split: selectSplit,
+            n: report.n,
+            accuracy: report.accuracy,
+            mean_class_accuracy: report.meanClassAccuracy,
+            loss: finite(ev.loss),
+          }),
         );
         // a tie in accuracy goes to the lower loss (as lrdif train does)
         improved = selected.accuracy === null || report.accuracy > selected.accuracy || (report.accuracy === selected.accuracy && ev.loss < selectedLoss);
@@ -286,7 +310,16 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
       const trainLoss = seen ? lossSum / seen : NaN;
       const trainAccuracy = seen ? correct / seen : 0;
       history.push({ epoch: e1, trainLoss, trainAccuracy, selectAccuracy: report?.accuracy ?? null, selectMeanClassAccuracy: report?.meanClassAccuracy ?? null, seconds });
-      const epochLine: Record<string, unknown> = { type: 'epoch', epoch: e1, step, train_loss: finite(trainLoss), train_acc: trainAccuracy, selection: s.selection, select_accuracy: report?.accuracy ?? null, selected_epoch: selected.epoch };
+      const epochLine: Record<string, unknown> = {
+        type: 'epoch',
+        epoch: e1,
+        step,
+        train_loss: finite(trainLoss),
+        train_acc: trainAccuracy,
+        selection: s.selection,
+        select_accuracy: report?.accuracy ?? null,
+        selected_epoch: selected.epoch,
+      };
       if (!s.deterministic) epochLine.seconds = Math.round(seconds * 100) / 100;
       store.appendMetrics(JSON.stringify(epochLine));
       const entries = await cnnStateEntries(model);
@@ -297,7 +330,13 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
         step,
         selection: { split: s.selection, epoch: selected.epoch, accuracy: selected.accuracy },
         metrics: { train_loss: finite(trainLoss), train_acc: trainAccuracy, select_accuracy: report?.accuracy ?? null },
-        settings: { ...s, imageSize: spec.imageSize, augment: spec.augment, degrade: spec.degrade ? { kind: spec.degrade.kind, seed: spec.degrade.seed } : null, data: job.record.data },
+        settings: {
+          ...s,
+          imageSize: spec.imageSize,
+          augment: spec.augment,
+          degrade: spec.degrade ? { kind: spec.degrade.kind, seed: spec.degrade.seed } : null,
+          data: job.record.data,
+        },
         version: job.record.version,
       });
       if (improved) {
@@ -305,7 +344,16 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
         await store.writeCheckpoint('best', entries, metadata);
       }
       await store.writeCheckpoint('last', entries, metadata);
-      job.hooks?.onEpochEnd?.({ epoch: e1, epochs: s.epochs, trainLoss, trainAccuracy, selectionReport: report, selected: { epoch: selected.epoch, accuracy: selected.accuracy }, improved, seconds });
+      job.hooks?.onEpochEnd?.({
+        epoch: e1,
+        epochs: s.epochs,
+        trainLoss,
+        trainAccuracy,
+        selectionReport: report,
+        selected: { epoch: selected.epoch, accuracy: selected.accuracy },
+        improved,
+        seconds,
+      });
     }
     // the selected weights, scored once on test
     if (selectedEntries) loadCnnEntries(model, selectedEntries);
@@ -315,7 +363,15 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
       onBatch: (d, t) => job.hooks?.onEvalBatch?.('test', d, t),
     });
     store.appendMetrics(
-      JSON.stringify({ type: 'test', epoch: selected.epoch, selection: s.selection, n: test.report.n, accuracy: test.report.accuracy, mean_class_accuracy: test.report.meanClassAccuracy, loss: finite(test.loss) }),
+      JSON.stringify({
+        type: 'test',
+        epoch: selected.epoch,
+        selection: s.selection,
+        n: test.report.n,
+        accuracy: test.report.accuracy,
+        mean_class_accuracy: test.report.meanClassAccuracy,
+        loss: finite(test.loss),
+      }),
     );
     return { steps: step, selected, history, test, seconds: (performance.now() - t0) / 1000 };
   } finally {

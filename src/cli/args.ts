@@ -65,7 +65,8 @@ export function classListArg(cmd: string) {
   return (v: string): string[] => {
     const list = v.split(',').map((c) => c.trim());
     const bad = list.filter((c) => !(CANONICAL_CLASSES as readonly string[]).includes(c));
-    if (bad.length) throw new Error(`lrdif: ${cmd}: --classes takes canonical class names separated by commas (${CANONICAL_CLASSES.join(', ')}), got ${bad.map((c) => `'${c}'`).join(', ')}`);
+    if (bad.length)
+      throw new Error(`lrdif: ${cmd}: --classes takes canonical class names separated by commas (${CANONICAL_CLASSES.join(', ')}), got ${bad.map((c) => `'${c}'`).join(', ')}`);
     return list;
   };
 }

@@ -59,7 +59,8 @@ export function baselineOptionsFromCli(o: BaselineCliOpts): BaselineRunOptions {
   if (o.degradeOnTheFly && !o.variant) throw new Error('lrdif: baseline: --degrade-on-the-fly needs --variant udc|lowlight (the degradation to apply)');
   if (!o.degradeOnTheFly && o.degradeConfig) throw new Error('lrdif: baseline: --degrade-config is for --degrade-on-the-fly');
   const blocks = o.widths.length;
-  if (o.imageSize % 2 ** blocks !== 0) throw new Error(`lrdif: baseline: --image-size ${o.imageSize} must be a multiple of ${2 ** blocks} (${blocks} CNN blocks, each halving the image)`);
+  if (o.imageSize % 2 ** blocks !== 0)
+    throw new Error(`lrdif: baseline: --image-size ${o.imageSize} must be a multiple of ${2 ** blocks} (${blocks} CNN blocks, each halving the image)`);
   return {
     data: o.data,
     format: parseDatasetKind(o.format),
@@ -81,7 +82,9 @@ export function baselineOptionsFromCli(o: BaselineCliOpts): BaselineRunOptions {
     widths: o.widths,
     dropout: o.dropout,
     select: o.selectOn,
-    degrade: o.degradeOnTheFly ? { kind: o.variant!, config: o.degradeConfig ? readJsonFile('baseline', 'the degradation config', o.degradeConfig) : {}, seed: o.degradeSeed } : null,
+    degrade: o.degradeOnTheFly
+      ? { kind: o.variant!, config: o.degradeConfig ? readJsonFile('baseline', 'the degradation config', o.degradeConfig) : {}, seed: o.degradeSeed }
+      : null,
     faceapiWeights: o.faceapiWeights ?? null,
     deterministic: Boolean(o.deterministic),
   };
@@ -118,7 +121,12 @@ function cnnProgress(plain: boolean): CnnTrainHooks & { close(): void } {
     onEvalBatch(split, done, total) {
       if (done <= Math.min(total, 1) || !bar) {
         bar?.stop();
-        bar = makeBar(total, plain, `cnn: evaluating on ${split} |{bar}| {value}/{total} images | ETA {eta_formatted}`, (v, _p, eta) => `cnn: evaluating on ${split}: ${v}/${total} images (ETA ${eta})`);
+        bar = makeBar(
+          total,
+          plain,
+          `cnn: evaluating on ${split} |{bar}| {value}/{total} images | ETA {eta_formatted}`,
+          (v, _p, eta) => `cnn: evaluating on ${split}: ${v}/${total} images (ETA ${eta})`,
+        );
       }
       bar.update(done);
       if (done >= total) {
@@ -155,7 +163,12 @@ export async function runBaselineCli(opts: BaselineCliOpts) {
       faceapiProgress: opts.json
         ? undefined
         : (done, total) => {
-            fbar ??= makeBar(total, plain, 'faceapi: scoring |{bar}| {value}/{total} images | ETA {eta_formatted}', (v, _p, eta) => `faceapi: scoring ${v}/${total} images (ETA ${eta})`);
+            fbar ??= makeBar(
+              total,
+              plain,
+              'faceapi: scoring |{bar}| {value}/{total} images | ETA {eta_formatted}',
+              (v, _p, eta) => `faceapi: scoring ${v}/${total} images (ETA ${eta})`,
+            );
             fbar.update(done);
             if (done >= total) {
               fbar.stop();
@@ -178,7 +191,9 @@ export function registerBaseline(program: Command, wrap: Wrap): void {
   const cmd = 'baseline';
   program
     .command('baseline')
-    .description('the baselines on a dataset\'s test split: a plain CNN trained with lrdif (selected on validation) and face-api\'s expression net zero-shot; eval.json + confusion.svg each, baseline.json')
+    .description(
+      "the baselines on a dataset's test split: a plain CNN trained with lrdif (selected on validation) and face-api's expression net zero-shot; eval.json + confusion.svg each, baseline.json",
+    )
     .requiredOption('--data <dir>', 'dataset folder')
     .requiredOption('--format <fmt>', 'dataset layout: rafdb, ferplus, kdef or folder')
     .requiredOption('--out <dir>', 'output folder (cnn/, faceapi/, baseline.json)')
@@ -192,17 +207,27 @@ export function registerBaseline(program: Command, wrap: Wrap): void {
     .option('--schedule <s>', 'learning-rate schedule: cosine or constant', choiceArg(cmd, 'schedule', ['cosine', 'constant'] as const), 'cosine')
     .option('--warmup <steps>', 'linear warm-up steps', intArg(cmd, 'warmup', 0), 0)
     .option('--seed <n>', 'seed of the weights, order and augmentation', intArg(cmd, 'seed', 0), 0)
-    .option('--no-augment', 'no random flip and erasing (the CNN otherwise gets LRDif\'s)')
+    .option('--no-augment', "no random flip and erasing (the CNN otherwise gets LRDif's)")
     .option('--widths <list>', 'CNN block widths, comma-separated (one block each)', listArg(cmd, 'widths', intArg(cmd, 'widths', 1)), [32, 64, 128, 256])
-    .option('--dropout <p>', 'dropout before the CNN\'s linear head', numArg(cmd, 'dropout', 0, 0.99), 0.3)
-    .option('--select-on <s>', "the split that picks the CNN's epoch: auto (val, unless --val-fraction 0 and the dataset has none: then last), val, last, or test (the paper's best test epoch: optimistic)", choiceArg(cmd, 'select-on', ['auto', 'val', 'last', 'test'] as const), 'auto')
+    .option('--dropout <p>', "dropout before the CNN's linear head", numArg(cmd, 'dropout', 0, 0.99), 0.3)
+    .option(
+      '--select-on <s>',
+      "the split that picks the CNN's epoch: auto (val, unless --val-fraction 0 and the dataset has none: then last), val, last, or test (the paper's best test epoch: optimistic)",
+      choiceArg(cmd, 'select-on', ['auto', 'val', 'last', 'test'] as const),
+      'auto',
+    )
     .option('--variant <v>', 'with --degrade-on-the-fly: udc or lowlight', choiceArg(cmd, 'variant', ['udc', 'lowlight'] as const))
     .option('--degrade-on-the-fly', 'degrade the (clean) images on the fly, each image with its own seed')
     .option('--degrade-config <file>', 'JSON file with a partial degradation config for --degrade-on-the-fly')
     .option('--degrade-seed <n>', 'seed of the on-the-fly degradation', intArg(cmd, 'degrade-seed', 0), 0)
     .option('--faceapi-weights <file>', "face-api expression weights (a weights manifest or .safetensors; default: the installed @vladmandic/face-api's)")
     .option('--test-fraction <x>', 'test share for datasets without a test split (KDEF, class folders)', numArg(cmd, 'test-fraction', 0, 1), 0.2)
-    .option('--val-fraction <x>', 'share of train carved out as the validation split (person-disjoint where file names name persons) when the dataset has none; 0: none', numArg(cmd, 'val-fraction', 0, 0.9), 0.15)
+    .option(
+      '--val-fraction <x>',
+      'share of train carved out as the validation split (person-disjoint where file names name persons) when the dataset has none; 0: none',
+      numArg(cmd, 'val-fraction', 0, 0.9),
+      0.15,
+    )
     .option('--split-seed <n>', 'seed of the test split and of the validation carve', intArg(cmd, 'split-seed', 0), 0)
     .option('--deterministic', 'no timings in metrics.jsonl, no prefetch')
     .option('--json', 'print the summary as JSON')

@@ -131,7 +131,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       const bar = makeBar(total, plain, 'degrading |{bar}| {value}/{total} images', (v) => `degrading: ${v}/${total} images`);
       const warnings: string[] = [];
       try {
-        await runSynth(layout, degraded, { kind: o.variant, config: {}, seed: o.seed, batch: 32, version: packageVersion(), onProgress: (d) => bar.update(d), warn: (m) => warnings.push(m) });
+        await runSynth(layout, degraded, {
+          kind: o.variant,
+          config: {},
+          seed: o.seed,
+          batch: 32,
+          version: packageVersion(),
+          onProgress: (d) => bar.update(d),
+          warn: (m) => warnings.push(m),
+        });
       } finally {
         bar.stop();
         for (const w of warnings) process.stderr.write(`${w}\n`);
@@ -166,7 +174,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const enc = await openEncoders({ path: o.clip ?? null, seed: 0 }, cacheDir, say);
     let session: Session;
     try {
-      session = await Session.open({ dir: degraded, format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: base.valFraction }, enc, say, (m) => process.stderr.write(`${m}\n`));
+      session = await Session.open({ dir: degraded, format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: base.valFraction }, enc, say, (m) =>
+        process.stderr.write(`${m}\n`),
+      );
     } catch (e) {
       enc.dispose();
       throw e;
@@ -262,14 +272,24 @@ export function registerDemo(program: Command, wrap: Wrap): void {
     .option('--parameterisation <p>', 'stage 2: x0 (DiffIR, converges fast) or eps (paper Eq. 16)', choiceArg(cmd, 'parameterisation', ['eps', 'x0'] as const), 'x0')
     .option('--timesteps <T>', 'stage 2: diffusion steps', intArg(cmd, 'timesteps', 1), 4)
     .option('--augment', 'random flip and erasing (the paper; slower to converge here)')
-    .option('--input-norm <n>', "per-image exposure normalisation (exposure) or none (the paper's)", choiceArg(cmd, 'input-norm', ['none', 'exposure'] as const), RECIPE_CONFIG.inputNorm ?? 'none')
+    .option(
+      '--input-norm <n>',
+      "per-image exposure normalisation (exposure) or none (the paper's)",
+      choiceArg(cmd, 'input-norm', ['none', 'exposure'] as const),
+      RECIPE_CONFIG.inputNorm ?? 'none',
+    )
     .option(
       '--image-encoder <e>',
       "E_I: face-api's pretrained expression net (faceapi-expression) or CLIP's image tower (clip, the paper's)",
       choiceArg(cmd, 'image-encoder', ['clip', 'faceapi-expression'] as const),
       RECIPE_CONFIG.imageEncoder ?? 'clip',
     )
-    .option('--class-balance <b>', "class weights of the cross-entropy: none (the paper's), inverse or sqrtInverse", choiceArg(cmd, 'class-balance', ['none', 'inverse', 'sqrtInverse'] as const), RECIPE_CONFIG.classBalance ?? 'none')
+    .option(
+      '--class-balance <b>',
+      "class weights of the cross-entropy: none (the paper's), inverse or sqrtInverse",
+      choiceArg(cmd, 'class-balance', ['none', 'inverse', 'sqrtInverse'] as const),
+      RECIPE_CONFIG.classBalance ?? 'none',
+    )
     .option('--variant <v>', 'udc (LRDif) or lowlight (LLDif)', choiceArg(cmd, 'variant', ['udc', 'lowlight'] as const), 'udc')
     .option('--clip <dir>', 'real CLIP weights instead of the tiny random CLIP')
     .option('--seed <n>', 'seed of the data, the degradation and the training', intArg(cmd, 'seed', 0), 0)

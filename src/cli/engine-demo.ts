@@ -64,7 +64,9 @@ function progressBar(total: number, plain: boolean): Progress {
     return {
       update(step, loss, acc, sps) {
         if (step % every === 0 || step === total) {
-          process.stdout.write(`step ${String(step).padStart(String(total).length)}/${total}  loss ${loss.toFixed(4)}  acc ${(100 * acc).toFixed(1)}%  ${sps.toFixed(1)} steps/s\n`);
+          process.stdout.write(
+            `step ${String(step).padStart(String(total).length)}/${total}  loss ${loss.toFixed(4)}  acc ${(100 * acc).toFixed(1)}%  ${sps.toFixed(1)} steps/s\n`,
+          );
         }
       },
       stop() {},
@@ -187,11 +189,16 @@ export function registerEngineDemo(program: Command, wrap: Wrap): void {
     .option('--hidden <n>', 'hidden units per layer', positiveInt('hidden'), 64)
     .option('--lr <x>', 'AdamW learning rate', positiveNumber('lr'), 1e-2)
     .option('--classes <n>', 'number of classes', positiveInt('classes'), 3)
-    .option('--seed <n>', 'seed for data and weights', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new Error(`lrdif: engine-demo: --seed must be an integer ≥ 0, got '${v}'`);
-      return n;
-    }, 1)
+    .option(
+      '--seed <n>',
+      'seed for data and weights',
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`lrdif: engine-demo: --seed must be an integer ≥ 0, got '${v}'`);
+        return n;
+      },
+      1,
+    )
     .option('--plain', 'print progress lines instead of a progress bar')
     .action(
       wrap(async (opts: Omit<EngineDemoOptions, 'dataset'> & { dataset: string }) => {

@@ -44,7 +44,9 @@ export async function runEvalCli(opts: EvalCliOpts) {
   if (!opts.ckpt && !opts.model) throw new Error('lrdif: eval: give --ckpt <file> or --model <name> (a shipped model)');
   const chosen = modelChoice(opts);
   // a shipped model's figures go to the working folder, not into the package
-  const outDefault = chosen.model ? path.resolve(`eval-${chosen.model.name}-${opts.split}`) : path.join(path.dirname(chosen.ckpt), `eval-${path.basename(chosen.ckpt).replace(/\.safetensors$/, '')}-${opts.split}`);
+  const outDefault = chosen.model
+    ? path.resolve(`eval-${chosen.model.name}-${opts.split}`)
+    : path.join(path.dirname(chosen.ckpt), `eval-${path.basename(chosen.ckpt).replace(/\.safetensors$/, '')}-${opts.split}`);
   const o: EvalRunOptions = {
     ckpt: chosen.ckpt,
     data: opts.data,
@@ -101,11 +103,19 @@ export function registerEval(program: Command, wrap: Wrap): void {
     .requiredOption('--data <dir>', 'dataset folder')
     .requiredOption('--format <fmt>', 'dataset layout: rafdb, ferplus, kdef or folder')
     .option('--split <s>', 'split to evaluate: test, val or train', choiceArg(cmd, 'split', ['test', 'val', 'train'] as const), 'test')
-    .option('--clip <dir>', "CLIP weights (default: the ones the checkpoint records; they must hash the same)")
+    .option('--clip <dir>', 'CLIP weights (default: the ones the checkpoint records; they must hash the same)')
     .option('--batch <n>', 'batch size', intArg(cmd, 'batch', 1), 64)
-    .option('--degrade <mode>', "auto (the checkpoint's on-the-fly degradation), none, udc or lowlight", choiceArg(cmd, 'degrade', ['auto', 'none', 'udc', 'lowlight'] as const), 'auto')
+    .option(
+      '--degrade <mode>',
+      "auto (the checkpoint's on-the-fly degradation), none, udc or lowlight",
+      choiceArg(cmd, 'degrade', ['auto', 'none', 'udc', 'lowlight'] as const),
+      'auto',
+    )
     .option('--degrade-seed <n>', 'seed of --degrade udc|lowlight', intArg(cmd, 'degrade-seed', 0), 0)
-    .option('--out <dir>', 'folder for eval.json, confusion.svg and the t-SNE files (default: eval-<checkpoint>-<split>/ beside the checkpoint; eval-<model>-<split>/ here with --model)')
+    .option(
+      '--out <dir>',
+      'folder for eval.json, confusion.svg and the t-SNE files (default: eval-<checkpoint>-<split>/ beside the checkpoint; eval-<model>-<split>/ here with --model)',
+    )
     .option('--no-figures', 'write no files')
     .option('--tsne', 't-SNE of the fused features (tsne.svg, tsne.json)')
     .option('--tsne-max <n>', 'at most this many points in the t-SNE (a seeded subsample)', intArg(cmd, 'tsne-max', 2), 2000)

@@ -71,7 +71,12 @@ export async function runFaces(opts: FacesOptions): Promise<FacesResult> {
         expressions: f.expressions!,
       }));
       const result: FacesResult = {
-        image: { path: opts.image, width: photo.width, height: photo.height, ...(img.width !== photo.width || img.height !== photo.height ? { processed: { width: img.width, height: img.height } } : {}) },
+        image: {
+          path: opts.image,
+          width: photo.width,
+          height: photo.height,
+          ...(img.width !== photo.width || img.height !== photo.height ? { processed: { width: img.width, height: img.height } } : {}),
+        },
         options: { inputSize, scoreThreshold },
         faces: found.map((f) => ({ ...f, landmarks: f.landmarks.map((p) => [p.x, p.y] as [number, number]) })),
       };
@@ -91,7 +96,9 @@ export async function runFaces(opts: FacesOptions): Promise<FacesResult> {
 function printText(r: FacesResult): void {
   const out: string[] = [];
   const scaled = r.image.processed ? `, scaled to ${r.image.processed.width}×${r.image.processed.height}` : '';
-  out.push(`${r.image.path} (${r.image.width}×${r.image.height}${scaled}): ${r.faces.length} face(s) (tiny face detector, input ${r.options.inputSize}, score > ${r.options.scoreThreshold})`);
+  out.push(
+    `${r.image.path} (${r.image.width}×${r.image.height}${scaled}): ${r.faces.length} face(s) (tiny face detector, input ${r.options.inputSize}, score > ${r.options.scoreThreshold})`,
+  );
   r.faces.forEach((f, i) => {
     const b = f.box;
     out.push('');
@@ -123,9 +130,21 @@ export function registerFaces(program: Command, wrap: Wrap): void {
     .requiredOption('--image <photo>', 'the photo (PNG or JPEG)')
     .option('--json', 'print JSON')
     .option('--out <file>', 'write the photo with boxes and landmarks drawn (PNG, or JPEG by extension)')
-    .option('--input-size <n>', "the detector's input side, a multiple of 32 (default 416)", parseNumber('--input-size', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a positive multiple of 32'))
-    .option('--score-threshold <t>', 'keep detections scoring above this (default 0.5)', parseNumber('--score-threshold', (n) => n > 0 && n < 1, 'a number between 0 and 1'))
-    .option('--max-side <n>', `scale photos whose longer side is above n pixels down to it first (0: never; default ${PHOTO_MAX_SIDE})`, parseNumber('--max-side', (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'))
+    .option(
+      '--input-size <n>',
+      "the detector's input side, a multiple of 32 (default 416)",
+      parseNumber('--input-size', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a positive multiple of 32'),
+    )
+    .option(
+      '--score-threshold <t>',
+      'keep detections scoring above this (default 0.5)',
+      parseNumber('--score-threshold', (n) => n > 0 && n < 1, 'a number between 0 and 1'),
+    )
+    .option(
+      '--max-side <n>',
+      `scale photos whose longer side is above n pixels down to it first (0: never; default ${PHOTO_MAX_SIDE})`,
+      parseNumber('--max-side', (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'),
+    )
     .option('--detector <weights>', 'tiny face detector weights (manifest, model.json or .safetensors; default: the face-api package)')
     .option('--landmarks <weights>', '68-point landmark net weights (default: the face-api package)')
     .option('--expressions <weights>', 'expression net weights (default: the face-api package)')

@@ -52,7 +52,9 @@ export async function runMakeSynthetic(o: MakeSyntheticOptions): Promise<void> {
     stop();
   }
   const train = result.manifest.images.filter((im) => im.split === 'train').length;
-  process.stdout.write(`wrote ${o.n} images (${train} train, ${o.n - train} test) and synthetic.json in ${result.seconds.toFixed(1)} s (${(o.n / result.seconds).toFixed(0)} images/s)\n`);
+  process.stdout.write(
+    `wrote ${o.n} images (${train} train, ${o.n - train} test) and synthetic.json in ${result.seconds.toFixed(1)} s (${(o.n / result.seconds).toFixed(0)} images/s)\n`,
+  );
 }
 
 export function registerMakeSynthetic(program: Command, wrap: Wrap): void {
@@ -63,11 +65,16 @@ export function registerMakeSynthetic(program: Command, wrap: Wrap): void {
     .requiredOption('--n <count>', 'number of images (classes are balanced: image i has class i mod 7)', intArg('n', 1))
     .option('--seed <n>', 'seed: the same seed gives byte-identical files', intArg('seed', 0), 0)
     .option('--size <px>', 'image side in pixels', intArg('size', 16), 112)
-    .option('--test-fraction <x>', 'fraction of each class in test/', (v: string) => {
-      const x = Number(v);
-      if (!(x >= 0 && x <= 1)) throw new Error(`lrdif: make-synthetic: --test-fraction must be a number in [0, 1], got '${v}'`);
-      return x;
-    }, 0.2)
+    .option(
+      '--test-fraction <x>',
+      'fraction of each class in test/',
+      (v: string) => {
+        const x = Number(v);
+        if (!(x >= 0 && x <= 1)) throw new Error(`lrdif: make-synthetic: --test-fraction must be a number in [0, 1], got '${v}'`);
+        return x;
+      },
+      0.2,
+    )
     .option('--plain', 'print progress lines instead of a progress bar')
     .action(wrap(async (opts: MakeSyntheticOptions) => runMakeSynthetic(opts)));
 }

@@ -67,10 +67,19 @@ export function registerPredict(program: Command, wrap: Wrap): void {
     .command('predict')
     .description('expression probabilities of face images from a shipped model or a stage-2 checkpoint (photos are detected and aligned first)')
     .argument('<images...>', 'PNG or JPEG images: face crops or photos')
-    .option('--model <name>', `a shipped pretrained model: ${PRETRAINED_NAMES.join(' or ')} (default ${DEFAULT_PRETRAINED} when --ckpt is not given)`, choiceArg(cmd, 'model', PRETRAINED_NAMES))
+    .option(
+      '--model <name>',
+      `a shipped pretrained model: ${PRETRAINED_NAMES.join(' or ')} (default ${DEFAULT_PRETRAINED} when --ckpt is not given)`,
+      choiceArg(cmd, 'model', PRETRAINED_NAMES),
+    )
     .option('--ckpt <file>', 'your own stage-2 checkpoint (.safetensors) instead of a shipped model')
     .option('--clip <dir>', 'CLIP weights (default: the ones the checkpoint records)')
-    .option('--detect <mode>', 'auto (photos are detected and aligned, face crops used whole), always, or never', choiceArg(cmd, 'detect', ['auto', 'always', 'never'] as const), 'auto')
+    .option(
+      '--detect <mode>',
+      'auto (photos are detected and aligned, face crops used whole), always, or never',
+      choiceArg(cmd, 'detect', ['auto', 'always', 'never'] as const),
+      'auto',
+    )
     .option('--score-threshold <x>', 'smallest face-detector score', numArg(cmd, 'score-threshold', 0, 1), 0.5)
     .option('--max-side <n>', 'scale images whose longer side is above n pixels down to it first (0: never)', intArg(cmd, 'max-side', 0), PHOTO_MAX_SIDE)
     .option('--seed <n>', "seed of the diffusion noise (default: the checkpoint's)", intArg(cmd, 'seed', 0))

@@ -67,13 +67,21 @@ export async function runSelftestCommand(opts: SelftestCliOptions): Promise<numb
 }
 
 function collect(value: string, prev: string[]): string[] {
-  return [...prev, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...prev,
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 export const registerSelftest: Register = (program: Command, wrap) => {
   program
     .command('selftest')
-    .description('does lrdif work on this GPU? every op forward and backward against float64 references, every kernel variant, a tiny LRDif training run and inference against PyTorch; exit status 1 on any failure')
+    .description(
+      'does lrdif work on this GPU? every op forward and backward against float64 references, every kernel variant, a tiny LRDif training run and inference against PyTorch; exit status 1 on any failure',
+    )
     .option('--quick', 'a subset (about a minute on a CPU adapter)')
     .option('--json', 'print the report as JSON')
     .option('--filter <op>', 'only the checks whose op contains this (repeat or comma-separate; e.g. matmul, lrdif)', collect, [])

@@ -27,7 +27,10 @@ import { validateRunOptions, type TrainRunOptions } from '../train/options.js';
 
 function listArg<T>(cmd: string, name: string, parse: (s: string) => T) {
   return (v: string): T[] => {
-    const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const parts = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (!parts.length) throw new Error(`lrdif: ${cmd}: --${name} needs a comma-separated list, got '${v}'`);
     return parts.map(parse);
   };
@@ -47,9 +50,19 @@ async function trainOrReuse(o: TrainRunOptions, session: Session, plain: boolean
     const saved = readRunOptions(o.out);
     const resultFile = path.join(o.out, 'result.json');
     if (meta.epoch >= saved.epochs && fs.existsSync(resultFile)) {
-      const res = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as { selected_epoch: number; selected_on: 'val' | 'test'; selection_accuracy: number; accuracy?: number; mean_class_accuracy?: number; n?: number };
+      const res = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as {
+        selected_epoch: number;
+        selected_on: 'val' | 'test';
+        selection_accuracy: number;
+        accuracy?: number;
+        mean_class_accuracy?: number;
+        n?: number;
+      };
       const best = { epoch: res.selected_epoch, accuracy: res.selection_accuracy, split: res.selected_on };
-      const test = res.accuracy !== undefined ? { epoch: res.selected_epoch, n: res.n ?? 0, accuracy: res.accuracy, meanClassAccuracy: res.mean_class_accuracy ?? NaN, eval: null as never, collapse: null } : null;
+      const test =
+        res.accuracy !== undefined
+          ? { epoch: res.selected_epoch, n: res.n ?? 0, accuracy: res.accuracy, meanClassAccuracy: res.mean_class_accuracy ?? NaN, eval: null as never, collapse: null }
+          : null;
       log(`reusing the finished run ${o.out} (epoch ${best.epoch} selected on ${best.split}${test ? `, test ${(100 * test.accuracy).toFixed(2)}%` : ''})`);
       return { result: { epochs: meta.epoch, steps: meta.step, best, last: null, test, collapse: null }, config: meta.config, out: o.out, classNames: meta.classNames };
     }
@@ -74,7 +87,14 @@ export async function runSweepCli(values: Record<string, unknown>, given: (name:
     let session: Session;
     try {
       session = await Session.open(
-        { dir: base.data, format: base.format, splitSeed: base.splitSeed, testFraction: base.testFraction, valFraction: base.selectOn === 'val' ? base.valFraction : 0, classes: base.classes },
+        {
+          dir: base.data,
+          format: base.format,
+          splitSeed: base.splitSeed,
+          testFraction: base.testFraction,
+          valFraction: base.selectOn === 'val' ? base.valFraction : 0,
+          classes: base.classes,
+        },
         enc,
         log,
         (m) => process.stderr.write(`${m}\n`),

@@ -122,7 +122,9 @@ export async function runSynthCli(o: SynthCliOptions): Promise<SynthRecord> {
     }
     const c = record.counts;
     if (complete) {
-      process.stdout.write(`nothing to do: ${o.out} already holds this synth (the same dataset and parameters: ${c.images} degraded, ${c.skipped} skipped); --force writes it again\n`);
+      process.stdout.write(
+        `nothing to do: ${o.out} already holds this synth (the same dataset and parameters: ${c.images} degraded, ${c.skipped} skipped); --force writes it again\n`,
+      );
       return record;
     }
     const seconds = (performance.now() - t0) / 1000;
@@ -154,11 +156,16 @@ export function registerSynth(program: Command, wrap: Wrap): void {
     .requiredOption('--out <dir>', 'output folder: new, empty, or an earlier synth of the same dataset and parameters (resumed); not inside the dataset')
     .option('--seed <n>', 'dataset seed (each image gets its own seed from it and its index)', nonNegativeInt('seed'), 0)
     .option('--config <file>', 'JSON file with a partial degradation configuration')
-    .option('--batch <n>', 'images per GPU batch', (v: string) => {
-      const n = nonNegativeInt('batch')(v);
-      if (n < 1) throw new Error(`lrdif: synth: --batch must be at least 1, got '${v}'`);
-      return n;
-    }, 32)
+    .option(
+      '--batch <n>',
+      'images per GPU batch',
+      (v: string) => {
+        const n = nonNegativeInt('batch')(v);
+        if (n < 1) throw new Error(`lrdif: synth: --batch must be at least 1, got '${v}'`);
+        return n;
+      },
+      32,
+    )
     .option('--force', 'empty --out first, whatever it holds')
     .option('--plain', 'print progress lines instead of a progress bar')
     .action(

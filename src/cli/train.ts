@@ -49,7 +49,12 @@ export async function trainWithOptions(o: TrainRunOptions, resume: boolean, env:
     (await (async () => {
       const enc = await openEncoders({ path: o.clip, seed: o.clipSeed }, o.cache ?? null, log);
       try {
-        return await Session.open({ dir: o.data, format: o.format, splitSeed: o.splitSeed, testFraction: o.testFraction, valFraction: o.selectOn === 'val' ? o.valFraction : 0, classes: o.classes }, enc, log, warn);
+        return await Session.open(
+          { dir: o.data, format: o.format, splitSeed: o.splitSeed, testFraction: o.testFraction, valFraction: o.selectOn === 'val' ? o.valFraction : 0, classes: o.classes },
+          enc,
+          log,
+          warn,
+        );
       } catch (e) {
         enc.dispose();
         throw e;
@@ -94,7 +99,6 @@ export async function runTrainCli(values: Record<string, unknown>, given: (name:
     ctx.dispose();
   }
 }
-
 
 export function registerTrain(program: Command, wrap: Wrap): void {
   const c = program

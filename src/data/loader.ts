@@ -112,7 +112,8 @@ export class DataLoader {
     this.prefetch = opts.prefetch ?? true;
     this.augment = opts.augment === true ? {} : opts.augment ? opts.augment : null;
     this.resizeOptions = opts.resize ?? { mode: 'bilinear', antialias: true };
-    if (dataset.length * BLOCKS_PER_IMAGE > TWO32) throw new Error(`lrdif: DataLoader: ${dataset.length} items is more than the augmentation counters allow (${Math.floor(TWO32 / BLOCKS_PER_IMAGE)})`);
+    if (dataset.length * BLOCKS_PER_IMAGE > TWO32)
+      throw new Error(`lrdif: DataLoader: ${dataset.length} items is more than the augmentation counters allow (${Math.floor(TWO32 / BLOCKS_PER_IMAGE)})`);
   }
 
   /** Batches per epoch when every image is readable (fewer when some turn out not to be). */

@@ -67,7 +67,9 @@ export async function writeSyntheticDataset(opts: WriteSyntheticOptions): Promis
     const entries = readdirSync(out);
     if (entries.length > 0) {
       if (!entries.includes(SYNTHETIC_MANIFEST)) {
-        throw new Error(`lrdif: make-synthetic: ${out} is not empty and holds no ${SYNTHETIC_MANIFEST}; give an empty or new folder (an earlier synthetic dataset there would be replaced)`);
+        throw new Error(
+          `lrdif: make-synthetic: ${out} is not empty and holds no ${SYNTHETIC_MANIFEST}; give an empty or new folder (an earlier synthetic dataset there would be replaced)`,
+        );
       }
       // an earlier synthetic dataset: replace it
       for (const d of ['train', 'test']) rmSync(join(out, d), { recursive: true, force: true });

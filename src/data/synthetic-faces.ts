@@ -69,7 +69,10 @@ export interface FaceParams {
 }
 
 /** Prototype expression parameters, one row per class (BASIC_CLASSES order). */
-const PROTOTYPES: Record<Exclude<ClassName, 'contempt'>, { curve: number; open: number; width: number; teeth: number; raise: number; browAngle: number; browHeight: number; eyeOpen: number; wrinkle: number }> = {
+const PROTOTYPES: Record<
+  Exclude<ClassName, 'contempt'>,
+  { curve: number; open: number; width: number; teeth: number; raise: number; browAngle: number; browHeight: number; eyeOpen: number; wrinkle: number }
+> = {
   neutral: { curve: 0, open: 0.03, width: 0.4, teeth: 0, raise: 0, browAngle: 0, browHeight: 0, eyeOpen: 1, wrinkle: 0 },
   happiness: { curve: 0.85, open: 0.45, width: 0.52, teeth: 1, raise: 0, browAngle: 0.05, browHeight: 0.01, eyeOpen: 0.7, wrinkle: 0 },
   surprise: { curve: 0, open: 0.95, width: 0.3, teeth: 0, raise: 0, browAngle: 0.05, browHeight: 0.1, eyeOpen: 1.45, wrinkle: 0 },
@@ -149,7 +152,7 @@ export function sampleFaceParams(label: number, r: HostRandom): FaceParams {
     hairline: r.range(0.55, 0.8),
     iris: IRIS[r.below(IRIS.length)],
     clothes: randomColor(r),
-    rotation: r.range(-1, 1) * (6 * Math.PI) / 180,
+    rotation: (r.range(-1, 1) * (6 * Math.PI)) / 180,
     offsetX: r.range(-0.03, 0.03),
     offsetY: r.range(-0.03, 0.03),
     scale: r.range(0.95, 1.05),

@@ -13,9 +13,13 @@ export async function createBrowserContext(shaders: Record<string, string>, opti
     const m = /([^/]+)\.wgsl$/.exec(path);
     if (m) byName.set(m[1], code);
   }
-  return createContext(gpu, (name) => {
-    const code = byName.get(name);
-    if (code === undefined) throw new Error(`shader ${name}.wgsl was not bundled`);
-    return code;
-  }, options);
+  return createContext(
+    gpu,
+    (name) => {
+      const code = byName.get(name);
+      if (code === undefined) throw new Error(`shader ${name}.wgsl was not bundled`);
+      return code;
+    },
+    options,
+  );
 }

@@ -464,7 +464,12 @@ export class GpuContext {
     if (this.profiling && this.querySet && this.queryLabels.length) {
       const n = this.queryLabels.length;
       if (!this.queryResolve) {
-        this.queryResolve = { buffer: this.device.createBuffer({ size: QUERY_CAPACITY * 8, usage: 0x200 /* QUERY_RESOLVE */ | 0x04 }), capacity: QUERY_CAPACITY * 8, id: -1, lastBatch: -1 };
+        this.queryResolve = {
+          buffer: this.device.createBuffer({ size: QUERY_CAPACITY * 8, usage: 0x200 /* QUERY_RESOLVE */ | 0x04 }),
+          capacity: QUERY_CAPACITY * 8,
+          id: -1,
+          lastBatch: -1,
+        };
       }
       enc.resolveQuerySet(this.querySet, 0, n, this.queryResolve.buffer, 0);
       const rb = this.readPool.acquire(n * 8, 'timestamps');

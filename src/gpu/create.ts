@@ -15,8 +15,8 @@ export const NO_ADAPTER_HELP = [
   'lrdif: no WebGPU adapter was found.',
   'In Node, lrdif uses Dawn (npm "webgpu") on Vulkan. Install a GPU driver with Vulkan support, or the software one:',
   '  Debian 12: add bookworm-backports to apt sources, then `apt-get install -t bookworm-backports mesa-vulkan-drivers`',
-  '  (bookworm\'s own Mesa 22.3 lavapipe is too old for Dawn) — `.ci/install-system.sh` does both.',
-  'Set LRDIF_BACKEND=vulkan|opengles|... to choose Dawn\'s backend. In a browser, use one with WebGPU enabled.',
+  "  (bookworm's own Mesa 22.3 lavapipe is too old for Dawn) — `.ci/install-system.sh` does both.",
+  "Set LRDIF_BACKEND=vulkan|opengles|... to choose Dawn's backend. In a browser, use one with WebGPU enabled.",
 ].join('\n');
 
 export function describeAdapter(info: GPUAdapterInfo | undefined): AdapterDescription {
@@ -28,12 +28,7 @@ export function describeAdapter(info: GPUAdapterInfo | undefined): AdapterDescri
   return { vendor, architecture, device, description, summary };
 }
 
-export async function createContext(
-  gpu: GPU,
-  shaderSource: ShaderSource,
-  options: CreateOptions = {},
-  keepAlive: unknown = null,
-): Promise<GpuContext> {
+export async function createContext(gpu: GPU, shaderSource: ShaderSource, options: CreateOptions = {}, keepAlive: unknown = null): Promise<GpuContext> {
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
   const wanted = options.features ?? ['shader-f16', 'subgroups', 'timestamp-query'];

@@ -94,7 +94,12 @@ export interface KernelRequest {
 
 export function kernelKey(req: KernelRequest): string {
   const c = req.constants;
-  const cs = c ? Object.keys(c).sort().map((k) => `${k}=${c[k]}`).join(',') : '';
+  const cs = c
+    ? Object.keys(c)
+        .sort()
+        .map((k) => `${k}=${c[k]}`)
+        .join(',')
+    : '';
   return `${req.shader}:${req.entry ?? 'main'}${cs ? `{${cs}}` : ''}`;
 }
 
@@ -129,7 +134,9 @@ export function reflectEntry(shader: WgslReflect | string, req: KernelRequest) {
   const overrideNames = reflect.overrides.map((o) => o.name);
   for (const k of Object.keys(req.constants ?? {})) {
     if (!overrideNames.includes(k)) {
-      throw new Error(`lrdif: kernel ${kernelKey(req)} sets constant '${k}', but ${req.shader}.wgsl declares no override of that name (it has: ${overrideNames.join(', ') || 'none'})`);
+      throw new Error(
+        `lrdif: kernel ${kernelKey(req)} sets constant '${k}', but ${req.shader}.wgsl declares no override of that name (it has: ${overrideNames.join(', ') || 'none'})`,
+      );
     }
   }
   storage.sort((a, b) => a.binding - b.binding);

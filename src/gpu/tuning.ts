@@ -128,9 +128,18 @@ export function defaultTuning(caps: AdapterCaps): KernelTuning {
 type Check = (v: unknown) => string | null;
 
 const positiveInt: Check = (v) => (Number.isInteger(v) && (v as number) >= 1 ? null : 'a positive integer');
-const orNull = (c: Check, what: string): Check => (v) => (v === null || c(v) === null ? null : `${what} or null`);
-const oneOf = (...vs: unknown[]): Check => (v) => (vs.includes(v) ? null : `one of ${vs.map((x) => JSON.stringify(x)).join(', ')}`);
-const intIn = (lo: number, hi: number): Check => (v) => (Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi ? null : `an integer in ${lo}…${hi}`);
+const orNull =
+  (c: Check, what: string): Check =>
+  (v) =>
+    v === null || c(v) === null ? null : `${what} or null`;
+const oneOf =
+  (...vs: unknown[]): Check =>
+  (v) =>
+    vs.includes(v) ? null : `one of ${vs.map((x) => JSON.stringify(x)).join(', ')}`;
+const intIn =
+  (lo: number, hi: number): Check =>
+  (v) =>
+    Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi ? null : `an integer in ${lo}…${hi}`;
 const bool: Check = (v) => (typeof v === 'boolean' ? null : 'true or false');
 const path: Check = oneOf('subgroup', 'portable');
 

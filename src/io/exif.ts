@@ -22,7 +22,8 @@ export function tiffOrientation(tiff: Uint8Array): number {
   const big = tiff[0] === 0x4d && tiff[1] === 0x4d;
   if (!little && !big) return 1;
   const u16 = (o: number) => (little ? tiff[o] | (tiff[o + 1] << 8) : (tiff[o] << 8) | tiff[o + 1]);
-  const u32 = (o: number) => (little ? (tiff[o] | (tiff[o + 1] << 8) | (tiff[o + 2] << 16)) + tiff[o + 3] * 2 ** 24 : tiff[o] * 2 ** 24 + ((tiff[o + 1] << 16) | (tiff[o + 2] << 8) | tiff[o + 3]));
+  const u32 = (o: number) =>
+    little ? (tiff[o] | (tiff[o + 1] << 8) | (tiff[o + 2] << 16)) + tiff[o + 3] * 2 ** 24 : tiff[o] * 2 ** 24 + ((tiff[o + 1] << 16) | (tiff[o + 2] << 8) | tiff[o + 3]);
   if (u16(2) !== 42) return 1;
   const ifd = u32(4);
   if (ifd < 8 || ifd + 2 > tiff.length) return 1;

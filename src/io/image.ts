@@ -218,18 +218,21 @@ export function imagesToTensor(images: readonly RgbImage[], opts: ToTensorOption
     ctx.upload(raw.buffer, new Uint32Array(packed.buffer));
     const mean = opts.mean ?? [0, 0, 0];
     const std = opts.std ?? [1, 1, 1];
-    ctx.dispatch({ shader: 'image_to_tensor' }, {
-      bindings: { bytes: raw.buffer, out: out.buffer },
-      uniforms: {
-        n: images.length,
-        h: height,
-        w: width,
-        scale: opts.scale ?? 1 / 255,
-        mean: [...mean, 0],
-        inv_std: [1 / std[0], 1 / std[1], 1 / std[2], 0],
+    ctx.dispatch(
+      { shader: 'image_to_tensor' },
+      {
+        bindings: { bytes: raw.buffer, out: out.buffer },
+        uniforms: {
+          n: images.length,
+          h: height,
+          w: width,
+          scale: opts.scale ?? 1 / 255,
+          mean: [...mean, 0],
+          inv_std: [1 / std[0], 1 / std[1], 1 / std[2], 0],
+        },
+        workgroups: ctx.grid(Math.ceil(out.size / 256)),
       },
-      workgroups: ctx.grid(Math.ceil(out.size / 256)),
-    });
+    );
   } catch (e) {
     out.dispose();
     throw e;

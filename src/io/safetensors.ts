@@ -207,14 +207,22 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number | undefine
     prev = e;
   }
   if (dataAvailable !== undefined && pos < dataAvailable) {
-    throw new SafetensorsError('trailing-bytes', `${dataAvailable - pos} bytes follow the last tensor's data (the header describes ${pos} bytes of data, the file has ${dataAvailable})`, file);
+    throw new SafetensorsError(
+      'trailing-bytes',
+      `${dataAvailable - pos} bytes follow the last tensor's data (the header describes ${pos} bytes of data, the file has ${dataAvailable})`,
+      file,
+    );
   }
   return { headerLength, dataStart, entries, metadata, dataLength: pos };
 }
 
 function checkMetadata(raw: unknown, file: string | undefined): Record<string, string> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new SafetensorsError('metadata', `'__metadata__' must be an object mapping strings to strings, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`, file);
+    throw new SafetensorsError(
+      'metadata',
+      `'__metadata__' must be an object mapping strings to strings, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`,
+      file,
+    );
   }
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
@@ -248,7 +256,12 @@ function checkEntry(name: string, raw: unknown, dataStart: number, dataAvailable
   for (const d of shape as number[]) elements *= d;
   const byteLength = elements * elemBytes;
   if (byteLength !== end - begin) {
-    throw new SafetensorsError('size-mismatch', `shape [${shape.join(', ')}] × ${dtype} (${elemBytes} byte${elemBytes === 1 ? '' : 's'}) is ${byteLength} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`, file, name);
+    throw new SafetensorsError(
+      'size-mismatch',
+      `shape [${shape.join(', ')}] × ${dtype} (${elemBytes} byte${elemBytes === 1 ? '' : 's'}) is ${byteLength} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`,
+      file,
+      name,
+    );
   }
   if (dataAvailable !== undefined && end > dataAvailable) {
     throw new SafetensorsError('past-end', `data_offsets [${begin}, ${end}] run past the end of the data (${dataAvailable} bytes after the header)`, file, name);
@@ -383,7 +396,17 @@ type Target = 'f32' | 'i32';
  * Converts `count` elements at the start of `chunk` (an aligned copy of file bytes) into
  * dest[at ...]. `index0` is the element index of the chunk's first element, for error messages.
  */
-function convertChunk(dtype: SafetensorsDType, chunk: ArrayBuffer, count: number, dest: Float32Array | Int32Array, at: number, target: Target, index0: number, file: string | undefined, name: string): void {
+function convertChunk(
+  dtype: SafetensorsDType,
+  chunk: ArrayBuffer,
+  count: number,
+  dest: Float32Array | Int32Array,
+  at: number,
+  target: Target,
+  index0: number,
+  file: string | undefined,
+  name: string,
+): void {
   switch (dtype) {
     case 'F32':
       dest.set(new Float32Array(chunk, 0, count), at);

@@ -88,7 +88,8 @@ function describe(v: unknown): string {
 export function parseTfjsManifest(json: unknown, file: string): TfjsManifestGroup[] {
   let groups = json;
   if (groups && typeof groups === 'object' && !Array.isArray(groups)) {
-    if (!('weightsManifest' in groups)) throw new TfjsWeightsError(file, null, 'not a weights manifest: expected an array of groups, or a model.json object with "weightsManifest"');
+    if (!('weightsManifest' in groups))
+      throw new TfjsWeightsError(file, null, 'not a weights manifest: expected an array of groups, or a model.json object with "weightsManifest"');
     groups = (groups as { weightsManifest: unknown }).weightsManifest;
   }
   if (!Array.isArray(groups)) throw new TfjsWeightsError(file, null, `the manifest must be an array of groups {paths, weights}, got ${describe(groups)}`);
@@ -103,7 +104,8 @@ export function parseTfjsManifest(json: unknown, file: string): TfjsManifestGrou
     const specs = weights.map((w: unknown, wi: number) => {
       if (!w || typeof w !== 'object') throw new TfjsWeightsError(file, null, `group ${gi}, entry ${wi} must be an object {name, shape, dtype}, got ${describe(w)}`);
       const e = w as Record<string, unknown>;
-      if (typeof e.name !== 'string' || e.name.length === 0) throw new TfjsWeightsError(file, null, `group ${gi}, entry ${wi}: "name" must be a non-empty string, got ${describe(e.name)}`);
+      if (typeof e.name !== 'string' || e.name.length === 0)
+        throw new TfjsWeightsError(file, null, `group ${gi}, entry ${wi}: "name" must be a non-empty string, got ${describe(e.name)}`);
       const name = e.name;
       if (seen.has(name)) throw new TfjsWeightsError(file, name, 'the name occurs twice in the manifest');
       seen.add(name);
@@ -196,7 +198,11 @@ function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
  */
 export function decodeTfjsGroup(group: TfjsManifestGroup, shards: readonly Uint8Array[], file: string, groupIndex = 0): TfjsWeight[] {
   if (shards.length !== group.paths.length) {
-    throw new TfjsWeightsError(file, group.weights[0]?.name ?? null, `group ${groupIndex} lists ${group.paths.length} shard(s) (${group.paths.join(', ')}) but ${shards.length} were given`);
+    throw new TfjsWeightsError(
+      file,
+      group.weights[0]?.name ?? null,
+      `group ${groupIndex} lists ${group.paths.length} shard(s) (${group.paths.join(', ')}) but ${shards.length} were given`,
+    );
   }
   const bytes = concatBytes(shards);
   const out: TfjsWeight[] = [];

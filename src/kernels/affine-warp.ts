@@ -123,27 +123,32 @@ function run(op: string, entry: 'warp' | 'resample', s: SourceInfo, items: numbe
   if (items * s.c > maxDim || Math.ceil(ow / 8) > maxDim || Math.ceil(oh / 8) > maxDim) {
     g.dispose();
     y.dispose();
-    throw new Error(`lrdif: ${op}: ${items} item(s) × ${s.c} channels of ${oh}×${ow} exceed the dispatch grid (at most ${maxDim} item-channels, ${8 * maxDim} rows and columns); split the call`);
+    throw new Error(
+      `lrdif: ${op}: ${items} item(s) × ${s.c} channels of ${oh}×${ow} exceed the dispatch grid (at most ${maxDim} item-channels, ${8 * maxDim} rows and columns); split the call`,
+    );
   }
-  ctx.dispatch({ shader: 'affine_warp', entry, constants: { SRC_BYTES: s.bytes ? 1 : 0 } }, {
-    bindings: { src: s.buffer.buffer, geo: g.buffer, y: y.buffer },
-    uniforms: {
-      total,
-      c: s.c,
-      h: s.h,
-      w: s.w,
-      oh,
-      ow,
-      src_items: s.items,
-      stride,
-      scale,
-      fill,
-      _p0: 0,
-      _p1: 0,
-      bias: [0, 1, 2, 3].map((k) => bias[k] ?? 0),
+  ctx.dispatch(
+    { shader: 'affine_warp', entry, constants: { SRC_BYTES: s.bytes ? 1 : 0 } },
+    {
+      bindings: { src: s.buffer.buffer, geo: g.buffer, y: y.buffer },
+      uniforms: {
+        total,
+        c: s.c,
+        h: s.h,
+        w: s.w,
+        oh,
+        ow,
+        src_items: s.items,
+        stride,
+        scale,
+        fill,
+        _p0: 0,
+        _p1: 0,
+        bias: [0, 1, 2, 3].map((k) => bias[k] ?? 0),
+      },
+      workgroups: [Math.ceil(ow / 8), Math.ceil(oh / 8), items * s.c],
     },
-    workgroups: [Math.ceil(ow / 8), Math.ceil(oh / 8), items * s.c],
-  });
+  );
   g.dispose();
   return y;
 }

@@ -252,16 +252,7 @@ function forwardRaw(g: Geometry, q: Tensor, k: Tensor, v: Tensor, temperature: T
   return { out, saved: { attn, ghat, nrm } };
 }
 
-function backwardRaw(
-  g: Geometry,
-  grad: Tensor,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  temperature: Tensor,
-  s: Saved,
-  need: [boolean, boolean, boolean, boolean],
-): Array<Tensor | null> {
+function backwardRaw(g: Geometry, grad: Tensor, q: Tensor, k: Tensor, v: Tensor, temperature: Tensor, s: Saved, need: [boolean, boolean, boolean, boolean]): Array<Tensor | null> {
   const ctx = grad.ctx;
   const dv = need[2] ? mix(ctx, g, s.attn, grad, true, null) : null;
   if (!need[0] && !need[1] && !need[3]) return [null, null, dv, null];

@@ -17,12 +17,7 @@ import { sum } from './reduce.js';
 import { add } from './elementwise.js';
 import { matmul } from './matmul.js';
 
-export type Padding =
-  | number
-  | [number, number] /* [ph, pw] */
-  | [number, number, number, number] /* [top, bottom, left, right] */
-  | 'valid'
-  | 'same';
+export type Padding = number | [number, number] /* [ph, pw] */ | [number, number, number, number] /* [top, bottom, left, right] */ | 'valid' | 'same';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -310,7 +305,18 @@ interface DepthwiseTile {
 function depthwiseTile(g: ConvGeometry): DepthwiseTile {
   let best: DepthwiseTile | null = null;
   let bestCost = Infinity;
-  for (const [py, px] of [[8, 8], [4, 8], [4, 4], [2, 8], [2, 4], [1, 8], [1, 4], [2, 2], [1, 2], [1, 1]]) {
+  for (const [py, px] of [
+    [8, 8],
+    [4, 8],
+    [4, 4],
+    [2, 8],
+    [2, 4],
+    [1, 8],
+    [1, 4],
+    [2, 2],
+    [1, 2],
+    [1, 1],
+  ]) {
     const hr = (py - 1) * g.sh + (g.kh - 1) * g.dh + 1;
     const wr = (px - 1) * g.sw + (g.kw - 1) * g.dw + 1;
     if (hr * wr > DW_MAXWIN) continue;

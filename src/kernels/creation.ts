@@ -10,11 +10,14 @@ export function fillInPlace(t: Tensor, value: number): Tensor {
   if (t.dtype === 'i32') bitsView.setInt32(0, value, true);
   else bitsView.setFloat32(0, value, true);
   const ctx = t.ctx;
-  ctx.dispatch({ shader: 'fill' }, {
-    bindings: { out: t.buffer },
-    uniforms: { n: t.size, bits: bitsView.getUint32(0, true) },
-    workgroups: grid1d(ctx, t.size),
-  });
+  ctx.dispatch(
+    { shader: 'fill' },
+    {
+      bindings: { out: t.buffer },
+      uniforms: { n: t.size, bits: bitsView.getUint32(0, true) },
+      workgroups: grid1d(ctx, t.size),
+    },
+  );
   return t;
 }
 

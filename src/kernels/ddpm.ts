@@ -57,7 +57,10 @@ export function ddpmSchedule(T: number, opts: { betaStart?: number; betaEnd?: nu
   const b1 = opts.betaEnd ?? 0.99;
   const kind = opts.kind ?? 'sqrt-linear';
   if (kind !== 'sqrt-linear' && kind !== 'linear') throw new Error(`lrdif: ${op}: kind must be 'sqrt-linear' or 'linear', got ${JSON.stringify(kind)}`);
-  for (const [name, v] of [['betaStart', b0], ['betaEnd', b1]] as const) {
+  for (const [name, v] of [
+    ['betaStart', b0],
+    ['betaEnd', b1],
+  ] as const) {
     if (!(v > 0 && v < 1)) throw new Error(`lrdif: ${op}: ${name} must lie in (0, 1), got ${v}`);
   }
   const lin = (a: number, b: number, i: number) => (T === 1 ? a : a + ((b - a) * i) / (T - 1));
@@ -243,7 +246,8 @@ function chainCheck(op: string, c: Tensor, wts: DdpmDenoiserWeights, schedule: D
   const nh = wts.hidden.length;
   const T = checkSchedule(op, schedule);
   const expect = (what: string, t: Tensor, shape: number[]) => {
-    if (!sameShape(t.shape, shape)) throw new Error(`lrdif: ${op}: ${what} must be [${shape.join(', ')}] (c ${fmtShape(c.shape)}, w1 ${fmtShape(wts.w1.shape)}), got ${fmtShape(t.shape)}`);
+    if (!sameShape(t.shape, shape))
+      throw new Error(`lrdif: ${op}: ${what} must be [${shape.join(', ')}] (c ${fmtShape(c.shape)}, w1 ${fmtShape(wts.w1.shape)}), got ${fmtShape(t.shape)}`);
   };
   expect('w1', wts.w1, [W, 2 * C + 1]);
   expect('b1', wts.b1, [W]);

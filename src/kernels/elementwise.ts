@@ -120,7 +120,6 @@ export function clamp(x: Tensor, min: number, max: number): Tensor {
 
 // ---------------------------------------------------------------- binary
 
-
 export const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, greater: 6, equal: 7, greaterEqual: 8 } as const;
 export type BinaryName = keyof typeof BINARY;
 

@@ -89,11 +89,14 @@ function fftAxisRaw(z: Tensor, outer: number, n: number, inner: number, inverse:
   const tw = twiddles(ctx, n);
   if (n <= localMax(ctx)) {
     const y = alloc(z.shape);
-    ctx.dispatch({ shader: 'fft', entry: 'local' }, {
-      bindings: { src: z.buffer, dst: y.buffer, twiddle: tw.buffer },
-      uniforms: { outer, n, inner, inverse: inverse ? 1 : 0, scale: inverse ? 1 / n : 1 },
-      workgroups: ctx.grid(outer * inner),
-    });
+    ctx.dispatch(
+      { shader: 'fft', entry: 'local' },
+      {
+        bindings: { src: z.buffer, dst: y.buffer, twiddle: tw.buffer },
+        uniforms: { outer, n, inner, inverse: inverse ? 1 : 0, scale: inverse ? 1 / n : 1 },
+        workgroups: ctx.grid(outer * inner),
+      },
+    );
     return y;
   }
   const log2n = Math.round(Math.log2(n));
@@ -101,11 +104,14 @@ function fftAxisRaw(z: Tensor, outer: number, n: number, inner: number, inverse:
   let cur = z;
   for (let s = 0; s < log2n; s++) {
     const next = alloc(z.shape);
-    ctx.dispatch({ shader: 'fft', entry: 'stockham' }, {
-      bindings: { src: cur.buffer, dst: next.buffer, twiddle: tw.buffer },
-      uniforms: { outer, n, inner, p: 1 << s, log_p: s, inverse: inverse ? 1 : 0, scale: inverse ? 0.5 : 1 },
-      workgroups: grid1d(ctx, butterflies),
-    });
+    ctx.dispatch(
+      { shader: 'fft', entry: 'stockham' },
+      {
+        bindings: { src: cur.buffer, dst: next.buffer, twiddle: tw.buffer },
+        uniforms: { outer, n, inner, p: 1 << s, log_p: s, inverse: inverse ? 1 : 0, scale: inverse ? 0.5 : 1 },
+        workgroups: grid1d(ctx, butterflies),
+      },
+    );
     if (cur !== z) cur.dispose();
     cur = next;
   }
@@ -174,11 +180,14 @@ export function realToComplex(x: Tensor, size?: [number, number], offset: [numbe
   const total = b * mh * mw;
   if (total === 0) return z;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'fft', entry: 'embed' }, {
-    bindings: { re: x.buffer, dst: z.buffer },
-    uniforms: { total, b, h, w, mh, mw, oy, ox },
-    workgroups: grid1d(ctx, total),
-  });
+  ctx.dispatch(
+    { shader: 'fft', entry: 'embed' },
+    {
+      bindings: { re: x.buffer, dst: z.buffer },
+      uniforms: { total, b, h, w, mh, mw, oy, ox },
+      workgroups: grid1d(ctx, total),
+    },
+  );
   return z;
 }
 
@@ -203,11 +212,14 @@ export function packRealPairs(x: Tensor, size: [number, number], offset: [number
   const total = frames * planes * mh * mw;
   if (total === 0) return z;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'fft', entry: 'embed' }, {
-    bindings: { re: x.buffer, dst: z.buffer },
-    uniforms: { total, h, w, mh, mw, oy, ox, pairs: 1, per_b: planes, nb: b },
-    workgroups: grid1d(ctx, total),
-  });
+  ctx.dispatch(
+    { shader: 'fft', entry: 'embed' },
+    {
+      bindings: { re: x.buffer, dst: z.buffer },
+      uniforms: { total, h, w, mh, mw, oy, ox, pairs: 1, per_b: planes, nb: b },
+      workgroups: grid1d(ctx, total),
+    },
+  );
   return z;
 }
 
@@ -228,11 +240,14 @@ export function unpackRealPairs(z: Tensor, images: number, size: [number, number
   const total = y.size;
   if (total === 0) return y;
   const ctx = z.ctx;
-  ctx.dispatch({ shader: 'fft', entry: 'extract' }, {
-    bindings: { src: z.buffer, re_out: y.buffer },
-    uniforms: { total, h, w, mh, mw, oy, ox, pairs: 1, per_b: planes },
-    workgroups: grid1d(ctx, total),
-  });
+  ctx.dispatch(
+    { shader: 'fft', entry: 'extract' },
+    {
+      bindings: { src: z.buffer, re_out: y.buffer },
+      uniforms: { total, h, w, mh, mw, oy, ox, pairs: 1, per_b: planes },
+      workgroups: grid1d(ctx, total),
+    },
+  );
   return y;
 }
 
@@ -253,11 +268,14 @@ export function complexReal(z: Tensor, size?: [number, number], offset: [number,
   const total = b * h * w;
   if (total === 0) return y;
   const ctx = z.ctx;
-  ctx.dispatch({ shader: 'fft', entry: 'extract' }, {
-    bindings: { src: z.buffer, re_out: y.buffer },
-    uniforms: { total, b, h, w, mh, mw, oy, ox },
-    workgroups: grid1d(ctx, total),
-  });
+  ctx.dispatch(
+    { shader: 'fft', entry: 'extract' },
+    {
+      bindings: { src: z.buffer, re_out: y.buffer },
+      uniforms: { total, b, h, w, mh, mw, oy, ox },
+      workgroups: grid1d(ctx, total),
+    },
+  );
   return y;
 }
 
@@ -283,11 +301,14 @@ export function complexMul(a: Tensor, b: Tensor, opts: { dims?: number; conjB?: 
   const total = a.size / 2;
   if (total === 0) return y;
   const ctx = a.ctx;
-  ctx.dispatch({ shader: 'fft', entry: 'cmul' }, {
-    bindings: { src: a.buffer, other: b.buffer, dst: y.buffer },
-    uniforms: { total, per_b: total / nbA, nb: nbB, inverse: opts.conjB ? 1 : 0 },
-    workgroups: grid1d(ctx, total),
-  });
+  ctx.dispatch(
+    { shader: 'fft', entry: 'cmul' },
+    {
+      bindings: { src: a.buffer, other: b.buffer, dst: y.buffer },
+      uniforms: { total, per_b: total / nbA, nb: nbB, inverse: opts.conjB ? 1 : 0 },
+      workgroups: grid1d(ctx, total),
+    },
+  );
   return y;
 }
 
@@ -298,10 +319,13 @@ export function complexAbs2(z: Tensor): Tensor {
   const y = alloc(z.shape.slice(0, -1));
   if (y.size === 0) return y;
   const ctx = z.ctx;
-  ctx.dispatch({ shader: 'fft', entry: 'abs2' }, {
-    bindings: { src: z.buffer, re_out: y.buffer },
-    uniforms: { total: y.size },
-    workgroups: grid1d(ctx, y.size),
-  });
+  ctx.dispatch(
+    { shader: 'fft', entry: 'abs2' },
+    {
+      bindings: { src: z.buffer, re_out: y.buffer },
+      uniforms: { total: y.size },
+      workgroups: grid1d(ctx, y.size),
+    },
+  );
   return y;
 }

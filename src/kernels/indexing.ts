@@ -23,17 +23,20 @@ function indexSelectRaw(x: Tensor, axis: number, index: Tensor, outShape: Shape)
   const y = alloc(outShape, x.dtype);
   if (y.size === 0) return y;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'gather', entry: 'index_select' }, {
-    bindings: { x: x.buffer, index: index.buffer, y: y.buffer },
-    uniforms: {
-      n: y.size,
-      axis_len: x.shape[axis],
-      outer: sizeOf(x.shape.slice(0, axis)),
-      inner: sizeOf(x.shape.slice(axis + 1)),
-      count: index.size,
+  ctx.dispatch(
+    { shader: 'gather', entry: 'index_select' },
+    {
+      bindings: { x: x.buffer, index: index.buffer, y: y.buffer },
+      uniforms: {
+        n: y.size,
+        axis_len: x.shape[axis],
+        outer: sizeOf(x.shape.slice(0, axis)),
+        inner: sizeOf(x.shape.slice(axis + 1)),
+        count: index.size,
+      },
+      workgroups: grid1d(ctx, y.size),
     },
-    workgroups: grid1d(ctx, y.size),
-  });
+  );
   return y;
 }
 
@@ -42,18 +45,21 @@ function gatherRaw(x: Tensor, xShape: Shape, axis: number, index: Tensor, target
   const y = alloc(index.shape, targets ? 'i32' : x.dtype);
   if (y.size === 0) return y;
   const ctx = index.ctx;
-  ctx.dispatch({ shader: 'gather', entry: 'gather', constants: { TARGETS: targets ? 1 : 0 } }, {
-    bindings: { x: x.buffer, index: index.buffer, y: y.buffer },
-    uniforms: {
-      n: y.size,
-      rank: index.rank,
-      axis,
-      axis_len: xShape[axis],
-      index_shape: pad8(index.shape, 'gather'),
-      x_strides: pad8(stridesOf(xShape), 'gather'),
+  ctx.dispatch(
+    { shader: 'gather', entry: 'gather', constants: { TARGETS: targets ? 1 : 0 } },
+    {
+      bindings: { x: x.buffer, index: index.buffer, y: y.buffer },
+      uniforms: {
+        n: y.size,
+        rank: index.rank,
+        axis,
+        axis_len: xShape[axis],
+        index_shape: pad8(index.shape, 'gather'),
+        x_strides: pad8(stridesOf(xShape), 'gather'),
+      },
+      workgroups: grid1d(ctx, y.size),
     },
-    workgroups: grid1d(ctx, y.size),
-  });
+  );
   return y;
 }
 
@@ -68,11 +74,14 @@ function gatherBackwardDirect(g: Tensor, xShape: Shape, axis: number, index: Ten
   const dx = alloc(xShape);
   if (dx.size === 0) return dx;
   const ctx = g.ctx;
-  ctx.dispatch({ shader: 'gather', entry: 'gather_backward' }, {
-    bindings: { x: g.buffer, index: index.buffer, y: dx.buffer },
-    uniforms: { n: dx.size, rank: xShape.length, axis, index_shape: pad8(index.shape, 'gather'), x_shape: pad8(xShape, 'gather') },
-    workgroups: grid1d(ctx, dx.size),
-  });
+  ctx.dispatch(
+    { shader: 'gather', entry: 'gather_backward' },
+    {
+      bindings: { x: g.buffer, index: index.buffer, y: dx.buffer },
+      uniforms: { n: dx.size, rank: xShape.length, axis, index_shape: pad8(index.shape, 'gather'), x_shape: pad8(xShape, 'gather') },
+      workgroups: grid1d(ctx, dx.size),
+    },
+  );
   return dx;
 }
 
@@ -83,18 +92,24 @@ function exclusiveScan(data: Tensor, len: number): void {
   const ctx = data.ctx;
   const blocks = Math.ceil(len / SCAN_BLOCK);
   const sums = alloc([Math.max(blocks, 1)], 'i32');
-  ctx.dispatch({ shader: 'scatter_add', entry: 'scan_blocks' }, {
-    bindings: { data: data.buffer, sums: sums.buffer },
-    uniforms: { len },
-    workgroups: ctx.grid(blocks),
-  });
-  if (blocks > 1) {
-    exclusiveScan(sums, blocks);
-    ctx.dispatch({ shader: 'scatter_add', entry: 'scan_add' }, {
+  ctx.dispatch(
+    { shader: 'scatter_add', entry: 'scan_blocks' },
+    {
       bindings: { data: data.buffer, sums: sums.buffer },
       uniforms: { len },
-      workgroups: grid1d(ctx, len),
-    });
+      workgroups: ctx.grid(blocks),
+    },
+  );
+  if (blocks > 1) {
+    exclusiveScan(sums, blocks);
+    ctx.dispatch(
+      { shader: 'scatter_add', entry: 'scan_add' },
+      {
+        bindings: { data: data.buffer, sums: sums.buffer },
+        uniforms: { len },
+        workgroups: grid1d(ctx, len),
+      },
+    );
   }
   sums.dispose();
 }
@@ -109,17 +124,23 @@ function sortByKey(keys: Tensor, n: number, buckets: number): { offsets: Tensor;
   const offsets = zeros([buckets + 1], 'i32');
   const cursor = zeros([buckets], 'i32');
   const order = alloc([n], 'i32');
-  ctx.dispatch({ shader: 'scatter_add', entry: 'histogram' }, {
-    bindings: { keys: keys.buffer, counts: offsets.buffer },
-    uniforms: { n, buckets },
-    workgroups: grid1d(ctx, n),
-  });
+  ctx.dispatch(
+    { shader: 'scatter_add', entry: 'histogram' },
+    {
+      bindings: { keys: keys.buffer, counts: offsets.buffer },
+      uniforms: { n, buckets },
+      workgroups: grid1d(ctx, n),
+    },
+  );
   exclusiveScan(offsets, buckets + 1);
-  ctx.dispatch({ shader: 'scatter_add', entry: 'rank' }, {
-    bindings: { keys: keys.buffer, offsets: offsets.buffer, cursor: cursor.buffer, order: order.buffer },
-    uniforms: { n, buckets },
-    workgroups: [n > 0 ? 1 : 0],
-  });
+  ctx.dispatch(
+    { shader: 'scatter_add', entry: 'rank' },
+    {
+      bindings: { keys: keys.buffer, offsets: offsets.buffer, cursor: cursor.buffer, order: order.buffer },
+      uniforms: { n, buckets },
+      workgroups: [n > 0 ? 1 : 0],
+    },
+  );
   cursor.dispose();
   return { offsets, order };
 }
@@ -133,12 +154,15 @@ function scatterAddRaw(base: Tensor | null, outShape: Shape, outer: number, buck
   if (out.size === 0) return out;
   const ctx = src.ctx;
   const { offsets, order } = sortByKey(keys, n, buckets);
-  ctx.dispatch({ shader: 'scatter_add', entry: 'reduce', constants: { HAS_BASE: base ? 1 : 0 } }, {
-    // without a base the kernel never reads it; bind src (read-only aliasing is allowed)
-    bindings: { offsets: offsets.buffer, sorted: order.buffer, base: (base ?? src).buffer, src: src.buffer, out: out.buffer },
-    uniforms: { n, buckets, outer, inner },
-    workgroups: grid1d(ctx, out.size),
-  });
+  ctx.dispatch(
+    { shader: 'scatter_add', entry: 'reduce', constants: { HAS_BASE: base ? 1 : 0 } },
+    {
+      // without a base the kernel never reads it; bind src (read-only aliasing is allowed)
+      bindings: { offsets: offsets.buffer, sorted: order.buffer, base: (base ?? src).buffer, src: src.buffer, out: out.buffer },
+      uniforms: { n, buckets, outer, inner },
+      workgroups: grid1d(ctx, out.size),
+    },
+  );
   offsets.dispose();
   order.dispose();
   return out;

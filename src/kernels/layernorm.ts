@@ -35,11 +35,14 @@ function normDispatch(ctx: GpuContext, entry: 'forward' | 'backward', v: NormVie
   const uniforms = { outer: v.outer, d: v.d, inner: v.inner, eps, chunk: 0, chunks: 0 };
   if (v.inner === 1) {
     const tpr = threadsPerRow(ctx, v.d);
-    ctx.dispatch({ shader: 'layernorm', entry: `${entry}_rows`, constants: { ...constants, TPR: tpr } }, {
-      bindings,
-      uniforms,
-      workgroups: ctx.grid(Math.ceil(rows / (WG / tpr))),
-    });
+    ctx.dispatch(
+      { shader: 'layernorm', entry: `${entry}_rows`, constants: { ...constants, TPR: tpr } },
+      {
+        bindings,
+        uniforms,
+        workgroups: ctx.grid(Math.ceil(rows / (WG / tpr))),
+      },
+    );
   } else {
     ctx.dispatch({ shader: 'layernorm', entry: `${entry}_cols`, constants }, { bindings, uniforms, workgroups: grid1d(ctx, rows) });
   }
@@ -68,11 +71,14 @@ function paramGrads(g: Tensor, xs: Tensor, mean: Tensor, rstd: Tensor, v: NormVi
   const pb = alloc([chunks, v.d]);
   if (v.inner === 1) workgroups = grid1d(ctx, chunks * v.d);
   else workgroups = ctx.grid(chunks * v.d);
-  ctx.dispatch({ shader: 'layernorm', entry: v.inner === 1 ? 'params_rows' : 'params_cols' }, {
-    bindings: { x: xs.buffer, dy: g.buffer, smean: mean.buffer, srstd: rstd.buffer, pweight: pw.buffer, pbias: pb.buffer },
-    uniforms: { outer: v.outer, d: v.d, inner: v.inner, eps: 0, chunk, chunks },
-    workgroups,
-  });
+  ctx.dispatch(
+    { shader: 'layernorm', entry: v.inner === 1 ? 'params_rows' : 'params_cols' },
+    {
+      bindings: { x: xs.buffer, dy: g.buffer, smean: mean.buffer, srstd: rstd.buffer, pweight: pw.buffer, pbias: pb.buffer },
+      uniforms: { outer: v.outer, d: v.d, inner: v.inner, eps: 0, chunk, chunks },
+      workgroups,
+    },
+  );
   const dw = sum(pw, 0);
   const db = sum(pb, 0);
   pw.dispose();
@@ -93,14 +99,21 @@ function normalize(op: NormOp, x: Tensor, v: NormView, weightIn: Tensor | null |
   const constants = { HAS_WEIGHT: weight ? 1 : 0, HAS_BIAS: bias ? 1 : 0 };
   if (y.size > 0) {
     // an absent weight/bias is never read (HAS_* = 0); x stands in for its binding
-    normDispatch(ctx, 'forward', v, constants, {
-      x: x.buffer,
-      weight: (weight ?? x).buffer,
-      bias: (bias ?? x).buffer,
-      y: y.buffer,
-      mean: mean.buffer,
-      rstd: rstd.buffer,
-    }, eps);
+    normDispatch(
+      ctx,
+      'forward',
+      v,
+      constants,
+      {
+        x: x.buffer,
+        weight: (weight ?? x).buffer,
+        bias: (bias ?? x).buffer,
+        y: y.buffer,
+        mean: mean.buffer,
+        rstd: rstd.buffer,
+      },
+      eps,
+    );
   }
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
   if (engine.needsGrad(inputs)) {
@@ -111,14 +124,20 @@ function normalize(op: NormOp, x: Tensor, v: NormView, weightIn: Tensor | null |
       let dx: Tensor | null = null;
       if (wantX && xs.size > 0) {
         dx = alloc(xs.shape);
-        normDispatch(ctx, 'backward', v, { HAS_WEIGHT: ws ? 1 : 0 }, {
-          x: xs.buffer,
-          weight: (ws ?? xs).buffer,
-          dy: g.buffer,
-          smean: ms.buffer,
-          srstd: rs.buffer,
-          dx: dx.buffer,
-        });
+        normDispatch(
+          ctx,
+          'backward',
+          v,
+          { HAS_WEIGHT: ws ? 1 : 0 },
+          {
+            x: xs.buffer,
+            weight: (ws ?? xs).buffer,
+            dy: g.buffer,
+            smean: ms.buffer,
+            srstd: rs.buffer,
+            dx: dx.buffer,
+          },
+        );
       } else if (wantX) {
         dx = alloc(xs.shape);
       }

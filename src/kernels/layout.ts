@@ -26,11 +26,14 @@ function stridedRaw(x: Tensor, shape: Shape, base: number, strides: readonly num
   const y = alloc(outShape, x.dtype);
   if (y.size === 0) return y;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'slice', entry: 'strided', constants: ndConstants(shape, y.size) }, {
-    bindings: { x: x.buffer, y: y.buffer },
-    uniforms: { n: y.size, base, shape: pad8(shape, op), strides: pad8(strides, op), inv: ndInverses(shape, op) },
-    workgroups: grid1d(ctx, Math.ceil(y.size / ND_VEC)),
-  });
+  ctx.dispatch(
+    { shader: 'slice', entry: 'strided', constants: ndConstants(shape, y.size) },
+    {
+      bindings: { x: x.buffer, y: y.buffer },
+      uniforms: { n: y.size, base, shape: pad8(shape, op), strides: pad8(strides, op), inv: ndInverses(shape, op) },
+      workgroups: grid1d(ctx, Math.ceil(y.size / ND_VEC)),
+    },
+  );
   return y;
 }
 
@@ -39,11 +42,14 @@ function copyRows(src: Tensor, dst: Tensor, rows: number, cols: number, srcStrid
   const n = rows * cols;
   if (n === 0) return;
   const ctx = src.ctx;
-  ctx.dispatch({ shader: 'slice', entry: 'copy2d' }, {
-    bindings: { x: src.buffer, y: dst.buffer },
-    uniforms: { n, cols, src_stride: srcStride, src_offset: srcOffset, dst_stride: dstStride, dst_offset: dstOffset },
-    workgroups: grid1d(ctx, n),
-  });
+  ctx.dispatch(
+    { shader: 'slice', entry: 'copy2d' },
+    {
+      bindings: { x: src.buffer, y: dst.buffer },
+      uniforms: { n, cols, src_stride: srcStride, src_offset: srcOffset, dst_stride: dstStride, dst_offset: dstOffset },
+      workgroups: grid1d(ctx, n),
+    },
+  );
 }
 
 function copyRaw(x: Tensor, outShape: Shape = x.shape): Tensor {
@@ -83,18 +89,21 @@ function padRaw(x: Tensor, before: readonly number[], after: readonly number[], 
   const y = alloc(outShape, x.dtype);
   if (y.size === 0) return y;
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'pad', constants: { MODE: PAD_MODES[mode], ...ndConstants(x.shape, y.size) } }, {
-    bindings: { x: x.buffer, y: y.buffer },
-    uniforms: {
-      n: y.size,
-      value: bitsOf(value, x.dtype),
-      in_shape: pad8(x.shape, 'pad'),
-      out_shape: pad8(outShape, 'pad'),
-      pad_before: pad8(before, 'pad'),
-      inv_out: ndInverses(outShape, 'pad'),
+  ctx.dispatch(
+    { shader: 'pad', constants: { MODE: PAD_MODES[mode], ...ndConstants(x.shape, y.size) } },
+    {
+      bindings: { x: x.buffer, y: y.buffer },
+      uniforms: {
+        n: y.size,
+        value: bitsOf(value, x.dtype),
+        in_shape: pad8(x.shape, 'pad'),
+        out_shape: pad8(outShape, 'pad'),
+        pad_before: pad8(before, 'pad'),
+        inv_out: ndInverses(outShape, 'pad'),
+      },
+      workgroups: grid1d(ctx, Math.ceil(y.size / ND_VEC)),
     },
-    workgroups: grid1d(ctx, Math.ceil(y.size / ND_VEC)),
-  });
+  );
   return y;
 }
 
@@ -110,11 +119,14 @@ function padBackwardRaw(g: Tensor, inShape: Shape, before: readonly number[], af
     const { outer, inner } = around(shape, d);
     const n = next.size;
     if (n > 0) {
-      ctx.dispatch({ shader: 'pad', entry: 'backward_axis', constants: { MODE: PAD_MODES[mode] } }, {
-        bindings: { x: cur.buffer, y: next.buffer },
-        uniforms: { n, outer, len_in: inShape[d], len_out: cur.shape[d], inner, before: before[d] },
-        workgroups: grid1d(ctx, n),
-      });
+      ctx.dispatch(
+        { shader: 'pad', entry: 'backward_axis', constants: { MODE: PAD_MODES[mode] } },
+        {
+          bindings: { x: cur.buffer, y: next.buffer },
+          uniforms: { n, outer, len_in: inShape[d], len_out: cur.shape[d], inner, before: before[d] },
+          workgroups: grid1d(ctx, n),
+        },
+      );
     }
     if (cur !== g) cur.dispose();
     cur = next;
@@ -166,15 +178,25 @@ function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
     const tilesR = Math.ceil(r / 32);
     const tilesC = Math.ceil(c / 32);
     const ctx = x.ctx;
-    ctx.dispatch({ shader: 'permute', entry: 'tiled' }, {
-      bindings: { x: x.buffer, y: y.buffer },
-      uniforms: { batch, rows: r, cols: c, tiles_r: tilesR, tiles_c: tilesC },
-      workgroups: ctx.grid(batch * tilesR * tilesC),
-    });
+    ctx.dispatch(
+      { shader: 'permute', entry: 'tiled' },
+      {
+        bindings: { x: x.buffer, y: y.buffer },
+        uniforms: { batch, rows: r, cols: c, tiles_r: tilesR, tiles_c: tilesC },
+        workgroups: ctx.grid(batch * tilesR * tilesC),
+      },
+    );
     return y;
   }
   const inStrides = stridesOf(s.shape);
-  return stridedRaw(x, s.perm.map((p) => s.shape[p]), 0, s.perm.map((p) => inStrides[p]), 'permute', outShape);
+  return stridedRaw(
+    x,
+    s.perm.map((p) => s.shape[p]),
+    0,
+    s.perm.map((p) => inStrides[p]),
+    'permute',
+    outShape,
+  );
 }
 
 function inversePermutation(perm: readonly number[]): number[] {
@@ -398,9 +420,7 @@ export function pad(x: Tensor, pads: ReadonlyArray<readonly [number, number]>, m
     const inShape = x.shape;
     const strides = stridesOf(y.shape);
     const base = before.reduce((acc, b, i) => acc + b * strides[i], 0);
-    engine.record('pad', [x], y, [], (g) =>
-      mode === 'constant' ? [stridedRaw(g, inShape, base, strides, 'pad')] : [padBackwardRaw(g, inShape, before, after, mode)],
-    );
+    engine.record('pad', [x], y, [], (g) => (mode === 'constant' ? [stridedRaw(g, inShape, base, strides, 'pad')] : [padBackwardRaw(g, inShape, before, after, mode)]));
   }
   return y;
 }

@@ -30,11 +30,7 @@ function checkReduction<R extends string>(op: string, r: string, allowed: readon
  * is not counted in the mean, and it is never used as an index (no out-of-bounds read). PyTorch
  * raises an error there instead. When no row counts, 'mean' gives 0 (PyTorch gives NaN).
  */
-export function crossEntropy(
-  logits: Tensor,
-  labels: Tensor,
-  opts: { labelSmoothing?: number; reduction?: Reduction; ignoreIndex?: number } = {},
-): Tensor {
+export function crossEntropy(logits: Tensor, labels: Tensor, opts: { labelSmoothing?: number; reduction?: Reduction; ignoreIndex?: number } = {}): Tensor {
   const shapes = `logits ${fmtShape(logits.shape)}, labels ${fmtShape(labels.shape)}`;
   assertDType('crossEntropy', logits, 'f32', 'logits');
   assertDType('crossEntropy', labels, 'i32', 'labels');

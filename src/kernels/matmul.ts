@@ -29,7 +29,6 @@ export interface MatmulOptions {
   leakySlope?: number;
 }
 
-
 /** Output rows × columns computed by one workgroup of each kernel. */
 const PORTABLE_TILE = 32;
 const SG_COLS = 32;
@@ -66,9 +65,7 @@ function plan(op: string, a: Tensor, b: Tensor, transA: boolean, transB: boolean
   const Kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
   const N = transB ? b.shape[rb - 2] : b.shape[rb - 1];
   if (Ka !== Kb) {
-    throw new Error(
-      `lrdif: ${op}: inner dimensions differ: a ${describeOperand(a, transA)} has K = ${Ka}, b ${describeOperand(b, transB)} has K = ${Kb}`,
-    );
+    throw new Error(`lrdif: ${op}: inner dimensions differ: a ${describeOperand(a, transA)} has K = ${Ka}, b ${describeOperand(b, transB)} has K = ${Kb}`);
   }
   const ba = a.shape.slice(0, -2);
   const bb = b.shape.slice(0, -2);
@@ -78,9 +75,7 @@ function plan(op: string, a: Tensor, b: Tensor, transA: boolean, transB: boolean
     const da = ba[ba.length - rank + i] ?? 1;
     const db = bb[bb.length - rank + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new Error(
-        `lrdif: ${op}: batch dimensions of a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)} cannot be broadcast together (${da} vs ${db})`,
-      );
+      throw new Error(`lrdif: ${op}: batch dimensions of a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)} cannot be broadcast together (${da} vs ${db})`);
     }
     batch.push(da === 1 ? db : da);
   }
@@ -244,9 +239,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   if (bias) {
     assertFloat(op, bias);
     if (bias.rank !== 1 || bias.shape[0] !== pl.N) {
-      throw new Error(
-        `lrdif: ${op}: bias must have shape [${pl.N}] (the N of a ${describeOperand(a, transA)} · b ${describeOperand(b, transB)}), got ${fmtShape(bias.shape)}`,
-      );
+      throw new Error(`lrdif: ${op}: bias must have shape [${pl.N}] (the N of a ${describeOperand(a, transA)} · b ${describeOperand(b, transB)}), got ${fmtShape(bias.shape)}`);
     }
   }
   const inputs = bias ? [a, b, bias] : [a, b];

@@ -64,17 +64,23 @@ function forwardRaw(x: Tensor, g: PoolGeometry, bias: Tensor | null, slope: numb
   const maxDim = x.ctx.device.limits.maxComputeWorkgroupsPerDimension;
   if (g.kh * g.kw <= 16 && planes <= maxDim && Math.ceil(g.ow / 8) <= maxDim && Math.ceil(g.oh / 8) <= maxDim) {
     // small windows: the 3-D grid kernel with the window size fixed (its loops unroll)
-    x.ctx.dispatch({ shader: 'maxpool', entry: 'max_forward_grid', constants: { EPI: bias ? 1 : 0, KH: g.kh, KW: g.kw } }, {
-      bindings,
-      uniforms: uniforms(g, y.size, slope),
-      workgroups: [Math.ceil(g.ow / 8), Math.ceil(g.oh / 8), planes],
-    });
+    x.ctx.dispatch(
+      { shader: 'maxpool', entry: 'max_forward_grid', constants: { EPI: bias ? 1 : 0, KH: g.kh, KW: g.kw } },
+      {
+        bindings,
+        uniforms: uniforms(g, y.size, slope),
+        workgroups: [Math.ceil(g.ow / 8), Math.ceil(g.oh / 8), planes],
+      },
+    );
   } else {
-    x.ctx.dispatch({ shader: 'maxpool', entry: 'max_forward', constants: { EPI: bias ? 1 : 0 } }, {
-      bindings,
-      uniforms: uniforms(g, y.size, slope),
-      workgroups: grid1d(x.ctx, y.size),
-    });
+    x.ctx.dispatch(
+      { shader: 'maxpool', entry: 'max_forward', constants: { EPI: bias ? 1 : 0 } },
+      {
+        bindings,
+        uniforms: uniforms(g, y.size, slope),
+        workgroups: grid1d(x.ctx, y.size),
+      },
+    );
   }
   return y;
 }
@@ -82,11 +88,14 @@ function forwardRaw(x: Tensor, g: PoolGeometry, bias: Tensor | null, slope: numb
 function backwardRaw(dy: Tensor, x: Tensor, g: PoolGeometry): Tensor {
   const dx = alloc(x.shape);
   if (dx.size === 0) return dx;
-  dy.ctx.dispatch({ shader: 'maxpool', entry: 'max_backward' }, {
-    bindings: { x: x.buffer, dy: dy.buffer, dx: dx.buffer },
-    uniforms: uniforms(g, dx.size, 0),
-    workgroups: grid1d(dy.ctx, dx.size),
-  });
+  dy.ctx.dispatch(
+    { shader: 'maxpool', entry: 'max_backward' },
+    {
+      bindings: { x: x.buffer, dy: dy.buffer, dx: dx.buffer },
+      uniforms: uniforms(g, dx.size, 0),
+      workgroups: grid1d(dy.ctx, dx.size),
+    },
+  );
   return dx;
 }
 
@@ -108,7 +117,14 @@ export function maxPool2d(x: Tensor, kernel: number | [number, number], stride?:
  * maxPool2d(leakyRelu(x + bias[c], slope)) in one pass (inference only): bias [C] per channel.
  * face-api's tiny face detector layers (conv → + bias → leaky ReLU 0.1 → max pool 2×2 'same').
  */
-export function maxPool2dBiasLeaky(x: Tensor, bias: Tensor, kernel: number | [number, number], stride?: number | [number, number], padding: MaxPoolPadding = 'valid', slope = 0.1): Tensor {
+export function maxPool2dBiasLeaky(
+  x: Tensor,
+  bias: Tensor,
+  kernel: number | [number, number],
+  stride?: number | [number, number],
+  padding: MaxPoolPadding = 'valid',
+  slope = 0.1,
+): Tensor {
   const op = 'maxPool2dBiasLeaky';
   const g = geometry(op, x, kernel, stride, padding);
   assertFloat(op, bias);

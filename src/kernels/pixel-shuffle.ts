@@ -15,11 +15,14 @@ function checkFactor(op: string, x: Tensor, r: number): void {
 function permute(entry: 'shuffle' | 'unshuffle', x: Tensor, outShape: number[], small: { h: number; w: number }, r: number): Tensor {
   const y = alloc(outShape);
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'pixel_shuffle', entry }, {
-    bindings: { x: x.buffer, y: y.buffer },
-    uniforms: { total: y.size, r, h: small.h, w: small.w },
-    workgroups: grid1d(ctx, y.size),
-  });
+  ctx.dispatch(
+    { shader: 'pixel_shuffle', entry },
+    {
+      bindings: { x: x.buffer, y: y.buffer },
+      uniforms: { total: y.size, r, h: small.h, w: small.w },
+      workgroups: grid1d(ctx, y.size),
+    },
+  );
   return y;
 }
 

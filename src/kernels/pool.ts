@@ -15,22 +15,28 @@ function uniforms(g: PoolGeometry, total: number) {
 function poolForward(entry: 'avg' | 'adaptive', x: Tensor, g: PoolGeometry): Tensor {
   const y = alloc([g.n, g.c, g.oh, g.ow]);
   const ctx = x.ctx;
-  ctx.dispatch({ shader: 'pool', entry }, {
-    bindings: { x: x.buffer, y: y.buffer },
-    uniforms: uniforms(g, y.size),
-    workgroups: grid1d(ctx, y.size),
-  });
+  ctx.dispatch(
+    { shader: 'pool', entry },
+    {
+      bindings: { x: x.buffer, y: y.buffer },
+      uniforms: uniforms(g, y.size),
+      workgroups: grid1d(ctx, y.size),
+    },
+  );
   return y;
 }
 
 function poolBackward(entry: 'avg_backward' | 'adaptive_backward', dy: Tensor, g: PoolGeometry): Tensor {
   const dx = alloc([g.n, g.c, g.h, g.w]);
   const ctx = dy.ctx;
-  ctx.dispatch({ shader: 'pool', entry }, {
-    bindings: { dy: dy.buffer, dx: dx.buffer },
-    uniforms: uniforms(g, dx.size),
-    workgroups: grid1d(ctx, dx.size),
-  });
+  ctx.dispatch(
+    { shader: 'pool', entry },
+    {
+      bindings: { dy: dy.buffer, dx: dx.buffer },
+      uniforms: uniforms(g, dx.size),
+      workgroups: grid1d(ctx, dx.size),
+    },
+  );
   return dx;
 }
 

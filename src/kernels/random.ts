@@ -132,14 +132,7 @@ export function philox4x32(counter: [number, number, number, number], key: [numb
 
 const DIST = { bits: 0, uniform: 1, normal: 2, int: 3 } as const;
 
-function draw(
-  op: string,
-  shape: Shape,
-  dtype: DType,
-  dist: keyof typeof DIST,
-  gen: Generator | undefined,
-  params: Record<string, number>,
-): Tensor {
+function draw(op: string, shape: Shape, dtype: DType, dist: keyof typeof DIST, gen: Generator | undefined, params: Record<string, number>): Tensor {
   checkShape(shape, op);
   const g = gen ?? defaultGen;
   if (!(g instanceof Generator)) throw new Error(`lrdif: ${op}: opts.generator must be a Generator`);
@@ -180,9 +173,7 @@ export function randomUniform(shape: Shape, opts: { low?: number; high?: number;
   const high = Math.fround(opts.high ?? 1);
   const range = Math.fround(high - low);
   if (!Number.isFinite(low) || !Number.isFinite(high) || !(low < high) || !Number.isFinite(range)) {
-    throw new Error(
-      `lrdif: randomUniform: need finite low < high with a finite f32 width, got low ${opts.low ?? 0}, high ${opts.high ?? 1} (shape ${fmtShape(shape)})`,
-    );
+    throw new Error(`lrdif: randomUniform: need finite low < high with a finite f32 width, got low ${opts.low ?? 0}, high ${opts.high ?? 1} (shape ${fmtShape(shape)})`);
   }
   return draw('randomUniform', shape, 'f32', 'uniform', opts.generator, { a: low, b: range, below_high: f32Below(high) });
 }

@@ -32,17 +32,23 @@ function reduceRun(op: ReduceOp, x: Tensor, a0: number, a1: number, scale: numbe
   if (out.size === 0) return out;
   if (inner === 1) {
     const tpr = threadsPerRow(ctx, r);
-    ctx.dispatch({ shader: 'reduce', entry: 'rows', constants: { OP: OPS[op], TPR: tpr } }, {
-      bindings: { x: x.buffer, out: out.buffer },
-      uniforms,
-      workgroups: ctx.grid(Math.ceil(outer / (WG / tpr))),
-    });
+    ctx.dispatch(
+      { shader: 'reduce', entry: 'rows', constants: { OP: OPS[op], TPR: tpr } },
+      {
+        bindings: { x: x.buffer, out: out.buffer },
+        uniforms,
+        workgroups: ctx.grid(Math.ceil(outer / (WG / tpr))),
+      },
+    );
   } else {
-    ctx.dispatch({ shader: 'reduce', entry: 'cols', constants: { OP: OPS[op] } }, {
-      bindings: { x: x.buffer, out: out.buffer },
-      uniforms,
-      workgroups: grid1d(ctx, outer * inner),
-    });
+    ctx.dispatch(
+      { shader: 'reduce', entry: 'cols', constants: { OP: OPS[op] } },
+      {
+        bindings: { x: x.buffer, out: out.buffer },
+        uniforms,
+        workgroups: grid1d(ctx, outer * inner),
+      },
+    );
   }
   return out;
 }

@@ -36,17 +36,23 @@ function dispatchSoftmax(ctx: GpuContext, kind: SoftmaxKind, v: AxisView, backwa
   const LOG = kind === 'logSoftmax' ? 1 : 0;
   if (v.inner === 1) {
     const tpr = threadsPerRow(ctx, v.r);
-    ctx.dispatch({ shader: 'softmax', entry: backward ? 'rows_backward' : 'rows', constants: { LOG, TPR: tpr } }, {
-      bindings,
-      uniforms,
-      workgroups: ctx.grid(Math.ceil(v.outer / (WG / tpr))),
-    });
+    ctx.dispatch(
+      { shader: 'softmax', entry: backward ? 'rows_backward' : 'rows', constants: { LOG, TPR: tpr } },
+      {
+        bindings,
+        uniforms,
+        workgroups: ctx.grid(Math.ceil(v.outer / (WG / tpr))),
+      },
+    );
   } else {
-    ctx.dispatch({ shader: 'softmax', entry: backward ? 'cols_backward' : 'cols', constants: { LOG } }, {
-      bindings,
-      uniforms,
-      workgroups: grid1d(ctx, v.outer * v.inner),
-    });
+    ctx.dispatch(
+      { shader: 'softmax', entry: backward ? 'cols_backward' : 'cols', constants: { LOG } },
+      {
+        bindings,
+        uniforms,
+        workgroups: grid1d(ctx, v.outer * v.inner),
+      },
+    );
   }
 }
 

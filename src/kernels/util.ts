@@ -120,7 +120,10 @@ export function ndConstants(shape: readonly number[], n: number): { RANK: number
 
 /** 1/shape[d] rounded to f32, padded to 8 entries (nd_index.wgsl's `inv` uniforms). */
 export function ndInverses(shape: readonly number[], op: string): number[] {
-  return pad8(shape.map((d) => Math.fround(1 / d)), op);
+  return pad8(
+    shape.map((d) => Math.fround(1 / d)),
+    op,
+  );
 }
 
 /** Pads a rank ≤ 8 list to 8 entries (for array<vec4u, 2> uniforms). */

@@ -328,7 +328,19 @@ function backwardSg(g: Geometry, go: Tensor, q: Tensor, k: Tensor, v: Tensor, ta
     ctx.dispatch(
       { shader: 'window_attention_sg', entry: 'bwd_kv' },
       {
-        bindings: { qb: q.buffer, kb: k.buffer, vb: v.buffer, tbl, gob: go.buffer, fob: out.buffer, lse: lse.buffer, dkb: dk.buffer, dvb: dv.buffer, dsb: ds.buffer, dbp: dbp.buffer },
+        bindings: {
+          qb: q.buffer,
+          kb: k.buffer,
+          vb: v.buffer,
+          tbl,
+          gob: go.buffer,
+          fob: out.buffer,
+          lse: lse.buffer,
+          dkb: dk.buffer,
+          dvb: dv.buffer,
+          dsb: ds.buffer,
+          dbp: dbp.buffer,
+        },
         uniforms: un,
         workgroups: grid,
       },

@@ -47,7 +47,10 @@ export function batchNorm2dTrain(x: Tensor, weight: Tensor | null, bias: Tensor 
 export function batchNorm2dEval(x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
   checkInput('batchNorm2dEval', x, weight, bias);
   const C = x.shape[1];
-  for (const [n, t] of [['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+  for (const [n, t] of [
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+  ] as const) {
     if (t.rank !== 1 || t.shape[0] !== C) throw new Error(`lrdif: batchNorm2dEval: ${n} ${t.describe()} must be [${C}] for input ${x.describe()}`);
   }
   let s = rsqrt(addScalar(runningVar, eps));
@@ -60,7 +63,10 @@ export function batchNorm2dEval(x: Tensor, runningMean: Tensor, runningVar: Tens
 function checkInput(op: string, x: Tensor, weight: Tensor | null, bias: Tensor | null): void {
   if (x.rank !== 4) throw new Error(`lrdif: ${op}: input ${x.describe()} must be [N, C, H, W]`);
   const C = x.shape[1];
-  for (const [n, t] of [['weight', weight], ['bias', bias]] as const) {
+  for (const [n, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
     if (t && (t.rank !== 1 || t.shape[0] !== C)) throw new Error(`lrdif: ${op}: ${n} ${t.describe()} must be [${C}] for input ${x.describe()}`);
   }
 }

@@ -31,7 +31,10 @@ export class Conv2d extends Module {
     const k: [number, number] = typeof kernelSize === 'number' ? [kernelSize, kernelSize] : [kernelSize[0], kernelSize[1]];
     const groups = options.groups ?? 1;
     const bad = (what: string, v: unknown) => new Error(`lrdif: Conv2d(${inChannels}, ${outChannels}, ${JSON.stringify(kernelSize)}): ${what}, got ${JSON.stringify(v)}`);
-    for (const [what, v] of [['inChannels', inChannels], ['outChannels', outChannels]] as const) {
+    for (const [what, v] of [
+      ['inChannels', inChannels],
+      ['outChannels', outChannels],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw bad(`${what} must be a positive integer`, v);
     }
     if (!k.every((d) => Number.isInteger(d) && d >= 1)) throw bad('kernel size must be positive integers', kernelSize);

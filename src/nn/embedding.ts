@@ -13,7 +13,10 @@ export class Embedding extends Module {
     options: InitOptions = {},
   ) {
     super();
-    for (const [what, v] of [['numEmbeddings', numEmbeddings], ['embeddingDim', embeddingDim]] as const) {
+    for (const [what, v] of [
+      ['numEmbeddings', numEmbeddings],
+      ['embeddingDim', embeddingDim],
+    ] as const) {
       if (!Number.isInteger(v) || v < 0) throw new Error(`lrdif: Embedding: ${what} must be an integer ≥ 0, got ${v}`);
     }
     this.weight = this.registerParameter('weight', normalInit([numEmbeddings, embeddingDim], 1, resolveGenerator(options)));

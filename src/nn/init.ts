@@ -46,4 +46,3 @@ export function defaultWeightInit(shape: Shape, fanIn: number, generator?: Gener
 export function defaultBiasInit(shape: Shape, fanIn: number, generator?: Generator): Tensor {
   return uniformInit(shape, fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0, generator);
 }
-

@@ -49,20 +49,23 @@ export class AdamW extends Optimizer {
     const lr = this.lr;
     const n4 = Math.ceil(param.size / 4);
     const ctx = param.ctx;
-    ctx.dispatch({ shader: 'adamw' }, {
-      bindings: { param: param.buffer, grad: grad.buffer, exp_avg: state.tensors.exp_avg.buffer, exp_avg_sq: state.tensors.exp_avg_sq.buffer },
-      uniforms: {
-        n4,
-        decay: 1 - lr * this.weightDecay,
-        beta1: b1,
-        one_minus_beta1: 1 - b1,
-        beta2: b2,
-        one_minus_beta2: 1 - b2,
-        step_size: lr / (1 - b1 ** t),
-        inv_bc2_sqrt: 1 / Math.sqrt(1 - b2 ** t),
-        eps: this.eps,
+    ctx.dispatch(
+      { shader: 'adamw' },
+      {
+        bindings: { param: param.buffer, grad: grad.buffer, exp_avg: state.tensors.exp_avg.buffer, exp_avg_sq: state.tensors.exp_avg_sq.buffer },
+        uniforms: {
+          n4,
+          decay: 1 - lr * this.weightDecay,
+          beta1: b1,
+          one_minus_beta1: 1 - b1,
+          beta2: b2,
+          one_minus_beta2: 1 - b2,
+          step_size: lr / (1 - b1 ** t),
+          inv_bc2_sqrt: 1 / Math.sqrt(1 - b2 ** t),
+          eps: this.eps,
+        },
+        workgroups: ctx.grid(Math.ceil(n4 / 256)),
       },
-      workgroups: ctx.grid(Math.ceil(n4 / 256)),
-    });
+    );
   }
 }

@@ -34,28 +34,37 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): Tensor 
   const factor = alloc([1]);
   let offset = 0;
   for (let i = 0; i < grads.length; i++) {
-    ctx.dispatch({ shader: 'grad_norm', entry: 'partial' }, {
-      bindings: { grad: grads[i].buffer, partials: partials.buffer },
-      uniforms: { n: grads[i].size, offset },
-      workgroups: [counts[i]],
-    });
+    ctx.dispatch(
+      { shader: 'grad_norm', entry: 'partial' },
+      {
+        bindings: { grad: grads[i].buffer, partials: partials.buffer },
+        uniforms: { n: grads[i].size, offset },
+        workgroups: [counts[i]],
+      },
+    );
     offset += counts[i];
   }
-  ctx.dispatch({ shader: 'grad_norm', entry: 'finish' }, {
-    bindings: { partials: partials.buffer, norm: norm.buffer, factor: factor.buffer },
-    uniforms: { n: total, max_norm: maxNorm },
-    workgroups: [1],
-  });
+  ctx.dispatch(
+    { shader: 'grad_norm', entry: 'finish' },
+    {
+      bindings: { partials: partials.buffer, norm: norm.buffer, factor: factor.buffer },
+      uniforms: { n: total, max_norm: maxNorm },
+      workgroups: [1],
+    },
+  );
   // Gradients may share storage (e.g. both inputs of an add receive the same tensor): scale each storage once.
   const scaled = new Set<Storage>();
   for (const g of grads) {
     if (scaled.has(g.storage)) continue;
     scaled.add(g.storage);
-    ctx.dispatch({ shader: 'grad_norm', entry: 'apply' }, {
-      bindings: { grad: g.buffer, factor: factor.buffer },
-      uniforms: { n: g.size },
-      workgroups: grid1d(ctx, g.size),
-    });
+    ctx.dispatch(
+      { shader: 'grad_norm', entry: 'apply' },
+      {
+        bindings: { grad: g.buffer, factor: factor.buffer },
+        uniforms: { n: g.size },
+        workgroups: grid1d(ctx, g.size),
+      },
+    );
   }
   partials.dispose();
   factor.dispose();

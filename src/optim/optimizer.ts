@@ -127,14 +127,17 @@ export abstract class Optimizer {
     const byKey = new Map(this.entries.map((e) => [e.key, e]));
     const unknown = [...dict.state.keys()].filter((k) => !byKey.has(k));
     if (unknown.length) {
-      throw new Error(`lrdif: ${this.opName}.loadStateDict: state for unknown parameter(s) ${unknown.map((k) => `'${k}'`).join(', ')} (parameters: ${[...byKey.keys()].join(', ')})`);
+      throw new Error(
+        `lrdif: ${this.opName}.loadStateDict: state for unknown parameter(s) ${unknown.map((k) => `'${k}'`).join(', ')} (parameters: ${[...byKey.keys()].join(', ')})`,
+      );
     }
     // Validate everything before touching anything.
     for (const [key, s] of dict.state) {
       const p = byKey.get(key)!.param;
       const fresh = this.initSlots(p);
       for (const slot of Object.keys(s.tensors)) {
-        if (!fresh.includes(slot)) throw new Error(`lrdif: ${this.opName}.loadStateDict: parameter '${key}': unknown state slot '${slot}' (expected: ${fresh.join(', ') || 'none'})`);
+        if (!fresh.includes(slot))
+          throw new Error(`lrdif: ${this.opName}.loadStateDict: parameter '${key}': unknown state slot '${slot}' (expected: ${fresh.join(', ') || 'none'})`);
         const t = s.tensors[slot];
         if (!sameShape(t.shape, p.shape) || t.dtype !== 'f32') {
           throw new Error(`lrdif: ${this.opName}.loadStateDict: parameter '${key}' slot '${slot}': expected shape ${fmtShape(p.shape)} f32, got ${t.describe()}`);

@@ -17,15 +17,22 @@ export interface LoadedPretrained {
 }
 
 /** Checks a shipped model's bytes against its card and the card against the checkpoint (reads no tensor). */
-export async function checkPretrained(modelBytes: Uint8Array, cardText: string, where: { model: string; card: string }): Promise<{ reader: SafetensorsReader; meta: CheckpointMeta; card: PretrainedCard }> {
+export async function checkPretrained(
+  modelBytes: Uint8Array,
+  cardText: string,
+  where: { model: string; card: string },
+): Promise<{ reader: SafetensorsReader; meta: CheckpointMeta; card: PretrainedCard }> {
   const card = parseCard(cardText, where.card);
   const sha = await sha256Hex(modelBytes);
-  if (sha !== card.model.sha256) throw new PretrainedError(`${where.model} is damaged or not the packaged file: its sha256 is ${sha.slice(0, 12)}…, the card says ${card.model.sha256.slice(0, 12)}…`);
+  if (sha !== card.model.sha256)
+    throw new PretrainedError(`${where.model} is damaged or not the packaged file: its sha256 is ${sha.slice(0, 12)}…, the card says ${card.model.sha256.slice(0, 12)}…`);
   const reader = SafetensorsReader.fromBytes(modelBytes, where.model);
   const meta = readCheckpointMeta(reader);
   if (meta.stage !== 2) throw new PretrainedError(`${where.model} is a stage-${meta.stage} checkpoint; a shipped model is a stage-2 one`);
   if (meta.config.variant !== card.variant || JSON.stringify(meta.classNames) !== JSON.stringify(card.classes)) {
-    throw new PretrainedError(`${where.model} does not match ${where.card} (variant ${meta.config.variant} vs ${card.variant}; classes ${meta.classNames.join(', ')} vs ${card.classes.join(', ')})`);
+    throw new PretrainedError(
+      `${where.model} does not match ${where.card} (variant ${meta.config.variant} vs ${card.variant}; classes ${meta.classNames.join(', ')} vs ${card.classes.join(', ')})`,
+    );
   }
   return { reader, meta, card };
 }

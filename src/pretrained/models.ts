@@ -134,10 +134,7 @@ export function cardSummary(card: PretrainedCard): string {
 /** A Markdown table of the cards' figures (the README's table, written by the packaging script). */
 export function cardsTable(cards: readonly PretrainedCard[]): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
-  const rows = [
-    '| model | `--model` | trained on | test images | test accuracy | mean per-class | val accuracy | model file | recipe |',
-    '|---|---|---|---|---|---|---|---|---|',
-  ];
+  const rows = ['| model | `--model` | trained on | test images | test accuracy | mean per-class | val accuracy | model file | recipe |', '|---|---|---|---|---|---|---|---|---|'];
   for (const c of cards) {
     const data = String((c.training.data as { name?: string }).name ?? c.variant);
     const val = c.results.val ? pct(c.results.val.accuracy) : '-';

@@ -79,9 +79,11 @@ export interface CardInputs {
 /** The model card of a packaged run; every figure is read from the run's files. */
 export function buildCard(i: CardInputs): PretrainedCard {
   const { meta, result, entry } = i;
-  if (result && (result.stage !== 2 || result.split !== 'test')) throw new Error(`lrdif: package: result.json of ${i.source} is not a stage-2 test result (stage ${JSON.stringify(result.stage)}, split ${JSON.stringify(result.split)})`);
+  if (result && (result.stage !== 2 || result.split !== 'test'))
+    throw new Error(`lrdif: package: result.json of ${i.source} is not a stage-2 test result (stage ${JSON.stringify(result.stage)}, split ${JSON.stringify(result.split)})`);
   const selected = result ? (result.selected_epoch as number) : meta.epoch;
-  if (selected !== meta.epoch) throw new Error(`lrdif: package: result.json reports epoch ${selected} but the checkpoint holds epoch ${meta.epoch}: package the run's best.safetensors`);
+  if (selected !== meta.epoch)
+    throw new Error(`lrdif: package: result.json reports epoch ${selected} but the checkpoint holds epoch ${meta.epoch}: package the run's best.safetensors`);
   const unfinished = result ? undefined : `the best epoch so far, ${meta.epoch} of ${i.plannedEpochs ?? '?'}, of a run still training: no test figures yet`;
   const valLine = i.metrics.find((m) => m.type === 'eval' && m.split === 'val' && m.epoch === selected) ?? null;
   const cfg = meta.config as unknown as Record<string, unknown>;
@@ -108,14 +110,27 @@ export function buildCard(i: CardInputs): PretrainedCard {
     classes: [...meta.classNames],
     imageSize: meta.config.imageSize,
     config: cfg,
-    model: { file: PRETRAINED_FILES.model, bytes: i.model.bytes, sha256: i.model.sha256, parameters: i.model.parameters, stage: 2, epoch: meta.epoch, step: meta.step, noiseSeed: typeof rng.seed === 'number' ? rng.seed : 0 },
+    model: {
+      file: PRETRAINED_FILES.model,
+      bytes: i.model.bytes,
+      sha256: i.model.sha256,
+      parameters: i.model.parameters,
+      stage: 2,
+      epoch: meta.epoch,
+      step: meta.step,
+      noiseSeed: typeof rng.seed === 'number' ? rng.seed : 0,
+    },
     encoders: {
       image:
         meta.config.imageEncoder === 'faceapi-expression'
           ? "face-api's FaceExpressionNet (pooled 256-d features, frozen), weights from the installed @vladmandic/face-api package"
           : 'CLIP image tower (frozen), shipped in clip/',
       landmarks: "face-api's 68-point landmark net (feature taps, frozen), weights from the installed @vladmandic/face-api package",
-      clip: { ...portableClipRecord(meta.clip), neededForInference: needsClip, ...(needsClip ? {} : { note: 'stage 2 reads no text embedding and this config takes E_I from face-api, so inference runs no CLIP' }) },
+      clip: {
+        ...portableClipRecord(meta.clip),
+        neededForInference: needsClip,
+        ...(needsClip ? {} : { note: 'stage 2 reads no text embedding and this config takes E_I from face-api, so inference runs no CLIP' }),
+      },
     },
     training: {
       data: {

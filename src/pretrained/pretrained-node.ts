@@ -18,7 +18,17 @@ import { CheckpointError, type CheckpointMeta } from '../train/checkpoint.js';
 import { openCheckpoint } from '../train/run-node.js';
 import { runPrediction, type PredictResult } from '../train/predict-node.js';
 import type { Log } from '../train/session-node.js';
-import { PRETRAINED_DIR, PRETRAINED_FILES, PRETRAINED_NAMES, PretrainedError, parseCard, pretrainedEntry, type BaselineFigures, type PretrainedCard, type PretrainedEntry } from './models.js';
+import {
+  PRETRAINED_DIR,
+  PRETRAINED_FILES,
+  PRETRAINED_NAMES,
+  PretrainedError,
+  parseCard,
+  pretrainedEntry,
+  type BaselineFigures,
+  type PretrainedCard,
+  type PretrainedEntry,
+} from './models.js';
 import { buildCard, inferenceCheckpoint, inferenceNeedsClip } from './package.js';
 import { loadPretrainedFromBytes, type LoadedPretrained } from './load.js';
 
@@ -36,7 +46,9 @@ export function pretrainedRoot(): string {
     if (fs.existsSync(p)) return p;
     dir = path.dirname(dir);
   }
-  throw new PretrainedError(`the shipped models are missing: no ${PRETRAINED_DIR}/ above ${path.dirname(fileURLToPath(import.meta.url))} (a package built without its assets?); ${HOW_TO_PACKAGE}`);
+  throw new PretrainedError(
+    `the shipped models are missing: no ${PRETRAINED_DIR}/ above ${path.dirname(fileURLToPath(import.meta.url))} (a package built without its assets?); ${HOW_TO_PACKAGE}`,
+  );
 }
 
 export interface PretrainedPaths {
@@ -74,7 +86,9 @@ export function openPretrained(name: string, root: string = pretrainedRoot()): O
   if (info.name !== entry.name) throw new PretrainedError(`${cardFile} describes the model '${info.name}', not '${entry.name}'`);
   const sha = sha256File(model);
   if (sha !== info.model.sha256) {
-    throw new PretrainedError(`${model} is damaged or not the packaged file: its sha256 is ${sha.slice(0, 12)}…, the card says ${info.model.sha256.slice(0, 12)}…; ${HOW_TO_PACKAGE}`);
+    throw new PretrainedError(
+      `${model} is damaged or not the packaged file: its sha256 is ${sha.slice(0, 12)}…, the card says ${info.model.sha256.slice(0, 12)}…; ${HOW_TO_PACKAGE}`,
+    );
   }
   let meta: CheckpointMeta;
   try {
@@ -87,7 +101,8 @@ export function openPretrained(name: string, root: string = pretrainedRoot()): O
   const problems: string[] = [];
   if (meta.stage !== 2) problems.push(`it is a stage-${meta.stage} checkpoint (inference needs stage 2)`);
   if (meta.config.variant !== entry.variant) problems.push(`its variant is ${meta.config.variant}, expected ${entry.variant}`);
-  if (JSON.stringify(meta.classNames) !== JSON.stringify(info.classes)) problems.push(`its classes (${meta.classNames.join(', ')}) differ from the card's (${info.classes.join(', ')})`);
+  if (JSON.stringify(meta.classNames) !== JSON.stringify(info.classes))
+    problems.push(`its classes (${meta.classNames.join(', ')}) differ from the card's (${info.classes.join(', ')})`);
   const clipDir = path.join(dir, PRETRAINED_FILES.clip);
   const needsClip = inferenceNeedsClip(meta.config);
   if (needsClip && !fs.existsSync(clipDir)) problems.push(`its config takes E_I from CLIP but ${clipDir} is missing`);
@@ -124,7 +139,12 @@ function readJson(file: string): Record<string, unknown> | null {
 
 /** The baselines of the run's baseline.json (in the run folder or beside it) scored on the same test split. */
 function findBaselines(runDir: string, data: string, n: number, log: Log): BaselineFigures[] {
-  const candidates = [path.join(runDir, 'baseline.json'), path.join(runDir, 'baseline', 'baseline.json'), path.join(runDir, '..', 'baseline.json'), path.join(runDir, '..', 'baseline', 'baseline.json')];
+  const candidates = [
+    path.join(runDir, 'baseline.json'),
+    path.join(runDir, 'baseline', 'baseline.json'),
+    path.join(runDir, '..', 'baseline.json'),
+    path.join(runDir, '..', 'baseline', 'baseline.json'),
+  ];
   for (const file of candidates) {
     const b = readJson(file) as { data?: { dir?: string; test_images?: number }; cnn?: Record<string, unknown>; faceapi?: Record<string, unknown> } | null;
     if (!b) continue;
@@ -133,7 +153,8 @@ function findBaselines(runDir: string, data: string, n: number, log: Log): Basel
       continue;
     }
     const out: BaselineFigures[] = [];
-    if (b.cnn) out.push({ what: 'plain CNN (lrdif baseline cnn)', n: b.cnn.n as number, accuracy: b.cnn.accuracy as number, mean_class_accuracy: b.cnn.mean_class_accuracy as number });
+    if (b.cnn)
+      out.push({ what: 'plain CNN (lrdif baseline cnn)', n: b.cnn.n as number, accuracy: b.cnn.accuracy as number, mean_class_accuracy: b.cnn.mean_class_accuracy as number });
     if (b.faceapi) {
       out.push({
         what: "face-api's expression net, zero-shot (lrdif baseline faceapi)",
@@ -160,7 +181,10 @@ export function verificationImages(data: string | null, count = 8): { files: str
     for (const c of fs.readdirSync(test).sort()) {
       const dir = path.join(test, c);
       if (!fs.statSync(dir).isDirectory()) continue;
-      const f = fs.readdirSync(dir).filter((x) => /\.(png|jpe?g)$/i.test(x)).sort()[0];
+      const f = fs
+        .readdirSync(dir)
+        .filter((x) => /\.(png|jpe?g)$/i.test(x))
+        .sort()[0];
       if (f) out.push(path.join(dir, f));
       if (out.length >= count) break;
     }
@@ -222,7 +246,8 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
   const runStage2 = readJson(path.join(runDir, 'run.json'));
   const result = readJson(path.join(runDir, 'result.json'));
   if (!runStage2) throw new Error(`lrdif: package: ${path.join(runDir, 'run.json')} does not exist`);
-  if (!result && !o.unfinished) throw new Error(`lrdif: package: ${path.join(runDir, 'result.json')} does not exist (the run has not finished: result.json is written after the test evaluation)`);
+  if (!result && !o.unfinished)
+    throw new Error(`lrdif: package: ${path.join(runDir, 'result.json')} does not exist (the run has not finished: result.json is written after the test evaluation)`);
   if (result && o.unfinished) o.log(`package: ${runDir} has finished: packaged with its test figures`);
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const metrics = fs.existsSync(metricsFile)
@@ -265,7 +290,10 @@ export async function packagePretrained(o: PackageOptions): Promise<{ card: Pret
     const want = await predict(source, clipDir);
     const got = await predict(model, clipDir);
     const diff = maxProbabilityDifference(want, got);
-    if (!(diff <= tolerance)) throw new Error(`lrdif: package: the packaged model's probabilities differ from ${source}'s by up to ${diff} on ${images.length} images (tolerance ${tolerance}); nothing was replaced`);
+    if (!(diff <= tolerance))
+      throw new Error(
+        `lrdif: package: the packaged model's probabilities differ from ${source}'s by up to ${diff} on ${images.length} images (tolerance ${tolerance}); nothing was replaced`,
+      );
     o.log(`package: ${entry.name}: the packaged model gives the source checkpoint's probabilities on ${images.length} images (largest difference ${diff})`);
     const from1 = (meta.train as { from?: string }).from;
     // run.json keeps a run's first options; a resumed run may have changed its epochs, which its

@@ -38,7 +38,20 @@ export interface RecipeExpect {
 const STAGE1_EPOCHS = 5;
 /** The final runs' stage 2 was cut from 8 to 6 epochs (resumed with --epochs 6; constant LR: the same as 6 from the start). */
 const STAGE2_EPOCHS = 6;
-const COMMON_EXPECT = { format: 'folder', batch: 32, lr: 0.001, schedule: 'constant', augment: false, testFraction: 0.2, valFraction: 0.15, splitSeed: 0, seed: 0, clip: null, clipSeed: 0, degradeOnTheFly: false };
+const COMMON_EXPECT = {
+  format: 'folder',
+  batch: 32,
+  lr: 0.001,
+  schedule: 'constant',
+  augment: false,
+  testFraction: 0.2,
+  valFraction: 0.15,
+  splitSeed: 0,
+  seed: 0,
+  clip: null,
+  clipSeed: 0,
+  degradeOnTheFly: false,
+};
 
 /** Data folder name of a model's degraded faces under `work/data/`. */
 export function recipeDataName(name: PretrainedName): string {
@@ -51,17 +64,55 @@ export function recipeSteps(name: PretrainedName, p: RecipePaths): RecipeStep[] 
   const common = ['--data', data, '--format', 'folder', '--batch', '32', '--lr', '1e-3', '--schedule', 'constant', '--no-augment', '--plain', '--cache', `${p.work}/cache`];
   const variant = name === 'lowlight' ? ['--variant', 'lowlight'] : [];
   return [
-    { what: `degrade faces-real as ${name === 'udc' ? 'an under-display camera' : 'low light'} sees it`, args: ['synth', '--degradation', name, '--data', p.faces, '--format', 'folder', '--out', data, '--seed', '0', '--plain'] },
+    {
+      what: `degrade faces-real as ${name === 'udc' ? 'an under-display camera' : 'low light'} sees it`,
+      args: ['synth', '--degradation', name, '--data', p.faces, '--format', 'folder', '--out', data, '--seed', '0', '--plain'],
+    },
     {
       what: 'stage 1',
       args: [
-        'train', '--stage', '1', ...common, '--config', 'tiny', '--set', 'imageSize=32', '--set', 'window=2', '--epochs', String(STAGE1_EPOCHS),
-        '--set', 'inputNorm=exposure', '--set', 'imageEncoder=faceapi-expression', '--set', 'classBalance=sqrtInverse', ...variant, '--out', `${run}/s1`,
+        'train',
+        '--stage',
+        '1',
+        ...common,
+        '--config',
+        'tiny',
+        '--set',
+        'imageSize=32',
+        '--set',
+        'window=2',
+        '--epochs',
+        String(STAGE1_EPOCHS),
+        '--set',
+        'inputNorm=exposure',
+        '--set',
+        'imageEncoder=faceapi-expression',
+        '--set',
+        'classBalance=sqrtInverse',
+        ...variant,
+        '--out',
+        `${run}/s1`,
       ],
     },
     {
       what: 'stage 2',
-      args: ['train', '--stage', '2', ...common, '--from', `${run}/s1/best.safetensors`, '--epochs', String(STAGE2_EPOCHS), '--parameterisation', 'x0', '--timesteps', '4', ...variant, '--out', `${run}/s2`],
+      args: [
+        'train',
+        '--stage',
+        '2',
+        ...common,
+        '--from',
+        `${run}/s1/best.safetensors`,
+        '--epochs',
+        String(STAGE2_EPOCHS),
+        '--parameterisation',
+        'x0',
+        '--timesteps',
+        '4',
+        ...variant,
+        '--out',
+        `${run}/s2`,
+      ],
     },
   ];
 }

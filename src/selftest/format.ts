@@ -45,7 +45,9 @@ export function formatHeaderRow(): string {
 }
 
 export function formatRow(r: CheckResult): string {
-  return COLUMNS.map((c) => cell(c.get(r), c.width, c.right)).join('  ').trimEnd();
+  return COLUMNS.map((c) => cell(c.get(r), c.width, c.right))
+    .join('  ')
+    .trimEnd();
 }
 
 /** Failures with their reason, skipped variants, the variants forced and the totals. */
@@ -69,6 +71,9 @@ export function formatSummary(rep: SelftestReport): string {
   }
   lines.push('', 'kernel variants forced');
   for (const [family, settings] of Object.entries(rep.forced)) lines.push(`  ${family}: ${settings!.join(', ')}`);
-  lines.push('', `${rep.ok ? 'PASS' : 'FAIL'}: ${rep.passed} passed, ${rep.failed} failed, ${rep.skipped} skipped in ${rep.seconds} s${rep.quick ? ' (--quick)' : ''} on ${rep.device.adapter.summary}`);
+  lines.push(
+    '',
+    `${rep.ok ? 'PASS' : 'FAIL'}: ${rep.passed} passed, ${rep.failed} failed, ${rep.skipped} skipped in ${rep.seconds} s${rep.quick ? ' (--quick)' : ''} on ${rep.device.adapter.summary}`,
+  );
   return lines.join('\n');
 }

@@ -110,7 +110,15 @@ export async function runChecks(ctx: GpuContext, checks: SelftestCheck[], option
         const m = await c.run();
         await ctx.sync();
         const pass = m.ratio <= 1;
-        result = { ...base, status: m.skipped ? 'skip' : pass ? 'pass' : 'fail', maxError: finiteOrNull(m.maxError), ratio: finiteOrNull(m.ratio), tolerance: m.tolerance, ms: 0, detail: m.skipped ?? m.detail };
+        result = {
+          ...base,
+          status: m.skipped ? 'skip' : pass ? 'pass' : 'fail',
+          maxError: finiteOrNull(m.maxError),
+          ratio: finiteOrNull(m.ratio),
+          tolerance: m.tolerance,
+          ms: 0,
+          detail: m.skipped ?? m.detail,
+        };
         forcedSettings(c.tuning, forced);
       } catch (e) {
         result = { ...base, status: 'fail', maxError: null, ratio: null, tolerance: '-', ms: 0, detail: `threw: ${(e as Error).message}` };

@@ -102,7 +102,10 @@ function int(reader: SafetensorsReader, key: string): number {
 export function readCheckpointMeta(reader: SafetensorsReader): CheckpointMeta {
   const fmt = reader.metadata.format;
   if (fmt !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(reader.file, fmt === undefined ? 'not an lrdif checkpoint (no __metadata__.format)' : `unknown format ${JSON.stringify(fmt)} (expected ${CHECKPOINT_FORMAT})`);
+    throw new CheckpointError(
+      reader.file,
+      fmt === undefined ? 'not an lrdif checkpoint (no __metadata__.format)' : `unknown format ${JSON.stringify(fmt)} (expected ${CHECKPOINT_FORMAT})`,
+    );
   }
   const stage = int(reader, 'stage');
   if (stage !== 1 && stage !== 2) throw new CheckpointError(reader.file, `__metadata__.stage must be 1 or 2, got ${stage}`);

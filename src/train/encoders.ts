@@ -186,7 +186,10 @@ export class FaceExpressionEmbedder implements ImageEmbedder {
   features(x01: Tensor): Tensor {
     return noGrad(() =>
       tidy(() => {
-        const x = x01.shape[2] === LANDMARK_INPUT && x01.shape[3] === LANDMARK_INPUT ? x01 : clamp(resize(x01, LANDMARK_INPUT, LANDMARK_INPUT, { mode: 'bilinear', antialias: true }), 0, 1);
+        const x =
+          x01.shape[2] === LANDMARK_INPUT && x01.shape[3] === LANDMARK_INPUT
+            ? x01
+            : clamp(resize(x01, LANDMARK_INPUT, LANDMARK_INPUT, { mode: 'bilinear', antialias: true }), 0, 1);
         return this.net.extractor.forward(x);
       }),
     );
@@ -266,8 +269,14 @@ export class FrozenEncoders {
       tidy(() => {
         let x = x01;
         if (x.shape[2] !== s || x.shape[3] !== s) x = clamp(resize(x01, s, s, { mode: 'bicubic', antialias: true }), 0, 1);
-        const scale = tensor(CLIP_STD.map((v) => 1 / v), [1, 3, 1, 1]);
-        const shift = tensor(CLIP_MEAN.map((m, c) => -m / CLIP_STD[c]), [1, 3, 1, 1]);
+        const scale = tensor(
+          CLIP_STD.map((v) => 1 / v),
+          [1, 3, 1, 1],
+        );
+        const shift = tensor(
+          CLIP_MEAN.map((m, c) => -m / CLIP_STD[c]),
+          [1, 3, 1, 1],
+        );
         return add(mul(x, scale), shift);
       }),
     );

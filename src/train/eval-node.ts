@@ -61,7 +61,12 @@ export function evalSpec(meta: CheckpointMeta, o: Pick<EvalRunOptions, 'degrade'
   return { imageSize: meta.config.imageSize, resize: MODEL_RESIZE, degrade, augment: null, seed: train.settings?.seed ?? 0, ...configPipelineFields(meta.config) };
 }
 
-export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, progress?: { embed?: (split: string, p: EmbedProgress) => void; batch?: (done: number, total: number) => void; tsne?: (it: number, total: number) => void }): Promise<EvalRunResult> {
+export async function runEvaluation(
+  o: EvalRunOptions,
+  log: Log,
+  warn: Log,
+  progress?: { embed?: (split: string, p: EmbedProgress) => void; batch?: (done: number, total: number) => void; tsne?: (it: number, total: number) => void },
+): Promise<EvalRunResult> {
   const { reader, meta } = openCheckpoint(o.ckpt);
   let model: LrdifModel | null = null;
   let session: Session | null = null;
@@ -76,7 +81,19 @@ export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, prog
       // folder or file), and the validation split the run carved (same fraction and seed), so --split val/train are the run's
       const rec = meta.train as { selectOn?: string; valFraction?: number; splitSeed?: number };
       const valFraction = rec.selectOn === 'val' && typeof rec.valFraction === 'number' ? rec.valFraction : 0;
-      session = await Session.open({ dir: o.data, format: o.format, splitSeed: valFraction ? (rec.splitSeed ?? o.splitSeed) : o.splitSeed, testFraction: o.testFraction, valFraction, classes: meta.classNames }, enc, log, warn);
+      session = await Session.open(
+        {
+          dir: o.data,
+          format: o.format,
+          splitSeed: valFraction ? (rec.splitSeed ?? o.splitSeed) : o.splitSeed,
+          testFraction: o.testFraction,
+          valFraction,
+          classes: meta.classNames,
+        },
+        enc,
+        log,
+        warn,
+      );
     } catch (e) {
       enc.dispose();
       throw e;
@@ -123,7 +140,8 @@ export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, prog
     json.collapse = collapse ? { kind: collapse.kind, class: collapse.className, share: collapse.share, message: collapse.message } : null;
     if (collapse) text2 = `warning: ${collapse.message}\n${text2}`;
     const trained = (meta.metrics as { collapse?: { kind: string; class: string | null; split: string } | null }).collapse;
-    if (trained && !collapse) text2 = `note: when this checkpoint was written, training saw a collapse (${trained.kind}${trained.class ? `: '${trained.class}'` : ''} on ${trained.split})\n${text2}`;
+    if (trained && !collapse)
+      text2 = `note: when this checkpoint was written, training saw a collapse (${trained.kind}${trained.class ? `: '${trained.class}'` : ''} on ${trained.split})\n${text2}`;
     if (o.out) {
       const title = `${meta.config.variant === 'lowlight' ? 'LLDif' : 'LRDif'} stage ${meta.stage} on ${ds.name}/${o.split}: ${(100 * r.accuracy).toFixed(2)}%`;
       writeFileAtomic(path.join(o.out, 'confusion.svg'), confusionMatrixSvg(r.confusion, r.classNames, title));
@@ -134,7 +152,11 @@ export async function runEvaluation(o: EvalRunOptions, log: Log, warn: Log, prog
       const E = result.featureDim;
       // a seeded subsample when there are more points than --tsne-max
       let pick = Array.from({ length: n }, (_, i) => i);
-      if (n > o.tsneMax) pick = new HostRandom(0, 0x7453).shuffle(pick).slice(0, o.tsneMax).sort((a, b) => a - b);
+      if (n > o.tsneMax)
+        pick = new HostRandom(0, 0x7453)
+          .shuffle(pick)
+          .slice(0, o.tsneMax)
+          .sort((a, b) => a - b);
       const x = new Float64Array(pick.length * E);
       pick.forEach((p, i) => x.set(result.features!.subarray(p * E, (p + 1) * E), i * E));
       const labels = Int32Array.from(pick.map((p) => result.labels[p]));

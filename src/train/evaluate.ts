@@ -57,13 +57,27 @@ export async function evaluate(
   enc: FrozenEncoders,
   spec: PipelineSpec,
   textTable: Tensor,
-  opts: { batchSize?: number; features?: boolean; classNames?: readonly string[]; tapCache?: LandmarkTapCache; prefetch?: boolean; onBatch?: (done: number, total: number) => void } = {},
+  opts: {
+    batchSize?: number;
+    features?: boolean;
+    classNames?: readonly string[];
+    tapCache?: LandmarkTapCache;
+    prefetch?: boolean;
+    onBatch?: (done: number, total: number) => void;
+  } = {},
 ): Promise<EvalResult> {
   const K = model.config.numClasses;
   const E = model.config.embedDim;
   const wasTraining = model.training;
   model.eval();
-  const loader = new DataLoader(split.dataset, { batchSize: opts.batchSize ?? 32, size: spec.imageSize, shuffle: false, augment: false, resize: spec.resize, prefetch: opts.prefetch ?? true });
+  const loader = new DataLoader(split.dataset, {
+    batchSize: opts.batchSize ?? 32,
+    size: spec.imageSize,
+    shuffle: false,
+    augment: false,
+    resize: spec.resize,
+    prefetch: opts.prefetch ?? true,
+  });
   const probs: number[] = [];
   const labels: number[] = [];
   const local: number[] = [];
@@ -109,4 +123,3 @@ export async function evaluate(
     featureDim: E,
   };
 }
-

@@ -122,9 +122,22 @@ export const TRAIN_OPTIONS: Declarations = {
     resume: 'fixed',
     scope: 'shared',
   },
-  clip: { help: 'CLIP weights (a Hugging Face / OpenCLIP folder or .safetensors file); default: the tiny random CLIP', kind: { type: 'string', arg: 'dir' }, default: null, resume: 'fixed', scope: 'shared' },
+  clip: {
+    help: 'CLIP weights (a Hugging Face / OpenCLIP folder or .safetensors file); default: the tiny random CLIP',
+    kind: { type: 'string', arg: 'dir' },
+    default: null,
+    resume: 'fixed',
+    scope: 'shared',
+  },
   clipSeed: { help: 'seed of the tiny random CLIP', kind: int(0), default: 0, resume: 'fixed', scope: 'shared' },
-  config: { help: 'tiny, reference, or a JSON file of config fields over reference', kind: { type: 'string', arg: 'name' }, default: 'reference', stage: 1, resume: 'fixed', scope: 'shared' },
+  config: {
+    help: 'tiny, reference, or a JSON file of config fields over reference',
+    kind: { type: 'string', arg: 'name' },
+    default: 'reference',
+    stage: 1,
+    resume: 'fixed',
+    scope: 'shared',
+  },
   set: { help: 'override a config field (repeatable), e.g. --set imageSize=32 --set window=2', kind: { type: 'set' }, default: {}, stage: 1, resume: 'fixed', scope: 'shared' },
   variant: { help: 'udc (LRDif) or lowlight (LLDif): the degradation the model is for', kind: choice('udc', 'lowlight'), default: null, resume: 'fixed', scope: 'shared' },
   degradeOnTheFly: { help: 'degrade the (clean) images per batch, each image with its own seed', kind: { type: 'flag' }, default: false, resume: 'fixed', scope: 'shared' },
@@ -140,7 +153,13 @@ export const TRAIN_OPTIONS: Declarations = {
   warmup: { help: 'linear warm-up steps', kind: int(0), default: 0, resume: 'fixed', scope: 'shared' },
   gradClip: { help: 'clip the global gradient norm (0: off)', kind: num(0), default: 0, resume: 'fixed', scope: 'shared' },
   seed: { help: 'seed of the weights, order, augmentation and noise', kind: int(0), default: 0, resume: 'fixed', scope: 'shared' },
-  deterministic: { help: 'no timings in metrics.jsonl (reruns and resumed runs write identical files), no prefetch', kind: { type: 'flag' }, default: false, resume: 'fixed', scope: 'shared' },
+  deterministic: {
+    help: 'no timings in metrics.jsonl (reruns and resumed runs write identical files), no prefetch',
+    kind: { type: 'flag' },
+    default: false,
+    resume: 'fixed',
+    scope: 'shared',
+  },
   from: { help: 'the stage-1 checkpoint to start from', kind: { type: 'string', arg: 'ckpt' }, default: null, stage: 2, resume: 'fixed', scope: 'train' },
   timesteps: { help: 'diffusion steps T (1…32)', kind: int(1, 32), default: null, stage: 2, resume: 'fixed', scope: 'train' },
   diffusion: { help: 'Ẑ₀ = FPEN_S2(e_img) without diffusion (Table 5, V1)', kind: { type: 'negated' }, default: null, stage: 2, resume: 'fixed', scope: 'train' },
@@ -149,7 +168,13 @@ export const TRAIN_OPTIONS: Declarations = {
   insertNoise: { help: 'start the training chain from ε alone (Table 5, V4)', kind: { type: 'negated' }, default: null, stage: 2, resume: 'fixed', scope: 'train' },
   parameterisation: { help: 'the denoiser predicts eps (paper Eq. 16) or x0 (DiffIR)', kind: choice('eps', 'x0'), default: null, stage: 2, resume: 'fixed', scope: 'train' },
   out: { help: 'run folder', kind: { type: 'string', arg: 'run' }, default: '', resume: 'fixed', scope: 'train', required: true },
-  cache: { help: 'embedding cache folder (default $LRDIF_CACHE_DIR or ~/.cache/lrdif/embeddings)', kind: { type: 'cache' }, default: undefined, resume: 'may-change', scope: 'shared' },
+  cache: {
+    help: 'embedding cache folder (default $LRDIF_CACHE_DIR or ~/.cache/lrdif/embeddings)',
+    kind: { type: 'cache' },
+    default: undefined,
+    resume: 'may-change',
+    scope: 'shared',
+  },
 };
 
 export const OPTION_NAMES = Object.keys(TRAIN_OPTIONS) as Array<keyof TrainRunOptions>;
@@ -245,9 +270,25 @@ export function upgradeRunOptions(raw: Record<string, unknown>): TrainRunOptions
 }
 
 /** The trainer's settings: a subset of the run options, same names. */
-export type TrainSettings = Pick<TrainRunOptions, 'stage' | 'epochs' | 'batch' | 'evalBatch' | 'lr' | 'weightDecay' | 'schedule' | 'warmup' | 'gradClip' | 'seed' | 'deterministic' | 'selectOn'>;
+export type TrainSettings = Pick<
+  TrainRunOptions,
+  'stage' | 'epochs' | 'batch' | 'evalBatch' | 'lr' | 'weightDecay' | 'schedule' | 'warmup' | 'gradClip' | 'seed' | 'deterministic' | 'selectOn'
+>;
 
-export const SETTING_NAMES: ReadonlyArray<keyof TrainSettings> = ['stage', 'epochs', 'batch', 'evalBatch', 'lr', 'weightDecay', 'schedule', 'warmup', 'gradClip', 'seed', 'deterministic', 'selectOn'];
+export const SETTING_NAMES: ReadonlyArray<keyof TrainSettings> = [
+  'stage',
+  'epochs',
+  'batch',
+  'evalBatch',
+  'lr',
+  'weightDecay',
+  'schedule',
+  'warmup',
+  'gradClip',
+  'seed',
+  'deterministic',
+  'selectOn',
+];
 
 export function settingsOf(o: TrainRunOptions): TrainSettings {
   return Object.fromEntries(SETTING_NAMES.map((k) => [k, o[k]])) as unknown as TrainSettings;

@@ -164,7 +164,8 @@ export class EmbeddingTable {
     const out = new Float32Array(global.length * P);
     global.forEach((g, r) => {
       const i = this.slot.get(g);
-      if (i === undefined || !this.present[i]) throw new Error(`lrdif: no image embedding for item ${names ? names(g) : g} (it could not be read when the embeddings were computed)`);
+      if (i === undefined || !this.present[i])
+        throw new Error(`lrdif: no image embedding for item ${names ? names(g) : g} (it could not be read when the embeddings were computed)`);
       out.set(this.rows.subarray(i * P, (i + 1) * P), r * P);
     });
     return tensor(out, [global.length, P]);
@@ -213,14 +214,33 @@ export async function buildEmbeddingTable(
   let computed = 0;
   if (misses.length) {
     // a private subset: what it skips is reported once, through the split itself (below)
-    const subDs = new ImageDataset(split.dataset.name, split.dataset.classNames, misses.map((i) => split.dataset.items[i]), split.dataset.source, { warn: () => {} });
-    const sub = new IndexedSplit(subDs, misses.map((i) => split.globalIndex[i]));
+    const subDs = new ImageDataset(
+      split.dataset.name,
+      split.dataset.classNames,
+      misses.map((i) => split.dataset.items[i]),
+      split.dataset.source,
+      { warn: () => {} },
+    );
+    const sub = new IndexedSplit(
+      subDs,
+      misses.map((i) => split.globalIndex[i]),
+    );
     const loader = new DataLoader(sub.dataset, { batchSize: opts.batchSize ?? 32, size, shuffle: false, augment: false, resize: spec.resize });
     let done = 0;
     for await (const b of loader.epoch(0)) {
       try {
         const g = b.indices.map((i) => sub.globalIndex[i]);
-        const xd = spec.degrade ? noGrad(() => degradeBatch(b.images, spec.degrade!.kind, spec.degrade!.config, g.map((gi) => imageSeed(spec.degrade!.seed, gi))).images) : b.images;
+        const xd = spec.degrade
+          ? noGrad(
+              () =>
+                degradeBatch(
+                  b.images,
+                  spec.degrade!.kind,
+                  spec.degrade!.config,
+                  g.map((gi) => imageSeed(spec.degrade!.seed, gi)),
+                ).images,
+            )
+          : b.images;
         const x = modelImages(xd, spec);
         if (x !== xd && xd !== b.images) xd.dispose();
         const e = await emb.embed(x);
@@ -384,7 +404,14 @@ export async function assembleBatch(
   const flipP = Math.fround(augment?.flipP ?? 0.5);
   const flips = global.map((_, i) => (u ? Math.fround(u[i * AUGMENT_UNIFORMS]) < flipP : false));
   const raw = noGrad(() =>
-    spec.degrade ? degradeBatch(b.images, spec.degrade.kind, spec.degrade.config, global.map((g) => imageSeed(spec.degrade!.seed, g))).images : b.images,
+    spec.degrade
+      ? degradeBatch(
+          b.images,
+          spec.degrade.kind,
+          spec.degrade.config,
+          global.map((g) => imageSeed(spec.degrade!.seed, g)),
+        ).images
+      : b.images,
   );
   const degraded = modelImages(raw, spec);
   if (degraded !== raw && raw !== b.images) raw.dispose();

@@ -131,7 +131,8 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
             parts.push(at(S));
             if (E !== S) encParts.push(at(E));
             if (b.shape[2] !== S && b.shape[2] !== E) b.dispose();
-            for (const f of found.faces) owners.push({ image: i, box: { x: f.box.x * ph.scaleX, y: f.box.y * ph.scaleY, width: f.box.width * ph.scaleX, height: f.box.height * ph.scaleY } });
+            for (const f of found.faces)
+              owners.push({ image: i, box: { x: f.box.x * ph.scaleX, y: f.box.y * ph.scaleY, width: f.box.width * ph.scaleX, height: f.box.height * ph.scaleY } });
             continue;
           }
           found.batch?.dispose();

@@ -97,7 +97,9 @@ export function acquireRunLock(dir: string, note: (m: string) => void): RunLock 
       );
     }
     if (other && other.host !== mine.host) {
-      throw new Error(`lrdif: train: ${dir} is locked by a process on host ${other.host} (pid ${other.pid}, started ${other.started}); if no run is using the folder, delete ${file}`);
+      throw new Error(
+        `lrdif: train: ${dir} is locked by a process on host ${other.host} (pid ${other.pid}, started ${other.started}); if no run is using the folder, delete ${file}`,
+      );
     }
     note(`lrdif: train: taking over the stale lock of ${dir} (${other ? `pid ${other.pid}, started ${other.started}, is no longer running` : 'unreadable lock file'})`);
     fs.rmSync(file, { force: true });

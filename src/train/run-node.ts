@@ -133,7 +133,10 @@ export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders
   const trained: Record<string, number> = stage === 1 ? { FPEN_S1: pc.fpenS1, UDCformer: pc.udcformer } : { FPEN_S2: pc.fpenS2, denoiser: pc.denoiser, UDCformer: pc.udcformer };
   const frozen: Record<string, number> = stage === 1 ? { FPEN_S2: pc.fpenS2, denoiser: pc.denoiser } : { FPEN_S1: pc.fpenS1 };
   const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
-  const list = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${n(v)}`).join(', ');
+  const list = (o: Record<string, number>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k} ${n(v)}`)
+      .join(', ');
   return (
     `trains ${n(sum(trained))} parameters (${list(trained)}); frozen: ${list(frozen)}` +
     (stage === 1 ? ' (unused until stage 2)' : ' (the target prior)') +
@@ -206,7 +209,10 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
       try {
         if (meta.stage !== 1) throw new CheckpointError(o.from, `is a stage-${meta.stage} checkpoint; --from takes a stage-1 one`);
         if (meta.clip.hash !== enc.clipRecord.hash) {
-          throw new CheckpointError(o.from, `was trained with other CLIP weights (sha256 ${meta.clip.hash.slice(0, 12)}…) than this run's (${enc.clipRecord.hash.slice(0, 12)}…); pass the same --clip`);
+          throw new CheckpointError(
+            o.from,
+            `was trained with other CLIP weights (sha256 ${meta.clip.hash.slice(0, 12)}…) than this run's (${enc.clipRecord.hash.slice(0, 12)}…); pass the same --clip`,
+          );
         }
         if (meta.classNames.join(',') !== classNames.join(',')) {
           throw new CheckpointError(o.from, `has classes ${meta.classNames.join(', ')}; the dataset has ${classNames.join(', ')}`);
@@ -260,7 +266,9 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
         (o.selectOn === 'val'
           ? `the best epoch is chosen on ${selection.length} validation images, then tested once on ${test!.length} test images`
           : `the best epoch is chosen on the ${selection.length} test images (the paper's protocol; optimistic)`) +
-        (o.stage === 2 ? `; T = ${config.timesteps} (${config.parameterisation}), diffusion ${config.diffusion ? 'on' : 'off'}, loss CE${config.lambdaKl > 0 ? ` + ${config.lambdaKl}·KL` : ''}, insert-noise ${config.insertNoise ? 'on' : 'off'}` : '') +
+        (o.stage === 2
+          ? `; T = ${config.timesteps} (${config.parameterisation}), diffusion ${config.diffusion ? 'on' : 'off'}, loss CE${config.lambdaKl > 0 ? ` + ${config.lambdaKl}·KL` : ''}, insert-noise ${config.insertNoise ? 'on' : 'off'}`
+          : '') +
         (spec.degrade ? `; ${spec.degrade.kind} degradation on the fly (seed ${spec.degrade.seed})` : ''),
     );
     const result = await trainStage({

@@ -114,7 +114,13 @@ export async function saveTinyClip(enc: FrozenEncoders, dir: string): Promise<Cl
  * drawn differently on this GPU without its saved copy, a CLIP file not on this machine) is no
  * error: the tiny random CLIP stands in, with a note.
  */
-export async function encodersForRecord(record: ClipRecord, override: string | null, cacheDir: string | null, log: Log, opts: { clipUnused?: boolean } = {}): Promise<FrozenEncoders> {
+export async function encodersForRecord(
+  record: ClipRecord,
+  override: string | null,
+  cacheDir: string | null,
+  log: Log,
+  opts: { clipUnused?: boolean } = {},
+): Promise<FrozenEncoders> {
   if (opts.clipUnused && !override) {
     const exact = record.kind === 'random-tiny' || fs.existsSync(record.path);
     if (exact) {
@@ -191,7 +197,12 @@ export class Session {
   ) {}
 
   static async open(data: DataChoice, encoders: FrozenEncoders, log: Log, warn: Log): Promise<Session> {
-    let ds = await loadDataset(data.format, data.dir, nodeDataSource(), { seed: data.splitSeed, testFraction: data.testFraction, warn, ...(data.classes ? { classes: data.classes } : {}) });
+    let ds = await loadDataset(data.format, data.dir, nodeDataSource(), {
+      seed: data.splitSeed,
+      testFraction: data.testFraction,
+      warn,
+      ...(data.classes ? { classes: data.classes } : {}),
+    });
     let carved = '';
     if (data.valFraction) {
       const v = carveValidation(ds, { fraction: data.valFraction, seed: data.splitSeed });

@@ -123,8 +123,8 @@ export function linePlotSvg(series: readonly LineSeries[], opts: { title: string
   let y0 = ys.length ? Math.min(...ys) : 0;
   let y1 = ys.length ? Math.max(...ys) : 1;
   if (opts.percent) {
-    y0 = Math.max(0, Math.floor((y0 * 10) - 0.5) / 10);
-    y1 = Math.min(1, Math.ceil((y1 * 10) + 0.5) / 10);
+    y0 = Math.max(0, Math.floor(y0 * 10 - 0.5) / 10);
+    y1 = Math.min(1, Math.ceil(y1 * 10 + 0.5) / 10);
   }
   if (y1 - y0 < 1e-9) {
     y0 -= 0.05;

@@ -96,7 +96,9 @@ export function table5Markdown(r: SweepResult, dataName: string, baseT: number):
   if (r.stage1) lines.push(`| LRDif_S1 (label as input) | - | ✓ | - | - | ${pct(r.stage1.accuracy)} | ${r.stage1.epoch} |`);
   for (const row of r.table) {
     const v = VARIANT_ROWS[row.variant];
-    lines.push(`| ${row.variant}: ${v.label} | ${mark(v.diffusion)} | ${mark(v.ce)} | ${mark(v.kl)} | ${v.diffusion ? mark(v.insertNoise) : '-'} | ${pct(row.accuracy)} | ${row.epoch} |`);
+    lines.push(
+      `| ${row.variant}: ${v.label} | ${mark(v.diffusion)} | ${mark(v.ce)} | ${mark(v.kl)} | ${v.diffusion ? mark(v.insertNoise) : '-'} | ${pct(row.accuracy)} | ${row.epoch} |`,
+    );
   }
   const selected = [r.stage1, ...r.table].find((x) => x)?.selectedOn ?? 'val';
   lines.push(
@@ -129,7 +131,19 @@ export async function runSweep(o: SweepOptions, train: (opts: TrainRunOptions) =
   let from = o.from;
   if (!from) {
     log(`sweep: stage 1 (${o.epochs1} epochs)`);
-    const r1 = await train({ ...o.base, stage: 1, epochs: o.epochs1, from: null, timesteps: null, diffusion: null, loss: null, klWeight: null, insertNoise: null, parameterisation: null, out: path.join(o.out, 'stage1') });
+    const r1 = await train({
+      ...o.base,
+      stage: 1,
+      epochs: o.epochs1,
+      from: null,
+      timesteps: null,
+      diffusion: null,
+      loss: null,
+      klWeight: null,
+      insertNoise: null,
+      parameterisation: null,
+      out: path.join(o.out, 'stage1'),
+    });
     result.stage1 = row('LRDif_S1', r1);
     from = path.join(r1.out, 'best.safetensors');
   }
@@ -151,7 +165,10 @@ export async function runSweep(o: SweepOptions, train: (opts: TrainRunOptions) =
   if (result.table.length || result.stage1) {
     const md = table5Markdown(result, dataName, o.baseT);
     writeFileAtomic(path.join(o.out, 'table5.md'), md);
-    writeFileAtomic(path.join(o.out, 'table5.json'), `${JSON.stringify({ data: dataName, timesteps: o.baseT, stage1: result.stage1, rows: result.table.map((r) => ({ ...r, ...VARIANT_ROWS[r.variant] })) }, null, 2)}\n`);
+    writeFileAtomic(
+      path.join(o.out, 'table5.json'),
+      `${JSON.stringify({ data: dataName, timesteps: o.baseT, stage1: result.stage1, rows: result.table.map((r) => ({ ...r, ...VARIANT_ROWS[r.variant] })) }, null, 2)}\n`,
+    );
     files.push(path.join(o.out, 'table5.md'), path.join(o.out, 'table5.json'));
   }
   if (result.fig6.length) {

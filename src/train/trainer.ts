@@ -227,13 +227,23 @@ class StageRun {
     if (job.classNames.length !== cfg.numClasses) throw new Error(`lrdif: train: ${job.classNames.length} class names for a model of ${cfg.numClasses} classes`);
     if (job.train.length === 0) throw new Error('lrdif: train: the training split is empty');
     if (job.selection.split.length === 0) {
-      throw new Error(`lrdif: train: the ${s.selectOn} split is empty (give a dataset with a ${s.selectOn} split${s.selectOn === 'val' ? ', or a --val-fraction' : ', or a --test-fraction'})`);
+      throw new Error(
+        `lrdif: train: the ${s.selectOn} split is empty (give a dataset with a ${s.selectOn} split${s.selectOn === 'val' ? ', or a --val-fraction' : ', or a --test-fraction'})`,
+      );
     }
     model.setStage(this.stage);
     model.train();
     this.params = model.stageParameters(this.stage);
     this.opt = new AdamW(this.params, { lr: s.lr, weightDecay: s.weightDecay });
-    this.loader = new DataLoader(job.train.dataset, { batchSize: s.batch, size: spec.imageSize, shuffle: true, seed: s.seed, augment: false, prefetch: !s.deterministic, resize: spec.resize });
+    this.loader = new DataLoader(job.train.dataset, {
+      batchSize: s.batch,
+      size: spec.imageSize,
+      shuffle: true,
+      seed: s.seed,
+      augment: false,
+      prefetch: !s.deterministic,
+      resize: spec.resize,
+    });
     this.lrAt = scheduleOf(s, s.epochs * this.loader.numBatches);
     this.taps = {
       train: job.tapCaches?.train ?? new LandmarkTapCache(),
@@ -305,12 +315,18 @@ class StageRun {
           const msg =
             `lrdif: train: the loss is ${loss} at step ${this.step + 1} (stage ${stage}, epoch ${e1}, batch ${b.index + 1} of ${batches}); ` +
             `stopped before updating the weights. ` +
-            (epoch > 0 || job.resume ? `The last good checkpoint is ${store.checkpointPath('last')} (epoch ${epoch}).` : 'No checkpoint was written yet (it happened in the first epoch).') +
+            (epoch > 0 || job.resume
+              ? `The last good checkpoint is ${store.checkpointPath('last')} (epoch ${epoch}).`
+              : 'No checkpoint was written yet (it happened in the first epoch).') +
             ' Try a lower --lr or --grad-clip.';
           store.appendMetrics(JSON.stringify({ type: 'diverged', stage, epoch: e1, batch: b.index + 1, step: this.step + 1, loss: String(loss) }));
           throw new TrainingDivergedError(msg);
         }
-        if (s.gradClip > 0) clipGradNorm(this.params.map(([, p]) => p), s.gradClip).dispose();
+        if (s.gradClip > 0)
+          clipGradNorm(
+            this.params.map(([, p]) => p),
+            s.gradClip,
+          ).dispose();
         this.opt.lr = lr;
         this.opt.step();
         this.opt.zeroGrad();
@@ -325,10 +341,35 @@ class StageRun {
         const now = performance.now();
         const ips = (cur.size * 1000) / Math.max(1e-6, now - this.windowT);
         this.windowT = now;
-        const line: Record<string, unknown> = { type: 'step', stage, epoch: e1, batch: b.index + 1, step: this.step, loss: round(loss), ce: round(ce), kl: round(kl), acc: ok / cur.size, lr, images: cur.size };
+        const line: Record<string, unknown> = {
+          type: 'step',
+          stage,
+          epoch: e1,
+          batch: b.index + 1,
+          step: this.step,
+          loss: round(loss),
+          ce: round(ce),
+          kl: round(kl),
+          acc: ok / cur.size,
+          lr,
+          images: cur.size,
+        };
         if (!s.deterministic) line.images_per_s = Math.round(ips * 100) / 100;
         store.appendMetrics(JSON.stringify(line));
-        job.hooks?.onStep?.({ epoch: e1, epochs: s.epochs, batch: b.index + 1, batches, step: this.step, loss, ce, kl, accuracy: ok / cur.size, lr, images: cur.size, imagesPerSecond: ips });
+        job.hooks?.onStep?.({
+          epoch: e1,
+          epochs: s.epochs,
+          batch: b.index + 1,
+          batches,
+          step: this.step,
+          loss,
+          ce,
+          kl,
+          accuracy: ok / cur.size,
+          lr,
+          images: cur.size,
+          imagesPerSecond: ips,
+        });
       } finally {
         for (const t of [out.total, out.ce, out.kl, out.pred]) t?.dispose();
         engine.clearTape();
@@ -465,7 +506,7 @@ class StageRun {
   async finalTest(): Promise<TestOutcome | null> {
     const { job } = this;
     if (!job.finalTest || this.best.epoch === 0) return null;
-    const state = this.bestState ? deviceState(this.bestState) : job.resume?.bestState ?? null;
+    const state = this.bestState ? deviceState(this.bestState) : (job.resume?.bestState ?? null);
     if (!state) throw new Error(`lrdif: train: the weights of the selected epoch ${this.best.epoch} are missing (${job.store.checkpointPath('best')})`);
     try {
       job.model.loadStateDict(state);
@@ -522,7 +563,14 @@ class StageRun {
         epochs: s.epochs,
       });
     }
-    return { epochs: s.epochs, steps: this.step, best: { epoch: this.best.epoch, accuracy: this.best.accuracy, split: s.selectOn }, last: this.lastEval, test, collapse: this.lastCollapse };
+    return {
+      epochs: s.epochs,
+      steps: this.step,
+      best: { epoch: this.best.epoch, accuracy: this.best.accuracy, split: s.selectOn },
+      last: this.lastEval,
+      test,
+      collapse: this.lastCollapse,
+    };
   }
 
   dispose(): void {

@@ -98,10 +98,14 @@ async function openPage(hash: string, init?: () => void): Promise<Page> {
   p.on('pageerror', (e) => pageErrors.push(e.message));
   if (init) await p.addInitScript(init);
   await p.goto(`${url}#${hash}`);
-  await p.waitForFunction(() => {
-    const s = (globalThis as unknown as { lrdifPage?: PageHooks }).lrdifPage;
-    return !!s && (s.device.ready || s.device.error !== null);
-  }, null, { timeout: 60_000 });
+  await p.waitForFunction(
+    () => {
+      const s = (globalThis as unknown as { lrdifPage?: PageHooks }).lrdifPage;
+      return !!s && (s.device.ready || s.device.error !== null);
+    },
+    null,
+    { timeout: 60_000 },
+  );
   return p;
 }
 
@@ -174,13 +178,25 @@ async function nodeInference(photo: RgbImage | null): Promise<NodeFace[]> {
     const faces = await pipeline.detectFaces(image, { inputSize: 416, scoreThreshold: 0.5, expressions: false });
     if (faces.length === 0) return [];
     const buf = RgbImageBuffer.upload([image]);
-    const batch = alignFaces(buf, faces.map((f) => f.landmarks), { size: meta.config.imageSize }).faces;
+    const batch = alignFaces(
+      buf,
+      faces.map((f) => f.landmarks),
+      { size: meta.config.imageSize },
+    ).faces;
     buf.dispose();
     made.push(batch);
     const F = faces.length;
     const eImg = tensor(await enc.imageEmbeddings(batch), [F, meta.config.clipDim]);
     const taps = enc.taps(batch);
-    const noise = tensor(imageNoise(NOISE_SEED + 3, 0, faces.map((_, i) => i), meta.config.priorDim), [F, meta.config.priorDim]);
+    const noise = tensor(
+      imageNoise(
+        NOISE_SEED + 3,
+        0,
+        faces.map((_, i) => i),
+        meta.config.priorDim,
+      ),
+      [F, meta.config.priorDim],
+    );
     const x112 = imagenetNormalize(batch);
     made.push(eImg, ...taps, noise, x112);
     const p = model.predict({ x112, taps, eImg, noise });
@@ -221,10 +237,14 @@ async function load(p: Page = page): Promise<void> {
 }
 
 async function waitRun(p: Page, runsBefore: number): Promise<PageHooks['inference']> {
-  await p.waitForFunction((n) => {
-    const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference;
-    return s.runs > n || s.error !== null;
-  }, runsBefore, { timeout: 240_000 });
+  await p.waitForFunction(
+    (n) => {
+      const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference;
+      return s.runs > n || s.error !== null;
+    },
+    runsBefore,
+    { timeout: 240_000 },
+  );
   const s = (await state(p)).inference;
   expect(s.error).toBeNull();
   return s;
@@ -252,7 +272,13 @@ describe('web app in Chromium (WebGPU)', () => {
     const last = s.last!;
     expect(last.width).toBe(960);
     expect(last.faces.length).toBe(3);
-    expect(last.timings.map((t) => t.part)).toEqual(['face detection + landmarks', 'alignment', 'CLIP image embedding', 'landmark features', 'LRDif (T = 4 denoising steps + UDCformer)']);
+    expect(last.timings.map((t) => t.part)).toEqual([
+      'face detection + landmarks',
+      'alignment',
+      'CLIP image embedding',
+      'landmark features',
+      'LRDif (T = 4 denoising steps + UDCformer)',
+    ]);
     // the bars show the same numbers
     const shown = await page.$$eval('.face-card', (cards) => cards.map((c) => [...c.querySelectorAll('.bar-value')].map((v) => Number(v.textContent))));
     expect(shown.length).toBe(3);
@@ -262,7 +288,9 @@ describe('web app in Chromium (WebGPU)', () => {
     const shownPhoto = await pageImage();
     expect(Buffer.from(shownPhoto.data).equals(Buffer.from(readImageFile(fx.photo).data))).toBe(true);
     const worst = expectSameFaces(last.faces, await nodeInference(null));
-    console.log(`inference: 3 faces, largest |page − Node| probability difference ${worst.toExponential(2)}; page timings ${last.timings.map((t) => `${t.part} ${t.ms.toFixed(0)} ms`).join(', ')}`);
+    console.log(
+      `inference: 3 faces, largest |page − Node| probability difference ${worst.toExponential(2)}; page timings ${last.timings.map((t) => `${t.part} ${t.ms.toFixed(0)} ms`).join(', ')}`,
+    );
   }, 300_000);
 
   it('the UDC simulation: the degraded photo matches Node’s to ±1 in 8 bits, and on the page’s degraded photo the probabilities equal Node’s within 1e-4', async () => {
@@ -346,7 +374,9 @@ describe('web app in Chromium (WebGPU)', () => {
     const notSt = await tryLoad(fx.notSafetensors);
     expect(notSt).toMatch(/^not-safetensors\.safetensors is not a safetensors file \(.+\)\. Pick a \.safetensors file/);
     const wrong = await tryLoad(fx.wrongConfig);
-    expect(wrong).toMatch(/^wrong-config\.safetensors does not fit the config it records \(a checkpoint for a different config, or a damaged one\): loadStateDict into LrdifModel: 'udcformer\.dt\.stem\.weight' expects shape \[16, 3, 3, 3\] f32, the state dict gives \[8, 3, 3, 3\] f32; .* and \d+ more$/);
+    expect(wrong).toMatch(
+      /^wrong-config\.safetensors does not fit the config it records \(a checkpoint for a different config, or a damaged one\): loadStateDict into LrdifModel: 'udcformer\.dt\.stem\.weight' expects shape \[16, 3, 3, 3\] f32, the state dict gives \[8, 3, 3, 3\] f32; .* and \d+ more$/,
+    );
     expect(wrong!.length).toBeLessThan(800);
     await shot('inference-error');
     const s1 = await tryLoad(fx.stage1);
@@ -384,10 +414,14 @@ describe('web app in Chromium (WebGPU)', () => {
     try {
       await page.click('#webcam-start');
       const frames = async (n: number) => {
-        await page.waitForFunction((k) => {
-          const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference;
-          return s.webcamFrames >= k || s.error !== null;
-        }, n, { timeout: 180_000 });
+        await page.waitForFunction(
+          (k) => {
+            const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.inference;
+            return s.webcamFrames >= k || s.error !== null;
+          },
+          n,
+          { timeout: 180_000 },
+        );
         const s = (await state()).inference;
         expect(s.error).toBeNull();
         return s;
@@ -398,7 +432,13 @@ describe('web app in Chromium (WebGPU)', () => {
       const last = s5.last!;
       expect(last.faces.length).toBe(1);
       expect(last.faces[0].score).toBeNull();
-      expect(last.timings.map((t) => t.part)).toEqual(['low-light simulation', 'face crop', 'CLIP image embedding', 'landmark features', 'LRDif (T = 4 denoising steps + UDCformer)']);
+      expect(last.timings.map((t) => t.part)).toEqual([
+        'low-light simulation',
+        'face crop',
+        'CLIP image embedding',
+        'landmark features',
+        'LRDif (T = 4 denoising steps + UDCformer)',
+      ]);
       const d = last.degrade as { kind: string; seed: number };
       expect(d.kind).toBe('lowlight');
       expect(d.seed).toBeGreaterThan(100); // seed + frame number: new noise every frame
@@ -491,10 +531,14 @@ describe('web app in Chromium (WebGPU)', () => {
     await set('tr-seed', '9');
     const t0 = performance.now();
     await page.click('#train-start');
-    await page.waitForFunction(() => {
-      const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.training;
-      return s.done || s.error !== null;
-    }, null, { timeout: 600_000 });
+    await page.waitForFunction(
+      () => {
+        const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.training;
+        return s.done || s.error !== null;
+      },
+      null,
+      { timeout: 600_000 },
+    );
     const seconds = (performance.now() - t0) / 1000;
     const tr = (await state()).training;
     expect(tr.error).toBeNull();
@@ -589,10 +633,14 @@ describe('web app in Chromium (WebGPU)', () => {
     await page.fill('#bench-filter', 'adamw');
     const t0 = performance.now();
     await page.click('#bench-run');
-    await page.waitForFunction(() => {
-      const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.bench;
-      return s.done || s.error !== null;
-    }, null, { timeout: 300_000 });
+    await page.waitForFunction(
+      () => {
+        const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.bench;
+        return s.done || s.error !== null;
+      },
+      null,
+      { timeout: 300_000 },
+    );
     const b = (await state()).bench;
     expect(b.error).toBeNull();
     expect(b.rows.length).toBeGreaterThan(0);
@@ -616,10 +664,14 @@ describe('web app in Chromium (WebGPU)', () => {
     await page.fill('#st-filter', 'permute');
     const t0 = performance.now();
     await page.click('#st-run');
-    await page.waitForFunction(() => {
-      const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.selftest;
-      return s.done || s.error !== null;
-    }, null, { timeout: 300_000 });
+    await page.waitForFunction(
+      () => {
+        const s = (globalThis as unknown as { lrdifPage: PageHooks }).lrdifPage.selftest;
+        return s.done || s.error !== null;
+      },
+      null,
+      { timeout: 300_000 },
+    );
     const s = (await state()).selftest;
     expect(s.error).toBeNull();
     expect(s.ok).toBe(true);

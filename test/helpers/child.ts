@@ -70,7 +70,11 @@ export function runCommand(command: string, args: string[], options: ChildOption
       const stderr = Buffer.concat(err).toString('utf8');
       const result: ChildResult = { status, signal, stdout: Buffer.concat(out).toString('utf8'), stderr };
       if (timedOut) {
-        const tail = stderr.split('\n').filter((l) => l && !l.startsWith('Warning: ')).slice(-8).join('\n');
+        const tail = stderr
+          .split('\n')
+          .filter((l) => l && !l.startsWith('Warning: '))
+          .slice(-8)
+          .join('\n');
         result.error = new Error(`\`${[command, ...args].join(' ')}\` did not finish within ${timeout / 1000} s and was killed; the end of its stderr:\n${tail}`);
       }
       resolve(result);

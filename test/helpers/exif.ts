@@ -74,4 +74,3 @@ export const DISPLAY: Record<number, (g: Grid) => Grid> = {
   7: (g) => turnClockwise(mirror(g)), // mirrored, then 90° clockwise
   8: (g) => repeat(3, turnClockwise, g), // 270° clockwise
 };
-

@@ -33,9 +33,12 @@ export interface StallWatchdog {
 export function startStallWatchdog(limitMs: number, label: string): StallWatchdog {
   const clock = new Float64Array(new SharedArrayBuffer(8));
   clock[0] = Date.now();
-  const beat = setInterval(() => {
-    clock[0] = Date.now();
-  }, Math.min(1000, limitMs / 4));
+  const beat = setInterval(
+    () => {
+      clock[0] = Date.now();
+    },
+    Math.min(1000, limitMs / 4),
+  );
   beat.unref();
   const worker = new Worker(WATCHER, { eval: true, workerData: { clock: clock.buffer, limitMs, label } });
   worker.unref();

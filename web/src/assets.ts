@@ -93,7 +93,8 @@ export async function loadShippedModel(name: string): Promise<{ name: string; by
     } catch (e) {
       throw new PageError(`could not load the shipped model '${name}' from ${path}: ${plainMessage(e)}`);
     }
-    if (!res.ok) throw new PageError(`could not load the shipped model '${name}' from ${path}: HTTP ${res.status} (a build without the packaged models? Pick your own checkpoint instead)`);
+    if (!res.ok)
+      throw new PageError(`could not load the shipped model '${name}' from ${path}: HTTP ${res.status} (a build without the packaged models? Pick your own checkpoint instead)`);
     return new Uint8Array(await res.arrayBuffer());
   };
   const [bytes, cardBytes] = await Promise.all([get(urls.model), get(urls.card)]);

@@ -41,7 +41,9 @@ async function run(): Promise<void> {
   hooks.bench = { ...hooks.bench, running: true, done: false, error: null, rows: [], table: null };
   const t0 = performance.now();
   try {
-    const filters = byId<HTMLInputElement>('bench-filter').value.split(/[\s,]+/).filter(Boolean);
+    const filters = byId<HTMLInputElement>('bench-filter')
+      .value.split(/[\s,]+/)
+      .filter(Boolean);
     last = await runBenchmarks(
       { filters, quick: byId<HTMLInputElement>('bench-quick').checked, peers: byId<HTMLInputElement>('bench-peers').checked },
       {
@@ -83,10 +85,16 @@ export function benchTab(): HTMLElement {
     h(
       'div',
       { class: 'panel' },
-      h('p', {}, 'The kernel microbenchmarks of ', h('code', {}, 'npm run bench'), ' (bench/*.bench.ts, the same harness and table) on this page’s WebGPU device. Suites here: ', names, '.'),
-      excludedSuiteFiles.length
-        ? h('p', { class: 'hint' }, `Not in the page (Node only): ${excludedSuiteFiles.map((x) => `${x.file} — ${x.reason}`).join('; ')}.`)
-        : null,
+      h(
+        'p',
+        {},
+        'The kernel microbenchmarks of ',
+        h('code', {}, 'npm run bench'),
+        ' (bench/*.bench.ts, the same harness and table) on this page’s WebGPU device. Suites here: ',
+        names,
+        '.',
+      ),
+      excludedSuiteFiles.length ? h('p', { class: 'hint' }, `Not in the page (Node only): ${excludedSuiteFiles.map((x) => `${x.file} — ${x.reason}`).join('; ')}.`) : null,
       h(
         'div',
         { class: 'row wrap' },
@@ -94,7 +102,16 @@ export function benchTab(): HTMLElement {
         h('label', { class: 'check' }, h('input', { id: 'bench-quick', type: 'checkbox', checked: true }), ' quick (fewer samples)'),
         h('label', { class: 'check' }, h('input', { id: 'bench-peers', type: 'checkbox' }), ' compare with tfjs-webgpu and jax-js'),
         h('button', { id: 'bench-run', onclick: () => void run() }, 'Run benchmarks'),
-        h('button', { id: 'bench-json', class: 'secondary', disabled: true, onclick: () => last && download('bench-results.json', `${JSON.stringify(last.doc, null, 2)}\n`, 'application/json') }, 'Download JSON'),
+        h(
+          'button',
+          {
+            id: 'bench-json',
+            class: 'secondary',
+            disabled: true,
+            onclick: () => last && download('bench-results.json', `${JSON.stringify(last.doc, null, 2)}\n`, 'application/json'),
+          },
+          'Download JSON',
+        ),
       ),
       h('div', { id: 'bench-error', class: 'error', hidden: true, role: 'alert' }),
       h('div', { id: 'bench-status', class: 'status' }),

@@ -45,7 +45,9 @@ export async function clipFromFiles(
     try {
       json = JSON.parse(config.text);
     } catch (e) {
-      throw new PageError(`${config.name} is not valid JSON (${(e as Error).message}); give the CLIP's Hugging Face config.json, or leave it out to infer the sizes from the weights`);
+      throw new PageError(
+        `${config.name} is not valid JSON (${(e as Error).message}); give the CLIP's Hugging Face config.json, or leave it out to infer the sizes from the weights`,
+      );
     }
     cfg = { kind: 'huggingface', json, file: config.name };
   }

@@ -37,7 +37,10 @@ async function create(): Promise<GpuContext> {
     );
   }
   const adapter = await gpu.requestAdapter();
-  if (!adapter) throw new NoWebGpuError('This browser has WebGPU but offered no adapter (the GPU may be blocklisted or WebGPU disabled); try another browser or enable WebGPU in its settings.');
+  if (!adapter)
+    throw new NoWebGpuError(
+      'This browser has WebGPU but offered no adapter (the GPU may be blocklisted or WebGPU disabled); try another browser or enable WebGPU in its settings.',
+    );
   return initBrowser(SHADERS);
 }
 

@@ -119,7 +119,12 @@ export async function openSession(ck: FileBytes, weights: FileBytes | null, conf
           ),
         ]
       : []),
-    h('div', {}, h('b', {}, ck.name), ` — stage-${m.stage} ${name}, ${c.numClasses} classes, ${c.imageSize}² input, T = ${c.timesteps}, trained ${m.epoch} epochs (${m.step} steps)`),
+    h(
+      'div',
+      {},
+      h('b', {}, ck.name),
+      ` — stage-${m.stage} ${name}, ${c.numClasses} classes, ${c.imageSize}² input, T = ${c.timesteps}, trained ${m.epoch} epochs (${m.step} steps)`,
+    ),
     h('div', {}, `CLIP: ${session.clip.source}${c.imageEncoder === 'clip' ? ` (P = ${c.clipDim})` : ''}`),
   ];
   if (session.clip.warning) info.push(h('div', { class: 'warning' }, session.clip.warning));
@@ -175,9 +180,7 @@ function render(r: InferResult): void {
   });
   const list = byId('faces');
   if (r.faces.length === 0) {
-    list.replaceChildren(
-      h('p', { class: 'note' }, 'No face found in this photo. Lower the detection threshold, or turn face detection off to use the photo as one face crop.'),
-    );
+    list.replaceChildren(h('p', { class: 'note' }, 'No face found in this photo. Lower the detection threshold, or turn face detection off to use the photo as one face crop.'));
   } else {
     list.replaceChildren(
       ...r.faces.map((f, i) => {
@@ -185,7 +188,17 @@ function render(r: InferResult): void {
         return h(
           'div',
           { class: 'face-card' },
-          h('div', { class: 'face-head' }, imageCanvas(f.face, 'face-thumb'), h('div', {}, h('div', { class: 'face-title' }, `Face ${i + 1}: ${f.top}`), f.score !== null ? h('div', { class: 'hint' }, `detector score ${f.score.toFixed(3)}`) : h('div', { class: 'hint' }, 'whole photo (no detection)'))),
+          h(
+            'div',
+            { class: 'face-head' },
+            imageCanvas(f.face, 'face-thumb'),
+            h(
+              'div',
+              {},
+              h('div', { class: 'face-title' }, `Face ${i + 1}: ${f.top}`),
+              f.score !== null ? h('div', { class: 'hint' }, `detector score ${f.score.toFixed(3)}`) : h('div', { class: 'hint' }, 'whole photo (no detection)'),
+            ),
+          ),
           h(
             'div',
             { class: 'bars' },
@@ -208,7 +221,12 @@ function render(r: InferResult): void {
       'table',
       { class: 'timings' },
       h('thead', {}, h('tr', {}, h('th', {}, 'part'), h('th', {}, 'latency'))),
-      h('tbody', {}, ...r.timings.map((t) => h('tr', {}, h('td', {}, t.part), h('td', {}, fmtMs(t.ms)))), h('tr', { class: 'total' }, h('td', {}, 'total'), h('td', {}, fmtMs(r.totalMs)))),
+      h(
+        'tbody',
+        {},
+        ...r.timings.map((t) => h('tr', {}, h('td', {}, t.part), h('td', {}, fmtMs(t.ms)))),
+        h('tr', { class: 'total' }, h('td', {}, 'total'), h('td', {}, fmtMs(r.totalMs))),
+      ),
     ),
   );
   const d = r.degrade;
@@ -354,12 +372,22 @@ export function inferenceTab(): HTMLElement {
         h('h2', {}, 'Model'),
         field(
           'Shipped model',
-          h('select', { id: 'model-choice' }, ...PRETRAINED_NAMES.map((n) => h('option', { value: n, ...(n === DEFAULT_PRETRAINED ? { selected: true } : {}) }, `${PRETRAINED_MODELS[n].title}${n === DEFAULT_PRETRAINED ? ' (default)' : ''}`))),
+          h(
+            'select',
+            { id: 'model-choice' },
+            ...PRETRAINED_NAMES.map((n) =>
+              h('option', { value: n, ...(n === DEFAULT_PRETRAINED ? { selected: true } : {}) }, `${PRETRAINED_MODELS[n].title}${n === DEFAULT_PRETRAINED ? ' (default)' : ''}`),
+            ),
+          ),
           'pretrained, ready to use; loads with the first photo. Your own checkpoint below replaces it.',
         ),
         field('Your stage-2 checkpoint', h('input', { id: 'ck-file', type: 'file', accept: '.safetensors' }), 'an lrdif checkpoint (.safetensors), or its URL:'),
         h('input', { id: 'ck-url', type: 'url', placeholder: 'https://…/best.safetensors' }),
-        field('CLIP', h('input', { id: 'clip-files', type: 'file', accept: '.safetensors,.json', multiple: true }), 'model.safetensors and its config.json; or URLs; empty: the tiny random CLIP the checkpoint records'),
+        field(
+          'CLIP',
+          h('input', { id: 'clip-files', type: 'file', accept: '.safetensors,.json', multiple: true }),
+          'model.safetensors and its config.json; or URLs; empty: the tiny random CLIP the checkpoint records',
+        ),
         h('input', { id: 'clip-url', type: 'url', placeholder: 'weights URL (model.safetensors)' }),
         h('input', { id: 'clip-config-url', type: 'url', placeholder: 'config.json URL (optional)' }),
         h(
@@ -405,7 +433,16 @@ export function inferenceTab(): HTMLElement {
         ),
         h('video', { id: 'webcam-video', muted: true, playsinline: true, hidden: true }),
         h('h2', {}, 'Camera simulation'),
-        field('Degradation', h('select', { id: 'sim-kind' }, h('option', { value: 'none' }, 'none'), h('option', { value: 'udc' }, 'under-display camera (UDC)'), h('option', { value: 'lowlight' }, 'low light'))),
+        field(
+          'Degradation',
+          h(
+            'select',
+            { id: 'sim-kind' },
+            h('option', { value: 'none' }, 'none'),
+            h('option', { value: 'udc' }, 'under-display camera (UDC)'),
+            h('option', { value: 'lowlight' }, 'low light'),
+          ),
+        ),
         field('Strength', h('span', { class: 'row' }, strength, strengthValue), '0 mild · 1 severe'),
         field('Noise seed', h('input', { id: 'sim-seed', type: 'number', min: 0, step: 1, value: 0 })),
         h('h2', {}, 'Faces'),

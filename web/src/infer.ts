@@ -103,10 +103,16 @@ export async function loadClipFor(meta: CheckpointMeta, weights: FileBytes | nul
   if (!weights) {
     if (unused) {
       const clip = tinyRandomClip(rec.kind === 'random-tiny' ? rec.seed : 0, await loadTokenizer());
-      return { clip, source: `none needed: this model takes its image embedding from ${meta.config.imageEncoder === 'faceapi-expression' ? "face-api's expression net" : meta.config.imageEncoder} and runs no CLIP`, warning: null };
+      return {
+        clip,
+        source: `none needed: this model takes its image embedding from ${meta.config.imageEncoder === 'faceapi-expression' ? "face-api's expression net" : meta.config.imageEncoder} and runs no CLIP`,
+        warning: null,
+      };
     }
     if (rec.kind !== 'random-tiny') {
-      throw new PageError(`The checkpoint was trained with the CLIP ${rec.path} (sha256 ${rec.hash.slice(0, 12)}…): pick its model.safetensors (and config.json) under CLIP, or give their URL.`);
+      throw new PageError(
+        `The checkpoint was trained with the CLIP ${rec.path} (sha256 ${rec.hash.slice(0, 12)}…): pick its model.safetensors (and config.json) under CLIP, or give their URL.`,
+      );
     }
     const clip = tinyRandomClip(rec.seed, await loadTokenizer());
     check(clip, 'The tiny random CLIP');
@@ -341,8 +347,17 @@ export async function inferPhoto(session: InferenceSession, photo: RgbImage, opt
       if (detections.length === 0) {
         return { image, scaled, degrade: degradeInfo, faces: [], classNames: session.classNames, timings, totalMs: performance.now() - t0 };
       }
-      batch = alignFaces(buf, detections.map((d) => d.landmarks), { size: S }).faces;
-      if (E !== S) encBatch = alignFaces(buf, detections.map((d) => d.landmarks), { size: E }).faces;
+      batch = alignFaces(
+        buf,
+        detections.map((d) => d.landmarks),
+        { size: S },
+      ).faces;
+      if (E !== S)
+        encBatch = alignFaces(
+          buf,
+          detections.map((d) => d.landmarks),
+          { size: E },
+        ).faces;
       await lap('alignment');
     } else {
       batch = centreFace(image, S);

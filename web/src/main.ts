@@ -30,13 +30,7 @@ async function main(): Promise<void> {
   const app = byId('app');
   const device = h('span', { id: 'device', class: 'device' }, 'starting WebGPU…');
   app.replaceChildren(
-    h(
-      'header',
-      {},
-      h('h1', {}, 'lrdif'),
-      h('span', { class: 'tagline' }, 'facial expression recognition through an under-display camera or in low light, on WebGPU'),
-      device,
-    ),
+    h('header', {}, h('h1', {}, 'lrdif'), h('span', { class: 'tagline' }, 'facial expression recognition through an under-display camera or in low light, on WebGPU'), device),
     h('nav', {}, ...TABS.map((t) => h('a', { id: `nav-${t.id}`, href: `#${t.id}` }, t.label))),
     h('div', { id: 'fatal', class: 'error fatal', hidden: true, role: 'alert' }),
     h('main', {}, ...TABS.map((t) => t.make())),

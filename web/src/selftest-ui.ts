@@ -52,7 +52,9 @@ async function run(): Promise<void> {
   try {
     const ctx = await pageDevice();
     byId('st-device').textContent = formatDevice(adapterReport(ctx));
-    const filter = byId<HTMLInputElement>('st-filter').value.split(/[\s,]+/).filter(Boolean);
+    const filter = byId<HTMLInputElement>('st-filter')
+      .value.split(/[\s,]+/)
+      .filter(Boolean);
     const golden = await goldenFixture();
     last = await runSelftest(ctx, {
       quick: byId<HTMLInputElement>('st-quick').checked,
@@ -103,7 +105,11 @@ export function selftestTab(): HTMLElement {
         field('Ops (filters)', h('input', { id: 'st-filter', type: 'text', placeholder: 'e.g. matmul lrdif (empty: all)' })),
         h('label', { class: 'check' }, h('input', { id: 'st-quick', type: 'checkbox', checked: true }), ' quick'),
         h('button', { id: 'st-run', onclick: () => void run() }, 'Run self-test'),
-        h('button', { id: 'st-json', class: 'secondary', disabled: true, onclick: () => last && download('lrdif-selftest.json', `${JSON.stringify(last, null, 2)}\n`, 'application/json') }, 'Download JSON'),
+        h(
+          'button',
+          { id: 'st-json', class: 'secondary', disabled: true, onclick: () => last && download('lrdif-selftest.json', `${JSON.stringify(last, null, 2)}\n`, 'application/json') },
+          'Download JSON',
+        ),
       ),
       h('div', { id: 'st-error', class: 'error', hidden: true, role: 'alert' }),
       h('pre', { id: 'st-device', class: 'bench-table' }),

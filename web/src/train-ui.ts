@@ -70,12 +70,17 @@ function resetChart(): void {
 
 function downloads(r: PageTrainResult): HTMLElement {
   const b = (label: string, name: string, bytes: Uint8Array | string, id: string) =>
-    h('button', { id, class: 'secondary', onclick: () => download(name, bytes, typeof bytes === 'string' ? 'application/json' : 'application/octet-stream') }, `${label} (${fmtBytes(typeof bytes === 'string' ? bytes.length : bytes.byteLength)})`);
+    h(
+      'button',
+      { id, class: 'secondary', onclick: () => download(name, bytes, typeof bytes === 'string' ? 'application/json' : 'application/octet-stream') },
+      `${label} (${fmtBytes(typeof bytes === 'string' ? bytes.length : bytes.byteLength)})`,
+    );
   const items: HTMLElement[] = [];
   const s2 = r.stage2;
   if (s2?.store.checkpoints.get('best')) items.push(b('Stage-2 checkpoint, best epoch', s2.store.checkpointPath('best'), s2.store.checkpoints.get('best')!, 'dl-stage2-best'));
   if (s2?.store.checkpoints.get('last')) items.push(b('Stage-2 checkpoint, last epoch', s2.store.checkpointPath('last'), s2.store.checkpoints.get('last')!, 'dl-stage2-last'));
-  if (r.stage1.store.checkpoints.get('best')) items.push(b('Stage-1 checkpoint, best epoch', r.stage1.store.checkpointPath('best'), r.stage1.store.checkpoints.get('best')!, 'dl-stage1-best'));
+  if (r.stage1.store.checkpoints.get('best'))
+    items.push(b('Stage-1 checkpoint, best epoch', r.stage1.store.checkpointPath('best'), r.stage1.store.checkpoints.get('best')!, 'dl-stage1-best'));
   items.push(b('CLIP model.safetensors', 'model.safetensors', r.clip.weights, 'dl-clip-weights'));
   items.push(b('CLIP config.json', 'config.json', r.clip.config, 'dl-clip-config'));
   const best = s2?.store.checkpoints.get('best');
@@ -90,7 +95,11 @@ function downloads(r: PageTrainResult): HTMLElement {
             id: 'use-in-inference',
             onclick: async () => {
               location.hash = '#inference';
-              await useTrained({ name: s2!.store.checkpointPath('best'), bytes: best }, { name: 'model.safetensors', bytes: r.clip.weights }, { name: 'config.json', text: r.clip.config });
+              await useTrained(
+                { name: s2!.store.checkpointPath('best'), bytes: best },
+                { name: 'model.safetensors', bytes: r.clip.weights },
+                { name: 'config.json', text: r.clip.config },
+              );
             },
           },
           'Use the stage-2 model in Inference',
@@ -128,7 +137,11 @@ async function start(): Promise<void> {
         const faces = previewFaces(ds, 2);
         byId('train-preview').replaceChildren(
           ...faces.map((f) => h('figure', { class: 'thumb' }, imageCanvas(f.image), h('figcaption', {}, f.label))),
-          h('p', { class: 'hint' }, `${ds.length} faces: ${ds.items.filter((i) => i.split === 'train').length} for training, ${ds.items.filter((i) => i.split === 'test').length} for testing`),
+          h(
+            'p',
+            { class: 'hint' },
+            `${ds.length} faces: ${ds.items.filter((i) => i.split === 'train').length} for training, ${ds.items.filter((i) => i.split === 'test').length} for testing`,
+          ),
         );
       },
       step: (stage, s) => {
@@ -223,7 +236,12 @@ export function trainingTab(): HTMLElement {
         field('Batch size', n('tr-batch', d.batch, { min: 1, step: 1 })),
         field('Learning rate', n('tr-lr', d.lr, { min: 0.00001, step: 0.0001 })),
         field('Seed', n('tr-seed', d.seed, { min: 0, step: 1 })),
-        h('div', { class: 'row' }, h('button', { id: 'train-start', onclick: () => void start() }, 'Generate faces and train'), h('button', { id: 'train-stop', class: 'secondary', disabled: true, onclick: () => (stopRequested = true) }, 'Stop')),
+        h(
+          'div',
+          { class: 'row' },
+          h('button', { id: 'train-start', onclick: () => void start() }, 'Generate faces and train'),
+          h('button', { id: 'train-stop', class: 'secondary', disabled: true, onclick: () => (stopRequested = true) }, 'Stop'),
+        ),
       ),
       h(
         'div',
@@ -236,9 +254,33 @@ export function trainingTab(): HTMLElement {
         h(
           'table',
           { class: 'epochs' },
-          h('thead', {}, h('tr', {}, h('th', {}, 'stage'), h('th', {}, 'epoch'), h('th', {}, 'train loss'), h('th', {}, 'train acc.'), h('th', { title: "The best epoch (★) is chosen on these test figures, as in the paper's protocol: they are optimistic. `lrdif train` chooses on a validation split and tests once." }, 'test acc. (selects ★)'), h('th', {}, 'time'))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', {}, 'stage'),
+              h('th', {}, 'epoch'),
+              h('th', {}, 'train loss'),
+              h('th', {}, 'train acc.'),
+              h(
+                'th',
+                {
+                  title:
+                    "The best epoch (★) is chosen on these test figures, as in the paper's protocol: they are optimistic. `lrdif train` chooses on a validation split and tests once.",
+                },
+                'test acc. (selects ★)',
+              ),
+              h('th', {}, 'time'),
+            ),
+          ),
           h('tbody', { id: 'epoch-rows' }),
-          h('caption', { class: 'hint' }, "★ the best epoch, chosen on the test split (the paper's protocol: optimistic figures; the page's few faces leave no room for a validation split)."),
+          h(
+            'caption',
+            { class: 'hint' },
+            "★ the best epoch, chosen on the test split (the paper's protocol: optimistic figures; the page's few faces leave no room for a validation split).",
+          ),
         ),
         h('div', { id: 'train-downloads' }),
       ),

@@ -76,7 +76,9 @@ export function checkTrainOptions(o: PageTrainOptions): PageTrainOptions {
   if (!(o.lr > 0 && o.lr < 1)) throw new PageError(`Learning rate must be between 0 and 1, got ${o.lr}`);
   const perClass = Math.floor(o.images / SYNTHETIC_CLASSES.length);
   if (Math.round(perClass * o.testFraction) < 1 || Math.round(perClass * o.testFraction) >= perClass) {
-    throw new PageError(`With ${o.images} images (${perClass} per class) a test fraction of ${o.testFraction} leaves no test or no training image in a class; use more images or another fraction`);
+    throw new PageError(
+      `With ${o.images} images (${perClass} per class) a test fraction of ${o.testFraction} leaves no test or no training image in a class; use more images or another fraction`,
+    );
   }
   return o;
 }
@@ -101,7 +103,12 @@ export function syntheticDataset(n: number, seed: number, testFraction: number):
   const items: DatasetItem[] = [];
   for (let i = 0; i < n; i++) {
     const { image } = syntheticFace(seed, i, 112);
-    items.push({ id: `face-${i}`, label: i % SYNTHETIC_CLASSES.length, split: splits[i], source: { kind: 'pixels', width: image.width, height: image.height, channels: 3, data: image.data } });
+    items.push({
+      id: `face-${i}`,
+      label: i % SYNTHETIC_CLASSES.length,
+      split: splits[i],
+      source: { kind: 'pixels', width: image.width, height: image.height, channels: 3, data: image.data },
+    });
   }
   return new ImageDataset('synthetic', SYNTHETIC_CLASSES, items, NO_FILES);
 }

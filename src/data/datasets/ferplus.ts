@@ -50,7 +50,10 @@ export interface FerPlusStats {
 }
 
 function checkHeader(file: string, line: string | undefined, expected: string[]): void {
-  const got = (line ?? '').replace(/^\uFEFF/, '').split(',').map((s) => s.trim());
+  const got = (line ?? '')
+    .replace(/^\uFEFF/, '')
+    .split(',')
+    .map((s) => s.trim());
   if (got.length !== expected.length || got.some((g, i) => g !== expected[i])) {
     throw new DatasetError(`lrdif: FERPlus: ${file}:1: expected the header '${expected.join(',')}', got '${line ?? '(empty file)'}'`);
   }
@@ -89,7 +92,9 @@ export async function loadFerPlus(root: string, src: DataSource, opts: FerPlusOp
       const newLineNo = row + 1;
       const newRaw = newLines[row];
       if (newRaw === undefined) {
-        throw new DatasetError(`lrdif: FERPlus: ${oldFile}:${lineNo} has no matching row in ${newFile} (which ends at line ${newLines.length}); the two files must have one row per image, in the same order`);
+        throw new DatasetError(
+          `lrdif: FERPlus: ${oldFile}:${lineNo} has no matching row in ${newFile} (which ends at line ${newLines.length}); the two files must have one row per image, in the same order`,
+        );
       }
       const cols = newRaw.split(',');
       if (cols.length !== 12) throw new DatasetError(`lrdif: FERPlus: ${newFile}:${newLineNo}: expected 12 columns (${NEW_HEADER.join(',')}), got ${cols.length}`);
@@ -98,7 +103,9 @@ export async function loadFerPlus(root: string, src: DataSource, opts: FerPlusOp
       if (!split) throw new DatasetError(`lrdif: FERPlus: ${newFile}:${newLineNo}: Usage must be Training, PublicTest or PrivateTest, got '${usage}'`);
       const oldUsage = oldCols[2].trim();
       if (oldUsage !== usage) {
-        throw new DatasetError(`lrdif: FERPlus: ${oldFile}:${lineNo} (Usage '${oldUsage}') and ${newFile}:${newLineNo} (Usage '${usage}') disagree; the files must be in the same order`);
+        throw new DatasetError(
+          `lrdif: FERPlus: ${oldFile}:${lineNo} (Usage '${oldUsage}') and ${newFile}:${newLineNo} (Usage '${usage}') disagree; the files must be in the same order`,
+        );
       }
       const votes = cols.slice(2).map((c, k) => {
         const v = Number(c.trim());
@@ -150,10 +157,15 @@ export async function loadFerPlus(root: string, src: DataSource, opts: FerPlusOp
   if (row !== newLines.length - 1) {
     throw new DatasetError(`lrdif: FERPlus: ${oldFile} has ${row} rows but ${newFile} has ${newLines.length - 1}; the two files must have one row per image, in the same order`);
   }
-  const { classNames, labels } = resolveClasses('FERPlus', items.map((it) => it.label), opts.classes, (c) => {
-    const it = items.find((x) => x.label === c)!;
-    return `${newFile} (row ${it.meta!.row}, ${it.id})`;
-  });
+  const { classNames, labels } = resolveClasses(
+    'FERPlus',
+    items.map((it) => it.label),
+    opts.classes,
+    (c) => {
+      const it = items.find((x) => x.label === c)!;
+      return `${newFile} (row ${it.meta!.row}, ${it.id})`;
+    },
+  );
   items.forEach((it, i) => (it.label = labels[i]));
   const ds = new ImageDataset('FERPlus', classNames, items, src, opts) as ImageDataset & { stats: FerPlusStats };
   ds.stats = stats;

@@ -15,7 +15,19 @@
  * them go to test.
  */
 import { HostRandom } from '../rng.js';
-import { CANONICAL_CLASSES, DatasetError, ImageDataset, isImageFileName, joinPath, resolveClasses, type ClassName, type DataSource, type DatasetItem, type DatasetOptions, type Split } from './types.js';
+import {
+  CANONICAL_CLASSES,
+  DatasetError,
+  ImageDataset,
+  isImageFileName,
+  joinPath,
+  resolveClasses,
+  type ClassName,
+  type DataSource,
+  type DatasetItem,
+  type DatasetOptions,
+  type Split,
+} from './types.js';
 
 const ALIASES: Record<ClassName, string[]> = {
   neutral: ['neutral', 'calm', 'ne'],
@@ -106,7 +118,12 @@ export async function loadImageFolder(root: string, src: DataSource, opts: Folde
     }
   }
   if (items.length === 0) throw new DatasetError(`lrdif: image folder: no .jpg/.jpeg/.png images in class folders under ${root}`);
-  const { classNames, labels } = resolveClasses(`image folder ${root}`, items.map((it) => it.label), opts.classes, (c) => folderOf.get(c) ?? root);
+  const { classNames, labels } = resolveClasses(
+    `image folder ${root}`,
+    items.map((it) => it.label),
+    opts.classes,
+    (c) => folderOf.get(c) ?? root,
+  );
   items.forEach((it, i) => (it.label = labels[i]));
   return new ImageDataset(opts.name ?? 'folder', classNames, items, src, opts);
 }

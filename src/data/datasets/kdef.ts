@@ -13,7 +13,18 @@
  * Image files whose names do not follow the pattern are skipped with a warning.
  */
 import { HostRandom } from '../rng.js';
-import { CANONICAL_CLASSES, DatasetError, ImageDataset, isImageFileName, joinPath, resolveClasses, type ClassName, type DataSource, type DatasetItem, type DatasetOptions } from './types.js';
+import {
+  CANONICAL_CLASSES,
+  DatasetError,
+  ImageDataset,
+  isImageFileName,
+  joinPath,
+  resolveClasses,
+  type ClassName,
+  type DataSource,
+  type DatasetItem,
+  type DatasetOptions,
+} from './types.js';
 
 export const KDEF_EXPRESSIONS: Record<string, ClassName> = {
   NE: 'neutral',
@@ -96,7 +107,12 @@ export async function loadKdef(root: string, src: DataSource, opts: KdefOptions 
     source: { kind: 'file', path },
     meta: { session: info.session, subject: info.subject, angle: info.angle, expression: info.expression },
   }));
-  const { classNames, labels } = resolveClasses(`KDEF ${root}`, items.map((it) => it.label), opts.classes, (c) => items.find((it) => it.label === c)!.id);
+  const { classNames, labels } = resolveClasses(
+    `KDEF ${root}`,
+    items.map((it) => it.label),
+    opts.classes,
+    (c) => items.find((it) => it.label === c)!.id,
+  );
   items.forEach((it, i) => (it.label = labels[i]));
   const ds = new ImageDataset('KDEF', classNames, items, src, opts);
   for (const p of bad) ds.skip(p, 'the name does not follow the KDEF pattern <A|B><F|M><01-35><AF|AN|DI|HA|NE|SA|SU><FL|HL|S|HR|FR>.JPG');

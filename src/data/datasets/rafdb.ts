@@ -72,7 +72,12 @@ export async function loadRafDb(root: string, src: DataSource, opts: RafDbOption
   });
   const firstLine = new Map<number, number>();
   for (const it of items) if (!firstLine.has(it.label)) firstLine.set(it.label, seen.get(it.id.replace(/\.jpg$/, ''))!);
-  const { classNames, labels } = resolveClasses('RAF-DB', items.map((it) => it.label), opts.classes, (c) => `${labelFile} (line ${firstLine.get(c)})`);
+  const { classNames, labels } = resolveClasses(
+    'RAF-DB',
+    items.map((it) => it.label),
+    opts.classes,
+    (c) => `${labelFile} (line ${firstLine.get(c)})`,
+  );
   items.forEach((it, i) => (it.label = labels[i]));
   const ds = new ImageDataset('RAF-DB', classNames, items, src, opts);
   for (const p of missing) ds.skip(p, `listed in ${labelFile} but the file does not exist`);

@@ -87,13 +87,17 @@ export function resolveClasses(
   let classNames: string[];
   if (classes) {
     const bad = classes.filter((c) => !names.includes(c));
-    if (bad.length) throw new DatasetError(`lrdif: ${dataset}: the classes option names ${bad.map((c) => `'${c}'`).join(', ')}, not canonical classes (expected some of: ${names.join(', ')})`);
+    if (bad.length)
+      throw new DatasetError(`lrdif: ${dataset}: the classes option names ${bad.map((c) => `'${c}'`).join(', ')}, not canonical classes (expected some of: ${names.join(', ')})`);
     const dup = classes.find((c, i) => classes.indexOf(c) !== i);
     if (dup) throw new DatasetError(`lrdif: ${dataset}: the classes option lists '${dup}' twice`);
-    if (classes.length < 2) throw new DatasetError(`lrdif: ${dataset}: the classes option lists ${classes.length} class(es) (${classes.join(', ') || 'none'}); a classifier needs at least two`);
+    if (classes.length < 2)
+      throw new DatasetError(`lrdif: ${dataset}: the classes option lists ${classes.length} class(es) (${classes.join(', ') || 'none'}); a classifier needs at least two`);
     for (const c of new Set(canonical)) {
       if (!classes.includes(names[c])) {
-        throw new DatasetError(`lrdif: ${dataset}: ${where(c)} holds '${names[c]}' images, a class the classes option leaves out (${classes.join(', ')}); add it to the list or remove those images`);
+        throw new DatasetError(
+          `lrdif: ${dataset}: ${where(c)} holds '${names[c]}' images, a class the classes option leaves out (${classes.join(', ')}); add it to the list or remove those images`,
+        );
       }
     }
     classNames = [...classes];
@@ -179,12 +183,18 @@ export class ImageDataset {
 
   /** The items of one split, as a dataset sharing this one's source and skip record. */
   split(s: Split): ImageDataset {
-    return this.subset(`${this.name}/${s}`, this.items.filter((it) => it.split === s));
+    return this.subset(
+      `${this.name}/${s}`,
+      this.items.filter((it) => it.split === s),
+    );
   }
 
   /** The items not skipped so far, as a dataset sharing this one's source and skip record. */
   usable(): ImageDataset {
-    return this.subset(this.name, this.items.filter((it) => !this.isSkipped(it)));
+    return this.subset(
+      this.name,
+      this.items.filter((it) => !this.isSkipped(it)),
+    );
   }
 
   private subset(name: string, items: DatasetItem[]): ImageDataset {

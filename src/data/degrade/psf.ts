@@ -100,7 +100,8 @@ export function checkDisplayConfig(cfg: DisplayConfig, where = 'display'): void 
   }
   for (const f of ['apertureRadiusUm', 'gridExtentUm', 'referenceWavelengthNm'] as const) if (!pos(cfg[f])) fail(f, 'a positive number', cfg[f]);
   if (!isPow2(cfg.gridSize) || cfg.gridSize < 8 || cfg.gridSize > MAX_GRID) fail('gridSize', `a power of two in [8, ${MAX_GRID}]`, cfg.gridSize);
-  if (!Array.isArray(cfg.wavelengthsNm) || cfg.wavelengthsNm.length !== 3 || !cfg.wavelengthsNm.every(pos)) fail('wavelengthsNm', 'three positive numbers (R, G, B)', cfg.wavelengthsNm);
+  if (!Array.isArray(cfg.wavelengthsNm) || cfg.wavelengthsNm.length !== 3 || !cfg.wavelengthsNm.every(pos))
+    fail('wavelengthsNm', 'three positive numbers (R, G, B)', cfg.wavelengthsNm);
   if (!Number.isInteger(cfg.kernelSize) || cfg.kernelSize < 1 || cfg.kernelSize % 2 === 0 || cfg.kernelSize >= cfg.gridSize) {
     fail('kernelSize', `an odd integer below gridSize ${cfg.gridSize}`, cfg.kernelSize);
   }
@@ -109,7 +110,11 @@ export function checkDisplayConfig(cfg: DisplayConfig, where = 'display'): void 
   const minLambda = Math.min(...cfg.wavelengthsNm);
   // the aperture must fit the grid at the shortest wavelength (whose grid is the smallest)
   if (2 * cfg.apertureRadiusUm >= (cfg.gridExtentUm * minLambda) / cfg.referenceWavelengthNm) {
-    fail('apertureRadiusUm', `an aperture narrower than the pupil grid (${((cfg.gridExtentUm * minLambda) / cfg.referenceWavelengthNm).toFixed(1)} µm at ${minLambda} nm)`, cfg.apertureRadiusUm);
+    fail(
+      'apertureRadiusUm',
+      `an aperture narrower than the pupil grid (${((cfg.gridExtentUm * minLambda) / cfg.referenceWavelengthNm).toFixed(1)} µm at ${minLambda} nm)`,
+      cfg.apertureRadiusUm,
+    );
   }
   void maxLambda;
 }
@@ -234,11 +239,14 @@ export function psfFromPupils(pupils: Tensor, k: number, energy: ArrayLike<numbe
   if (b === 0) return { kernel, inCrop };
   const spec = tidy(() => fft2d(realToComplex(pupils)));
   const e = tensor(Float32Array.from(energy), [b], 'f32', pupils.ctx);
-  pupils.ctx.dispatch({ shader: 'psf', entry: 'crop' }, {
-    bindings: { spec: spec.buffer, psf: kernel.buffer, energy: e.buffer, in_crop: inCrop.buffer },
-    uniforms: { n, k },
-    workgroups: [b],
-  });
+  pupils.ctx.dispatch(
+    { shader: 'psf', entry: 'crop' },
+    {
+      bindings: { spec: spec.buffer, psf: kernel.buffer, energy: e.buffer, in_crop: inCrop.buffer },
+      uniforms: { n, k },
+      workgroups: [b],
+    },
+  );
   spec.dispose();
   e.dispose();
   return { kernel, inCrop };
@@ -271,11 +279,14 @@ export function resamplePsf(psf: Tensor, ks: number, scale: number): Tensor {
   const a = tensor(Float32Array.from(resampleMatrix(k, ks, scale)), [ks, k], 'f32', psf.ctx);
   const out = alloc([b, ks, ks]);
   if (b > 0) {
-    psf.ctx.dispatch({ shader: 'psf', entry: 'resample' }, {
-      bindings: { src: psf.buffer, amat: a.buffer, psf: out.buffer },
-      uniforms: { n: k, k: ks },
-      workgroups: [b],
-    });
+    psf.ctx.dispatch(
+      { shader: 'psf', entry: 'resample' },
+      {
+        bindings: { src: psf.buffer, amat: a.buffer, psf: out.buffer },
+        uniforms: { n: k, k: ks },
+        workgroups: [b],
+      },
+    );
   }
   a.dispose();
   return out;

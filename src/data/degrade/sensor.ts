@@ -60,11 +60,14 @@ export function sensor(x: Tensor, rows: readonly SensorRow[], poissonThreshold =
   const ctx = x.ctx;
   const tp = tensor(prm, [prm.length], 'f32', ctx);
   const tk = tensor(new Int32Array(keys.buffer), [keys.length], 'i32', ctx);
-  ctx.dispatch({ shader: 'degrade', entry: 'sensor' }, {
-    bindings: { x: x.buffer, prm: tp.buffer, keys: tk.buffer, y: y.buffer },
-    uniforms: { total: x.size, plane: x.shape[2] * x.shape[3], threshold: poissonThreshold },
-    workgroups: grid1d(ctx, x.size),
-  });
+  ctx.dispatch(
+    { shader: 'degrade', entry: 'sensor' },
+    {
+      bindings: { x: x.buffer, prm: tp.buffer, keys: tk.buffer, y: y.buffer },
+      uniforms: { total: x.size, plane: x.shape[2] * x.shape[3], threshold: poissonThreshold },
+      workgroups: grid1d(ctx, x.size),
+    },
+  );
   tp.dispose();
   tk.dispose();
   return y;

@@ -402,22 +402,38 @@ function ferLayout(root: string): SynthLayout {
 export function nodeSynthLayout(format: string, root: string): SynthLayout {
   switch (format) {
     case 'folder':
-      return treeLayout('folder', root, (f) => IMAGE.test(f), async (files) => {
-        if (!files.some((f) => IMAGE.test(f) && f.includes('/'))) {
-          throw new Error(`lrdif: synth: folder dataset ${root}: no images in class folders (expected <root>/<class>/<image>.jpg|png)`);
-        }
-      });
+      return treeLayout(
+        'folder',
+        root,
+        (f) => IMAGE.test(f),
+        async (files) => {
+          if (!files.some((f) => IMAGE.test(f) && f.includes('/'))) {
+            throw new Error(`lrdif: synth: folder dataset ${root}: no images in class folders (expected <root>/<class>/<image>.jpg|png)`);
+          }
+        },
+      );
     case 'rafdb':
-      return treeLayout('rafdb', root, (f) => f.startsWith('Image/') && IMAGE.test(f), async (files) => {
-        await requireFile(join(root, 'EmoLabel', 'list_patition_label.txt'), 'RAF-DB labels');
-        if (!files.some((f) => f.startsWith('Image/') && IMAGE.test(f))) throw new Error(`lrdif: synth: RAF-DB dataset ${root}: no images under Image/ (expected Image/aligned/*.jpg)`);
-      });
+      return treeLayout(
+        'rafdb',
+        root,
+        (f) => f.startsWith('Image/') && IMAGE.test(f),
+        async (files) => {
+          await requireFile(join(root, 'EmoLabel', 'list_patition_label.txt'), 'RAF-DB labels');
+          if (!files.some((f) => f.startsWith('Image/') && IMAGE.test(f)))
+            throw new Error(`lrdif: synth: RAF-DB dataset ${root}: no images under Image/ (expected Image/aligned/*.jpg)`);
+        },
+      );
     case 'kdef':
-      return treeLayout('kdef', root, (f) => IMAGE.test(f), async (files) => {
-        if (!files.some((f) => KDEF_NAME.test(f.slice(f.lastIndexOf('/') + 1)))) {
-          throw new Error(`lrdif: synth: KDEF dataset ${root}: no images named like AF01ANFL.JPG`);
-        }
-      });
+      return treeLayout(
+        'kdef',
+        root,
+        (f) => IMAGE.test(f),
+        async (files) => {
+          if (!files.some((f) => KDEF_NAME.test(f.slice(f.lastIndexOf('/') + 1)))) {
+            throw new Error(`lrdif: synth: KDEF dataset ${root}: no images named like AF01ANFL.JPG`);
+          }
+        },
+      );
     case 'ferplus':
       return ferLayout(root);
     default:

@@ -135,7 +135,8 @@ type SynthIdentity = Pick<SynthRecord, 'lrdif' | 'format' | 'degradation' | 'inp
 function identityDiff(old: Partial<SynthIdentity>, now: SynthIdentity): string[] {
   const out: string[] = [];
   if (!old.input) out.push('the input files (not recorded: an older lrdif wrote it)');
-  else if (old.input.sha256 !== now.input.sha256) out.push(`the input files (${now.input.files} files of ${now.input.bytes} bytes now, ${old.input.files} of ${old.input.bytes} then, or changed since)`);
+  else if (old.input.sha256 !== now.input.sha256)
+    out.push(`the input files (${now.input.files} files of ${now.input.bytes} bytes now, ${old.input.files} of ${old.input.bytes} then, or changed since)`);
   if (old.format !== now.format) out.push(`the format (${now.format}, was ${old.format})`);
   if (old.degradation !== now.degradation) out.push(`the degradation (${now.degradation}, was ${old.degradation})`);
   if (old.seed !== now.seed) out.push(`the seed (${now.seed}, was ${old.seed})`);
@@ -164,7 +165,8 @@ async function existingSynth(folder: SynthFolder, id: SynthIdentity): Promise<{ 
   const recordText = await folder.readText(SYNTH_RECORD);
   if (recordText !== null) {
     const rec = parseJson(recordText) as SynthRecord | null;
-    if (!rec || typeof rec !== 'object') throw new Error(`lrdif: synth: ${folder.path}/${SYNTH_RECORD} is not a synth record (not JSON); pass --force to replace the folder, or choose another --out`);
+    if (!rec || typeof rec !== 'object')
+      throw new Error(`lrdif: synth: ${folder.path}/${SYNTH_RECORD} is not a synth record (not JSON); pass --force to replace the folder, or choose another --out`);
     const diff = identityDiff(rec, id);
     if (diff.length) throw other('a synth of another dataset or other parameters', diff);
     return { complete: rec };
@@ -177,7 +179,10 @@ async function existingSynth(folder: SynthFolder, id: SynthIdentity): Promise<{ 
     const diff = identityDiff(head, id);
     if (diff.length) throw other('an interrupted synth of another dataset or other parameters', diff);
     // a torn last line (the run was killed while appending) is dropped: that image is redone
-    const done = lines.slice(1).map((l) => parseJson(l) as SynthImageRecord | null).filter((r): r is SynthImageRecord => !!r && typeof r.index === 'number');
+    const done = lines
+      .slice(1)
+      .map((l) => parseJson(l) as SynthImageRecord | null)
+      .filter((r): r is SynthImageRecord => !!r && typeof r.index === 'number');
     return { partial: done };
   }
   const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '');
@@ -244,7 +249,12 @@ export async function runSynth(layout: SynthLayout, outDir: string, opts: SynthO
       const { width, height } = g[0].image!;
       const { images: y, params } = tidy(() => {
         const x = imagesToTensor(g.map((p) => p.image!));
-        return degradeBatch(x, kind, config, g.map((p) => imageSeed(seed, p.index)));
+        return degradeBatch(
+          x,
+          kind,
+          config,
+          g.map((p) => imageSeed(seed, p.index)),
+        );
       });
       const data = (await y.data()) as Float32Array;
       y.dispose();

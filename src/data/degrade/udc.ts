@@ -166,12 +166,14 @@ function fftConvolve(xp: Tensor, psf: Tensor, h: number, w: number): Tensor {
   const frameBytes = c * mh * mw * 8; // one complex frame holds two images
   // bytes of complex frames per FFT batch: larger batches are split (tests lower it to reach the split)
   const limit = xp.ctx.tuning.udc.fftBatchBytes;
-  if (frameBytes > limit) throw new Error(`lrdif: udc: a ${h}×${w} image needs ${mh}×${mw} FFT frames (${(frameBytes / 2 ** 20).toFixed(0)} MiB), more than one buffer may hold; use convolution 'direct'`);
+  if (frameBytes > limit)
+    throw new Error(
+      `lrdif: udc: a ${h}×${w} image needs ${mh}×${mw} FFT frames (${(frameBytes / 2 ** 20).toFixed(0)} MiB), more than one buffer may hold; use convolution 'direct'`,
+    );
   const chunk = 2 * Math.floor(limit / frameBytes);
   const kspec = tidy(() => fft2d(realToComplex(psf, [mh, mw])));
   // two images per complex frame (the kernel is real): half the transforms
-  const run = (part: Tensor) =>
-    tidy(() => unpackRealPairs(ifft2d(complexMul(fft2d(packRealPairs(part, [mh, mw])), kspec, { dims: 2, conjB: true })), part.shape[0], [h, w]));
+  const run = (part: Tensor) => tidy(() => unpackRealPairs(ifft2d(complexMul(fft2d(packRealPairs(part, [mh, mw])), kspec, { dims: 2, conjB: true })), part.shape[0], [h, w]));
   let y: Tensor;
   if (n <= chunk) y = run(xp);
   else {
@@ -204,7 +206,17 @@ export function convolvePsf(x: Tensor, psf: Tensor, method: ConvolutionMethod = 
   const mode = h >= 2 && w >= 2 ? 'reflect' : 'replicate';
   const fft = method === 'fft' || (method === 'auto' && useFftConvolution(h, w, k));
   return tidy(() => {
-    const xp = r > 0 ? pad(x, [[r, r], [r, r]], mode) : x;
+    const xp =
+      r > 0
+        ? pad(
+            x,
+            [
+              [r, r],
+              [r, r],
+            ],
+            mode,
+          )
+        : x;
     if (fft) return fftConvolve(xp, psf, h, w);
     return conv2d(xp, reshape(psf, [3, 1, k, k]), null, { groups: 3 });
   });
@@ -217,7 +229,8 @@ export function applyUdc(x: Tensor, params: readonly UdcParams[], cfg: UdcConfig
   const size = Math.min(x.shape[2], x.shape[3]);
   params.forEach((p, i) => {
     if (p.kind !== 'udc') throw new Error(`lrdif: udc: parameter record ${i} is for '${p.kind}'`);
-    if (p.psf.imageSize !== size) throw new Error(`lrdif: udc: parameter record ${i} was drawn for images of ${p.psf.imageSize} px, but x ${fmtShape(x.shape)} has a shorter side of ${size}`);
+    if (p.psf.imageSize !== size)
+      throw new Error(`lrdif: udc: parameter record ${i} was drawn for images of ${p.psf.imageSize} px, but x ${fmtShape(x.shape)} has a shorter side of ${size}`);
   });
   if (x.size === 0) return alloc(x.shape);
   const psf = cache.get(cfg.display, size);

@@ -92,7 +92,10 @@ export function validateClipConfig(c: ClipConfig): ClipConfig {
   for (const [k, x] of Object.entries(t)) if (k !== 'act' && k !== 'eps' && k !== 'pooling' && k !== 'eotTokenId') positiveInt(`text.${k}`, x);
   positiveInt('projectionDim', c.projectionDim);
   if (v.imageSize % v.patchSize !== 0) throw new ClipConfigError(`vision.imageSize ${v.imageSize} is not a multiple of vision.patchSize ${v.patchSize}`);
-  for (const [tower, x] of [['vision', v], ['text', t]] as const) {
+  for (const [tower, x] of [
+    ['vision', v],
+    ['text', t],
+  ] as const) {
     if (x.width % x.heads !== 0) throw new ClipConfigError(`${tower}.width ${x.width} is not a multiple of ${tower}.heads ${x.heads}`);
     if (x.act !== 'quick_gelu' && x.act !== 'gelu') throw new ClipConfigError(`${tower}.act must be 'quick_gelu' or 'gelu', got ${JSON.stringify(x.act)}`);
     if (!(x.eps > 0)) throw new ClipConfigError(`${tower}.eps must be > 0, got ${x.eps}`);
@@ -155,7 +158,8 @@ export function clipConfigFromHuggingFace(json: unknown): ClipConfig {
     eps: eps(vc, 'vision_config'),
   };
   const eosRaw = get(tc, 'eos_token_id', OPENAI_EOT);
-  if (typeof eosRaw !== 'number' || !Number.isInteger(eosRaw) || eosRaw < 0) throw new ClipConfigError(`text_config.eos_token_id must be an integer ≥ 0, got ${JSON.stringify(eosRaw)}`);
+  if (typeof eosRaw !== 'number' || !Number.isInteger(eosRaw) || eosRaw < 0)
+    throw new ClipConfigError(`text_config.eos_token_id must be an integer ≥ 0, got ${JSON.stringify(eosRaw)}`);
   const legacy = eosRaw === 2;
   const vocabSize = num(tc, 'text_config', 'vocab_size', 49408);
   const text: ClipTextConfig = {
@@ -184,7 +188,17 @@ export interface OpenClipHints {
   textHeads: number;
   act: ClipActivation;
   /** Sizes the file's tensors must agree with. */
-  expect: { embedDim?: number; imageSize?: number; patchSize?: number; visionWidth?: number; visionLayers?: number; contextLength?: number; vocabSize?: number; textWidth?: number; textLayers?: number };
+  expect: {
+    embedDim?: number;
+    imageSize?: number;
+    patchSize?: number;
+    visionWidth?: number;
+    visionLayers?: number;
+    contextLength?: number;
+    vocabSize?: number;
+    textWidth?: number;
+    textLayers?: number;
+  };
   /** vision_cfg.head_width when heads come from the width. */
   visionHeadWidth: number;
 }
@@ -194,7 +208,8 @@ export function openClipHints(json: unknown): OpenClipHints {
   const cfg = 'model_cfg' in root ? obj('model_cfg', root.model_cfg) : root;
   const vc = obj('vision_cfg', cfg.vision_cfg);
   const tc = obj('text_cfg', cfg.text_cfg);
-  if (vc.layers !== undefined && typeof vc.layers !== 'number') throw new ClipConfigError('vision_cfg.layers as a list means a ResNet image tower, which is not supported (ViT only)');
+  if (vc.layers !== undefined && typeof vc.layers !== 'number')
+    throw new ClipConfigError('vision_cfg.layers as a list means a ResNet image tower, which is not supported (ViT only)');
   const pool = tc.pool_type ?? 'argmax';
   if (pool !== 'argmax') throw new ClipConfigError(`text_cfg.pool_type ${JSON.stringify(pool)} is not supported (only OpenAI's 'argmax')`);
   for (const k of ['attentional_pool', 'no_ln_pre', 'final_ln_after_pool', 'hf_model_name'] as const) {

@@ -68,7 +68,10 @@ export class ClipLayerStack extends Module {
 export class ClipEncoder extends Module {
   readonly layers: ClipLayerStack;
 
-  constructor(readonly sizes: ClipEncoderSizes, init: ClipInit) {
+  constructor(
+    readonly sizes: ClipEncoderSizes,
+    init: ClipInit,
+  ) {
     super();
     this.layers = this.registerModule('layers', new ClipLayerStack(sizes, init));
   }

@@ -8,5 +8,14 @@ export { ClipEmbeddingTable, maxClipBindingBytes, clipTableRowsPerChunk } from '
 export { ClipVisionTransformer, ClipVisionEmbeddings, ClipPatchEmbedding } from './vision.js';
 export { ClipTextTransformer, ClipTextEmbeddings } from './text.js';
 export { ClipModel, type ClipModelOptions, type ClipLoadInfo } from './model.js';
-export { detectClipLayout, clipTensorSource, inferClipConfig, ClipLoadError, type ClipLayout, type ClipTensorSource, type TensorShapes as ClipTensorShapes, type InferenceHints as ClipInferenceHints } from './layouts.js';
+export {
+  detectClipLayout,
+  clipTensorSource,
+  inferClipConfig,
+  ClipLoadError,
+  type ClipLayout,
+  type ClipTensorSource,
+  type TensorShapes as ClipTensorShapes,
+  type InferenceHints as ClipInferenceHints,
+} from './layouts.js';
 export { loadClipFromReader, type ClipLoadOptions, type ClipConfigFile } from './load.js';

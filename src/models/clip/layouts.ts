@@ -146,7 +146,10 @@ export function inferClipConfig(src: TensorShapes, layout: ClipLayout, hints: In
   const heads = (tower: string, width: number, given: number | undefined) => {
     if (given !== undefined) return given;
     if (width % 64 !== 0) {
-      throw new ClipLoadError(file, `cannot infer the ${tower} tower's number of heads: OpenAI's rule width / 64 does not divide width ${width}; give it (${tower}Heads) or a config file`);
+      throw new ClipLoadError(
+        file,
+        `cannot infer the ${tower} tower's number of heads: OpenAI's rule width / 64 does not divide width ${width}; give it (${tower}Heads) or a config file`,
+      );
     }
     return width / 64;
   };
@@ -161,10 +164,10 @@ export function inferClipConfig(src: TensorShapes, layout: ClipLayout, hints: In
   if (grid * grid + 1 !== vPos[0]) {
     throw new ClipLoadError(file, `tensor '${key('v', 'embeddings.position_embedding.weight')}' has ${vPos[0]} positions, not 1 + a square number of patches`);
   }
-  const vMlp = shapeOf(key('v', 'encoder.layers.0.mlp.fc1.weight'), 2, 'the first vision block\'s MLP')[0];
+  const vMlp = shapeOf(key('v', 'encoder.layers.0.mlp.fc1.weight'), 2, "the first vision block's MLP")[0];
   const tok = shapeOf(key('t', 'embeddings.token_embedding.weight'), 2, 'the token embedding [vocab, width]');
   const tPos = shapeOf(key('t', 'embeddings.position_embedding.weight'), 2, 'the text position embedding [context, width]');
-  const tMlp = shapeOf(key('t', 'encoder.layers.0.mlp.fc1.weight'), 2, 'the first text block\'s MLP')[0];
+  const tMlp = shapeOf(key('t', 'encoder.layers.0.mlp.fc1.weight'), 2, "the first text block's MLP")[0];
   const vProjKey = clipTensorSource(layout, 'visual_projection.weight', [0, 0]).key;
   const vProj = shapeOf(vProjKey, 2, 'the visual projection');
   const P = oa ? vProj[1] : vProj[0];

@@ -43,7 +43,6 @@ export interface ClipConfigFile {
   file: string;
 }
 
-
 const TOKEN_TABLE = 'text_model.embeddings.token_embedding.weight';
 /** Tensors are read and uploaded in slices of SLICE_FLOATS; the queue is drained after SYNC_BYTES of uploads. */
 const SLICE_FLOATS = 1 << 20;
@@ -61,7 +60,10 @@ function configFrom(reader: SafetensorsReader, layout: ClipLayout, cfg: ClipConf
     throw e;
   }
   if (o.hiddenAct) config = { ...config, vision: { ...config.vision, act: o.hiddenAct }, text: { ...config.text, act: o.hiddenAct } };
-  for (const [tower, h] of [['vision', o.visionHeads], ['text', o.textHeads]] as const) {
+  for (const [tower, h] of [
+    ['vision', o.visionHeads],
+    ['text', o.textHeads],
+  ] as const) {
     if (h !== undefined) config = { ...config, [tower]: { ...config[tower], heads: h } };
   }
   return config;
@@ -150,7 +152,12 @@ export async function loadClipFromReader(reader: SafetensorsReader, cfg: ClipCon
     };
     for (const [name, s] of plan) {
       const info = reader.info(s.key);
-      const elemBytes = info.byteLength / Math.max(1, info.shape.reduce((x, y) => x * y, 1));
+      const elemBytes =
+        info.byteLength /
+        Math.max(
+          1,
+          info.shape.reduce((x, y) => x * y, 1),
+        );
       const rowLen = s.fileShape.slice(1).reduce((x, y) => x * y, 1);
       if (name === TOKEN_TABLE) {
         const table = model.text_model.embeddings.token_embedding;

@@ -36,7 +36,8 @@ export function loadClipTokenizer(source: string = bundledBpePath(), options: Cl
   if (stat.isDirectory()) {
     const vocab = path.join(source, 'vocab.json');
     const merges = path.join(source, 'merges.txt');
-    for (const f of [vocab, merges]) if (!fs.existsSync(f)) throw new ClipTokenizerError(`'${source}' is a folder without ${path.basename(f)} (expected Hugging Face's vocab.json and merges.txt)`);
+    for (const f of [vocab, merges])
+      if (!fs.existsSync(f)) throw new ClipTokenizerError(`'${source}' is a folder without ${path.basename(f)} (expected Hugging Face's vocab.json and merges.txt)`);
     return ClipTokenizer.fromHuggingFace(fs.readFileSync(vocab, 'utf8'), fs.readFileSync(merges, 'utf8'), options);
   }
   const bytes = fs.readFileSync(source);

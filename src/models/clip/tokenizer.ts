@@ -99,7 +99,10 @@ let entityTable: Map<string, string> | undefined;
 function entities(): Map<string, string> {
   if (!entityTable) {
     entityTable = new Map();
-    for (const [list, legacy] of [[LEGACY, true], [WITH_SEMICOLON, false]] as const) {
+    for (const [list, legacy] of [
+      [LEGACY, true],
+      [WITH_SEMICOLON, false],
+    ] as const) {
       for (const item of list.split(' ')) {
         const [name, hex] = item.split(':');
         const ch = String.fromCodePoint(parseInt(hex, 16));
@@ -113,17 +116,44 @@ function entities(): Map<string, string> {
 
 // html.unescape's numeric rules: C1 references are read as windows-1252, some code points are dropped.
 const INVALID_CHARREFS: Record<number, string> = {
-  0x00: '\ufffd', 0x0d: '\r', 0x80: '\u20ac', 0x81: '\x81', 0x82: '\u201a', 0x83: '\u0192', 0x84: '\u201e',
-  0x85: '\u2026', 0x86: '\u2020', 0x87: '\u2021', 0x88: '\u02c6', 0x89: '\u2030', 0x8a: '\u0160', 0x8b: '\u2039',
-  0x8c: '\u0152', 0x8d: '\x8d', 0x8e: '\u017d', 0x8f: '\x8f', 0x90: '\x90', 0x91: '\u2018', 0x92: '\u2019',
-  0x93: '\u201c', 0x94: '\u201d', 0x95: '\u2022', 0x96: '\u2013', 0x97: '\u2014', 0x98: '\u02dc', 0x99: '\u2122',
-  0x9a: '\u0161', 0x9b: '\u203a', 0x9c: '\u0153', 0x9d: '\x9d', 0x9e: '\u017e', 0x9f: '\u0178',
+  0x00: '\ufffd',
+  0x0d: '\r',
+  0x80: '\u20ac',
+  0x81: '\x81',
+  0x82: '\u201a',
+  0x83: '\u0192',
+  0x84: '\u201e',
+  0x85: '\u2026',
+  0x86: '\u2020',
+  0x87: '\u2021',
+  0x88: '\u02c6',
+  0x89: '\u2030',
+  0x8a: '\u0160',
+  0x8b: '\u2039',
+  0x8c: '\u0152',
+  0x8d: '\x8d',
+  0x8e: '\u017d',
+  0x8f: '\x8f',
+  0x90: '\x90',
+  0x91: '\u2018',
+  0x92: '\u2019',
+  0x93: '\u201c',
+  0x94: '\u201d',
+  0x95: '\u2022',
+  0x96: '\u2013',
+  0x97: '\u2014',
+  0x98: '\u02dc',
+  0x99: '\u2122',
+  0x9a: '\u0161',
+  0x9b: '\u203a',
+  0x9c: '\u0153',
+  0x9d: '\x9d',
+  0x9e: '\u017e',
+  0x9f: '\u0178',
 };
 
 function isInvalidCodePoint(n: number): boolean {
-  return (
-    (n >= 0x1 && n <= 0x8) || n === 0xb || (n >= 0xe && n <= 0x1f) || (n >= 0x7f && n <= 0x9f) || (n >= 0xfdd0 && n <= 0xfdef) || (n & 0xfffe) === 0xfffe
-  );
+  return (n >= 0x1 && n <= 0x8) || n === 0xb || (n >= 0xe && n <= 0x1f) || (n >= 0x7f && n <= 0x9f) || (n >= 0xfdd0 && n <= 0xfdef) || (n & 0xfffe) === 0xfffe;
 }
 
 const CHARREF = /&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)/gu;
@@ -240,7 +270,8 @@ export class ClipTokenizer {
     if (typeof vocab !== 'object' || vocab === null || Array.isArray(vocab)) throw new ClipTokenizerError('vocab.json must be an object mapping tokens to ids');
     const encoder = new Map<string, number>();
     for (const [k, v] of Object.entries(vocab as Record<string, unknown>)) {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ClipTokenizerError(`vocab.json: the id of ${JSON.stringify(k)} must be a non-negative integer, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+        throw new ClipTokenizerError(`vocab.json: the id of ${JSON.stringify(k)} must be a non-negative integer, got ${JSON.stringify(v)}`);
       encoder.set(k, v);
     }
     const merges = parseMerges(mergesText.trim(), options.maxMerges ?? CLIP_NUM_MERGES, 'merges.txt');
@@ -297,7 +328,8 @@ export class ClipTokenizer {
       for (const b of utf8.encode(piece)) mapped += this.byteEncoder[b];
       for (const sym of this.bpe(mapped)) {
         const id = this.encoder.get(sym);
-        if (id === undefined) throw new ClipTokenizerError(`the vocabulary has no entry for the BPE symbol ${JSON.stringify(sym)} (from ${JSON.stringify(piece)}); vocab and merges do not match`);
+        if (id === undefined)
+          throw new ClipTokenizerError(`the vocabulary has no entry for the BPE symbol ${JSON.stringify(sym)} (from ${JSON.stringify(piece)}); vocab and merges do not match`);
         ids.push(id);
       }
     }

@@ -143,7 +143,11 @@ export function alignWarpMatrix(t: FaceAlignTransform): number[] {
  * Aligned faces [F, 3, size, size] in [0, 1] from one photo (an RgbImageBuffer, image `index`)
  * and each face's 68 landmarks, in one warp. Dispose the returned tensor when done.
  */
-export function alignFaces(photo: RgbImageBuffer, faces: ReadonlyArray<readonly FacePoint[]>, opts: AlignOptions & { index?: number } = {}): { faces: Tensor; transforms: FaceAlignTransform[] } {
+export function alignFaces(
+  photo: RgbImageBuffer,
+  faces: ReadonlyArray<readonly FacePoint[]>,
+  opts: AlignOptions & { index?: number } = {},
+): { faces: Tensor; transforms: FaceAlignTransform[] } {
   if (faces.length === 0) throw new Error('lrdif: alignFaces: no faces given');
   const transforms = faces.map((lm) => faceAlignTransform(lm, opts));
   const m = transforms.flatMap(alignWarpMatrix);

@@ -118,11 +118,25 @@ export function faceApiCropTables(crop: FaceBox, size = FACEAPI_INPUT_SIZE): { r
 /** The nets' input [F, 3, 112, 112] in [0, 1] for integer crops of photo image `index`. */
 export function faceApiCropInput(photo: RgbImageBuffer, crops: readonly FaceBox[], index = 0): Tensor {
   crops.forEach((c, i) => {
-    if (![c.x, c.y, c.width, c.height].every(Number.isInteger) || c.width < 1 || c.height < 1 || c.x < 0 || c.y < 0 || c.x + c.width > photo.width || c.y + c.height > photo.height) {
-      throw new Error(`lrdif: faceApiCropInput: crop ${i} {x: ${c.x}, y: ${c.y}, width: ${c.width}, height: ${c.height}} must be integers inside the ${photo.width}×${photo.height} photo`);
+    if (
+      ![c.x, c.y, c.width, c.height].every(Number.isInteger) ||
+      c.width < 1 ||
+      c.height < 1 ||
+      c.x < 0 ||
+      c.y < 0 ||
+      c.x + c.width > photo.width ||
+      c.y + c.height > photo.height
+    ) {
+      throw new Error(
+        `lrdif: faceApiCropInput: crop ${i} {x: ${c.x}, y: ${c.y}, width: ${c.width}, height: ${c.height}} must be integers inside the ${photo.width}×${photo.height} photo`,
+      );
     }
   });
-  return resampleBilinearTables(photo, crops.map((c) => faceApiCropTables(c)), { sources: crops.map(() => index) });
+  return resampleBilinearTables(
+    photo,
+    crops.map((c) => faceApiCropTables(c)),
+    { sources: crops.map(() => index) },
+  );
 }
 
 /** face-api's detector, landmark net and (optionally) expression net, run together on photos. */
@@ -150,12 +164,19 @@ export class FacePipeline {
       for (let i = 0; i < kept.length; i += bs) {
         const part = kept.slice(i, i + bs);
         // landmarks on the detection crops
-        const x = faceApiCropInput(buf, part.map((k) => k.crop));
+        const x = faceApiCropInput(
+          buf,
+          part.map((k) => k.crop),
+        );
         const raw = noGrad(() => this.landmarkNet.forward(x));
         x.dispose();
         const values = await raw.data();
         raw.dispose();
-        const lms = decodeFaceLandmarks(values, part.map((k) => ({ width: k.crop.width, height: k.crop.height })), { shifts: part.map((k) => ({ x: k.d.box.x, y: k.d.box.y })) });
+        const lms = decodeFaceLandmarks(
+          values,
+          part.map((k) => ({ width: k.crop.width, height: k.crop.height })),
+          { shifts: part.map((k) => ({ x: k.d.box.x, y: k.d.box.y })) },
+        );
         part.forEach((k, j) => {
           const positions = lms[j].positions;
           faces.push({ score: k.d.score, box: { ...k.d.box }, landmarks: positions, alignedRect: faceApiAlignedRect(positions), crops: { landmarks: k.crop } });
@@ -165,7 +186,10 @@ export class FacePipeline {
         const withCrops = faces.map((f) => ({ f, crop: faceApiClipBox(f.alignedRect, width, height) })).filter((k) => k.crop.width > 0 && k.crop.height > 0);
         for (let i = 0; i < withCrops.length; i += bs) {
           const part = withCrops.slice(i, i + bs);
-          const x = faceApiCropInput(buf, part.map((k) => k.crop));
+          const x = faceApiCropInput(
+            buf,
+            part.map((k) => k.crop),
+          );
           const p = noGrad(() => this.expressionNet!.forward(x));
           x.dispose();
           const v = await p.data();
@@ -206,7 +230,11 @@ export class FacePipeline {
     try {
       const faces = await this.detectFaces(buf, { ...opts, expressions: false, align: false });
       if (faces.length === 0) return { faces, transforms: [], batch: null };
-      const { faces: batch, transforms } = alignFaces(buf, faces.map((f) => f.landmarks), { size: opts.size, margin: opts.margin });
+      const { faces: batch, transforms } = alignFaces(
+        buf,
+        faces.map((f) => f.landmarks),
+        { size: opts.size, margin: opts.margin },
+      );
       return { faces, transforms, batch };
     } finally {
       if (buf !== photo) buf.dispose();

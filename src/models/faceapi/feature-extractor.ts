@@ -206,7 +206,13 @@ export class FaceFeatureExtractor extends Module {
     this.blocks = spec.channels.map((co, i) =>
       this.registerModule(`dense${i}`, new FaceApiDenseBlock(src, `dense${i}`, i === 0 ? 3 : spec.channels[i - 1], co, spec.convsPerBlock, i === 0)),
     );
-    this.meanRgb = this.registerBuffer('mean_rgb', tensor(FACEAPI_MEAN_RGB.map((v) => v / 255), [1, 3, 1, 1]));
+    this.meanRgb = this.registerBuffer(
+      'mean_rgb',
+      tensor(
+        FACEAPI_MEAN_RGB.map((v) => v / 255),
+        [1, 3, 1, 1],
+      ),
+    );
   }
 
   private checkInput(x: Tensor): void {
@@ -230,7 +236,8 @@ export class FaceFeatureExtractor extends Module {
     const fused = opts.fused ?? true;
     const wanted = opts.blocks ?? this.blocks.map((_, i) => i);
     for (const b of wanted) {
-      if (!Number.isInteger(b) || b < 0 || b >= this.blocks.length) throw new Error(`lrdif: FaceFeatureExtractor (${this.kind}): block ${b} does not exist (0..${this.blocks.length - 1})`);
+      if (!Number.isInteger(b) || b < 0 || b >= this.blocks.length)
+        throw new Error(`lrdif: FaceFeatureExtractor (${this.kind}): block ${b} does not exist (0..${this.blocks.length - 1})`);
     }
     const upTo = Math.max(...wanted) + 1;
     if (!fused) {
@@ -245,7 +252,9 @@ export class FaceFeatureExtractor extends Module {
       });
     }
     if (engine.needsGrad([x])) {
-      throw new Error(`lrdif: FaceFeatureExtractor: the fused forward pass is inference-only, but the input ${x.describe()} requires a gradient (detach it, or pass { fused: false })`);
+      throw new Error(
+        `lrdif: FaceFeatureExtractor: the fused forward pass is inference-only, but the input ${x.describe()} requires a gradient (detach it, or pass { fused: false })`,
+      );
     }
     const n = x.shape[0];
     const chunk = opts.chunk ?? faceApiChunk(x.ctx);

@@ -46,7 +46,29 @@ export {
   type TfjsWeight,
   type TfjsShardReader,
 } from '../../io/tfjs-weights.js';
-export { TinyFaceDetector, TINY_FACE_DETECTOR_ANCHORS, TINY_FACE_DETECTOR_MEAN_RGB, TINY_FACE_DETECTOR_IOU_THRESHOLD, resolveTinyFaceDetectorOptions, decodeTinyFaceDetections, faceApiNonMaxSuppression, faceBoxIou, type TinyFaceDetectorOptions, type FaceDetection } from './tiny-face-detector.js';
-export { ALIGNED_FACE_SIZE, ALIGN_MARGIN, faceAlignTransform, alignWarpMatrix, alignFaces, alignFace, applyAffine, type FaceAlignTransform, type AlignedFace, type AlignOptions } from './align.js';
+export {
+  TinyFaceDetector,
+  TINY_FACE_DETECTOR_ANCHORS,
+  TINY_FACE_DETECTOR_MEAN_RGB,
+  TINY_FACE_DETECTOR_IOU_THRESHOLD,
+  resolveTinyFaceDetectorOptions,
+  decodeTinyFaceDetections,
+  faceApiNonMaxSuppression,
+  faceBoxIou,
+  type TinyFaceDetectorOptions,
+  type FaceDetection,
+} from './tiny-face-detector.js';
+export {
+  ALIGNED_FACE_SIZE,
+  ALIGN_MARGIN,
+  faceAlignTransform,
+  alignWarpMatrix,
+  alignFaces,
+  alignFace,
+  applyAffine,
+  type FaceAlignTransform,
+  type AlignedFace,
+  type AlignOptions,
+} from './align.js';
 export { FacePipeline, faceApiClipBox, faceApiAlignedRect, faceApiCropTables, faceApiCropInput, type DetectedFace, type DetectFacesOptions } from './detect-faces.js';
 export { drawFaces, drawBox, drawPoint, type DrawFacesOptions, type DrawColor } from './draw.js';

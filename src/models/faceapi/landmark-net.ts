@@ -40,7 +40,10 @@ export class FaceLandmark68Net extends Module {
    * From the weights of `face_landmark_68_model` (kind 'full') or `face_landmark_68_tiny_model`
    * (kind 'tiny'): `dense*` for the extractor, `fc/weights` and `fc/bias` for the head.
    */
-  constructor(src: FaceApiWeightSource, readonly kind: FaceFeatureExtractorKind = 'full') {
+  constructor(
+    src: FaceApiWeightSource,
+    readonly kind: FaceFeatureExtractorKind = 'full',
+  ) {
     super();
     this.extractor = this.registerModule('extractor', new FaceFeatureExtractor(src, kind));
     const c = this.extractor.channels[this.extractor.channels.length - 1];

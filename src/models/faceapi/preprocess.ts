@@ -67,7 +67,15 @@ export function faceApiSquarePadding(width: number, height: number): [[number, n
   const d = Math.abs(height - width);
   const after = Math.round(d * 0.5);
   const before = d - after;
-  return height > width ? [[0, 0], [before, after]] : [[before, after], [0, 0]];
+  return height > width
+    ? [
+        [0, 0],
+        [before, after],
+      ]
+    : [
+        [before, after],
+        [0, 0],
+      ];
 }
 
 /** One image [1, 3, H, W] (any value range) padded to a square and resized to size × size as face-api does. */
@@ -117,7 +125,11 @@ export interface FaceLandmarks68 {
 }
 
 /** face-api's landmark decoding of raw outputs [N·136] for inputs of the given sizes. */
-export function decodeFaceLandmarks(raw: ArrayLike<number>, dims: ReadonlyArray<{ width: number; height: number }>, opts: { inputSize?: number; shifts?: readonly FacePoint[] } = {}): FaceLandmarks68[] {
+export function decodeFaceLandmarks(
+  raw: ArrayLike<number>,
+  dims: ReadonlyArray<{ width: number; height: number }>,
+  opts: { inputSize?: number; shifts?: readonly FacePoint[] } = {},
+): FaceLandmarks68[] {
   const size = opts.inputSize ?? FACEAPI_INPUT_SIZE;
   if (raw.length !== dims.length * 136) throw new Error(`lrdif: decodeFaceLandmarks: ${raw.length} values for ${dims.length} image(s); expected 136 per image`);
   if (opts.shifts && opts.shifts.length !== dims.length) throw new Error(`lrdif: decodeFaceLandmarks: ${opts.shifts.length} shifts for ${dims.length} image(s)`);

@@ -11,15 +11,7 @@
  */
 import { engine, tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
-import {
-  DDPM_MAX_HIDDEN,
-  DDPM_MAX_PRIOR,
-  DDPM_MAX_STEPS,
-  DDPM_MAX_WIDTH,
-  ddpmSampleFused,
-  ddpmSchedule,
-  ddpmStep as ddpmStepKernel,
-} from '../../kernels/ddpm.js';
+import { DDPM_MAX_HIDDEN, DDPM_MAX_PRIOR, DDPM_MAX_STEPS, DDPM_MAX_WIDTH, ddpmSampleFused, ddpmSchedule, ddpmStep as ddpmStepKernel } from '../../kernels/ddpm.js';
 import { add, mulScalar } from '../../kernels/elementwise.js';
 import { randomNormal, type Generator } from '../../kernels/random.js';
 import type { Linear } from '../../nn/linear.js';
@@ -35,9 +27,7 @@ export interface DiffusionSchedule {
   readonly parameterisation: LrdifParameterisation;
 }
 
-export function makeDiffusionSchedule(
-  c: Pick<LrdifConfig, 'timesteps' | 'betaSchedule' | 'betaStart' | 'betaEnd' | 'parameterisation'>,
-): DiffusionSchedule {
+export function makeDiffusionSchedule(c: Pick<LrdifConfig, 'timesteps' | 'betaSchedule' | 'betaStart' | 'betaEnd' | 'parameterisation'>): DiffusionSchedule {
   const T = c.timesteps;
   if (!Number.isInteger(T) || T < 1 || T > 32) throw new Error(`lrdif: makeDiffusionSchedule: timesteps must be in 1…32, got ${T}`);
   const kind = (c.betaSchedule as LrdifBetaSchedule) === 'linear' ? 'linear' : 'sqrt-linear';
@@ -82,13 +72,7 @@ export function reverseChain(denoiser: Denoiser, zT: Tensor, c: Tensor, s: Diffu
 /** Whether `sampleChain` can run the whole chain as one fused dispatch (inference, sizes within the kernel's limits). */
 export function canSampleFused(denoiser: Denoiser, c: Tensor, s: DiffusionSchedule, zT?: Tensor | null): boolean {
   const inputs = [c, ...denoiser.parameters(), ...(zT ? [zT] : [])];
-  return (
-    !engine.needsGrad(inputs) &&
-    denoiser.priorDim <= DDPM_MAX_PRIOR &&
-    denoiser.width <= DDPM_MAX_WIDTH &&
-    denoiser.depth <= DDPM_MAX_HIDDEN &&
-    s.timesteps <= DDPM_MAX_STEPS
-  );
+  return !engine.needsGrad(inputs) && denoiser.priorDim <= DDPM_MAX_PRIOR && denoiser.width <= DDPM_MAX_WIDTH && denoiser.depth <= DDPM_MAX_HIDDEN && s.timesteps <= DDPM_MAX_STEPS;
 }
 
 /**

@@ -158,8 +158,7 @@ export class DILNetwork extends Module {
   ) {
     super();
     const { widths } = lrdifScales(config);
-    const make = (i: number) =>
-      new DilScale(widths[i], config.landmarkChannels[i], config.dilDims[i], config.dilHeads[i], config.window, config.dilMlpRatio, generator);
+    const make = (i: number) => new DilScale(widths[i], config.landmarkChannels[i], config.dilDims[i], config.dilHeads[i], config.window, config.dilMlpRatio, generator);
     this.scale1 = this.registerModule('scale1', make(0));
     this.scale2 = this.registerModule('scale2', make(1));
     this.scale3 = this.registerModule('scale3', make(2));

@@ -26,11 +26,7 @@ export class Fpen extends Module {
     super();
     this.layers = this.registerModule(
       'layers',
-      new Sequential(
-        new Linear(inFeatures, hidden, { generator }),
-        new Linear(hidden, hidden, { generator }),
-        new Linear(hidden, outFeatures, { generator }),
-      ),
+      new Sequential(new Linear(inFeatures, hidden, { generator }), new Linear(hidden, hidden, { generator }), new Linear(hidden, outFeatures, { generator })),
     );
   }
 

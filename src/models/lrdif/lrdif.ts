@@ -275,8 +275,17 @@ export class LrdifModel extends Module {
 
   /** The modules trained in a stage: S1 FPEN_S1 + UDCformer; S2 FPEN_S2 + denoiser + UDCformer. */
   stageModules(stage: LrdifStage): Array<[string, Module]> {
-    if (stage === 1) return [['fpenS1', this.fpenS1], ['udcformer', this.udcformer]];
-    if (stage === 2) return [['fpenS2', this.fpenS2], ['denoiser', this.denoiser], ['udcformer', this.udcformer]];
+    if (stage === 1)
+      return [
+        ['fpenS1', this.fpenS1],
+        ['udcformer', this.udcformer],
+      ];
+    if (stage === 2)
+      return [
+        ['fpenS2', this.fpenS2],
+        ['denoiser', this.denoiser],
+        ['udcformer', this.udcformer],
+      ];
     throw new Error(`lrdif: LrdifModel: stage must be 1 or 2, got ${String(stage)}`);
   }
 
@@ -305,7 +314,8 @@ export class LrdifModel extends Module {
     const own = this.stateDict();
     const keys = [...own.keys()].filter((k) => prefixes.some((p) => k.startsWith(p)));
     const missing = keys.filter((k) => !state.has(k));
-    if (missing.length) throw new Error(`lrdif: LrdifModel.loadStage1State: the stage-1 state lacks ${missing.length} key(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`);
+    if (missing.length)
+      throw new Error(`lrdif: LrdifModel.loadStage1State: the stage-1 state lacks ${missing.length} key(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`);
     const sub = new Map(keys.map((k) => [k, state.get(k)!] as const));
     this.loadStateDict(sub, { strict: false });
     return keys;

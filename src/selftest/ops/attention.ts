@@ -24,7 +24,13 @@ const waAtol = (want: ArrayLike<number>) => 1e-5 * Math.max(maxAbs(want), 1e-3);
 
 function channelChecks(): SelftestCheck[] {
   const out: SelftestCheck[] = [];
-  const shapes: Array<{ shape: Shape4; quick?: boolean }> = [{ shape: [2, 2, 17, 52], quick: true }, { shape: [1, 3, 8, 196] }, { shape: [1, 1, 48, 49] }, { shape: [2, 1, 3, 7] }, { shape: [1, 2, 33, 64] }];
+  const shapes: Array<{ shape: Shape4; quick?: boolean }> = [
+    { shape: [2, 2, 17, 52], quick: true },
+    { shape: [1, 3, 8, 196] },
+    { shape: [1, 1, 48, 49] },
+    { shape: [2, 1, 3, 7] },
+    { shape: [1, 2, 33, 64] },
+  ];
   let seed = 2000;
   for (const v of CA_VARIANTS) {
     for (const { shape, quick } of shapes) {

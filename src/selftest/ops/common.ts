@@ -82,4 +82,3 @@ export function distinctData(n: number, seed: number): Float64Array {
   }
   return Float64Array.from(perm, (k) => Math.fround((k - n / 2) * 0.013));
 }
-

@@ -83,16 +83,20 @@ export function ddpmChecks(): SelftestCheck[] {
     for (const t of [1, 3]) {
       const shape = [3, 4];
       out.push(
-        backwardCheck({ op: 'ddpmStep', shapes: `${shapesText(shape)}, t ${t}, ${param}, σ·noise`, quick: param === 'eps' && t === 3 }, { variant: 'default' }, {
-          inputs: [
-            { data: randArray(shape, 10 + t), shape },
-            { data: randArray(shape, 20 + t), shape },
-            { data: randArray(shape, 30 + t), shape, grad: false },
-          ],
-          names: ['zt', 'prediction', 'noise'],
-          gpuFn: (z, e, nz) => ddpmStep(z, e, t, sched, { param, sigma: 0.5, noise: nz }),
-          refFn: (z, e, nz) => refDdpmStep(z, e, ddpmCoefficients(sched, t, param), 0.5, nz),
-        }),
+        backwardCheck(
+          { op: 'ddpmStep', shapes: `${shapesText(shape)}, t ${t}, ${param}, σ·noise`, quick: param === 'eps' && t === 3 },
+          { variant: 'default' },
+          {
+            inputs: [
+              { data: randArray(shape, 10 + t), shape },
+              { data: randArray(shape, 20 + t), shape },
+              { data: randArray(shape, 30 + t), shape, grad: false },
+            ],
+            names: ['zt', 'prediction', 'noise'],
+            gpuFn: (z, e, nz) => ddpmStep(z, e, t, sched, { param, sigma: 0.5, noise: nz }),
+            refFn: (z, e, nz) => refDdpmStep(z, e, ddpmCoefficients(sched, t, param), 0.5, nz),
+          },
+        ),
       );
     }
   }

@@ -76,8 +76,14 @@ export function elementwiseChecks(): SelftestCheck[] {
   }
   const pairs: Array<[number[], number[]]> = [
     [[3, 5], [5]],
-    [[2, 1, 4], [3, 1]],
-    [[1, 257], [7, 1]],
+    [
+      [2, 1, 4],
+      [3, 1],
+    ],
+    [
+      [1, 257],
+      [7, 1],
+    ],
   ];
   for (const b of BINARY) {
     const s = (seed += 10);
@@ -92,7 +98,10 @@ export function elementwiseChecks(): SelftestCheck[] {
         }
       }),
     );
-    const [sa, sb] = [[2, 3, 4], [3, 1]];
+    const [sa, sb] = [
+      [2, 3, 4],
+      [3, 1],
+    ];
     out.push(
       backwardCheck({ op: b.name, shapes: shapesText(sa, sb), quick: b.quick }, DEFAULT_VARIANT, {
         inputs: [

@@ -44,7 +44,10 @@ export function layoutChecks(): SelftestCheck[] {
       }),
     );
   }
-  const ps: Array<{ x: Shape4; r: number; quick?: boolean }> = [{ x: [2, 8, 3, 5], r: 2, quick: true }, { x: [1, 27, 4, 2], r: 3 }];
+  const ps: Array<{ x: Shape4; r: number; quick?: boolean }> = [
+    { x: [2, 8, 3, 5], r: 2, quick: true },
+    { x: [1, 27, 4, 2], r: 3 },
+  ];
   for (const c of ps) {
     const s = (seed += 1);
     const n = c.x.reduce((a, b) => a * b, 1);

@@ -22,12 +22,16 @@ export function lossChecks(): SelftestCheck[] {
     const s = (seed += 2);
     for (const reduction of ['mean', 'sum', 'none'] as const) {
       out.push(
-        forwardCheck({ op: 'crossEntropy', shapes: `${shapesText([k.n, k.c])} smoothing ${k.eps}, ${reduction}`, quick: k.quick && reduction === 'mean' }, DEFAULT_VARIANT, async (cmp) => {
-          const x = randArray([k.n, k.c], s, -4, 4);
-          const labels = labelsOf(k.n, k.c, s + 1);
-          const got = await gpuValues(() => crossEntropy(gpuTensor(x, [k.n, k.c]), tensor(labels, [k.n], 'i32'), { labelSmoothing: k.eps, reduction }));
-          cmp.add('loss', got, refCrossEntropy(x, labels, k.n, k.c, k.eps, reduction), 1e-5, 2e-5);
-        }),
+        forwardCheck(
+          { op: 'crossEntropy', shapes: `${shapesText([k.n, k.c])} smoothing ${k.eps}, ${reduction}`, quick: k.quick && reduction === 'mean' },
+          DEFAULT_VARIANT,
+          async (cmp) => {
+            const x = randArray([k.n, k.c], s, -4, 4);
+            const labels = labelsOf(k.n, k.c, s + 1);
+            const got = await gpuValues(() => crossEntropy(gpuTensor(x, [k.n, k.c]), tensor(labels, [k.n], 'i32'), { labelSmoothing: k.eps, reduction }));
+            cmp.add('loss', got, refCrossEntropy(x, labels, k.n, k.c, k.eps, reduction), 1e-5, 2e-5);
+          },
+        ),
       );
     }
   }

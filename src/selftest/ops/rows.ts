@@ -153,7 +153,10 @@ function reduceChecks(): SelftestCheck[] {
       for (const { shape, axes, quick } of cases) {
         out.push(
           forwardCheck({ op, shapes: `${shapesText(shape)} axes ${JSON.stringify(axes ?? 'all')}`, quick: quick && (op === 'sum' || op === 'max') }, v, async (cmp) => {
-            const x = distinctData(shape.reduce((a, b) => a * b, 1), 71);
+            const x = distinctData(
+              shape.reduce((a, b) => a * b, 1),
+              71,
+            );
             const got = await gpuValues(() => REDUCE[op](gpuTensor(x, shape), axes));
             cmp.add('output', got, refReduce(op, x, shape, axes, false).values, 1e-5, 1e-5);
           }),

@@ -63,7 +63,7 @@ export function refWindowAttention(q: Float64Array, k: Float64Array, v: Float64A
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let n = 0; n < nW; n++) {
-        const base = (((b * H + h) * nW + n) * M) * d;
+        const base = ((b * H + h) * nW + n) * M * d;
         for (let i = 0; i < M; i++) {
           let m = -Infinity;
           for (let j = 0; j < M; j++) {

@@ -42,7 +42,17 @@ export function refPermute(x: ArrayLike<number>, shape: number[], perm: number[]
 
 export function refSlice(x: ArrayLike<number>, shape: number[], begin: number[], size: number[]): Float64Array {
   const y = new Float64Array(sizeOf(size));
-  forEachIndex(size, (c, i) => (y[i] = x[at(shape, c.map((v, d) => v + begin[d]))]));
+  forEachIndex(
+    size,
+    (c, i) =>
+      (y[i] =
+        x[
+          at(
+            shape,
+            c.map((v, d) => v + begin[d]),
+          )
+        ]),
+  );
   return y;
 }
 

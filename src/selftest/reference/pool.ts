@@ -7,7 +7,13 @@ export function two(v: number | [number, number]): [number, number] {
 }
 
 /** Float64 average pooling, count_include_pad = True: the window sum over the zero-padded input / kh·kw. */
-export function avgPoolRef(x: Float64Array, [n, c, h, w]: Shape4, kernel: number | [number, number], stride?: number | [number, number], padding: number | [number, number] = 0): { y: Float64Array; shape: Shape4 } {
+export function avgPoolRef(
+  x: Float64Array,
+  [n, c, h, w]: Shape4,
+  kernel: number | [number, number],
+  stride?: number | [number, number],
+  padding: number | [number, number] = 0,
+): { y: Float64Array; shape: Shape4 } {
   const [kh, kw] = two(kernel);
   const [sh, sw] = stride === undefined ? [kh, kw] : two(stride);
   const [ph, pw] = two(padding);
