@@ -7,8 +7,9 @@
  *   size with an antialiased bicubic filter (a square face crop: shortest-side resize and centre
  *   crop are the same), clamped to [0, 1], CLIP mean/std.
  * - e_txt: CLIP text embedding of "a photo of a {class} looking face." per class, L2-normalised.
- * - landmark taps: computed per batch on the augmented images (they depend on the flip and the
- *   erased box, so they cannot be cached per image), without gradients.
+ * - landmark taps: computed without gradients on the degraded (un-erased) images and kept in
+ *   memory for the run per image and flip (the pipeline's `LandmarkTapCache`): the random erasing
+ *   reaches only the UDCformer's input, so a tap depends on the image and the flip alone.
  *
  * - or e_img from another frozen image encoder (config `imageEncoder`): face-api's
  *   FaceExpressionNet, a pretrained face-expression network (`FaceExpressionEmbedder`): the
