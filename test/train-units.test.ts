@@ -377,7 +377,7 @@ describe('run folder and embedding cache', () => {
     expect(r4.skipped).toBe(1);
     expect(ds.skipped.map((x) => path.basename(x.path))).toEqual(['broken.png']);
     const g = ds.items.findIndex((it) => it.id.endsWith('broken.png'));
-    expect(() => r4.table.gather([g], (k) => ds.items[k].id)).toThrow(/no CLIP embedding for item .*broken\.png/);
+    expect(() => r4.table.gather([g], (k) => ds.items[k].id)).toThrow(/no image embedding for item .*broken\.png/);
     // the split as a run now takes it: without the unreadable image, every row found by its dataset index
     const usable = splitWithIndices(ds, 'train');
     expect(usable.length).toBe(ds.split('train').length - 1);
