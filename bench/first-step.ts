@@ -17,7 +17,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticDataset } from '../src/data/synthetic-faces-node.js';
 
-const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
+// the checkout's CLI; in a bundle (the GPU kit's app/lrdif.mjs) this module sits in the CLI itself
+const CHECKOUT_BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
+const BIN = existsSync(CHECKOUT_BIN) ? CHECKOUT_BIN : process.argv[1];
 
 export interface FirstStepOptions {
   /** Synthetic images in the dataset (train + val + test); at least a batch of 16 must land in train. */
@@ -186,7 +188,8 @@ export function describeFirstStep(r: FirstStepResult): string {
   return `${(r.ms / 1000).toFixed(1)} s to the end of step 1${cpu}; ${r.phases.map((p) => `${p.phase} at ${at(p)}`).join(', ')}`;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// run as a script (not when bundled into the CLI, where import.meta.url is the bundle's too)
+if (process.argv[1] && /first-step\.[cm]?[jt]s$/.test(process.argv[1]) && fileURLToPath(import.meta.url) === process.argv[1]) {
   const warm = process.argv.includes('--warm');
   const arg = (name: string) => {
     const i = process.argv.indexOf(name);
