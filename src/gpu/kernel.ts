@@ -4,8 +4,8 @@
  * what the shader declares.
  *
  * Conventions every shader follows:
- * - all resources in @group(0);
- * - at most one `var<uniform>` (any name), bound with a dynamic offset into the uniform ring;
+ * - all resources in bind group 0;
+ * - at most one uniform-buffer variable (any name), bound with a dynamic offset into the uniform ring;
  * - storage buffers are bound by variable name.
  */
 import { WgslReflect, ResourceType, type VariableInfo, type TypeInfo, type MemberInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
