@@ -20,6 +20,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { firstStepTrainArgs } from './first-step.js';
 
 interface Recorded {
   key: string;
@@ -75,26 +76,7 @@ async function record(data: string, out: string, listFile: string): Promise<void
     }
     return (write as (c: unknown, ...r: unknown[]) => boolean)(chunk, ...rest);
   }) as typeof process.stdout.write;
-  process.argv = [
-    process.argv[0],
-    'lrdif',
-    'train',
-    '--stage',
-    '1',
-    '--config',
-    'tiny',
-    '--data',
-    data,
-    '--epochs',
-    '1',
-    '--batch',
-    '16',
-    '--out',
-    join(out, 'run'),
-    '--cache',
-    join(out, 'cache'),
-    '--plain',
-  ];
+  process.argv = [process.argv[0], 'lrdif', ...firstStepTrainArgs(data, join(out, 'run'), join(out, 'cache'))];
   await import('../src/cli/main.js');
 }
 

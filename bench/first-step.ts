@@ -32,6 +32,11 @@ export interface FirstStepOptions {
   bin?: string;
 }
 
+/** The `lrdif train` arguments (after the CLI's path) of the first-step measurement: tiny stage 1, batch 16, one epoch. */
+export function firstStepTrainArgs(data: string, out: string, cache: string): string[] {
+  return ['train', '--stage', '1', '--config', 'tiny', '--data', data, '--epochs', '1', '--batch', '16', '--out', out, '--cache', cache, '--plain'];
+}
+
 export interface FirstStepResult {
   /** Wall ms from the spawn to the end of step 1. */
   ms: number;
@@ -116,25 +121,7 @@ export async function timeToFirstStep(opts: FirstStepOptions = {}): Promise<Firs
     NO_COLOR: '1',
   };
   mkdirSync(env.TMPDIR, { recursive: true });
-  const args = [
-    opts.bin ?? BIN,
-    'train',
-    '--stage',
-    '1',
-    '--config',
-    'tiny',
-    '--data',
-    data,
-    '--epochs',
-    '1',
-    '--batch',
-    '16',
-    '--out',
-    join(run, 'out'),
-    '--cache',
-    join(run, 'cache'),
-    '--plain',
-  ];
+  const args = [opts.bin ?? BIN, ...firstStepTrainArgs(data, join(run, 'out'), join(run, 'cache'))];
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const closed = new Promise((r) => child.once('close', r).once('error', r));

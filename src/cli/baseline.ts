@@ -8,44 +8,47 @@
 import type { Command } from 'commander';
 import { initNode } from '../node.js';
 import { clearPsfCache, type DegradationKind } from '../data/degrade/index.js';
-import { BASELINE_KINDS, formatBaselineTable, runBaselines, type BaselineKind, type BaselineRunOptions } from '../baseline/run-node.js';
-import type { CnnTrainHooks, Selection } from '../baseline/train-cnn.js';
+import { BASELINE_KINDS, formatBaselineTable, runBaselines, type BaselineRunOptions } from '../baseline/run-node.js';
+import type { CnnTrainHooks } from '../baseline/train-cnn.js';
 import { parseDatasetKind } from '../train/session-node.js';
 import type { Wrap } from './command.js';
 import { isPlain, makeBar, type Bar } from './progress.js';
 import { packageVersion } from './package-version.js';
 import { choiceArg, intArg, numArg, readJsonFile } from './args.js';
 
-interface BaselineCliOpts {
-  data: string;
+/** The run options the flags give as they are (the rest are parsed or renamed below). */
+type SameAsRunOptions =
+  | 'data'
+  | 'out'
+  | 'which'
+  | 'imageSize'
+  | 'epochs'
+  | 'batch'
+  | 'evalBatch'
+  | 'lr'
+  | 'weightDecay'
+  | 'schedule'
+  | 'warmup'
+  | 'seed'
+  | 'augment'
+  | 'widths'
+  | 'dropout'
+  | 'testFraction'
+  | 'valFraction'
+  | 'splitSeed';
+
+type BaselineCliOpts = Pick<BaselineRunOptions, SameAsRunOptions> & {
   format: string;
-  out: string;
-  which: BaselineKind[];
-  imageSize: number;
-  epochs: number;
-  batch: number;
-  evalBatch: number;
-  lr: number;
-  weightDecay: number;
-  schedule: 'cosine' | 'constant';
-  warmup: number;
-  seed: number;
-  augment: boolean;
-  widths: number[];
-  dropout: number;
-  selectOn: 'auto' | Selection;
+  selectOn: BaselineRunOptions['select'];
   variant?: DegradationKind;
   degradeOnTheFly?: boolean;
   degradeConfig?: string;
   degradeSeed: number;
   faceapiWeights?: string;
-  testFraction: number;
-  valFraction: number;
-  splitSeed: number;
   deterministic?: boolean;
   json?: boolean;
   plain?: boolean;
-}
+};
 
 function listArg<T>(cmd: string, name: string, parse: (v: string) => T) {
   return (v: string): T[] => {
