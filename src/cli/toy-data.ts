@@ -2,6 +2,7 @@
  * Seeded synthetic 2-D classification data for the engine demo: interleaved spiral arms
  * (not linearly separable, so the MLP has to learn curved boundaries) or Gaussian blobs.
  */
+import { mulberry32 } from '../data/rng.js';
 
 export interface ToyData {
   /** Points, row-major [n, 2]. */
@@ -12,17 +13,7 @@ export interface ToyData {
   classes: number;
 }
 
-/** Mulberry32: a small seeded generator; the same seed gives the same data everywhere. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** Standard normal by Box–Muller. */
 function gaussian(rand: () => number): number {

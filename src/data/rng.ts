@@ -83,3 +83,15 @@ export class HostRandom {
 export function permutation(n: number, seed: number, stream = 0): number[] {
   return new HostRandom(seed, stream).shuffle(Array.from({ length: n }, (_, i) => i));
 }
+
+/** Mulberry32: a small seeded generator of uniforms in [0, 1) (test data, toy data, pixel noise); the same seed gives the same numbers everywhere. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

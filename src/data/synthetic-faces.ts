@@ -20,7 +20,7 @@
  * order of BASIC_CLASSES: neutral, happiness, surprise, sadness, anger, disgust, fear.
  */
 import type { RgbImage } from '../io/image.js';
-import { HostRandom } from './rng.js';
+import { HostRandom, mulberry32 } from './rng.js';
 import { BASIC_CLASSES, type ClassName } from './datasets/types.js';
 
 export const SYNTHETIC_CLASSES = BASIC_CLASSES;
@@ -184,18 +184,6 @@ function capsuleSd(x: number, y: number, ax: number, ay: number, bx: number, by:
   return Math.hypot(px - dx * h, py - dy * h) - rad;
 }
 
-/** Mulberry32 for the pixel noise (seeded from the image's Philox stream). */
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Rasterises a face to size × size 8-bit RGB. `noiseSeed` seeds the pixel noise. */
 export function renderFace(f: FaceParams, size: number, noiseSeed: number): RgbImage {
   if (!Number.isInteger(size) || size < 8) throw new Error(`lrdif: renderFace: size must be an integer ≥ 8, got ${size}`);
@@ -236,7 +224,7 @@ export function renderFace(f: FaceParams, size: number, noiseSeed: number): RgbI
   const browTop = Math.min(...brows.map((br) => Math.min(br.iy, br.oy))) - BROW_RADIUS - m;
   const browBottom = Math.max(...brows.map((br) => Math.max(br.iy, br.oy))) + BROW_RADIUS + m;
   const side = light[0] > 0 ? -1 : 1;
-  const noise = mulberry(noiseSeed);
+  const noise = mulberry32(noiseSeed); // the pixel noise, seeded from the image's Philox stream
   const c: Rgb = [0, 0, 0];
   const paint = (col: Rgb, alpha: number) => {
     if (alpha <= 0) return;
