@@ -10,6 +10,8 @@ import { oneLine } from '../src/cli/errors.js';
 import { fmtSeconds } from '../src/cli/progress.js';
 import { DAWN_NOTICE, StderrFilter } from '../src/cli/dawn-notices.js';
 import { runNode } from './helpers/child.js';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
 
@@ -22,6 +24,30 @@ async function lrdif(...args: string[]) {
     .filter((l) => l && !l.startsWith('Warning: '))
     .join('\n');
   return { status: r.status, stdout: r.stdout, stderr };
+}
+
+/** The pids whose parent is `pid` (from /proc: Linux, as the tests' software Vulkan is). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
+function cmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
 }
 
 describe('toy data', () => {
@@ -175,6 +201,25 @@ describe('lrdif command', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/no suite matches no-such-suite \(suites: .*matmul/);
   });
+
+  it("says so when the command's process is ended by a signal nobody passed on (the OOM killer's SIGKILL), then ends the same way", async () => {
+    const p = spawn(process.execPath, [BIN, 'engine-demo', '--steps', '1000000'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LRDIF_DEBUG: '' } });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    const closed = new Promise<NodeJS.Signals | null>((resolve) => p.on('close', (_code, signal) => resolve(signal)));
+    let child = 0;
+    for (let i = 0; i < 200 && !child; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      // the command's process (tsx may have its own esbuild service child: not that one)
+      child = childrenOf(p.pid!).find((c) => cmdline(c).includes('engine-demo')) ?? 0;
+    }
+    expect(child, 'the command runs in a child process').toBeGreaterThan(0);
+    process.kill(child, 'SIGKILL');
+    expect(await closed).toBe('SIGKILL');
+    expect(stderr).toMatch(
+      /^lrdif: error: the command's process was ended by SIGKILL \(the kernel's out-of-memory killer sends it: `dmesg` says\)\. Files are written atomically/m,
+    );
+  }, 60_000);
 
   it('rejects an unknown command', async () => {
     const r = await lrdif('nope');

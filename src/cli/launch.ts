@@ -15,6 +15,20 @@ const CHILD_FLAG = 'LRDIF_CLI_CHILD';
 /** Set in the child when this process's stderr is a terminal (the child's is a pipe). */
 export const STDERR_TTY_FLAG = 'LRDIF_STDERR_TTY';
 
+/** The line for a command's process that a signal ended (not one this process passed on). */
+export function killedMessage(signal: NodeJS.Signals): string {
+  const why =
+    signal === 'SIGKILL'
+      ? " (the kernel's out-of-memory killer sends it: `dmesg` says)"
+      : signal === 'SIGSEGV' || signal === 'SIGBUS' || signal === 'SIGABRT'
+        ? ' (a crash in the GPU driver or runtime: run again with --verbose)'
+        : '';
+  return (
+    `lrdif: error: the command's process was ended by ${signal}${why}. ` +
+    'Files are written atomically, so checkpoints and outputs hold their last complete state; `lrdif train --resume --out <run>` continues a training run'
+  );
+}
+
 function wantsVerbose(argv: string[]): boolean {
   return argv.includes('--verbose') || argv.includes('-v');
 }
@@ -38,7 +52,9 @@ function runFiltered(): Promise<void> {
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (t: string) => filter.push(t));
     // a terminal's Ctrl-C reaches the child too (same process group): wait for it to exit
+    const received = new Set<NodeJS.Signals>();
     const forward = (sig: NodeJS.Signals) => () => {
+      received.add(sig);
       if (sig !== 'SIGINT') child.kill(sig);
     };
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -61,6 +77,8 @@ function runFiltered(): Promise<void> {
       filter.end();
       for (const [s, h] of handlers) process.off(s, h);
       if (signal) {
+        // a signal nobody here sent (the out-of-memory killer's SIGKILL, a crash's SIGSEGV) would otherwise end the command without a word
+        if (!received.has(signal)) process.stderr.write(`${killedMessage(signal)}\n`);
         process.kill(process.pid, signal);
         return;
       }
