@@ -387,6 +387,33 @@ describe('LRDif modules vs the PyTorch reference', () => {
       m.dispose();
     }
   });
+  it("stage2Train 'prior': the same golden gradients reach FPEN_S2 and the denoiser, none the UDCformer (kept as stage 1 left it)", async () => {
+    const c = fx.cases.stage2;
+    const m = fixtureModel({ ...c.overrides, stage2Train: 'prior' });
+    m.setStage(2);
+    expect(m.udcformer.parameters().every((p) => !p.requiresGrad)).toBe(true);
+    const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, e]) => [k, up(e, k in c.grads)]));
+    const labels = engine.keep(tensor(c.labels!, [c.labels!.length], 'i32'));
+    clearGrads(m);
+    const { loss, logits } = tidy(() => {
+      const out = m.stage2Forward({ x112: shared.x, taps: shared.taps, eImg: inputs.eImg, eTxt: inputs.eTxt, noise: inputs.noise });
+      const l = m.stage2Loss(out, labels);
+      backward(l.total);
+      return { loss: l.total, logits: out.logits };
+    });
+    expectNear(await logits.data(), c.outputs.logits, OUT_TOL, 'prior: logits');
+    const params = new Map(m.namedParameters());
+    const checked = Object.entries(c.grads).filter(([k]) => k.startsWith('fpenS2.') || k.startsWith('denoiser.'));
+    expect(checked.length).toBeGreaterThan(0);
+    for (const [k, e] of checked) expectNear(await params.get(k)!.grad!.data(), e, GRAD_TOL, `prior: gradient of ${k}`);
+    for (const [k, p] of m.udcformer.namedParameters('udcformer.')) expect(p.grad, k).toBeNull();
+    for (const t of [loss, logits, labels, ...Object.values(inputs)]) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+    clearGrads(m);
+    m.dispose();
+  });
 });
 
 describe('LRDif model behaviour', () => {
@@ -394,6 +421,10 @@ describe('LRDif model behaviour', () => {
     const names = (s: 1 | 2) => new Set(model.stageParameters(s).map(([n]) => n.split('.')[0]));
     expect([...names(1)].sort()).toEqual(['fpenS1', 'udcformer']);
     expect([...names(2)].sort()).toEqual(['denoiser', 'fpenS2', 'udcformer']);
+    const prior = new LrdifModel(makeLrdifConfig(cfg, { stage2Train: 'prior' }), { seed: 1 });
+    expect(prior.stageParameters(2).map(([n]) => n.split('.')[0])).not.toContain('udcformer');
+    expect(prior.stageParameters(1).some(([n]) => n.startsWith('udcformer.'))).toBe(true);
+    prior.dispose();
     model.setStage(2);
     expect(model.fpenS1.parameters().every((p) => !p.requiresGrad)).toBe(true);
     expect(model.denoiser.parameters().every((p) => p.requiresGrad)).toBe(true);

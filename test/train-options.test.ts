@@ -24,6 +24,8 @@ import {
 } from '../src/train/options.js';
 import { addRunOptionFlags, givenOf, runOptionsFromValues } from '../src/cli/train-flags.js';
 import { acquireRunLock, checkOutFolder } from '../src/train/run-lock-node.js';
+import { stage2Config } from '../src/train/run-node.js';
+import { makeLrdifConfig } from '../src/models/lrdif/config.js';
 import { predictionCollapse, priorEntropy, PriorLossWatch } from '../src/train/collapse.js';
 import { classificationReport } from '../src/train/metrics.js';
 
@@ -59,6 +61,10 @@ describe('training options, declared once', () => {
       '--no-insert-noise',
       '--parameterisation',
       'x0',
+      '--class-balance',
+      'inverse',
+      '--stage2-train',
+      'prior',
       '--lr',
       '0.001',
       '--warmup',
@@ -77,7 +83,18 @@ describe('training options, declared once', () => {
       'r',
     ]);
     const o = runOptionsFromValues(values, given);
-    expect(o).toMatchObject({ stage: 2, format: 'kdef', from: 'a.safetensors', timesteps: 8, diffusion: false, loss: 'ce', insertNoise: false, parameterisation: 'x0' });
+    expect(o).toMatchObject({
+      stage: 2,
+      format: 'kdef',
+      from: 'a.safetensors',
+      timesteps: 8,
+      diffusion: false,
+      loss: 'ce',
+      insertNoise: false,
+      parameterisation: 'x0',
+      classBalance: 'inverse',
+      stage2Train: 'prior',
+    });
     expect(o).toMatchObject({ lr: 0.001, warmup: 5, schedule: 'constant', gradClip: 1.5, augment: false, selectOn: 'test', valFraction: 0.2, cache: null, klWeight: null });
     expect(Object.keys(o).sort()).toEqual([...OPTION_NAMES].sort());
     expect(upgradeRunOptions(JSON.parse(JSON.stringify(o)))).toEqual(o);
@@ -90,10 +107,13 @@ describe('training options, declared once', () => {
   it('leaves stage-2 switches unset unless given, and refuses options of the other stage', () => {
     const p1 = parse(['--stage', '1', '--data', 'd', '--out', 'r']);
     const o1 = runOptionsFromValues(p1.values, p1.given);
-    expect([o1.diffusion, o1.insertNoise, o1.timesteps, o1.loss, o1.parameterisation]).toEqual([null, null, null, null, null]);
+    expect([o1.diffusion, o1.insertNoise, o1.timesteps, o1.loss, o1.parameterisation, o1.classBalance]).toEqual([null, null, null, null, null, null]);
     expect(o1.augment).toBe(true);
-    const bad = parse(['--stage', '1', '--data', 'd', '--out', 'r', '--timesteps', '4', '--no-insert-noise']);
-    expect(() => validateRunOptions(runOptionsFromValues(bad.values, bad.given), bad.given)).toThrow('lrdif: train: --timesteps, --no-insert-noise are for stage 2');
+    const bad = parse(['--stage', '1', '--data', 'd', '--out', 'r', '--timesteps', '4', '--no-insert-noise', '--class-balance', 'inverse']);
+    expect(() => validateRunOptions(runOptionsFromValues(bad.values, bad.given), bad.given)).toThrow(
+      'lrdif: train: --timesteps, --no-insert-noise, --class-balance are for stage 2',
+    );
+    expect(() => parse(['--stage', '2', '--class-balance', 'balanced'])).toThrow(/--class-balance/);
     const bad2 = parse(['--stage', '2', '--data', 'd', '--out', 'r', '--from', 'x', '--set', 'dim=4']);
     expect(() => validateRunOptions(runOptionsFromValues(bad2.values, bad2.given), bad2.given)).toThrow(
       /--set is for stage 1 \(stage 2 takes its architecture from the stage-1 checkpoint/,
@@ -101,6 +121,14 @@ describe('training options, declared once', () => {
     const bad3 = parse(['--stage', '2', '--data', 'd', '--out', 'r', '--from', 'x', '--loss', 'ce', '--kl-weight', '2']);
     expect(() => validateRunOptions(runOptionsFromValues(bad3.values, bad3.given), bad3.given)).toThrow('--loss ce and --kl-weight > 0 contradict each other');
     expect(() => parse(['--stage', '2', '--timesteps', '33'])).toThrow("lrdif: train: --timesteps must be an integer from 1 to 32, got '33'");
+  });
+
+  it("stage 2 takes the stage-1 checkpoint's config with the given switches over it (class balance included)", () => {
+    const s1 = makeLrdifConfig('tiny', { numClasses: 3, classBalance: 'sqrtInverse', timesteps: 8 });
+    const keep = stage2Config(runOptions({ data: 'd', format: 'folder', out: 'r', stage: 2, from: 'x' }), s1);
+    expect([keep.classBalance, keep.timesteps, keep.stage2Train]).toEqual(['sqrtInverse', 8, 'all']);
+    const set = stage2Config(runOptions({ data: 'd', format: 'folder', out: 'r', stage: 2, from: 'x', classBalance: 'inverse', timesteps: 4, stage2Train: 'prior' }), s1);
+    expect([set.classBalance, set.timesteps, set.stage2Train, set.dim, set.numClasses]).toEqual(['inverse', 4, 'prior', s1.dim, 3]);
   });
 
   it('on --resume, refuses every option that would change the run, naming it, and takes the ones that may change', () => {
@@ -138,6 +166,8 @@ describe('training options, declared once', () => {
       klWeight: ['--kl-weight', '0.5'],
       insertNoise: ['--no-insert-noise'],
       parameterisation: ['--parameterisation', 'eps'],
+      classBalance: ['--class-balance', 'sqrtInverse'],
+      stage2Train: ['--stage2-train', 'prior'],
       classes: ['--classes', 'neutral,happiness'],
     };
     const file = path.join(tmp(), 'deg.json');

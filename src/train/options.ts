@@ -5,7 +5,7 @@
  * from `TRAIN_OPTIONS`; a field of `TrainRunOptions` without its declaration does not compile.
  */
 import type { DatasetKind } from '../data/datasets/index.js';
-import type { LrdifVariant } from '../models/lrdif/config.js';
+import type { LrdifClassBalance, LrdifStage2Train, LrdifVariant } from '../models/lrdif/config.js';
 
 /** Everything a `lrdif train` run is given; saved as run.json. Field names are the flags' (camelCase). */
 export interface TrainRunOptions {
@@ -51,6 +51,10 @@ export interface TrainRunOptions {
   klWeight: number | null;
   insertNoise: boolean | null;
   parameterisation: 'eps' | 'x0' | null;
+  /** Stage 2: the cross-entropy's class weighting (null keeps the stage-1 checkpoint's). */
+  classBalance: LrdifClassBalance | null;
+  /** Stage 2: what it trains ('all', or 'prior': FPEN_S2 and the denoiser); null keeps the checkpoint config's. */
+  stage2Train: LrdifStage2Train | null;
   out: string;
   /** The embedding cache folder; null keeps the embeddings in memory. Undefined: the platform's default. */
   cache: string | null | undefined;
@@ -167,6 +171,22 @@ export const TRAIN_OPTIONS: Declarations = {
   klWeight: { help: 'λ_kl', kind: num(0), default: null, stage: 2, resume: 'fixed', scope: 'train' },
   insertNoise: { help: 'start the training chain from ε alone (Table 5, V4)', kind: { type: 'negated' }, default: null, stage: 2, resume: 'fixed', scope: 'train' },
   parameterisation: { help: 'the denoiser predicts eps (paper Eq. 16) or x0 (DiffIR)', kind: choice('eps', 'x0'), default: null, stage: 2, resume: 'fixed', scope: 'train' },
+  classBalance: {
+    help: "stage 2's cross-entropy weighting: none, sqrtInverse or inverse class frequency (default: the stage-1 checkpoint's)",
+    kind: choice('none', 'sqrtInverse', 'inverse'),
+    default: null,
+    stage: 2,
+    resume: 'fixed',
+    scope: 'train',
+  },
+  stage2Train: {
+    help: "what stage 2 trains: all (FPEN_S2, the denoiser and the UDCformer: the paper's) or prior (FPEN_S2 and the denoiser; the UDCformer keeps stage 1's weights)",
+    kind: choice('all', 'prior'),
+    default: null,
+    stage: 2,
+    resume: 'fixed',
+    scope: 'train',
+  },
   out: { help: 'run folder', kind: { type: 'string', arg: 'run' }, default: '', resume: 'fixed', scope: 'train', required: true },
   cache: {
     help: 'embedding cache folder (default $LRDIF_CACHE_DIR or ~/.cache/lrdif/embeddings)',

@@ -110,7 +110,7 @@ export interface RunEnv {
 }
 
 /** The stage-2 config: the stage-1 checkpoint's, with the run's Table 5 switches and T. */
-function stage2Config(o: TrainRunOptions, base: LrdifConfig): LrdifConfig {
+export function stage2Config(o: TrainRunOptions, base: LrdifConfig): LrdifConfig {
   const lambdaKl = klWeightOf(o);
   const s2: Partial<LrdifConfig> = {};
   if (o.timesteps !== null) s2.timesteps = o.timesteps;
@@ -119,6 +119,8 @@ function stage2Config(o: TrainRunOptions, base: LrdifConfig): LrdifConfig {
   if (o.loss === 'ce') s2.lambdaL1 = 0; // CE only (Table 5, V2): no prior term at all
   if (o.insertNoise !== null) s2.insertNoise = o.insertNoise;
   if (o.parameterisation !== null) s2.parameterisation = o.parameterisation;
+  if (o.classBalance !== null) s2.classBalance = o.classBalance;
+  if (o.stage2Train !== null) s2.stage2Train = o.stage2Train;
   return validateLrdifConfig({ ...base, ...s2 });
 }
 
@@ -130,8 +132,16 @@ function disposeState(m: Map<string, Tensor> | null | undefined): void {
 export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders: number, encoderNames: readonly string[] = ['CLIP', 'face-api landmarks']): string {
   const pc = model.parameterCount();
   const n = (v: number) => v.toLocaleString('en');
-  const trained: Record<string, number> = stage === 1 ? { FPEN_S1: pc.fpenS1, UDCformer: pc.udcformer } : { FPEN_S2: pc.fpenS2, denoiser: pc.denoiser, UDCformer: pc.udcformer };
-  const frozen: Record<string, number> = stage === 1 ? { FPEN_S2: pc.fpenS2, denoiser: pc.denoiser } : { FPEN_S1: pc.fpenS1 };
+  const label: Record<string, [string, number]> = {
+    fpenS1: ['FPEN_S1', pc.fpenS1],
+    fpenS2: ['FPEN_S2', pc.fpenS2],
+    denoiser: ['denoiser', pc.denoiser],
+    udcformer: ['UDCformer', pc.udcformer],
+  };
+  const trains = new Set(model.stageModules(stage).map(([n]) => n));
+  const order = stage === 1 ? ['fpenS1', 'udcformer', 'fpenS2', 'denoiser'] : ['fpenS2', 'denoiser', 'udcformer', 'fpenS1'];
+  const trained = Object.fromEntries(order.filter((n) => trains.has(n)).map((n) => label[n]));
+  const frozen = Object.fromEntries(order.filter((n) => !trains.has(n)).map((n) => label[n]));
   const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
   const list = (o: Record<string, number>) =>
     Object.entries(o)
@@ -139,7 +149,7 @@ export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders
       .join(', ');
   return (
     `trains ${n(sum(trained))} parameters (${list(trained)}); frozen: ${list(frozen)}` +
-    (stage === 1 ? ' (unused until stage 2)' : ' (the target prior)') +
+    (stage === 1 ? ' (unused until stage 2)' : trains.has('udcformer') ? ' (the target prior)' : ' (the target prior; the UDCformer as stage 1 left it)') +
     `, and the encoders' ${n(frozenEncoders)} (${encoderNames.join(', ')})`
   );
 }
@@ -258,7 +268,8 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
     if (train.length === 0 || selection.length === 0 || (test && test.length === 0)) {
       throw new Error(`lrdif: train: no readable image is left in the ${train.length === 0 ? 'training' : selection.length === 0 ? selectSplit : 'test'} split of ${o.data}`);
     }
-    if (!resume) writeFileAtomic(path.join(o.out, RUN_FILES.run), `${JSON.stringify(o, null, 2)}\n`);
+    // a resumed run writes it again: --epochs, --eval-batch and --cache may have changed
+    writeFileAtomic(path.join(o.out, RUN_FILES.run), `${JSON.stringify(o, null, 2)}\n`);
     const clipRecord = await session.clipRecordFor(o.out);
     log(
       `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${parameterSummary(model, o.stage, enc.parameterCount(), enc.names())}. ` +

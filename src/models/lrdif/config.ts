@@ -27,6 +27,8 @@ export const FACEAPI_EXPRESSION_DIM = 256;
  * w_k ∝ 1/√n_k scaled so that Σ n_k·w_k = N (K: the classes that have images). The loss is the weighted mean Σ w_{y_i}·ℓ_i / Σ w_{y_i}.
  */
 export type LrdifClassBalance = 'none' | 'inverse' | 'sqrtInverse';
+/** What stage 2 trains: 'all' (FPEN_S2, the denoiser and the UDCformer: the paper's) or 'prior' (FPEN_S2 and the denoiser; the UDCformer keeps stage 1's weights). */
+export type LrdifStage2Train = 'all' | 'prior';
 
 type Triple = [number, number, number];
 type Quad = [number, number, number, number];
@@ -120,6 +122,8 @@ export interface LrdifConfig {
   labelSmoothing: number;
   /** Class weighting of the cross-entropy from the training counts ('none', the paper's). */
   classBalance: LrdifClassBalance;
+  /** What stage 2 trains ('all', the paper's; 'prior': the UDCformer stays as stage 1 left it). */
+  stage2Train: LrdifStage2Train;
 }
 
 const reference: LrdifConfig = Object.freeze({
@@ -161,6 +165,7 @@ const reference: LrdifConfig = Object.freeze({
   lambdaL1: 0,
   labelSmoothing: 0,
   classBalance: 'none',
+  stage2Train: 'all',
 }) as LrdifConfig;
 
 /**
@@ -224,6 +229,7 @@ const ENUMS: Partial<Record<keyof LrdifConfig, readonly string[]>> = {
   inputNorm: ['none', 'exposure'],
   imageEncoder: ['clip', 'faceapi-expression'],
   classBalance: ['none', 'inverse', 'sqrtInverse'],
+  stage2Train: ['all', 'prior'],
 };
 
 function fail(field: string, message: string): never {
@@ -322,7 +328,12 @@ export function makeLrdifConfig(base: LrdifConfig | 'reference' | 'tiny' = 'refe
  * Fields added after the first checkpoint format, with the value that reproduces the models
  * written before them (a checkpoint's config lacking one gets it: `withConfigDefaults`).
  */
-export const LRDIF_ADDED_FIELDS: Readonly<Partial<LrdifConfig>> = Object.freeze({ inputNorm: 'none', imageEncoder: 'clip', classBalance: 'none' });
+export const LRDIF_ADDED_FIELDS: Readonly<Partial<LrdifConfig>> = Object.freeze({
+  inputNorm: 'none',
+  imageEncoder: 'clip',
+  classBalance: 'none',
+  stage2Train: 'all',
+});
 
 /** A stored config with the later-added fields filled in (LRDIF_ADDED_FIELDS) when absent. */
 export function withConfigDefaults<T>(c: T): T {

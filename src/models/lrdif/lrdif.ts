@@ -280,12 +280,14 @@ export class LrdifModel extends Module {
         ['fpenS1', this.fpenS1],
         ['udcformer', this.udcformer],
       ];
-    if (stage === 2)
-      return [
+    if (stage === 2) {
+      const prior: Array<[string, Module]> = [
         ['fpenS2', this.fpenS2],
         ['denoiser', this.denoiser],
-        ['udcformer', this.udcformer],
       ];
+      // stage2Train 'prior': the UDCformer keeps stage 1's weights (it learned there to classify from Z)
+      return this.config.stage2Train === 'prior' ? prior : [...prior, ['udcformer', this.udcformer]];
+    }
     throw new Error(`lrdif: LrdifModel: stage must be 1 or 2, got ${String(stage)}`);
   }
 
