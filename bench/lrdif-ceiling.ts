@@ -591,6 +591,8 @@ function candidates(rows: FamilyRow[], groups: Group[]): Group[] {
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+/** Rows of each step's costliest-shapes table. */
+const TOP_SHAPES = 12;
 const CASE_NAMES: Record<CaseName, string> = { stage1: 'stage-1 training step', stage2: 'stage-2 training step', infer: 'inference' };
 
 async function main(): Promise<void> {
@@ -646,6 +648,10 @@ async function main(): Promise<void> {
     }
   }
   mmShapes.set('512³', { s: { batch: 1, sharedA: false, sharedB: false, M: 512, N: 512, K: 512, transA: false, transB: false }, flops: 0 });
+  // the fixed cost of a dispatch: the step's smallest memory-bound dispatch, replayed alone
+  let tiniest: DispatchRecord | null = null;
+  for (const m of measured.values()) for (const r of m.records) if (flopsOf(r) === 0 && (!tiniest || r.bytes < tiniest.bytes)) tiniest = r;
+  const fixedCost = tiniest ? { r: tiniest, t: await replayTime(ctx, tiniest) } : null;
   progress('matmul tiles');
   const tileRates: Rate[] = [];
   for (const { s } of mmShapes.values()) tileRates.push(await bestMatmulRate(ctx, s));
@@ -739,6 +745,39 @@ async function main(): Promise<void> {
       );
     }
     say(`| **all** | ${m.records.length} | ${f2(flopsTotal / 1e9)} | ${f1(memTotal / 1e6)} | 100 % | ${f1(m.cpuMs)} | | ${f1(totA)} | ${f1(totB)} | ${f1(m.cpuMs - totA)} |`);
+    say();
+    // how the GPU time spreads over dispatch sizes: a long tail of small dispatches is overhead-bound
+    const buckets = [0.1, 0.3, 1, 3, Infinity];
+    const hist = buckets.map(() => ({ n: 0, ms: 0 }));
+    for (const ms of m.gpuMs) {
+      const b = hist[buckets.findIndex((u) => ms < u)];
+      b.n++;
+      b.ms += ms;
+    }
+    say(
+      `Dispatches by GPU time each (the smallest dispatch of the steps, ${fixedCost ? `${shapeNote(fixedCost.r)}, takes ${f2(fixedCost.t.cpuMs)} ms of CPU and ${f2(fixedCost.t.wallMs)} ms wall when replayed alone: ${m.records.length} dispatches at that fixed cost are ${f1(m.records.length * fixedCost.t.cpuMs)} ms of CPU` : 'not replayed'}):`,
+    );
+    say();
+    say('| GPU ms per dispatch | dispatches | Σ GPU ms | share |');
+    say('| --- | --- | --- | --- |');
+    let lo = 0;
+    buckets.forEach((u, i) => {
+      say(`| ${u === Infinity ? `≥ ${lo}` : `${lo}–${u}`} | ${hist[i].n} | ${f1(hist[i].ms)} | ${pct(hist[i].ms / gpuTotal)} |`);
+      lo = u;
+    });
+    say();
+    // where a family's "left" sits: its costliest shapes, each at its rate in the step
+    const { groups } = analysed.get(c)!;
+    const top = [...groups].sort((a, b) => b.gpuMs - a.gpuMs).slice(0, TOP_SHAPES);
+    say(`Costliest ${TOP_SHAPES} shapes of the step (dispatches with the same kernel, uniforms and grid), by GPU time; the rate is per GPU-s as dispatched in the step:`);
+    say();
+    say('| kernel and shape | family | dispatches | GPU ms | share | work | per GPU-s |');
+    say('| --- | --- | --- | --- | --- | --- | --- |');
+    for (const g of top) {
+      const work = g.flops > 0 ? `${f2(g.flops / 1e9)} GFLOP` : `${f1(g.bytes / 1e6)} MB`;
+      const rate = g.flops > 0 ? `${f1(g.flops / g.gpuMs / 1e6)} GFLOP` : `${f1(g.bytes / g.gpuMs / 1e6)} GB`;
+      say(`| ${shapeNote(g.r)} | ${g.fam} | ${g.count} | ${f1(g.gpuMs)} | ${pct(g.gpuMs / gpuTotal)} | ${work} | ${rate} |`);
+    }
     say();
     summary.push(
       `| ${opts.config} ${CASE_NAMES[c]} | ${f1(m.wallMs)} | ${f1(m.cpuMs)} | ${pt ? f1(pt.median_ms) : '–'} | ${pt ? f1(pt.cpu_median_ms) : '–'} | ${pt ? `${f2(pt.median_ms / m.wallMs)}×` : '–'} | ${pt ? `${f2(pt.cpu_median_ms / m.cpuMs)}×` : '–'} | ${f1(totA)} | ${pt ? `${f2(pt.cpu_median_ms / totA)}×` : '–'} | ${f1(totB)} | ${pt ? `${f2(pt.cpu_median_ms / totB)}×` : '–'} | ${f1(totC)} | ${pt ? `${f2(pt.cpu_median_ms / totC)}×` : '–'} |`,

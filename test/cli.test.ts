@@ -213,9 +213,15 @@ describe('lrdif command', () => {
       // the command's process (tsx may have its own esbuild service child: not that one)
       child = childrenOf(p.pid!).find((c) => cmdline(c).includes('engine-demo')) ?? 0;
     }
-    expect(child, 'the command runs in a child process').toBeGreaterThan(0);
-    process.kill(child, 'SIGKILL');
-    expect(await closed).toBe('SIGKILL');
+    try {
+      expect(child, 'the command runs in a child process').toBeGreaterThan(0);
+      process.kill(child, 'SIGKILL');
+      expect(await closed).toBe('SIGKILL');
+    } finally {
+      // a failed run must not leave the long command behind
+      for (const c of childrenOf(p.pid!)) if (cmdline(c).includes('engine-demo')) process.kill(c, 'SIGKILL');
+      p.kill('SIGKILL');
+    }
     expect(stderr).toMatch(
       /^lrdif: error: the command's process was ended by SIGKILL \(the kernel's out-of-memory killer sends it: `dmesg` says\)\. Files are written atomically/m,
     );
