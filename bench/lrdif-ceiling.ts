@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/lrdif-ceiling.ts [--config tiny|reference] [--stage 1|2|infer] [--samples N]
  *                                  [--no-torch] [--torch-threads N] [--out file.md]
+ *                                  [--shapes N] [--family name]   (the costliest-shapes tables)
  *   npx tsx bench/lrdif-ceiling.ts --check      only the FLOP table's check against hand counts
  *
  * Per case (the steps of bench/lrdif.bench.ts: stage-1 and stage-2 training steps, inference;
@@ -61,10 +62,14 @@ interface Options {
   out: string | null;
   /** Only check the FLOP table and exit. */
   checkOnly: boolean;
+  /** Rows of each step's costliest-shapes table. */
+  shapes: number;
+  /** Only shapes of families whose name contains this (the costliest-shapes table). */
+  family: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { config: 'tiny', cases: ['stage1', 'stage2', 'infer'], samples: 0, torch: true, torchThreads: 1, out: null, checkOnly: false };
+  const o: Options = { config: 'tiny', cases: ['stage1', 'stage2', 'infer'], samples: 0, torch: true, torchThreads: 1, out: null, checkOnly: false, shapes: 12, family: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -75,9 +80,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--check') o.checkOnly = true;
     else if (a === '--torch-threads' && Number(v) >= 1) ((o.torchThreads = Math.floor(Number(v))), i++);
     else if (a === '--out' && v) ((o.out = v), i++);
+    else if (a === '--shapes' && Number(v) >= 1) ((o.shapes = Math.floor(Number(v))), i++);
+    else if (a === '--family' && v) ((o.family = v), i++);
     else
       throw new Error(
-        `lrdif-ceiling: unexpected argument '${a}' (usage: [--config tiny|reference] [--stage 1|2|infer] [--samples N] [--no-torch] [--torch-threads N] [--out file.md] [--check])`,
+        `lrdif-ceiling: unexpected argument '${a}' (usage: [--config tiny|reference] [--stage 1|2|infer] [--samples N] [--no-torch] [--torch-threads N] [--out file.md] [--shapes N] [--family name] [--check])`,
       );
   }
   if (!o.samples) o.samples = o.config === 'tiny' ? 3 : 2;
@@ -591,8 +598,6 @@ function candidates(rows: FamilyRow[], groups: Group[]): Group[] {
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
-/** Rows of each step's costliest-shapes table. */
-const TOP_SHAPES = 12;
 const CASE_NAMES: Record<CaseName, string> = { stage1: 'stage-1 training step', stage2: 'stage-2 training step', infer: 'inference' };
 
 async function main(): Promise<void> {
@@ -768,8 +773,13 @@ async function main(): Promise<void> {
     say();
     // where a family's "left" sits: its costliest shapes, each at its rate in the step
     const { groups } = analysed.get(c)!;
-    const top = [...groups].sort((a, b) => b.gpuMs - a.gpuMs).slice(0, TOP_SHAPES);
-    say(`Costliest ${TOP_SHAPES} shapes of the step (dispatches with the same kernel, uniforms and grid), by GPU time; the rate is per GPU-s as dispatched in the step:`);
+    const top = [...groups]
+      .filter((g) => !opts.family || g.fam.includes(opts.family))
+      .sort((a, b) => b.gpuMs - a.gpuMs)
+      .slice(0, opts.shapes);
+    say(
+      `Costliest ${opts.shapes} shapes of the step${opts.family ? ` in the families matching '${opts.family}'` : ''} (dispatches with the same kernel, uniforms and grid), by GPU time; the rate is per GPU-s as dispatched in the step:`,
+    );
     say();
     say('| kernel and shape | family | dispatches | GPU ms | share | work | per GPU-s |');
     say('| --- | --- | --- | --- | --- | --- | --- |');
