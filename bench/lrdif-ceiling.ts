@@ -536,6 +536,7 @@ const groupKey = (r: DispatchRecord): string => `${r.label}|${JSON.stringify(r.r
 function shapeNote(r: DispatchRecord): string {
   const u = r.u;
   const name = `${r.shader}:${r.entry}`;
+  if (MATMUL_SHADERS.has(r.shader) && r.entry === 'act_backward') return `${name}, ${(r.bytes / 1e6).toFixed(1)} MB`;
   if (MATMUL_SHADERS.has(r.shader)) {
     const s = matmulShapeOf(r);
     return `${name} ${s ? fmtMatmul(s) : `${u.M}×${u.K}·${u.K}×${u.N}`}`;
