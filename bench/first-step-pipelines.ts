@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstStepTrainArgs } from './first-step.js';
+import { ScratchBindings } from './first-dispatch.js';
 
 interface Recorded {
   key: string;
@@ -84,7 +85,7 @@ async function compile(listFile: string, resultFile: string): Promise<void> {
   const { initNode } = await import('../src/node.js');
   const list = JSON.parse(readFileSync(listFile, 'utf8')) as Recorded[];
   const ctx = await initNode();
-  const scratch = new Map<number, ReturnType<typeof ctx.acquire>>();
+  const scratch = new ScratchBindings(ctx);
   const results: Compiled[] = [];
   for (const r of list) {
     const c0 = cpuSelfMs();
@@ -92,17 +93,12 @@ async function compile(listFile: string, resultFile: string): Promise<void> {
     const k = ctx.kernel({ shader: r.shader, entry: r.entry, constants: r.constants });
     const t1 = performance.now();
     const c1 = cpuSelfMs();
-    const bindings: Record<string, ReturnType<typeof ctx.acquire>> = {};
-    for (const s of k.storage) {
-      if (!scratch.has(s.binding)) scratch.set(s.binding, ctx.acquire(1 << 16, `scratch ${s.binding}`));
-      bindings[s.name] = scratch.get(s.binding)!;
-    }
-    ctx.dispatch(k, { bindings, workgroups: [1] });
+    scratch.dispatchOnce(k);
     await ctx.sync();
     results.push({ key: r.key, shader: r.shader, phase: r.phase, createMs: t1 - t0, firstMs: performance.now() - t1, createCpuMs: c1 - c0, firstCpuMs: cpuSelfMs() - c1 });
   }
   writeFileSync(resultFile, JSON.stringify({ results, cpuMs: cpuSelfMs() }));
-  for (const b of scratch.values()) ctx.release(b);
+  scratch.release();
   ctx.dispose();
 }
 

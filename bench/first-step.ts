@@ -11,11 +11,12 @@
  * and as a row of the lrdif suite (bench/lrdif.bench.ts).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticDataset } from '../src/data/synthetic-faces-node.js';
+import { procStats } from './proc.js';
 
 // the checkout's CLI; in a bundle (the GPU kit's app/lrdif.mjs) this module sits in the CLI itself
 const CHECKOUT_BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
@@ -55,42 +56,14 @@ const PHASES: Array<[string, RegExp]> = [
 
 let warmRoot: string | null = null;
 
-interface ProcStat {
-  ppid: number;
-  /** utime + stime of the process and cutime + cstime of its children already reaped, in clock ticks. */
-  ticks: number;
-}
-
-function procStat(pid: number): ProcStat | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
-  } catch {
-    return null;
-  }
-}
-
 /**
  * CPU ms of a process and all its descendants (bin/lrdif.js runs the command in a child of its
  * own, and tsx's esbuild is a child too): each live process's own time plus what its reaped
  * children used. Null off Linux.
  */
 function cpuOf(pid: number): number | null {
-  let pids: number[];
-  try {
-    pids = readdirSync('/proc')
-      .filter((n) => /^\d+$/.test(n))
-      .map(Number);
-  } catch {
-    return null;
-  }
-  const stats = new Map<number, ProcStat>();
-  for (const p of pids) {
-    const s = procStat(p);
-    if (s) stats.set(p, s);
-  }
-  if (!stats.has(pid)) return null;
+  const stats = procStats();
+  if (!stats || !stats.has(pid)) return null;
   const tree = new Set([pid]);
   for (let grew = true; grew; ) {
     grew = false;

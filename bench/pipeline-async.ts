@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ScratchBindings } from './first-dispatch.js';
 
 interface Entry {
   key: string;
@@ -49,21 +50,14 @@ async function child(file: string, mode: 'sync' | 'async', first: number): Promi
   const t1 = performance.now();
   const c1 = threadTicks();
   // one dispatch each (one workgroup, scratch buffers): lavapipe may compile at the first run
-  const scratch = new Map<number, ReturnType<typeof ctx.acquire>>();
-  for (const k of kernels) {
-    const bindings: Record<string, ReturnType<typeof ctx.acquire>> = {};
-    for (const s of k.storage) {
-      if (!scratch.has(s.binding)) scratch.set(s.binding, ctx.acquire(1 << 16, `scratch ${s.binding}`));
-      bindings[s.name] = scratch.get(s.binding)!;
-    }
-    ctx.dispatch(k, { bindings, workgroups: [1] });
-  }
+  const scratch = new ScratchBindings(ctx);
+  for (const k of kernels) scratch.dispatchOnce(k);
   await ctx.sync();
   const t2 = performance.now();
   const c2 = threadTicks();
   const ms = (c: { main: number; others: number }, d: { main: number; others: number }) => ({ main: d.main - c.main, others: d.others - c.others });
   console.log(JSON.stringify({ mode, n: list.length, buildMs: Math.round(t1 - t0), buildCpu: ms(c0, c1), firstRunMs: Math.round(t2 - t1), firstRunCpu: ms(c1, c2) }));
-  for (const b of scratch.values()) ctx.release(b);
+  scratch.release();
   ctx.dispose();
 }
 

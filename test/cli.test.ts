@@ -10,8 +10,8 @@ import { oneLine } from '../src/cli/errors.js';
 import { fmtSeconds } from '../src/cli/progress.js';
 import { DAWN_NOTICE, StderrFilter } from '../src/cli/dawn-notices.js';
 import { runNode } from './helpers/child.js';
+import { childPids, cmdline } from '../bench/proc.js';
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
 
@@ -24,30 +24,6 @@ async function lrdif(...args: string[]) {
     .filter((l) => l && !l.startsWith('Warning: '))
     .join('\n');
   return { status: r.status, stdout: r.stdout, stderr };
-}
-
-/** The pids whose parent is `pid` (from /proc: Linux, as the tests' software Vulkan is). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return out;
-}
-
-function cmdline(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
 }
 
 describe('toy data', () => {
@@ -211,7 +187,7 @@ describe('lrdif command', () => {
     for (let i = 0; i < 200 && !child; i++) {
       await new Promise((r) => setTimeout(r, 100));
       // the command's process (tsx may have its own esbuild service child: not that one)
-      child = childrenOf(p.pid!).find((c) => cmdline(c).includes('engine-demo')) ?? 0;
+      child = childPids(p.pid!).find((c) => cmdline(c).includes('engine-demo')) ?? 0;
     }
     try {
       expect(child, 'the command runs in a child process').toBeGreaterThan(0);
@@ -219,7 +195,7 @@ describe('lrdif command', () => {
       expect(await closed).toBe('SIGKILL');
     } finally {
       // a failed run must not leave the long command behind
-      for (const c of childrenOf(p.pid!)) if (cmdline(c).includes('engine-demo')) process.kill(c, 'SIGKILL');
+      for (const c of childPids(p.pid!)) if (cmdline(c).includes('engine-demo')) process.kill(c, 'SIGKILL');
       p.kill('SIGKILL');
     }
     expect(stderr).toMatch(

@@ -245,37 +245,26 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     r.close();
     const collapsed = path.join(root, 'collapsed.safetensors');
     writeSafetensorsFile(collapsed, entries, metadata);
-    const ev = await lrdif([
-      'eval',
-      '--ckpt',
-      collapsed,
-      '--data',
-      path.join(root, 'udc'),
-      '--format',
-      'folder',
-      '--test-fraction',
-      '0.25',
-      '--no-figures',
-      '--cache',
-      path.join(root, 'cache'),
-    ]);
+    const evalCollapsed = (...extra: string[]) =>
+      lrdif([
+        'eval',
+        '--ckpt',
+        collapsed,
+        '--data',
+        path.join(root, 'udc'),
+        '--format',
+        'folder',
+        '--test-fraction',
+        '0.25',
+        '--no-figures',
+        ...extra,
+        '--cache',
+        path.join(root, 'cache'),
+      ]);
+    const ev = await evalCollapsed();
     expect(ev.status, ev.stderr).toBe(0);
     expect(ev.stdout).toMatch(/warning: the model predicts 'happiness' for 100\.0 % of the 105 test images \(that class is 14\.3 % of them\): it has collapsed to one class/);
-    const evj = await lrdif([
-      'eval',
-      '--ckpt',
-      collapsed,
-      '--data',
-      path.join(root, 'udc'),
-      '--format',
-      'folder',
-      '--test-fraction',
-      '0.25',
-      '--no-figures',
-      '--json',
-      '--cache',
-      path.join(root, 'cache'),
-    ]);
+    const evj = await evalCollapsed('--json');
     expect((JSON.parse(evj.stdout) as { collapse: { kind: string; class: string } }).collapse).toMatchObject({ kind: 'one-class', class: 'happiness' });
     const crop = path.join(root, 'udc', 'test', 'surprise', fs.readdirSync(path.join(root, 'udc', 'test', 'surprise')).sort()[0]);
     const pr = await lrdif(['predict', '--ckpt', collapsed, crop, '--detect', 'never', '--no-cache']);

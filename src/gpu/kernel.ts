@@ -17,7 +17,7 @@ export interface UniformField {
   name: string;
   offset: number;
   kind: ScalarKind;
-  /** Total scalars the field holds (1 for a scalar, 4 for vec4, 4·N for array<vec4, N>). */
+  /** Total scalars the field holds (1 for a scalar, 4 for a 4-vector, 4·N for an array of N 4-vectors). */
   count: number;
   /** Byte stride between consecutive scalars is always 4, except arrays of scalars (stride 16 in uniforms). */
   elementStride: number;
