@@ -39,6 +39,8 @@ import {
   canSampleFused,
   relativePositionIndex,
   lrdifMethodName,
+  lrdifImageDim,
+  withConfigDefaults,
   type LrdifConfig,
   type LandmarkTaps,
 } from '../src/models/lrdif/index.js';
@@ -413,6 +415,123 @@ describe('LRDif modules vs the PyTorch reference', () => {
     }
     clearGrads(m);
     m.dispose();
+  });
+});
+
+describe("imageHead 'linear' (stage 2 adds a linear classifier of e_img)", () => {
+  /** The model of the stage-2 case with an image head: the fixture's weights, the head as given (zero: as constructed). */
+  function headModel(head?: { weight: Float32Array; bias: Float32Array }): LrdifModel {
+    const m = new LrdifModel(makeLrdifConfig(cfg, { ...fx.cases.stage2.overrides, imageHead: 'linear' }), { seed: 7 });
+    m.loadStateDict(state, { strict: false });
+    if (head) {
+      const K = m.config.numClasses;
+      const w = engine.keep(tensor(head.weight, [K, head.weight.length / K]));
+      const b = engine.keep(tensor(head.bias, [K]));
+      m.loadStateDict(
+        new Map([
+          ['imageHead.weight', w],
+          ['imageHead.bias', b],
+        ]),
+        { strict: false },
+      );
+      w.dispose();
+      b.dispose();
+    }
+    return m;
+  }
+
+  /** W·(√P·e) + b per row, in float64. */
+  function cpuHead(e: Float32Array, W: Float32Array, b: Float32Array, K: number): Float64Array {
+    const P = W.length / K;
+    const B = e.length / P;
+    const out = new Float64Array(B * K);
+    for (let i = 0; i < B; i++)
+      for (let k = 0; k < K; k++) {
+        let acc = b[k];
+        for (let j = 0; j < P; j++) acc += W[k * P + j] * Math.sqrt(P) * e[i * P + j];
+        out[i * K + k] = acc;
+      }
+    return out;
+  }
+
+  it('starts at zero: the golden logits and gradients, the head’s gradient (softmax − onehot)/B against √P·e_img in float64', async () => {
+    const c = fx.cases.stage2;
+    const m = headModel();
+    m.setStage(2);
+    expect(m.stageParameters(2).map(([n]) => n)).toEqual(expect.arrayContaining(['imageHead.weight', 'imageHead.bias']));
+    expect(m.stageParameters(1).some(([n]) => n.startsWith('imageHead.'))).toBe(false);
+    const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, e]) => [k, up(e)]));
+    const labels = engine.keep(tensor(c.labels!, [c.labels!.length], 'i32'));
+    clearGrads(m);
+    const logits = tidy(() => {
+      const out = m.stage2Forward({ x112: shared.x, taps: shared.taps, eImg: inputs.eImg, eTxt: inputs.eTxt, noise: inputs.noise });
+      backward(m.stage2Loss(out, labels).total);
+      return out.logits;
+    });
+    const lg = await logits.data();
+    expectNear(lg, c.outputs.logits, OUT_TOL, 'logits');
+    const params = new Map(m.namedParameters());
+    for (const [k, e] of Object.entries(c.grads)) if (params.has(k)) expectNear(await params.get(k)!.grad!.data(), e, GRAD_TOL, `gradient of ${k}`);
+    // CE (mean, no smoothing) is the only term that sees the logits
+    const K = m.config.numClasses;
+    const B = c.labels!.length;
+    const e = dec(c.inputs.eImg);
+    const P = e.length / B;
+    const g = new Float64Array(B * K);
+    for (let i = 0; i < B; i++) {
+      const row = Array.from(lg.slice(i * K, i * K + K) as Float32Array);
+      const mx = Math.max(...row);
+      const ex = row.map((v) => Math.exp(v - mx));
+      const z = ex.reduce((a, v) => a + v, 0);
+      for (let k = 0; k < K; k++) g[i * K + k] = (ex[k] / z - (k === c.labels![i] ? 1 : 0)) / B;
+    }
+    const gW = new Float32Array(K * P);
+    const gb = new Float32Array(K);
+    for (let k = 0; k < K; k++) {
+      for (let i = 0; i < B; i++) gb[k] += g[i * K + k];
+      for (let j = 0; j < P; j++) {
+        let acc = 0;
+        for (let i = 0; i < B; i++) acc += g[i * K + k] * Math.sqrt(P) * e[i * P + j];
+        gW[k * P + j] = acc;
+      }
+    }
+    expectNear(await m.imageHead!.weight.grad!.data(), gW, GRAD_TOL, 'gradient of imageHead.weight');
+    expectNear(await m.imageHead!.bias.grad!.data(), gb, GRAD_TOL, 'gradient of imageHead.bias');
+    for (const t of [logits, labels, ...Object.values(inputs)]) t.dispose();
+    clearGrads(m);
+    m.dispose();
+  });
+
+  it('with weights: logits = the golden logits + W·(√P·e_img) + b; the same through evaluation’s stage2Logits', async () => {
+    const c = fx.cases.stage2;
+    const K = cfg.numClasses;
+    const e = dec(c.inputs.eImg);
+    const P = e.length / c.labels!.length;
+    const W = Float32Array.from({ length: K * P }, (_, i) => 0.3 * Math.sin(0.7 * i + 0.2));
+    const b = Float32Array.from({ length: K }, (_, k) => 0.1 * k - 0.2);
+    const m = headModel({ weight: W, bias: b });
+    const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, up(v)]));
+    const golden = dec(c.outputs.logits);
+    const head = cpuHead(e, W, b, K);
+    const expected = Float32Array.from(golden, (v, i) => v + head[i]);
+    const out = noGrad(() => m.stage2Forward({ x112: shared.x, taps: shared.taps, eImg: inputs.eImg, eTxt: inputs.eTxt, noise: inputs.noise }));
+    expectNear(await out.logits.data(), expected, OUT_TOL, 'logits with the head');
+    const viaFeatures = noGrad(() => tidy(() => m.stage2Logits(m.udcformer.features(shared.x, shared.taps, out.zHat), inputs.eImg)));
+    expectNear(await viaFeatures.data(), expected, OUT_TOL, 'stage2Logits from the features');
+    expect(() => tidy(() => m.imageHead!.forward(tensor(new Float32Array(P + 1), [1, P + 1])))).toThrow(/ImageHead.*eImg/);
+    for (const t of [out.logits, out.zHat, out.c, out.zTarget, viaFeatures, ...Object.values(inputs)]) t?.dispose();
+    m.dispose();
+  });
+
+  it('a stage-1 model without the head initialises it (loadStage1State leaves the head at zero); old configs read as none', async () => {
+    const s2 = new LrdifModel(makeLrdifConfig(cfg, { imageHead: 'linear' }), { seed: 3 });
+    s2.loadStage1State(model.stateDict());
+    expect(Math.max(...(await s2.imageHead!.weight.data()).map(Math.abs))).toBe(0);
+    expect(s2.parameterCount().imageHead).toBe(cfg.numClasses * (lrdifImageDim(cfg) + 1));
+    expect(model.imageHead).toBeNull();
+    expect(model.parameterCount().imageHead).toBeUndefined();
+    expect(withConfigDefaults<Partial<LrdifConfig>>({ variant: 'udc' }).imageHead).toBe('none');
+    s2.dispose();
   });
 });
 

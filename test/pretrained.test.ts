@@ -152,7 +152,7 @@ describe('pretrained models: packaging and prediction', () => {
       selected_epoch: epoch,
       selected_on: 'val',
       split: 'test',
-      epochs: 6,
+      epochs: recipeExpect('lowlight').stage2.epochs,
       n: 40,
       accuracy: 0.375,
       mean_class_accuracy: 0.1875,

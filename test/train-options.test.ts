@@ -65,6 +65,8 @@ describe('training options, declared once', () => {
       'inverse',
       '--stage2-train',
       'prior',
+      '--image-head',
+      'linear',
       '--lr',
       '0.001',
       '--warmup',
@@ -94,6 +96,7 @@ describe('training options, declared once', () => {
       parameterisation: 'x0',
       classBalance: 'inverse',
       stage2Train: 'prior',
+      imageHead: 'linear',
     });
     expect(o).toMatchObject({ lr: 0.001, warmup: 5, schedule: 'constant', gradClip: 1.5, augment: false, selectOn: 'test', valFraction: 0.2, cache: null, klWeight: null });
     expect(Object.keys(o).sort()).toEqual([...OPTION_NAMES].sort());
@@ -126,9 +129,12 @@ describe('training options, declared once', () => {
   it("stage 2 takes the stage-1 checkpoint's config with the given switches over it (class balance included)", () => {
     const s1 = makeLrdifConfig('tiny', { numClasses: 3, classBalance: 'sqrtInverse', timesteps: 8 });
     const keep = stage2Config(runOptions({ data: 'd', format: 'folder', out: 'r', stage: 2, from: 'x' }), s1);
-    expect([keep.classBalance, keep.timesteps, keep.stage2Train]).toEqual(['sqrtInverse', 8, 'all']);
-    const set = stage2Config(runOptions({ data: 'd', format: 'folder', out: 'r', stage: 2, from: 'x', classBalance: 'inverse', timesteps: 4, stage2Train: 'prior' }), s1);
-    expect([set.classBalance, set.timesteps, set.stage2Train, set.dim, set.numClasses]).toEqual(['inverse', 4, 'prior', s1.dim, 3]);
+    expect([keep.classBalance, keep.timesteps, keep.stage2Train, keep.imageHead]).toEqual(['sqrtInverse', 8, 'all', 'none']);
+    const set = stage2Config(
+      runOptions({ data: 'd', format: 'folder', out: 'r', stage: 2, from: 'x', classBalance: 'inverse', timesteps: 4, stage2Train: 'prior', imageHead: 'linear' }),
+      s1,
+    );
+    expect([set.classBalance, set.timesteps, set.stage2Train, set.imageHead, set.dim, set.numClasses]).toEqual(['inverse', 4, 'prior', 'linear', s1.dim, 3]);
   });
 
   it('on --resume, refuses every option that would change the run, naming it, and takes the ones that may change', () => {
@@ -168,6 +174,7 @@ describe('training options, declared once', () => {
       parameterisation: ['--parameterisation', 'eps'],
       classBalance: ['--class-balance', 'sqrtInverse'],
       stage2Train: ['--stage2-train', 'prior'],
+      imageHead: ['--image-head', 'linear'],
       classes: ['--classes', 'neutral,happiness'],
     };
     const file = path.join(tmp(), 'deg.json');

@@ -36,14 +36,17 @@ export interface RecipeExpect {
 }
 
 const STAGE1_EPOCHS = 5;
-/** The final runs' stage 2 was cut from 8 to 6 epochs (resumed with --epochs 6; constant LR: the same as 6 from the start). */
-const STAGE2_EPOCHS = 6;
+/**
+ * Stage 2: 8 epochs with augmentation and the linear image head. Chosen on the validation split
+ * (UDC: 56.7 % without the head, 59.3 % with it, 60.9 % with it and augmentation; low light 54.6,
+ * 58.8, 61.9 %; the README's research log).
+ */
+const STAGE2_EPOCHS = 8;
 const COMMON_EXPECT = {
   format: 'folder',
   batch: 32,
   lr: 0.001,
   schedule: 'constant',
-  augment: false,
   testFraction: 0.2,
   valFraction: 0.15,
   splitSeed: 0,
@@ -61,7 +64,7 @@ export function recipeDataName(name: PretrainedName): string {
 export function recipeSteps(name: PretrainedName, p: RecipePaths): RecipeStep[] {
   const data = `${p.work}/data/${recipeDataName(name)}`;
   const run = `${p.work}/runs/${name}`;
-  const common = ['--data', data, '--format', 'folder', '--batch', '32', '--lr', '1e-3', '--schedule', 'constant', '--no-augment', '--plain', '--cache', `${p.work}/cache`];
+  const common = ['--data', data, '--format', 'folder', '--batch', '32', '--lr', '1e-3', '--schedule', 'constant', '--plain', '--cache', `${p.work}/cache`];
   const variant = name === 'lowlight' ? ['--variant', 'lowlight'] : [];
   return [
     {
@@ -81,6 +84,7 @@ export function recipeSteps(name: PretrainedName, p: RecipePaths): RecipeStep[] 
         'imageSize=32',
         '--set',
         'window=2',
+        '--no-augment',
         '--epochs',
         String(STAGE1_EPOCHS),
         '--set',
@@ -109,6 +113,8 @@ export function recipeSteps(name: PretrainedName, p: RecipePaths): RecipeStep[] 
         'x0',
         '--timesteps',
         '4',
+        '--image-head',
+        'linear',
         ...variant,
         '--out',
         `${run}/s2`,
@@ -132,8 +138,9 @@ export function recipeExpect(name: PretrainedName): RecipeExpect {
       set: { imageSize: 32, window: 2, inputNorm: 'exposure', imageEncoder: 'faceapi-expression', classBalance: 'sqrtInverse' },
       variant,
       epochs: STAGE1_EPOCHS,
+      augment: false,
     },
-    stage2: { ...COMMON_EXPECT, stage: 2, epochs: STAGE2_EPOCHS, parameterisation: 'x0', timesteps: 4, variant },
+    stage2: { ...COMMON_EXPECT, stage: 2, epochs: STAGE2_EPOCHS, augment: true, parameterisation: 'x0', timesteps: 4, imageHead: 'linear', variant },
   };
 }
 

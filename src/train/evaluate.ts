@@ -44,7 +44,7 @@ export function evalForward(model: LrdifModel, stage: LrdifStage, mb: ModelBatch
         z = model.estimatePrior(mb.eImg, { noise }).zHat;
       }
       const features = model.udcformer.features(mb.x112, mb.taps, z);
-      return { logits: model.udcformer.classifier.forward(features), features };
+      return { logits: stage === 1 ? model.udcformer.classifier.forward(features) : model.stage2Logits(features, mb.eImg), features };
     }),
   );
 }

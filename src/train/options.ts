@@ -5,7 +5,7 @@
  * from `TRAIN_OPTIONS`; a field of `TrainRunOptions` without its declaration does not compile.
  */
 import type { DatasetKind } from '../data/datasets/index.js';
-import type { LrdifClassBalance, LrdifStage2Train, LrdifVariant } from '../models/lrdif/config.js';
+import type { LrdifClassBalance, LrdifStage2Train, LrdifImageHead, LrdifVariant } from '../models/lrdif/config.js';
 
 /** Everything a `lrdif train` run is given; saved as run.json. Field names are the flags' (camelCase). */
 export interface TrainRunOptions {
@@ -55,6 +55,7 @@ export interface TrainRunOptions {
   classBalance: LrdifClassBalance | null;
   /** Stage 2: what it trains ('all', or 'prior': FPEN_S2 and the denoiser); null keeps the checkpoint config's. */
   stage2Train: LrdifStage2Train | null;
+  imageHead: LrdifImageHead | null;
   out: string;
   /** The embedding cache folder; null keeps the embeddings in memory. Undefined: the platform's default. */
   cache: string | null | undefined;
@@ -182,6 +183,14 @@ export const TRAIN_OPTIONS: Declarations = {
   stage2Train: {
     help: "what stage 2 trains: all (FPEN_S2, the denoiser and the UDCformer: the paper's) or prior (FPEN_S2 and the denoiser; the UDCformer keeps stage 1's weights)",
     kind: choice('all', 'prior'),
+    default: null,
+    stage: 2,
+    resume: 'fixed',
+    scope: 'train',
+  },
+  imageHead: {
+    help: "linear: stage 2 adds a linear classifier of e_img to the UDCformer's logits (starts at zero); none: the paper's (default: the stage-1 checkpoint's)",
+    kind: choice('none', 'linear'),
     default: null,
     stage: 2,
     resume: 'fixed',

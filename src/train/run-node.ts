@@ -121,6 +121,7 @@ export function stage2Config(o: TrainRunOptions, base: LrdifConfig): LrdifConfig
   if (o.parameterisation !== null) s2.parameterisation = o.parameterisation;
   if (o.classBalance !== null) s2.classBalance = o.classBalance;
   if (o.stage2Train !== null) s2.stage2Train = o.stage2Train;
+  if (o.imageHead !== null) s2.imageHead = o.imageHead;
   return validateLrdifConfig({ ...base, ...s2 });
 }
 
@@ -137,9 +138,12 @@ export function parameterSummary(model: LrdifModel, stage: 1 | 2, frozenEncoders
     fpenS2: ['FPEN_S2', pc.fpenS2],
     denoiser: ['denoiser', pc.denoiser],
     udcformer: ['UDCformer', pc.udcformer],
+    imageHead: ['image head', pc.imageHead ?? 0],
   };
   const trains = new Set(model.stageModules(stage).map(([n]) => n));
-  const order = stage === 1 ? ['fpenS1', 'udcformer', 'fpenS2', 'denoiser'] : ['fpenS2', 'denoiser', 'udcformer', 'fpenS1'];
+  const order = (stage === 1 ? ['fpenS1', 'udcformer', 'fpenS2', 'denoiser', 'imageHead'] : ['fpenS2', 'denoiser', 'imageHead', 'udcformer', 'fpenS1']).filter(
+    (n) => n !== 'imageHead' || model.imageHead,
+  );
   const trained = Object.fromEntries(order.filter((n) => trains.has(n)).map((n) => label[n]));
   const frozen = Object.fromEntries(order.filter((n) => !trains.has(n)).map((n) => label[n]));
   const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);

@@ -29,6 +29,8 @@ export const FACEAPI_EXPRESSION_DIM = 256;
 export type LrdifClassBalance = 'none' | 'inverse' | 'sqrtInverse';
 /** What stage 2 trains: 'all' (FPEN_S2, the denoiser and the UDCformer: the paper's) or 'prior' (FPEN_S2 and the denoiser; the UDCformer keeps stage 1's weights). */
 export type LrdifStage2Train = 'all' | 'prior';
+/** A stage-2 classifier reading e_img beside the UDCformer's ('none': the paper's; 'linear'). */
+export type LrdifImageHead = 'none' | 'linear';
 
 type Triple = [number, number, number];
 type Quad = [number, number, number, number];
@@ -124,6 +126,12 @@ export interface LrdifConfig {
   classBalance: LrdifClassBalance;
   /** What stage 2 trains ('all', the paper's; 'prior': the UDCformer stays as stage 1 left it). */
   stage2Train: LrdifStage2Train;
+  /**
+   * 'linear': stage 2's logits add a linear classifier of e_img (zero at the start of stage 2,
+   * trained there with it), so the frozen image encoder's features reach the classes directly and
+   * not only through the prior Ẑ₀ ('none', the paper's).
+   */
+  imageHead: LrdifImageHead;
 }
 
 const reference: LrdifConfig = Object.freeze({
@@ -166,6 +174,7 @@ const reference: LrdifConfig = Object.freeze({
   labelSmoothing: 0,
   classBalance: 'none',
   stage2Train: 'all',
+  imageHead: 'none',
 }) as LrdifConfig;
 
 /**
@@ -230,6 +239,7 @@ const ENUMS: Partial<Record<keyof LrdifConfig, readonly string[]>> = {
   imageEncoder: ['clip', 'faceapi-expression'],
   classBalance: ['none', 'inverse', 'sqrtInverse'],
   stage2Train: ['all', 'prior'],
+  imageHead: ['none', 'linear'],
 };
 
 function fail(field: string, message: string): never {
@@ -333,6 +343,7 @@ export const LRDIF_ADDED_FIELDS: Readonly<Partial<LrdifConfig>> = Object.freeze(
   imageEncoder: 'clip',
   classBalance: 'none',
   stage2Train: 'all',
+  imageHead: 'none',
 });
 
 /** A stored config with the later-added fields filled in (LRDIF_ADDED_FIELDS) when absent. */

@@ -7,11 +7,11 @@
  * e_img comes from the config's image encoder (CLIP, or face-api's expression net), e_txt from CLIP.
  * Stage 2: c = FPEN_S2(e_img(x)); Ẑ₀ = reverse chain from Z_T (training with a target Z and
  *   insertNoise: √ᾱ_T·Z + √(1−ᾱ_T)·ε; otherwise ε ~ N(0, I)), or Ẑ₀ = c without diffusion;
- *   logits = UDCformer(x112, taps, Ẑ₀);
+ *   logits = UDCformer(x112, taps, Ẑ₀) (+ ImageHead(e_img) with config.imageHead 'linear');
  *   L = CE + λ_kl·KL(softmax(Z/τ) ‖ softmax(Ẑ₀/τ)) + λ_l1·mean|Z − Ẑ₀|, Z = FPEN_S1(…) frozen.
  *
  * Parameter paths (stable; they are the checkpoint keys): `fpenS1.…`, `fpenS2.…`,
- * `denoiser.…`, `udcformer.…` (see README.md).
+ * `denoiser.…`, `udcformer.…`, with an image head `imageHead.{weight,bias}` (see README.md).
  */
 import { noGrad, tidy } from '../../autograd/engine.js';
 import { tensor, type Tensor } from '../../autograd/tensor.js';
@@ -29,6 +29,7 @@ import { Denoiser } from './denoiser.js';
 import { checkTaps, type LandmarkTaps } from './dilnetwork.js';
 import { insertNoise, makeDiffusionSchedule, reverseChain, sampleChain, type DiffusionSchedule } from './diffusion.js';
 import { Fpen } from './fpen.js';
+import { ImageHead } from './image-head.js';
 import { expectShape } from './layers.js';
 import { UDCformer } from './udcformer.js';
 
@@ -103,6 +104,8 @@ export class LrdifModel extends Module {
   readonly fpenS2: Fpen;
   readonly udcformer: UDCformer;
   readonly denoiser: Denoiser;
+  /** Stage 2's linear classifier of e_img (config.imageHead 'linear'), or null. */
+  readonly imageHead: ImageHead | null;
 
   constructor(config: LrdifConfig = lrdifConfigs.reference, options: LrdifModelOptions = {}) {
     super();
@@ -116,6 +119,7 @@ export class LrdifModel extends Module {
     this.fpenS2 = this.registerModule('fpenS2', new Fpen(imageDim, c.fpenHidden, c.priorDim, c.leakySlope, gen, 'FPEN_S2'));
     this.udcformer = this.registerModule('udcformer', new UDCformer(c, gen));
     this.denoiser = this.registerModule('denoiser', new Denoiser(c.priorDim, c.denoiserWidth, c.denoiserDepth, c.leakySlope, gen));
+    this.imageHead = c.imageHead === 'linear' ? this.registerModule('imageHead', new ImageHead(imageDim, c.numClasses)) : null;
   }
 
   private get imageEncoderName(): string {
@@ -189,7 +193,15 @@ export class LrdifModel extends Module {
       if (inp.zTarget) zTarget = detach(inp.zTarget);
       else if (inp.eTxt) zTarget = noGrad(() => this.priorS1(inp.eTxt!, inp.eImg));
       const { zHat, c } = this.estimatePrior(inp.eImg, { zTarget, generator: inp.generator, noise: inp.noise });
-      return { logits: this.udcformer.forward(inp.x112, inp.taps, zHat), zHat, c, zTarget };
+      return { logits: this.stage2Logits(this.udcformer.features(inp.x112, inp.taps, zHat), inp.eImg), zHat, c, zTarget };
+    });
+  }
+
+  /** Stage 2's logits from the UDCformer's CLS features [B, E]: its classifier, plus the image head's logits of eImg when there is one. */
+  stage2Logits(features: Tensor, eImg: Tensor): Tensor {
+    return tidy(() => {
+      const logits = this.udcformer.classifier.forward(features);
+      return this.imageHead ? add(logits, this.imageHead.forward(eImg)) : logits;
     });
   }
 
@@ -273,7 +285,7 @@ export class LrdifModel extends Module {
 
   // ---------------------------------------------------------------- stages
 
-  /** The modules trained in a stage: S1 FPEN_S1 + UDCformer; S2 FPEN_S2 + denoiser + UDCformer. */
+  /** The modules trained in a stage: S1 FPEN_S1 + UDCformer; S2 FPEN_S2 + denoiser + UDCformer (+ the image head). */
   stageModules(stage: LrdifStage): Array<[string, Module]> {
     if (stage === 1)
       return [
@@ -285,6 +297,7 @@ export class LrdifModel extends Module {
         ['fpenS2', this.fpenS2],
         ['denoiser', this.denoiser],
       ];
+      if (this.imageHead) prior.push(['imageHead', this.imageHead]);
       // stage2Train 'prior': the UDCformer keeps stage 1's weights (it learned there to classify from Z)
       return this.config.stage2Train === 'prior' ? prior : [...prior, ['udcformer', this.udcformer]];
     }
@@ -324,9 +337,10 @@ export class LrdifModel extends Module {
   }
 
   /** Number of parameter elements, in total and per top-level module. */
-  parameterCount(): { total: number; fpenS1: number; fpenS2: number; udcformer: number; denoiser: number } {
+  parameterCount(): { total: number; fpenS1: number; fpenS2: number; udcformer: number; denoiser: number; imageHead?: number } {
     const count = (m: Module) => m.parameters().reduce((s, p) => s + p.size, 0);
     const r = { fpenS1: count(this.fpenS1), fpenS2: count(this.fpenS2), udcformer: count(this.udcformer), denoiser: count(this.denoiser) };
-    return { total: r.fpenS1 + r.fpenS2 + r.udcformer + r.denoiser, ...r };
+    const head = this.imageHead ? count(this.imageHead) : 0;
+    return { total: r.fpenS1 + r.fpenS2 + r.udcformer + r.denoiser + head, ...r, ...(this.imageHead ? { imageHead: head } : {}) };
   }
 }
