@@ -32,8 +32,11 @@ export class PriorModulation extends Module {
     expectShape('PriorModulation', 'prior Z', z, [x.shape[0], this.priorDim]);
     const [B, C, H, W] = x.shape;
     return tidy(() => {
-      const k1 = linear(z, narrow(this.kernel.weight, 0, 0, C));
-      const k2 = linear(z, narrow(this.kernel.weight, 0, C, C));
+      // one product for both halves, then the small [B, 2C] result split: fewer dispatches than
+      // splitting the weight (two narrows, two products, and in backward two of each plus a sum)
+      const k = linear(z, this.kernel.weight);
+      const k1 = narrow(k, 1, 0, C);
+      const k2 = narrow(k, 1, C, C);
       // x·k1 + k2 per (sample, channel) as one depthwise 1×1 convolution over the B·C channels
       // of x viewed [1, B·C, H, W] (weight k1, bias k2): one pass, and its backward gives
       // dx, Σ g·x and Σ g without broadcasting
