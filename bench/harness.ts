@@ -77,6 +77,9 @@ export interface Row {
   /** Timed calls behind each wall figure. */
   ours_samples: number;
   peer_samples?: number;
+  /** Fastest and slowest wall sample of lrdif and of the peer (ms per call). */
+  ours_wall_range_ms?: [number, number];
+  peer_range_ms?: [number, number];
   adapter: string;
   peer_adapter?: string | null;
   note?: string;
@@ -102,9 +105,13 @@ export interface HarnessOptions {
 
 interface WallStats {
   medianMs: number;
+  /** Fastest and slowest sample (ms per call): how far one run's median can be trusted. */
+  rangeMs: [number, number];
   rme: number | null;
   samples: number;
 }
+
+const rangeOf = (xs: number[]): [number, number] => [round(Math.min(...xs), 4), round(Math.max(...xs), 4)];
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -167,7 +174,7 @@ export class Harness {
         await this.call(impl, 1);
         times.push(performance.now() - t);
       }
-      return { medianMs: median(times), rme: null, samples: times.length };
+      return { medianMs: median(times), rangeMs: rangeOf(times), rme: null, samples: times.length };
     }
     const inner = Math.max(1, Math.min(MAX_INNER, Math.round(TARGET_CALL_MS / Math.max(one, 0.01))));
     const bench = new Benchmark('case', {
@@ -190,7 +197,7 @@ export class Harness {
       bench.run({ async: true });
     });
     const sample = bench.stats.sample.map((s) => (s * 1000) / inner);
-    return { medianMs: median(sample), rme: bench.stats.rme, samples: sample.length };
+    return { medianMs: median(sample), rangeMs: rangeOf(sample), rme: bench.stats.rme, samples: sample.length };
   }
 
   /** Median GPU ms per op of lrdif from timestamp queries, or null without them. */
@@ -237,6 +244,7 @@ export class Harness {
       ours_ms: round(oursMs, 4),
       ours_metric: (gpu === null ? 'wall' : 'gpu') as 'gpu' | 'wall',
       ours_wall_ms: round(oursWall.medianMs, 4),
+      ours_wall_range_ms: oursWall.rangeMs,
       ours_samples: oursWall.samples,
       adapter: this.adapter,
       ...(spec.flops !== undefined ? { gflops: rate(oursMs)! } : {}),
@@ -275,6 +283,7 @@ export class Harness {
           [rateKey]: rate(w.medianMs),
           ratio: round(w.medianMs / oursWall.medianMs, 3),
           peer_samples: w.samples,
+          peer_range_ms: w.rangeMs,
           peer_adapter: status.adapter,
         });
       } catch (e) {

@@ -31,7 +31,7 @@ export type CaseName = 'stage1' | 'stage2' | 'infer';
 interface PeerResult {
   torch?: string;
   threads?: number;
-  cases?: Record<string, { median_ms: number; samples: number }>;
+  cases?: Record<string, { median_ms: number; samples: number; min_ms?: number; max_ms?: number }>;
   error?: string;
 }
 
@@ -154,8 +154,12 @@ async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number
         if (pc) {
           row.peer_ms = Math.round(pc.median_ms * 1e4) / 1e4;
           row.peer_samples = pc.samples;
+          if (pc.min_ms !== undefined && pc.max_ms !== undefined) row.peer_range_ms = [Math.round(pc.min_ms * 1e4) / 1e4, Math.round(pc.max_ms * 1e4) / 1e4];
           row.ratio = Math.round((pc.median_ms / row.ours_wall_ms) * 1000) / 1000;
           notes.push(`PyTorch ${((1000 * batch) / pc.median_ms).toFixed(2)} images/s`);
+          // one run's ratio is only as firm as both spreads (PyTorch's moved by 45 % between idle runs)
+          const span = (r?: [number, number]) => (r ? `${r[0].toFixed(0)}–${r[1].toFixed(0)} ms` : '?');
+          notes.push(`samples lrdif ${span(row.ours_wall_range_ms)}, PyTorch ${span(row.peer_range_ms)}`);
         } else {
           row.peer_ms = null;
           row.ratio = null;

@@ -8,13 +8,13 @@ One run (what bench/lrdif.bench.ts calls, on the CPU):
   {"config": {...LrdifConfig fields...}, "batch": B, "samples": N, "cases": ["stage1", "stage2", "infer"],
    "threads": n (default: every core), "device": "cpu" | "cuda" (default cpu),
    "tf32": false | true | null (CUDA: TF32 off, on, or PyTorch's default; default null)}
-  prints one JSON line: {"torch": version, "threads": n, "device": name, "tf32": ..., "cases": {case: {"median_ms", "samples"}}}
+  prints one JSON line: {"torch": version, "threads": n, "device": name, "tf32": ..., "cases": {case: {"median_ms", "samples", "min_ms", "max_ms"}}}
 Suite (what the GPU kit's run.sh calls when PyTorch has CUDA):
   python3 lrdif_torch_peer.py --suite configs.json --out torch.json [--device cuda] [--batches 8,64] [--samples 5]
   configs.json: {"tiny": {...}, "reference": {...}} (LrdifConfig objects); on CUDA every config and
   batch runs twice: float32 with TF32 off ("f32") and PyTorch's default settings ("default").
   Writes {"torch", "cuda", "device", "runs": [{"config", "batch", "mode", "tf32_matmul", "tf32_cudnn",
-  "cases": {case: {"median_ms", "samples", "images_per_s"}}}]} and prints a line per run.
+  "cases": {case: {"median_ms", "samples", "images_per_s", "min_ms", "max_ms"}}}]} and prints a line per run.
 Cases:
   stage1  one training step of stage 1: FPEN_S1 + UDCformer forward, CE, backward, AdamW step
   stage2  one training step of stage 2: FPEN_S2, the T-step chain from the noised target, UDCformer,
@@ -124,7 +124,7 @@ def run(config, B, samples=5, cases=CASES, device='cpu'):
         times.sort()
         n = len(times)
         med = times[n // 2] if n % 2 else (times[n // 2 - 1] + times[n // 2]) / 2
-        out[name] = {'median_ms': med, 'samples': n, 'images_per_s': 1000 * B / med}
+        out[name] = {'median_ms': med, 'samples': n, 'images_per_s': 1000 * B / med, 'min_ms': times[0], 'max_ms': times[-1]}
     del model, opt1, opt2
     if dev.type == 'cuda':
         torch.cuda.empty_cache()
@@ -190,7 +190,7 @@ def main():
     set_tf32(args.get('tf32'))
     cases = run(args['config'], int(args['batch']), int(args.get('samples', 5)), args.get('cases', CASES), device)
     out = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'device': device_name(device), 'tf32': args.get('tf32'),
-           'cases': {k: {'median_ms': v['median_ms'], 'samples': v['samples']} for k, v in cases.items()}}
+           'cases': {k: {'median_ms': v['median_ms'], 'samples': v['samples'], 'min_ms': v['min_ms'], 'max_ms': v['max_ms']} for k, v in cases.items()}}
     print(json.dumps(out))
 
 
