@@ -58,6 +58,21 @@ const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file))
 describe('LRDif end to end (synthetic UDC faces)', () => {
   let ctx: GpuContext;
   let root: string;
+  /** `lrdif eval` of a checkpoint on the run's UDC faces (its test split, its embedding cache). */
+  const evalArgs = (ckpt: string, ...extra: string[]) => [
+    'eval',
+    '--ckpt',
+    ckpt,
+    '--data',
+    path.join(root, 'udc'),
+    '--format',
+    'folder',
+    '--test-fraction',
+    '0.25',
+    ...extra,
+    '--cache',
+    path.join(root, 'cache'),
+  ];
   let session: Session;
   const warnings: string[] = [];
   const log = () => {};
@@ -196,23 +211,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
   it('lrdif eval scores the checkpoint as training did, with confusion matrix and t-SNE files', async () => {
     const ckpt = path.join(root, 'stage2', 'best.safetensors');
     const out = path.join(root, 'eval');
-    const r = await lrdif([
-      'eval',
-      '--ckpt',
-      ckpt,
-      '--data',
-      path.join(root, 'udc'),
-      '--format',
-      'folder',
-      '--test-fraction',
-      '0.25',
-      '--out',
-      out,
-      '--tsne',
-      '--json',
-      '--cache',
-      path.join(root, 'cache'),
-    ]);
+    const r = await lrdif(evalArgs(ckpt, '--out', out, '--tsne', '--json'));
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { accuracy: number; n: number; confusion: number[][]; classes: string[]; files: string[]; stage: number };
     // the trainer's final test of the selected epoch, scored the same way
@@ -245,22 +244,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     r.close();
     const collapsed = path.join(root, 'collapsed.safetensors');
     writeSafetensorsFile(collapsed, entries, metadata);
-    const evalCollapsed = (...extra: string[]) =>
-      lrdif([
-        'eval',
-        '--ckpt',
-        collapsed,
-        '--data',
-        path.join(root, 'udc'),
-        '--format',
-        'folder',
-        '--test-fraction',
-        '0.25',
-        '--no-figures',
-        ...extra,
-        '--cache',
-        path.join(root, 'cache'),
-      ]);
+    const evalCollapsed = (...extra: string[]) => lrdif(evalArgs(collapsed, '--no-figures', ...extra));
     const ev = await evalCollapsed();
     expect(ev.status, ev.stderr).toBe(0);
     expect(ev.stdout).toMatch(/warning: the model predicts 'happiness' for 100\.0 % of the 105 test images \(that class is 14\.3 % of them\): it has collapsed to one class/);
