@@ -108,7 +108,7 @@ interface DispatchRecord {
   replay: { kernel: Kernel; uniforms: Record<string, number | number[]>; slots: Array<{ names: string[]; bytes: number }>; workgroups: [number, number, number] };
 }
 
-const OPTIMIZER_SHADERS = new Set(['adamw', 'sgd', 'grad_norm']);
+const OPTIMIZER_SHADERS = new Set(['adamw', 'adamw4', 'sgd', 'grad_norm']);
 
 /** `shader:entry{A=1,B=2}` → its parts. */
 function parseLabel(label: string): { shader: string; entry: string; consts: Record<string, number> } {

@@ -22,18 +22,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> exp_avg_sq: array<vec4f>;
 @group(0) @binding(4) var<uniform> u: Params;
 
+// #include "adamw_update.wgsl"
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (i >= u.n4) { return; }
-  let g = grad[i];
-  let m_prev = exp_avg[i];
-  // torch: exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
-  let m = m_prev + u.one_minus_beta1 * (g - m_prev);
-  let v = u.beta2 * exp_avg_sq[i] + u.one_minus_beta2 * g * g;
-  exp_avg[i] = m;
-  exp_avg_sq[i] = v;
-  // torch: denom = sqrt(v) / sqrt(bc2) + eps; param = param·(1 - lr·wd) - step_size · m / denom
-  let denom = sqrt(v) * u.inv_bc2_sqrt + u.eps;
-  param[i] = param[i] * u.decay - u.step_size * (m / denom);
+  let r = adamwUpdate(param[i], grad[i], exp_avg[i], exp_avg_sq[i]);
+  exp_avg[i] = r.m;
+  exp_avg_sq[i] = r.v;
+  param[i] = r.p;
 }

@@ -25,6 +25,8 @@ function setGrads(params: Tensor[], grads: Float64Array[], skip: number[] = []):
   });
 }
 
+const p0ctx = (ps: Tensor[]) => ps[0].ctx;
+
 function disposeAll(ts: Tensor[]): void {
   for (const t of ts) {
     t.grad?.dispose();
@@ -100,6 +102,52 @@ describe('AdamW', () => {
     disposeAll(params);
   });
 
+  it('four parameters per dispatch (adamw4.wgsl) and one per dispatch both match float64, with fewer dispatches for four', async () => {
+    // nine parameters of awkward sizes (one spanning three workgroups in each of the four slots it
+    // can land in); parameters 2 and 6 skip step 2, so their step counts lag and they are grouped apart
+    const shapes = [[7, 13], [5], [1], [3001], [2, 2], [3], [3001], [6, 7], [257]];
+    const [b1, b2, eps, wd] = [0.85, 0.99, 1e-6, 0.03];
+    const run = async (perDispatch: 1 | 4) => {
+      const host = shapes.map((sh, i) => randArray(sh, 50 + i));
+      const params = host.map((h, i) => gpuTensor(h, shapes[i], true));
+      const opt = new AdamW(params, { lr: 2e-2, betas: [b1, b2], eps, weightDecay: wd, perDispatch });
+      const ref: AdamRef[] = host.map((h) => ({ m: new Float64Array(h.length), v: new Float64Array(h.length), t: 0 }));
+      let dispatches = 0;
+      for (let t = 1; t <= 4; t++) {
+        const skip = t === 2 ? [2, 6] : [];
+        const g = shapes.map((sh, i) => randArray(sh, 700 * t + i, -1, 1));
+        params.forEach((p, i) => {
+          p.grad?.dispose();
+          p.grad = skip.includes(i) ? null : engine.keep(gpuTensor(g[i], shapes[i]));
+        });
+        const before = p0ctx(params).stats().dispatches;
+        opt.step();
+        // (step 1 also fills the new moments with zeros: counted from step 2 on)
+        if (t > 1) dispatches += p0ctx(params).stats().dispatches - before;
+        host.forEach((h, i) => {
+          if (!skip.includes(i)) adamwRef(h, g[i], ref[i], opt.lr, b1, b2, eps, wd);
+        });
+      }
+      for (let i = 0; i < params.length; i++) {
+        expectClose(await params[i].data(), host[i], 1e-5, 1e-6, `perDispatch ${perDispatch}: parameter ${i} ${JSON.stringify(shapes[i])}`);
+      }
+      const sd = opt.stateDict();
+      for (const i of [3, 6, 8]) {
+        expectClose(await sd.state.get(String(i))!.tensors.exp_avg.data(), ref[i].m, 1e-5, 1e-6, `perDispatch ${perDispatch}: exp_avg ${i}`);
+        expectClose(await sd.state.get(String(i))!.tensors.exp_avg_sq.data(), ref[i].v, 1e-5, 1e-7, `perDispatch ${perDispatch}: exp_avg_sq ${i}`);
+      }
+      expect(sd.state.get('6')!.step).toBe(3);
+      opt.dispose();
+      disposeAll(params);
+      return dispatches;
+    };
+    // steps 2–4 one by one: 7 + 9 + 9 dispatches. By four: step 2, seven parameters at count 2
+    // (a four and three singles); steps 3 and 4, the same seven plus the two lagging parameters,
+    // at another count, alone
+    expect(await run(1)).toBe(25);
+    expect(await run(4)).toBe(4 + 6 + 6);
+  });
+
   it('uses the PyTorch defaults (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 1e-2)', async () => {
     const { host, params } = makeParams(2);
     const opt = new AdamW(params);
@@ -134,6 +182,7 @@ describe('AdamW', () => {
     expect(() => new AdamW([p], { betas: [0.9, 1] })).toThrow(/AdamW: betas\[1\]/);
     expect(() => new AdamW([p], { lr: -1 })).toThrow(/AdamW: learning rate/);
     expect(() => new AdamW([p, p])).toThrow(/AdamW: parameter '1'.*listed twice/);
+    expect(() => new AdamW([p], { perDispatch: 2 as 4 })).toThrow(/AdamW: perDispatch must be 1 or 4, got 2/);
     const opt = new AdamW([['fc.weight', p]]);
     p.grad = engine.keep(gpuTensor([1, 2], [2]));
     expect(() => opt.step()).toThrow(/AdamW: the gradient of parameter 'fc.weight' has shape \[2\], the parameter \[3\]/);

@@ -1,19 +1,30 @@
 /**
  * AdamW (torch.optim.AdamW, amsgrad off): decoupled weight decay and bias-corrected moments,
- * one fused kernel per parameter (shaders/adamw.wgsl). The step-dependent scalars are
- * computed here in float64 and passed as uniforms, so nothing recompiles between steps.
+ * one fused kernel (shaders/adamw.wgsl), or four parameters per dispatch (shaders/adamw4.wgsl)
+ * where the device binds 16 storage buffers per stage: a model's hundreds of small parameters
+ * then cost a quarter of the dispatches. The step-dependent scalars are computed here in float64
+ * and passed as uniforms, so nothing recompiles between steps.
  */
 import { engine } from '../autograd/engine.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { zeros } from '../kernels/creation.js';
-import { Optimizer, type ParamsArg, type ParamState } from './optimizer.js';
+import { Optimizer, type ParamsArg, type ParamState, type ParamUpdate } from './optimizer.js';
+import type { GpuContext } from '../gpu/context.js';
 
 export interface AdamWOptions {
   lr?: number;
   betas?: [number, number];
   eps?: number;
   weightDecay?: number;
+  /**
+   * Parameters updated per dispatch: 4 (shaders/adamw4.wgsl; needs 16 storage buffers per
+   * shader stage) or 1. Default: 4 where the device allows it.
+   */
+  perDispatch?: 1 | 4;
 }
+
+/** Storage buffers adamw4.wgsl binds. */
+const ADAMW4_BUFFERS = 16;
 
 const SLOTS = ['exp_avg', 'exp_avg_sq'];
 
@@ -21,6 +32,7 @@ export class AdamW extends Optimizer {
   readonly betas: readonly [number, number];
   readonly eps: number;
   readonly weightDecay: number;
+  private readonly perDispatch: 1 | 4 | undefined;
 
   constructor(params: ParamsArg, options: AdamWOptions = {}) {
     super('AdamW', params, options.lr ?? 1e-3);
@@ -33,6 +45,21 @@ export class AdamW extends Optimizer {
     if (!(this.eps >= 0)) throw new Error(`lrdif: AdamW: eps must be ≥ 0, got ${this.eps}`);
     this.weightDecay = options.weightDecay ?? 1e-2;
     if (!(this.weightDecay >= 0)) throw new Error(`lrdif: AdamW: weightDecay must be ≥ 0, got ${this.weightDecay}`);
+    if (options.perDispatch !== undefined && options.perDispatch !== 1 && options.perDispatch !== 4) {
+      throw new Error(`lrdif: AdamW: perDispatch must be 1 or 4, got ${String(options.perDispatch)}`);
+    }
+    this.perDispatch = options.perDispatch;
+  }
+
+  /** Whether `ctx` runs the four-parameter kernel (perDispatch 4, or by default where it can). */
+  private fourAt(ctx: GpuContext): boolean {
+    const can = ctx.limits.maxStorageBuffersPerShaderStage >= ADAMW4_BUFFERS;
+    if (this.perDispatch === 4 && !can) {
+      throw new Error(
+        `lrdif: AdamW: perDispatch 4 needs ${ADAMW4_BUFFERS} storage buffers per shader stage; this device allows ${ctx.limits.maxStorageBuffersPerShaderStage} (use perDispatch 1)`,
+      );
+    }
+    return this.perDispatch !== 1 && can;
   }
 
   protected initSlots(): string[] {
@@ -43,28 +70,79 @@ export class AdamW extends Optimizer {
     return { exp_avg: engine.keep(zeros(param.shape)), exp_avg_sq: engine.keep(zeros(param.shape)) };
   }
 
-  protected update(param: Tensor, grad: Tensor, state: ParamState): void {
+  /** The step's scalars for step count t (float64 here, f32 in the kernel). */
+  private scalars(t: number) {
     const [b1, b2] = this.betas;
-    const t = state.step;
     const lr = this.lr;
+    return {
+      decay: 1 - lr * this.weightDecay,
+      beta1: b1,
+      one_minus_beta1: 1 - b1,
+      beta2: b2,
+      one_minus_beta2: 1 - b2,
+      step_size: lr / (1 - b1 ** t),
+      inv_bc2_sqrt: 1 / Math.sqrt(1 - b2 ** t),
+      eps: this.eps,
+    };
+  }
+
+  protected update(param: Tensor, grad: Tensor, state: ParamState): void {
     const n4 = Math.ceil(param.size / 4);
     const ctx = param.ctx;
     ctx.dispatch(
       { shader: 'adamw' },
       {
         bindings: { param: param.buffer, grad: grad.buffer, exp_avg: state.tensors.exp_avg.buffer, exp_avg_sq: state.tensors.exp_avg_sq.buffer },
-        uniforms: {
-          n4,
-          decay: 1 - lr * this.weightDecay,
-          beta1: b1,
-          one_minus_beta1: 1 - b1,
-          beta2: b2,
-          one_minus_beta2: 1 - b2,
-          step_size: lr / (1 - b1 ** t),
-          inv_bc2_sqrt: 1 / Math.sqrt(1 - b2 ** t),
-          eps: this.eps,
-        },
+        uniforms: { n4, ...this.scalars(state.step) },
         workgroups: ctx.grid(Math.ceil(n4 / 256)),
+      },
+    );
+  }
+
+  /** Four parameters of the same step count and context per adamw4 dispatch; the rest one by one. */
+  protected override updateAll(due: ParamUpdate[]): void {
+    const groups = new Map<string, ParamUpdate[]>();
+    for (const d of due) {
+      const key = `${d.state.step}`;
+      const g = groups.get(key) ?? [];
+      g.push(d);
+      groups.set(key, g);
+    }
+    for (const g of groups.values()) {
+      let i = 0;
+      if (g.length >= 4 && this.fourAt(g[0].param.ctx) && g.every((d) => d.param.ctx === g[0].param.ctx)) {
+        for (; i + 4 <= g.length; i += 4) this.update4(g.slice(i, i + 4));
+      }
+      for (; i < g.length; i++) this.update(g[i].param, g[i].grad, g[i].state);
+    }
+  }
+
+  private update4(four: ParamUpdate[]): void {
+    const ctx = four[0].param.ctx;
+    const n4 = four.map((d) => Math.ceil(d.param.size / 4));
+    const wgs = n4.map((n) => Math.ceil(n / 256));
+    const bindings: Record<string, Tensor['buffer']> = {};
+    four.forEach((d, j) => {
+      bindings[`p${j}`] = d.param.buffer;
+      bindings[`g${j}`] = d.grad.buffer;
+      bindings[`m${j}`] = d.state.tensors.exp_avg.buffer;
+      bindings[`v${j}`] = d.state.tensors.exp_avg_sq.buffer;
+    });
+    ctx.dispatch(
+      { shader: 'adamw4' },
+      {
+        bindings,
+        uniforms: {
+          n4_0: n4[0],
+          n4_1: n4[1],
+          n4_2: n4[2],
+          n4_3: n4[3],
+          start1: wgs[0],
+          start2: wgs[0] + wgs[1],
+          start3: wgs[0] + wgs[1] + wgs[2],
+          ...this.scalars(four[0].state.step),
+        },
+        workgroups: ctx.grid(wgs[0] + wgs[1] + wgs[2] + wgs[3]),
       },
     );
   }

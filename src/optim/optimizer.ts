@@ -25,6 +25,13 @@ export interface OptimizerStateDict {
   state: Map<string, ParamState>;
 }
 
+/** One parameter's update in a step: its gradient and its state (the step count already counts it). */
+export interface ParamUpdate {
+  param: Tensor;
+  grad: Tensor;
+  state: ParamState;
+}
+
 export interface ParamEntry {
   key: string;
   param: Tensor;
@@ -81,6 +88,7 @@ export abstract class Optimizer {
   /** Updates every parameter that has a gradient, in place. */
   step(): void {
     this.checkLive();
+    const due: ParamUpdate[] = [];
     for (const e of this.entries) {
       const g = e.param.grad;
       if (!g) continue;
@@ -89,8 +97,14 @@ export abstract class Optimizer {
       }
       if (!e.state) e.state = { step: 0, tensors: this.initState(e.param) };
       e.state.step++;
-      if (e.param.size > 0) this.update(e.param, g, e.state);
+      if (e.param.size > 0) due.push({ param: e.param, grad: g, state: e.state });
     }
+    this.updateAll(due);
+  }
+
+  /** Launches the updates of a step's parameters (in order); a subclass may group them into fewer dispatches. */
+  protected updateAll(due: ParamUpdate[]): void {
+    for (const d of due) this.update(d.param, d.grad, d.state);
   }
 
   /** Drops every parameter's gradient (as torch's zero_grad(set_to_none=True)); the next backward allocates fresh ones. */
