@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { expectClose, gpuTensor, randArray } from './helpers/ref.js';
-import { tensor, backward, tidy, add, sum, engine, type Tensor } from '../src/node.js';
+import { tensor, backward, tidy, add, sum, engine, noGrad, reshape, type Tensor } from '../src/node.js';
 import { AdamW, SGD, clipGradNorm, cosineSchedule, stepSchedule, type OptimizerStateDict } from '../src/optim/index.js';
 
 // Awkward sizes: not multiples of 4 (the kernels work on vec4s) nor of the workgroup, a single
@@ -146,6 +146,36 @@ describe('AdamW', () => {
     // at another count, alone
     expect(await run(1)).toBe(25);
     expect(await run(4)).toBe(4 + 6 + 6);
+  });
+
+  it('parameters that share storage go one by one (no buffer bound twice for writing): the same bits as perDispatch 1', async () => {
+    const run = async (perDispatch: 1 | 4) => {
+      const a = gpuTensor(randArray([4, 6], 5), [4, 6], true);
+      const b = noGrad(() => reshape(a, [24])); // a view of a's storage
+      const rest = [[3], [10], [2, 5]].map((sh, i) => gpuTensor(randArray(sh, 9 + i), sh, true));
+      const params = [a, b, ...rest];
+      expect(b.buffer).toBe(a.buffer);
+      const opt = new AdamW(params, { lr: 1e-2, perDispatch });
+      for (let t = 1; t <= 2; t++) {
+        params.forEach((p, i) => {
+          p.grad?.dispose();
+          p.grad = engine.keep(gpuTensor(randArray(p.shape, 40 * t + i, -1, 1), p.shape));
+        });
+        opt.step();
+      }
+      const out = await Promise.all(params.map((p) => p.data()));
+      opt.dispose();
+      disposeAll(rest);
+      for (const p of [a, b]) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
+      b.dispose();
+      a.dispose();
+      return out;
+    };
+    const [one, four] = [await run(1), await run(4)];
+    four.forEach((x, i) => expect(Array.from(x), `parameter ${i}`).toEqual(Array.from(one[i])));
   });
 
   it('uses the PyTorch defaults (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 1e-2)', async () => {

@@ -26,6 +26,15 @@ export interface AdamWOptions {
 /** Storage buffers adamw4.wgsl binds. */
 const ADAMW4_BUFFERS = 16;
 
+/**
+ * Whether four updates write twelve different buffers: WebGPU refuses a buffer bound twice for
+ * writing in one dispatch, and parameters that share storage (a reshape of another, made without
+ * gradient) then go one by one, as they always did.
+ */
+function distinctStorage(four: ParamUpdate[]): boolean {
+  return new Set(four.flatMap((d) => [d.param.buffer, d.state.tensors.exp_avg.buffer, d.state.tensors.exp_avg_sq.buffer])).size === 12;
+}
+
 const SLOTS = ['exp_avg', 'exp_avg_sq'];
 
 export class AdamW extends Optimizer {
@@ -111,7 +120,7 @@ export class AdamW extends Optimizer {
     for (const g of groups.values()) {
       let i = 0;
       if (g.length >= 4 && this.fourAt(g[0].param.ctx) && g.every((d) => d.param.ctx === g[0].param.ctx)) {
-        for (; i + 4 <= g.length; i += 4) this.update4(g.slice(i, i + 4));
+        for (; i + 4 <= g.length && distinctStorage(g.slice(i, i + 4)); i += 4) this.update4(g.slice(i, i + 4));
       }
       for (; i < g.length; i++) this.update(g[i].param, g[i].grad, g[i].state);
     }
