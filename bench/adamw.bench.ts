@@ -1,6 +1,8 @@
 /**
  * AdamW step over a model-like parameter set (square weights and their biases) of ~1M and
- * ~10M floats: lrdif's fused kernel (one dispatch per tensor) vs tfjs-webgpu's Adam optimizer
+ * ~10M floats, and over the tiny LRDif's stage-1 parameters (181 tensors, most of them small):
+ * lrdif's fused kernel (four tensors per dispatch where the device allows; a second row times it at
+ * one per dispatch, in the same process) vs tfjs-webgpu's Adam optimizer
  * (tfjs has no AdamW; its Adam runs several elementwise kernels per tensor and no weight
  * decay) and jax-js with the AdamW update written in jax.numpy and jit-compiled (one fused
  * kernel per tensor shape; step-dependent scalars passed as 0-d arrays so nothing recompiles).
@@ -11,6 +13,7 @@
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as Jax from '@jax-js/jax';
 import { tensor, engine, type Tensor } from '../src/node.js';
+import { LrdifModel, makeLrdifConfig } from '../src/models/lrdif/index.js';
 import { AdamW } from '../src/optim/index.js';
 import type { CaseSpec, Harness, Impl, Suite } from './harness.js';
 import { randomData } from './random-data.js';
@@ -20,17 +23,29 @@ interface ParamSet {
   /** Weight side d: each layer is a [d, d] weight and a [d] bias. */
   d: number;
   layers: number;
+  /** Other shapes instead of the d×d layers. */
+  shapes?: () => number[][];
   samples?: number;
+}
+
+/** The shapes of the tiny LRDif's stage-1 parameters (what `lrdif train --config tiny` updates). */
+function tinyLrdifShapes(): number[][] {
+  const model = new LrdifModel(makeLrdifConfig('tiny', { clipDim: 32 }), { seed: 0 });
+  const shapes = model.stageParameters(1).map(([, p]) => [...p.shape]);
+  model.dispose();
+  return shapes;
 }
 
 const SETS: ParamSet[] = [
   { label: '1.05M floats', d: 512, layers: 4 },
   { label: '10.0M floats', d: 1000, layers: 10, samples: 5 },
+  { label: 'the tiny LRDif stage 1', d: 0, layers: 0, shapes: tinyLrdifShapes },
 ];
 
 const HP = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2 };
 
 function shapesOf(s: ParamSet): number[][] {
+  if (s.shapes) return s.shapes();
   const out: number[][] = [];
   for (let i = 0; i < s.layers; i++) out.push([s.d, s.d], [s.d]);
   return out;
@@ -44,14 +59,14 @@ interface Layer {
   g: Float32Array<ArrayBuffer>;
 }
 
-function oursImpl(data: Layer[]): { impl: Impl<void>; dispose: () => void } {
+function oursImpl(data: Layer[], perDispatch?: 1 | 4): { impl: Impl<void>; dispose: () => void } {
   const params: Tensor[] = data.map(({ shape, p, g }) => {
     const t = engine.keep(tensor(p, shape));
     t.requiresGrad = true;
     t.grad = engine.keep(tensor(g, shape));
     return t;
   });
-  const opt = new AdamW(params, { lr: HP.lr, betas: [HP.beta1, HP.beta2], eps: HP.eps, weightDecay: HP.weightDecay });
+  const opt = new AdamW(params, { lr: HP.lr, betas: [HP.beta1, HP.beta2], eps: HP.eps, weightDecay: HP.weightDecay, perDispatch });
   const probe = params[params.length - 1];
   return {
     impl: {
@@ -167,11 +182,19 @@ async function runSet(h: Harness, s: ParamSet): Promise<void> {
   } finally {
     for (const d of disposers) d();
   }
+  // the same step at one tensor per dispatch, in the same process (the row above is four per dispatch where the device allows)
+  const one = oursImpl(data, 1);
+  try {
+    await h.case({ name: 'adamw step, 1 tensor per dispatch', shape: spec.shape, bytes: spec.bytes, ours: one.impl, samples: s.samples });
+  } finally {
+    one.dispose();
+  }
 }
 
 export const adamwSuite: Suite = {
   name: 'adamw',
-  description: 'AdamW step over ~1M and ~10M parameters (fused kernel per tensor), vs tfjs-webgpu Adam and jax-js jit AdamW',
+  description:
+    "AdamW step over ~1M and ~10M parameters and the tiny LRDif's 181 tensors (fused kernel, four tensors per dispatch), vs one tensor per dispatch, tfjs-webgpu Adam and jax-js jit AdamW",
   async run(h) {
     for (const s of SETS) await runSet(h, s);
   },
