@@ -20,7 +20,7 @@ import { softmax } from '../src/kernels/softmax.js';
 import { randomNormal, randomUniform, Generator } from '../src/kernels/random.js';
 import { AdamW } from '../src/optim/adamw.js';
 import { LrdifModel, makeLrdifConfig, type LrdifConfig } from '../src/models/lrdif/index.js';
-import type { Harness, Impl, PeerName, Suite } from './harness.js';
+import { round, type Harness, type Impl, type PeerName, type Suite } from './harness.js';
 import { describeFirstStep, timeToFirstStep, type FirstStepOptions, type FirstStepResult } from './first-step.js';
 
 const PEER_SCRIPT = fileURLToPath(new URL('./lrdif_torch_peer.py', import.meta.url));
@@ -154,7 +154,7 @@ async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number
         if (pc) {
           row.peer_ms = Math.round(pc.median_ms * 1e4) / 1e4;
           row.peer_samples = pc.samples;
-          if (pc.min_ms !== undefined && pc.max_ms !== undefined) row.peer_range_ms = [Math.round(pc.min_ms * 1e4) / 1e4, Math.round(pc.max_ms * 1e4) / 1e4];
+          if (pc.min_ms !== undefined && pc.max_ms !== undefined) row.peer_range_ms = [round(pc.min_ms, 4), round(pc.max_ms, 4)];
           row.ratio = Math.round((pc.median_ms / row.ours_wall_ms) * 1000) / 1000;
           notes.push(`PyTorch ${((1000 * batch) / pc.median_ms).toFixed(2)} images/s`);
           // one run's ratio is only as firm as both spreads (PyTorch's moved by 45 % between idle runs)

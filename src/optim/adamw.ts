@@ -110,19 +110,16 @@ export class AdamW extends Optimizer {
 
   /** Four parameters of the same step count and context per adamw4 dispatch; the rest one by one. */
   protected override updateAll(due: ParamUpdate[]): void {
-    const groups = new Map<string, ParamUpdate[]>();
-    for (const d of due) {
-      const key = `${d.state.step}`;
-      const g = groups.get(key) ?? [];
-      g.push(d);
-      groups.set(key, g);
-    }
-    for (const g of groups.values()) {
-      let i = 0;
-      if (g.length >= 4 && this.fourAt(g[0].param.ctx) && g.every((d) => d.param.ctx === g[0].param.ctx)) {
-        for (; i + 4 <= g.length && distinctStorage(g.slice(i, i + 4)); i += 4) this.update4(g.slice(i, i + 4));
+    const byStep = new Map<number, ParamUpdate[]>();
+    for (const d of due) byStep.set(d.state.step, [...(byStep.get(d.state.step) ?? []), d]);
+    for (const g of byStep.values()) {
+      const ctx = g[0].param.ctx;
+      const four = g.length >= 4 && g.every((d) => d.param.ctx === ctx) && this.fourAt(ctx);
+      for (let i = 0; i < g.length; i += 4) {
+        const chunk = g.slice(i, i + 4);
+        if (four && chunk.length === 4 && distinctStorage(chunk)) this.update4(chunk);
+        else for (const d of chunk) this.update(d.param, d.grad, d.state);
       }
-      for (; i < g.length; i++) this.update(g[i].param, g[i].grad, g[i].state);
     }
   }
 
