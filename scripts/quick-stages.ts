@@ -17,7 +17,7 @@ import { nodeSynthLayout } from '../src/data/degrade/synth-node.js';
 import { openEncoders, Session } from '../src/train/session-node.js';
 import { runTraining } from '../src/train/run-node.js';
 import { runOptions } from '../src/train/options.js';
-import type { EpochInfo } from '../src/train/trainer.js';
+import { epochEval, type EpochInfo } from '../src/train/trainer.js';
 import { RECIPE_CONFIG, RECIPE_STAGE2, RECIPE_TRAINING } from '../src/train/recipe.js';
 
 const [work, ...kv] = process.argv.slice(2);
@@ -73,7 +73,7 @@ const set = {
 };
 const hooks = (stage: number) => ({
   onEpochEnd: (e: EpochInfo) => {
-    log(`s${stage} epoch ${e.epoch}: train ${(100 * e.trainAccuracy).toFixed(1)} sel ${(100 * e.eval.report.accuracy).toFixed(1)} (${e.seconds.toFixed(1)} s)`);
+    log(`s${stage} epoch ${e.epoch}: train ${(100 * e.trainAccuracy).toFixed(1)} sel ${(100 * epochEval(e).report.accuracy).toFixed(1)} (${e.seconds.toFixed(1)} s)`);
   },
 });
 const t1 = performance.now();

@@ -70,8 +70,9 @@ function lrdifRow(dir: string): Row['lrdif'] {
   const s2 = fs.existsSync(path.join(dir, 's2', 'result.json')) ? path.join(dir, 's2') : dir;
   const s1 = path.join(path.dirname(s2), 's1');
   const r = readJson(path.join(s2, 'result.json'));
-  if (r.split !== 'test' || r.selected_on !== 'val')
-    throw new Error(`results-table: ${s2}/result.json is not a test result selected on val (split ${r.split}, selected on ${r.selected_on})`);
+  // selected on val, or a refit (`last`: the epoch count an earlier val run chose); never on test
+  if (r.split !== 'test' || (r.selected_on !== 'val' && r.selected_on !== 'last'))
+    throw new Error(`results-table: ${s2}/result.json is not a test result selected on val or refitted (split ${r.split}, selected on ${r.selected_on})`);
   const classes = Object.keys(r.per_class);
   const all = fromConfusion(
     r.confusion,

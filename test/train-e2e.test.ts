@@ -38,7 +38,7 @@ import { RECIPE_CONFIG, RECIPE_STAGE2, RECIPE_TRAINING } from '../src/train/reci
 import { runPrediction } from '../src/train/predict-node.js';
 import { runSweep } from '../src/train/sweep-node.js';
 import { faceApiModelDir } from '../src/models/faceapi/load-node.js';
-import type { TrainHooks } from '../src/train/trainer.js';
+import type { EpochInfo, TrainHooks } from '../src/train/trainer.js';
 import { runNode } from './helpers/child.js';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
@@ -186,6 +186,46 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect(sha(path.join(out, 'last.safetensors'))).toBe(before);
     expect(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')).toMatch(/"type":"diverged","stage":1,"epoch":3/);
     expect(readRunOptions(out).epochs).toBe(3);
+  }, 600_000);
+
+  it('a refit (select-on last) trains on every training image, keeps each epoch as best and tests the last once', async () => {
+    const o: TrainRunOptions = { ...base, selectOn: 'last', valFraction: 0, epochs: 2, out: path.join(root, 'refit') };
+    // the session above carved a validation split: a refit with it would silently train on less
+    await expect(train({ ...o, out: path.join(root, 'refit-carved') })).rejects.toThrow(
+      /a refit \(--select-on last\) trains on every training image, but the session carved 0\.15 of them out as validation/,
+    );
+    expect(fs.existsSync(path.join(root, 'refit-carved'))).toBe(false);
+    // the same encoders (not disposed here: the main session owns them)
+    const all = await Session.open({ dir: path.join(root, 'udc'), format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: 0 }, session.encoders, log, (m) => warnings.push(m));
+    expect([all.split('train').length, all.split('val').length, all.split('test').length]).toEqual([315, 0, 105]);
+    const seen: EpochInfo[] = [];
+    const r = await runTraining(o, { session: all, log, version: 'test', hooks: { onEpochEnd: (e) => seen.push(e) } });
+    expect(r.result.steps).toBe(2 * 10); // 315 images in batches of 32, the 49 of val among them
+    expect(seen.map((e) => [e.epoch, e.eval, e.split, e.improved, e.best.epoch])).toEqual([
+      [1, null, 'last', true, 1],
+      [2, null, 'last', true, 2],
+    ]);
+    expect(r.result.best).toMatchObject({ epoch: 2, split: 'last' });
+    expect(r.result.test).toMatchObject({ epoch: 2, n: 105 });
+    const lines = fs
+      .readFileSync(path.join(o.out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.type === 'eval')).toHaveLength(0);
+    expect(lines.filter((l) => l.type === 'epoch').map((l) => [l.epoch, l.best_epoch, 'best_accuracy' in l])).toEqual([
+      [1, 1, false],
+      [2, 2, false],
+    ]);
+    const tests = lines.filter((l) => l.type === 'test');
+    expect(tests).toHaveLength(1);
+    expect(tests[0]).toMatchObject({ selected_epoch: 2, selected_on: 'last', selection_accuracy: null, split: 'test', n: 105, accuracy: r.result.test!.accuracy });
+    // `best` is the last epoch, so stage 2's --from <run>/best.safetensors takes the refit's model
+    expect(sha(path.join(o.out, 'best.safetensors'))).toBe(sha(path.join(o.out, 'last.safetensors')));
+    // a sweep compares variants on a selection split, which a refit does not have
+    const sw = await lrdif(['sweep', '--data', path.join(root, 'udc'), '--format', 'folder', '--select-on', 'last', '--out', path.join(root, 'refit-sweep')]);
+    expect(sw.status).not.toBe(0);
+    expect(sw.stderr).toMatch(/lrdif: error: sweep: --select-on last \(a refit\) evaluates nothing to compare the variants on/);
   }, 600_000);
 
   it("stage 2 reaches well above chance from the image alone; a step's memory does not depend on the batches before it", async () => {

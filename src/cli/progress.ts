@@ -110,8 +110,11 @@ export function trainProgress(plain: boolean, label: string, extra: TrainHooks =
       bar?.stop();
       bar = null;
       process.stdout.write(
-        `${label} epoch ${e.epoch}/${e.epochs}: train loss ${e.trainLoss.toFixed(4)}, train accuracy ${pct(e.trainAccuracy)} | ${e.split} accuracy ${pct(e.eval.report.accuracy)}` +
-          ` (best ${pct(e.best.accuracy)} at epoch ${e.best.epoch})${e.improved ? ' *' : ''} | ${e.seconds.toFixed(1)} s` +
+        `${label} epoch ${e.epoch}/${e.epochs}: train loss ${e.trainLoss.toFixed(4)}, train accuracy ${pct(e.trainAccuracy)} | ` +
+          (e.eval
+            ? `${e.split} accuracy ${pct(e.eval.report.accuracy)} (best ${pct(e.best.accuracy)} at epoch ${e.best.epoch})${e.improved ? ' *' : ''}`
+            : 'refit: no selection split, the last epoch is kept') +
+          ` | ${e.seconds.toFixed(1)} s` +
           (e.collapse
             ? ` | COLLAPSED: ${e.collapse.kind === 'one-class' ? `predicts '${e.collapse.className}' for ${pct(e.collapse.share ?? 1)} of ${e.split}` : `loss at the class prior's entropy for ${e.collapse.epochs} epochs`}`
             : '') +

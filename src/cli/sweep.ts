@@ -23,7 +23,7 @@ import type { Wrap } from './command.js';
 import { trainWithOptions } from './train.js';
 import { choiceArg, intArg } from './args.js';
 import { addRunOptionFlags, givenOf, runOptionsFromValues } from './train-flags.js';
-import { validateRunOptions, type TrainRunOptions } from '../train/options.js';
+import { validateRunOptions, type SelectOn, type TrainRunOptions } from '../train/options.js';
 
 function listArg<T>(cmd: string, name: string, parse: (s: string) => T) {
   return (v: string): T[] => {
@@ -52,7 +52,7 @@ async function trainOrReuse(o: TrainRunOptions, session: Session, plain: boolean
     if (meta.epoch >= saved.epochs && fs.existsSync(resultFile)) {
       const res = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as {
         selected_epoch: number;
-        selected_on: 'val' | 'test';
+        selected_on: SelectOn;
         selection_accuracy: number;
         accuracy?: number;
         mean_class_accuracy?: number;
@@ -80,6 +80,9 @@ export async function runSweepCli(values: Record<string, unknown>, given: (name:
   const { from: _from, timesteps: _t, parameterisation: _p, ...shared } = values;
   const base = runOptionsFromValues({ ...shared, stage: 1, epochs: values.epochs1, out: path.join(out, 'stage1') }, baseGiven);
   validateRunOptions(base, baseGiven);
+  if (base.selectOn === 'last') {
+    throw new Error('lrdif: sweep: --select-on last (a refit) evaluates nothing to compare the variants on; sweep with --select-on val, then refit the chosen variant with lrdif train --select-on last');
+  }
   const log = (m: string) => process.stdout.write(`${m}\n`);
   const ctx = await initNode();
   try {

@@ -7,6 +7,9 @@
 import type { DatasetKind } from '../data/datasets/index.js';
 import type { LrdifClassBalance, LrdifStage2Train, LrdifImageHead, LrdifVariant } from '../models/lrdif/config.js';
 
+/** How `best` is picked: on the validation split, on the test split (the paper's protocol), or not at all (a refit keeps the last epoch). */
+export type SelectOn = 'val' | 'test' | 'last';
+
 /** Everything a `lrdif train` run is given; saved as run.json. Field names are the flags' (camelCase). */
 export interface TrainRunOptions {
   stage: 1 | 2;
@@ -17,8 +20,12 @@ export interface TrainRunOptions {
   splitSeed: number;
   /** The label set (canonical class names in label order); null: the classes that have images. */
   classes: string[] | null;
-  /** The split that picks `best` each epoch: 'val' (test evaluated once, at the end) or 'test' (the paper's protocol). */
-  selectOn: 'val' | 'test';
+  /**
+   * The split that picks `best` each epoch: 'val' (test evaluated once, at the end), 'test' (the
+   * paper's protocol) or 'last' (a refit: no validation split, every training image trains, the
+   * last epoch is kept and tested once; for an epoch count chosen on validation by an earlier run).
+   */
+  selectOn: SelectOn;
   /** CLIP folder/file, or null for the tiny random CLIP with `clipSeed`. */
   clip: string | null;
   clipSeed: number;
@@ -121,8 +128,9 @@ export const TRAIN_OPTIONS: Declarations = {
     scope: 'shared',
   },
   selectOn: {
-    help: "the split that picks the best epoch: val (test evaluated once, at the end) or test (the paper's protocol: best test epoch, optimistic)",
-    kind: choice('val', 'test'),
+    help:
+      "the split that picks the best epoch: val (test evaluated once, at the end), test (the paper's protocol: best test epoch, optimistic) or last (a refit: no validation split, the validation images train too, the last of --epochs is kept and tested once; give the epoch count an earlier run chose on val)",
+    kind: choice('val', 'test', 'last'),
     default: 'val',
     resume: 'fixed',
     scope: 'shared',

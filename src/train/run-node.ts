@@ -176,13 +176,19 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
   const enc = session.encoders;
   const classNames = [...session.dataset.classNames];
   const P = enc.projectionDim;
-  const selectSplit: Split = o.selectOn;
+  // a refit (selectOn 'last') has no selection split: every epoch is kept, the last is tested
+  if (o.selectOn === 'last' && session.data.valFraction) {
+    throw new Error(
+      `lrdif: train: a refit (--select-on last) trains on every training image, but the session carved ${session.data.valFraction} of them out as validation; open it with valFraction 0`,
+    );
+  }
+  const selectSplit: Split | null = o.selectOn === 'last' ? null : o.selectOn;
   // the splits as far as known now; taken again once the embedding tables have read every image
   let train = session.split('train');
-  let selection = session.split(selectSplit);
-  let test = o.selectOn === 'val' ? session.split('test') : null;
+  let selection = selectSplit ? session.split(selectSplit) : null;
+  let test = o.selectOn !== 'test' ? session.split('test') : null;
   if (train.length === 0) throw new Error(`lrdif: train: the training split of ${o.data} is empty`);
-  if (selection.length === 0) {
+  if (selection && selection.length === 0) {
     throw new Error(
       o.selectOn === 'val'
         ? `lrdif: train: the validation split of ${o.data} is empty (--val-fraction ${o.valFraction} of ${train.length} training images)`
@@ -262,15 +268,15 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
     }
     const spec = pipelineSpec(o, config);
     const trainTable = await session.table('train', spec, (p) => env.embedProgress?.('train', p));
-    const selectionTable = await session.table(selectSplit, spec, (p) => env.embedProgress?.(selectSplit, p));
+    const selectionTable = selectSplit ? await session.table(selectSplit, spec, (p) => env.embedProgress?.(selectSplit, p)) : null;
     const testTable = test ? await session.table('test', spec, (p) => env.embedProgress?.('test', p)) : null;
     const textTable = await session.textTable(classNames);
     // without the images the tables found unreadable: what the run counts is what it uses
     train = session.split('train');
-    selection = session.split(selectSplit);
+    selection = selectSplit ? session.split(selectSplit) : null;
     test = test ? session.split('test') : null;
-    if (train.length === 0 || selection.length === 0 || (test && test.length === 0)) {
-      throw new Error(`lrdif: train: no readable image is left in the ${train.length === 0 ? 'training' : selection.length === 0 ? selectSplit : 'test'} split of ${o.data}`);
+    if (train.length === 0 || (selection && selection.length === 0) || (test && test.length === 0)) {
+      throw new Error(`lrdif: train: no readable image is left in the ${train.length === 0 ? 'training' : selection?.length === 0 ? selectSplit : 'test'} split of ${o.data}`);
     }
     // a resumed run writes it again: --epochs, --eval-batch and --cache may have changed
     writeFileAtomic(path.join(o.out, RUN_FILES.run), `${JSON.stringify(o, null, 2)}\n`);
@@ -279,8 +285,10 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
       `stage ${o.stage} (${config.variant === 'lowlight' ? 'LLDif' : 'LRDif'}): ${parameterSummary(model, o.stage, enc.parameterCount(), enc.names())}. ` +
         `${o.epochs} epochs of ${train.length} images in batches of ${o.batch}, AdamW lr ${o.lr} (${o.schedule}), weight decay ${o.weightDecay}; ` +
         (o.selectOn === 'val'
-          ? `the best epoch is chosen on ${selection.length} validation images, then tested once on ${test!.length} test images`
-          : `the best epoch is chosen on the ${selection.length} test images (the paper's protocol; optimistic)`) +
+          ? `the best epoch is chosen on ${selection!.length} validation images, then tested once on ${test!.length} test images`
+          : o.selectOn === 'test'
+            ? `the best epoch is chosen on the ${selection!.length} test images (the paper's protocol; optimistic)`
+            : `a refit: no validation split, the last of the ${o.epochs} epochs is kept and tested once on ${test!.length} test images`) +
         (o.stage === 2
           ? `; T = ${config.timesteps} (${config.parameterisation}), diffusion ${config.diffusion ? 'on' : 'off'}, loss CE${config.lambdaKl > 0 ? ` + ${config.lambdaKl}·KL` : ''}, insert-noise ${config.insertNoise ? 'on' : 'off'}`
           : '') +
@@ -291,7 +299,7 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
       encoders: enc,
       train,
       trainTable,
-      selection: { split: selection, table: selectionTable },
+      selection: selection && selectionTable ? { split: selection, table: selectionTable } : null,
       finalTest: test && testTable ? { split: test, table: testTable } : null,
       textTable,
       classNames,
@@ -315,7 +323,7 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
       },
       resume: resumeState,
       hooks: env.hooks,
-      tapCaches: { train: session.tapCache('train', spec), selection: session.tapCache(selectSplit, spec), test: session.tapCache('test', spec) },
+      tapCaches: { train: session.tapCache('train', spec), selection: session.tapCache(selectSplit ?? 'test', spec), test: session.tapCache('test', spec) },
     });
     return { result, config, out: o.out, classNames };
   } finally {

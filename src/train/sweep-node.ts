@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lrdifAblations, type LrdifConfig } from '../models/lrdif/config.js';
 import type { TrainRunOptions, RunOutcome } from './run-node.js';
+import type { SelectOn } from './options.js';
 import { writeFileAtomic } from './store-node.js';
 import { linePlotSvg } from './svg.js';
 
@@ -51,7 +52,7 @@ export interface SweepRow {
   meanClassAccuracy: number | null;
   /** The selected epoch and the split that selected it. */
   epoch: number;
-  selectedOn: 'val' | 'test';
+  selectedOn: SelectOn;
   selectionAccuracy: number;
   lastAccuracy: number | null;
 }

@@ -5,7 +5,8 @@
  * augmentation, landmark taps, cached e_img), one AdamW step on the stage's parameters
  * (stage 1: FPEN_S1 + UDCformer, CE; stage 2: FPEN_S2 + denoiser + UDCformer, CE + λ·KL with
  * the frozen FPEN_S1's Z as target), then an evaluation on the selection split (val by default;
- * test under the paper's protocol, `selectOn: 'test'`), the metrics lines, and the checkpoints:
+ * test under the paper's protocol, `selectOn: 'test'`; none in a refit, `selectOn: 'last'`, which keeps
+ * every epoch as `best`, so the last is tested), the metrics lines, and the checkpoints:
  * `best` when the selection accuracy improves, then `last` every epoch. Writing `last` commits the
  * epoch: a run killed before it resumes from the previous epoch and drops the lines this one
  * wrote. After the last epoch, `best`'s weights are evaluated on the test split once (a `test`
@@ -38,10 +39,9 @@ import { checkpointEntries, type CheckpointMeta } from './checkpoint.js';
 import type { ClipRecord, FrozenEncoders } from './encoders.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { assembleBatch, trainNoise, LandmarkTapCache, type EmbeddingTable, type IndexedSplit, type ModelBatch, type PipelineSpec } from './pipeline.js';
-import type { Split } from '../data/datasets/types.js';
 import type { Batch } from '../data/loader.js';
 import { predictionCollapse, PriorLossWatch, type CollapseReport } from './collapse.js';
-import type { TrainSettings } from './options.js';
+import type { SelectOn, TrainSettings } from './options.js';
 
 export type { TrainSettings } from './options.js';
 
@@ -79,16 +79,22 @@ export interface EpochInfo {
   step: number;
   trainLoss: number;
   trainAccuracy: number;
-  /** The evaluation on the selection split. */
-  eval: EvalResult;
-  /** The split that evaluation is on ('val', or 'test' under the paper's protocol). */
-  split: Split;
+  /** The evaluation on the selection split (null in a refit, which has none). */
+  eval: EvalResult | null;
+  /** The split that evaluation is on ('val', 'test' under the paper's protocol, 'last' in a refit). */
+  split: SelectOn;
   best: { epoch: number; accuracy: number };
   improved: boolean;
   seconds: number;
   gpuLiveBytes: number;
   /** A collapse seen this epoch (one class predicted, or the loss at the prior's entropy). */
   collapse: CollapseReport | null;
+}
+
+/** The epoch's evaluation, for callers that always give a selection split (a refit, selectOn 'last', has none). */
+export function epochEval(e: EpochInfo): EvalResult {
+  if (!e.eval) throw new Error(`lrdif: train: epoch ${e.epoch} has no evaluation (selectOn '${e.split}': a refit evaluates nothing until its final test)`);
+  return e.eval;
 }
 
 export interface TrainHooks {
@@ -122,8 +128,8 @@ export interface TrainJob {
   encoders: FrozenEncoders;
   train: IndexedSplit;
   trainTable: EmbeddingTable;
-  /** Evaluated after every epoch; picks `best` (settings.selectOn names it). */
-  selection: EvalSplit;
+  /** Evaluated after every epoch; picks `best` (settings.selectOn names it). Null in a refit (selectOn 'last'): every epoch is `best`. */
+  selection: EvalSplit | null;
   /** The held-out test split, evaluated once with the selected weights after the last epoch (null: none, as when selecting on test). */
   finalTest: EvalSplit | null;
   /** [K·P] L2-normalised class prompt embeddings. */
@@ -153,7 +159,8 @@ export interface TestOutcome {
 export interface TrainResult {
   epochs: number;
   steps: number;
-  best: { epoch: number; accuracy: number; split: 'val' | 'test' };
+  /** The selected epoch; in a refit the last, with accuracy NaN (nothing was evaluated). */
+  best: { epoch: number; accuracy: number; split: SelectOn };
   /** The last epoch's evaluation on the selection split (null when no epoch ran). */
   last: EvalResult | null;
   /** The final test of the selected epoch (null when the selection split is the test split). */
@@ -226,7 +233,10 @@ class StageRun {
     const cfg = model.config;
     if (job.classNames.length !== cfg.numClasses) throw new Error(`lrdif: train: ${job.classNames.length} class names for a model of ${cfg.numClasses} classes`);
     if (job.train.length === 0) throw new Error('lrdif: train: the training split is empty');
-    if (job.selection.split.length === 0) {
+    if ((job.selection === null) !== (s.selectOn === 'last')) {
+      throw new Error(`lrdif: train: selectOn '${s.selectOn}' ${job.selection ? 'takes no selection split' : 'needs a selection split'}`);
+    }
+    if (job.selection && job.selection.split.length === 0) {
       throw new Error(
         `lrdif: train: the ${s.selectOn} split is empty (give a dataset with a ${s.selectOn} split${s.selectOn === 'val' ? ', or a --val-fraction' : ', or a --test-fraction'})`,
       );
@@ -403,35 +413,21 @@ class StageRun {
   }
 
   /** The epoch's metrics lines, then its checkpoints (`last` is the commit point). */
-  async commitEpoch(e1: number, totals: EpochTotals, ev: EvalResult, t0: number): Promise<void> {
+  async commitEpoch(e1: number, totals: EpochTotals, ev: EvalResult | null, t0: number): Promise<void> {
     const { job, stage } = this;
     const { settings: s, store, spec, model } = job;
-    const acc = ev.report.accuracy;
+    const acc = ev ? ev.report.accuracy : NaN;
     // a tie in accuracy (common on a small validation split) goes to the lower validation loss
-    const loss = Number.isFinite(ev.loss) ? ev.loss : Infinity;
-    const improved = acc > this.best.accuracy || (acc === this.best.accuracy && loss < (this.best.loss ?? Infinity));
-    if (improved) this.best = { epoch: e1, accuracy: acc, loss };
+    const loss = ev && Number.isFinite(ev.loss) ? ev.loss : Infinity;
+    // a refit evaluates nothing and keeps every epoch, so `best` is the last
+    const improved = !ev || acc > this.best.accuracy || (acc === this.best.accuracy && loss < (this.best.loss ?? Infinity));
+    if (improved) this.best = ev ? { epoch: e1, accuracy: acc, loss } : { epoch: e1, accuracy: NaN };
     const trainCe = totals.seen ? totals.ceSum / totals.seen : NaN;
     const priorLoss = this.priorWatch.observe(trainCe);
-    const collapse = predictionCollapse(ev.report, s.selectOn) ?? priorLoss;
+    const collapse = (ev ? predictionCollapse(ev.report, s.selectOn) : null) ?? priorLoss;
     // the run's verdict is the last epoch's: an early plateau the model left behind is history
     this.lastCollapse = collapse;
-    const perClass = Object.fromEntries(job.classNames.map((c, i) => [c, ev.report.perClass[i]]));
-    store.appendMetrics(
-      JSON.stringify({
-        type: 'eval',
-        stage,
-        epoch: e1,
-        step: this.step,
-        split: s.selectOn,
-        n: ev.report.n,
-        accuracy: acc,
-        mean_class_accuracy: ev.report.meanClassAccuracy,
-        loss: round(ev.loss),
-        per_class: perClass,
-        ...(collapse ? { collapse: collapseRecord(collapse) } : {}),
-      }),
-    );
+    if (ev) this.appendEvalLine(e1, ev, collapse);
     const seconds = (performance.now() - t0) / 1000;
     const meta: CheckpointMeta = {
       stage,
@@ -452,7 +448,7 @@ class StageRun {
       metrics: {
         selectOn: s.selectOn,
         best: this.best,
-        last: { epoch: e1, split: s.selectOn, accuracy: acc, meanClassAccuracy: ev.report.meanClassAccuracy, loss: round(ev.loss) },
+        last: ev ? { epoch: e1, split: s.selectOn, accuracy: acc, meanClassAccuracy: ev.report.meanClassAccuracy, loss: round(ev.loss) } : { epoch: e1, split: s.selectOn },
         collapse: collapse ? collapseRecord(collapse) : null,
         epochsAtPrior: this.priorWatch.epochsAtPrior,
       },
@@ -466,8 +462,7 @@ class StageRun {
       step: this.step,
       train_loss: round(totals.seen ? totals.lossSum / totals.seen : NaN),
       train_acc: totals.seen ? totals.correct / totals.seen : 0,
-      [`${s.selectOn}_accuracy`]: acc,
-      best_accuracy: this.best.accuracy,
+      ...(ev ? { [`${s.selectOn}_accuracy`]: acc, best_accuracy: this.best.accuracy } : {}),
       best_epoch: this.best.epoch,
       ...(collapse ? { collapse: collapse.kind } : {}),
     };
@@ -502,6 +497,32 @@ class StageRun {
     await job.hooks?.afterCheckpoint?.(e1);
   }
 
+  /** The epoch's `eval` metrics line: the selection split's figures. */
+  appendEvalLine(e1: number, ev: EvalResult, collapse: CollapseReport | null): void {
+    const { job } = this;
+    const perClass = Object.fromEntries(job.classNames.map((c, i) => [c, ev.report.perClass[i]]));
+    job.store.appendMetrics(
+      JSON.stringify({
+        type: 'eval',
+        stage: this.stage,
+        epoch: e1,
+        step: this.step,
+        split: job.settings.selectOn,
+        n: ev.report.n,
+        accuracy: ev.report.accuracy,
+        mean_class_accuracy: ev.report.meanClassAccuracy,
+        loss: round(ev.loss),
+        per_class: perClass,
+        ...(collapse ? { collapse: collapseRecord(collapse) } : {}),
+      }),
+    );
+  }
+
+  /** The selected epoch's accuracy on the selection split, for the records (null in a refit). */
+  selectionAccuracy(): number | null {
+    return this.job.selection ? this.best.accuracy : null;
+  }
+
   /** After the last epoch: the selected epoch's weights on the held-out test split, once. */
   async finalTest(): Promise<TestOutcome | null> {
     const { job } = this;
@@ -523,7 +544,7 @@ class StageRun {
       stage: this.stage,
       selected_epoch: this.best.epoch,
       selected_on: job.settings.selectOn,
-      selection_accuracy: this.best.accuracy,
+      selection_accuracy: this.selectionAccuracy(),
       split: 'test',
       n: r.n,
       accuracy: r.accuracy,
@@ -546,7 +567,7 @@ class StageRun {
     for (let epoch = this.startEpoch; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
       const totals = await this.trainEpoch(epoch);
-      const ev = await this.evaluateOn(this.job.selection, this.taps.selection);
+      const ev = this.job.selection ? await this.evaluateOn(this.job.selection, this.taps.selection) : null;
       this.lastEval = ev;
       await this.commitEpoch(epoch + 1, totals, ev, t0);
     }
@@ -556,7 +577,7 @@ class StageRun {
         stage: this.stage,
         selected_epoch: this.best.epoch,
         selected_on: s.selectOn,
-        selection_accuracy: this.best.accuracy,
+        selection_accuracy: this.selectionAccuracy(),
         protocol: s.selectOn === 'test' ? "the paper's: the epoch with the best test accuracy (optimistic)" : 'no held-out test split',
         collapse: this.lastCollapse ? collapseRecord(this.lastCollapse) : null,
         steps: this.step,

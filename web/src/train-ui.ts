@@ -2,6 +2,7 @@
 import { h, byId, showError, imageCanvas, download, fmtBytes, field } from './ui.js';
 import { drawChart, type Series } from './chart.js';
 import { PageError, plainMessage } from './errors.js';
+import { epochEval } from '../../src/train/trainer.js';
 import { trainInPage, previewFaces, DEFAULT_TRAIN_OPTIONS, TrainingStopped, type PageTrainOptions, type PageTrainResult } from './train.js';
 import { hooks } from './hooks.js';
 import { useTrained } from './infer-ui.js';
@@ -162,10 +163,11 @@ async function start(): Promise<void> {
         scheduleChart();
       },
       epoch: (stage, e) => {
+        const ev = epochEval(e);
         epochSteps = [];
-        accTest.push([stepCount, e.eval.report.accuracy]);
-        hooks.training.epochs.push({ stage, epoch: e.epoch, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy, testAccuracy: e.eval.report.accuracy, seconds: e.seconds });
-        hooks.training.evals[String(stage) as '1' | '2'] = { probabilities: Array.from(e.eval.probabilities), labels: Array.from(e.eval.labels), local: e.eval.local };
+        accTest.push([stepCount, ev.report.accuracy]);
+        hooks.training.epochs.push({ stage, epoch: e.epoch, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy, testAccuracy: ev.report.accuracy, seconds: e.seconds });
+        hooks.training.evals[String(stage) as '1' | '2'] = { probabilities: Array.from(ev.probabilities), labels: Array.from(ev.labels), local: ev.local };
         byId('epoch-rows').append(
           h(
             'tr',
@@ -174,7 +176,7 @@ async function start(): Promise<void> {
             h('td', {}, e.epoch),
             h('td', {}, e.trainLoss.toFixed(4)),
             h('td', {}, `${(100 * e.trainAccuracy).toFixed(1)} %`),
-            h('td', {}, `${(100 * e.eval.report.accuracy).toFixed(1)} %${e.improved ? ' ★' : ''}`),
+            h('td', {}, `${(100 * ev.report.accuracy).toFixed(1)} %${e.improved ? ' ★' : ''}`),
             h('td', {}, `${e.seconds.toFixed(1)} s`),
           ),
         );

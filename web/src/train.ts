@@ -19,7 +19,7 @@ import { LrdifModel } from '../../src/models/lrdif/lrdif.js';
 import { makeLrdifConfig, type LrdifConfig } from '../../src/models/lrdif/config.js';
 import { FrozenEncoders, tinyRandomClip, sha256Hex, type ClipRecord } from '../../src/train/encoders.js';
 import { buildEmbeddingTable, splitWithIndices, LandmarkTapCache, MODEL_RESIZE, type PipelineSpec } from '../../src/train/pipeline.js';
-import { trainStage, type EpochInfo, type RunStore, type StepInfo, type TrainSettings } from '../../src/train/trainer.js';
+import { epochEval, trainStage, type EpochInfo, type RunStore, type StepInfo, type TrainSettings } from '../../src/train/trainer.js';
 import { readModelState } from '../../src/train/checkpoint.js';
 import type { ClipModel } from '../../src/models/clip/model.js';
 import { clipToFiles } from './clip-file.js';
@@ -245,7 +245,7 @@ export async function trainInPage(o: PageTrainOptions, hooks: TrainHooks): Promi
     const runStage = async (stage: 1 | 2, model: LrdifModel, epochs: number): Promise<StageOutcome> => {
       const store = new MemoryRunStore(`${variant === 'lowlight' ? 'lldif' : 'lrdif'}-tiny-stage${stage}`);
       const seen: EpochInfo[] = [];
-      const best = () => seen.reduce((b, e) => (e.eval.report.accuracy > b.accuracy ? { epoch: e.epoch, accuracy: e.eval.report.accuracy } : b), { epoch: 0, accuracy: -1 });
+      const best = () => seen.reduce((b, e) => (epochEval(e).report.accuracy > b.accuracy ? { epoch: e.epoch, accuracy: epochEval(e).report.accuracy } : b), { epoch: 0, accuracy: -1 });
       try {
         await trainStage({
           model,
