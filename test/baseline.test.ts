@@ -275,6 +275,23 @@ describe('lrdif baseline command', () => {
     expect(j.files).toContain(path.join(out, 'baseline.json'));
   }, 600_000);
 
+  it('--select-on last is a refit: nothing carved out of train (despite the default --val-fraction), the last epoch kept', async () => {
+    const out = path.join(tmp, 'cli-last');
+    const r = await lrdif('baseline', '--data', dir, '--format', 'folder', '--out', out, '--image-size', '32', '--epochs', '2', '--widths', '4', '--which', 'cnn', '--select-on', 'last', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.cnn.selection).toMatchObject({ split: 'last', epoch: 2, label: 'last epoch (no model selection)' });
+    expect(r.stderr).not.toMatch(/has no validation split/);
+    const sum = JSON.parse(fs.readFileSync(path.join(out, 'baseline.json'), 'utf8'));
+    expect(sum.validation).toBeNull();
+    const metrics = fs
+      .readFileSync(path.join(out, 'cnn/metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(metrics.filter((m) => m.type === 'eval')).toHaveLength(0);
+  }, 600_000);
+
   it('refuses bad input with one clear line', async () => {
     const out = path.join(tmp, 'bad');
     const cases: Array<[string[], RegExp]> = [

@@ -114,7 +114,7 @@ export function resolveSelection(select: BaselineRunOptions['select'], ds: Image
 
 const SELECTION_LABEL: Record<Selection, string> = {
   val: 'best validation epoch',
-  last: 'last epoch (no model selection: the dataset has no validation split)',
+  last: 'last epoch (no model selection)',
   test: "best test epoch (the paper's protocol: optimistic, test data chose the epoch)",
 };
 
@@ -123,7 +123,8 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
   if (o.which.length === 0) throw new Error('lrdif: baseline: --which names no baseline (cnn, faceapi)');
   let ds = await loadDataset(o.format, o.data, nodeDataSource(), { seed: o.splitSeed, testFraction: o.testFraction, warn });
   let carved: { by: string; groups: number; images: number } | null = null;
-  if (o.valFraction > 0 && o.which.includes('cnn')) {
+  // --select-on last is a refit, as in lrdif train: the images validation would hold train too
+  if (o.valFraction > 0 && o.which.includes('cnn') && o.select !== 'last') {
     const c = carveValidation(ds, { fraction: o.valFraction, seed: o.splitSeed });
     ds = c.dataset;
     if (c.by !== 'own') carved = { by: c.by, groups: c.groups, images: c.images };
@@ -151,7 +152,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
 
   if (o.which.includes('cnn')) {
     const selection = resolveSelection(o.select, ds);
-    if (selection === 'last') warn('lrdif: baseline: the dataset has no validation split; the CNN is reported at its last epoch (no model selection)');
+    if (selection === 'last' && o.select === 'auto') warn('lrdif: baseline: the dataset has no validation split; the CNN is reported at its last epoch (no model selection)');
     const train = splitWithIndices(ds, 'train');
     const select = selection === 'last' ? null : splitWithIndices(ds, selection === 'test' ? 'test' : 'val');
     const spec: PipelineSpec = { imageSize: o.imageSize, resize: MODEL_RESIZE, degrade, augment: o.augment ? {} : null, seed: o.seed };

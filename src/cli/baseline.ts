@@ -215,7 +215,7 @@ export function registerBaseline(program: Command, wrap: Wrap): void {
     .option('--dropout <p>', "dropout before the CNN's linear head", numArg(cmd, 'dropout', 0, 0.99), 0.3)
     .option(
       '--select-on <s>',
-      "the split that picks the CNN's epoch: auto (val, unless --val-fraction 0 and the dataset has none: then last), val, last, or test (the paper's best test epoch: optimistic)",
+      "the split that picks the CNN's epoch: auto (val, unless --val-fraction 0 and the dataset has none: then last), val, last (a refit: nothing carved out, the last epoch kept), or test (the paper's best test epoch: optimistic)",
       choiceArg(cmd, 'select-on', ['auto', 'val', 'last', 'test'] as const),
       'auto',
     )
