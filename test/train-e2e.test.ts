@@ -206,7 +206,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
       [2, null, 'last', true, 2],
     ]);
     expect(r.result.best).toMatchObject({ epoch: 2, split: 'last' });
-    expect(r.result.test).toMatchObject({ epoch: 2, n: 105 });
+    expect(r.result.test).toMatchObject({ epoch: 2, selectedOn: 'last', n: 105 });
     const lines = fs
       .readFileSync(path.join(o.out, 'metrics.jsonl'), 'utf8')
       .trim()

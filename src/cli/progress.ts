@@ -129,7 +129,7 @@ export function trainProgress(plain: boolean, label: string, extra: TrainHooks =
     },
     onTest(t) {
       process.stdout.write(
-        `${label}: test accuracy of epoch ${t.epoch} (chosen on val) ${pct(t.accuracy)}, mean per-class ${pct(t.meanClassAccuracy)}, on ${t.n} test images (evaluated once)\n`,
+        `${label}: test accuracy of epoch ${t.epoch} (${t.selectedOn === 'last' ? 'the last: a refit' : `chosen on ${t.selectedOn}`}) ${pct(t.accuracy)}, mean per-class ${pct(t.meanClassAccuracy)}, on ${t.n} test images (evaluated once)\n`,
       );
       extra.onTest?.(t);
     },

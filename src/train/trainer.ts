@@ -149,6 +149,8 @@ export interface TrainJob {
 export interface TestOutcome {
   /** The epoch whose weights were tested. */
   epoch: number;
+  /** How that epoch was picked: on val, or the last of a refit. */
+  selectedOn: SelectOn;
   n: number;
   accuracy: number;
   meanClassAccuracy: number;
@@ -538,7 +540,7 @@ class StageRun {
     const r = ev.report;
     const collapse = predictionCollapse(r, 'test');
     if (collapse) this.lastCollapse = collapse;
-    const t: TestOutcome = { epoch: this.best.epoch, n: r.n, accuracy: r.accuracy, meanClassAccuracy: r.meanClassAccuracy, eval: ev, collapse };
+    const t: TestOutcome = { epoch: this.best.epoch, selectedOn: job.settings.selectOn, n: r.n, accuracy: r.accuracy, meanClassAccuracy: r.meanClassAccuracy, eval: ev, collapse };
     const perClass = Object.fromEntries(job.classNames.map((c, i) => [c, r.perClass[i]]));
     const record = {
       stage: this.stage,
