@@ -194,7 +194,9 @@ describe('pretrained models: packaging and prediction', () => {
     expect(card.model.sha256).toBe(sha(file));
     expect(card.results.test).toEqual({ n: 40, accuracy: 0.375, mean_class_accuracy: 0.1875, per_class: result.per_class, confusion: [[1]], loss: 1.5 });
     expect(card.results.val).toMatchObject({ n: 30, accuracy: 0.4 });
-    expect(card.training.matchesRecipe).toBe(true);
+    // the recipe refits (--select-on last); this run chose its epoch on val, and the card says so
+    expect(card.training.differences).toEqual(['stage2.selectOn: "val", recipe "last"']);
+    expect(card.training.matchesRecipe).toBe(false);
     expect(card.packaged.verified).toEqual({ images: 2, maxAbsDifference: 0, tolerance: 1e-6 });
     expect(card.encoders.clip.neededForInference).toBe(false);
     expect(openPretrained('lowlight', models).info.results.test?.accuracy).toBe(0.375);
@@ -236,6 +238,15 @@ describe('pretrained models: packaging and prediction', () => {
     );
     expect(sha(file)).toBe(card.model.sha256);
     expect(fs.readdirSync(models)).toEqual(['lldif-lowlight']);
+
+    // the recipe's refit: no validation figures (nothing was evaluated before the test), the run matches the recipe
+    fs.writeFileSync(path.join(run, 's2', 'run.json'), JSON.stringify({ ...recipeExpect('lowlight').stage2, data: '/nowhere/faces-lowlight' }));
+    fs.writeFileSync(path.join(run, 's2', 'result.json'), JSON.stringify({ ...result, selected_on: 'last', selection_accuracy: null }));
+    fs.writeFileSync(path.join(run, 's2', 'metrics.jsonl'), `${JSON.stringify({ type: 'epoch', stage: 2, epoch, step: 5, best_epoch: epoch })}\n`);
+    const refit = await packagePretrained({ name: 'lowlight', run: path.join(run, 's2'), root: path.join(root, 'refit'), images, version: 'test', log: quiet });
+    expect(refit.card.training.matchesRecipe).toBe(true);
+    expect(refit.card.results).toMatchObject({ selected_epoch: epoch, selected_on: 'last', val: null });
+    expect(cardsTable([refit.card])).toContain('| LLDif, low-light faces | `lowlight` | faces-lowlight | 40 | 37.5 % | 18.8 % | - |');
   }, 600_000);
 
   it('lrdif predict without --ckpt uses the shipped UDC model and says so; --model picks another; missing assets are a clear error', async () => {
