@@ -277,7 +277,26 @@ describe('lrdif baseline command', () => {
 
   it('--select-on last is a refit: nothing carved out of train (despite the default --val-fraction), the last epoch kept', async () => {
     const out = path.join(tmp, 'cli-last');
-    const r = await lrdif('baseline', '--data', dir, '--format', 'folder', '--out', out, '--image-size', '32', '--epochs', '2', '--widths', '4', '--which', 'cnn', '--select-on', 'last', '--json');
+    const r = await lrdif(
+      'baseline',
+      '--data',
+      dir,
+      '--format',
+      'folder',
+      '--out',
+      out,
+      '--image-size',
+      '32',
+      '--epochs',
+      '2',
+      '--widths',
+      '4',
+      '--which',
+      'cnn',
+      '--select-on',
+      'last',
+      '--json',
+    );
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.cnn.selection).toMatchObject({ split: 'last', epoch: 2, label: 'last epoch (no model selection)' });

@@ -196,7 +196,9 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     );
     expect(fs.existsSync(path.join(root, 'refit-carved'))).toBe(false);
     // the same encoders (not disposed here: the main session owns them)
-    const all = await Session.open({ dir: path.join(root, 'udc'), format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: 0 }, session.encoders, log, (m) => warnings.push(m));
+    const all = await Session.open({ dir: path.join(root, 'udc'), format: 'folder', splitSeed: 0, testFraction: 0.25, valFraction: 0 }, session.encoders, log, (m) =>
+      warnings.push(m),
+    );
     expect([all.split('train').length, all.split('val').length, all.split('test').length]).toEqual([315, 0, 105]);
     const seen: EpochInfo[] = [];
     const r = await runTraining(o, { session: all, log, version: 'test', hooks: { onEpochEnd: (e) => seen.push(e) } });

@@ -61,7 +61,15 @@ async function trainOrReuse(o: TrainRunOptions, session: Session, plain: boolean
       const best = { epoch: res.selected_epoch, accuracy: res.selection_accuracy, split: res.selected_on };
       const test =
         res.accuracy !== undefined
-          ? { epoch: res.selected_epoch, selectedOn: res.selected_on, n: res.n ?? 0, accuracy: res.accuracy, meanClassAccuracy: res.mean_class_accuracy ?? NaN, eval: null as never, collapse: null }
+          ? {
+              epoch: res.selected_epoch,
+              selectedOn: res.selected_on,
+              n: res.n ?? 0,
+              accuracy: res.accuracy,
+              meanClassAccuracy: res.mean_class_accuracy ?? NaN,
+              eval: null as never,
+              collapse: null,
+            }
           : null;
       log(`reusing the finished run ${o.out} (epoch ${best.epoch} selected on ${best.split}${test ? `, test ${(100 * test.accuracy).toFixed(2)}%` : ''})`);
       return { result: { epochs: meta.epoch, steps: meta.step, best, last: null, test, collapse: null }, config: meta.config, out: o.out, classNames: meta.classNames };
@@ -81,7 +89,9 @@ export async function runSweepCli(values: Record<string, unknown>, given: (name:
   const base = runOptionsFromValues({ ...shared, stage: 1, epochs: values.epochs1, out: path.join(out, 'stage1') }, baseGiven);
   validateRunOptions(base, baseGiven);
   if (base.selectOn === 'last') {
-    throw new Error('lrdif: sweep: --select-on last (a refit) evaluates nothing to compare the variants on; sweep with --select-on val, then refit the chosen variant with lrdif train --select-on last');
+    throw new Error(
+      'lrdif: sweep: --select-on last (a refit) evaluates nothing to compare the variants on; sweep with --select-on val, then refit the chosen variant with lrdif train --select-on last',
+    );
   }
   const log = (m: string) => process.stdout.write(`${m}\n`);
   const ctx = await initNode();

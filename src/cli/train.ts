@@ -77,12 +77,14 @@ export function runSummary(r: RunOutcome): string {
   const lines = [
     res.test
       ? `done: ${res.steps} steps; ` +
-        (b.split === 'last' ? `a refit: the last epoch (${b.epoch}) kept, nothing selected; ` : `epoch ${b.epoch} selected on the validation split (val accuracy ${pct(b.accuracy)}); `) +
+        (b.split === 'last'
+          ? `a refit: the last epoch (${b.epoch}) kept, nothing selected; `
+          : `epoch ${b.epoch} selected on the validation split (val accuracy ${pct(b.accuracy)}); `) +
         `test accuracy ${pct(res.test.accuracy)} (mean per-class ${pct(res.test.meanClassAccuracy)}) on ${res.test.n} images, evaluated once.`
       : b.split === 'last'
         ? `done: ${res.steps} steps; a refit: the last epoch (${b.epoch}) kept, and no test split to evaluate it on.`
         : `done: ${res.steps} steps; best ${b.split} accuracy ${pct(b.accuracy)} at epoch ${b.epoch}` +
-        (b.split === 'test' ? " (the paper's protocol: the epoch is chosen on the test split, so this figure is optimistic)." : '.'),
+          (b.split === 'test' ? " (the paper's protocol: the epoch is chosen on the test split, so this figure is optimistic)." : '.'),
   ];
   if (res.collapse) lines.push(`warning: ${res.collapse.message}`);
   lines.push(`Checkpoints: ${r.out}/best.safetensors, ${r.out}/last.safetensors; metrics: ${r.out}/metrics.jsonl`);

@@ -128,8 +128,7 @@ export const TRAIN_OPTIONS: Declarations = {
     scope: 'shared',
   },
   selectOn: {
-    help:
-      "the split that picks the best epoch: val (test evaluated once, at the end), test (the paper's protocol: best test epoch, optimistic) or last (a refit: no validation split, the validation images train too, the last of --epochs is kept and tested once; give the epoch count an earlier run chose on val)",
+    help: "the split that picks the best epoch: val (test evaluated once, at the end), test (the paper's protocol: best test epoch, optimistic) or last (a refit: no validation split, the validation images train too, the last of --epochs is kept and tested once; give the epoch count an earlier run chose on val)",
     kind: choice('val', 'test', 'last'),
     default: 'val',
     resume: 'fixed',

@@ -245,7 +245,8 @@ export async function trainInPage(o: PageTrainOptions, hooks: TrainHooks): Promi
     const runStage = async (stage: 1 | 2, model: LrdifModel, epochs: number): Promise<StageOutcome> => {
       const store = new MemoryRunStore(`${variant === 'lowlight' ? 'lldif' : 'lrdif'}-tiny-stage${stage}`);
       const seen: EpochInfo[] = [];
-      const best = () => seen.reduce((b, e) => (epochEval(e).report.accuracy > b.accuracy ? { epoch: e.epoch, accuracy: epochEval(e).report.accuracy } : b), { epoch: 0, accuracy: -1 });
+      const best = () =>
+        seen.reduce((b, e) => (epochEval(e).report.accuracy > b.accuracy ? { epoch: e.epoch, accuracy: epochEval(e).report.accuracy } : b), { epoch: 0, accuracy: -1 });
       try {
         await trainStage({
           model,
