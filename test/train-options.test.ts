@@ -14,6 +14,8 @@ import {
   OPTION_NAMES,
   TRAIN_OPTIONS,
   flagOf,
+  refitOptions,
+  REFIT_MAY_SET,
   resumeOptions,
   runOptions,
   settingsOf,
@@ -24,7 +26,7 @@ import {
 } from '../src/train/options.js';
 import { addRunOptionFlags, givenOf, runOptionsFromValues } from '../src/cli/train-flags.js';
 import { acquireRunLock, checkOutFolder } from '../src/train/run-lock-node.js';
-import { stage2Config } from '../src/train/run-node.js';
+import { readSelection, stage2Config } from '../src/train/run-node.js';
 import { makeLrdifConfig } from '../src/models/lrdif/config.js';
 import { predictionCollapse, priorEntropy, PriorLossWatch } from '../src/train/collapse.js';
 import { classificationReport } from '../src/train/metrics.js';
@@ -193,6 +195,43 @@ describe('training options, declared once', () => {
     expect(() => resumeOptions(saved, runOptionsFromValues(p.values, p.given), p.given)).toThrow(
       /--no-augment \(the run has true\), --warmup \(the run has 0\) would change the run\. On --resume only --epochs, --eval-batch, --cache may change/,
     );
+  });
+
+  it("--refit takes the selection run's options, every training image and its chosen epoch; refuses anything else given, and runs not chosen on val", () => {
+    const saved = runOptions({ stage: 2, data: 'd', format: 'folder', out: 'sel', epochs: 8, lr: 1e-3, from: 's1/best.safetensors', imageHead: 'linear' });
+    const refit = (args: string[], selected = { epoch: 6, on: 'val' }, run = saved) => {
+      const p = parse(['--out', 'refit', ...args]);
+      return refitOptions('sel', run, selected, runOptionsFromValues(p.values, p.given), p.given);
+    };
+    // nothing else given: the run's own options, with selectOn last and the chosen epoch count
+    expect(refit([])).toEqual({ ...saved, selectOn: 'last', epochs: 6, out: 'refit' });
+    // the refitted stage 1, another seed, cache and eval batch may be given
+    expect(refit(['--from', 'refit1/best.safetensors', '--seed', '2', '--no-cache', '--eval-batch', '16'])).toEqual({
+      ...saved,
+      selectOn: 'last',
+      epochs: 6,
+      out: 'refit',
+      from: 'refit1/best.safetensors',
+      seed: 2,
+      cache: null,
+      evalBatch: 16,
+    });
+    expect([...REFIT_MAY_SET].sort()).toEqual(['cache', 'evalBatch', 'from', 'out', 'seed']);
+    // anything else would not be a refit of that run
+    expect(() => refit(['--lr', '0.01', '--epochs', '3'])).toThrow(
+      "lrdif: train --refit takes the selection run's options (sel/run.json); --epochs, --lr cannot be given (only --out, --from, --seed, --cache, --eval-batch may)",
+    );
+    // a run that chose on test, or is itself a refit, has no validation choice to refit
+    expect(() => refit([], { epoch: 6, on: 'test' }, { ...saved, selectOn: 'test' })).toThrow('did not choose its epoch on a validation split (selected on test)');
+    expect(() => refit([], { epoch: 6, on: 'last' }, { ...saved, selectOn: 'last' })).toThrow('(selected on last); refit a run trained with --select-on val');
+    expect(() => refit([], { epoch: undefined as unknown as number, on: 'val' })).toThrow('sel records no selected epoch (undefined)');
+    // the choice is read from the finished run's result.json
+    const dir = tmp();
+    expect(() => readSelection(dir)).toThrow(`lrdif: train --refit: ${path.join(dir, 'result.json')} does not exist (the run has not finished`);
+    fs.writeFileSync(path.join(dir, 'result.json'), '{"selected_epoch": 6, "selected_on": "val", "selection_accuracy": 0.6}');
+    expect(readSelection(dir)).toEqual({ epoch: 6, on: 'val', accuracy: 0.6 });
+    fs.writeFileSync(path.join(dir, 'result.json'), '{"selected_epoch": 6,');
+    expect(() => readSelection(dir)).toThrow(`lrdif: train --refit: ${path.join(dir, 'result.json')} is not valid JSON`);
   });
 
   it('reads run.json of the earlier layout (overrides, stage2, evalSplit, cacheDir)', () => {

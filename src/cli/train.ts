@@ -14,8 +14,8 @@
 import type { Command } from 'commander';
 import { initNode } from '../node.js';
 import { clearPsfCache } from '../data/degrade/index.js';
-import { runTraining, readRunOptions, type RunOutcome } from '../train/run-node.js';
-import { resumeOptions, validateRunOptions, type TrainRunOptions } from '../train/options.js';
+import { runTraining, readRunOptions, readSelection, type RunOutcome } from '../train/run-node.js';
+import { refitOptions, resumeOptions, validateRunOptions, type TrainRunOptions } from '../train/options.js';
 import { openEncoders, Session, type Log } from '../train/session-node.js';
 import type { TrainHooks } from '../train/trainer.js';
 import type { Wrap } from './command.js';
@@ -28,6 +28,20 @@ export function trainOptionsFromCli(values: Record<string, unknown>, given: (nam
   if (!given('stage')) throw new Error('lrdif: train: give --stage 1 or --stage 2 (or --resume --out <run>)');
   const o = runOptionsFromValues(values, given);
   validateRunOptions(o, given);
+  return o;
+}
+
+/** Run options of `--refit <run>`: the selection run's, refitted (src/train/options.ts refitOptions); says what it takes. */
+export function refitOptionsFromCli(run: string, values: Record<string, unknown>, given: (name: keyof TrainRunOptions) => boolean): TrainRunOptions {
+  const selected = readSelection(run);
+  const o = refitOptions(run, readRunOptions(run, 'train --refit'), selected, runOptionsFromValues(values, given), given);
+  validateRunOptions(o, given);
+  process.stdout.write(
+    `refit of ${run}: its options (stage ${o.stage}), every training image (nothing carved out for validation), ${o.epochs} epochs: ` +
+      `the epoch it chose on validation${selected.accuracy === null ? '' : ` (${(100 * selected.accuracy).toFixed(2)}%)`}` +
+      (o.stage === 2 ? `; from ${o.from}` : '') +
+      '\n',
+  );
   return o;
 }
 
@@ -93,7 +107,12 @@ export function runSummary(r: RunOutcome): string {
 
 export async function runTrainCli(values: Record<string, unknown>, given: (name: keyof TrainRunOptions) => boolean): Promise<RunOutcome> {
   const out = values.out as string;
-  const o = values.resume ? resumeOptions({ ...readRunOptions(out), out }, runOptionsFromValues(values, given), given) : trainOptionsFromCli(values, given);
+  if (values.resume && values.refit) throw new Error('lrdif: train: --resume continues a run and --refit starts one: give one of them');
+  const o = values.resume
+    ? resumeOptions({ ...readRunOptions(out), out }, runOptionsFromValues(values, given), given)
+    : values.refit
+      ? refitOptionsFromCli(values.refit as string, values, given)
+      : trainOptionsFromCli(values, given);
   const ctx = await initNode();
   try {
     const r = await trainWithOptions(o, Boolean(values.resume), { plain: values.plain as boolean | undefined });
@@ -110,6 +129,10 @@ export function registerTrain(program: Command, wrap: Wrap): void {
     .command('train')
     .description('train stage 1 or stage 2 of LRDif / LLDif on a dataset; checkpoints, metrics and evaluation in a run folder')
     .option('--resume', "continue the run in --out from its last checkpoint, with the run's own options (run.json)")
+    .option(
+      '--refit <run>',
+      "train a finished --select-on val run again, with its options, on every training image (validation's included) for the epoch it chose, keeping the last (--select-on last); only --out, --from (the refitted stage-1 checkpoint, for stage 2), --seed, --cache, --eval-batch may be given",
+    )
     .option('--plain', 'print progress lines instead of progress bars');
   addRunOptionFlags(c, 'train', 'train');
   c.addHelpText('after', resumeHelp());

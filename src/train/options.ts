@@ -282,6 +282,38 @@ export function resumeOptions(saved: TrainRunOptions, cli: Partial<TrainRunOptio
   return o;
 }
 
+/** What a refit (`lrdif train --refit <run>`) may set itself; everything else comes from the selection run. */
+export const REFIT_MAY_SET: ReadonlyArray<keyof TrainRunOptions> = ['out', 'from', 'seed', 'cache', 'evalBatch'];
+
+/**
+ * The options of a refit of a selection run: the run's own (run.json), on every training image
+ * (selectOn 'last': nothing carved out, the last epoch kept) for the epoch it chose on
+ * validation. `--out` names the new run; `--from` the refitted stage-1 checkpoint for a stage-2
+ * refit (otherwise it starts from the selection run's stage 1); `--seed`, `--cache` and
+ * `--eval-batch` may change. Any other option given is an error naming it.
+ */
+export function refitOptions(
+  run: string,
+  saved: TrainRunOptions,
+  selected: { epoch: number; on: string },
+  cli: Partial<TrainRunOptions>,
+  given: (name: keyof TrainRunOptions) => boolean,
+): TrainRunOptions {
+  if (saved.selectOn !== 'val' || selected.on !== 'val') {
+    throw new Error(`lrdif: train --refit: ${run} did not choose its epoch on a validation split (selected on ${selected.on}); refit a run trained with --select-on val`);
+  }
+  if (!Number.isInteger(selected.epoch) || selected.epoch < 1) throw new Error(`lrdif: train --refit: ${run} records no selected epoch (${JSON.stringify(selected.epoch)})`);
+  const refused = OPTION_NAMES.filter((k) => given(k) && !REFIT_MAY_SET.includes(k));
+  if (refused.length) {
+    throw new Error(
+      `lrdif: train --refit takes the selection run's options (${run}/run.json); ${refused.map(flagOf).join(', ')} cannot be given (only ${REFIT_MAY_SET.map(flagOf).join(', ')} may)`,
+    );
+  }
+  const o: TrainRunOptions = { ...saved, selectOn: 'last', epochs: selected.epoch };
+  for (const k of REFIT_MAY_SET) if (given(k)) (o as unknown as Record<string, unknown>)[k] = cli[k];
+  return o;
+}
+
 /**
  * run.json of an earlier version (fields `overrides`, `stage2`, `evalSplit`, `cacheDir`) in
  * today's form: runs started before keep resuming.

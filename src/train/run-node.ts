@@ -74,21 +74,21 @@ export function pipelineSpec(o: Pick<TrainRunOptions, 'degradeOnTheFly' | 'degra
   };
 }
 
-export function readRunOptions(out: string): TrainRunOptions {
+export function readRunOptions(out: string, what = 'train --resume'): TrainRunOptions {
   const file = path.join(out, RUN_FILES.run);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`lrdif: train --resume: cannot read ${file} (${(e as Error).message}); is ${out} a run folder?`);
+    throw new Error(`lrdif: ${what}: cannot read ${file} (${(e as Error).message}); is ${out} a run folder?`);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new Error(`lrdif: train --resume: ${file} is not valid JSON: ${(e as Error).message}`);
+    throw new Error(`lrdif: ${what}: ${file} is not valid JSON: ${(e as Error).message}`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`lrdif: train --resume: ${file} does not hold a JSON object of run options`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`lrdif: ${what}: ${file} does not hold a JSON object of run options`);
   const o = upgradeRunOptions(raw as Record<string, unknown>);
   // a run resumes with the classes its checkpoint has (a run.json from before --classes, or a
   // dataset that gained a class since, would otherwise label the data differently)
@@ -99,6 +99,19 @@ export function readRunOptions(out: string): TrainRunOptions {
     o.classes = [...meta.classNames];
   }
   return o;
+}
+
+/** How a finished run chose its epoch (its result.json): for `lrdif train --refit`. */
+export function readSelection(run: string): { epoch: number; on: string; accuracy: number | null } {
+  const file = path.join(run, RUN_FILES.result);
+  if (!fs.existsSync(file)) throw new Error(`lrdif: train --refit: ${file} does not exist (the run has not finished: its epoch is chosen after its last one)`);
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`lrdif: train --refit: ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  return { epoch: r.selected_epoch as number, on: String(r.selected_on), accuracy: typeof r.selection_accuracy === 'number' ? r.selection_accuracy : null };
 }
 
 export interface RunEnv {
