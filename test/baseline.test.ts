@@ -245,28 +245,13 @@ describe('lrdif baseline command', () => {
     expect(metrics.filter((m) => m.type === 'test')).toHaveLength(1);
   }, 600_000);
 
+  /** `lrdif baseline` of the CNN alone, 4 channels wide on 32-px images, into `out`. */
+  const tinyCnn = (out: string, ...extra: string[]) =>
+    lrdif('baseline', '--data', dir, '--format', 'folder', '--out', out, '--image-size', '32', '--widths', '4', '--which', 'cnn', ...extra);
+
   it("labels the paper's protocol (--select-on test) and prints JSON with --json", async () => {
     const out = path.join(tmp, 'cli-test-select');
-    const r = await lrdif(
-      'baseline',
-      '--data',
-      dir,
-      '--format',
-      'folder',
-      '--out',
-      out,
-      '--image-size',
-      '32',
-      '--epochs',
-      '1',
-      '--widths',
-      '4',
-      '--which',
-      'cnn',
-      '--select-on',
-      'test',
-      '--json',
-    );
+    const r = await tinyCnn(out, '--epochs', '1', '--select-on', 'test', '--json');
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.cnn.selection.split).toBe('test');
@@ -277,26 +262,7 @@ describe('lrdif baseline command', () => {
 
   it('--select-on last is a refit: nothing carved out of train (despite the default --val-fraction), the last epoch kept', async () => {
     const out = path.join(tmp, 'cli-last');
-    const r = await lrdif(
-      'baseline',
-      '--data',
-      dir,
-      '--format',
-      'folder',
-      '--out',
-      out,
-      '--image-size',
-      '32',
-      '--epochs',
-      '2',
-      '--widths',
-      '4',
-      '--which',
-      'cnn',
-      '--select-on',
-      'last',
-      '--json',
-    );
+    const r = await tinyCnn(out, '--epochs', '2', '--select-on', 'last', '--json');
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.cnn.selection).toMatchObject({ split: 'last', epoch: 2, label: 'last epoch (no model selection)' });
