@@ -246,7 +246,13 @@ export async function trainInPage(o: PageTrainOptions, hooks: TrainHooks): Promi
       const store = new MemoryRunStore(`${variant === 'lowlight' ? 'lldif' : 'lrdif'}-tiny-stage${stage}`);
       const seen: EpochInfo[] = [];
       const best = () =>
-        seen.reduce((b, e) => (epochEval(e).report.accuracy > b.accuracy ? { epoch: e.epoch, accuracy: epochEval(e).report.accuracy } : b), { epoch: 0, accuracy: -1 });
+        seen.reduce(
+          (b, e) => {
+            const accuracy = epochEval(e).report.accuracy;
+            return accuracy > b.accuracy ? { epoch: e.epoch, accuracy } : b;
+          },
+          { epoch: 0, accuracy: -1 },
+        );
       try {
         await trainStage({
           model,
