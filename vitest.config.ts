@@ -13,7 +13,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     globalSetup: ['test/helpers/global-setup.ts'],
-    setupFiles: ['test/helpers/watchdog-setup.ts'],
-    reporters: ['default'],
+    setupFiles: ['test/helpers/watchdog-setup.ts', 'test/helpers/progress-setup.ts'],
+    // the second names a file whose process died mid-file (a native crash), which vitest does not
+    reporters: ['default', './test/helpers/worker-crash-reporter.ts'],
   },
 });
