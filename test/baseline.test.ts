@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gpu } from './helpers/gpu.js';
 import { runNode } from './helpers/child.js';
-import { encodePng } from '../src/io/image-node.js';
+import { encodePng, readImageFile } from '../src/io/image-node.js';
 import { syntheticFace, syntheticSplits } from '../src/data/synthetic-faces.js';
 import { CANONICAL_CLASSES, loadDataset } from '../src/data/datasets/index.js';
 import { nodeDataSource } from '../src/data/datasets/source-node.js';
@@ -38,6 +38,34 @@ async function lrdif(...args: string[]) {
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-baseline-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** A copy of a folder of PNGs with every image mirrored left to right on the host (flip TTA's reference). */
+function mirrorFolder(src: string, dst: string): void {
+  for (const e of fs.readdirSync(src, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const from = path.join(e.parentPath, e.name);
+    const im = readImageFile(from);
+    const flipped = new Uint8Array(im.data.length);
+    for (let y = 0; y < im.height; y++)
+      for (let x = 0; x < im.width; x++) for (let c = 0; c < 3; c++) flipped[3 * (y * im.width + x) + c] = im.data[3 * (y * im.width + (im.width - 1 - x)) + c];
+    const to = path.join(dst, path.relative(src, from));
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.writeFileSync(to, encodePng({ width: im.width, height: im.height, data: flipped }));
+  }
+}
+
+/** Flip TTA's probabilities must be the mean of the images' and the host-mirrored images', row by row. */
+function expectMeanOfViews(tta: Float32Array, plain: Float32Array, mirrored: Float32Array): void {
+  expect(tta.length).toBe(plain.length);
+  let worst = 0;
+  let changed = 0;
+  tta.forEach((p, i) => {
+    worst = Math.max(worst, Math.abs(p - (plain[i] + mirrored[i]) / 2));
+    changed = Math.max(changed, Math.abs(p - plain[i]));
+  });
+  expect(worst).toBeLessThan(2e-6);
+  expect(changed).toBeGreaterThan(1e-4); // the mirror image's view moved something
+}
 
 /**
  * Synthetic faces of the given canonical classes (their indices in the generator's order), in
@@ -131,6 +159,22 @@ describe('face-api zero-shot scoring', () => {
   });
 });
 
+describe('face-api zero-shot with flip TTA', () => {
+  it("averages each image's probabilities with its mirror image's", async () => {
+    await gpu();
+    const net = await loadFaceExpressionNet();
+    const dir = path.join(tmp, 'zs-tta');
+    writeFaces(dir, [0, 1, 2, 3], 4, 112);
+    mirrorFolder(dir, `${dir}-mirrored`);
+    const score = async (d: string, tta: 'none' | 'flip') =>
+      scoreFaceApiZeroShot(net, splitWithIndices(await loadDataset('folder', d, nodeDataSource(), {}), 'test'), { batchSize: 3, tta });
+    const [plain, mirrored, flip] = [await score(dir, 'none'), await score(`${dir}-mirrored`, 'none'), await score(dir, 'flip')];
+    expect(flip.local).toEqual(plain.local);
+    expectMeanOfViews(flip.probabilities, plain.probabilities, mirrored.probabilities);
+    net.dispose();
+  });
+});
+
 describe('baseline CNN', () => {
   it('learns three synthetic expressions well above chance, selected on validation, and its checkpoint scores what the report says', async () => {
     await gpu();
@@ -162,6 +206,7 @@ describe('baseline CNN', () => {
       degrade: null,
       faceapiWeights: null,
       deterministic: true,
+      tta: 'none',
     };
     const logs: string[] = [];
     const r = await runBaselines(o, { log: (m) => logs.push(m), warn: (m) => logs.push(m), version: 'test' });
@@ -185,6 +230,15 @@ describe('baseline CNN', () => {
     expect(meta.epoch).toBe(ev.epoch);
     const ds = await loadDataset('folder', dir, nodeDataSource(), {});
     const again = await evaluateCnn(model, splitWithIndices(ds, 'test'), { imageSize: 32, resize: MODEL_RESIZE, degrade: null, augment: null, seed: 0 }, ds.classNames);
+    // flip TTA: the mean of the test images' probabilities and their host-mirrored copies'
+    mirrorFolder(dir, `${dir}-mirrored`);
+    const spec = { imageSize: 32, resize: MODEL_RESIZE, degrade: null, augment: null, seed: 0 };
+    const mirroredDs = await loadDataset('folder', `${dir}-mirrored`, nodeDataSource(), {});
+    const onMirrored = await evaluateCnn(model, splitWithIndices(mirroredDs, 'test'), spec, ds.classNames);
+    const flip = await evaluateCnn(model, splitWithIndices(ds, 'test'), spec, ds.classNames, { tta: 'flip', batchSize: 7 });
+    expectMeanOfViews(flip.probabilities, again.probabilities, onMirrored.probabilities);
+    const nll = Array.from(flip.labels).reduce((a, y, r) => a - Math.log(flip.probabilities[3 * r + y]), 0) / flip.labels.length;
+    expect(flip.loss).toBeCloseTo(nll, 5);
     model.dispose();
     expect(again.report.accuracy).toBe(ev.accuracy);
     expect(again.report.confusion).toEqual(ev.confusion);
@@ -285,6 +339,7 @@ describe('lrdif baseline command', () => {
       [['--data', dir, '--format', 'folder', '--out', out, '--image-size', '60'], /--image-size 60 must be a multiple of 16 \(4 CNN blocks/],
       [['--data', dir, '--format', 'folder', '--out', out, '--which', 'cnn,resnet'], /--which must be one of cnn, faceapi, got 'resnet'/],
       [['--data', dir, '--format', 'folder', '--out', out, '--widths', '8,,16'], /--widths takes a comma-separated list, got '8,,16'/],
+      [['--data', dir, '--format', 'folder', '--out', out, '--tta', 'mirror'], /--tta must be one of none, flip, got 'mirror'/],
       [['--data', dir, '--format', 'folder', '--out', out, '--degrade-on-the-fly'], /--degrade-on-the-fly needs --variant udc\|lowlight/],
       [
         ['--data', path.join(dir, 'train'), '--format', 'folder', '--out', out, '--test-fraction', '0'],

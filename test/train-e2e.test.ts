@@ -268,6 +268,14 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect((svg.match(/<rect /g) ?? []).length).toBe(1 + 49);
     const ts = JSON.parse(fs.readFileSync(path.join(out, 'tsne.json'), 'utf8')) as { points: unknown[] };
     expect(ts.points).toHaveLength(105);
+    // flip test-time augmentation: said in the JSON, scored over the same images
+    expect((j as unknown as { tta: string }).tta).toBe('none');
+    const f = await lrdif(evalArgs(ckpt, '--tta', 'flip', '--no-figures', '--json'));
+    expect(f.status, f.stderr).toBe(0);
+    const fj = JSON.parse(f.stdout) as { tta: string; n: number; confusion: number[][] };
+    expect(fj.tta).toBe('flip');
+    expect(fj.n).toBe(105);
+    expect(fj.confusion.flat().reduce((a, b) => a + b, 0)).toBe(105);
   });
 
   it('eval and predict say so when a checkpoint predicts one class', async () => {

@@ -22,6 +22,7 @@ import {
   type CheckpointMeta,
 } from '../src/train/checkpoint.js';
 import { augmentUniforms, imageNoise, buildEmbeddingTable, splitWithIndices, assembleBatch, LandmarkTapCache, MODEL_RESIZE, type PipelineSpec } from '../src/train/pipeline.js';
+import { evaluate, evalForward } from '../src/train/evaluate.js';
 import { encodersForRecord } from '../src/train/session-node.js';
 import { loadFaceLandmarkFeatures } from '../src/models/faceapi/load-node.js';
 import { DataLoader } from '../src/data/loader.js';
@@ -467,6 +468,106 @@ describe('run folder and embedding cache', () => {
       for (let i = 0; i < d.length; i++) worst = Math.max(worst, Math.abs(d[i] - a[1][i]));
       expect(worst).toBe(0);
     }
+    enc.dispose();
+  });
+
+  it("test-time augmentation: the mirrored view is every image flipped (host reference) with its own taps and the same e_img; evaluate averages the two views' probabilities", async () => {
+    await gpu();
+    const root = tmp();
+    for (let i = 0; i < 4; i++) {
+      const dir = path.join(root, 'train', i % 2 ? 'happy' : 'sad');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `${i}.png`), encodePng(syntheticFace(3, i, 64).image));
+    }
+    const clip = tinyRandomClip(0, loadClipTokenizer());
+    const enc = new FrozenEncoders(
+      clip,
+      await loadFaceLandmarkFeatures(),
+      { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 },
+      new MemoryEmbeddingStore(),
+    );
+    const split = splitWithIndices(await loadImageFolder(root, nodeDataSource(), { warn: () => {} }), 'train');
+    const spec: PipelineSpec = {
+      imageSize: 32,
+      resize: MODEL_RESIZE,
+      degrade: { kind: 'udc', config: resolveDegradeConfig('udc', {}), seed: 1 },
+      augment: { flipP: 0.5, eraseP: 1 },
+      seed: 4,
+    };
+    const { table } = await buildEmbeddingTable(enc, split, spec);
+    const loader = new DataLoader(split.dataset, { batchSize: 4, size: 32, shuffle: false, augment: false, resize: MODEL_RESIZE });
+    const cache = new LandmarkTapCache();
+    const model = new LrdifModel(
+      makeLrdifConfig('tiny', {
+        imageSize: 32,
+        window: 2,
+        numClasses: 2,
+        clipDim: 32,
+        fpenHidden: 8,
+        priorDim: 8,
+        dim: 4,
+        heads: [1, 1, 1, 1],
+        dilDims: [4, 4, 8],
+        dilHeads: [1, 1, 2],
+        embedDim: 8,
+        fusionHeads: 2,
+        denoiserWidth: 8,
+      }),
+      { seed: 7 },
+    );
+    model.eval();
+    const textTable = tensor(new Float32Array(2 * 32), [2, 32]);
+    const mirrorProbs: number[] = [];
+    const S = 32;
+    const hostFlip = (d: Float32Array) => d.map((_, i) => d[i - (i % S) + (S - 1 - (i % S))]);
+    for await (const b of loader.epoch(0)) {
+      await expect(assembleBatch(b, split, spec, enc, table, 0, cache, true)).rejects.toThrow(/the mirrored view is for evaluation/);
+      const plain = await assembleBatch(b, split, spec, enc, table, null, cache);
+      const mirrored = await assembleBatch(b, split, spec, enc, table, null, cache, true);
+      expect(Array.from((await mirrored.x112.data()) as Float32Array)).toEqual(Array.from(hostFlip((await plain.x112.data()) as Float32Array)));
+      expect(Array.from((await mirrored.eImg.data()) as Float32Array)).toEqual(Array.from((await plain.eImg.data()) as Float32Array));
+      const degraded = noGrad(() =>
+        degradeModule.degradeBatch(
+          b.images,
+          'udc',
+          resolveDegradeConfig('udc', {}),
+          split.globalIndex.map((g) => degradeModule.imageSeed(1, g)),
+        ),
+      ).images;
+      const flippedOnHost = tensor(hostFlip((await degraded.data()) as Float32Array), degraded.shape);
+      const direct = noGrad(() => tidy(() => enc.taps(flippedOnHost)[2]));
+      for (const t of [degraded, flippedOnHost]) t.dispose();
+      const d = (await direct.data()) as Float32Array;
+      const m = (await mirrored.taps[2].data()) as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < d.length; i++) worst = Math.max(worst, Math.abs(d[i] - m[i]));
+      expect(worst).toBeLessThan(1e-5);
+      const { logits, features } = evalForward(model, 2, mirrored, textTable, spec);
+      const l = (await logits.data()) as Float32Array;
+      for (let r = 0; r < 4; r++) {
+        const row = Array.from(l.subarray(2 * r, 2 * r + 2));
+        const mx = Math.max(...row);
+        const z = row.reduce((a, v) => a + Math.exp(v - mx), 0);
+        mirrorProbs.push(...row.map((v) => Math.exp(v - mx) / z));
+      }
+      for (const t of [direct, logits, features]) t.dispose();
+      plain.dispose();
+      mirrored.dispose();
+      b.dispose();
+    }
+    const none = await evaluate(model, 2, split, table, enc, spec, textTable, { batchSize: 4, tapCache: cache });
+    const flip = await evaluate(model, 2, split, table, enc, spec, textTable, { batchSize: 2, tapCache: cache, tta: 'flip' });
+    let fromNone = 0;
+    flip.probabilities.forEach((p, i) => {
+      expect(p).toBeCloseTo((none.probabilities[i] + mirrorProbs[i]) / 2, 6);
+      fromNone = Math.max(fromNone, Math.abs(p - none.probabilities[i]));
+    });
+    expect(fromNone).toBeGreaterThan(1e-4); // the mirror image's view changed something
+    const nll = Array.from(flip.labels).reduce((a, y, r) => a - Math.log(flip.probabilities[2 * r + y]), 0) / 4;
+    expect(flip.loss).toBeCloseTo(nll, 5);
+    await expect(evaluate(model, 2, split, table, enc, spec, textTable, { tta: 'mirror' as 'flip' })).rejects.toThrow(/tta must be one of none, flip, got 'mirror'/);
+    textTable.dispose();
+    model.dispose();
     enc.dispose();
   });
 

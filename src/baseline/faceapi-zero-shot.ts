@@ -11,6 +11,9 @@ import { noGrad, tidy } from '../autograd/engine.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { imagesToTensor } from '../io/image.js';
 import { concat } from '../kernels/layout.js';
+import { add, mulScalar } from '../kernels/elementwise.js';
+import { mirrorImages } from '../kernels/augment.js';
+import { checkTta, type TestTimeAugmentation } from '../train/tta.js';
 import { degradeBatch, imageSeed } from '../data/degrade/index.js';
 import { FACE_EXPRESSION_LABELS, type FaceExpression, type FaceExpressionNet } from '../models/faceapi/expression-net.js';
 import { faceApiPadResize } from '../models/faceapi/preprocess.js';
@@ -91,13 +94,15 @@ export interface ZeroShotResult {
 
 /**
  * Scores face-api's expression net on a split. `degrade` applies an on-the-fly degradation to
- * each image at its own size (image g with imageSeed(seed, g)), as `lrdif synth` does offline.
+ * each image at its own size (image g with imageSeed(seed, g)), as `lrdif synth` does offline;
+ * `tta: 'flip'` scores the mean of each image's and its mirror image's probabilities.
  */
 export async function scoreFaceApiZeroShot(
   net: FaceExpressionNet,
   split: IndexedSplit,
-  opts: { degrade?: DegradeSpec | null; batchSize?: number; onBatch?: (done: number, total: number) => void } = {},
+  opts: { degrade?: DegradeSpec | null; batchSize?: number; tta?: TestTimeAugmentation; onBatch?: (done: number, total: number) => void } = {},
 ): Promise<ZeroShotResult> {
+  const tta = checkTta('baseline', opts.tta ?? 'none');
   const ds = split.dataset;
   const classes = zeroShotClasses(ds.classNames);
   const excluded: Record<string, number> = Object.fromEntries(classes.unknown.map((c) => [c, 0]));
@@ -134,16 +139,17 @@ export async function scoreFaceApiZeroShot(
       }
       if (imgs.length) {
         const p = noGrad(() =>
-          tidy(() =>
-            net.forward(
+          tidy(() => {
+            const x =
               imgs.length === 1
                 ? imgs[0].x
                 : concat(
                     imgs.map((e) => e.x),
                     0,
-                  ),
-            ),
-          ),
+                  );
+            // the net's output is already probabilities: flip TTA averages them with the mirror image's
+            return tta === 'flip' ? mulScalar(add(net.forward(x), net.forward(mirrorImages(x))), 0.5) : net.forward(x);
+          }),
         );
         probs.push(new Float32Array((await p.data()) as Float32Array));
         p.dispose();

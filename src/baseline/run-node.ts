@@ -26,6 +26,7 @@ import { confusionMatrixSvg } from '../train/svg.js';
 import { BaselineCnn, makeCnnConfig } from './cnn.js';
 import { scoreFaceApiZeroShot } from './faceapi-zero-shot.js';
 import { trainCnn, type CnnTrainHooks, type Selection } from './train-cnn.js';
+import type { TestTimeAugmentation } from '../train/tta.js';
 
 export type BaselineKind = 'cnn' | 'faceapi';
 export const BASELINE_KINDS: readonly BaselineKind[] = ['cnn', 'faceapi'];
@@ -59,6 +60,8 @@ export interface BaselineRunOptions {
   /** face-api expression weights (default: the installed @vladmandic/face-api). */
   faceapiWeights: string | null;
   deterministic: boolean;
+  /** Test-time augmentation of every evaluation (selection and test), both baselines. */
+  tta: TestTimeAugmentation;
 }
 
 export interface BaselineSummaryRow {
@@ -146,6 +149,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
     data: { dir: path.resolve(o.data), format: o.format, split: 'test', test_images: test.length },
     validation: carved ? { carved_from: 'train', by: carved.by, groups: carved.groups, images: carved.images, fraction: o.valFraction, seed: o.splitSeed } : null,
     degradation: degrade ? { kind: degrade.kind, seed: degrade.seed, on_the_fly: true } : null,
+    tta: o.tta,
     version: env.version,
   };
   const dataName = `${path.basename(path.resolve(o.data))}/test`;
@@ -186,6 +190,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
           seed: o.seed,
           selection,
           deterministic: o.deterministic,
+          tta: o.tta,
         },
         store,
         record: { version: env.version, data: { dir: path.resolve(o.data), format: o.format } },
@@ -207,6 +212,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
         selection: sel,
         data: { dir: path.resolve(o.data), format: o.format, split: 'test' },
         degradation: degrade ? { kind: degrade.kind, seed: degrade.seed } : null,
+        tta: o.tta,
         image_size: o.imageSize,
         augment: o.augment,
         config,
@@ -223,7 +229,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
       files.push(path.join(dir, 'eval.json'), path.join(dir, 'confusion.svg'));
       rows.push({
         baseline: 'cnn',
-        what: `CNN ${config.widths.join('/')} @${o.imageSize}px, ${o.epochs} ep`,
+        what: `CNN ${config.widths.join('/')} @${o.imageSize}px, ${o.epochs} ep${o.tta === 'flip' ? ', flip TTA' : ''}`,
         split: 'test',
         n: rep.n,
         accuracy: rep.accuracy,
@@ -249,7 +255,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
     const t0 = performance.now();
     const net = await loadFaceExpressionNet({ path: o.faceapiWeights ?? undefined });
     try {
-      const r = await scoreFaceApiZeroShot(net, test, { degrade, batchSize: o.evalBatch, onBatch: env.faceapiProgress });
+      const r = await scoreFaceApiZeroShot(net, test, { degrade, batchSize: o.evalBatch, tta: o.tta, onBatch: env.faceapiProgress });
       const seconds = (performance.now() - t0) / 1000;
       const rep = r.report;
       const dir = path.join(o.out, 'faceapi');
@@ -265,6 +271,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
         weights: o.faceapiWeights ? path.resolve(o.faceapiWeights) : '@vladmandic/face-api model/face_expression_model',
         data: { dir: path.resolve(o.data), format: o.format, split: 'test' },
         degradation: degrade ? { kind: degrade.kind, seed: degrade.seed } : null,
+        tta: o.tta,
         ...reportJson(rep),
         excluded: { n: r.excludedTotal, per_class: r.excluded },
         unreadable: r.unreadable,
@@ -279,7 +286,7 @@ export async function runBaselines(o: BaselineRunOptions, env: BaselineEnv): Pro
       files.push(path.join(dir, 'eval.json'), path.join(dir, 'confusion.svg'));
       rows.push({
         baseline: 'faceapi',
-        what: 'face-api expression net, zero-shot',
+        what: `face-api expression net, zero-shot${o.tta === 'flip' ? ', flip TTA' : ''}`,
         split: 'test',
         n: rep.n,
         accuracy: rep.accuracy,

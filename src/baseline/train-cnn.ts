@@ -20,6 +20,8 @@ import { backward } from '../autograd/backward.js';
 import { argmax } from '../kernels/reduce.js';
 import { crossEntropy } from '../kernels/loss.js';
 import { softmax } from '../kernels/softmax.js';
+import { mirrorImages } from '../kernels/augment.js';
+import { checkTta, meanViewProbabilities, nllSum, type TestTimeAugmentation } from '../train/tta.js';
 import { DataLoader } from '../data/loader.js';
 import type { SafetensorsEntry } from '../io/safetensors.js';
 import { AdamW } from '../optim/adamw.js';
@@ -44,6 +46,8 @@ export interface CnnTrainSettings {
   selection: Selection;
   /** No timings in the metrics lines, no prefetch. */
   deterministic: boolean;
+  /** Test-time augmentation of every evaluation, selection and test (default none). */
+  tta?: TestTimeAugmentation;
 }
 
 export interface CnnStore {
@@ -125,15 +129,19 @@ export class CnnDivergedError extends Error {
   }
 }
 
-/** Predictions of the model on a split (no augmentation, evaluation mode, no gradients). */
+/**
+ * Predictions of the model on a split (no training augmentation, evaluation mode, no
+ * gradients); `tta: 'flip'` scores the mean of each image's and its mirror image's probabilities.
+ */
 export async function evaluateCnn(
   model: BaselineCnn,
   split: IndexedSplit,
   spec: PipelineSpec,
   classNames: readonly string[],
-  opts: { batchSize?: number; prefetch?: boolean; onBatch?: (done: number, total: number) => void } = {},
+  opts: { batchSize?: number; prefetch?: boolean; tta?: TestTimeAugmentation; onBatch?: (done: number, total: number) => void } = {},
 ): Promise<CnnEvalResult> {
   const K = model.config.numClasses;
+  const tta = checkTta('baseline', opts.tta ?? 'none');
   if (classNames.length !== K) throw new Error(`lrdif: baseline: ${classNames.length} class names for a CNN of ${K} classes`);
   const wasTraining = model.training;
   model.eval();
@@ -154,16 +162,24 @@ export async function evaluateCnn(
     for await (const b of loader.epoch(0)) {
       const cb = cnnBatch(b, split, spec, null);
       try {
-        const { p, ce } = noGrad(() =>
-          tidy(() => {
-            const logits = model.forward(cb.x);
-            return { p: softmax(logits, -1), ce: crossEntropy(logits, cb.labels) };
-          }),
-        );
-        probs.push(new Float32Array((await p.data()) as Float32Array));
-        lossSum += (await ce.item()) * cb.size;
-        p.dispose();
-        ce.dispose();
+        if (tta === 'flip') {
+          const p = noGrad(() => tidy(() => meanViewProbabilities(model.forward(cb.x), model.forward(mirrorImages(cb.x)))));
+          const pv = new Float32Array((await p.data()) as Float32Array);
+          probs.push(pv);
+          lossSum += nllSum(pv, cb.labelValues, K);
+          p.dispose();
+        } else {
+          const { p, ce } = noGrad(() =>
+            tidy(() => {
+              const logits = model.forward(cb.x);
+              return { p: softmax(logits, -1), ce: crossEntropy(logits, cb.labels) };
+            }),
+          );
+          probs.push(new Float32Array((await p.data()) as Float32Array));
+          lossSum += (await ce.item()) * cb.size;
+          p.dispose();
+          ce.dispose();
+        }
         labels.push(...cb.labelValues);
         local.push(...cb.local);
       } finally {
@@ -284,6 +300,7 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
         const ev = await evaluateCnn(model, job.select, spec, job.classNames, {
           batchSize: s.evalBatchSize,
           prefetch: !s.deterministic,
+          tta: s.tta,
           onBatch: (d, t) => job.hooks?.onEvalBatch?.(selectSplit, d, t),
         });
         report = ev.report;
@@ -360,6 +377,7 @@ export async function trainCnn(job: CnnTrainJob): Promise<CnnTrainResult> {
     const test = await evaluateCnn(model, job.test, spec, job.classNames, {
       batchSize: s.evalBatchSize,
       prefetch: !s.deterministic,
+      tta: s.tta,
       onBatch: (d, t) => job.hooks?.onEvalBatch?.('test', d, t),
     });
     store.appendMetrics(

@@ -5,6 +5,7 @@
  * face-api's pretrained expression net zero-shot. Writes <out>/cnn/ and <out>/faceapi/
  * (eval.json + confusion.svg, as `lrdif eval`), <out>/baseline.json, and prints a table.
  */
+import { TEST_TIME_AUGMENTATIONS } from '../train/tta.js';
 import type { Command } from 'commander';
 import { initNode } from '../node.js';
 import { clearPsfCache, type DegradationKind } from '../data/degrade/index.js';
@@ -35,7 +36,8 @@ type SameAsRunOptions =
   | 'dropout'
   | 'testFraction'
   | 'valFraction'
-  | 'splitSeed';
+  | 'splitSeed'
+  | 'tta';
 
 type BaselineCliOpts = Pick<BaselineRunOptions, SameAsRunOptions> & {
   format: string;
@@ -90,6 +92,7 @@ export function baselineOptionsFromCli(o: BaselineCliOpts): BaselineRunOptions {
       : null,
     faceapiWeights: o.faceapiWeights ?? null,
     deterministic: Boolean(o.deterministic),
+    tta: o.tta,
   };
 }
 
@@ -232,6 +235,12 @@ export function registerBaseline(program: Command, wrap: Wrap): void {
       0.15,
     )
     .option('--split-seed <n>', 'seed of the test split and of the validation carve', intArg(cmd, 'split-seed', 0), 0)
+    .option(
+      '--tta <mode>',
+      "test-time augmentation of every evaluation: none, or flip (the mean of each image's and its mirror image's probabilities), as lrdif eval --tta",
+      choiceArg(cmd, 'tta', TEST_TIME_AUGMENTATIONS),
+      'none',
+    )
     .option('--deterministic', 'no timings in metrics.jsonl, no prefetch')
     .option('--json', 'print the summary as JSON')
     .option('--plain', 'print progress lines instead of progress bars')

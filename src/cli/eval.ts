@@ -1,5 +1,5 @@
 /**
- * `lrdif eval --ckpt <file> | --model udc|lowlight --data <dir> --format <fmt> [--split test] [--out <dir>] [--tsne]`:
+ * `lrdif eval --ckpt <file> | --model udc|lowlight --data <dir> --format <fmt> [--split test] [--tta flip] [--out <dir>] [--tsne]`:
  * accuracy, per-class accuracy and the confusion matrix of a checkpoint (printed, and written
  * as eval.json + confusion.svg), optionally the t-SNE of the fused features (tsne.svg,
  * tsne.json). Stage-1 checkpoints are scored with the label as input, as the paper does.
@@ -10,6 +10,7 @@ import { initNode } from '../node.js';
 import { clearPsfCache } from '../data/degrade/index.js';
 import type { Split } from '../data/datasets/types.js';
 import { runEvaluation, type EvalRunOptions } from '../train/eval-node.js';
+import { TEST_TIME_AUGMENTATIONS, type TestTimeAugmentation } from '../train/tta.js';
 import { parseDatasetKind } from '../train/session-node.js';
 import { defaultCacheDir } from '../train/store-node.js';
 import type { Wrap } from './command.js';
@@ -28,6 +29,7 @@ interface EvalCliOpts {
   batch: number;
   degrade: 'auto' | 'none' | 'udc' | 'lowlight';
   degradeSeed: number;
+  tta: TestTimeAugmentation;
   out?: string;
   figures: boolean;
   tsne?: boolean;
@@ -58,6 +60,7 @@ export async function runEvalCli(opts: EvalCliOpts) {
     batch: opts.batch,
     degrade: opts.degrade,
     degradeSeed: opts.degradeSeed,
+    tta: opts.tta,
     out: opts.figures ? (opts.out ?? outDefault) : null,
     tsne: Boolean(opts.tsne),
     tsneMax: opts.tsneMax,
@@ -112,6 +115,12 @@ export function registerEval(program: Command, wrap: Wrap): void {
       'auto',
     )
     .option('--degrade-seed <n>', 'seed of --degrade udc|lowlight', intArg(cmd, 'degrade-seed', 0), 0)
+    .option(
+      '--tta <mode>',
+      "test-time augmentation: none, or flip (the mean of each image's and its mirror image's probabilities; twice the time)",
+      choiceArg(cmd, 'tta', TEST_TIME_AUGMENTATIONS),
+      'none',
+    )
     .option(
       '--out <dir>',
       'folder for eval.json, confusion.svg and the t-SNE files (default: eval-<checkpoint>-<split>/ beside the checkpoint; eval-<model>-<split>/ here with --model)',

@@ -13,8 +13,8 @@
  * So the augmentation of an image is a function of its uniforms only, and a draw at a known
  * generator state reproduces it exactly.
  */
-import { engine } from '../autograd/engine.js';
-import { fmtShape, type Tensor } from '../autograd/tensor.js';
+import { engine, tidy } from '../autograd/engine.js';
+import { fmtShape, tensor, type Tensor } from '../autograd/tensor.js';
 import { alloc, assertDType, assertFloat, grid1d } from './util.js';
 import { randomUniform, Generator } from './random.js';
 
@@ -124,6 +124,17 @@ export function applyFlipErase(x: Tensor, params: Tensor, value = 0): Tensor {
     engine.record('applyFlipErase', [x], y, [params], (g, [prm]) => [applyRaw(g, prm, 0, true)]);
   }
   return y;
+}
+
+/** Per-image parameters [B, 5] that flip the images marked and erase nothing. */
+export function flipOnlyParams(flips: readonly boolean[]): Tensor {
+  return tensor(Int32Array.from(flips.flatMap((v) => [v ? 1 : 0, 0, 0, 0, 0])), [flips.length, 5], 'i32');
+}
+
+/** Every image of x [B, C, H, W] mirrored left to right (test-time augmentation's second view). */
+export function mirrorImages(x: Tensor): Tensor {
+  checkImages('mirrorImages', x);
+  return tidy(() => applyFlipErase(x, flipOnlyParams(new Array<boolean>(x.shape[0]).fill(true))));
 }
 
 /**

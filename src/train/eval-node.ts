@@ -14,6 +14,7 @@ import { LrdifModel } from '../models/lrdif/lrdif.js';
 import { HostRandom } from '../data/rng.js';
 import { loadModelWeights, type CheckpointMeta } from './checkpoint.js';
 import { evaluate, type EvalResult } from './evaluate.js';
+import type { TestTimeAugmentation } from './tta.js';
 import { formatReport } from './metrics.js';
 import { configPipelineFields, MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
 import { openCheckpoint } from './run-node.js';
@@ -36,6 +37,8 @@ export interface EvalRunOptions {
   /** 'auto': the checkpoint's on-the-fly degradation; 'none'; or a kind with `degradeSeed`. */
   degrade: 'auto' | 'none' | DegradationKind;
   degradeSeed: number;
+  /** Test-time augmentation (default none). */
+  tta?: TestTimeAugmentation;
   /** Output folder for eval.json and the figures (null: none written). */
   out: string | null;
   tsne: boolean;
@@ -113,6 +116,7 @@ export async function runEvaluation(
         features: o.tsne,
         classNames: meta.classNames,
         tapCache: session.tapCache(o.split, spec),
+        tta: o.tta,
         onBatch: progress?.batch,
       });
     } finally {
@@ -127,6 +131,7 @@ export async function runEvaluation(
       variant: meta.config.variant,
       data: { dir: path.resolve(o.data), format: o.format, split: o.split },
       degradation: spec.degrade ? { kind: spec.degrade.kind, seed: spec.degrade.seed } : null,
+      tta: o.tta ?? 'none',
       n: r.n,
       accuracy: r.accuracy,
       mean_class_accuracy: r.meanClassAccuracy,
@@ -136,6 +141,7 @@ export async function runEvaluation(
       confusion: r.confusion,
     };
     let text2 = formatReport(r);
+    if (o.tta === 'flip') text2 = `test-time augmentation: flip (each image's probabilities averaged with its mirror image's)\n${text2}`;
     const collapse = predictionCollapse(r, o.split);
     json.collapse = collapse ? { kind: collapse.kind, class: collapse.className, share: collapse.share, message: collapse.message } : null;
     if (collapse) text2 = `warning: ${collapse.message}\n${text2}`;

@@ -6,12 +6,16 @@
  * Stage 1 is scored as the paper scores it: Z = FPEN_S1(e_txt(y), e_img) with the true label as
  * input (so ≈ 100 % is expected). Stage 2 uses the image alone: Ẑ₀ from ε ~ N(0, I) (image g's
  * evaluation noise, pipeline.ts) through the reverse chain.
+ *
+ * Test-time augmentation `tta: 'flip'` averages the class probabilities of each image and its
+ * mirror image (the training augmentation's flip; same e_img and noise), and scores the mean.
  */
 import { noGrad, tidy } from '../autograd/engine.js';
 import { tensor, type Tensor } from '../autograd/tensor.js';
 import { embedding } from '../kernels/indexing.js';
 import { crossEntropy } from '../kernels/loss.js';
 import { softmax } from '../kernels/softmax.js';
+import { checkTta, meanViewProbabilities, nllSum, type TestTimeAugmentation } from './tta.js';
 import { DataLoader } from '../data/loader.js';
 import type { LrdifModel, LrdifStage } from '../models/lrdif/lrdif.js';
 import type { FrozenEncoders } from './encoders.js';
@@ -63,9 +67,11 @@ export async function evaluate(
     classNames?: readonly string[];
     tapCache?: LandmarkTapCache;
     prefetch?: boolean;
+    tta?: TestTimeAugmentation;
     onBatch?: (done: number, total: number) => void;
   } = {},
 ): Promise<EvalResult> {
+  const tta = checkTta('evaluate', opts.tta ?? 'none');
   const K = model.config.numClasses;
   const E = model.config.embedDim;
   const wasTraining = model.training;
@@ -86,20 +92,33 @@ export async function evaluate(
   let done = 0;
   try {
     for await (const b of loader.epoch(0)) {
-      const mb = await assembleBatch(b, split, spec, enc, table, null, opts.tapCache ?? new LandmarkTapCache(0));
+      const cache = opts.tapCache ?? new LandmarkTapCache(0);
+      const mb = await assembleBatch(b, split, spec, enc, table, null, cache);
+      let mirrored: ModelBatch | null = null;
       try {
+        if (tta === 'flip') mirrored = await assembleBatch(b, split, spec, enc, table, null, cache, true);
         const { logits, features } = evalForward(model, stage, mb, textTable, spec);
-        const { p, ce } = noGrad(() => tidy(() => ({ p: softmax(logits, -1), ce: crossEntropy(logits, mb.labels) })));
-        const pv = (await p.data()) as Float32Array;
-        const cev = await ce.item();
-        for (const v of pv) probs.push(v);
+        const flipped = mirrored ? evalForward(model, stage, mirrored, textTable, spec) : null;
+        if (flipped) {
+          const p = meanViewProbabilities(logits, flipped.logits);
+          const pv = (await p.data()) as Float32Array;
+          for (const v of pv) probs.push(v);
+          lossSum += nllSum(pv, mb.labelValues, K);
+          p.dispose();
+        } else {
+          const { p, ce } = noGrad(() => tidy(() => ({ p: softmax(logits, -1), ce: crossEntropy(logits, mb.labels) })));
+          const pv = (await p.data()) as Float32Array;
+          for (const v of pv) probs.push(v);
+          lossSum += (await ce.item()) * mb.size;
+          for (const t of [p, ce]) t.dispose();
+        }
         if (opts.features) for (const v of (await features.data()) as Float32Array) feats.push(v);
-        for (const t of [logits, features, p, ce]) t.dispose();
-        lossSum += cev * mb.size;
+        for (const t of [logits, features, flipped?.logits, flipped?.features]) t?.dispose();
         labels.push(...mb.labelValues);
         local.push(...mb.local);
       } finally {
         mb.dispose();
+        mirrored?.dispose();
         b.dispose();
       }
       done += b.indices.length;

@@ -12,6 +12,8 @@
  *      the Philox stream (seed + 1, epoch·2³² + g): a function of (seed, epoch, image) only;
  *   4. landmark taps of the degraded, flipped (not erased) images, cached per (image, flip)
  *      (LandmarkTapCache); x112 = the ImageNet-normalised augmented images.
+ * The mirrored view of evaluation's test-time augmentation flips every image as step 3 would,
+ * erasing nothing; e_img stays the un-flipped image's, as in training.
  * Stage-2 noise ε of image g is drawn likewise from stream (seed + 2, epoch·2³² + g) in
  * training and (seed + 3, g) in evaluation and prediction, so results never depend on the batch
  * size, the order, or an interruption.
@@ -20,7 +22,7 @@ import { noGrad, tidy } from '../autograd/engine.js';
 import { indexSelect } from '../kernels/indexing.js';
 import { tensor, type Tensor } from '../autograd/tensor.js';
 import { div, sub } from '../kernels/elementwise.js';
-import { applyFlipErase, flipEraseParams, AUGMENT_UNIFORMS, type FlipEraseOptions } from '../kernels/augment.js';
+import { applyFlipErase, flipEraseParams, flipOnlyParams, mirrorImages, AUGMENT_UNIFORMS, type FlipEraseOptions } from '../kernels/augment.js';
 import type { ResizeOptions } from '../kernels/resize.js';
 import { HostRandom } from '../data/rng.js';
 import { DataLoader, type Batch } from '../data/loader.js';
@@ -346,7 +348,7 @@ async function cachedTaps(x01: Tensor, global: readonly number[], flips: readonl
       tidy(() => {
         let x = missing.length === B ? x01 : indexSelect(x01, 0, tensor(Int32Array.from(missing), [missing.length], 'i32'));
         const f = missing.map((i) => flips[i]);
-        if (f.some(Boolean)) x = applyFlipErase(x, tensor(Int32Array.from(f.flatMap((v) => [v ? 1 : 0, 0, 0, 0, 0])), [f.length, 5], 'i32'));
+        if (f.some(Boolean)) x = applyFlipErase(x, flipOnlyParams(f));
         return enc.taps(x);
       }),
     );
@@ -384,7 +386,8 @@ export function imagenetNormalize(x01: Tensor): Tensor {
 /**
  * The model's inputs for one loader batch: degradation, the input normalisation, augmentation
  * (when `epoch` is given and the spec augments), landmark taps (through `cache`), ImageNet
- * normalisation and the cached e_img rows.
+ * normalisation and the cached e_img rows. `mirror` (evaluation only) gives the mirrored view of
+ * test-time augmentation: every image flipped, nothing erased.
  */
 export async function assembleBatch(
   b: Batch,
@@ -394,15 +397,17 @@ export async function assembleBatch(
   table: EmbeddingTable,
   epoch: number | null,
   cache: LandmarkTapCache,
+  mirror = false,
 ): Promise<ModelBatch> {
   const local = b.indices;
   const global = local.map((i) => split.globalIndex[i]);
   const S = spec.imageSize;
   const B = global.length;
   const augment = spec.augment && epoch !== null ? spec.augment : null;
+  if (augment && mirror) throw new Error('lrdif: assembleBatch: the mirrored view is for evaluation, not for an augmented training batch');
   const u = augment ? augmentUniforms(spec.seed, epoch!, global) : null;
   const flipP = Math.fround(augment?.flipP ?? 0.5);
-  const flips = global.map((_, i) => (u ? Math.fround(u[i * AUGMENT_UNIFORMS]) < flipP : false));
+  const flips = global.map((_, i) => (u ? Math.fround(u[i * AUGMENT_UNIFORMS]) < flipP : mirror));
   const raw = noGrad(() =>
     spec.degrade
       ? degradeBatch(
@@ -424,6 +429,7 @@ export async function assembleBatch(
       tidy(() => {
         let x = degraded;
         if (augment) x = applyFlipErase(x, flipEraseParams(tensor(u!, [B, AUGMENT_UNIFORMS]), S, S, augment), augment.value ?? 0);
+        else if (mirror) x = mirrorImages(x);
         return imagenetNormalize(x);
       }),
     );
