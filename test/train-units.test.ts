@@ -44,6 +44,42 @@ import * as degradeModule from '../src/data/degrade/index.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-train-units-'));
 
+/** A very small LRDif at 32 px: the checkpoint tests' and the evaluation tests' model. */
+const tinyTestConfig = (numClasses: number, clipDim: number) =>
+  makeLrdifConfig('tiny', {
+    imageSize: 32,
+    window: 2,
+    numClasses,
+    clipDim,
+    fpenHidden: 8,
+    priorDim: 8,
+    dim: 4,
+    heads: [1, 1, 1, 1],
+    dilDims: [4, 4, 8],
+    dilHeads: [1, 1, 2],
+    embedDim: 8,
+    fusionHeads: 2,
+    denoiserWidth: 8,
+  });
+
+/** Four synthetic 64-px faces (sad, happy, sad, happy) in <tmp>/train/, with a tiny random CLIP and face-api's landmark net. */
+async function fourFacesAndEncoders(faceSeed: number): Promise<{ root: string; enc: FrozenEncoders }> {
+  const root = tmp();
+  for (let i = 0; i < 4; i++) {
+    const dir = path.join(root, 'train', i % 2 ? 'happy' : 'sad');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `${i}.png`), encodePng(syntheticFace(faceSeed, i, 64).image));
+  }
+  const clip = tinyRandomClip(0, loadClipTokenizer());
+  const enc = new FrozenEncoders(
+    clip,
+    await loadFaceLandmarkFeatures(),
+    { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 },
+    new MemoryEmbeddingStore(),
+  );
+  return { root, enc };
+}
+
 describe('metrics', () => {
   it('counts accuracy, per-class accuracy and the confusion matrix', () => {
     const r = classificationReport([0, 1, 1, 2, 2, 0], [0, 1, 2, 2, 2, 1], ['a', 'b', 'c', 'd']);
@@ -166,21 +202,7 @@ describe('checkpoints', () => {
     await gpu();
   });
 
-  const cfg = makeLrdifConfig('tiny', {
-    imageSize: 32,
-    window: 2,
-    numClasses: 3,
-    clipDim: 6,
-    fpenHidden: 8,
-    priorDim: 8,
-    dim: 4,
-    heads: [1, 1, 1, 1],
-    dilDims: [4, 4, 8],
-    dilHeads: [1, 1, 2],
-    embedDim: 8,
-    fusionHeads: 2,
-    denoiserWidth: 8,
-  });
+  const cfg = tinyTestConfig(3, 6);
   const meta = (): CheckpointMeta => ({
     stage: 1,
     epoch: 3,
@@ -392,19 +414,7 @@ describe('run folder and embedding cache', () => {
 
   it('degrades on the fly per image (cache keys follow the degradation), and assembles batches the same way every time', async () => {
     await gpu();
-    const root = tmp();
-    for (let i = 0; i < 4; i++) {
-      const dir = path.join(root, 'train', i % 2 ? 'happy' : 'sad');
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, `${i}.png`), encodePng(syntheticFace(2, i, 64).image));
-    }
-    const clip = tinyRandomClip(0, loadClipTokenizer());
-    const enc = new FrozenEncoders(
-      clip,
-      await loadFaceLandmarkFeatures(),
-      { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 },
-      new MemoryEmbeddingStore(),
-    );
+    const { root, enc } = await fourFacesAndEncoders(2);
     const ds = await loadImageFolder(root, nodeDataSource(), { warn: () => {} });
     const split = splitWithIndices(ds, 'train');
     const clean: PipelineSpec = { imageSize: 32, resize: MODEL_RESIZE, degrade: null, augment: { flipP: 0.5, eraseP: 1 }, seed: 4 };
@@ -473,19 +483,7 @@ describe('run folder and embedding cache', () => {
 
   it("test-time augmentation: the mirrored view is every image flipped (host reference) with its own taps and the same e_img; evaluate averages the two views' probabilities", async () => {
     await gpu();
-    const root = tmp();
-    for (let i = 0; i < 4; i++) {
-      const dir = path.join(root, 'train', i % 2 ? 'happy' : 'sad');
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, `${i}.png`), encodePng(syntheticFace(3, i, 64).image));
-    }
-    const clip = tinyRandomClip(0, loadClipTokenizer());
-    const enc = new FrozenEncoders(
-      clip,
-      await loadFaceLandmarkFeatures(),
-      { kind: 'random-tiny', seed: 0, hash: await parameterHash(clip.stateDict()), projectionDim: 32, imageSize: 32 },
-      new MemoryEmbeddingStore(),
-    );
+    const { root, enc } = await fourFacesAndEncoders(3);
     const split = splitWithIndices(await loadImageFolder(root, nodeDataSource(), { warn: () => {} }), 'train');
     const spec: PipelineSpec = {
       imageSize: 32,
@@ -497,24 +495,7 @@ describe('run folder and embedding cache', () => {
     const { table } = await buildEmbeddingTable(enc, split, spec);
     const loader = new DataLoader(split.dataset, { batchSize: 4, size: 32, shuffle: false, augment: false, resize: MODEL_RESIZE });
     const cache = new LandmarkTapCache();
-    const model = new LrdifModel(
-      makeLrdifConfig('tiny', {
-        imageSize: 32,
-        window: 2,
-        numClasses: 2,
-        clipDim: 32,
-        fpenHidden: 8,
-        priorDim: 8,
-        dim: 4,
-        heads: [1, 1, 1, 1],
-        dilDims: [4, 4, 8],
-        dilHeads: [1, 1, 2],
-        embedDim: 8,
-        fusionHeads: 2,
-        denoiserWidth: 8,
-      }),
-      { seed: 7 },
-    );
+    const model = new LrdifModel(tinyTestConfig(2, 32), { seed: 7 });
     model.eval();
     const textTable = tensor(new Float32Array(2 * 32), [2, 32]);
     const mirrorProbs: number[] = [];
