@@ -12,7 +12,8 @@
  *       --a '{"tuning":{"matmul":{"path":"portable"}}}' --b '{}' --profile
  *
  * A side is a JSON object: `polling` ('paced' | 'spin', dawn.node's waits), `tuning` (a
- * `ctx.setTuning` patch).
+ * `ctx.setTuning` patch), `bindGroupCache` (ctx.bindGroupCacheSize), `collectGarbage` (false: no
+ * full collection every BIND_GROUPS_PER_COLLECTION new bind groups).
  */
 import { parseArgs } from 'node:util';
 import { engine, initNode, setDawnPolling, type DawnPolling, type Tensor, type TuningPatch } from '../src/node.js';
@@ -21,6 +22,8 @@ import { lrdifCases, type CaseName } from './lrdif.bench.js';
 interface Side {
   polling?: DawnPolling;
   tuning?: TuningPatch;
+  bindGroupCache?: number;
+  collectGarbage?: boolean;
 }
 
 const { values } = parseArgs({
@@ -52,10 +55,14 @@ const cpuMs = () => {
 async function under<T>(side: Side, fn: () => Promise<T>): Promise<T> {
   const polling = side.polling ? setDawnPolling(side.polling) : null;
   const restore = ctx.setTuning(side.tuning ?? {});
+  const [cache, collect] = [ctx.bindGroupCacheSize, ctx.collectGarbage];
+  if (side.bindGroupCache !== undefined) ctx.bindGroupCacheSize = side.bindGroupCache;
+  if (side.collectGarbage === false) ctx.collectGarbage = null;
   try {
     return await fn();
   } finally {
     restore();
+    [ctx.bindGroupCacheSize, ctx.collectGarbage] = [cache, collect];
     if (polling) setDawnPolling(polling);
   }
 }

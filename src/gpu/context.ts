@@ -60,6 +60,9 @@ const QUERY_CAPACITY = 4096;
 /** Objects that must stay referenced while a device lives (dawn.node's root), held for as long as the device is. */
 const keptAlive = new WeakMap<GPUDevice, unknown>();
 
+/** New bind groups between two `collectGarbage` calls: with the cache, at most about 12,000 alive. */
+export const BIND_GROUPS_PER_COLLECTION = 8192;
+
 export class GpuContext {
   readonly pool: BufferPool;
   private readPool: BufferPool;
@@ -71,6 +74,19 @@ export class GpuContext {
   /** Each shader's WGSL, included files expanded, and its parse: one per file, however many variants are built from it. */
   private sources = new Map<string, { code: string; reflect: ReturnType<typeof reflectShader> }>();
   private bindGroups = new Map<string, GPUBindGroup>();
+  /** Bind groups kept for reuse, keyed by kernel and buffers (0: none); see `collectGarbage`. */
+  bindGroupCacheSize = 4096;
+  /**
+   * Run by the platform every BIND_GROUPS_PER_COLLECTION new bind groups (Node: a full V8
+   * collection). WebGPU cannot release a bind group: a dropped GPUBindGroup gives its native object
+   * back only when the JavaScript engine collects the wrapper, which a small heap puts off for
+   * minutes. On lavapipe each one holds a descriptor set with its own one-page memory mapping, and
+   * training makes hundreds of thousands (a demo run: 340,788 dispatches, 306,120 new bind groups):
+   * a process reached the kernel's limit of 65,530 mappings (vm.max_map_count), the next mapping
+   * failed, and lavapipe crashed writing through it (SIGSEGV in memset on its queue thread).
+   */
+  collectGarbage: (() => void) | null = null;
+  private bindGroupsSinceCollection = 0;
   private nextKernelId = 1;
 
   private encoder: GPUCommandEncoder | null = null;
@@ -343,10 +359,14 @@ export class GpuContext {
   }
 
   private bindGroup(kernel: Kernel, given: Record<string, PooledBuffer>): GPUBindGroup {
-    let key = `${kernel.id}`;
-    for (const s of kernel.storage) key += `,${given[s.name].id}`;
-    const hit = this.bindGroups.get(key);
-    if (hit) return hit;
+    const cached = this.bindGroupCacheSize > 0;
+    let key = '';
+    if (cached) {
+      key = `${kernel.id}`;
+      for (const s of kernel.storage) key += `,${given[s.name].id}`;
+      const hit = this.bindGroups.get(key);
+      if (hit) return hit;
+    }
     // a pooled buffer's bucket can be larger than the binding limit while its contents fit: bind only what may be bound
     const limit = this.device.limits.maxStorageBufferBindingSize;
     const entries: GPUBindGroupEntry[] = kernel.storage.map((s) => {
@@ -357,8 +377,14 @@ export class GpuContext {
       entries.push({ binding: kernel.uniform.binding, resource: { buffer: this.ring.buffer, offset: 0, size: kernel.uniform.size } });
     }
     const bg = this.device.createBindGroup({ layout: kernel.layout, entries, label: kernel.label });
-    if (this.bindGroups.size > 16384) this.bindGroups.clear();
-    this.bindGroups.set(key, bg);
+    if (this.collectGarbage && ++this.bindGroupsSinceCollection >= BIND_GROUPS_PER_COLLECTION) {
+      this.bindGroupsSinceCollection = 0;
+      this.collectGarbage();
+    }
+    if (cached) {
+      if (this.bindGroups.size >= this.bindGroupCacheSize) this.bindGroups.clear();
+      this.bindGroups.set(key, bg);
+    }
     return bg;
   }
 

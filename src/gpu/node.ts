@@ -3,6 +3,8 @@
  * package's `shaders/` folder. The only file of src/gpu that imports Node modules.
  */
 import { readFileSync } from 'node:fs';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContext, NO_ADAPTER_HELP, type CreateOptions } from './create.js';
@@ -81,5 +83,24 @@ export async function createNodeContext(options: NodeCreateOptions = {}): Promis
   setDawnPolling(polling);
   const root = dawnRoot(webgpu, flags);
   const debug = options.debug ?? process.env.LRDIF_DEBUG === '1';
-  return createContext(root as unknown as GPU, nodeShaderSource, { ...options, debug }, root);
+  const ctx = await createContext(root as unknown as GPU, nodeShaderSource, { ...options, debug }, root);
+  ctx.collectGarbage = fullCollection();
+  return ctx;
+}
+
+/**
+ * V8's full collection, which dawn.node needs to give back the native objects of dropped bind
+ * groups (GpuContext.collectGarbage); `--expose-gc` switched on at run time when node was not
+ * started with it. Null where the runtime refuses.
+ */
+function fullCollection(): (() => void) | null {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (typeof exposed === 'function') return exposed;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as unknown;
+    return typeof gc === 'function' ? (gc as () => void) : null;
+  } catch {
+    return null;
+  }
 }
