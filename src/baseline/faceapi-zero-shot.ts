@@ -11,9 +11,8 @@ import { noGrad, tidy } from '../autograd/engine.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { imagesToTensor } from '../io/image.js';
 import { concat } from '../kernels/layout.js';
-import { add, mulScalar } from '../kernels/elementwise.js';
 import { mirrorImages } from '../kernels/augment.js';
-import { checkTta, type TestTimeAugmentation } from '../train/tta.js';
+import { checkTta, meanOfViews, type TestTimeAugmentation } from '../train/tta.js';
 import { degradeBatch, imageSeed } from '../data/degrade/index.js';
 import { FACE_EXPRESSION_LABELS, type FaceExpression, type FaceExpressionNet } from '../models/faceapi/expression-net.js';
 import { faceApiPadResize } from '../models/faceapi/preprocess.js';
@@ -148,7 +147,7 @@ export async function scoreFaceApiZeroShot(
                     0,
                   );
             // the net's output is already probabilities: flip TTA averages them with the mirror image's
-            return tta === 'flip' ? mulScalar(add(net.forward(x), net.forward(mirrorImages(x))), 0.5) : net.forward(x);
+            return tta === 'flip' ? meanOfViews(net.forward(x), net.forward(mirrorImages(x))) : net.forward(x);
           }),
         );
         probs.push(new Float32Array((await p.data()) as Float32Array));

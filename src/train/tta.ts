@@ -16,9 +16,14 @@ export function checkTta(where: string, tta: string): TestTimeAugmentation {
   return tta as TestTimeAugmentation;
 }
 
+/** The mean of two views' probabilities [B, K] (no gradients). */
+export function meanOfViews(probabilities: Tensor, mirroredProbabilities: Tensor): Tensor {
+  return noGrad(() => tidy(() => mulScalar(add(probabilities, mirroredProbabilities), 0.5)));
+}
+
 /** The mean of two views' probabilities [B, K], from their logits (no gradients). */
 export function meanViewProbabilities(logits: Tensor, mirroredLogits: Tensor): Tensor {
-  return noGrad(() => tidy(() => mulScalar(add(softmax(logits, -1), softmax(mirroredLogits, -1)), 0.5)));
+  return noGrad(() => tidy(() => meanOfViews(softmax(logits, -1), softmax(mirroredLogits, -1))));
 }
 
 /** Σ −log p[row, label] over the rows of probabilities [B, K] (the cross-entropy of averaged views). */
