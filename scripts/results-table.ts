@@ -7,7 +7,9 @@
  *   npx tsx scripts/results-table.ts --row "UDC=<lrdif run>,<baseline dir>[,<baseline dir>…]" [--row …] [--json out.json]
  *
  * <lrdif run> is the folder holding s1/ and s2/ (as scripts/make-pretrained or /work/runs/run2.sh
- * write them) or a stage-2 run folder itself. face-api knows 7 of the 8 classes (no contempt): its
+ * write them) or a stage-2 run folder itself, or the eval.json of a seed ensemble on the test
+ * split (`lrdif eval --ckpt a --ckpt b … --split test`; each member a stage-2 run selected on val
+ * or refitted, its wall time the members' stage-2 epochs and each distinct stage 1 once). face-api knows 7 of the 8 classes (no contempt): its
  * figures are over the test images of those 7; LRDif's are given both over all test images and
  * over the same 7 classes (from its confusion matrix), so the columns compare like with like.
  * Wall time: the sum of the runs' epoch times (both stages; embedding tables and start-up not
@@ -66,7 +68,45 @@ function fromConfusion(confusion: number[][], keep: number[]): Scores {
   return { accuracy: right / n, meanClass: per.reduce((a, b) => a + b, 0) / per.length, n };
 }
 
+/** A seed ensemble's row from its eval.json (the members' run folders hold their result.json and metrics). */
+function ensembleRow(file: string): Row['lrdif'] {
+  const e = readJson(file);
+  if (!Array.isArray(e.ensemble) || e.data?.split !== 'test')
+    throw new Error(`results-table: ${file} is not the eval.json of an ensemble on the test split (lrdif eval --ckpt a --ckpt b … --split test)`);
+  const classes: string[] = e.classes;
+  const all = fromConfusion(
+    e.confusion,
+    classes.map((_, i) => i),
+  );
+  const known = classes.map((c, i) => (FACEAPI_CLASSES.includes(c) ? i : -1)).filter((i) => i >= 0);
+  let seconds = 0;
+  let stage1Seconds = 0;
+  const stage1s = new Set<string>();
+  for (const m of e.ensemble as { checkpoint: string }[]) {
+    const s2 = path.dirname(m.checkpoint);
+    const r = readJson(path.join(s2, 'result.json'));
+    if (r.split !== 'test' || (r.selected_on !== 'val' && r.selected_on !== 'last'))
+      throw new Error(`results-table: member ${s2} is not a run selected on val or refitted (selected on ${r.selected_on})`);
+    seconds += epochSeconds(s2);
+    const from = readJson(path.join(s2, 'run.json')).from as string | null;
+    const s1 = from ? path.dirname(from) : null;
+    if (s1 && !stage1s.has(s1) && fs.existsSync(path.join(s1, 'metrics.jsonl'))) {
+      stage1s.add(s1);
+      stage1Seconds += epochSeconds(s1);
+    }
+  }
+  return {
+    all: { ...all, accuracy: e.accuracy, meanClass: e.mean_class_accuracy },
+    known7: fromConfusion(e.confusion, known),
+    selectedEpoch: NaN,
+    valAccuracy: NaN,
+    seconds: seconds + stage1Seconds,
+    stage1Seconds,
+  };
+}
+
 function lrdifRow(dir: string): Row['lrdif'] {
+  if (dir.endsWith('.json')) return ensembleRow(dir);
   const s2 = fs.existsSync(path.join(dir, 's2', 'result.json')) ? path.join(dir, 's2') : dir;
   const s1 = path.join(path.dirname(s2), 's1');
   const r = readJson(path.join(s2, 'result.json'));

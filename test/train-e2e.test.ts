@@ -452,8 +452,44 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     // eval finds the CLIP folder through the checkpoint's record and checks its hash
     const ev = await lrdif(['eval', '--ckpt', path.join(out, 'best.safetensors'), '--data', small, '--format', 'folder', '--no-figures', '--json', '--no-cache']);
     expect(ev.status, ev.stderr).toBe(0);
-    const evj = JSON.parse(ev.stdout) as { n: number; stage: number; files: string[] };
+    const evj = JSON.parse(ev.stdout) as { n: number; stage: number; files: string[]; accuracy: number; per_class: Record<string, number | null> };
     expect([evj.n, evj.stage, evj.files.length]).toEqual([3, 1, 0]);
+    // --ckpt twice: an ensemble; of best and last of this one-epoch run (the same weights) it scores what each scores
+    const ens = await lrdif([
+      'eval',
+      '--ckpt',
+      path.join(out, 'best.safetensors'),
+      '--ckpt',
+      path.join(out, 'last.safetensors'),
+      '--data',
+      small,
+      '--format',
+      'folder',
+      '--no-figures',
+      '--json',
+      '--no-cache',
+    ]);
+    expect(ens.status, ens.stderr).toBe(0);
+    const ensj = JSON.parse(ens.stdout) as typeof evj & { ensemble: { checkpoint: string; accuracy: number }[] };
+    expect(ensj.ensemble.map((m) => [path.basename(m.checkpoint), m.accuracy])).toEqual([
+      ['best.safetensors', evj.accuracy],
+      ['last.safetensors', evj.accuracy],
+    ]);
+    expect([ensj.n, ensj.stage, ensj.accuracy, ensj.per_class]).toEqual([3, 1, evj.accuracy, evj.per_class]);
+    const mixed = await lrdif([
+      'eval',
+      '--ckpt',
+      path.join(out, 'best.safetensors'),
+      '--ckpt',
+      path.join(out, 'last.safetensors'),
+      '--model',
+      'udc',
+      '--data',
+      small,
+      '--format',
+      'folder',
+    ]);
+    expect(mixed.stderr).toBe('lrdif: error: eval: give either --ckpt (your checkpoints) or --model (a shipped model), not both');
     // the same folder again: refused (use --resume)
     const again = await lrdif(args);
     expect(again.status).toBe(1);

@@ -3,13 +3,14 @@
  * accuracy, per-class accuracy and the confusion matrix of a checkpoint (printed, and written
  * as eval.json + confusion.svg), optionally the t-SNE of the fused features (tsne.svg,
  * tsne.json). Stage-1 checkpoints are scored with the label as input, as the paper does.
+ * `--ckpt` given more than once scores a seed ensemble: the mean of the checkpoints' probabilities.
  */
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { initNode } from '../node.js';
 import { clearPsfCache } from '../data/degrade/index.js';
 import type { Split } from '../data/datasets/types.js';
-import { runEvaluation, type EvalRunOptions } from '../train/eval-node.js';
+import { runEnsembleEvaluation, runEvaluation, type EvalRunOptions } from '../train/eval-node.js';
 import { TEST_TIME_AUGMENTATIONS, type TestTimeAugmentation } from '../train/tta.js';
 import { parseDatasetKind } from '../train/session-node.js';
 import { defaultCacheDir } from '../train/store-node.js';
@@ -20,7 +21,8 @@ import { PRETRAINED_NAMES } from '../pretrained/models.js';
 import { modelChoice } from './predict.js';
 
 interface EvalCliOpts {
-  ckpt?: string;
+  /** One checkpoint, or several: a seed ensemble. */
+  ckpt: string[];
   model?: string;
   data: string;
   format: string;
@@ -43,12 +45,17 @@ interface EvalCliOpts {
 }
 
 export async function runEvalCli(opts: EvalCliOpts) {
-  if (!opts.ckpt && !opts.model) throw new Error('lrdif: eval: give --ckpt <file> or --model <name> (a shipped model)');
-  const chosen = modelChoice(opts);
-  // a shipped model's figures go to the working folder, not into the package
+  const ckpts = opts.ckpt;
+  if (!ckpts.length && !opts.model) throw new Error('lrdif: eval: give --ckpt <file> or --model <name> (a shipped model)');
+  if (ckpts.length > 1 && opts.model) throw new Error('lrdif: eval: give either --ckpt (your checkpoints) or --model (a shipped model), not both');
+  const ensemble = ckpts.length > 1;
+  const chosen = modelChoice({ ckpt: ckpts[0], model: opts.model });
+  // a shipped model's figures go to the working folder, not into the package; an ensemble's too
   const outDefault = chosen.model
     ? path.resolve(`eval-${chosen.model.name}-${opts.split}`)
-    : path.join(path.dirname(chosen.ckpt), `eval-${path.basename(chosen.ckpt).replace(/\.safetensors$/, '')}-${opts.split}`);
+    : ensemble
+      ? path.resolve(`eval-ensemble-${opts.split}`)
+      : path.join(path.dirname(chosen.ckpt), `eval-${path.basename(chosen.ckpt).replace(/\.safetensors$/, '')}-${opts.split}`);
   const o: EvalRunOptions = {
     ckpt: chosen.ckpt,
     data: opts.data,
@@ -73,11 +80,12 @@ export async function runEvalCli(opts: EvalCliOpts) {
   const ctx = await initNode();
   let bar: Bar | null = null;
   try {
-    const r = await runEvaluation(o, log, (m) => process.stderr.write(`${m}\n`), {
+    const warn = (m: string) => process.stderr.write(`${m}\n`);
+    const progress = {
       embed: opts.json ? undefined : embedProgress(plain),
       batch: opts.json
         ? undefined
-        : (done, total) => {
+        : (done: number, total: number) => {
             bar ??= makeBar(total, plain, 'evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}', (v, _p, eta) => `evaluating: ${v}/${total} images (ETA ${eta})`);
             bar.update(done);
             if (done >= total) {
@@ -85,7 +93,8 @@ export async function runEvalCli(opts: EvalCliOpts) {
               bar = null;
             }
           },
-    });
+    };
+    const r = ensemble ? await runEnsembleEvaluation({ ...o, ckpts }, log, warn, progress) : await runEvaluation(o, log, warn, progress);
     if (opts.json) process.stdout.write(`${JSON.stringify({ ...r.json, files: r.files })}\n`);
     else process.stdout.write(`${r.text}\n`);
     return r;
@@ -101,7 +110,12 @@ export function registerEval(program: Command, wrap: Wrap): void {
   program
     .command('eval')
     .description('evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix (JSON and SVG), optional t-SNE of the fused features')
-    .option('--ckpt <file>', 'an lrdif checkpoint (.safetensors)')
+    .option(
+      '--ckpt <file>',
+      "an lrdif checkpoint (.safetensors); given more than once, a seed ensemble: each image scored by the mean of the checkpoints' probabilities (default --out: eval-ensemble-<split>/ here)",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--model <name>', `a shipped pretrained model instead: ${PRETRAINED_NAMES.join(' or ')}`, choiceArg(cmd, 'model', PRETRAINED_NAMES))
     .requiredOption('--data <dir>', 'dataset folder')
     .requiredOption('--format <fmt>', 'dataset layout: rafdb, ferplus, kdef or folder')

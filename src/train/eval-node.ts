@@ -14,6 +14,7 @@ import { LrdifModel } from '../models/lrdif/lrdif.js';
 import { HostRandom } from '../data/rng.js';
 import { loadModelWeights, type CheckpointMeta } from './checkpoint.js';
 import { evaluate, type EvalResult } from './evaluate.js';
+import { ensembleResult } from './ensemble.js';
 import type { TestTimeAugmentation } from './tta.js';
 import { formatReport } from './metrics.js';
 import { configPipelineFields, MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
@@ -191,4 +192,77 @@ export async function runEvaluation(
     model?.dispose();
     session?.dispose();
   }
+}
+
+/**
+ * `lrdif eval --ckpt a --ckpt b ...`: a seed ensemble (ensemble.ts). Each checkpoint is evaluated
+ * as above on the same split (nothing written), then the mean of their probabilities is scored and
+ * written as eval.json (with each member's own figures) and confusion.svg. The members must be of
+ * one stage and one label set, and score the same images.
+ */
+export async function runEnsembleEvaluation(
+  o: Omit<EvalRunOptions, 'ckpt'> & { ckpts: readonly string[] },
+  log: Log,
+  warn: Log,
+  progress?: { embed?: (split: string, p: EmbedProgress) => void; batch?: (done: number, total: number) => void },
+): Promise<EvalRunResult & { members: EvalRunResult[] }> {
+  if (o.ckpts.length < 2) throw new Error(`lrdif: eval: an ensemble needs at least 2 checkpoints, got ${o.ckpts.length}`);
+  if (o.tsne) throw new Error('lrdif: eval: --tsne is for one checkpoint, not an ensemble (its members have different features)');
+  const members: EvalRunResult[] = [];
+  for (const [i, ckpt] of o.ckpts.entries()) {
+    log(`ensemble member ${i + 1} of ${o.ckpts.length}: ${ckpt}`);
+    const r = await runEvaluation({ ...o, ckpt, out: null, tsne: false }, log, warn, progress);
+    const m0 = members[0]?.meta;
+    if (m0 && r.meta.stage !== m0.stage)
+      throw new Error(`lrdif: eval: ${ckpt} is a stage-${r.meta.stage} checkpoint, ${o.ckpts[0]} stage ${m0.stage}: an ensemble's members are of one stage`);
+    if (m0 && r.meta.classNames.join(',') !== m0.classNames.join(','))
+      throw new Error(`lrdif: eval: ${ckpt} has the classes ${r.meta.classNames.join(', ')}, ${o.ckpts[0]} ${m0.classNames.join(', ')}: an ensemble's members share one label set`);
+    members.push(r);
+  }
+  const meta = members[0].meta;
+  const result = ensembleResult(
+    members.map((m, i) => ({ name: o.ckpts[i], result: m.result })),
+    meta.classNames,
+  );
+  const r = result.report;
+  const memberJson = members.map((m, i) => ({
+    checkpoint: path.resolve(o.ckpts[i]),
+    epoch: m.meta.epoch,
+    seed: (m.meta.train as { settings?: { seed?: number } }).settings?.seed ?? null,
+    accuracy: m.result.report.accuracy,
+    mean_class_accuracy: m.result.report.meanClassAccuracy,
+  }));
+  const collapse = predictionCollapse(r, o.split);
+  const json: Record<string, unknown> = {
+    ensemble: memberJson,
+    stage: meta.stage,
+    variant: meta.config.variant,
+    data: { dir: path.resolve(o.data), format: o.format, split: o.split },
+    degradation: members[0].json.degradation,
+    tta: o.tta ?? 'none',
+    n: r.n,
+    accuracy: r.accuracy,
+    mean_class_accuracy: r.meanClassAccuracy,
+    loss: Number.isFinite(result.loss) ? result.loss : null,
+    classes: r.classNames,
+    per_class: Object.fromEntries(r.classNames.map((c, i) => [c, r.perClass[i]])),
+    confusion: r.confusion,
+    collapse: collapse ? { kind: collapse.kind, class: collapse.className, share: collapse.share, message: collapse.message } : null,
+  };
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  let text = [
+    `ensemble of ${members.length} checkpoints (the mean of their probabilities):`,
+    ...memberJson.map((m, i) => `  ${o.ckpts[i]}: accuracy ${pct(m.accuracy)}, mean per-class ${pct(m.mean_class_accuracy)}`),
+    formatReport(r),
+  ].join('\n');
+  if (collapse) text = `warning: ${collapse.message}\n${text}`;
+  const files: string[] = [];
+  if (o.out) {
+    const title = `${meta.config.variant === 'lowlight' ? 'LLDif' : 'LRDif'} stage ${meta.stage}, ensemble of ${members.length}, on ${path.basename(path.resolve(o.data))}/${o.split}: ${(100 * r.accuracy).toFixed(2)}%`;
+    writeFileAtomic(path.join(o.out, 'confusion.svg'), confusionMatrixSvg(r.confusion, r.classNames, title));
+    writeFileAtomic(path.join(o.out, 'eval.json'), `${JSON.stringify(json, null, 2)}\n`);
+    files.push(path.join(o.out, 'eval.json'), path.join(o.out, 'confusion.svg'));
+    text += `\nwrote ${files.join(', ')}`;
+  }
+  return { meta, result, files, text, json, members };
 }
