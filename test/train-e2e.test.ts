@@ -35,7 +35,7 @@ import { openEncoders, Session } from '../src/train/session-node.js';
 import { runTraining, readRunOptions, type TrainRunOptions, type RunOutcome } from '../src/train/run-node.js';
 import { runOptions } from '../src/train/options.js';
 import { RECIPE_CONFIG, RECIPE_STAGE2, RECIPE_TRAINING } from '../src/train/recipe.js';
-import { runPrediction } from '../src/train/predict-node.js';
+import { formatPrediction, runPrediction } from '../src/train/predict-node.js';
 import { runSweep } from '../src/train/sweep-node.js';
 import { faceApiModelDir } from '../src/models/faceapi/load-node.js';
 import type { EpochInfo, TrainHooks } from '../src/train/trainer.js';
@@ -328,6 +328,27 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
       }
     }
     expect(r.images[2].faces[0].box).not.toBeNull();
+    // a seed ensemble (best and last of the run, two different epochs): each face gets the mean of the two checkpoints' own probabilities
+    const last = path.join(root, 'stage2', 'last.safetensors');
+    const crop = (c: string, members?: string[]) =>
+      runPrediction({ ckpt: c, members, images: crops, clip: null, detect: 'never', seed: null, cacheDir: null, scoreThreshold: 0.5 }, log);
+    const [pb, pl, pe] = [await crop(ckpt), await crop(last), await crop(ckpt, [last])];
+    expect(pe.ensemble).toEqual([
+      { path: ckpt, epoch: pb.checkpoint.epoch },
+      { path: last, epoch: pl.checkpoint.epoch },
+    ]);
+    expect(pb.checkpoint.epoch).not.toBe(pl.checkpoint.epoch);
+    let apart = 0;
+    pe.images.forEach((im, i) => {
+      for (const c of Object.keys(im.faces[0].probabilities)) {
+        const [b, l] = [pb.images[i].faces[0].probabilities[c], pl.images[i].faces[0].probabilities[c]];
+        expect(im.faces[0].probabilities[c]).toBeCloseTo((b + l) / 2, 6);
+        apart = Math.max(apart, Math.abs(b - l));
+      }
+    });
+    expect(apart).toBeGreaterThan(1e-3);
+    expect(formatPrediction(pe)).toMatch(/^model: an ensemble of 2 checkpoints \(the mean of their probabilities\): .*best\.safetensors, .*last\.safetensors\n/);
+    await expect(crop(ckpt, [path.join(base.out, 'best.safetensors')])).rejects.toThrow(/best\.safetensors is a stage-1 checkpoint; prediction needs stage 2/);
     // a 12-megapixel phone photo held upright (EXIF orientation 6): read, turned, scaled to 2048 on the CPU;
     // its faces found where the canvas put sample1's, in the photo's own pixels
     const phone = path.join(root, 'phone.jpg');

@@ -4,6 +4,7 @@
  * (default udc; src/pretrained) is used, and the output names it. Photos that are not face crops go through face
  * detection and alignment first (src/train/predict-node.ts). Images are turned upright by their
  * EXIF orientation and scaled down on the CPU when their longer side is above --max-side.
+ * `--ckpt` given more than once: a seed ensemble (the mean of the checkpoints' probabilities).
  */
 import type { Command } from 'commander';
 import { initNode } from '../node.js';
@@ -16,7 +17,8 @@ import type { Wrap } from './command.js';
 import { choiceArg, intArg, numArg } from './args.js';
 
 interface PredictCliOpts {
-  ckpt?: string;
+  /** One checkpoint, or several: a seed ensemble. */
+  ckpt: string[];
   model?: string;
   clip?: string;
   detect: DetectMode;
@@ -29,12 +31,14 @@ interface PredictCliOpts {
 
 export async function runPredictCli(images: string[], opts: PredictCliOpts) {
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  const chosen = modelChoice(opts);
+  if (opts.ckpt.length > 1 && opts.model) throw new Error('lrdif: predict: give either --ckpt (your checkpoints) or --model (a shipped model), not both');
+  const chosen = modelChoice({ ckpt: opts.ckpt[0], model: opts.model });
   const ctx = await initNode();
   try {
     const r = await runPrediction(
       {
         ckpt: chosen.ckpt,
+        members: opts.ckpt.slice(1),
         model: chosen.model,
         images,
         clip: opts.clip ?? chosen.clip,
@@ -72,7 +76,12 @@ export function registerPredict(program: Command, wrap: Wrap): void {
       `a shipped pretrained model: ${PRETRAINED_NAMES.join(' or ')} (default ${DEFAULT_PRETRAINED} when --ckpt is not given)`,
       choiceArg(cmd, 'model', PRETRAINED_NAMES),
     )
-    .option('--ckpt <file>', 'your own stage-2 checkpoint (.safetensors) instead of a shipped model')
+    .option(
+      '--ckpt <file>',
+      "your own stage-2 checkpoint (.safetensors) instead of a shipped model; given more than once, a seed ensemble (each face scored by the mean of the checkpoints' probabilities)",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--clip <dir>', 'CLIP weights (default: the ones the checkpoint records)')
     .option(
       '--detect <mode>',

@@ -9,6 +9,9 @@
  *                    of the image, else a crop (already-cropped faces keep their framing).
  * The faces then go through the evaluation path of stage 2 (pipeline.ts, evaluate.ts): CLIP
  * embedding, landmark taps, Ẑ₀ from the seeded noise of face k (stream (seed + 3, k)), softmax.
+ * With `members`, a seed ensemble: every checkpoint (one recipe: the same config and classes)
+ * scores the same faces, each with its own noise seed, and a face gets the mean of their
+ * probabilities, as `lrdif eval --ckpt a --ckpt b …` scores it (ensemble.ts).
  */
 import { noGrad, tidy } from '../autograd/engine.js';
 import { tensor, type Tensor } from '../autograd/tensor.js';
@@ -22,7 +25,7 @@ import { LrdifModel } from '../models/lrdif/lrdif.js';
 import { loadFacePipeline } from '../models/faceapi/detect-node.js';
 import type { FacePipeline } from '../models/faceapi/detect-faces.js';
 import type { FaceBox } from '../models/faceapi/preprocess.js';
-import { loadModelWeights } from './checkpoint.js';
+import { loadModelWeights, type CheckpointMeta } from './checkpoint.js';
 import { evalForward } from './evaluate.js';
 import { configPipelineFields, imagenetNormalize, modelImages, MODEL_RESIZE, type ModelBatch, type PipelineSpec } from './pipeline.js';
 import { openCheckpoint } from './run-node.js';
@@ -32,6 +35,8 @@ export type DetectMode = 'auto' | 'always' | 'never';
 
 export interface PredictOptions {
   ckpt: string;
+  /** More stage-2 checkpoints of the same config and classes: a seed ensemble with `ckpt`. */
+  members?: readonly string[];
   images: string[];
   clip: string | null;
   detect: DetectMode;
@@ -58,6 +63,8 @@ export interface PredictResult {
   /** The shipped model used (null: a checkpoint given by path). */
   model: { name: string; title: string } | null;
   checkpoint: { path: string; stage: number; epoch: number; variant: string; classes: string[] };
+  /** A seed ensemble's checkpoints (`checkpoint` first), each face scored by the mean of their probabilities. */
+  ensemble?: Array<{ path: string; epoch: number }>;
   /** Set when the checkpoint was seen to predict one class (its training's collapse watch). */
   warning?: string;
   /** Each image's upright size; `processed`: the size it was scaled to (only when it was); boxes are in the image's own pixels. */
@@ -78,6 +85,8 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
   const photos = o.images.map((p) => readPhotoFile(p, { maxSide: o.maxSide ?? PHOTO_MAX_SIDE }));
   const imgs = photos.map((p) => p.image);
   const { reader, meta } = openCheckpoint(o.ckpt);
+  const others: Array<{ path: string } & ReturnType<typeof openCheckpoint>> = [];
+  const models: LrdifModel[] = [];
   let model: LrdifModel | null = null;
   let pipeline: FacePipeline | null = null;
   const parts: Tensor[] = [];
@@ -85,8 +94,19 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
   const encParts: Tensor[] = [];
   try {
     if (meta.stage !== 2) throw new Error(`lrdif: predict: ${o.ckpt} is a stage-${meta.stage} checkpoint; prediction needs stage 2 (stage 1 takes the label as an input)`);
+    for (const p of o.members ?? []) {
+      others.push({ path: p, ...openCheckpoint(p) });
+      checkEnsembleMember(o.ckpt, meta, p, others[others.length - 1].meta);
+    }
     model = new LrdifModel(meta.config);
     loadModelWeights(reader, model);
+    models.push(model);
+    for (const m of others) {
+      models.push(new LrdifModel(m.meta.config));
+      loadModelWeights(m.reader, models[models.length - 1]);
+    }
+    const metas = [meta, ...others.map((m) => m.meta)];
+    const paths = [o.ckpt, ...others.map((m) => m.path)];
     // stage 2 reads no text embedding: CLIP runs only when it is the image encoder E_I
     const enc = await encodersForRecord(meta.clip, o.clip, o.cacheDir, log, { clipUnused: meta.config.imageEncoder !== 'clip' });
     try {
@@ -95,14 +115,22 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
       const result: PredictResult = {
         model: o.model ?? null,
         checkpoint: { path: o.ckpt, stage: meta.stage, epoch: meta.epoch, variant: meta.config.variant, classes: meta.classNames },
+        ...(others.length ? { ensemble: metas.map((m, i) => ({ path: paths[i], epoch: m.epoch })) } : {}),
         images: [],
       };
-      const collapsed = (meta.metrics as { collapse?: { kind: string; class: string | null; split: string; share: number | null } | null }).collapse;
-      if (collapsed) {
-        result.warning =
+      const warnings: string[] = [];
+      metas.forEach((m, i) => {
+        const collapsed = (m.metrics as { collapse?: { kind: string; class: string | null; split: string; share: number | null } | null }).collapse;
+        if (!collapsed) return;
+        const which = others.length ? `the ensemble's checkpoint ${paths[i]}` : 'this checkpoint';
+        warnings.push(
           collapsed.kind === 'one-class'
-            ? `this checkpoint predicts one class: '${collapsed.class}' for ${(100 * (collapsed.share ?? 1)).toFixed(1)} % of its ${collapsed.split} images when it was written (epoch ${meta.epoch}); its answers below say little about the faces`
-            : `this checkpoint's training loss sat at the entropy of the class prior (a collapsed model, epoch ${meta.epoch}); its answers below say little about the faces`;
+            ? `${which} predicts one class: '${collapsed.class}' for ${(100 * (collapsed.share ?? 1)).toFixed(1)} % of its ${collapsed.split} images when it was written (epoch ${m.epoch}); its answers below say little about the faces`
+            : `${which}'s training loss sat at the entropy of the class prior (a collapsed model, epoch ${m.epoch}); its answers below say little about the faces`,
+        );
+      });
+      if (warnings.length) {
+        result.warning = warnings.join('; ');
         log(`lrdif: predict: warning: ${result.warning}`);
       }
       const emb = await enc.imageEncoder(meta.config.imageEncoder);
@@ -166,15 +194,21 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
       const labels = tensor(new Int32Array(N), [N], 'i32');
       const mb: ModelBatch = { x112, taps, eImg, labels, labelValues: new Int32Array(N), local: global, global, size: N, dispose() {} };
       const textTable = tensor(new Float32Array(meta.classNames.length * enc.projectionDim), [meta.classNames.length, enc.projectionDim]);
-      let probs: Float32Array;
+      // one member: its probabilities; an ensemble: their mean (each member with its own noise seed)
+      const sum = new Float64Array(N * meta.classNames.length);
       try {
-        const { logits, features } = evalForward(model, 2, mb, textTable, spec);
-        const p = noGrad(() => softmax(logits, -1));
-        probs = new Float32Array((await p.data()) as Float32Array);
-        for (const t of [logits, features, p]) t.dispose();
+        for (const [i, m] of models.entries()) {
+          const seed = o.seed ?? (metas[i].train as { settings?: { seed?: number } }).settings?.seed ?? 0;
+          const { logits, features } = evalForward(m, 2, mb, textTable, { ...spec, seed });
+          const p = noGrad(() => softmax(logits, -1));
+          const pv = (await p.data()) as Float32Array;
+          for (let j = 0; j < sum.length; j++) sum[j] += pv[j];
+          for (const t of [logits, features, p]) t.dispose();
+        }
       } finally {
         for (const t of [x112, ...taps, eImg, labels, textTable]) t.dispose();
       }
+      const probs = Float32Array.from(sum, (v) => v / models.length);
       const K = meta.classNames.length;
       owners.forEach((ow, k) => {
         const row = Array.from(probs.subarray(k * K, (k + 1) * K));
@@ -194,14 +228,35 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
   } finally {
     for (const t of [...parts, ...encParts]) if (!t.isDisposed) t.dispose();
     reader.close();
-    model?.dispose();
+    for (const m of others) m.reader.close();
+    for (const m of models) m.dispose();
+    if (model && !models.includes(model)) model.dispose();
     pipeline?.dispose();
   }
 }
 
+/** An ensemble member must be a stage-2 checkpoint of the first one's config, classes and image encoder. */
+function checkEnsembleMember(first: string, a: CheckpointMeta, file: string, b: CheckpointMeta): void {
+  if (b.stage !== 2) throw new Error(`lrdif: predict: ${file} is a stage-${b.stage} checkpoint; prediction needs stage 2 (stage 1 takes the label as an input)`);
+  if (JSON.stringify(b.classNames) !== JSON.stringify(a.classNames))
+    throw new Error(`lrdif: predict: ${file} has the classes ${b.classNames.join(', ')}, ${first} ${a.classNames.join(', ')}: an ensemble's checkpoints share one label set`);
+  const fields = [...new Set([...Object.keys(a.config), ...Object.keys(b.config)])].filter(
+    (k) => JSON.stringify((a.config as unknown as Record<string, unknown>)[k]) !== JSON.stringify((b.config as unknown as Record<string, unknown>)[k]),
+  );
+  if (fields.length) throw new Error(`lrdif: predict: ${file} differs from ${first} in its config (${fields.join(', ')}): an ensemble's checkpoints come from one recipe`);
+  if (a.config.imageEncoder === 'clip' && JSON.stringify(a.clip) !== JSON.stringify(b.clip))
+    throw new Error(`lrdif: predict: ${file} was trained with another CLIP than ${first}: an ensemble's checkpoints share their image encoder`);
+}
+
 /** A short text form: per image, each face's top classes. */
 export function formatPrediction(r: PredictResult, top = 3): string {
-  const lines: string[] = [r.model ? `model: the shipped '${r.model.name}' model (${r.model.title}; ${r.checkpoint.path})` : `model: ${r.checkpoint.path}`];
+  const lines: string[] = [
+    r.model
+      ? `model: the shipped '${r.model.name}' model (${r.model.title}; ${r.checkpoint.path})`
+      : r.ensemble
+        ? `model: an ensemble of ${r.ensemble.length} checkpoints (the mean of their probabilities): ${r.ensemble.map((m) => m.path).join(', ')}`
+        : `model: ${r.checkpoint.path}`,
+  ];
   if (r.warning) lines.push(`warning: ${r.warning}`);
   for (const im of r.images) {
     if (im.faces.length === 0) {
