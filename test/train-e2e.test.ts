@@ -476,20 +476,8 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     const evj = JSON.parse(ev.stdout) as { n: number; stage: number; files: string[]; accuracy: number; per_class: Record<string, number | null> };
     expect([evj.n, evj.stage, evj.files.length]).toEqual([3, 1, 0]);
     // --ckpt twice: an ensemble; of best and last of this one-epoch run (the same weights) it scores what each scores
-    const ens = await lrdif([
-      'eval',
-      '--ckpt',
-      path.join(out, 'best.safetensors'),
-      '--ckpt',
-      path.join(out, 'last.safetensors'),
-      '--data',
-      small,
-      '--format',
-      'folder',
-      '--no-figures',
-      '--json',
-      '--no-cache',
-    ]);
+    const bestAndLast = ['eval', '--ckpt', path.join(out, 'best.safetensors'), '--ckpt', path.join(out, 'last.safetensors'), '--data', small, '--format', 'folder'];
+    const ens = await lrdif([...bestAndLast, '--no-figures', '--json', '--no-cache']);
     expect(ens.status, ens.stderr).toBe(0);
     const ensj = JSON.parse(ens.stdout) as typeof evj & { ensemble: { checkpoint: string; accuracy: number }[] };
     expect(ensj.ensemble.map((m) => [path.basename(m.checkpoint), m.accuracy])).toEqual([
@@ -497,19 +485,7 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
       ['last.safetensors', evj.accuracy],
     ]);
     expect([ensj.n, ensj.stage, ensj.accuracy, ensj.per_class]).toEqual([3, 1, evj.accuracy, evj.per_class]);
-    const mixed = await lrdif([
-      'eval',
-      '--ckpt',
-      path.join(out, 'best.safetensors'),
-      '--ckpt',
-      path.join(out, 'last.safetensors'),
-      '--model',
-      'udc',
-      '--data',
-      small,
-      '--format',
-      'folder',
-    ]);
+    const mixed = await lrdif([...bestAndLast, '--model', 'udc']);
     expect(mixed.stderr).toBe('lrdif: error: eval: give either --ckpt (your checkpoints) or --model (a shipped model), not both');
     // the same folder again: refused (use --resume)
     const again = await lrdif(args);

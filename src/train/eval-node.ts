@@ -56,6 +56,20 @@ export interface EvalRunResult {
   json: Record<string, unknown>;
 }
 
+/** eval.json's figures of an evaluation: n, accuracies, loss, per class, confusion. */
+function figuresJson(result: EvalResult): Record<string, unknown> {
+  const r = result.report;
+  return {
+    n: r.n,
+    accuracy: r.accuracy,
+    mean_class_accuracy: r.meanClassAccuracy,
+    loss: Number.isFinite(result.loss) ? result.loss : null,
+    classes: r.classNames,
+    per_class: Object.fromEntries(r.classNames.map((c, i) => [c, r.perClass[i]])),
+    confusion: r.confusion,
+  };
+}
+
 /** The checkpoint's evaluation pipeline, with the requested degradation. */
 export function evalSpec(meta: CheckpointMeta, o: Pick<EvalRunOptions, 'degrade' | 'degradeSeed'>): PipelineSpec {
   const train = meta.train as { degrade?: PipelineSpec['degrade']; settings?: { seed?: number } };
@@ -133,13 +147,7 @@ export async function runEvaluation(
       data: { dir: path.resolve(o.data), format: o.format, split: o.split },
       degradation: spec.degrade ? { kind: spec.degrade.kind, seed: spec.degrade.seed } : null,
       tta: o.tta ?? 'none',
-      n: r.n,
-      accuracy: r.accuracy,
-      mean_class_accuracy: r.meanClassAccuracy,
-      loss: Number.isFinite(result.loss) ? result.loss : null,
-      classes: r.classNames,
-      per_class: Object.fromEntries(r.classNames.map((c, i) => [c, r.perClass[i]])),
-      confusion: r.confusion,
+      ...figuresJson(result),
     };
     let text2 = formatReport(r);
     if (o.tta === 'flip') text2 = `test-time augmentation: flip (each image's probabilities averaged with its mirror image's)\n${text2}`;
@@ -240,13 +248,7 @@ export async function runEnsembleEvaluation(
     data: { dir: path.resolve(o.data), format: o.format, split: o.split },
     degradation: members[0].json.degradation,
     tta: o.tta ?? 'none',
-    n: r.n,
-    accuracy: r.accuracy,
-    mean_class_accuracy: r.meanClassAccuracy,
-    loss: Number.isFinite(result.loss) ? result.loss : null,
-    classes: r.classNames,
-    per_class: Object.fromEntries(r.classNames.map((c, i) => [c, r.perClass[i]])),
-    confusion: r.confusion,
+    ...figuresJson(result),
     collapse: collapse ? { kind: collapse.kind, class: collapse.className, share: collapse.share, message: collapse.message } : null,
   };
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
