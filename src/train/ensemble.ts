@@ -14,6 +14,16 @@ export interface EnsembleMember {
   result: EvalResult;
 }
 
+/** The element-wise mean of several members' probabilities (equal lengths), summed in float64 in member order. */
+export function meanProbabilities(members: readonly ArrayLike<number>[]): Float32Array {
+  const sum = new Float64Array(members[0]?.length ?? 0);
+  for (const p of members) {
+    if (p.length !== sum.length) throw new Error(`lrdif: ensemble: ${p.length} probabilities against ${sum.length}: the members must score the same images`);
+    for (let i = 0; i < sum.length; i++) sum[i] += p[i];
+  }
+  return Float32Array.from(sum, (v) => v / members.length);
+}
+
 /** The members' mean probabilities, scored against their (shared) labels. */
 export function ensembleResult(members: readonly EnsembleMember[], classNames: readonly string[]): EvalResult {
   if (members.length < 2) throw new Error(`lrdif: ensemble: needs at least 2 members, got ${members.length}`);
@@ -34,10 +44,7 @@ export function ensembleResult(members: readonly EnsembleMember[], classNames: r
         );
     }
   }
-  // accumulated in float64: the mean does not depend on the members' order beyond rounding once
-  const sum = new Float64Array(n * K);
-  for (const m of members) for (let i = 0; i < sum.length; i++) sum[i] += m.result.probabilities[i];
-  const probabilities = Float32Array.from(sum, (v) => v / members.length);
+  const probabilities = meanProbabilities(members.map((m) => m.result.probabilities));
   const report = classificationReport(argmaxRows(probabilities, K), first.result.labels, classNames);
   return {
     report,

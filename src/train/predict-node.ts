@@ -27,6 +27,7 @@ import type { FacePipeline } from '../models/faceapi/detect-faces.js';
 import type { FaceBox } from '../models/faceapi/preprocess.js';
 import { loadModelWeights, type CheckpointMeta } from './checkpoint.js';
 import { evalForward } from './evaluate.js';
+import { meanProbabilities } from './ensemble.js';
 import { configPipelineFields, imagenetNormalize, modelImages, MODEL_RESIZE, type ModelBatch, type PipelineSpec } from './pipeline.js';
 import { openCheckpoint } from './run-node.js';
 import { encodersForRecord, type Log } from './session-node.js';
@@ -195,20 +196,19 @@ export async function runPrediction(o: PredictOptions, log: Log): Promise<Predic
       const mb: ModelBatch = { x112, taps, eImg, labels, labelValues: new Int32Array(N), local: global, global, size: N, dispose() {} };
       const textTable = tensor(new Float32Array(meta.classNames.length * enc.projectionDim), [meta.classNames.length, enc.projectionDim]);
       // one member: its probabilities; an ensemble: their mean (each member with its own noise seed)
-      const sum = new Float64Array(N * meta.classNames.length);
+      const each: Float32Array[] = [];
       try {
         for (const [i, m] of models.entries()) {
           const seed = o.seed ?? (metas[i].train as { settings?: { seed?: number } }).settings?.seed ?? 0;
           const { logits, features } = evalForward(m, 2, mb, textTable, { ...spec, seed });
           const p = noGrad(() => softmax(logits, -1));
-          const pv = (await p.data()) as Float32Array;
-          for (let j = 0; j < sum.length; j++) sum[j] += pv[j];
+          each.push(new Float32Array((await p.data()) as Float32Array));
           for (const t of [logits, features, p]) t.dispose();
         }
       } finally {
         for (const t of [x112, ...taps, eImg, labels, textTable]) t.dispose();
       }
-      const probs = Float32Array.from(sum, (v) => v / models.length);
+      const probs = meanProbabilities(each);
       const K = meta.classNames.length;
       owners.forEach((ow, k) => {
         const row = Array.from(probs.subarray(k * K, (k + 1) * K));
