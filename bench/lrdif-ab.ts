@@ -11,6 +11,9 @@
  *   npx tsx bench/lrdif-ab.ts --config reference --batch 8 --case stage1 \
  *       --a '{"tuning":{"matmul":{"path":"portable"}}}' --b '{}' --profile
  *
+ * --kernels text (with --profile): also each side's dispatches and GPU time of the kernels
+ * whose name contains the text (e.g. 'reduce:', 'layernorm:').
+ *
  * A side is a JSON object: `polling` ('paced' | 'spin', dawn.node's waits), `tuning` (a
  * `ctx.setTuning` patch), `bindGroupCache` (ctx.bindGroupCacheSize), `collectGarbage` (false: no
  * full collection every BIND_GROUPS_PER_COLLECTION new bind groups).
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     a: { type: 'string', default: '{}' },
     b: { type: 'string', default: '{}' },
     profile: { type: 'boolean', default: false },
+    kernels: { type: 'string' },
   },
 });
 const config = values.config as 'tiny' | 'reference';
@@ -118,6 +122,12 @@ if (values.profile && ctx.canProfile) {
       console.log(
         `${s}: GPU time ${total.toFixed(1)} ms in ${prof.length} dispatches; ${top.map(([k, v]) => `${k} ${v.toFixed(1)} (${((100 * v) / total).toFixed(1)}%)`).join(', ')}`,
       );
+      if (values.kernels) {
+        // the kernels (shader:entry{constants}) whose name contains --kernels, summed
+        const picked = prof.filter((p) => p.kernel.includes(values.kernels!));
+        const ms = picked.reduce((a, p) => a + p.ms, 0);
+        console.log(`${s}: kernels matching '${values.kernels}': ${picked.length} dispatches, ${ms.toFixed(1)} ms GPU (${((100 * ms) / total).toFixed(1)}%)`);
+      }
     });
   }
 }

@@ -6,6 +6,10 @@
 // `forward_rows` / `backward_rows`: TPR threads share one row (WG / TPR rows per workgroup)
 // and reduce in workgroup memory. `forward_cols` / `backward_cols`: one thread per row,
 // reading down D with stride `inner` (consecutive threads read consecutive pixels).
+// `*_cols4`: the same with four consecutive pixels per thread, through vec4 views of the
+// buffers, when inner (and the chunk of `params_cols4`) is a multiple of 4: on CPU drivers
+// every buffer access is a per-invocation loop, so one vec4 access in place of four scalar
+// ones nearly halves the kernels' time (lavapipe, [16, 8, 56, 56]: 1.38 → 0.76 ms).
 // Variance is the biased one, computed around the mean (two passes over the row).
 //
 // Backward, with x̂ = (x − mean)·rstd and gw = dy·weight:
@@ -42,6 +46,15 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(11) var<storage, read_write> pweight: array<f32>;
 @group(0) @binding(12) var<storage, read_write> pbias: array<f32>;
+// `*_cols4`: vec4 views of x, y, mean, rstd, dy, smean, srstd and dx (four pixels each)
+@group(0) @binding(13) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(14) var<storage, read_write> y4: array<vec4f>;
+@group(0) @binding(15) var<storage, read_write> mean4: array<vec4f>;
+@group(0) @binding(16) var<storage, read_write> rstd4: array<vec4f>;
+@group(0) @binding(17) var<storage, read> dy4: array<vec4f>;
+@group(0) @binding(18) var<storage, read> smean4: array<vec4f>;
+@group(0) @binding(19) var<storage, read> srstd4: array<vec4f>;
+@group(0) @binding(20) var<storage, read_write> dx4: array<vec4f>;
 
 const WG: u32 = 256u;
 
@@ -228,6 +241,100 @@ fn params_cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     }
   }
   sv[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) {
+      sv[lid] = sv[lid] + sv[lid + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    pweight[k] = sv[0].x;
+    pbias[k] = sv[0].y;
+  }
+}
+
+// ---------------------------------------------------------------- four pixels per thread
+// Thread k takes pixels 4k … 4k + 3 of the [outer, inner] plane (inner % 4 == 0, so the four
+// are in one image); the arithmetic is that of the scalar entries above, per component.
+
+@compute @workgroup_size(256)
+fn forward_cols4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = group_index(wid, nwg) * WG + lid;
+  let inner4 = p.inner / 4u;
+  if (k >= p.outer * inner4) { return; }
+  let base = (k / inner4) * p.d * inner4 + k % inner4;
+  let inv_d = 1.0 / f32(p.d);
+  var acc = vec4f(0.0);
+  for (var j = 0u; j < p.d; j++) {
+    acc += x4[base + j * inner4];
+  }
+  let mu = acc * inv_d;
+  var acc2 = vec4f(0.0);
+  for (var j = 0u; j < p.d; j++) {
+    let c = x4[base + j * inner4] - mu;
+    acc2 += c * c;
+  }
+  let r = inverseSqrt(acc2 * inv_d + p.eps);
+  for (var j = 0u; j < p.d; j++) {
+    let i = base + j * inner4;
+    y4[i] = (x4[i] - mu) * r * w_at(j) + b_at(j);
+  }
+  mean4[k] = mu;
+  rstd4[k] = r;
+}
+
+@compute @workgroup_size(256)
+fn backward_cols4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = group_index(wid, nwg) * WG + lid;
+  let inner4 = p.inner / 4u;
+  if (k >= p.outer * inner4) { return; }
+  let base = (k / inner4) * p.d * inner4 + k % inner4;
+  let mu = smean4[k];
+  let r = srstd4[k];
+  var acc = vec4f(0.0);
+  var accx = vec4f(0.0);
+  for (var j = 0u; j < p.d; j++) {
+    let i = base + j * inner4;
+    let gw = dy4[i] * w_at(j);
+    acc += gw;
+    accx += gw * (x4[i] - mu) * r;
+  }
+  let inv_d = 1.0 / f32(p.d);
+  let m = acc * inv_d;
+  let mx = accx * inv_d;
+  for (var j = 0u; j < p.d; j++) {
+    let i = base + j * inner4;
+    let gw = dy4[i] * w_at(j);
+    dx4[i] = r * (gw - m - (x4[i] - mu) * r * mx);
+  }
+}
+
+// As `params_cols`, four pixels per step (p.chunk % 4 == 0, so a chunk's quads stay whole).
+@compute @workgroup_size(256)
+fn params_cols4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = group_index(wid, nwg);
+  if (k >= p.chunks * p.d) { return; } // uniform: the same for the whole workgroup
+  let d = k % p.d;
+  let inner4 = p.inner / 4u;
+  let q0 = (k / p.d) * (p.chunk / 4u);
+  let q1 = min(q0 + p.chunk / 4u, p.outer * inner4);
+  var aw = vec4f(0.0);
+  var ab = vec4f(0.0);
+  var o = (q0 + lid) / inner4;
+  var i = (q0 + lid) % inner4;
+  for (var q = q0 + lid; q < q1; q += WG) {
+    let at = (o * p.d + d) * inner4 + i;
+    let g = dy4[at];
+    aw += g * (x4[at] - smean4[q]) * srstd4[q];
+    ab += g;
+    i += WG;
+    while (i >= inner4) {
+      i -= inner4;
+      o += 1u;
+    }
+  }
+  sv[lid] = vec2f(aw.x + aw.y + aw.z + aw.w, ab.x + ab.y + ab.z + ab.w);
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s / 2u) {
     if (lid < s) {

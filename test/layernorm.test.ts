@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { layerNorm, layerNormChannels, tensor, backward, engine, tidy, type Tensor } from '../src/node.js';
@@ -45,6 +45,19 @@ async function gradCheck(form: Form, shape: number[], withW: boolean, withB: boo
     gpuFn: (x, ...rest) => run(form, x, withW ? rest[0] : null, withB ? rest[withW ? 1 : 0] : null),
     refFn: (x, ...rest) => refNorm(x, withW ? rest[0] : null, withB ? rest[withW ? 1 : 0] : null, v),
   });
+}
+
+/** Runs `f` and checks that the channel form took the four-pixel kernels exactly when H·W is a multiple of 4. */
+async function expectColsEntries(shape: number[], f: () => Promise<void>): Promise<void> {
+  const spy = vi.spyOn(await gpu(), 'dispatch');
+  try {
+    await f();
+    const entries = spy.mock.calls.map(([req]) => ('label' in req ? req.label : `${req.shader}:${req.entry}`)).filter((e) => e.startsWith('layernorm:'));
+    const suffix = (await gpu()).tuning.layerNorm.quads && (shape[2] * shape[3]) % 4 === 0 ? '_cols4' : '_cols';
+    expect(entries).toEqual(['forward', 'backward', 'params'].map((e) => `layernorm:${e}${suffix}`));
+  } finally {
+    spy.mockRestore();
+  }
 }
 
 /**
@@ -168,6 +181,32 @@ describe('layerNormChannels forward', () => {
   });
   it('channels with a large common offset', async () => {
     await forward('channels', [2, 50, 3, 3], true, true, 42, 1000, 1001, 3e-3);
+    await forward('channels', [2, 50, 4, 4], true, true, 43, 1000, 1001, 3e-3);
+  });
+  it('H·W a multiple of 4 takes the four-pixel kernel (C = 1, 5, 48; partial and several workgroups)', async () => {
+    const spy = vi.spyOn(await gpu(), 'dispatch');
+    try {
+      let seed = 130;
+      for (const shape of [
+        [2, 5, 4, 6],
+        [1, 48, 2, 2],
+        [3, 1, 8, 4],
+        [3, 4, 32, 36],
+      ]) {
+        for (const [w, b] of [
+          [true, true],
+          [false, false],
+          [true, false],
+        ]) {
+          await forward('channels', shape, w, b, seed++);
+        }
+      }
+      const entries = spy.mock.calls.map(([req]) => ('label' in req ? req.label : `${req.shader}:${req.entry}`));
+      expect(entries.filter((e) => e === 'layernorm:forward_cols4')).toHaveLength(12);
+      expect(entries.filter((e) => e === 'layernorm:forward_cols')).toHaveLength(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
   it('empty spatial axes', async () => {
     const x = gpuTensor(new Float64Array(0), [2, 3, 0, 4]);
@@ -186,6 +225,8 @@ describe('layerNorm backward', () => {
     ['channels', [2, 3, 2, 3], true, true],
     ['channels', [2, 4, 1, 1], true, true],
     ['channels', [1, 5, 3, 1], false, false],
+    ['channels', [2, 3, 2, 4], true, true],
+    ['channels', [1, 4, 4, 1], false, true],
   ];
   for (const [form, shape, withW, withB] of cases) {
     it(`${form} ${JSON.stringify(shape)} weight=${withW} bias=${withB} vs finite differences`, async () => {
@@ -209,13 +250,17 @@ describe('layerNorm backward', () => {
   for (const shape of [
     [3, 5, 37, 29],
     [9, 48, 7, 9],
+    [3, 5, 36, 28], // H·W a multiple of 4: the four-pixel kernels (300-pixel chunks too)
   ]) {
     it(`channels ${JSON.stringify(shape)}: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
-      await analyticGrads('channels', shape);
+      await expectColsEntries(shape, () => analyticGrads('channels', shape));
     });
     // small chunks: several chunks per image, chunk edges inside an image, 256-pixel steps across images
     it(`channels ${JSON.stringify(shape)}, 300-pixel chunks: dx, dweight, dbias vs the float64 analytic gradient`, async () => {
-      await (await gpu()).withTuning({ layerNorm: { pixelsPerChunk: 300 } }, () => analyticGrads('channels', shape));
+      await (await gpu()).withTuning({ layerNorm: { pixelsPerChunk: 300 } }, () => expectColsEntries(shape, () => analyticGrads('channels', shape)));
+    });
+    it(`channels ${JSON.stringify(shape)}, one pixel per thread (quads off): dx, dweight, dbias vs the float64 analytic gradient`, async () => {
+      await (await gpu()).withTuning({ layerNorm: { quads: false } }, () => expectColsEntries(shape, () => analyticGrads('channels', shape)));
     });
   }
 

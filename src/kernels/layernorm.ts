@@ -43,9 +43,26 @@ function normDispatch(ctx: GpuContext, entry: 'forward' | 'backward', v: NormVie
         workgroups: ctx.grid(Math.ceil(rows / (WG / tpr))),
       },
     );
+  } else if (quadsFit(ctx, v, 4)) {
+    ctx.dispatch({ shader: 'layernorm', entry: `${entry}_cols4`, constants }, { bindings: asVec4(bindings), uniforms, workgroups: grid1d(ctx, rows / 4) });
   } else {
     ctx.dispatch({ shader: 'layernorm', entry: `${entry}_cols`, constants }, { bindings, uniforms, workgroups: grid1d(ctx, rows) });
   }
+}
+
+/** The four-pixel (`*_cols4`) kernels apply: on by tuning, and the images (and `chunk`) split into whole quads. */
+function quadsFit(ctx: GpuContext, v: NormView, chunk: number): boolean {
+  return ctx.tuning.layerNorm.quads && v.inner % 4 === 0 && chunk % 4 === 0;
+}
+
+/** Buffers indexed per channel, not per pixel: the `*_cols4` entries read them as the scalar ones do. */
+const PER_CHANNEL = new Set(['weight', 'bias', 'pweight', 'pbias']);
+
+/** The `*_cols4` entries' names for the per-pixel buffers (their vec4 views: x4, dy4, mean4, …). */
+function asVec4(bindings: Record<string, PooledBuffer>): Record<string, PooledBuffer> {
+  const out: Record<string, PooledBuffer> = {};
+  for (const [name, b] of Object.entries(bindings)) out[PER_CHANNEL.has(name) ? name : `${name}4`] = b;
+  return out;
 }
 
 /**
@@ -71,10 +88,13 @@ function paramGrads(g: Tensor, xs: Tensor, mean: Tensor, rstd: Tensor, v: NormVi
   const pb = alloc([chunks, v.d]);
   if (v.inner === 1) workgroups = grid1d(ctx, chunks * v.d);
   else workgroups = ctx.grid(chunks * v.d);
+  // four pixels per step where the images and the chunks split into whole quads
+  const quads = v.inner > 1 && quadsFit(ctx, v, chunk);
+  const bindings = { x: xs.buffer, dy: g.buffer, smean: mean.buffer, srstd: rstd.buffer, pweight: pw.buffer, pbias: pb.buffer };
   ctx.dispatch(
-    { shader: 'layernorm', entry: v.inner === 1 ? 'params_rows' : 'params_cols' },
+    { shader: 'layernorm', entry: v.inner === 1 ? 'params_rows' : quads ? 'params_cols4' : 'params_cols' },
     {
-      bindings: { x: xs.buffer, dy: g.buffer, smean: mean.buffer, srstd: rstd.buffer, pweight: pw.buffer, pbias: pb.buffer },
+      bindings: quads ? asVec4(bindings) : bindings,
       uniforms: { outer: v.outer, d: v.d, inner: v.inner, eps: 0, chunk, chunks },
       workgroups,
     },

@@ -54,7 +54,8 @@ function layerNormChecks(): SelftestCheck[] {
   // gradient with the partial sums chunked by the adapter's default and by 300 pixels
   const chunks: Variant[] = [DEFAULT_VARIANT, { variant: '300-pixel chunks', tuning: { layerNorm: { pixelsPerChunk: 300 } } }];
   for (const v of chunks) {
-    for (const { shape, quick } of [{ shape: [3, 5, 37, 29], quick: true }, { shape: [2, 48, 7, 9] }]) {
+    // H·W = 168, a multiple of 4: the four-pixel kernels (the other two take one pixel per thread)
+    for (const { shape, quick } of [{ shape: [3, 5, 37, 29], quick: true }, { shape: [2, 48, 7, 9] }, { shape: [2, 8, 12, 14], quick: true }]) {
       out.push(
         forwardCheck({ op: 'layerNorm', shapes: `${shapesText(shape)} channels`, quick: quick && v === DEFAULT_VARIANT }, v, async (cmp) => {
           const c = shape[1];
