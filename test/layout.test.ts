@@ -334,6 +334,43 @@ describe('concat / split / chunk', () => {
     }
   });
 
+  it('blocks of whole quads of words take the vec4 copy, others the scalar one (concat, narrow, split)', async () => {
+    const ctx = await gpu();
+    const spy = vi.spyOn(ctx, 'dispatch');
+    try {
+      const copies = () => spy.mock.calls.map(([req]) => ('label' in req ? req.label : `${req.shader}:${req.entry}`)).filter((e) => e.startsWith('slice:copy2d'));
+      // concat along axis 1 of [2, 8, 3] and [2, 4, 3]: rows of 24 and 12 words, stride 36: quads
+      const parts = [
+        { data: randArray([2, 8, 3], 31), shape: [2, 8, 3] },
+        { data: randArray([2, 4, 3], 32), shape: [2, 4, 3] },
+      ];
+      const xs = parts.map((q) => gpuTensor(q.data, q.shape));
+      const y = concat(xs, 1);
+      expect(Array.from(await y.data())).toEqual(Array.from(refConcat(parts, 1)));
+      expect(copies()).toEqual(['slice:copy2d4', 'slice:copy2d4']);
+      // narrow [4, 16] at column 4 (quads) and at column 1 (not)
+      spy.mockClear();
+      const data = randArray([4, 16], 33);
+      const x = gpuTensor(data, [4, 16]);
+      for (const start of [4, 1]) {
+        const n = narrow(x, 1, start, 8);
+        expect(Array.from(await n.data()), `narrow at ${start}`).toEqual(Array.from(refSlice(data, [4, 16], [0, start], [4, 8])));
+        n.dispose();
+      }
+      // split [4, 16] into 8 + 5 + 3 columns: the first part is quads, the others are not
+      const ps = split(x, [8, 5, 3], 1);
+      let at = 0;
+      for (const [i, w] of [8, 5, 3].entries()) {
+        expect(Array.from(await ps[i].data()), `split part ${i}`).toEqual(Array.from(refSlice(data, [4, 16], [0, at], [4, w])));
+        at += w;
+      }
+      expect(copies()).toEqual(['slice:copy2d4', 'slice:copy2d', 'slice:copy2d4', 'slice:copy2d', 'slice:copy2d']);
+      [...xs, y, x, ...ps].forEach((t) => t.dispose());
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('concat of i32 tensors keeps the bits', async () => {
     const a = randInts(6, 1);
     const b = randInts(4, 2);

@@ -42,6 +42,18 @@ function copyRows(src: Tensor, dst: Tensor, rows: number, cols: number, srcStrid
   const n = rows * cols;
   if (n === 0) return;
   const ctx = src.ctx;
+  if ([cols, srcStride, srcOffset, dstStride, dstOffset].every((v) => v % 4 === 0)) {
+    // whole quads of words: the vec4 kernel, every figure in quads
+    ctx.dispatch(
+      { shader: 'slice', entry: 'copy2d4' },
+      {
+        bindings: { x4: src.buffer, y4: dst.buffer },
+        uniforms: { n: n / 4, cols: cols / 4, src_stride: srcStride / 4, src_offset: srcOffset / 4, dst_stride: dstStride / 4, dst_offset: dstOffset / 4 },
+        workgroups: grid1d(ctx, n / 4),
+      },
+    );
+    return;
+  }
   ctx.dispatch(
     { shader: 'slice', entry: 'copy2d' },
     {
