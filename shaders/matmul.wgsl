@@ -90,6 +90,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 @group(0) @binding(7) var<storage, read> zin: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dz: array<f32>;
 
+// act_backward4: vec4 views of dy, zin and dz, p.M / 4 quads (p.M % 4 == 0): on CPU drivers
+// every buffer access is a per-invocation loop, so one vec4 access replaces four.
+@group(0) @binding(9) var<storage, read> dy4: array<vec4f>;
+@group(0) @binding(10) var<storage, read> zin4: array<vec4f>;
+@group(0) @binding(11) var<storage, read_write> dz4: array<vec4f>;
+
+@compute @workgroup_size(256)
+fn act_backward4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i < p.M / 4u) {
+    let z = zin4[i];
+    var d: vec4f;
+    for (var e = 0u; e < 4u; e++) { d[e] = dact(ACT, z[e], act(ACT, z[e], p.slope), p.slope); }
+    dz4[i] = dy4[i] * d;
+  }
+}
+
 @compute @workgroup_size(256)
 fn act_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;

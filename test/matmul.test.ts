@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, vi } from 'vitest';
 import { gpu, usePath } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { matmul, linear, tidy, tensor, sum, backward, zeroGrad, type Activation, type GpuContext, type MatmulOptions, type Tensor } from '../src/node.js';
@@ -221,9 +221,20 @@ for (const kernel of ['subgroup', 'portable'] as const) {
       await checkGrad([2, 3, 4], [1, 2, 4], { transB: true });
     });
 
-    it('differentiates bias and each fused activation', async () => {
+    it('differentiates bias and each fused activation (outputs of whole quads and not)', async () => {
       const acts: Activation[] = ['relu', 'leakyRelu', 'gelu', 'geluTanh', 'quickGelu', 'silu', 'sigmoid', 'tanh'];
-      for (const activation of acts) await checkGrad([2, 3, 4], [4, 8], { activation }, true);
+      const spy = vi.spyOn(await gpu(), 'dispatch');
+      try {
+        for (const activation of acts) {
+          await checkGrad([2, 3, 4], [4, 8], { activation }, true); // 48 outputs: act_backward4
+          await checkGrad([3, 4], [4, 5], { activation }, true); // 15: act_backward
+        }
+        const entries = spy.mock.calls.map(([req]) => ('label' in req ? req.label : `${req.shader}:${req.entry}`)).filter((e) => e.startsWith('matmul:act_backward'));
+        expect(entries.filter((e) => e === 'matmul:act_backward4').length).toBeGreaterThanOrEqual(acts.length);
+        expect(entries.filter((e) => e === 'matmul:act_backward').length).toBeGreaterThanOrEqual(acts.length);
+      } finally {
+        spy.mockRestore();
+      }
       await checkGrad([3, 4], [5, 4], { activation: 'leakyRelu', leakySlope: 0.2, transB: true }, true);
       await checkGrad([3, 4], [4, 5], {}, true);
     });

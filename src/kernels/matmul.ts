@@ -214,6 +214,14 @@ function dispatchMatmul(ctx: GpuContext, sgTileRows: number, a: Tensor, b: Tenso
 function activationBackward(dy: Tensor, z: Tensor, act: Activation, slope: number): Tensor {
   const ctx = dy.ctx;
   const dz = alloc(dy.shape);
+  if (dy.size % 4 === 0) {
+    // whole quads: the vec4 entry (a quarter of the buffer accesses)
+    ctx.dispatch(
+      { shader: 'matmul', entry: 'act_backward4', constants: { ACT: ACTIVATIONS[act] } },
+      { bindings: { dy4: dy.buffer, zin4: z.buffer, dz4: dz.buffer }, uniforms: { M: dy.size, slope }, workgroups: grid1d(ctx, dy.size / 4) },
+    );
+    return dz;
+  }
   ctx.dispatch(
     { shader: 'matmul', entry: 'act_backward', constants: { ACT: ACTIVATIONS[act] } },
     { bindings: { dy: dy.buffer, zin: z.buffer, dz: dz.buffer }, uniforms: { M: dy.size, slope }, workgroups: grid1d(ctx, dy.size) },
