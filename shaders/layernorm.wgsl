@@ -10,6 +10,8 @@
 // buffers, when inner (and the chunk of `params_cols4`) is a multiple of 4: on CPU drivers
 // every buffer access is a per-invocation loop, so one vec4 access in place of four scalar
 // ones nearly halves the kernels' time (lavapipe, [16, 8, 56, 56]: 1.38 → 0.76 ms).
+// `*_rows4`: one thread per row (TPR = 1, as on CPU adapters) reading the row as vec4s, when
+// D is a multiple of 4; no workgroup reduction, so no barriers.
 // Variance is the biased one, computed around the mean (two passes over the row).
 //
 // Backward, with x̂ = (x − mean)·rstd and gw = dy·weight:
@@ -55,6 +57,11 @@ struct Params {
 @group(0) @binding(18) var<storage, read> smean4: array<vec4f>;
 @group(0) @binding(19) var<storage, read> srstd4: array<vec4f>;
 @group(0) @binding(20) var<storage, read_write> dx4: array<vec4f>;
+// `*_rows4`: vec4 views of weight, bias and the [chunks, D] partial sums (four features each)
+@group(0) @binding(21) var<storage, read> weight4: array<vec4f>;
+@group(0) @binding(22) var<storage, read> bias4: array<vec4f>;
+@group(0) @binding(23) var<storage, read_write> pweight4: array<vec4f>;
+@group(0) @binding(24) var<storage, read_write> pbias4: array<vec4f>;
 
 const WG: u32 = 256u;
 
@@ -346,4 +353,94 @@ fn params_cols4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     pweight[k] = sv[0].x;
     pbias[k] = sv[0].y;
   }
+}
+
+// ---------------------------------------------------------------- rows, four features per access
+// One thread per row (the TPR = 1 case, without the workgroup reduction); D % 4 == 0.
+
+fn w4_at(j: u32) -> vec4f {
+  if (HAS_WEIGHT) {
+    return weight4[j];
+  }
+  return vec4f(1.0);
+}
+
+fn b4_at(j: u32) -> vec4f {
+  if (HAS_BIAS) {
+    return bias4[j];
+  }
+  return vec4f(0.0);
+}
+
+fn hsum(v: vec4f) -> f32 {
+  return (v.x + v.y) + (v.z + v.w);
+}
+
+@compute @workgroup_size(256)
+fn forward_rows4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = group_index(wid, nwg) * WG + lid;
+  if (row >= p.outer) { return; }
+  let d4 = p.d / 4u;
+  let base = row * d4;
+  let inv_d = 1.0 / f32(p.d);
+  var acc = vec4f(0.0);
+  for (var j = 0u; j < d4; j++) {
+    acc += x4[base + j];
+  }
+  let mu = hsum(acc) * inv_d;
+  var acc2 = vec4f(0.0);
+  for (var j = 0u; j < d4; j++) {
+    let c = x4[base + j] - mu;
+    acc2 += c * c;
+  }
+  let r = inverseSqrt(hsum(acc2) * inv_d + p.eps);
+  for (var j = 0u; j < d4; j++) {
+    y4[base + j] = (x4[base + j] - mu) * r * w4_at(j) + b4_at(j);
+  }
+  mean[row] = mu;
+  rstd[row] = r;
+}
+
+@compute @workgroup_size(256)
+fn backward_rows4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = group_index(wid, nwg) * WG + lid;
+  if (row >= p.outer) { return; }
+  let d4 = p.d / 4u;
+  let base = row * d4;
+  let mu = smean[row];
+  let r = srstd[row];
+  var acc = vec4f(0.0);
+  var accx = vec4f(0.0);
+  for (var j = 0u; j < d4; j++) {
+    let gw = dy4[base + j] * w4_at(j);
+    acc += gw;
+    accx += gw * (x4[base + j] - mu) * r;
+  }
+  let inv_d = 1.0 / f32(p.d);
+  let m = hsum(acc) * inv_d;
+  let mx = hsum(accx) * inv_d;
+  for (var j = 0u; j < d4; j++) {
+    let gw = dy4[base + j] * w4_at(j);
+    dx4[base + j] = r * (gw - m - (x4[base + j] - mu) * r * mx);
+  }
+}
+
+// As `params_rows`, one thread per (chunk, four consecutive features). Output [chunks, D].
+@compute @workgroup_size(256)
+fn params_rows4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let d4 = p.d / 4u;
+  let k = group_index(wid, nwg) * WG + lid;
+  if (k >= p.chunks * d4) { return; }
+  let j = k % d4;
+  let r0 = (k / d4) * p.chunk;
+  let r1 = min(r0 + p.chunk, p.outer);
+  var aw = vec4f(0.0);
+  var ab = vec4f(0.0);
+  for (var row = r0; row < r1; row++) {
+    let g = dy4[row * d4 + j];
+    aw += g * (x4[row * d4 + j] - smean[row]) * srstd[row];
+    ab += g;
+  }
+  pweight4[k] = aw;
+  pbias4[k] = ab;
 }

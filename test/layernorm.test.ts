@@ -121,6 +121,8 @@ for (const mode of ROW_MODES) {
       [[2, 3, 5], false, false],
       [[2, 1], true, true],
       [[2, 300], true, true],
+      [[3, 8], true, true],
+      [[2, 12], false, true],
     ] as Array<[number[], boolean, boolean]>) {
       it(`backward ${JSON.stringify(shape)} weight=${withW} bias=${withB} vs finite differences`, async () => {
         await gradCheck('rows', shape, withW, withB);
@@ -136,6 +138,23 @@ for (const mode of ROW_MODES) {
     }
   });
 }
+
+describe('layerNorm over the last axis: which kernels', () => {
+  beforeAll(gpu);
+  it('one thread per row and D a multiple of 4 take the four-feature kernels; quads off, the scalar ones', async () => {
+    const ctx = await gpu();
+    for (const quads of [true, false]) {
+      const spy = vi.spyOn(ctx, 'dispatch');
+      try {
+        await ctx.withTuning({ layerNorm: { quads }, rowKernels: { perThread: 256 } }, () => analyticGrads('rows', [500, 48]));
+        const entries = spy.mock.calls.map(([req]) => ('label' in req ? req.label : `${req.shader}:${req.entry}`)).filter((e) => e.startsWith('layernorm:'));
+        expect(entries).toEqual(['forward', 'backward', 'params'].map((e) => `layernorm:${e}_rows${quads ? '4' : ''}`));
+      } finally {
+        spy.mockRestore();
+      }
+    }
+  });
+});
 
 describe('layerNorm forward', () => {
   beforeAll(gpu);

@@ -67,7 +67,7 @@ export interface KernelTuning {
   layerNorm: {
     /** Pixels per chunk of the channels-form dweight/dbias partial sums. Default 128·256 on CPU adapters, 8·256 on GPUs. */
     pixelsPerChunk: number;
-    /** The channels form takes four pixels per thread (vec4 accesses) where H·W is a multiple of 4. Default on. */
+    /** vec4 accesses: the channels form takes four pixels per thread where H·W is a multiple of 4, the last-axis form (one thread per row) four features per access where D is. Default on. */
     quads: boolean;
   };
   rowKernels: {

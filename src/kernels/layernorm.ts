@@ -35,6 +35,10 @@ function normDispatch(ctx: GpuContext, entry: 'forward' | 'backward', v: NormVie
   const uniforms = { outer: v.outer, d: v.d, inner: v.inner, eps, chunk: 0, chunks: 0 };
   if (v.inner === 1) {
     const tpr = threadsPerRow(ctx, v.d);
+    if (tpr === 1 && rowQuads(ctx, v)) {
+      ctx.dispatch({ shader: 'layernorm', entry: `${entry}_rows4`, constants }, { bindings: asVec4('rows', bindings), uniforms, workgroups: grid1d(ctx, rows) });
+      return;
+    }
     ctx.dispatch(
       { shader: 'layernorm', entry: `${entry}_rows`, constants: { ...constants, TPR: tpr } },
       {
@@ -43,25 +47,36 @@ function normDispatch(ctx: GpuContext, entry: 'forward' | 'backward', v: NormVie
         workgroups: ctx.grid(Math.ceil(rows / (WG / tpr))),
       },
     );
-  } else if (quadsFit(ctx, v, 4)) {
-    ctx.dispatch({ shader: 'layernorm', entry: `${entry}_cols4`, constants }, { bindings: asVec4(bindings), uniforms, workgroups: grid1d(ctx, rows / 4) });
+  } else if (pixelQuads(ctx, v, 4)) {
+    ctx.dispatch({ shader: 'layernorm', entry: `${entry}_cols4`, constants }, { bindings: asVec4('cols', bindings), uniforms, workgroups: grid1d(ctx, rows / 4) });
   } else {
     ctx.dispatch({ shader: 'layernorm', entry: `${entry}_cols`, constants }, { bindings, uniforms, workgroups: grid1d(ctx, rows) });
   }
 }
 
-/** The four-pixel (`*_cols4`) kernels apply: on by tuning, and the images (and `chunk`) split into whole quads. */
-function quadsFit(ctx: GpuContext, v: NormView, chunk: number): boolean {
+/** The channels form's four-pixel (`*_cols4`) kernels apply: on by tuning, and the images (and `chunk`) split into whole quads. */
+function pixelQuads(ctx: GpuContext, v: NormView, chunk: number): boolean {
   return ctx.tuning.layerNorm.quads && v.inner % 4 === 0 && chunk % 4 === 0;
 }
 
-/** Buffers indexed per channel, not per pixel: the `*_cols4` entries read them as the scalar ones do. */
-const PER_CHANNEL = new Set(['weight', 'bias', 'pweight', 'pbias']);
+/** The last-axis form's four-feature (`*_rows4`) kernels apply: on by tuning, and rows of whole quads. */
+function rowQuads(ctx: GpuContext, v: NormView): boolean {
+  return ctx.tuning.layerNorm.quads && v.d % 4 === 0;
+}
 
-/** The `*_cols4` entries' names for the per-pixel buffers (their vec4 views: x4, dy4, mean4, …). */
-function asVec4(bindings: Record<string, PooledBuffer>): Record<string, PooledBuffer> {
+/**
+ * Buffers each quad form reads as the scalar entries do: per channel in `*_cols4` (whose vec4s
+ * run across pixels), per row in `*_rows4` (whose vec4s run along the row).
+ */
+const SCALAR_IN: Record<'rows' | 'cols', ReadonlySet<string>> = {
+  cols: new Set(['weight', 'bias', 'pweight', 'pbias']),
+  rows: new Set(['mean', 'rstd', 'smean', 'srstd']),
+};
+
+/** The quad entries' names for the other buffers (their vec4 views: x4, dy4, weight4, …). */
+function asVec4(form: 'rows' | 'cols', bindings: Record<string, PooledBuffer>): Record<string, PooledBuffer> {
   const out: Record<string, PooledBuffer> = {};
-  for (const [name, b] of Object.entries(bindings)) out[PER_CHANNEL.has(name) ? name : `${name}4`] = b;
+  for (const [name, b] of Object.entries(bindings)) out[SCALAR_IN[form].has(name) ? name : `${name}4`] = b;
   return out;
 }
 
@@ -73,7 +88,6 @@ function paramGrads(g: Tensor, xs: Tensor, mean: Tensor, rstd: Tensor, v: NormVi
   const ctx = xs.ctx;
   const rows = v.outer * v.inner;
   let chunk: number;
-  let workgroups: [number, number];
   if (v.inner === 1) {
     // one thread per (chunk, feature): aim for ~16K threads
     const target = Math.max(1, Math.min(rows, Math.ceil(16384 / Math.max(v.d, 1))));
@@ -86,15 +100,27 @@ function paramGrads(g: Tensor, xs: Tensor, mean: Tensor, rstd: Tensor, v: NormVi
   const chunks = Math.ceil(rows / chunk);
   const pw = alloc([chunks, v.d]);
   const pb = alloc([chunks, v.d]);
-  if (v.inner === 1) workgroups = grid1d(ctx, chunks * v.d);
-  else workgroups = ctx.grid(chunks * v.d);
-  // four pixels per step where the images and the chunks split into whole quads
-  const quads = v.inner > 1 && quadsFit(ctx, v, chunk);
-  const bindings = { x: xs.buffer, dy: g.buffer, smean: mean.buffer, srstd: rstd.buffer, pweight: pw.buffer, pbias: pb.buffer };
+  const all = { x: xs.buffer, dy: g.buffer, smean: mean.buffer, srstd: rstd.buffer, pweight: pw.buffer, pbias: pb.buffer };
+  let entry: string;
+  let workgroups: [number, number];
+  let bound: Record<string, PooledBuffer> = all;
+  if (v.inner === 1) {
+    // four features per thread where the rows split into whole quads
+    const quads = rowQuads(ctx, v);
+    entry = quads ? 'params_rows4' : 'params_rows';
+    workgroups = grid1d(ctx, (chunks * v.d) / (quads ? 4 : 1));
+    if (quads) bound = asVec4('rows', all);
+  } else {
+    // four pixels per step where the images and the chunks split into whole quads
+    const quads = pixelQuads(ctx, v, chunk);
+    entry = quads ? 'params_cols4' : 'params_cols';
+    workgroups = ctx.grid(chunks * v.d);
+    if (quads) bound = asVec4('cols', all);
+  }
   ctx.dispatch(
-    { shader: 'layernorm', entry: v.inner === 1 ? 'params_rows' : quads ? 'params_cols4' : 'params_cols' },
+    { shader: 'layernorm', entry },
     {
-      bindings: quads ? asVec4(bindings) : bindings,
+      bindings: bound,
       uniforms: { outer: v.outer, d: v.d, inner: v.inner, eps: 0, chunk, chunks },
       workgroups,
     },
