@@ -88,6 +88,10 @@ describe('conv2d backward (finite differences)', () => {
     { name: 'depthwise, multiplier 2, stride 2, TF SAME', x: [1, 2, 7, 6], w: [4, 1, 3, 3], opts: { groups: 2, stride: 2, padding: 'same' } },
     { name: 'depthwise, dilation 2, 2×3 kernel', x: [2, 2, 6, 7], w: [2, 1, 2, 3], opts: { groups: 2, dilation: 2, padding: [1, 0, 2, 1] } },
     { name: '1×1 path with bias', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true },
+    // one image: the bias gradient sums H and W only; a 1×1 output of one image: it is dy itself
+    { name: 'one image with bias', x: [1, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 } },
+    { name: '1×1 depthwise over one image with bias (the prior modulation)', x: [1, 6, 3, 4], w: [6, 1, 1, 1], bias: true, opts: { groups: 6 } },
+    { name: 'one image, 1×1 output, with bias', x: [1, 2, 3, 3], w: [3, 2, 3, 3], bias: true },
     { name: '5×5 kernel, stride 2 (several tap blocks per weight-gradient invocation)', x: [1, 2, 7, 8], w: [2, 2, 5, 5], opts: { stride: 2, padding: 2 } },
     { name: 'dilation too wide for register windows', x: [1, 1, 3, 41], w: [2, 1, 1, 3], opts: { dilation: [1, 19] } },
     { name: 'depthwise 5×5, odd output height (row pairs)', x: [2, 2, 7, 6], w: [2, 1, 5, 5], opts: { groups: 2, padding: [2, 1, 2, 2] } },

@@ -425,6 +425,12 @@ function pointwise(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeomet
  * 'same' is TensorFlow's SAME: out = ceil(in / stride), total pad =
  * max((out−1)·stride + (k−1)·dilation + 1 − in, 0), top/left = floor(total/2), bottom/right the rest.
  */
+/** Σ of dy [N, C, H, W] over N, H and W, as [C]; axes of size 1 are not summed (the modulation's batch of 1: no copy dispatched). */
+function biasGradient(dy: Tensor): Tensor {
+  const axes = [0, 2, 3].filter((a) => dy.shape[a] !== 1);
+  return reshape(axes.length ? sum(dy, axes, true) : dy, [dy.shape[1]]);
+}
+
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const b = bias ?? null;
   const g = convGeometry(x, weight, b, opts);
@@ -439,7 +445,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     engine.record(depthwise ? 'conv2d (depthwise)' : 'conv2d', inputs, y, [x, weight], (dy, [xs, ws]) => [
       needX ? (depthwise ? depthwiseBackwardInput(dy, ws, g) : generalBackwardInput(dy, ws, g)) : null,
       needW ? (depthwise ? depthwiseBackwardWeight(dy, xs, g) : generalBackwardWeight(dy, xs, g)) : null,
-      needB ? sum(dy, [0, 2, 3]) : null,
+      needB ? biasGradient(dy) : null,
     ]);
   }
   return y;

@@ -10,6 +10,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertDType, assertFloat, grid1d, WG } from './util.js';
 import { sum } from './reduce.js';
 import { threadsPerRow } from './rows.js';
+import { reshape } from './shape.js';
 
 type NormOp = 'layerNorm' | 'layerNormChannels';
 
@@ -125,8 +126,9 @@ function paramGrads(g: Tensor, xs: Tensor, mean: Tensor, rstd: Tensor, v: NormVi
       workgroups,
     },
   );
-  const dw = sum(pw, 0);
-  const db = sum(pb, 0);
+  // one chunk: the partial sums are the sums (a view, no copy dispatched)
+  const dw = chunks === 1 ? reshape(pw, [v.d]) : sum(pw, 0);
+  const db = chunks === 1 ? reshape(pb, [v.d]) : sum(pb, 0);
   pw.dispose();
   pb.dispose();
   return [dw, db];
