@@ -15,6 +15,7 @@ export * from './fft.js';
 export * from './resize.js';
 export * from './augment.js';
 export * from './conv.js';
+export * from './channel-affine.js';
 export * from './pool.js';
 export * from './pixel-shuffle.js';
 export * from './gdfn.js';

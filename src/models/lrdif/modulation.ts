@@ -5,10 +5,8 @@
  */
 import { tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
-import { conv2d } from '../../kernels/conv.js';
-import { narrow } from '../../kernels/layout.js';
+import { channelAffine } from '../../kernels/channel-affine.js';
 import { linear } from '../../kernels/matmul.js';
-import { reshape } from '../../kernels/shape.js';
 import type { Generator } from '../../kernels/random.js';
 import { Linear } from '../../nn/linear.js';
 import { Module } from '../../nn/module.js';
@@ -30,18 +28,11 @@ export class PriorModulation extends Module {
   forward(x: Tensor, z: Tensor): Tensor {
     expectShape('PriorModulation', 'feature map', x, [-1, this.width, -1, -1]);
     expectShape('PriorModulation', 'prior Z', z, [x.shape[0], this.priorDim]);
-    const [B, C, H, W] = x.shape;
     return tidy(() => {
-      // one product for both halves, then the small [B, 2C] result split: fewer dispatches than
-      // splitting the weight (two narrows, two products, and in backward two of each plus a sum)
-      const k = linear(z, this.kernel.weight);
-      const k1 = narrow(k, 1, 0, C);
-      const k2 = narrow(k, 1, C, C);
-      // x·k1 + k2 per (sample, channel) as one depthwise 1×1 convolution over the B·C channels
-      // of x viewed [1, B·C, H, W] (weight k1, bias k2): one pass, and its backward gives
-      // dx, Σ g·x and Σ g without broadcasting
-      const y = conv2d(reshape(x, [1, B * C, H, W]), reshape(k1, [B * C, 1, 1, 1]), reshape(k2, [B * C]), { groups: B * C });
-      return reshape(y, [B, C, H, W]);
+      // one product for both halves, k = [W₁z, W₂z] [B, 2C], read in place by the affine map
+      // (no slices of k; its backward writes dk whole): x·k[:, :C] + k[:, C:] per (sample,
+      // channel) in one pass, and in backward dx and dk in two
+      return channelAffine(x, linear(z, this.kernel.weight));
     });
   }
 }

@@ -1,9 +1,11 @@
-/** Elementwise ops: the unary activations and functions, and broadcast binary ops, forward and backward. */
+/** Elementwise ops: the unary activations and functions, broadcast binary ops and the per-channel affine map, forward and backward. */
 import type { Tensor } from '../../autograd/tensor.js';
 import { exp, log, sqrt, gelu, sigmoid, tanh, silu, quickGelu, leakyRelu, pow, add, sub, mul, div, maximum } from '../../kernels/elementwise.js';
 import type { SelftestCheck } from '../check.js';
 import { gelu as gelu64, geluTanh as geluTanh64, sigmoid as sigmoid64 } from '../reference/special.js';
 import { refBinary } from '../reference/elementwise.js';
+import { channelAffine } from '../../kernels/channel-affine.js';
+import { refChannelAffine } from '../reference/channel-affine.js';
 import { backwardCheck, DEFAULT_VARIANT, forwardCheck, gpuTensor, gpuValues, randArray, shapesText } from './common.js';
 
 interface Unary {
@@ -111,6 +113,32 @@ export function elementwiseChecks(): SelftestCheck[] {
         names: ['a', 'b'],
         gpuFn: (x, y) => b.fn(x, y),
         refFn: (x, y) => refBinary(x, sa, y, sb, b.ref).out,
+      }),
+    );
+  }
+  // the per-(image, channel) affine map: planes of whole quads (vec4 kernels) and not
+  for (const shape of [
+    [2, 3, 4, 6],
+    [2, 3, 3, 5],
+  ]) {
+    const s = (seed += 10);
+    const kShape = [shape[0], 2 * shape[1]];
+    out.push(
+      forwardCheck({ op: 'channelAffine', shapes: shapesText(shape, kShape), quick: true }, DEFAULT_VARIANT, async (cmp) => {
+        const x = randArray(shape, s, -2, 2);
+        const k = randArray(kShape, s + 1, -2, 2);
+        cmp.add('output', await gpuValues(() => channelAffine(gpuTensor(x, shape), gpuTensor(k, kShape))), refChannelAffine(x, k, shape), 1e-6, 1e-6);
+      }),
+    );
+    out.push(
+      backwardCheck({ op: 'channelAffine', shapes: shapesText(shape, kShape), quick: true }, DEFAULT_VARIANT, {
+        inputs: [
+          { data: randArray(shape, s + 2, -2, 2), shape },
+          { data: randArray(kShape, s + 3, -2, 2), shape: kShape },
+        ],
+        names: ['x', 'k'],
+        gpuFn: (x, k) => channelAffine(x, k),
+        refFn: (x, k) => refChannelAffine(x, k, shape),
       }),
     );
   }
