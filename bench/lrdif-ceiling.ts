@@ -203,19 +203,19 @@ type Family = (typeof FAMILIES)[number];
 
 const MATMUL_SHADERS = new Set(['matmul', 'matmul_sg', 'matmul_sg8', 'matmul_sg16', 'matmul_batch']);
 const ATTENTION_SHADERS = new Set(['channel_attention', 'channel_attention_sg', 'window_attention', 'window_attention_sg']);
-const ELEMENTWISE_SHADERS = new Set(['binary', 'unary', 'activation', 'expand', 'fill', 'reduce', 'random', 'dropout', 'scatter_add', 'rows']);
+const ELEMENTWISE_SHADERS = new Set(['binary', 'unary', 'activation', 'expand', 'fill', 'reduce', 'random', 'dropout', 'scatter_add', 'rows', 'channel_affine']);
 const LAYOUT_SHADERS = new Set(['slice', 'pad', 'permute', 'pixel_shuffle', 'gather', 'resize', 'pool', 'pool_window', 'maxpool', 'nd_index']);
 const OTHER_SHADERS = new Set(['cross_entropy', 'loss', 'ddpm', 'ddpm_sg']);
 
 function familyOf(r: DispatchRecord): Family {
   const s = r.shader;
-  if (MATMUL_SHADERS.has(s)) return r.entry === 'act_backward' ? 'elementwise, reductions' : 'matmul (linear, 1×1 conv)';
+  if (MATMUL_SHADERS.has(s)) return isActBackward(r) ? 'elementwise, reductions' : 'matmul (linear, 1×1 conv)';
   if (s === 'conv2d') {
     if (r.entry === 'backward_weight') return 'conv weight gradient';
     if (r.entry === 'forward') return r.phase === 'forward' ? 'conv forward' : 'conv data gradient';
     return 'conv data gradient'; // flip_weight, dilate: the data gradient's preparation
   }
-  // a 1×1 "depthwise" is the per-(image, channel) modulation: elementwise work
+  // a 1×1 "depthwise" is a per-channel scale: elementwise work
   if (s === 'depthwise') return (r.consts.KH ?? 1) * (r.consts.KW ?? 1) === 1 ? 'elementwise, reductions' : 'depthwise 3×3 + GDFN';
   if (s === 'gdfn') return 'depthwise 3×3 + GDFN';
   if (ATTENTION_SHADERS.has(s)) return 'attention (channel, window)';
@@ -228,6 +228,11 @@ function familyOf(r: DispatchRecord): Family {
 }
 const unknownShaders = new Set<string>();
 
+/** The fused activation's backward (matmul.wgsl `act_backward`, `act_backward4`): elementwise, not a product. */
+function isActBackward(r: DispatchRecord): boolean {
+  return r.entry === 'act_backward' || r.entry === 'act_backward4';
+}
+
 /**
  * FLOPs (2 per multiply-add) of one dispatch, from its uniforms; 0 for kernels counted by bytes.
  * Only the products are counted (no epilogues, softmax or normalisation), as PyTorch's and the
@@ -236,7 +241,7 @@ const unknownShaders = new Set<string>();
 function flopsOf(r: DispatchRecord): number {
   const u = r.u;
   const s = r.shader;
-  if (MATMUL_SHADERS.has(s) && r.entry !== 'act_backward') {
+  if (MATMUL_SHADERS.has(s) && !isActBackward(r)) {
     let batch = 1;
     for (let i = 0; i < (u.batchRank ?? 0); i++) batch *= u[`batchShape${i}`];
     return 2 * u.M * u.N * u.K * batch;
@@ -536,7 +541,7 @@ const groupKey = (r: DispatchRecord): string => `${r.label}|${JSON.stringify(r.r
 function shapeNote(r: DispatchRecord): string {
   const u = r.u;
   const name = `${r.shader}:${r.entry}`;
-  if (MATMUL_SHADERS.has(r.shader) && r.entry === 'act_backward') return `${name}, ${(r.bytes / 1e6).toFixed(1)} MB`;
+  if (MATMUL_SHADERS.has(r.shader) && isActBackward(r)) return `${name}, ${(r.bytes / 1e6).toFixed(1)} MB`;
   if (MATMUL_SHADERS.has(r.shader)) {
     const s = matmulShapeOf(r);
     return `${name} ${s ? fmtMatmul(s) : `${u.M}×${u.K}·${u.K}×${u.N}`}`;
