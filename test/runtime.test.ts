@@ -256,6 +256,70 @@ describe('buffer pool', () => {
     x.dispose();
   });
 
+  it('hands out the lowest free id of a bucket, whatever the order buffers came back in', async () => {
+    const ctx = await createNodeContext({ debug: false });
+    try {
+      const [a, b, c] = [ctx.acquire(1000), ctx.acquire(1000), ctx.acquire(1000)];
+      const ids = [a.id, b.id, c.id];
+      for (const pb of [b, c, a]) ctx.release(pb);
+      const again = [ctx.acquire(1000), ctx.acquire(1000), ctx.acquire(1000)];
+      expect(again.map((pb) => pb.id)).toEqual([...ids].sort((x, y) => x - y));
+      for (const pb of [again[2], again[0], again[1]]) ctx.release(pb);
+      expect(ctx.acquire(1000).id).toBe(Math.min(...ids));
+    } finally {
+      ctx.dispose();
+    }
+  });
+
+  it('a training-like loop binds the same buffers every step: no new bind groups in the steady state', async () => {
+    // a private context, so the bind-group cache holds only this loop's entries
+    const ctx = await createNodeContext({ debug: false });
+    const prev = engine.hasContext ? engine.ctx : null;
+    engine.setContext(ctx);
+    try {
+      const w = tensor(randArray([33, 17], 1), [33, 17]);
+      w.requiresGrad = true;
+      const x = tensor(randArray([17, 9], 2), [17, 9]);
+      const step = async () => {
+        // buffers released in another order than they were taken: the sum's inputs go first
+        const loss = tidy(() => {
+          const y = matmul(w, x);
+          return sum(mul(exp(y), add(y, matmul(w, x))));
+        });
+        backward(loss);
+        const v = await loss.item();
+        loss.dispose();
+        w.grad!.dispose();
+        w.grad = null;
+        return v;
+      };
+      // the buffers each dispatch of a step binds, in order
+      const boundIds = async () => {
+        const spy = vi.spyOn(ctx, 'dispatch');
+        try {
+          await step();
+          return spy.mock.calls.map(([, args]) => Object.values(args.bindings).map((pb) => pb.id));
+        } finally {
+          spy.mockRestore();
+        }
+      };
+      await step();
+      await step();
+      const before = ctx.stats();
+      const [one, two, three] = [await boundIds(), await boundIds(), await boundIds()];
+      const after = ctx.stats();
+      expect(after.dispatches).toBeGreaterThan(before.dispatches);
+      expect(two).toEqual(one);
+      expect(three).toEqual(one);
+      expect(after.bindGroups).toBe(before.bindGroups);
+      w.dispose();
+      x.dispose();
+    } finally {
+      engine.setContext(prev);
+      ctx.dispose();
+    }
+  });
+
   it('returns every buffer of a tidy scope to the pool', async () => {
     const ctx = await gpu();
     const base = ctx.stats().liveBuffers;
