@@ -1,8 +1,6 @@
 /**
  * Size-bucketed pool of storage buffers. Buffers are never destroyed while the pool is live
- * unless `trim()` is called, so steady-state training creates no new buffers. A bucket hands
- * out its lowest free id, so a loop that allocates the same way every step reuses the same
- * buffers (and bind groups) every step.
+ * unless `trim()` is called, so steady-state training creates no new buffers.
  *
  * Size classes: powers of two up to 1 MiB, then steps of 1/8 of the next power of two
  * (at most 12.5 % waste on large tensors).
@@ -67,7 +65,6 @@ export class BufferPool {
           'work on fewer or smaller tensors at once (split the batch, scale images down first)',
       );
     }
-    // each list is kept sorted by falling id: the free buffer with the lowest id comes out
     const list = this.free.get(capacity);
     let pb = list?.pop();
     if (pb) {
@@ -91,19 +88,7 @@ export class BufferPool {
     this.stats.liveBytes -= pb.capacity;
     let list = this.free.get(pb.capacity);
     if (!list) this.free.set(pb.capacity, (list = []));
-    // Sorted by falling id, so `acquire` always hands out the lowest free id of the bucket: then
-    // which buffer a tensor gets depends only on which buffers are free, not on the order they
-    // were released in, and a training loop's every step gives each of its tensors the same
-    // buffer as the step before, so the context's bind groups (keyed by buffer) are reused
-    // instead of created anew for nearly every dispatch.
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (list[mid].id > pb.id) lo = mid + 1;
-      else hi = mid;
-    }
-    list.splice(lo, 0, pb);
+    list.push(pb);
     this.stats.freeBuffers++;
     this.stats.freeBytes += pb.capacity;
   }
