@@ -224,6 +224,23 @@ fn params_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   pbias[k] = ab;
 }
 
+// params_cols / params_cols4: the workgroup's (Σ dy·x̂, Σ dy) summed in workgroup memory, stored
+// as partial k by thread 0 (called by the whole workgroup: it holds barriers).
+fn storeChunkSums(k: u32, lid: u32, acc: vec2f) {
+  sv[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) {
+      sv[lid] = sv[lid] + sv[lid + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    pweight[k] = sv[0].x;
+    pbias[k] = sv[0].y;
+  }
+}
+
 // inner > 1: one workgroup per (chunk, channel d), its threads spread over the chunk's
 // rows (pixels), reduced in workgroup memory. Output [chunks, D].
 @compute @workgroup_size(256)
@@ -247,18 +264,7 @@ fn params_cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
       o += 1u;
     }
   }
-  sv[lid] = acc;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) {
-      sv[lid] = sv[lid] + sv[lid + s];
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u) {
-    pweight[k] = sv[0].x;
-    pbias[k] = sv[0].y;
-  }
+  storeChunkSums(k, lid, acc);
 }
 
 // ---------------------------------------------------------------- four pixels per thread
@@ -341,18 +347,7 @@ fn params_cols4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
       o += 1u;
     }
   }
-  sv[lid] = vec2f(aw.x + aw.y + aw.z + aw.w, ab.x + ab.y + ab.z + ab.w);
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) {
-      sv[lid] = sv[lid] + sv[lid + s];
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u) {
-    pweight[k] = sv[0].x;
-    pbias[k] = sv[0].y;
-  }
+  storeChunkSums(k, lid, vec2f(aw.x + aw.y + aw.z + aw.w, ab.x + ab.y + ab.z + ab.w));
 }
 
 // ---------------------------------------------------------------- rows, four features per access
