@@ -71,17 +71,23 @@ fn group_index(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.y * nwg.x + wid.x;
 }
 
-// Sums v over the TPR threads of this thread's row (t = lid % TPR); every thread gets the sum.
-fn row_sum(v: vec2f, lid: u32, t: u32) -> vec2f {
-  workgroupBarrier(); // earlier readers of sv are done
+// Tree sum in workgroup memory over groups of `width` consecutive threads (t = this thread's
+// place in its group); on return sv[lid - t] holds the group's sum. Called by the whole workgroup.
+fn tree_sum(v: vec2f, lid: u32, t: u32, width: u32) {
   sv[lid] = v;
   workgroupBarrier();
-  for (var k = TPR / 2u; k > 0u; k = k / 2u) {
+  for (var k = width / 2u; k > 0u; k = k / 2u) {
     if (t < k) {
       sv[lid] = sv[lid] + sv[lid + k];
     }
     workgroupBarrier();
   }
+}
+
+// Sums v over the TPR threads of this thread's row (t = lid % TPR); every thread gets the sum.
+fn row_sum(v: vec2f, lid: u32, t: u32) -> vec2f {
+  workgroupBarrier(); // earlier readers of sv are done
+  tree_sum(v, lid, t, TPR);
   return sv[lid - t];
 }
 
@@ -227,14 +233,7 @@ fn params_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 // params_cols / params_cols4: the workgroup's (Σ dy·x̂, Σ dy) summed in workgroup memory, stored
 // as partial k by thread 0 (called by the whole workgroup: it holds barriers).
 fn storeChunkSums(k: u32, lid: u32, acc: vec2f) {
-  sv[lid] = acc;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) {
-      sv[lid] = sv[lid] + sv[lid + s];
-    }
-    workgroupBarrier();
-  }
+  tree_sum(acc, lid, lid, WG);
   if (lid == 0u) {
     pweight[k] = sv[0].x;
     pbias[k] = sv[0].y;
