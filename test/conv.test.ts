@@ -1,7 +1,7 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { gpu } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray } from './helpers/ref.js';
-import { conv2d, tidy, backward, sum, mul, type Conv2dOptions, type Tensor } from '../src/node.js';
+import { conv2d, tidy, backward, sum, mul, type Conv2dOptions, type Tensor, type TuningPatch } from '../src/node.js';
 // the float64 references are shared with `lrdif selftest`
 import { refOpts, convRef, outShape, type Shape4 } from '../src/selftest/reference/conv.js';
 
@@ -69,49 +69,82 @@ async function runForward(c: Case, seed: number): Promise<void> {
   }
 }
 
-describe('conv2d forward', () => {
-  beforeAll(gpu);
-  forwardCases.forEach((c, i) => {
-    it(c.name, () => runForward(c, 100 + 7 * i));
-  });
-});
+/**
+ * Every case runs on each path of a convolution with one group: the default choice, the direct
+ * kernel (shaders/conv2d.wgsl), the matrix product (conv-gemm.ts) with the whole batch in one
+ * chunk, and with one image per chunk (a column budget of 1 byte).
+ */
+const paths: Array<[string, TuningPatch]> = [
+  ['default path', {}],
+  ['direct kernel', { conv: { path: 'direct' } }],
+  ['gemm', { conv: { path: 'gemm' } }],
+  ['gemm, one image per chunk', { conv: { path: 'gemm', colBytes: 1 } }],
+];
 
-describe('conv2d backward (finite differences)', () => {
-  beforeAll(gpu);
-  const gradCases: Case[] = [
-    { name: 'general 3×3 pad 1 with bias', x: [2, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 } },
-    { name: 'general, stride 2, TF SAME (asymmetric)', x: [1, 2, 7, 6], w: [3, 2, 3, 3], opts: { stride: 2, padding: 'same' } },
-    { name: 'general, dilation 2, asymmetric padding', x: [1, 2, 7, 7], w: [2, 2, 3, 3], bias: true, opts: { dilation: 2, padding: [1, 2, 0, 1] } },
-    { name: 'groups 2, 3 outputs per group, stride [2, 1]', x: [2, 4, 5, 5], w: [6, 2, 3, 3], opts: { groups: 2, stride: [2, 1], padding: 1 } },
-    { name: 'single output row (no row slices in dweight)', x: [1, 2, 3, 5], w: [3, 2, 3, 3] },
-    { name: 'depthwise, multiplier 1, bias', x: [2, 3, 6, 5], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, padding: 1 } },
-    { name: 'depthwise, multiplier 2, stride 2, TF SAME', x: [1, 2, 7, 6], w: [4, 1, 3, 3], opts: { groups: 2, stride: 2, padding: 'same' } },
-    { name: 'depthwise, dilation 2, 2×3 kernel', x: [2, 2, 6, 7], w: [2, 1, 2, 3], opts: { groups: 2, dilation: 2, padding: [1, 0, 2, 1] } },
-    { name: '1×1 path with bias', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true },
-    // one image: the bias gradient sums H and W only; a 1×1 output of one image: it is dy itself
-    { name: 'one image with bias', x: [1, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 } },
-    { name: '1×1 depthwise over one image with bias (the prior modulation)', x: [1, 6, 3, 4], w: [6, 1, 1, 1], bias: true, opts: { groups: 6 } },
-    { name: 'one image, 1×1 output, with bias', x: [1, 2, 3, 3], w: [3, 2, 3, 3], bias: true },
-    { name: '5×5 kernel, stride 2 (several tap blocks per weight-gradient invocation)', x: [1, 2, 7, 8], w: [2, 2, 5, 5], opts: { stride: 2, padding: 2 } },
-    { name: 'dilation too wide for register windows', x: [1, 1, 3, 41], w: [2, 1, 1, 3], opts: { dilation: [1, 19] } },
-    { name: 'depthwise 5×5, odd output height (row pairs)', x: [2, 2, 7, 6], w: [2, 1, 5, 5], opts: { groups: 2, padding: [2, 1, 2, 2] } },
-    { name: 'depthwise, dilation too wide for register windows', x: [1, 2, 2, 75], w: [2, 1, 2, 3], opts: { groups: 2, dilation: [1, 36] } },
-  ];
-  for (const c of gradCases) {
-    it(c.name, async () => {
-      const r = refOpts(c.opts ?? {}, c.x, c.w);
-      const inputs = [
-        { data: randArray(c.x, 11), shape: [...c.x] },
-        { data: randArray(c.w, 12), shape: [...c.w] },
-      ];
-      if (c.bias) inputs.push({ data: randArray([c.w[0]], 13), shape: [c.w[0]] });
-      await checkGradients({
-        inputs,
-        gpuFn: (x, w, b) => conv2d(x, w, b, c.opts),
-        refFn: (x, w, b) => convRef(x, c.x, w, c.w, b ?? null, r),
-      });
+/** Sets the tuning for the tests of the enclosing describe, restores it after them. */
+function withPath(patch: TuningPatch): void {
+  let restore: (() => void) | null = null;
+  beforeAll(async () => {
+    restore = (await gpu()).setTuning(patch);
+  });
+  afterAll(() => restore?.());
+}
+
+for (const [pathName, patch] of paths) {
+  describe(`conv2d forward (${pathName})`, () => {
+    withPath(patch);
+    forwardCases.forEach((c, i) => {
+      it(c.name, () => runForward(c, 100 + 7 * i));
     });
-  }
+  });
+}
+
+const gradCases: Case[] = [
+  { name: 'general 3×3 pad 1 with bias', x: [2, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 } },
+  { name: 'general, stride 2, TF SAME (asymmetric)', x: [1, 2, 7, 6], w: [3, 2, 3, 3], opts: { stride: 2, padding: 'same' } },
+  { name: 'general, dilation 2, asymmetric padding', x: [1, 2, 7, 7], w: [2, 2, 3, 3], bias: true, opts: { dilation: 2, padding: [1, 2, 0, 1] } },
+  { name: 'groups 2, 3 outputs per group, stride [2, 1]', x: [2, 4, 5, 5], w: [6, 2, 3, 3], opts: { groups: 2, stride: [2, 1], padding: 1 } },
+  { name: 'single output row (no row slices in dweight)', x: [1, 2, 3, 5], w: [3, 2, 3, 3] },
+  { name: 'depthwise, multiplier 1, bias', x: [2, 3, 6, 5], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, padding: 1 } },
+  { name: 'depthwise, multiplier 2, stride 2, TF SAME', x: [1, 2, 7, 6], w: [4, 1, 3, 3], opts: { groups: 2, stride: 2, padding: 'same' } },
+  { name: 'depthwise, dilation 2, 2×3 kernel', x: [2, 2, 6, 7], w: [2, 1, 2, 3], opts: { groups: 2, dilation: 2, padding: [1, 0, 2, 1] } },
+  { name: '1×1 path with bias', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true },
+  // one image: the bias gradient sums H and W only; a 1×1 output of one image: it is dy itself
+  { name: 'one image with bias', x: [1, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 } },
+  { name: '1×1 depthwise over one image with bias (the prior modulation)', x: [1, 6, 3, 4], w: [6, 1, 1, 1], bias: true, opts: { groups: 6 } },
+  { name: 'one image, 1×1 output, with bias', x: [1, 2, 3, 3], w: [3, 2, 3, 3], bias: true },
+  { name: '5×5 kernel, stride 2 (several tap blocks per weight-gradient invocation)', x: [1, 2, 7, 8], w: [2, 2, 5, 5], opts: { stride: 2, padding: 2 } },
+  { name: 'dilation too wide for register windows', x: [1, 1, 3, 41], w: [2, 1, 1, 3], opts: { dilation: [1, 19] } },
+  { name: 'depthwise 5×5, odd output height (row pairs)', x: [2, 2, 7, 6], w: [2, 1, 5, 5], opts: { groups: 2, padding: [2, 1, 2, 2] } },
+  { name: 'depthwise, dilation too wide for register windows', x: [1, 2, 2, 75], w: [2, 1, 2, 3], opts: { groups: 2, dilation: [1, 36] } },
+  // C·kh·kw a multiple of 4 (the default picks gemm); rows of 8 (vec4 col2im) and of 6
+  { name: 'C = 4, stride 2, pad 1, rows of 8', x: [3, 4, 6, 8], w: [5, 4, 3, 3], bias: true, opts: { stride: 2, padding: 1 } },
+  { name: 'C = 4, stride [1, 2], rows of 6', x: [2, 4, 5, 6], w: [3, 4, 3, 3], opts: { stride: [1, 2], padding: [1, 0, 2, 1] } },
+];
+
+for (const [pathName, patch] of paths) {
+  describe(`conv2d backward, finite differences (${pathName})`, () => {
+    withPath(patch);
+    for (const c of gradCases) {
+      it(c.name, async () => {
+        const r = refOpts(c.opts ?? {}, c.x, c.w);
+        const inputs = [
+          { data: randArray(c.x, 11), shape: [...c.x] },
+          { data: randArray(c.w, 12), shape: [...c.w] },
+        ];
+        if (c.bias) inputs.push({ data: randArray([c.w[0]], 13), shape: [c.w[0]] });
+        await checkGradients({
+          inputs,
+          gpuFn: (x, w, b) => conv2d(x, w, b, c.opts),
+          refFn: (x, w, b) => convRef(x, c.x, w, c.w, b ?? null, r),
+        });
+      });
+    }
+  });
+}
+
+describe('conv2d backward', () => {
+  beforeAll(gpu);
 
   it('gives no gradient to inputs that do not require one', async () => {
     const xs: Shape4 = [1, 3, 5, 5];
@@ -155,11 +188,56 @@ describe('conv2d backward (finite differences)', () => {
     for (const [opts, xs, ws] of [
       [{ padding: 1 }, [3, 6, 13, 13], [5, 6, 3, 3]],
       [{ padding: 'same', stride: 2 }, [3, 6, 13, 13], [5, 6, 3, 3]],
+      [{ padding: 1 }, [3, 8, 13, 12], [5, 8, 3, 3]],
+      [{ padding: 1, stride: 2 }, [3, 8, 13, 12], [5, 8, 3, 3]],
       [{ groups: 6, padding: 1 }, [3, 6, 13, 13], [12, 1, 3, 3]],
       [{ groups: 6, padding: 1, stride: 2 }, [3, 6, 13, 13], [6, 1, 3, 3]],
     ] as Array<[Conv2dOptions, Shape4, Shape4]>) {
       const [a, b] = await run(opts, xs, ws);
       expect(Array.from(a)).toEqual(Array.from(b));
+    }
+  });
+});
+
+describe('conv2d picks its path', () => {
+  /** The kernels (shader:entry) dispatched by a forward and backward of conv2d. */
+  async function kernelsOf(xs: Shape4, ws: Shape4, opts: Conv2dOptions): Promise<string[]> {
+    const ctx = await gpu();
+    const x = gpuTensor(randArray(xs, 41), xs, true);
+    const w = gpuTensor(randArray(ws, 42), ws, true);
+    const spy = vi.spyOn(ctx, 'dispatch');
+    try {
+      const y = tidy(() => sum(conv2d(x, w, null, opts)));
+      backward(y);
+      y.dispose();
+      return spy.mock.calls.map(([req]) => ('label' in req ? req.label : `${req.shader}:${req.entry}`));
+    } finally {
+      spy.mockRestore();
+      x.grad?.dispose();
+      w.grad?.dispose();
+      x.dispose();
+      w.dispose();
+    }
+  }
+
+  it('one group, C·kh·kw a multiple of 4, 32 outputs or more: im2col, the matmul kernels and col2im', async () => {
+    const k = await kernelsOf([2, 4, 8, 8], [32, 4, 3, 3], { padding: 1, stride: 2 });
+    expect(k.filter((e) => e.startsWith('conv2d:'))).toEqual([]);
+    expect(k).toContain('im2col:im2col4');
+    expect(k).toContain('im2col:col2im4');
+    expect(k.filter((e) => e.startsWith('matmul')).length).toBe(3);
+  });
+
+  it('C·kh·kw not a multiple of 4, fewer than 32 outputs, or groups: the direct kernel', async () => {
+    for (const [xs, ws, opts] of [
+      [[2, 3, 8, 8], [32, 3, 3, 3], { padding: 1 }],
+      [[2, 4, 8, 8], [31, 4, 3, 3], { padding: 1 }],
+      [[2, 4, 8, 8], [6, 2, 3, 3], { padding: 1, groups: 2 }],
+    ] as Array<[Shape4, Shape4, Conv2dOptions]>) {
+      const k = await kernelsOf(xs, ws, opts);
+      expect(k.filter((e) => e.startsWith('im2col:'))).toEqual([]);
+      expect(k).toContain('conv2d:forward');
+      expect(k).toContain('conv2d:backward_weight');
     }
   });
 });

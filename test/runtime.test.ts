@@ -519,10 +519,11 @@ describe('adapter capabilities and kernel variants', () => {
 
   it('setTuning refuses unknown settings and values out of range, naming them, and then changes nothing', () => {
     const before = ctx.tuning;
-    expect(() => ctx.setTuning({ matmull: { path: 'portable' } } as never)).toThrow("lrdif: setTuning: unknown kernel family 'matmull' (known: matmul, channelAttention");
+    expect(() => ctx.setTuning({ matmull: { path: 'portable' } } as never)).toThrow("lrdif: setTuning: unknown kernel family 'matmull' (known: matmul, conv, channelAttention");
     expect(() => ctx.setTuning({ matmul: { tile: 8 } } as never)).toThrow("lrdif: setTuning: unknown setting 'matmul.tile' (known: path, tileRows)");
     expect(() => ctx.setTuning({ matmul: { tileRows: 12 } } as never)).toThrow('lrdif: setTuning: matmul.tileRows must be one of 8, 16, 32, null, got 12');
     expect(() => ctx.setTuning({ ddpm: { path: 'fast' } } as never)).toThrow('lrdif: setTuning: ddpm.path must be one of "subgroup", "portable", got "fast"');
+    expect(() => ctx.setTuning({ conv: { path: 'im2col' } } as never)).toThrow('lrdif: setTuning: conv.path must be one of "gemm", "direct", null, got "im2col"');
     expect(() => ctx.setTuning({ fft: { localMax: 4096 } })).toThrow('lrdif: setTuning: fft.localMax must be an integer in 1…1024, got 4096');
     expect(() => ctx.setTuning({ gdfn: { rowsPerChunk: 0 } })).toThrow('lrdif: setTuning: gdfn.rowsPerChunk must be a positive integer or null, got 0');
     // a bad setting after a good one: nothing is applied

@@ -20,6 +20,16 @@ export interface KernelTuning {
     /** Subgroup kernel's tile rows (8: matmul_sg8, 16: matmul_sg16, 32: matmul_sg); null: the smallest tile that holds M (32 above 16 rows). */
     tileRows: 8 | 16 | 32 | null;
   };
+  conv: {
+    /**
+     * Convolutions with one group (not 1×1): 'gemm' lays the input out as columns
+     * (shaders/im2col.wgsl) and runs the matrix-product kernels; 'direct' runs shaders/conv2d.wgsl;
+     * null: gemm where the weight's rows (C·kh·kw) are a multiple of 4 (the product's vec4 path).
+     */
+    path: 'gemm' | 'direct' | null;
+    /** gemm: most bytes of one chunk's column matrix (images are processed in chunks below it). */
+    colBytes: number;
+  };
   channelAttention: {
     /** shaders/channel_attention_sg.wgsl or channel_attention.wgsl. Default: subgroup wherever it can run. */
     path: KernelPath;
@@ -102,6 +112,7 @@ export function defaultTuning(caps: AdapterCaps): KernelTuning {
   const sg = caps.subgroupsAtLeast8;
   return {
     matmul: { path: sg ? 'subgroup' : 'portable', tileRows: null },
+    conv: { path: null, colBytes: 64 * 2 ** 20 },
     channelAttention: {
       path: sg ? 'subgroup' : 'portable',
       lanes: cpu ? 8 : 64,
@@ -149,6 +160,7 @@ const path: Check = oneOf('subgroup', 'portable');
 /** What each setting accepts (beyond this, `path: 'subgroup'` needs the adapter's subgroups). */
 const CHECKS: { [F in KernelFamily]: { [K in keyof KernelTuning[F]]-?: Check } } = {
   matmul: { path, tileRows: oneOf(8, 16, 32, null) },
+  conv: { path: oneOf('gemm', 'direct', null), colBytes: positiveInt },
   channelAttention: {
     path,
     lanes: intIn(1, 256),

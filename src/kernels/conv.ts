@@ -3,6 +3,8 @@
  * - 1×1, stride 1, no padding, one group: a batched matmul, weight [O, C] · x viewed [N, C, H·W];
  * - depthwise (groups = C, O = M·C): shaders/depthwise.wgsl, pipelines specialised on the
  *   kernel size, stride and dilation;
+ * - one group: a matrix product on the matmul kernels (conv-gemm.ts: im2col, col2im), where
+ *   `ctx.tuning.conv` picks it;
  * - everything else: shaders/conv2d.wgsl, a register-tiled direct convolution.
  * Backward: dx is itself a stride-1 convolution (of dy spread out by the stride, against the
  * weight rotated by 180° with in/out channels swapped), run by the same forward kernels; dweight
@@ -16,6 +18,7 @@ import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { add } from './elementwise.js';
 import { matmul } from './matmul.js';
+import { gemmBackward, gemmForward, usesGemm } from './conv-gemm.js';
 
 export type Padding = number | [number, number] /* [ph, pw] */ | [number, number, number, number] /* [top, bottom, left, right] */ | 'valid' | 'same';
 
@@ -435,9 +438,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const b = bias ?? null;
   const g = convGeometry(x, weight, b, opts);
   if (isPointwise(g)) return pointwise(x, weight, b, g);
+  const inputs = b ? [x, weight, b] : [x, weight];
+  if (usesGemm(x.ctx, g)) {
+    const y = gemmForward(x, weight, b, g);
+    if (engine.needsGrad(inputs)) {
+      const needX = x.requiresGrad;
+      const needW = weight.requiresGrad;
+      const needB = !!b?.requiresGrad;
+      engine.record('conv2d', inputs, y, [x, weight], (dy, [xs, ws]) => [...gemmBackward(dy, xs, ws, g, needX, needW), needB ? biasGradient(dy) : null]);
+    }
+    return y;
+  }
   const depthwise = isDepthwise(g);
   const y = depthwise ? depthwiseForward(x, weight, b, g) : generalForward(x, weight, b, g);
-  const inputs = b ? [x, weight, b] : [x, weight];
   if (engine.needsGrad(inputs)) {
     const needX = x.requiresGrad;
     const needW = weight.requiresGrad;

@@ -1,8 +1,11 @@
-/** conv2d: the 1×1, general, depthwise and grouped paths, TF 'same' padding, strides and dilations. */
+/**
+ * conv2d: the 1×1, general, depthwise and grouped paths, TF 'same' padding, strides and
+ * dilations; the convolutions with one group also on each path forced (direct kernel, gemm).
+ */
 import { conv2d, type Conv2dOptions } from '../../kernels/conv.js';
 import type { SelftestCheck } from '../check.js';
 import { convRef, refOpts, type Shape4 } from '../reference/conv.js';
-import { backwardCheck, DEFAULT_VARIANT, forwardCheck, gpuTensor, gpuValues, randArray, shapesText } from './common.js';
+import { backwardCheck, DEFAULT_VARIANT, forwardCheck, gpuTensor, gpuValues, randArray, shapesText, type Variant } from './common.js';
 
 interface Case {
   name: string;
@@ -32,20 +35,32 @@ const BACKWARD: Case[] = [
   { name: 'dilation 2, asymmetric padding', x: [1, 2, 7, 7], w: [2, 2, 3, 3], bias: true, opts: { dilation: 2, padding: [1, 2, 0, 1] } },
 ];
 
+const FORCED: Variant[] = [
+  { variant: 'gemm', tuning: { conv: { path: 'gemm' } } },
+  { variant: 'direct kernel', tuning: { conv: { path: 'direct' } }, quick: false },
+];
+
+/** The default, and each forced path where the case has one group and is not the 1×1 path. */
+function variantsOf(c: Case): Variant[] {
+  const pointwise = c.w[2] === 1 && c.w[3] === 1 && !c.opts?.stride && !c.opts?.padding;
+  return (c.opts?.groups ?? 1) === 1 && !pointwise ? [DEFAULT_VARIANT, ...FORCED] : [DEFAULT_VARIANT];
+}
+
 export function convChecks(): SelftestCheck[] {
   const out: SelftestCheck[] = [];
   let seed = 6000;
   for (const c of FORWARD) {
     const s = (seed += 10);
-    out.push(
-      forwardCheck({ op: 'conv2d', shapes: `${shapesText(c.x, c.w)} ${c.name}`, quick: c.quick }, DEFAULT_VARIANT, async (cmp) => {
-        const x = randArray(c.x, s);
-        const w = randArray(c.w, s + 1);
-        const bias = c.bias ? randArray([c.w[0]], s + 2) : null;
-        const got = await gpuValues(() => conv2d(gpuTensor(x, c.x), gpuTensor(w, c.w), bias ? gpuTensor(bias, [c.w[0]]) : null, c.opts));
-        cmp.add('output', got, convRef(x, c.x, w, c.w, bias, refOpts(c.opts ?? {}, c.x, c.w)), 1e-4, 1e-5);
-      }),
-    );
+    for (const v of variantsOf(c))
+      out.push(
+        forwardCheck({ op: 'conv2d', shapes: `${shapesText(c.x, c.w)} ${c.name}`, quick: c.quick }, v, async (cmp) => {
+          const x = randArray(c.x, s);
+          const w = randArray(c.w, s + 1);
+          const bias = c.bias ? randArray([c.w[0]], s + 2) : null;
+          const got = await gpuValues(() => conv2d(gpuTensor(x, c.x), gpuTensor(w, c.w), bias ? gpuTensor(bias, [c.w[0]]) : null, c.opts));
+          cmp.add('output', got, convRef(x, c.x, w, c.w, bias, refOpts(c.opts ?? {}, c.x, c.w)), 1e-4, 1e-5);
+        }),
+      );
   }
   for (const c of BACKWARD) {
     const s = (seed += 10);
@@ -55,14 +70,15 @@ export function convChecks(): SelftestCheck[] {
     ];
     if (c.bias) inputs.push({ data: randArray([c.w[0]], s + 2), shape: [c.w[0]] });
     const r = refOpts(c.opts ?? {}, c.x, c.w);
-    out.push(
-      backwardCheck({ op: 'conv2d', shapes: `${shapesText(c.x, c.w)} ${c.name}`, quick: c.quick }, DEFAULT_VARIANT, {
-        inputs,
-        names: ['x', 'weight', 'bias'],
-        gpuFn: (x, w, b) => conv2d(x, w, b, c.opts),
-        refFn: (x, w, b) => convRef(x, c.x, w, c.w, b ?? null, r),
-      }),
-    );
+    for (const v of variantsOf(c))
+      out.push(
+        backwardCheck({ op: 'conv2d', shapes: `${shapesText(c.x, c.w)} ${c.name}`, quick: c.quick }, v, {
+          inputs,
+          names: ['x', 'weight', 'bias'],
+          gpuFn: (x, w, b) => conv2d(x, w, b, c.opts),
+          refFn: (x, w, b) => convRef(x, c.x, w, c.w, b ?? null, r),
+        }),
+      );
   }
   return out;
 }
