@@ -5,7 +5,8 @@
  * the step's dispatches: its forward convolutions and the stride-1 problems of their data
  * gradients), the two paths alternate in one process; the figures are medians of wall ms, the
  * forward and the backward (dx and dweight) apart. This is what `ctx.tuning.conv`'s default
- * choice (gemm from 32 output channels) rests on.
+ * choice rests on (conv-gemm.ts `usesGemm`: the backward from 32 output channels, the forward
+ * from 64, or from 32 when strided).
  *
  *   npx tsx bench/conv-paths.ts [--config tiny|reference] [--reps 5]
  */

@@ -15,7 +15,9 @@
 //                      NCHW (with the bias), dy's chunk into [O, nc·P], the weight into [K, O]
 //                      (S = 1). swap4 moves vec4s along s (S % 4 == 0).
 // On CPU drivers every buffer access is a per-invocation loop whatever its address, so the
-// vec4 forms cost a quarter of the accesses; the strides are overrides (constant divisors).
+// vec4 forms cost a quarter of the accesses; and lavapipe's SIMD has no integer divide, so the
+// index arithmetic divides through f32 reciprocals (`quot`, FDIV: every index < 2^24) and the
+// strides are overrides (constant divisors).
 override SH: u32 = 1u;
 override SW: u32 = 1u;
 
@@ -47,10 +49,11 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> dst4: array<vec4f>;
 @group(0) @binding(11) var<uniform> u: Params;
 
-const WG: u32 = 256u;
+// #include "nd_index.wgsl"
 
-fn index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
+// ⌊a / s⌋ for a run-time s.
+fn div(a: u32, s: u32) -> u32 {
+  return quot(a, s, 1.0 / f32(s));
 }
 
 // ---------------------------------------------------------------- im2col
@@ -64,8 +67,10 @@ struct Pixel {
 
 fn pixelOf(q: u32) -> Pixel {
   let P = u.oh * u.ow;
-  let p = q % P;
-  return Pixel(u.n0 + q / P, p / u.ow, p % u.ow);
+  let n = div(q, P);
+  let p = q - n * P;
+  let oy = div(p, u.ow);
+  return Pixel(u.n0 + n, oy, p - oy * u.ow);
 }
 
 fn nextPixel(px: Pixel) -> Pixel {
@@ -91,8 +96,10 @@ struct Tap {
 
 fn tapOf(k: u32) -> Tap {
   let khw = u.kh * u.kw;
-  let r = k % khw;
-  return Tap(k / khw, r / u.kw, r % u.kw);
+  let c = div(k, khw);
+  let r = k - c * khw;
+  let ky = div(r, u.kw);
+  return Tap(c, ky, r - ky * u.kw);
 }
 
 // x at tap t of pixel px, 0 in the padding.
@@ -109,7 +116,8 @@ fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let i = index(wid, nwg, lid);
   let Q = u.nc * u.oh * u.ow;
   if (i >= u.c * u.kh * u.kw * Q) { return; }
-  col[i] = sample(tapOf(i / Q), pixelOf(i % Q));
+  let k = div(i, Q);
+  col[i] = sample(tapOf(k), pixelOf(i - k * Q));
 }
 
 @compute @workgroup_size(256)
@@ -117,8 +125,9 @@ fn im2col4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let i = index(wid, nwg, lid);
   let Q4 = u.nc * u.oh * u.ow / 4u;
   if (i >= u.c * u.kh * u.kw * Q4) { return; }
-  let t = tapOf(i / Q4);
-  var px = pixelOf((i % Q4) * 4u);
+  let k = div(i, Q4);
+  let t = tapOf(k);
+  var px = pixelOf((i - k * Q4) * 4u);
   var v: vec4f;
   for (var e = 0u; e < 4u; e++) {
     v[e] = sample(t, px);
@@ -152,11 +161,10 @@ fn gather(n: u32, c: u32, iy: u32, ix: u32) -> f32 {
 fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = index(wid, nwg, lid);
   if (i >= u.nc * u.c * u.h * u.w) { return; }
-  let ix = i % u.w;
-  let r = i / u.w;
-  let iy = r % u.h;
-  let plane = r / u.h;
-  dx[u.dx_base + i] = gather(plane / u.c, plane % u.c, iy, ix);
+  let r = div(i, u.w);
+  let plane = div(r, u.h);
+  let n = div(plane, u.c);
+  dx[u.dx_base + i] = gather(n, plane - n * u.c, r - plane * u.h, i - r * u.w);
 }
 
 @compute @workgroup_size(256)
@@ -164,12 +172,12 @@ fn col2im4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let i = index(wid, nwg, lid);
   let W4 = u.w / 4u;
   if (i >= u.nc * u.c * u.h * W4) { return; }
-  let ix = (i % W4) * 4u;
-  let r = i / W4;
-  let iy = r % u.h;
-  let plane = r / u.h;
-  let n = plane / u.c;
-  let c = plane % u.c;
+  let r = div(i, W4);
+  let ix = (i - r * W4) * 4u;
+  let plane = div(r, u.h);
+  let iy = r - plane * u.h;
+  let n = div(plane, u.c);
+  let c = plane - n * u.c;
   dx4[u.dx_base / 4u + i] = vec4f(gather(n, c, iy, ix), gather(n, c, iy, ix + 1u), gather(n, c, iy, ix + 2u), gather(n, c, iy, ix + 3u));
 }
 
@@ -185,10 +193,10 @@ fn swap(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let t = index(wid, nwg, lid);
   if (t >= u.a * u.b * u.s) { return; }
   // t walks out in order: (j, i, s)
-  let s = t % u.s;
-  let r = t / u.s;
-  let i = r % u.a;
-  let j = r / u.a;
+  let r = div(t, u.s);
+  let s = t - r * u.s;
+  let j = div(r, u.a);
+  let i = r - j * u.a;
   dst[u.out_base + t] = src[u.in_base + (i * u.b + j) * u.s + s] + biasOf(i);
 }
 
@@ -197,9 +205,9 @@ fn swap4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let t = index(wid, nwg, lid);
   let S4 = u.s / 4u;
   if (t >= u.a * u.b * S4) { return; }
-  let s = t % S4;
-  let r = t / S4;
-  let i = r % u.a;
-  let j = r / u.a;
+  let r = div(t, S4);
+  let s = t - r * S4;
+  let j = div(r, u.a);
+  let i = r - j * u.a;
   dst4[u.out_base / 4u + t] = src4[u.in_base / 4u + (i * u.b + j) * S4 + s] + vec4f(biasOf(i));
 }

@@ -228,6 +228,15 @@ describe('conv2d picks its path', () => {
     expect(k.filter((e) => e.startsWith('matmul')).length).toBe(3);
   });
 
+  it('stride 1 with 32 to 63 outputs: the direct forward, the gemm backward', async () => {
+    const k = await kernelsOf([2, 4, 8, 8], [32, 4, 3, 3], { padding: 1 });
+    expect(k.filter((e) => e.startsWith('conv2d:'))).toEqual(['conv2d:forward']);
+    expect(k.filter((e) => e.startsWith('im2col:im2col'))).toEqual(['im2col:im2col4']);
+    expect(k).toContain('im2col:col2im4');
+    const k64 = await kernelsOf([2, 4, 8, 8], [64, 4, 3, 3], { padding: 1 });
+    expect(k64.filter((e) => e.startsWith('conv2d:'))).toEqual([]);
+  });
+
   it('C·kh·kw not a multiple of 4, fewer than 32 outputs, or groups: the direct kernel', async () => {
     for (const [xs, ws, opts] of [
       [[2, 3, 8, 8], [32, 3, 3, 3], { padding: 1 }],

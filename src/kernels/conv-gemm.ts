@@ -15,7 +15,7 @@ import { noGrad } from '../autograd/engine.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { ConvGeometry } from './conv.js';
-import { alloc, grid1d } from './util.js';
+import { alloc, fdivConstant, grid1d } from './util.js';
 import { reshape } from './shape.js';
 import { add } from './elementwise.js';
 import { matmul } from './matmul.js';
@@ -39,28 +39,32 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-/** Whether the gemm path runs this convolution: one group, not 1×1 stride 1 (conv.ts's pointwise path), within the binding size. */
-export function usesGemm(ctx: GpuContext, g: ConvGeometry): boolean {
+/**
+ * Whether the gemm path runs this convolution's forward or backward pass (they are chosen apart:
+ * the backward has two products to the forward's one for the same layout passes): one group,
+ * each image's column matrix within one binding, and by default where the products are large
+ * enough to pay for the layout passes.
+ */
+export function usesGemm(ctx: GpuContext, g: ConvGeometry, pass: 'forward' | 'backward'): boolean {
   if (g.groups !== 1) return false;
   const P = g.oh * g.ow;
-  // one image's column matrix must fit one binding
   if (Math.max(g.c * g.kh * g.kw, g.o) * P * F32 > ctx.limits.maxStorageBufferBindingSize) return false;
   const path = ctx.tuning.conv.path;
   if (path !== null) return path === 'gemm';
-  // The layout passes cost about as much as a product with 2·32 multiply-adds per column value
-  // (lavapipe: bench/conv-paths.ts): fewer output channels than that run faster direct.
-  return (g.c * g.kh * g.kw) % 4 === 0 && g.o >= GEMM_MIN_OUTPUTS;
+  if ((g.c * g.kh * g.kw) % 4 !== 0) return false;
+  // The layout passes cost about what a product with 2·O multiply-adds per column value does at
+  // O ≈ 32 (lavapipe: bench/conv-paths.ts); the direct kernel's forward is at its best at stride 1.
+  if (pass === 'backward') return g.o >= 32;
+  return g.o >= 64 || (g.o >= 32 && (g.sh > 1 || g.sw > 1));
 }
-
-/** Output channels from which the default path is gemm. */
-const GEMM_MIN_OUTPUTS = 32;
 
 function layoutUniforms(g: ConvGeometry, n0: number, nc: number) {
   return { c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, kh: g.kh, kw: g.kw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, nc, n0 };
 }
 
-function strides(g: ConvGeometry) {
-  return { SH: g.sh, SW: g.sw };
+/** The strides (constant divisors) and FDIV for a kernel whose indices stay below `n`. */
+function constants(g: ConvGeometry, n: number) {
+  return { SH: g.sh, SW: g.sw, ...fdivConstant(n) };
 }
 
 /** col [K, nc·P] of images [n0, n0 + nc) of x. */
@@ -71,7 +75,7 @@ function im2col(x: Tensor, g: ConvGeometry, n0: number, nc: number): Tensor {
   const col = alloc([K, Q]);
   const quads = Q % 4 === 0;
   ctx.dispatch(
-    { shader: 'im2col', entry: quads ? 'im2col4' : 'im2col', constants: strides(g) },
+    { shader: 'im2col', entry: quads ? 'im2col4' : 'im2col', constants: constants(g, K * Q) },
     {
       bindings: quads ? { x: x.buffer, col4: col.buffer } : { x: x.buffer, col: col.buffer },
       uniforms: layoutUniforms(g, n0, nc),
@@ -96,7 +100,7 @@ function swap(ctx: GpuContext, src: PooledBuffer, dst: PooledBuffer, w: SwapArgs
   // src stands in for a missing bias (read-only aliasing is allowed)
   const bias = w.bias ? w.bias.buffer : src;
   ctx.dispatch(
-    { shader: 'im2col', entry: quads ? 'swap4' : 'swap' },
+    { shader: 'im2col', entry: quads ? 'swap4' : 'swap', constants: fdivConstant(w.a * w.b * w.s) },
     {
       bindings: quads ? { src4: src, bias, dst4: dst } : { src, bias, dst },
       uniforms: { a: w.a, b: w.b, s: w.s, in_base: w.inBase, out_base: w.outBase, has_bias: w.bias ? 1 : 0 },
@@ -189,7 +193,7 @@ function col2im(dcol: Tensor, dx: Tensor, g: ConvGeometry, n0: number, nc: numbe
   const quads = g.w % 4 === 0;
   const pixels = nc * g.c * g.h * g.w;
   ctx.dispatch(
-    { shader: 'im2col', entry: quads ? 'col2im4' : 'col2im', constants: strides(g) },
+    { shader: 'im2col', entry: quads ? 'col2im4' : 'col2im', constants: constants(g, pixels) },
     {
       bindings: quads ? { dcol: dcol.buffer, dx4: dx.buffer } : { dcol: dcol.buffer, dx: dx.buffer },
       uniforms: { ...layoutUniforms(g, n0, nc), dx_base: n0 * g.c * g.h * g.w },

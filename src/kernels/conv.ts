@@ -439,22 +439,16 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const g = convGeometry(x, weight, b, opts);
   if (isPointwise(g)) return pointwise(x, weight, b, g);
   const inputs = b ? [x, weight, b] : [x, weight];
-  if (usesGemm(x.ctx, g)) {
-    const y = gemmForward(x, weight, b, g);
-    if (engine.needsGrad(inputs)) {
-      const needX = x.requiresGrad;
-      const needW = weight.requiresGrad;
-      const needB = !!b?.requiresGrad;
-      engine.record('conv2d', inputs, y, [x, weight], (dy, [xs, ws]) => [...gemmBackward(dy, xs, ws, g, needX, needW), needB ? biasGradient(dy) : null]);
-    }
-    return y;
-  }
   const depthwise = isDepthwise(g);
-  const y = depthwise ? depthwiseForward(x, weight, b, g) : generalForward(x, weight, b, g);
+  const y = usesGemm(x.ctx, g, 'forward') ? gemmForward(x, weight, b, g) : depthwise ? depthwiseForward(x, weight, b, g) : generalForward(x, weight, b, g);
   if (engine.needsGrad(inputs)) {
     const needX = x.requiresGrad;
     const needW = weight.requiresGrad;
     const needB = !!b?.requiresGrad;
+    if (usesGemm(x.ctx, g, 'backward')) {
+      engine.record('conv2d', inputs, y, [x, weight], (dy, [xs, ws]) => [...gemmBackward(dy, xs, ws, g, needX, needW), needB ? biasGradient(dy) : null]);
+      return y;
+    }
     engine.record(depthwise ? 'conv2d (depthwise)' : 'conv2d', inputs, y, [x, weight], (dy, [xs, ws]) => [
       needX ? (depthwise ? depthwiseBackwardInput(dy, ws, g) : generalBackwardInput(dy, ws, g)) : null,
       needW ? (depthwise ? depthwiseBackwardWeight(dy, xs, g) : generalBackwardWeight(dy, xs, g)) : null,

@@ -115,7 +115,12 @@ const ND_FDIV_LIMIT = 2 ** 24;
 
 /** The pipeline constants of a kernel that includes nd_index.wgsl, for `n` outputs of `shape`. */
 export function ndConstants(shape: readonly number[], n: number): { RANK: number; FDIV: number } {
-  return { RANK: shape.length, FDIV: n < ND_FDIV_LIMIT ? 1 : 0 };
+  return { RANK: shape.length, ...fdivConstant(n) };
+}
+
+/** nd_index.wgsl's FDIV for a kernel whose dividends are all below `n`: f32-reciprocal division where it is exact. */
+export function fdivConstant(n: number): { FDIV: number } {
+  return { FDIV: n < ND_FDIV_LIMIT ? 1 : 0 };
 }
 
 /** 1/shape[d] rounded to f32, padded to 8 entries (nd_index.wgsl's `inv` uniforms). */
