@@ -14,8 +14,8 @@
 // the stack, which is far cheaper than the loads).
 //
 // Rows and columns past the edge are clamped (they read valid memory; their results are not
-// stored). K is walked in steps of 4: with vec4 loads and no bounds checks when both
-// operands are aligned, else (and for the last 1–3 values of k) with masked scalar loads.
+// stored). K is walked in steps of 4: each operand with vec4 loads and no bounds checks where
+// it is aligned, else (and for the last 1–3 values of k) with masked scalar loads.
 // The layout is chosen by uniforms, not overrides: two pipelines in all (main, main_vec4),
 // because each takes seconds to compile on a CPU adapter.
 enable subgroups;
@@ -39,7 +39,7 @@ struct Params {
   // Operand layouts, also run-time values (uniform branches cost nothing measurable here,
   // and one pipeline instead of ~14 saves a minute of compiling on a CPU adapter):
   // transposed a / b; vecA: a untransposed with K % 4 == 0; vecB: b with N % 4 == 0
-  // (untransposed) or K % 4 == 0 (transposed). vec4 loads need both; otherwise scalar loads.
+  // (untransposed) or K % 4 == 0 (transposed): each loads vec4s where it is aligned, scalars otherwise.
   transA: u32,
   transB: u32,
   vecA: u32,
@@ -152,9 +152,15 @@ fn tile(wid: vec3u, lane: u32) -> Tile {
   for (var k = 0u; k < K; k += 4u) {
     var av: array<vec4f, GROUPS>;
     var bq: array<vec4f, 4>;
-    if (p.vecA != 0u && p.vecB != 0u && k + 4u <= K) {
-      // aligned operands: vec4 loads
+    // each operand aligned on its own: vec4 loads; otherwise (and for the last 1–3 values of k)
+    // masked scalar loads
+    let whole = k + 4u <= K;
+    if (p.vecA != 0u && whole) {
       for (var g = 0u; g < GROUPS; g++) { av[g] = a4[(offs.x + rows[g] * K + k) / 4u]; }
+    } else {
+      for (var g = 0u; g < GROUPS; g++) { av[g] = loadAScalar(offs.x, rows[g], k); }
+    }
+    if (p.vecB != 0u && whole) {
       if (p.transB == 0u) {
         let c4 = min(col4, N / 4u - 1u);
         for (var q = 0u; q < 4u; q++) { bq[q] = b4[(offs.y + (k + q) * N) / 4u + c4]; }
@@ -168,8 +174,6 @@ fn tile(wid: vec3u, lane: u32) -> Tile {
         bq = array<vec4f, 4>(vec4f(t0.x, t1.x, t2.x, t3.x), vec4f(t0.y, t1.y, t2.y, t3.y), vec4f(t0.z, t1.z, t2.z, t3.z), vec4f(t0.w, t1.w, t2.w, t3.w));
       }
     } else {
-      // any other layout, and the last 1–3 values of k: masked scalar loads
-      for (var g = 0u; g < GROUPS; g++) { av[g] = loadAScalar(offs.x, rows[g], k); }
       bq = loadBScalar(offs.y, cols, k);
     }
     accumulate(&acc, av, bq);

@@ -123,6 +123,13 @@ for (const kernel of ['subgroup', 'portable'] as const) {
       await checkForward([0, 5, 4], [4, 2]); // empty batch
     });
 
+    it('loads each operand as vec4s where it alone is aligned (batched, so the batch offsets count)', async () => {
+      await checkForward([3, 6, 8], [3, 8, 7]); // a aligned (K % 4 = 0), b not (N = 7)
+      await checkForward([3, 8, 6], [3, 8, 12], { transA: true }); // b aligned, a transposed
+      await checkForward([2, 8, 5], [2, 6, 8], { transA: true, transB: true }); // bᵀ aligned (K % 4 = 0), a transposed
+      await checkForward([40, 12], [4, 12, 49]); // a shared by a batched b of 49 columns (a 1×1 convolution at 7×7)
+    });
+
     it('adds the bias and applies each fused activation', async () => {
       const acts: Activation[] = ['none', 'relu', 'leakyRelu', 'gelu', 'geluTanh', 'quickGelu', 'silu', 'sigmoid', 'tanh'];
       for (const activation of acts) await checkForward([2, 19, 12], [12, 20], { activation }, 20);
