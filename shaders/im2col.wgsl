@@ -56,6 +56,13 @@ fn div(a: u32, s: u32) -> u32 {
   return quot(a, s, 1.0 / f32(s));
 }
 
+// Coordinates (i0, i1, i2) of flat index i in a row-major [·, d1, d2].
+fn split3(i: u32, d1: u32, d2: u32) -> vec3u {
+  let r = div(i, d2);
+  let i0 = div(r, d1);
+  return vec3u(i0, r - i0 * d1, i - r * d2);
+}
+
 // ---------------------------------------------------------------- im2col
 
 // A column's output pixel, walked in order: image n (absolute), row oy, column ox.
@@ -66,11 +73,8 @@ struct Pixel {
 }
 
 fn pixelOf(q: u32) -> Pixel {
-  let P = u.oh * u.ow;
-  let n = div(q, P);
-  let p = q - n * P;
-  let oy = div(p, u.ow);
-  return Pixel(u.n0 + n, oy, p - oy * u.ow);
+  let c = split3(q, u.oh, u.ow);
+  return Pixel(u.n0 + c.x, c.y, c.z);
 }
 
 fn nextPixel(px: Pixel) -> Pixel {
@@ -88,26 +92,16 @@ fn nextPixel(px: Pixel) -> Pixel {
 }
 
 // Tap (c, ky, kx) of row k of col.
-struct Tap {
-  c: u32,
-  ky: u32,
-  kx: u32,
+fn tapOf(k: u32) -> vec3u {
+  return split3(k, u.kh, u.kw);
 }
 
-fn tapOf(k: u32) -> Tap {
-  let khw = u.kh * u.kw;
-  let c = div(k, khw);
-  let r = k - c * khw;
-  let ky = div(r, u.kw);
-  return Tap(c, ky, r - ky * u.kw);
-}
-
-// x at tap t of pixel px, 0 in the padding.
-fn sample(t: Tap, px: Pixel) -> f32 {
-  let iy = i32(px.oy * SH + t.ky * u.dh) - u.pt;
-  let ix = i32(px.ox * SW + t.kx * u.dw) - u.pl;
+// x at tap t = (c, ky, kx) of pixel px, 0 in the padding.
+fn sample(t: vec3u, px: Pixel) -> f32 {
+  let iy = i32(px.oy * SH + t.y * u.dh) - u.pt;
+  let ix = i32(px.ox * SW + t.z * u.dw) - u.pl;
   let inside = iy >= 0 && iy < i32(u.h) && ix >= 0 && ix < i32(u.w);
-  let at = ((px.n * u.c + t.c) * u.h + u32(clamp(iy, 0, i32(u.h) - 1))) * u.w + u32(clamp(ix, 0, i32(u.w) - 1));
+  let at = ((px.n * u.c + t.x) * u.h + u32(clamp(iy, 0, i32(u.h) - 1))) * u.w + u32(clamp(ix, 0, i32(u.w) - 1));
   return select(0.0, x[at], inside);
 }
 
@@ -161,10 +155,10 @@ fn gather(n: u32, c: u32, iy: u32, ix: u32) -> f32 {
 fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = index(wid, nwg, lid);
   if (i >= u.nc * u.c * u.h * u.w) { return; }
-  let r = div(i, u.w);
-  let plane = div(r, u.h);
-  let n = div(plane, u.c);
-  dx[u.dx_base + i] = gather(n, plane - n * u.c, r - plane * u.h, i - r * u.w);
+  // (plane, iy, ix), plane = n·C + c
+  let p = split3(i, u.h, u.w);
+  let n = div(p.x, u.c);
+  dx[u.dx_base + i] = gather(n, p.x - n * u.c, p.y, p.z);
 }
 
 @compute @workgroup_size(256)
@@ -172,12 +166,11 @@ fn col2im4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let i = index(wid, nwg, lid);
   let W4 = u.w / 4u;
   if (i >= u.nc * u.c * u.h * W4) { return; }
-  let r = div(i, W4);
-  let ix = (i - r * W4) * 4u;
-  let plane = div(r, u.h);
-  let iy = r - plane * u.h;
-  let n = div(plane, u.c);
-  let c = plane - n * u.c;
+  let p = split3(i, u.h, W4);
+  let n = div(p.x, u.c);
+  let c = p.x - n * u.c;
+  let iy = p.y;
+  let ix = p.z * 4u;
   dx4[u.dx_base / 4u + i] = vec4f(gather(n, c, iy, ix), gather(n, c, iy, ix + 1u), gather(n, c, iy, ix + 2u), gather(n, c, iy, ix + 3u));
 }
 
@@ -193,11 +186,8 @@ fn swap(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let t = index(wid, nwg, lid);
   if (t >= u.a * u.b * u.s) { return; }
   // t walks out in order: (j, i, s)
-  let r = div(t, u.s);
-  let s = t - r * u.s;
-  let j = div(r, u.a);
-  let i = r - j * u.a;
-  dst[u.out_base + t] = src[u.in_base + (i * u.b + j) * u.s + s] + biasOf(i);
+  let c = split3(t, u.a, u.s);
+  dst[u.out_base + t] = src[u.in_base + (c.y * u.b + c.x) * u.s + c.z] + biasOf(c.y);
 }
 
 @compute @workgroup_size(256)
@@ -205,9 +195,6 @@ fn swap4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let t = index(wid, nwg, lid);
   let S4 = u.s / 4u;
   if (t >= u.a * u.b * S4) { return; }
-  let r = div(t, S4);
-  let s = t - r * S4;
-  let j = div(r, u.a);
-  let i = r - j * u.a;
-  dst4[u.out_base / 4u + t] = src4[u.in_base / 4u + (i * u.b + j) * S4 + s] + vec4f(biasOf(i));
+  let c = split3(t, u.a, S4);
+  dst4[u.out_base / 4u + t] = src4[u.in_base / 4u + (c.y * u.b + c.x) * S4 + c.z] + vec4f(biasOf(c.y));
 }
