@@ -19,6 +19,7 @@ import { alloc, fdivConstant, grid1d } from './util.js';
 import { reshape } from './shape.js';
 import { add } from './elementwise.js';
 import { matmul } from './matmul.js';
+import { transpose } from './layout.js';
 import { zeros } from './creation.js';
 
 const F32 = 4;
@@ -112,10 +113,21 @@ function swap(ctx: GpuContext, src: PooledBuffer, dst: PooledBuffer, w: SwapArgs
 /** y [N, O, OH, OW] = conv(x, weight) + bias, for usesGemm geometries. */
 export function gemmForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   const ctx = x.ctx;
-  const y = alloc([g.n, g.o, g.oh, g.ow]);
-  if (y.size === 0) return y;
   const P = g.oh * g.ow;
   const K = g.c * g.kh * g.kw;
+  if (g.n === 1 && !bias) {
+    // one image's [O, P] product is already its NCHW output: no swap pass
+    return noGrad(() => {
+      const w2 = reshape(weight, [g.o, K]);
+      const col = im2col(x, g, 0, 1);
+      const prod = matmul(w2, col);
+      const y = reshape(prod, [1, g.o, g.oh, g.ow]);
+      for (const t of [w2, col, prod]) t.dispose();
+      return y;
+    });
+  }
+  const y = alloc([g.n, g.o, g.oh, g.ow]);
+  if (y.size === 0) return y;
   const nc = imagesPerChunk(ctx, g);
   noGrad(() => {
     const w2 = reshape(weight, [g.o, K]);
@@ -148,8 +160,9 @@ export function gemmBackward(dy: Tensor, x: Tensor, weight: Tensor, g: ConvGeome
     let wt: Tensor | null = null;
     if (needX) {
       // Wᵀ [K, O]: the product's A operand untransposed (its vec4 path)
-      wt = alloc([K, g.o]);
-      swap(ctx, weight.buffer, wt.buffer, { a: g.o, b: K, s: 1, inBase: 0, outBase: 0, bias: null });
+      const w2 = reshape(weight, [g.o, K]);
+      wt = transpose(w2);
+      w2.dispose();
     }
     for (let n0 = 0; n0 < g.n; n0 += nc) {
       const m = Math.min(nc, g.n - n0);

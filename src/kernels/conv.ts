@@ -1,15 +1,15 @@
 /**
- * 2-D convolution, NCHW, weight [O, C/groups, kh, kw] (PyTorch layout), with three paths:
+ * 2-D convolution, NCHW, weight [O, C/groups, kh, kw] (PyTorch layout), with four paths:
  * - 1×1, stride 1, no padding, one group: a batched matmul, weight [O, C] · x viewed [N, C, H·W];
+ * - one group, where `usesGemm` picks it (per pass: forward and backward apart): a matrix
+ *   product on the matmul kernels, forward and both gradients (conv-gemm.ts: im2col, col2im);
  * - depthwise (groups = C, O = M·C): shaders/depthwise.wgsl, pipelines specialised on the
  *   kernel size, stride and dilation;
- * - one group: a matrix product on the matmul kernels (conv-gemm.ts: im2col, col2im), where
- *   `ctx.tuning.conv` picks it;
  * - everything else: shaders/conv2d.wgsl, a register-tiled direct convolution.
- * Backward: dx is itself a stride-1 convolution (of dy spread out by the stride, against the
- * weight rotated by 180° with in/out channels swapped), run by the same forward kernels; dweight
- * is a deterministic reduction over N and the output pixels (fixed-order partial sums, no
- * atomics); dbias sums dy over N, H, W.
+ * Backward of the last two: dx is itself a stride-1 convolution (of dy spread out by the stride,
+ * against the weight rotated by 180° with in/out channels swapped), run by the same forward
+ * kernels; dweight is a deterministic reduction over N and the output pixels (fixed-order partial
+ * sums, no atomics). dbias sums dy over N, H, W on every path.
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
