@@ -11,12 +11,17 @@
  *   npx tsx bench/lrdif-ab.ts --config reference --batch 8 --case stage1 \
  *       --a '{"tuning":{"matmul":{"path":"portable"}}}' --b '{}' --profile
  *
+ * --settle N: N untimed steps of a side before each of its timed ones, so the timed step starts
+ * from the pool state that side's own steps leave (with the default ABBA order a step starts
+ * where the other side left the free buffers, so cached bind groups rarely match).
+ *
  * --kernels text (with --profile): also each side's dispatches and GPU time of the kernels
  * whose name contains the text (e.g. 'reduce:', 'layernorm:').
  *
  * A side is a JSON object: `polling` ('paced' | 'spin', dawn.node's waits), `tuning` (a
  * `ctx.setTuning` patch), `bindGroupCache` (ctx.bindGroupCacheSize), `collectGarbage` (false: no
- * full collection every BIND_GROUPS_PER_COLLECTION new bind groups).
+ * full collection every BIND_GROUPS_PER_COLLECTION new bind groups), `canonicalBufferOrder`
+ * (ctx.canonicalBufferOrder).
  */
 import { parseArgs } from 'node:util';
 import { engine, initNode, setDawnPolling, type DawnPolling, type Tensor, type TuningPatch } from '../src/node.js';
@@ -27,6 +32,7 @@ interface Side {
   tuning?: TuningPatch;
   bindGroupCache?: number;
   collectGarbage?: boolean;
+  canonicalBufferOrder?: boolean;
 }
 
 const { values } = parseArgs({
@@ -40,6 +46,7 @@ const { values } = parseArgs({
     b: { type: 'string', default: '{}' },
     profile: { type: 'boolean', default: false },
     kernels: { type: 'string' },
+    settle: { type: 'string', default: '0' },
   },
 });
 const config = values.config as 'tiny' | 'reference';
@@ -59,14 +66,17 @@ const cpuMs = () => {
 async function under<T>(side: Side, fn: () => Promise<T>): Promise<T> {
   const polling = side.polling ? setDawnPolling(side.polling) : null;
   const restore = ctx.setTuning(side.tuning ?? {});
-  const [cache, collect] = [ctx.bindGroupCacheSize, ctx.collectGarbage];
+  const [cache, collect, canonical] = [ctx.bindGroupCacheSize, ctx.collectGarbage, ctx.canonicalBufferOrder];
   if (side.bindGroupCache !== undefined) ctx.bindGroupCacheSize = side.bindGroupCache;
+  if (side.canonicalBufferOrder !== undefined) ctx.canonicalBufferOrder = side.canonicalBufferOrder;
+  // the order the other side's last read left the free buffers in is not this side's
+  if (ctx.canonicalBufferOrder) ctx.pool.canonicalize();
   if (side.collectGarbage === false) ctx.collectGarbage = null;
   try {
     return await fn();
   } finally {
     restore();
-    [ctx.bindGroupCacheSize, ctx.collectGarbage] = [cache, collect];
+    [ctx.bindGroupCacheSize, ctx.collectGarbage, ctx.canonicalBufferOrder] = [cache, collect, canonical];
     if (polling) setDawnPolling(polling);
   }
 }
@@ -78,6 +88,14 @@ async function once(): Promise<void> {
   engine.clearTape();
 }
 
+// bind groups created per timed step (a cache miss each)
+let created = 0;
+const createBindGroup = ctx.device.createBindGroup.bind(ctx.device);
+ctx.device.createBindGroup = (d: GPUBindGroupDescriptor) => {
+  created++;
+  return createBindGroup(d);
+};
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((p, q) => p - q);
   const n = s.length;
@@ -87,21 +105,27 @@ const median = (xs: number[]) => {
 for (let i = 0; i < Number(values.warmup); i++) for (const s of ['A', 'B'] as const) await under(sides[s], once);
 const wall: Record<'A' | 'B', number[]> = { A: [], B: [] };
 const cpu: Record<'A' | 'B', number[]> = { A: [], B: [] };
+const groups: Record<'A' | 'B', number[]> = { A: [], B: [] };
 for (let i = 0; i < Number(values.reps); i++) {
   for (const s of i % 2 ? (['B', 'A'] as const) : (['A', 'B'] as const)) {
     await under(sides[s], async () => {
+      for (let k = 0; k < Number(values.settle); k++) await once();
       await ctx.sync();
       const t = performance.now();
       const c = cpuMs();
+      created = 0;
       await once();
       wall[s].push(performance.now() - t);
       cpu[s].push(cpuMs() - c);
+      groups[s].push(created);
     });
   }
 }
 console.log(`${config} ${which}, batch ${batch}, ${values.reps} pairs; A = ${values.a}, B = ${values.b}`);
 for (const s of ['A', 'B'] as const) {
-  console.log(`${s}: wall median ${median(wall[s]).toFixed(1)} ms, cpu median ${median(cpu[s]).toFixed(1)} ms; walls ${wall[s].map((v) => v.toFixed(0)).join(' ')}`);
+  console.log(
+    `${s}: wall median ${median(wall[s]).toFixed(1)} ms, cpu median ${median(cpu[s]).toFixed(1)} ms, bind groups created ${median(groups[s])}; walls ${wall[s].map((v) => v.toFixed(0)).join(' ')}`,
+  );
 }
 console.log(`A/B wall ratio, median of pairs: ${median(wall.A.map((v, i) => v / wall.B[i])).toFixed(3)}; cpu ratio ${median(cpu.A.map((v, i) => v / cpu.B[i])).toFixed(3)}`);
 

@@ -93,6 +93,18 @@ export class BufferPool {
     this.stats.freeBytes += pb.capacity;
   }
 
+  /**
+   * Puts each free list in a fixed order (by id), so what the pool hands out next depends only on
+   * which buffers are free, not on the order they came back in. A program that repeats the same
+   * work from the same free buffers (a training step) then gets the same buffers each time, and
+   * the bind groups cached for them are reused instead of created (see GpuContext.bindGroup).
+   * Within a step the lists stay last-in first-out: a buffer just released, still in the CPU's
+   * caches on a CPU adapter, is the next one handed out.
+   */
+  canonicalize(): void {
+    for (const list of this.free.values()) if (list.length > 1) list.sort((a, b) => b.id - a.id);
+  }
+
   /** Destroys every free buffer. The caller must have flushed pending work first. */
   trim(): void {
     for (const list of this.free.values()) {
