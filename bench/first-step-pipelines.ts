@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstStepTrainArgs } from './first-step.js';
-import { ScratchBindings } from './first-dispatch.js';
+import { ScratchBindings } from '../src/gpu/scratch-dispatch.js';
 
 interface Recorded {
   key: string;

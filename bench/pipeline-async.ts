@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ScratchBindings } from './first-dispatch.js';
+import { ScratchBindings } from '../src/gpu/scratch-dispatch.js';
 
 interface Entry {
   key: string;

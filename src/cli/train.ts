@@ -12,7 +12,8 @@
  * (src/train/store-node.ts). See README.md for the options.
  */
 import type { Command } from 'commander';
-import { initNode } from '../node.js';
+import { engine, initNode } from '../node.js';
+import { compileTrainingAhead } from '../train/compile-ahead-node.js';
 import { clearPsfCache } from '../data/degrade/index.js';
 import { runTraining, readRunOptions, readSelection, type RunOutcome } from '../train/run-node.js';
 import { refitOptions, resumeOptions, validateRunOptions, type TrainRunOptions } from '../train/options.js';
@@ -55,6 +56,16 @@ export interface TrainCommandEnv {
 
 /** Runs `lrdif train` with resolved options (a device must be current). */
 export async function trainWithOptions(o: TrainRunOptions, resume: boolean, env: TrainCommandEnv = {}): Promise<RunOutcome> {
+  // pipelines compiled ahead on a helper device while this one gets ready (CPU adapters)
+  const ahead = compileTrainingAhead(engine.ctx);
+  try {
+    return await trainWithSession(o, resume, env);
+  } finally {
+    await ahead;
+  }
+}
+
+async function trainWithSession(o: TrainRunOptions, resume: boolean, env: TrainCommandEnv): Promise<RunOutcome> {
   const log = env.log ?? ((m: string) => process.stdout.write(`${m}\n`));
   const warn = (m: string) => process.stderr.write(`${m}\n`);
   const plain = isPlain(env.plain);

@@ -199,6 +199,11 @@ export class GpuContext {
     return k;
   }
 
+  /** Whether the pipeline of `req` is built (by a dispatch, `kernel()` or `prepareKernels`). */
+  hasKernel(req: KernelRequest): boolean {
+    return this.kernels.has(kernelKey(req));
+  }
+
   /**
    * Builds the pipelines of `reqs` that are not built yet with createComputePipelineAsync, all at
    * once, so the driver may compile them in parallel before they are first dispatched; `kernel()`

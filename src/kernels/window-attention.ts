@@ -36,6 +36,7 @@ import { engine } from '../autograd/engine.js';
 import { fmtShape, tensor, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
+import type { KernelRequest } from '../gpu/kernel.js';
 import { alloc, assertFloat, sameShape } from './util.js';
 import { zeros } from './creation.js';
 import { add, mulScalar } from './elementwise.js';
@@ -177,6 +178,17 @@ function plan(ctx: GpuContext, g: Geometry): Plan {
   let rows = ctx.tuning.windowAttention.rows;
   rows = Math.max(1, Math.min(RMAX, rows, Math.ceil(g.M / lanes)));
   return { lanes, rows, tiles: Math.ceil(g.M / (lanes * rows)) };
+}
+
+/**
+ * The pipelines of the subgroup kernels for the forward or for the backward (bwd_kv, then bwd_dq:
+ * the order a step reaches them), for compiling ahead (gpu/precompile-node.ts): on lavapipe the
+ * three take 20–30 s of a cold first training step to compile. None on the portable path.
+ */
+export function windowAttentionKernels(ctx: GpuContext, pass: 'forward' | 'backward'): KernelRequest[] {
+  if (!useSubgroups(ctx)) return [];
+  const entries = pass === 'forward' ? ['forward'] : ['bwd_kv', 'bwd_dq'];
+  return entries.map((entry) => ({ shader: 'window_attention_sg', entry }));
 }
 
 /** Subgroup kernels (shaders/window_attention_sg.wgsl): own tokens per tile and partners per block (8 lanes × 7). */

@@ -1,10 +1,11 @@
 /**
  * One dispatch of a kernel on scratch buffers (one workgroup, zero uniforms): what makes lavapipe
- * compile a pipeline, which it does at the first run rather than at creation. For the benchmarks
- * that time pipeline compilation (first-step-pipelines.ts, pipeline-async.ts).
+ * compile a pipeline, which it does at the first run rather than at creation. For the pipelines
+ * compiled ahead on a helper device (precompile-node.ts) and the benchmarks that time pipeline
+ * compilation (bench/first-step-pipelines.ts, bench/pipeline-async.ts).
  */
-import type { GpuContext } from '../src/gpu/context.js';
-import type { Kernel } from '../src/gpu/kernel.js';
+import type { GpuContext } from './context.js';
+import type { Kernel } from './kernel.js';
 
 type Pooled = ReturnType<GpuContext['acquire']>;
 

@@ -1,0 +1,79 @@
+/**
+ * Pipelines compiled ahead on a helper device, for the first training step on a CPU adapter.
+ *
+ * lavapipe compiles a compute pipeline with LLVM when the device first runs it, on the device's
+ * own thread, one pipeline at a time: while the main device compiles, the second core idles. A
+ * second device has a thread of its own, and Mesa's shader cache (on disk, shared by the devices
+ * of a process) hands what the helper compiled to the main device as a cache hit. So the helper
+ * builds a few costly pipelines the run will need (asynchronously: the host thread is not held)
+ * and runs each once on scratch buffers, while the main device is still loading data, building
+ * the model and compiling the pipelines it reaches first.
+ *
+ * Only pipelines the main device reaches well after the helper can finish them are worth it:
+ * one the main device reaches first is compiled on both (as happened when a helper built every
+ * pipeline; docs/PERFORMANCE.md, "The cold first step"). A failure costs only the head start.
+ *
+ * Once a helper has compiled a set of pipelines into Mesa's shader cache, a marker file in the
+ * cache's folder says so (named by the adapter and the shaders' code), and later runs skip the
+ * helper: with the cache warm it would only cost CPU time (about 3 s of it, 0.5 s of wall time
+ * to the first step). The marker goes when the folder is deleted; if Mesa evicts the pipelines
+ * alone, the main device compiles them as it would without a helper.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { GpuContext } from './context.js';
+import { kernelKey, type KernelRequest } from './kernel.js';
+import { createNodeContext, nodeShaderSource } from './node.js';
+import { ScratchBindings } from './scratch-dispatch.js';
+import { expandIncludes } from './shader-include.js';
+
+const truthy = (v: string | undefined) => !!v && /^(1|true|yes)$/i.test(v);
+
+/** Whether a helper can help here: a CPU adapter whose compiled pipelines go to Mesa's shader cache. */
+export function helperCanPrecompile(ctx: GpuContext): boolean {
+  return ctx.caps.isCpuAdapter && !truthy(process.env.MESA_SHADER_CACHE_DISABLE) && !truthy(process.env.MESA_GLSL_CACHE_DISABLE);
+}
+
+/** The marker of `requests` compiled into this process's Mesa shader cache (in that cache's folder). */
+export function precompiledMarker(ctx: GpuContext, requests: KernelRequest[]): string {
+  const h = createHash('sha256');
+  h.update(ctx.adapter.summary);
+  for (const req of requests) h.update(`\0${kernelKey(req)}\0${expandIncludes(req.shader, nodeShaderSource)}`);
+  const dir = process.env.MESA_SHADER_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mesa_shader_cache');
+  return join(dir, `lrdif-precompiled-${h.digest('hex').slice(0, 24)}.json`);
+}
+
+/**
+ * Compiles `requests` in order on a new device of the same adapter, then gives the device back
+ * ('compiled'), unless the marker says an earlier run did so into the same shader cache
+ * ('skipped'). Never rejects: where the helper fails ('failed') the main device compiles the
+ * pipelines itself.
+ */
+export async function precompileOnHelper(ctx: GpuContext, requests: KernelRequest[]): Promise<'compiled' | 'skipped' | 'failed'> {
+  let helper: GpuContext | null = null;
+  try {
+    const marker = precompiledMarker(ctx, requests);
+    if (existsSync(marker)) return 'skipped';
+    helper = await createNodeContext();
+    const scratch = new ScratchBindings(helper);
+    // every pipeline created at once (off the host thread), then each run in turn
+    const created = requests.map((req) => helper!.prepareKernels([req]));
+    for (let i = 0; i < requests.length; i++) {
+      await created[i];
+      scratch.dispatchOnce(helper.kernel(requests[i]));
+      await helper.sync();
+    }
+    scratch.release();
+    mkdirSync(join(marker, '..'), { recursive: true });
+    const tmp = `${marker}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ kernels: requests.map(kernelKey), adapter: ctx.adapter.summary, at: new Date().toISOString() })}\n`);
+    renameSync(tmp, marker);
+    return 'compiled';
+  } catch {
+    return 'failed';
+  } finally {
+    helper?.dispose();
+  }
+}
