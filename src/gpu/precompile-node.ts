@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { GpuContext } from './context.js';
 import { kernelKey, type KernelRequest } from './kernel.js';
 import { createNodeContext, nodeShaderSource } from './node.js';
@@ -58,15 +58,17 @@ export async function precompileOnHelper(ctx: GpuContext, requests: KernelReques
     if (existsSync(marker)) return 'skipped';
     helper = await createNodeContext();
     const scratch = new ScratchBindings(helper);
-    // every pipeline created at once (off the host thread), then each run in turn
+    // every pipeline created at once (off the host thread), then each run in turn; a failed
+    // creation is handled when its turn comes, not reported as an unhandled rejection before it
     const created = requests.map((req) => helper!.prepareKernels([req]));
+    for (const c of created) c.catch(() => {});
     for (let i = 0; i < requests.length; i++) {
       await created[i];
       scratch.dispatchOnce(helper.kernel(requests[i]));
       await helper.sync();
     }
     scratch.release();
-    mkdirSync(join(marker, '..'), { recursive: true });
+    mkdirSync(dirname(marker), { recursive: true });
     const tmp = `${marker}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify({ kernels: requests.map(kernelKey), adapter: ctx.adapter.summary, at: new Date().toISOString() })}\n`);
     renameSync(tmp, marker);
