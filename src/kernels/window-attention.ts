@@ -187,9 +187,15 @@ function plan(ctx: GpuContext, g: Geometry): Plan {
  */
 export function windowAttentionKernels(ctx: GpuContext, pass: 'forward' | 'backward'): KernelRequest[] {
   if (!useSubgroups(ctx)) return [];
-  const entries = pass === 'forward' ? ['forward'] : ['bwd_kv', 'bwd_dq'];
-  return entries.map((entry) => ({ shader: 'window_attention_sg', entry }));
+  return pass === 'forward' ? [SG.forward] : [SG.bwdKv, SG.bwdDq];
 }
+
+/** The subgroup kernels' pipelines: what the ops dispatch and what is compiled ahead, written once. */
+const SG = {
+  forward: { shader: 'window_attention_sg', entry: 'forward' },
+  bwdKv: { shader: 'window_attention_sg', entry: 'bwd_kv' },
+  bwdDq: { shader: 'window_attention_sg', entry: 'bwd_dq' },
+} as const satisfies Record<string, KernelRequest>;
 
 /** Subgroup kernels (shaders/window_attention_sg.wgsl): own tokens per tile and partners per block (8 lanes × 7). */
 const SG_KB = 56;
@@ -266,10 +272,7 @@ function forwardRaw(g: Geometry, q: Tensor, k: Tensor, v: Tensor, table: Tensor 
     const sp = sgPlan(ctx, g);
     // running row sums between blocks of keys (only when M > KB)
     const lsum = sp.blocks > 1 ? alloc([g.problems, g.M]) : alloc([1]);
-    ctx.dispatch(
-      { shader: 'window_attention_sg', entry: 'forward' },
-      { bindings: { ...io, lsum: lsum.buffer }, uniforms: sgUniforms(g, sp), workgroups: ctx.grid(g.heads * sp.tiles * sp.groups) },
-    );
+    ctx.dispatch(SG.forward, { bindings: { ...io, lsum: lsum.buffer }, uniforms: sgUniforms(g, sp), workgroups: ctx.grid(g.heads * sp.tiles * sp.groups) });
     lsum.dispose();
     return { out, lse };
   }
@@ -337,27 +340,24 @@ function backwardSg(g: Geometry, go: Tensor, q: Tensor, k: Tensor, v: Tensor, ta
     const n = Math.min(chunkWindows, g.bw - bw0);
     const un = sgUniforms(g, sp, { p0: bw0, bwTotal: n, flags: (g.hasBias ? 1 : 0) | (wantTable ? 2 : 0) });
     const grid = ctx.grid(g.heads * sp.tiles * Math.ceil(n / sp.per));
-    ctx.dispatch(
-      { shader: 'window_attention_sg', entry: 'bwd_kv' },
-      {
-        bindings: {
-          qb: q.buffer,
-          kb: k.buffer,
-          vb: v.buffer,
-          tbl,
-          gob: go.buffer,
-          fob: out.buffer,
-          lse: lse.buffer,
-          dkb: dk.buffer,
-          dvb: dv.buffer,
-          dsb: ds.buffer,
-          dbp: dbp.buffer,
-        },
-        uniforms: un,
-        workgroups: grid,
+    ctx.dispatch(SG.bwdKv, {
+      bindings: {
+        qb: q.buffer,
+        kb: k.buffer,
+        vb: v.buffer,
+        tbl,
+        gob: go.buffer,
+        fob: out.buffer,
+        lse: lse.buffer,
+        dkb: dk.buffer,
+        dvb: dv.buffer,
+        dsb: ds.buffer,
+        dbp: dbp.buffer,
       },
-    );
-    ctx.dispatch({ shader: 'window_attention_sg', entry: 'bwd_dq' }, { bindings: { kb: k.buffer, dsb: ds.buffer, dqb: dq.buffer }, uniforms: un, workgroups: grid });
+      uniforms: un,
+      workgroups: grid,
+    });
+    ctx.dispatch(SG.bwdDq, { bindings: { kb: k.buffer, dsb: ds.buffer, dqb: dq.buffer }, uniforms: un, workgroups: grid });
   }
   ds.dispose();
   const dtable = wantTable ? biasGradient(ctx, g, dbp, sp.groups, table!.shape) : null;
