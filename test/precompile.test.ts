@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gpu } from './helpers/gpu.js';
 import { UNARY, type GpuContext } from '../src/node.js';
-import { helperCanPrecompile, precompiledMarker, precompileOnHelper } from '../src/gpu/precompile-node.js';
+import { HelperCompiler, helperCanPrecompile, precompiledMarker, precompileOnHelper } from '../src/gpu/precompile-node.js';
+import { kernelKey } from '../src/gpu/kernel.js';
 import { windowAttentionKernels } from '../src/kernels/window-attention.js';
 import { compileTrainingAhead } from '../src/train/compile-ahead-node.js';
 
@@ -44,6 +45,31 @@ describe('pipelines compiled ahead on a helper device', () => {
     // other pipelines, another marker; the main device is untouched by the helper's work
     expect(precompiledMarker(ctx, reqs.slice(0, 1))).not.toBe(marker);
     expect(ctx.hasKernel(reqs[0])).toBe(false);
+  });
+
+  it('an open helper takes kernels added later, in order and once each, until sealed; a stopped one starts nothing more', async () => {
+    process.env.MESA_SHADER_CACHE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'lrdif-precompile-'));
+    const [abs, abs4, neg] = [
+      { shader: 'unary', constants: { OP: UNARY.abs } },
+      { shader: 'unary', entry: 'main4', constants: { OP: UNARY.abs } },
+      { shader: 'unary', constants: { OP: UNARY.neg } },
+    ];
+    const open = new HelperCompiler(ctx, [abs], { open: true });
+    await new Promise((r) => setTimeout(r, 50));
+    open.add([neg, abs, abs4]);
+    open.seal();
+    open.add([{ shader: 'unary', entry: 'main4', constants: { OP: UNARY.neg } }]);
+    expect(await open.done).toBe('compiled');
+    expect(open.compiled).toEqual([abs, neg, abs4].map(kernelKey));
+    // the marker names the first requests, and lists what was compiled
+    const written = JSON.parse(fs.readFileSync(precompiledMarker(ctx, [abs]), 'utf8')) as { kernels: string[] };
+    expect(written.kernels).toEqual(open.compiled);
+
+    const stopped = new HelperCompiler(ctx, [abs4, neg], { open: true });
+    stopped.stop();
+    stopped.add([abs]);
+    expect(await stopped.done).toBe('compiled');
+    expect(stopped.compiled).toEqual([]);
   });
 
   it('fails softly, leaving no marker, when a pipeline cannot be built', async () => {

@@ -225,6 +225,49 @@ describe('caches', () => {
   }, 120_000);
 });
 
+describe('dry runs (recordKernels)', () => {
+  let ctx: GpuContext;
+  beforeAll(async () => {
+    ctx = await createNodeContext();
+  });
+  afterAll(() => ctx.dispose());
+  const ABS = { shader: 'unary', constants: { OP: UNARY.abs } };
+
+  it('lists the kernels a function dispatches in first-use order, and encodes nothing: no dispatch or copy writes, a read is refused', async () => {
+    const x = upload(ctx, [-1, 2, -3, 4]);
+    const y = upload(ctx, [5, 6, 7, 8]);
+    let reading: Promise<ArrayBuffer> | null = null;
+    const kernels = ctx.recordKernels(() => {
+      affine(ctx, x, y, 4, 2, 1);
+      ctx.dispatch(ABS, { bindings: { x, y }, uniforms: { n: 4, alpha: 0, beta: 0 }, workgroups: [1] });
+      affine(ctx, y, x, 4, 3, 0);
+      ctx.copy(x, 0, y, 0, 16);
+      reading = ctx.read(y, 16);
+    });
+    expect(kernels).toEqual([AFFINE, ABS]);
+    await expect(reading).rejects.toThrow(/lrdif: a read inside recordKernels/);
+    // the pipelines are built, but the device has run neither kernel, and the buffers are untouched
+    expect(ctx.hasKernel(AFFINE) && ctx.hasKernel(ABS)).toBe(true);
+    expect(ctx.hasRun(AFFINE) || ctx.hasRun(ABS)).toBe(false);
+    expect(Array.from(await readF32(ctx, x, 4))).toEqual([-1, 2, -3, 4]);
+    expect(Array.from(await readF32(ctx, y, 4))).toEqual([5, 6, 7, 8]);
+    // a real dispatch runs; a later dry run still lists the kernel (hasRun tells them apart)
+    affine(ctx, x, y, 4, 2, 1);
+    expect(Array.from(await readF32(ctx, y, 4))).toEqual([-1, 5, -5, 9]);
+    expect(ctx.hasRun(AFFINE)).toBe(true);
+    expect(ctx.recordKernels(() => affine(ctx, x, y, 4, 1, 0))).toEqual([AFFINE]);
+    expect(Array.from(await readF32(ctx, y, 4))).toEqual([-1, 5, -5, 9]);
+    // checks still apply inside a dry run, and one cannot nest another
+    expect(() => ctx.recordKernels(() => ctx.dispatch(AFFINE, { bindings: { x }, uniforms: { n: 4, alpha: 1, beta: 0 }, workgroups: [1] }))).toThrow(/shader binding 'y'/);
+    expect(() => ctx.recordKernels(() => ctx.recordKernels(() => {}))).toThrow(/a dry run is already in progress/);
+    // the context works normally after a dry run that threw
+    affine(ctx, x, y, 4, 1, 1);
+    expect(Array.from(await readF32(ctx, y, 4))).toEqual([0, 3, -2, 5]);
+    ctx.release(x);
+    ctx.release(y);
+  });
+});
+
 describe('uniform ring', () => {
   let ctx: GpuContext;
   beforeAll(async () => {

@@ -39,6 +39,7 @@ import { formatPrediction, runPrediction } from '../src/train/predict-node.js';
 import { runSweep } from '../src/train/sweep-node.js';
 import { faceApiModelDir } from '../src/models/faceapi/load-node.js';
 import type { EpochInfo, TrainHooks } from '../src/train/trainer.js';
+import { kernelKey, type KernelRequest } from '../src/gpu/kernel.js';
 import { runNode } from './helpers/child.js';
 
 const BIN = fileURLToPath(new URL('../bin/lrdif.js', import.meta.url));
@@ -152,6 +153,42 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
       expect(fs.existsSync(path.join(base.out, f)), f).toBe(true);
     expect(fs.existsSync(path.join(base.out, '.lock'))).toBe(false);
   }, 900_000);
+
+  it("a dry run of the training step lists its kernels for a helper to compile ahead, and changes none of the run's results", async () => {
+    const o = { ...base, epochs: 1 };
+    const off = await train({ ...o, out: path.join(root, 'ahead-off') });
+    const added: KernelRequest[][] = [];
+    let stops = 0;
+    // every kernel the run dispatches for real (the dry run's are refused before they reach the encoder)
+    const dispatched = new Set<string>();
+    const dispatch = ctx.dispatch.bind(ctx);
+    ctx.dispatch = (k, args) => {
+      dispatched.add('pipeline' in k ? k.label : kernelKey(k));
+      dispatch(k, args);
+    };
+    let on: RunOutcome;
+    try {
+      on = await runTraining({ ...o, out: path.join(root, 'ahead-on') }, { session, log, version: 'test', compileAhead: { add: (k) => added.push(k), stop: () => stops++ } });
+    } finally {
+      delete (ctx as { dispatch?: unknown }).dispatch;
+    }
+    expect(added).toHaveLength(1);
+    const keys = added[0].map(kernelKey);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys.length).toBeGreaterThan(20);
+    for (const k of keys) expect(dispatched.has(k), k).toBe(true);
+    expect(keys.some((k) => /backward|bwd/.test(k))).toBe(true);
+    expect(stops).toBe(9);
+    // the same losses at every step, the same epoch chosen and the same test accuracy
+    const steps = (dir: string) =>
+      fs
+        .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => JSON.parse(l).type !== 'epoch');
+    expect(steps(path.join(root, 'ahead-on'))).toEqual(steps(path.join(root, 'ahead-off')));
+    expect(on.result.test).toEqual(off.result.test);
+  }, 600_000);
 
   it('a run killed mid-epoch and resumed writes the uninterrupted metrics; a NaN loss names its step and keeps the last checkpoint', async () => {
     const out = path.join(root, 'resumed');

@@ -18,7 +18,7 @@ import { clearPsfCache } from '../data/degrade/index.js';
 import { runTraining, readRunOptions, readSelection, type RunOutcome } from '../train/run-node.js';
 import { refitOptions, resumeOptions, validateRunOptions, type TrainRunOptions } from '../train/options.js';
 import { openEncoders, Session, type Log } from '../train/session-node.js';
-import type { TrainHooks } from '../train/trainer.js';
+import type { CompileAhead, TrainHooks } from '../train/trainer.js';
 import type { Wrap } from './command.js';
 import { embedProgress, isPlain, trainProgress } from './progress.js';
 import { packageVersion } from './package-version.js';
@@ -59,13 +59,14 @@ export async function trainWithOptions(o: TrainRunOptions, resume: boolean, env:
   // pipelines compiled ahead on a helper device while this one gets ready (CPU adapters)
   const ahead = compileTrainingAhead(engine.ctx);
   try {
-    return await trainWithSession(o, resume, env);
+    return await trainWithSession(o, resume, env, ahead);
   } finally {
-    await ahead;
+    ahead?.stop();
+    await ahead?.done;
   }
 }
 
-async function trainWithSession(o: TrainRunOptions, resume: boolean, env: TrainCommandEnv): Promise<RunOutcome> {
+async function trainWithSession(o: TrainRunOptions, resume: boolean, env: TrainCommandEnv, ahead: CompileAhead | null): Promise<RunOutcome> {
   const log = env.log ?? ((m: string) => process.stdout.write(`${m}\n`));
   const warn = (m: string) => process.stderr.write(`${m}\n`);
   const plain = isPlain(env.plain);
@@ -87,7 +88,7 @@ async function trainWithSession(o: TrainRunOptions, resume: boolean, env: TrainC
     })());
   const progress = trainProgress(plain, `stage ${o.stage}`, env.hooks);
   try {
-    return await runTraining(o, { session, log, hooks: progress, version: packageVersion(), embedProgress: embedProgress(plain) }, resume);
+    return await runTraining(o, { session, log, hooks: progress, version: packageVersion(), embedProgress: embedProgress(plain), compileAhead: ahead ?? undefined }, resume);
   } finally {
     progress.close();
     if (!env.session) session.dispose();

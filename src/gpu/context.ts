@@ -70,6 +70,8 @@ export class GpuContext {
   private kernels = new Map<string, Kernel>();
   /** Pipelines being built by `prepareKernels`. */
   private building = new Map<string, Promise<void>>();
+  /** The dry run in progress (recordKernels): the kernels recorded so far. */
+  private recording: { kernels: KernelRequest[]; seen: Set<string> } | null = null;
   private modules = new Map<string, GPUShaderModule>();
   /** Each shader's WGSL, included files expanded, and its parse: one per file, however many variants are built from it. */
   private sources = new Map<string, { code: string; reflect: ReturnType<typeof reflectShader> }>();
@@ -204,6 +206,11 @@ export class GpuContext {
     return this.kernels.has(kernelKey(req));
   }
 
+  /** Whether this device has run the kernel of `req` (beyond `recordKernels`' dry runs). */
+  hasRun(req: KernelRequest): boolean {
+    return this.kernels.get(kernelKey(req))?.ran ?? false;
+  }
+
   /**
    * Builds the pipelines of `reqs` that are not built yet with createComputePipelineAsync, all at
    * once, so the driver may compile them in parallel before they are first dispatched; `kernel()`
@@ -276,7 +283,30 @@ export class GpuContext {
       storage: p.info.storage,
       uniform: p.info.uniform,
       workgroupSize: p.info.workgroupSize,
+      request: req,
+      ran: false,
     };
+  }
+
+  /**
+   * Runs `fn` as a dry run: its dispatches and copies are checked and their pipelines built, but
+   * nothing is encoded, so the buffers it writes hold nothing meaningful and `fn` must not read
+   * any (a read throws). Returns the kernels it dispatched, in the order of their first dispatch:
+   * what a helper device can compile ahead (a CPU adapter compiles a pipeline when it first runs
+   * it; `hasRun` tells which this device has run). `fn` must leave no state behind that later
+   * work reads (dispose what it creates, clear gradients it accumulated).
+   */
+  recordKernels(fn: () => void): KernelRequest[] {
+    this.checkUsable();
+    if (this.recording) throw new Error('lrdif: recordKernels: a dry run is already in progress');
+    const rec = { kernels: [] as KernelRequest[], seen: new Set<string>() };
+    this.recording = rec;
+    try {
+      fn();
+    } finally {
+      this.recording = null;
+    }
+    return rec.kernels;
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -309,6 +339,15 @@ export class GpuContext {
     }
 
     this.checkBindingSizes(kernel, given);
+
+    if (this.recording) {
+      if (!this.recording.seen.has(kernel.label)) {
+        this.recording.seen.add(kernel.label);
+        this.recording.kernels.push(kernel.request);
+      }
+      return;
+    }
+    kernel.ran = true;
 
     if (this.profiling && this.querySet && this.queryLabels.length + 2 > QUERY_CAPACITY) this.flush();
     if (!this.ring.hasRoom(kernel.uniform?.size ?? 0)) this.flush();
@@ -461,7 +500,7 @@ export class GpuContext {
   /** Encodes a buffer-to-buffer copy into the open batch. */
   copy(src: PooledBuffer, srcOffset: number, dst: PooledBuffer, dstOffset: number, bytes: number): void {
     this.checkUsable();
-    if (bytes === 0) return;
+    if (bytes === 0 || this.recording) return;
     this.getEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
     src.lastBatch = this.batch;
     dst.lastBatch = this.batch;
@@ -471,6 +510,7 @@ export class GpuContext {
   /** Reads `bytes` from the start of a buffer. Flushes the open batch. */
   async read(pb: PooledBuffer, bytes: number): Promise<ArrayBuffer> {
     this.checkUsable();
+    if (this.recording) throw new Error('lrdif: a read inside recordKernels: a dry run encodes nothing, so there is nothing to read');
     if (bytes === 0) return new ArrayBuffer(0);
     if (this.canonicalBufferOrder) this.pool.canonicalize();
     const staging = this.readPool.acquire(bytes, 'readback');

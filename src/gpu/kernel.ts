@@ -48,6 +48,10 @@ export interface Kernel {
   readonly storage: StorageBinding[];
   readonly uniform: UniformLayout | null;
   readonly workgroupSize: [number, number, number];
+  /** What it was built from (a helper device builds the same pipeline from it). */
+  readonly request: KernelRequest;
+  /** Whether the device has run it: a CPU adapter compiles a pipeline when it first runs it. */
+  ran: boolean;
 }
 
 const SCALARS: Record<string, ScalarKind> = { u32: 'u32', i32: 'i32', f32: 'f32' };

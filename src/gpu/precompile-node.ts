@@ -45,37 +45,123 @@ export function precompiledMarker(ctx: GpuContext, requests: KernelRequest[]): s
   return join(dir, `lrdif-precompiled-${h.digest('hex').slice(0, 24)}.json`);
 }
 
+/** How a helper's work ended: compiled (or stopped once the run needed no more), skipped (the marker says an earlier run did it), failed. */
+export type HelperOutcome = 'compiled' | 'skipped' | 'failed';
+
+/**
+ * A helper device compiling a queue of pipelines in order, each created asynchronously (off the
+ * host thread) and then run once on scratch buffers. `open` keeps it waiting for more (`add`)
+ * until `seal` or `stop`. Never rejects: where the helper fails, the main device compiles the
+ * pipelines itself. Once done without failing, it writes the marker of its first requests.
+ */
+export class HelperCompiler {
+  readonly done: Promise<HelperOutcome>;
+  /** Kernel keys the helper has compiled, in order. */
+  readonly compiled: string[] = [];
+  private readonly queue: KernelRequest[] = [];
+  private readonly queued = new Set<string>();
+  private readonly created = new Map<string, Promise<void>>();
+  private helper: GpuContext | null = null;
+  private sealed = false;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    first: KernelRequest[],
+    opts: { open?: boolean } = {},
+  ) {
+    this.add(first);
+    this.sealed = !opts.open;
+    this.done = this.run(first);
+  }
+
+  /** Appends kernels not queued yet (ignored once sealed or stopped). */
+  add(kernels: KernelRequest[]): void {
+    if (this.sealed) return;
+    for (const req of kernels) {
+      const key = kernelKey(req);
+      if (this.queued.has(key)) continue;
+      this.queued.add(key);
+      this.queue.push(req);
+      this.create(req);
+    }
+    this.poke();
+  }
+
+  /** No more kernels will come: the helper finishes its queue. */
+  seal(): void {
+    this.sealed = true;
+    this.poke();
+  }
+
+  /** Start no other pipeline (the one being compiled finishes). */
+  stop(): void {
+    this.stopped = true;
+    this.sealed = true;
+    this.poke();
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  // every queued pipeline's creation starts at once; a failed one is handled when its turn comes,
+  // not reported as an unhandled rejection before it
+  private create(req: KernelRequest): void {
+    if (!this.helper) return;
+    const p = this.helper.prepareKernels([req]);
+    p.catch(() => {});
+    this.created.set(kernelKey(req), p);
+  }
+
+  private async run(first: KernelRequest[]): Promise<HelperOutcome> {
+    try {
+      const marker = precompiledMarker(this.ctx, first);
+      this.helper = await createNodeContext();
+      for (const req of this.queue) this.create(req);
+      const scratch = new ScratchBindings(this.helper);
+      for (;;) {
+        if (this.stopped) break;
+        const req = this.queue.shift();
+        if (!req) {
+          if (this.sealed) break;
+          await new Promise<void>((r) => (this.wake = r));
+          continue;
+        }
+        const key = kernelKey(req);
+        await this.created.get(key);
+        scratch.dispatchOnce(this.helper.kernel(req));
+        await this.helper.sync();
+        this.compiled.push(key);
+      }
+      scratch.release();
+      mkdirSync(dirname(marker), { recursive: true });
+      const tmp = `${marker}.${process.pid}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify({ kernels: this.compiled, adapter: this.ctx.adapter.summary, at: new Date().toISOString() })}\n`);
+      renameSync(tmp, marker);
+      return 'compiled';
+    } catch {
+      return 'failed';
+    } finally {
+      this.helper?.dispose();
+    }
+  }
+}
+
 /**
  * Compiles `requests` in order on a new device of the same adapter, then gives the device back
  * ('compiled'), unless the marker says an earlier run did so into the same shader cache
  * ('skipped'). Never rejects: where the helper fails ('failed') the main device compiles the
  * pipelines itself.
  */
-export async function precompileOnHelper(ctx: GpuContext, requests: KernelRequest[]): Promise<'compiled' | 'skipped' | 'failed'> {
-  let helper: GpuContext | null = null;
+export async function precompileOnHelper(ctx: GpuContext, requests: KernelRequest[]): Promise<HelperOutcome> {
   try {
-    const marker = precompiledMarker(ctx, requests);
-    if (existsSync(marker)) return 'skipped';
-    helper = await createNodeContext();
-    const scratch = new ScratchBindings(helper);
-    // every pipeline created at once (off the host thread), then each run in turn; a failed
-    // creation is handled when its turn comes, not reported as an unhandled rejection before it
-    const created = requests.map((req) => helper!.prepareKernels([req]));
-    for (const c of created) c.catch(() => {});
-    for (let i = 0; i < requests.length; i++) {
-      await created[i];
-      scratch.dispatchOnce(helper.kernel(requests[i]));
-      await helper.sync();
-    }
-    scratch.release();
-    mkdirSync(dirname(marker), { recursive: true });
-    const tmp = `${marker}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ kernels: requests.map(kernelKey), adapter: ctx.adapter.summary, at: new Date().toISOString() })}\n`);
-    renameSync(tmp, marker);
-    return 'compiled';
+    if (existsSync(precompiledMarker(ctx, requests))) return 'skipped';
   } catch {
     return 'failed';
-  } finally {
-    helper?.dispose();
   }
+  return new HelperCompiler(ctx, requests).done;
 }

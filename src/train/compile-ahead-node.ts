@@ -1,18 +1,47 @@
 /**
- * What a training run compiles ahead on a helper device (gpu/precompile-node.ts): the window
- * attention's backward pipelines, the costliest to compile (bwd_kv 10–19 s on lavapipe). The
- * helper builds them while the main device embeds the images, builds the model and runs the
- * first forward; lavapipe compiles a pipeline when the device first runs it, which for bwd_kv
- * comes after the whole first forward has run, so the main device then finds it in Mesa's shader
- * cache. Not the forward's: the main device reaches it before the helper could finish it after
- * bwd_kv.
+ * What a training run compiles ahead on a helper device (gpu/precompile-node.ts), on a CPU
+ * adapter where lavapipe compiles each pipeline with LLVM when the device first runs it, one at
+ * a time on the device's thread, while the second core idles.
+ *
+ * The helper starts at once with the window attention's backward pipelines, the costliest to
+ * compile (bwd_kv 10–19 s), which the main device reaches only after the whole first forward.
+ * Once the trainer is built, a dry run of its step (StageRun.stepKernels) lists every kernel of
+ * the step's forward and backward; the helper takes them from the last to the first while the
+ * main device compiles from the first: each finds what the other compiled in Mesa's shader
+ * cache, and the two meet somewhere in the middle. The trainer stops the helper once the first
+ * step's backward has run.
  */
 import type { GpuContext } from '../gpu/context.js';
-import { helperCanPrecompile, precompileOnHelper } from '../gpu/precompile-node.js';
+import type { KernelRequest } from '../gpu/kernel.js';
+import { existsSync } from 'node:fs';
+import { HelperCompiler, helperCanPrecompile, precompiledMarker, type HelperOutcome } from '../gpu/precompile-node.js';
 import { windowAttentionKernels } from '../kernels/window-attention.js';
+import type { CompileAhead } from './trainer.js';
 
-/** Starts the helper where it can help (a CPU adapter, pipelines not built yet); null where not. Never rejects. */
-export function compileTrainingAhead(ctx: GpuContext): Promise<'compiled' | 'skipped' | 'failed'> | null {
-  const kernels = windowAttentionKernels(ctx, 'backward').filter((k) => !ctx.hasKernel(k));
-  return kernels.length && helperCanPrecompile(ctx) ? precompileOnHelper(ctx, kernels) : null;
+/** A helper compiling a training run's pipelines ahead: what the trainer tells it, and when it is done. */
+export interface TrainingCompileAhead extends CompileAhead {
+  /** Resolves once the helper device is given back; never rejects. */
+  readonly done: Promise<HelperOutcome>;
+  /** Kernel keys the helper compiled, in order. */
+  readonly compiled: readonly string[];
+}
+
+/**
+ * Starts the helper where it can help (a CPU adapter with Mesa's shader cache, the subgroup window
+ * attention not compiled yet, and no marker of an earlier run into the same cache); null where not.
+ */
+export function compileTrainingAhead(ctx: GpuContext): TrainingCompileAhead | null {
+  const first = windowAttentionKernels(ctx, 'backward').filter((k) => !ctx.hasKernel(k));
+  if (!first.length || !helperCanPrecompile(ctx) || existsSync(precompiledMarker(ctx, first))) return null;
+  const helper = new HelperCompiler(ctx, first, { open: true });
+  return {
+    done: helper.done,
+    compiled: helper.compiled,
+    // the step's kernels from its last to its first, against the main device's first to last
+    add: (kernels: KernelRequest[]) => {
+      helper.add(kernels.filter((k) => !ctx.hasRun(k)).reverse());
+      helper.seal();
+    },
+    stop: () => helper.stop(),
+  };
 }

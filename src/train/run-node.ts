@@ -17,7 +17,7 @@ import { CheckpointError, disposeOptimizerState, readCheckpointMeta, readModelSt
 import { configPipelineFields, MODEL_RESIZE, type EmbedProgress, type PipelineSpec } from './pipeline.js';
 import { Session, type Log } from './session-node.js';
 import { FolderRunStore, RUN_FILES, writeFileAtomic } from './store-node.js';
-import { trainStage, type ResumeState, type TrainHooks, type TrainResult } from './trainer.js';
+import { trainStage, type ResumeState, type TrainHooks, type TrainResult, type CompileAhead } from './trainer.js';
 import { klWeightOf, settingsOf, upgradeRunOptions, type TrainRunOptions } from './options.js';
 import { acquireRunLock, checkOutFolder } from './run-lock-node.js';
 
@@ -120,6 +120,8 @@ export interface RunEnv {
   hooks?: TrainHooks;
   version: string;
   embedProgress?: (split: Split, p: EmbedProgress) => void;
+  /** A helper compiling the run's pipelines ahead (train/compile-ahead-node.ts). */
+  compileAhead?: CompileAhead;
 }
 
 /** The stage-2 config: the stage-1 checkpoint's, with the run's Table 5 switches and T. */
@@ -336,6 +338,7 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
       },
       resume: resumeState,
       hooks: env.hooks,
+      compileAhead: env.compileAhead,
       tapCaches: { train: session.tapCache('train', spec), selection: session.tapCache(selectSplit ?? 'test', spec), test: session.tapCache('test', spec) },
     });
     return { result, config, out: o.out, classNames };

@@ -40,6 +40,9 @@ import type { ClipRecord, FrozenEncoders } from './encoders.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { assembleBatch, trainNoise, LandmarkTapCache, type EmbeddingTable, type IndexedSplit, type ModelBatch, type PipelineSpec } from './pipeline.js';
 import type { Batch } from '../data/loader.js';
+import type { KernelRequest } from '../gpu/kernel.js';
+import { lrdifImageDim, lrdifScales } from '../models/lrdif/config.js';
+import type { LandmarkTaps } from '../models/lrdif/dilnetwork.js';
 import { predictionCollapse, PriorLossWatch, type CollapseReport } from './collapse.js';
 import type { SelectOn, TrainSettings } from './options.js';
 
@@ -144,6 +147,29 @@ export interface TrainJob {
   hooks?: TrainHooks;
   /** Landmark tap caches (default: fresh ones). */
   tapCaches?: { train: LandmarkTapCache; selection: LandmarkTapCache; test?: LandmarkTapCache };
+  /**
+   * A helper compiling pipelines ahead (gpu/precompile-node.ts): given the first step's kernels
+   * (StageRun.stepKernels) before that step, told to stop once its forward and backward have run.
+   */
+  compileAhead?: CompileAhead;
+}
+
+/** What a training run tells a helper that compiles its pipelines ahead. */
+export interface CompileAhead {
+  /** Kernels the run will need, in the order it first runs them. */
+  add(kernels: KernelRequest[]): void;
+  /** The run has compiled what it needs: start nothing more. */
+  stop(): void;
+}
+
+/** The part of a batch a training step's forward reads. */
+type StepBatch = Pick<ModelBatch, 'x112' | 'taps' | 'eImg' | 'labels' | 'size'>;
+
+interface StepOutputs {
+  total: Tensor;
+  ce: Tensor;
+  kl: Tensor | null;
+  pred: Tensor;
 }
 
 export interface TestOutcome {
@@ -294,6 +320,54 @@ class StageRun {
     );
   }
 
+  /** The step's losses and predictions on a batch (in the caller's tidy scope); `noise` gives stage 2's prior noise. */
+  private lossOf(cur: StepBatch, noise: () => Float32Array): StepOutputs {
+    const { model } = this.job;
+    const eTxt = embedding(this.textTable, cur.labels);
+    if (this.stage === 1) {
+      const o = model.stage1Forward({ x112: cur.x112, taps: cur.taps, eImg: cur.eImg, eTxt });
+      const l = model.stage1Loss(o, cur.labels, this.classWeights);
+      return { total: l.total, ce: l.ce, kl: null, pred: noGrad(() => argmax(o.logits, 1)) };
+    }
+    const o = model.stage2Forward({ x112: cur.x112, taps: cur.taps, eImg: cur.eImg, eTxt, noise: tensor(noise(), [cur.size, model.config.priorDim]) });
+    const l = model.stage2Loss(o, cur.labels, null, this.classWeights);
+    return { total: l.total, ce: l.ce, kl: l.kl, pred: noGrad(() => argmax(o.logits, 1)) };
+  }
+
+  /**
+   * The kernels of a training step's forward, losses and backward, in the order the step first
+   * runs them: a dry run (GpuContext.recordKernels) of the step's own code on a zero batch of the
+   * first batch's size. It leaves no gradient behind.
+   */
+  stepKernels(): KernelRequest[] {
+    const cfg = this.job.model.config;
+    const B = Math.min(this.job.settings.batch, this.job.train.length);
+    const S = cfg.imageSize;
+    const { sides } = lrdifScales(cfg);
+    const zeros = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+    const batch: StepBatch = {
+      x112: zeros([B, 3, S, S]),
+      taps: [0, 1, 2].map((i) => zeros([B, cfg.landmarkChannels[i], sides[i], sides[i]])) as unknown as LandmarkTaps,
+      eImg: zeros([B, lrdifImageDim(cfg)]),
+      labels: tensor(new Int32Array(B), [B], 'i32'),
+      size: B,
+    };
+    try {
+      return engine.ctx.recordKernels(() => {
+        const out = tidy(() => this.lossOf(batch, () => new Float32Array(B * cfg.priorDim)));
+        try {
+          backward(out.total);
+        } finally {
+          for (const t of [out.total, out.ce, out.kl, out.pred]) t?.dispose();
+          engine.clearTape();
+          this.opt.zeroGrad();
+        }
+      });
+    } finally {
+      for (const t of [batch.x112, ...batch.taps, batch.eImg, batch.labels]) t.dispose();
+    }
+  }
+
   /** One optimiser step on a batch; adds to the epoch's totals. */
   async trainStep(b: Batch, epoch: number, totals: EpochTotals): Promise<void> {
     const { job, stage } = this;
@@ -305,21 +379,12 @@ class StageRun {
       mb = await assembleBatch(b, job.train, spec, job.encoders, job.trainTable, epoch, this.taps.train);
       const cur = mb;
       const lr = this.lrAt(this.step);
-      const out = tidy(() => {
-        const eTxt = embedding(this.textTable, cur.labels);
-        if (stage === 1) {
-          const o = model.stage1Forward({ x112: cur.x112, taps: cur.taps, eImg: cur.eImg, eTxt });
-          const l = model.stage1Loss(o, cur.labels, this.classWeights);
-          return { total: l.total, ce: l.ce, kl: null as Tensor | null, pred: noGrad(() => argmax(o.logits, 1)) };
-        }
-        const noise = tensor(trainNoise(spec, epoch, cur.global, model.config.priorDim), [cur.size, model.config.priorDim]);
-        const o = model.stage2Forward({ x112: cur.x112, taps: cur.taps, eImg: cur.eImg, eTxt, noise });
-        const l = model.stage2Loss(o, cur.labels, null, this.classWeights);
-        return { total: l.total, ce: l.ce, kl: l.kl, pred: noGrad(() => argmax(o.logits, 1)) };
-      });
+      const out = tidy(() => this.lossOf(cur, () => trainNoise(spec, epoch, cur.global, model.config.priorDim)));
       try {
         backward(out.total);
         const loss = await out.total.item();
+        // the step's pipelines are all compiled now: a helper compiling them ahead can stop
+        job.compileAhead?.stop();
         const ce = await out.ce.item();
         const kl = out.kl ? await out.kl.item() : null;
         if (!Number.isFinite(loss)) {
@@ -566,6 +631,7 @@ class StageRun {
   async run(): Promise<TrainResult> {
     const s = this.job.settings;
     this.restore();
+    if (this.job.compileAhead && this.startEpoch < s.epochs) this.job.compileAhead.add(this.stepKernels());
     for (let epoch = this.startEpoch; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
       const totals = await this.trainEpoch(epoch);
