@@ -5,7 +5,7 @@
  * own thread, one pipeline at a time: while the main device compiles, the second core idles. A
  * second device has a thread of its own, and Mesa's shader cache (on disk, shared by the devices
  * of a process) hands what the helper compiled to the main device as a cache hit. So the helper
- * builds a few costly pipelines the run will need (asynchronously: the host thread is not held)
+ * builds pipelines the run will need (asynchronously: the host thread is not held)
  * and runs each once on scratch buffers, while the main device is still loading data, building
  * the model and compiling the pipelines it reaches first.
  *
