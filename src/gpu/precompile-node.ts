@@ -9,9 +9,11 @@
  * and runs each once on scratch buffers, while the main device is still loading data, building
  * the model and compiling the pipelines it reaches first.
  *
- * Only pipelines the main device reaches well after the helper can finish them are worth it:
- * one the main device reaches first is compiled on both (as happened when a helper built every
- * pipeline; docs/PERFORMANCE.md, "The cold first step"). A failure costs only the head start.
+ * Only pipelines the main device reaches after the helper has finished them are worth it: one
+ * the main device reaches while the helper compiles it is compiled on both (as happened when a
+ * helper built every pipeline in the main device's order; docs/PERFORMANCE.md, "The cold first
+ * step"). So a training run gives the helper the pipelines the main device reaches last first
+ * (train/compile-ahead-node.ts). A failure costs only the head start.
  *
  * Once a helper has compiled a set of pipelines into Mesa's shader cache, a marker file in the
  * cache's folder says so (named by the adapter and the shaders' code), and later runs skip the
