@@ -70,6 +70,8 @@ describe('pipelines compiled ahead on a helper device', () => {
     stopped.add([abs]);
     expect(await stopped.done).toBe('compiled');
     expect(stopped.compiled).toEqual([]);
+    // stopped before its first requests were compiled (and the main device has not run them): no marker
+    expect(fs.existsSync(precompiledMarker(ctx, [abs4, neg]))).toBe(false);
   });
 
   it('fails softly, leaving no marker, when a pipeline cannot be built', async () => {

@@ -97,7 +97,7 @@ export class HelperCompiler {
     this.poke();
   }
 
-  /** Start no other pipeline (the one being compiled finishes). */
+  /** Start no other pipeline (the one being compiled finishes; no marker unless the first requests were compiled). */
   stop(): void {
     this.stopped = true;
     this.sealed = true;
@@ -140,10 +140,13 @@ export class HelperCompiler {
         this.compiled.push(key);
       }
       scratch.release();
-      mkdirSync(dirname(marker), { recursive: true });
-      const tmp = `${marker}.${process.pid}.tmp`;
-      writeFileSync(tmp, `${JSON.stringify({ kernels: this.compiled, adapter: this.ctx.adapter.summary, at: new Date().toISOString() })}\n`);
-      renameSync(tmp, marker);
+      // the marker only once its requests are in the cache (stopped early, the main device may not have run them)
+      if (first.every((req) => this.compiled.includes(kernelKey(req)) || this.ctx.hasRun(req))) {
+        mkdirSync(dirname(marker), { recursive: true });
+        const tmp = `${marker}.${process.pid}.tmp`;
+        writeFileSync(tmp, `${JSON.stringify({ kernels: this.compiled, adapter: this.ctx.adapter.summary, at: new Date().toISOString() })}\n`);
+        renameSync(tmp, marker);
+      }
       return 'compiled';
     } catch {
       return 'failed';

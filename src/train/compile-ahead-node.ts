@@ -22,8 +22,6 @@ import type { CompileAhead } from './trainer.js';
 export interface TrainingCompileAhead extends CompileAhead {
   /** Resolves once the helper device is given back; never rejects. */
   readonly done: Promise<HelperOutcome>;
-  /** Kernel keys the helper compiled, in order. */
-  readonly compiled: readonly string[];
 }
 
 /**
@@ -36,7 +34,6 @@ export function compileTrainingAhead(ctx: GpuContext): TrainingCompileAhead | nu
   const helper = new HelperCompiler(ctx, first, { open: true });
   return {
     done: helper.done,
-    compiled: helper.compiled,
     // the step's kernels from its last to its first, against the main device's first to last
     add: (kernels: KernelRequest[]) => {
       helper.add(kernels.filter((k) => !ctx.hasRun(k)).reverse());
