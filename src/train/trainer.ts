@@ -41,6 +41,7 @@ import { evaluate, type EvalResult } from './evaluate.js';
 import { assembleBatch, trainNoise, LandmarkTapCache, type EmbeddingTable, type IndexedSplit, type ModelBatch, type PipelineSpec } from './pipeline.js';
 import type { Batch } from '../data/loader.js';
 import type { KernelRequest } from '../gpu/kernel.js';
+import { zeros } from '../kernels/creation.js';
 import { lrdifImageDim, lrdifScales } from '../models/lrdif/config.js';
 import type { LandmarkTaps } from '../models/lrdif/dilnetwork.js';
 import { predictionCollapse, PriorLossWatch, type CollapseReport } from './collapse.js';
@@ -344,12 +345,11 @@ class StageRun {
     const B = Math.min(this.job.settings.batch, this.job.train.length);
     const S = cfg.imageSize;
     const { sides } = lrdifScales(cfg);
-    const zeros = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
     const batch: StepBatch = {
       x112: zeros([B, 3, S, S]),
       taps: [0, 1, 2].map((i) => zeros([B, cfg.landmarkChannels[i], sides[i], sides[i]])) as unknown as LandmarkTaps,
       eImg: zeros([B, lrdifImageDim(cfg)]),
-      labels: tensor(new Int32Array(B), [B], 'i32'),
+      labels: zeros([B], 'i32'),
       size: B,
     };
     try {
