@@ -1,8 +1,9 @@
 /**
  * Time to the first training step: `lrdif train` (stage 1, tiny config, batch 16, 112×112) in a
  * child process, from its start to the end of step 1 (its `step 1/` progress line), with cold
- * caches — a new embedding cache, a new temporary folder (so tsx transpiles the sources afresh
- * in a checkout) and a new Mesa shader cache. The child is killed once step 1 is done. What it
+ * caches — a new embedding cache, a new temporary folder (so where a checkout's build is stale
+ * and the CLI runs the sources, tsx transpiles them afresh; bin/build-freshness.js) and a new
+ * Mesa shader cache. The child is killed once step 1 is done. What it
  * prints before then marks the phases; its CPU time (all threads, from /proc on Linux) is a
  * figure that a loaded machine skews far less than the wall time.
  *

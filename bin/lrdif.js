@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// The `lrdif` command. In a checkout (src/ and the dev dependency tsx present) it runs the
-// TypeScript source directly, so it is never stale; an installed package runs the build.
-// launch.ts runs the command in a child process that keeps Dawn's start-up notices off stderr.
+// The `lrdif` command. An installed package runs the build. In a checkout it runs the build where
+// that was compiled from the sources as they are now (`npm ci` builds it; build-freshness.js
+// compares digests), else the TypeScript source through tsx (the dev dependency), so it is never
+// stale. launch.ts runs the command in a child process that keeps Dawn's start-up notices off stderr.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { buildIsFresh } from './build-freshness.js';
 
 const source = new URL('../src/cli/launch.ts', import.meta.url);
 const built = new URL('../dist/src/cli/launch.js', import.meta.url);
@@ -23,7 +25,7 @@ function fail(message) {
 }
 
 try {
-  const register = existsSync(fileURLToPath(source)) ? await tsxRegister() : null;
+  const register = existsSync(fileURLToPath(source)) && !buildIsFresh() ? await tsxRegister() : null;
   if (register) {
     register();
     await import(source.href);
