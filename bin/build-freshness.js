@@ -5,9 +5,11 @@
 // cache cold), and the command runs in two processes (src/cli/launch.ts), each paying it.
 // Plain JavaScript with no dependencies: it runs before anything is compiled or registered.
 //
+//   node bin/build-freshness.js --clear   (the start of `npm run build`) drops the record, so no
+//                                         command takes a build being written for fresh
 //   node bin/build-freshness.js --write   (the end of `npm run build`) records the digest
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,8 +43,11 @@ export function buildIsFresh(root = ROOT) {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv.includes('--write')) {
-  const tmp = `${STAMP}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ digest: sourceDigest(), at: new Date().toISOString() })}\n`);
-  renameSync(tmp, STAMP);
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (process.argv.includes('--clear')) rmSync(STAMP, { force: true });
+  if (process.argv.includes('--write')) {
+    const tmp = `${STAMP}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ digest: sourceDigest(), at: new Date().toISOString() })}\n`);
+    renameSync(tmp, STAMP);
+  }
 }
