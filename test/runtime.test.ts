@@ -233,7 +233,7 @@ describe('dry runs (recordKernels)', () => {
   afterAll(() => ctx.dispose());
   const ABS = { shader: 'unary', constants: { OP: UNARY.abs } };
 
-  it('lists the kernels a function dispatches in first-use order, and encodes nothing: no dispatch or copy writes, a read is refused', async () => {
+  it('lists the kernels a function dispatches in first-use order, builds no pipeline and encodes nothing: no dispatch or copy writes, a read is refused', async () => {
     const x = upload(ctx, [-1, 2, -3, 4]);
     const y = upload(ctx, [5, 6, 7, 8]);
     let reading: Promise<ArrayBuffer> | null = null;
@@ -246,7 +246,10 @@ describe('dry runs (recordKernels)', () => {
     });
     expect(kernels).toEqual([AFFINE, ABS]);
     await expect(reading).rejects.toThrow(/lrdif: a read inside recordKernels/);
-    // the pipelines are built, but the device has run neither kernel, and the buffers are untouched
+    // no pipeline is built (prepareKernels builds the list in parallel), the device has run
+    // neither kernel, and the buffers are untouched
+    expect(ctx.hasKernel(AFFINE) || ctx.hasKernel(ABS)).toBe(false);
+    await ctx.prepareKernels(kernels);
     expect(ctx.hasKernel(AFFINE) && ctx.hasKernel(ABS)).toBe(true);
     expect(ctx.hasRun(AFFINE) || ctx.hasRun(ABS)).toBe(false);
     expect(Array.from(await readF32(ctx, x, 4))).toEqual([-1, 2, -3, 4]);

@@ -154,9 +154,12 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
     expect(fs.existsSync(path.join(base.out, '.lock'))).toBe(false);
   }, 900_000);
 
-  it("a dry run of the training step lists its kernels for a helper to compile ahead, and changes none of the run's results", async () => {
+  it("a dry run of the training step lists its kernels for a helper to compile ahead or to build in parallel, and changes none of the run's results", async () => {
     const o = { ...base, epochs: 1 };
-    const off = await train({ ...o, out: path.join(root, 'ahead-off') });
+    // no dry run: each pipeline built when the step reaches it
+    const off = await runTraining({ ...o, out: path.join(root, 'ahead-off') }, { session, log, version: 'test', prepareAhead: false });
+    // the default: the step's pipelines built in parallel before it
+    const prepared = await train({ ...o, out: path.join(root, 'ahead-prepared') });
     const added: KernelRequest[][] = [];
     let stops = 0;
     // every kernel the run dispatches for real (the dry run's are refused before they reach the encoder)
@@ -187,7 +190,9 @@ describe('LRDif end to end (synthetic UDC faces)', () => {
         .split('\n')
         .filter((l) => JSON.parse(l).type !== 'epoch');
     expect(steps(path.join(root, 'ahead-on'))).toEqual(steps(path.join(root, 'ahead-off')));
+    expect(steps(path.join(root, 'ahead-prepared'))).toEqual(steps(path.join(root, 'ahead-off')));
     expect(on.result.test).toEqual(off.result.test);
+    expect(prepared.result.test).toEqual(off.result.test);
   }, 600_000);
 
   it('a run killed mid-epoch and resumed writes the uninterrupted metrics; a NaN loss names its step and keeps the last checkpoint', async () => {

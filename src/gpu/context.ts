@@ -8,7 +8,7 @@
  */
 import { expandIncludes } from './shader-include.js';
 import { BufferPool, type PooledBuffer, type PoolStats } from './buffer-pool.js';
-import { kernelKey, reflectEntry, reflectShader, type Kernel, type KernelRequest } from './kernel.js';
+import { kernelKey, reflectEntry, reflectShader, type Kernel, type KernelChecks, type KernelRequest } from './kernel.js';
 import { UniformRing } from './uniform-ring.js';
 import { adapterCaps, type AdapterCaps, type SubgroupSizes } from './capabilities.js';
 import { applyTuning, defaultTuning, freezeTuning, type ReadonlyKernelTuning, type TuningPatch } from './tuning.js';
@@ -72,6 +72,8 @@ export class GpuContext {
   private building = new Map<string, Promise<void>>();
   /** The dry run in progress (recordKernels): the kernels recorded so far. */
   private recording: { kernels: KernelRequest[]; seen: Set<string> } | null = null;
+  /** What dry runs checked kernels not built yet against (their bindings), by kernel key. */
+  private drafts = new Map<string, KernelChecks>();
   private modules = new Map<string, GPUShaderModule>();
   /** Each shader's WGSL, included files expanded, and its parse: one per file, however many variants are built from it. */
   private sources = new Map<string, { code: string; reflect: ReturnType<typeof reflectShader> }>();
@@ -273,6 +275,20 @@ export class GpuContext {
     return { info, layout, descriptor };
   }
 
+  /** A kernel's bindings and label for a dry run's checks: the built kernel if there is one, else its parts with no pipeline. */
+  private draftKernel(req: KernelRequest): KernelChecks {
+    const key = kernelKey(req);
+    const built = this.kernels.get(key);
+    if (built) return built;
+    let d = this.drafts.get(key);
+    if (!d) {
+      const { info } = this.pipelineParts(req, key);
+      d = { label: key, shader: req.shader, storage: info.storage, uniform: info.uniform, request: req };
+      this.drafts.set(key, d);
+    }
+    return d;
+  }
+
   private makeKernel(req: KernelRequest, key: string, p: ReturnType<GpuContext['pipelineParts']>, pipeline: GPUComputePipeline): Kernel {
     return {
       label: key,
@@ -289,12 +305,13 @@ export class GpuContext {
   }
 
   /**
-   * Runs `fn` as a dry run: its dispatches and copies are checked and their pipelines built, but
-   * nothing is encoded, so the buffers it writes hold nothing meaningful and `fn` must not read
-   * any (a read throws). Returns the kernels it dispatched, in the order of their first dispatch:
-   * what a helper device can compile ahead (a CPU adapter compiles a pipeline when it first runs
-   * it; `hasRun` tells which this device has run). `fn` must leave no state behind that later
-   * work reads (dispose what it creates, clear gradients it accumulated).
+   * Runs `fn` as a dry run: its dispatches and copies are checked against the shaders' bindings,
+   * but no pipeline is built and nothing is encoded, so the buffers it writes hold nothing
+   * meaningful and `fn` must not read any (a read throws). Returns the kernels it dispatched, in
+   * the order of their first dispatch: what `prepareKernels` can build in parallel, and what a
+   * helper device can compile ahead (a CPU adapter compiles a pipeline when it first runs it;
+   * `hasRun` tells which this device has run). `fn` must leave no state behind that later work
+   * reads (dispose what it creates, clear gradients it accumulated).
    */
   recordKernels(fn: () => void): KernelRequest[] {
     this.checkUsable();
@@ -313,40 +330,43 @@ export class GpuContext {
 
   dispatch(k: Kernel | KernelRequest, args: DispatchArgs): void {
     this.checkUsable();
-    const kernel = 'pipeline' in k ? k : this.kernel(k);
+    // a dry run checks against the shader's bindings without building the pipeline
+    const checks: KernelChecks = 'pipeline' in k ? k : this.recording ? this.draftKernel(k) : this.kernel(k);
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxDim || y > maxDim || z > maxDim || !Number.isInteger(x) || !Number.isInteger(y) || !Number.isInteger(z)) {
-      throw new Error(`lrdif: kernel ${kernel.label}: workgroup count [${x}, ${y}, ${z}] is invalid (each at most ${maxDim})`);
+      throw new Error(`lrdif: kernel ${checks.label}: workgroup count [${x}, ${y}, ${z}] is invalid (each at most ${maxDim})`);
     }
 
     // Check the wrapper binds exactly what the shader declares.
     const given = args.bindings;
-    for (const s of kernel.storage) {
+    for (const s of checks.storage) {
       if (!given[s.name]) {
-        throw new Error(`lrdif: kernel ${kernel.label}: shader binding '${s.name}' (@binding(${s.binding})) was not bound by the caller`);
+        throw new Error(`lrdif: kernel ${checks.label}: shader binding '${s.name}' (@binding(${s.binding})) was not bound by the caller`);
       }
     }
-    if (Object.keys(given).length !== kernel.storage.length) {
+    if (Object.keys(given).length !== checks.storage.length) {
       for (const name of Object.keys(given)) {
-        if (!kernel.storage.some((s) => s.name === name)) {
+        if (!checks.storage.some((s) => s.name === name)) {
           throw new Error(
-            `lrdif: kernel ${kernel.label}: the caller binds '${name}', which the shader does not declare (it declares: ${kernel.storage.map((s) => s.name).join(', ')})`,
+            `lrdif: kernel ${checks.label}: the caller binds '${name}', which the shader does not declare (it declares: ${checks.storage.map((s) => s.name).join(', ')})`,
           );
         }
       }
     }
 
-    this.checkBindingSizes(kernel, given);
+    this.checkBindingSizes(checks, given);
 
     if (this.recording) {
-      if (!this.recording.seen.has(kernel.label)) {
-        this.recording.seen.add(kernel.label);
-        this.recording.kernels.push(kernel.request);
+      if (!this.recording.seen.has(checks.label)) {
+        this.recording.seen.add(checks.label);
+        this.recording.kernels.push(checks.request);
       }
       return;
     }
+    // outside a dry run it is built
+    const kernel = checks as Kernel;
     kernel.ran = true;
 
     if (this.profiling && this.querySet && this.queryLabels.length + 2 > QUERY_CAPACITY) this.flush();
@@ -387,7 +407,7 @@ export class GpuContext {
    * surfacing later, naming neither the op nor the tensor: refuse it here, before anything is
    * encoded, naming the op, the binding, what it holds, the limit and what to do.
    */
-  private checkBindingSizes(kernel: Kernel, given: Record<string, PooledBuffer>): void {
+  private checkBindingSizes(kernel: KernelChecks, given: Record<string, PooledBuffer>): void {
     const limit = this.device.limits.maxStorageBufferBindingSize;
     for (const s of kernel.storage) {
       const pb = given[s.name];

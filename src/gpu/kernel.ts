@@ -54,6 +54,9 @@ export interface Kernel {
   ran: boolean;
 }
 
+/** What a dispatch is checked against (its bindings), which a dry run has without building the pipeline. */
+export type KernelChecks = Pick<Kernel, 'label' | 'shader' | 'storage' | 'uniform' | 'request'>;
+
 const SCALARS: Record<string, ScalarKind> = { u32: 'u32', i32: 'i32', f32: 'f32' };
 
 function scalarOf(t: TypeInfo | null | undefined, where: string): { kind: ScalarKind; n: number } {

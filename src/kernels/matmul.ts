@@ -11,7 +11,7 @@ import { engine } from '../autograd/engine.js';
 import { fmtShape, sizeOf, type Shape, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Kernel } from '../gpu/kernel.js';
+import type { KernelRequest } from '../gpu/kernel.js';
 import { alloc, assertFloat, broadcastStrides, grid1d, pad8 } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
@@ -154,7 +154,7 @@ function dispatchMatmul(ctx: GpuContext, sgTileRows: number, a: Tensor, b: Tenso
   const pre = args.savePre;
   // a stands in for a missing bias (read-only aliasing is allowed)
   const biasBuf = args.bias ? args.bias.buffer : a.buffer;
-  let kernel: Kernel;
+  let kernel: KernelRequest;
   let bindings: Record<string, PooledBuffer>;
   let epilogue: Record<string, number> = {};
   if (sgTileRows) {
@@ -162,7 +162,7 @@ function dispatchMatmul(ctx: GpuContext, sgTileRows: number, a: Tensor, b: Tenso
     const N = pl.N;
     const vec4Out = N % 4 === 0;
     const rows = sgTileRows;
-    kernel = ctx.kernel({ shader: rows === 32 ? 'matmul_sg' : `matmul_sg${rows}`, entry: vec4Out ? 'main_vec4' : 'main' });
+    kernel = { shader: rows === 32 ? 'matmul_sg' : `matmul_sg${rows}`, entry: vec4Out ? 'main_vec4' : 'main' };
     // each operand is bound twice: as scalars and as vec4s
     bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, bias: biasBuf };
     if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf });
@@ -178,7 +178,7 @@ function dispatchMatmul(ctx: GpuContext, sgTileRows: number, a: Tensor, b: Tenso
       vecB: (!args.transB && N % 4 === 0) || (args.transB && K % 4 === 0) ? 1 : 0,
     };
   } else {
-    kernel = ctx.kernel({
+    kernel = {
       shader: 'matmul',
       constants: {
         TRANS_A: args.transA ? 1 : 0,
@@ -187,7 +187,7 @@ function dispatchMatmul(ctx: GpuContext, sgTileRows: number, a: Tensor, b: Tenso
         ACT: ACTIVATIONS[args.act],
         SAVE_PRE: pre ? 1 : 0,
       },
-    });
+    };
     bindings = { a: a.buffer, b: b.buffer, bias: biasBuf, out: out.buffer, pre: preBuf };
   }
   for (let base = 0; base < batchCount; base += maxDim) {

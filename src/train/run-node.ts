@@ -122,6 +122,8 @@ export interface RunEnv {
   embedProgress?: (split: Split, p: EmbedProgress) => void;
   /** A helper compiling the run's pipelines ahead (train/compile-ahead-node.ts). */
   compileAhead?: CompileAhead;
+  /** TrainJob.prepareAhead: build the first step's pipelines before it (default true). */
+  prepareAhead?: boolean;
 }
 
 /** The stage-2 config: the stage-1 checkpoint's, with the run's Table 5 switches and T. */
@@ -339,6 +341,7 @@ export async function runTraining(o: TrainRunOptions, env: RunEnv, resume = fals
       resume: resumeState,
       hooks: env.hooks,
       compileAhead: env.compileAhead,
+      prepareAhead: env.prepareAhead,
       tapCaches: { train: session.tapCache('train', spec), selection: session.tapCache(selectSplit ?? 'test', spec), test: session.tapCache('test', spec) },
     });
     return { result, config, out: o.out, classNames };
