@@ -260,6 +260,11 @@ describe('dry runs (recordKernels)', () => {
     expect(ctx.hasRun(AFFINE)).toBe(true);
     expect(ctx.recordKernels(() => affine(ctx, x, y, 4, 1, 0))).toEqual([AFFINE]);
     expect(Array.from(await readF32(ctx, y, 4))).toEqual([-1, 5, -5, 9]);
+    // asked to build, a dry run builds each pipeline it reaches, and still runs none
+    const RELU = { shader: 'unary', constants: { OP: UNARY.relu } };
+    expect(ctx.recordKernels(() => ctx.dispatch(RELU, { bindings: { x, y }, uniforms: { n: 4, alpha: 0, beta: 0 }, workgroups: [1] }), { build: true })).toEqual([RELU]);
+    expect(ctx.hasKernel(RELU) && !ctx.hasRun(RELU)).toBe(true);
+    expect(Array.from(await readF32(ctx, y, 4))).toEqual([-1, 5, -5, 9]);
     // checks still apply inside a dry run, and one cannot nest another
     expect(() => ctx.recordKernels(() => ctx.dispatch(AFFINE, { bindings: { x }, uniforms: { n: 4, alpha: 1, beta: 0 }, workgroups: [1] }))).toThrow(/shader binding 'y'/);
     expect(() => ctx.recordKernels(() => ctx.recordKernels(() => {}))).toThrow(/a dry run is already in progress/);

@@ -71,7 +71,7 @@ export class GpuContext {
   /** Pipelines being built by `prepareKernels`. */
   private building = new Map<string, Promise<void>>();
   /** The dry run in progress (recordKernels): the kernels recorded so far. */
-  private recording: { kernels: KernelRequest[]; seen: Set<string> } | null = null;
+  private recording: { kernels: KernelRequest[]; seen: Set<string>; build: boolean } | null = null;
   /** What dry runs checked kernels not built yet against (their bindings), by kernel key. */
   private drafts = new Map<string, KernelChecks>();
   private modules = new Map<string, GPUShaderModule>();
@@ -306,17 +306,18 @@ export class GpuContext {
 
   /**
    * Runs `fn` as a dry run: its dispatches and copies are checked against the shaders' bindings,
-   * but no pipeline is built and nothing is encoded, so the buffers it writes hold nothing
-   * meaningful and `fn` must not read any (a read throws). Returns the kernels it dispatched, in
-   * the order of their first dispatch: what `prepareKernels` can build in parallel, and what a
-   * helper device can compile ahead (a CPU adapter compiles a pipeline when it first runs it;
-   * `hasRun` tells which this device has run). `fn` must leave no state behind that later work
-   * reads (dispose what it creates, clear gradients it accumulated).
+   * but nothing is encoded, so the buffers it writes hold nothing meaningful and `fn` must not
+   * read any (a read throws). No pipeline is built, unless `build` (each as the dry run reaches
+   * it). Returns the kernels it dispatched, in the order of their first dispatch: what
+   * `prepareKernels` can build in parallel, and what a helper device can compile ahead (a CPU
+   * adapter compiles a pipeline when it first runs it; `hasRun` tells which this device has run).
+   * `fn` must leave no state behind that later work reads (dispose what it creates, clear
+   * gradients it accumulated).
    */
-  recordKernels(fn: () => void): KernelRequest[] {
+  recordKernels(fn: () => void, opts: { build?: boolean } = {}): KernelRequest[] {
     this.checkUsable();
     if (this.recording) throw new Error('lrdif: recordKernels: a dry run is already in progress');
-    const rec = { kernels: [] as KernelRequest[], seen: new Set<string>() };
+    const rec = { kernels: [] as KernelRequest[], seen: new Set<string>(), build: !!opts.build };
     this.recording = rec;
     try {
       fn();
@@ -330,8 +331,8 @@ export class GpuContext {
 
   dispatch(k: Kernel | KernelRequest, args: DispatchArgs): void {
     this.checkUsable();
-    // a dry run checks against the shader's bindings without building the pipeline
-    const checks: KernelChecks = 'pipeline' in k ? k : this.recording ? this.draftKernel(k) : this.kernel(k);
+    // a dry run checks against the shader's bindings, without building the pipeline unless asked
+    const checks: KernelChecks = 'pipeline' in k ? k : this.recording && !this.recording.build ? this.draftKernel(k) : this.kernel(k);
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;

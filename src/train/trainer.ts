@@ -155,8 +155,9 @@ export interface TrainJob {
   compileAhead?: CompileAhead;
   /**
    * Before the first step, list its kernels with a dry run (StageRun.stepKernels) and build their
-   * pipelines: in parallel with createComputePipelineAsync (prepareKernels), or one by one before
-   * handing the list to `compileAhead`. Default true; false builds each when the step reaches it.
+   * pipelines: in parallel with createComputePipelineAsync (prepareKernels), or, where
+   * `compileAhead` is given, one by one in the dry run, then the list to it. Default true; false:
+   * no dry run, each pipeline built when the step reaches it (and a helper gets no list).
    */
   prepareAhead?: boolean;
 }
@@ -344,9 +345,10 @@ class StageRun {
   /**
    * The kernels of a training step's forward, losses and backward, in the order the step first
    * runs them: a dry run (GpuContext.recordKernels) of the step's own code on a zero batch of the
-   * first batch's size. It leaves no gradient behind.
+   * first batch's size. It leaves no gradient behind. `build`: build the pipelines too, as the
+   * dry run reaches them.
    */
-  stepKernels(): KernelRequest[] {
+  stepKernels(opts: { build?: boolean } = {}): KernelRequest[] {
     const cfg = this.job.model.config;
     const B = Math.min(this.job.settings.batch, this.job.train.length);
     const S = cfg.imageSize;
@@ -368,7 +370,7 @@ class StageRun {
           engine.clearTape();
           this.opt.zeroGrad();
         }
-      });
+      }, opts);
     } finally {
       for (const t of [batch.x112, ...batch.taps, batch.eImg, batch.labels]) t.dispose();
     }
@@ -638,16 +640,14 @@ class StageRun {
     const s = this.job.settings;
     this.restore();
     if (this.startEpoch < s.epochs && this.job.prepareAhead !== false) {
-      const kernels = this.stepKernels();
       if (this.job.compileAhead) {
-        // built one by one, then the list to the helper (built in parallel beside the helper,
-        // three cold first steps took 42.5–49.3 s against 33.2–43.8 s)
-        for (const k of kernels) engine.ctx.kernel(k);
-        this.job.compileAhead.add(kernels);
+        // the pipelines built one by one as the dry run reaches them, then the list to the helper
+        // (built in parallel beside the helper, three cold first steps took 42.5–49.3 s against 33.2–43.8 s)
+        this.job.compileAhead.add(this.stepKernels({ build: true }));
       } else {
         // built in parallel (createComputePipelineAsync), not one by one as the step reaches them:
         // a warm tiny first step 1.3 s sooner on lavapipe
-        await engine.ctx.prepareKernels(kernels);
+        await engine.ctx.prepareKernels(this.stepKernels());
       }
     }
     for (let epoch = this.startEpoch; epoch < s.epochs; epoch++) {
