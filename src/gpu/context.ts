@@ -235,7 +235,8 @@ export class GpuContext {
     await Promise.all(pending);
   }
 
-  private pipelineParts(req: KernelRequest, key: string) {
+  /** The shader's source (included files expanded, parsed once per file) and the entry's bindings. */
+  private entryOf(req: KernelRequest) {
     let source = this.sources.get(req.shader);
     if (!source) {
       let code: string;
@@ -248,7 +249,11 @@ export class GpuContext {
       source = { code, reflect: reflectShader(code) };
       this.sources.set(req.shader, source);
     }
-    const info = reflectEntry(source.reflect, req);
+    return { source, info: reflectEntry(source.reflect, req) };
+  }
+
+  private pipelineParts(req: KernelRequest, key: string) {
+    const { source, info } = this.entryOf(req);
     let module = this.modules.get(req.shader);
     if (!module) {
       module = this.device.createShaderModule({ code: source.code, label: `${req.shader}.wgsl` });
@@ -282,7 +287,8 @@ export class GpuContext {
     if (built) return built;
     let d = this.drafts.get(key);
     if (!d) {
-      const { info } = this.pipelineParts(req, key);
+      // only the bindings: no shader module or layouts for a pipeline not built yet
+      const { info } = this.entryOf(req);
       d = { label: key, shader: req.shader, storage: info.storage, uniform: info.uniform, request: req };
       this.drafts.set(key, d);
     }
