@@ -2,7 +2,7 @@
  * Which pipelines `lrdif train` builds before the end of its first step, and what each costs
  * to compile on this adapter with a cold Mesa shader cache. A diagnosis for bench/first-step.ts.
  *
- *   npx tsx bench/first-step-pipelines.ts [--images N] [--json out.json]
+ *   npx tsx bench/first-step-pipelines.ts [--images N] [--json out.json] [--floor]
  *
  * 1. Record (a child process): runs `lrdif train --stage 1 --config tiny --batch 16` in-process
  *    with GpuContext.kernel patched to note every pipeline requested (its key, the ms its
@@ -14,13 +14,21 @@
  *    (lavapipe compiles a compute shader with LLVM when it first runs, not at creation).
  * Prints totals and the costliest shaders; the child's CPU time from /proc is the figure a
  * loaded machine skews least.
+ *
+ * --floor: also times `lrdif train` to the end of step 1 with warm caches (bench/first-step.ts,
+ * after a warm-up run) and prints the floor of the cold first step on this machine's cores: a
+ * cold run does at least the warm run's work (the pipelines' creation included, which no cache
+ * spares) plus every pipeline's compilation at its first dispatch, and no more than all cores can
+ * share it. That floor holds whoever compiles and in whatever order; only cheaper compilation
+ * lowers it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { firstStepTrainArgs } from './first-step.js';
+import { availableParallelism } from 'node:os';
+import { firstStepTrainArgs, timeToFirstStep, describeFirstStep } from './first-step.js';
 import { ScratchBindings } from '../src/gpu/scratch-dispatch.js';
 
 interface Recorded {
@@ -136,6 +144,31 @@ function report({ results, cpuMs }: { results: Compiled[]; cpuMs: number }): voi
   }
 }
 
+/** The floor of the cold first step: (warm run's CPU + every pipeline's first-dispatch CPU) / cores. */
+async function floor(results: Compiled[], images: number): Promise<void> {
+  await timeToFirstStep({ warm: true, images });
+  const warm = await timeToFirstStep({ warm: true, images });
+  console.log(`warm: ${describeFirstStep(warm)}`);
+  if (warm.cpuMs === null) {
+    console.log('floor: needs the CPU time of the warm run (/proc, Linux only)');
+    return;
+  }
+  const cores = availableParallelism();
+  const compileS = results.reduce((a, r) => a + r.firstCpuMs, 0) / 1000;
+  const warmS = warm.cpuMs / 1000;
+  const costliest = [...results].sort((a, b) => b.createCpuMs + b.firstCpuMs - a.createCpuMs - a.firstCpuMs)[0];
+  console.log(
+    `floor of the cold first step on ${cores} cores: (${warmS.toFixed(1)} s warm CPU + ${compileS.toFixed(1)} s of compilation at first dispatches) / ${cores} = ` +
+      `${((warmS + compileS) / cores).toFixed(1)} s; no pipeline is compiled by two threads, so none ends before its own ` +
+      `${((costliest.createCpuMs + costliest.firstCpuMs) / 1000).toFixed(1)} s (${costliest.key})`,
+  );
+  const budget = cores * 15 - warmS;
+  console.log(
+    `to end step 1 within 15 s cold, compilation must take at most ${budget.toFixed(1)} s of CPU (${cores} × 15 s − the warm run's ${warmS.toFixed(1)} s), ` +
+      `${((100 * Math.max(0, budget)) / compileS).toFixed(0)} % of what it takes now`,
+  );
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--record-child') return record(argv[1], argv[2], argv[3]);
@@ -157,6 +190,7 @@ async function main(): Promise<void> {
     const compiled = JSON.parse(readFileSync(resultFile, 'utf8')) as { results: Compiled[]; cpuMs: number };
     if (j >= 0) writeFileSync(argv[j + 1], JSON.stringify(compiled, null, 1));
     report(compiled);
+    if (argv.includes('--floor')) await floor(compiled.results, images);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
