@@ -16,8 +16,8 @@
 // Rows and columns past the edge are clamped (they read valid memory; their results are not
 // stored). K is walked in steps of 4: each operand with vec4 loads and no bounds checks where
 // it is aligned, else (and for the last 1–3 values of k) with masked scalar loads.
-// The layouts are chosen by uniforms, not overrides: one pipeline per tile height, because each
-// takes seconds to compile on a CPU adapter.
+// The layout is chosen by uniforms, not overrides: two pipelines in all (main, main_vec4),
+// because each takes seconds to compile on a CPU adapter.
 enable subgroups;
 
 struct Params {
@@ -44,9 +44,6 @@ struct Params {
   transB: u32,
   vecA: u32,
   vecB: u32,
-  // 1: the output (and pre-activation) stored as vec4s through out4/pre4 (N % 4 == 0); 0: as
-  // scalars through out/pre (any N)
-  vecOut: u32,
   batchShape: array<vec4u, 2>,
   sa: array<vec4u, 2>,
   sb: array<vec4u, 2>,
@@ -59,8 +56,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> b4: array<vec4f>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
-// out/pre and out4/pre4 view the output as scalars or vec4s (`vecOut`); the view not in use is
-// bound to small buffers of its own (writable bindings may not alias).
+// `main` stores scalars (any N); `main_vec4` stores vec4s (N % 4 == 0).
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<storage, read_write> pre: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out4: array<vec4f>;
@@ -201,10 +197,10 @@ fn biasVec(c0: u32) -> vec4f {
   return vec4f(biasAt(c0), biasAt(c0 + 1u), biasAt(c0 + 2u), biasAt(c0 + 3u));
 }
 
-// One entry point for both output layouts, the layout a run-time branch (`vecOut`): the entry's
-// compilation is the tile above, so a second entry per layout cost a second compilation of it
-// (2.8 s of CPU on lavapipe for the 32-row tile) for an epilogue of a few lines.
-fn storeScalar(t: Tile, lane: u32) {
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let t = tile(wid, lane);
+  for (var i = 0u; i < ROWS; i++) { staged[i * 8u + lane] = t.acc[i]; }
   let c0 = t.col4 * 4u;
   let bv = biasVec(c0);
   let rows = min(p.tileRows, p.M - t.row0);
@@ -220,7 +216,10 @@ fn storeScalar(t: Tile, lane: u32) {
   }
 }
 
-fn storeVec4(t: Tile, lane: u32) {
+@compute @workgroup_size(8)
+fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let t = tile(wid, lane);
+  for (var i = 0u; i < ROWS; i++) { staged[i * 8u + lane] = t.acc[i]; }
   let N4 = p.N / 4u;
   if (t.col4 >= N4) { return; }
   let bv = biasVec(t.col4 * 4u);
@@ -231,16 +230,5 @@ fn storeVec4(t: Tile, lane: u32) {
     let o = base + (t.row0 + i) * N4;
     out4[o] = act4(v);
     if (p.savePre != 0u) { pre4[o] = v; }
-  }
-}
-
-@compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-  let t = tile(wid, lane);
-  for (var i = 0u; i < ROWS; i++) { staged[i * 8u + lane] = t.acc[i]; }
-  if (p.vecOut != 0u) {
-    storeVec4(t, lane);
-  } else {
-    storeScalar(t, lane);
   }
 }

@@ -122,25 +122,17 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
   const out = alloc(pl.outShape);
   const pre = args.savePre ? alloc(pl.outShape) : null;
   if (out.size === 0) return { out, pre };
-  // Bindings the kernel never writes go to small pooled buffers of their own (writable bindings
-  // may not alias `out`), returned to the pool right after: `pre` when the pre-activation is not
-  // kept, and the subgroup kernel's output view (scalar or vec4) not in use.
-  const scratch: PooledBuffer[] = [];
-  const spare = (label: string) => {
-    const buf = ctx.acquire(16, label);
-    scratch.push(buf);
-    return buf;
-  };
+  // When the pre-activation is not kept, `pre` is bound to a small pooled buffer the kernel
+  // never writes (writable bindings may not alias `out`), returned to the pool right after.
+  const scratch = pre ? null : ctx.acquire(16, 'matmul unused pre');
   try {
-    const preBuf = pre ? pre.buffer : spare('matmul unused pre');
-    const unusedView = sg ? ([spare('matmul unused output view'), spare('matmul unused pre view')] as const) : null;
-    dispatchMatmul(ctx, sg ? tileRows : 0, a, b, out, preBuf, unusedView, { M, batch, batchCount, sa, sb, rowGroups, colGroups, maxDim }, pl, args);
+    dispatchMatmul(ctx, sg ? tileRows : 0, a, b, out, pre ? pre.buffer : scratch!, { M, batch, batchCount, sa, sb, rowGroups, colGroups, maxDim }, pl, args);
   } catch (e) {
     out.dispose();
     pre?.dispose();
     throw e;
   } finally {
-    for (const buf of scratch) ctx.release(buf);
+    if (scratch) ctx.release(scratch);
   }
   return { out, pre };
 }
@@ -157,18 +149,7 @@ interface Grid {
 }
 
 /** sgTileRows: the subgroup kernel's tile rows, 0 for the portable kernel. */
-function dispatchMatmul(
-  ctx: GpuContext,
-  sgTileRows: number,
-  a: Tensor,
-  b: Tensor,
-  out: Tensor,
-  preBuf: PooledBuffer,
-  unusedView: readonly [PooledBuffer, PooledBuffer] | null,
-  g: Grid,
-  pl: Plan,
-  args: RawArgs,
-): void {
+function dispatchMatmul(ctx: GpuContext, sgTileRows: number, a: Tensor, b: Tensor, out: Tensor, preBuf: PooledBuffer, g: Grid, pl: Plan, args: RawArgs): void {
   const { M, batch, batchCount, sa, sb, rowGroups, colGroups, maxDim } = g;
   const pre = args.savePre;
   // a stands in for a missing bias (read-only aliasing is allowed)
@@ -181,13 +162,11 @@ function dispatchMatmul(
     const N = pl.N;
     const vec4Out = N % 4 === 0;
     const rows = sgTileRows;
-    // one entry for both output layouts (a run-time branch): each entry is a compilation of the whole tile
-    kernel = { shader: rows === 32 ? 'matmul_sg' : `matmul_sg${rows}`, entry: 'main' };
+    kernel = { shader: rows === 32 ? 'matmul_sg' : `matmul_sg${rows}`, entry: vec4Out ? 'main_vec4' : 'main' };
     // each operand is bound twice: as scalars and as vec4s
     bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, bias: biasBuf };
-    const [unusedOut, unusedPre] = unusedView!;
-    if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf, out: unusedOut, pre: unusedPre });
-    else Object.assign(bindings, { out: out.buffer, pre: preBuf, out4: unusedOut, pre4: unusedPre });
+    if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf });
+    else Object.assign(bindings, { out: out.buffer, pre: preBuf });
     epilogue = {
       act: ACTIVATIONS[args.act],
       hasBias: args.bias ? 1 : 0,
@@ -197,7 +176,6 @@ function dispatchMatmul(
       transB: args.transB ? 1 : 0,
       vecA: !args.transA && K % 4 === 0 ? 1 : 0,
       vecB: (!args.transB && N % 4 === 0) || (args.transB && K % 4 === 0) ? 1 : 0,
-      vecOut: vec4Out ? 1 : 0,
     };
   } else {
     kernel = {
