@@ -20,7 +20,7 @@
  * cold run does at least the warm run's work (the pipelines' creation included, which no cache
  * spares) plus every pipeline's compilation at its first dispatch, and no more than all cores can
  * share it. That floor holds whoever compiles and in whatever order; only cheaper compilation
- * lowers it.
+ * lowers it. Its figures come from separate runs, each as noisy as the machine.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -158,7 +158,7 @@ async function floor(results: Compiled[], images: number): Promise<void> {
   const warmS = warm.cpuMs / 1000;
   const costliest = [...results].sort((a, b) => b.createCpuMs + b.firstCpuMs - a.createCpuMs - a.firstCpuMs)[0];
   console.log(
-    `floor of the cold first step on ${cores} cores: (${warmS.toFixed(1)} s warm CPU + ${compileS.toFixed(1)} s of compilation at first dispatches) / ${cores} = ` +
+    `floor of the cold first step on ${cores} cores (an estimate: each figure moves ±15 % from run to run): (${warmS.toFixed(1)} s warm CPU + ${compileS.toFixed(1)} s of compilation at first dispatches) / ${cores} = ` +
       `${((warmS + compileS) / cores).toFixed(1)} s; no pipeline is compiled by two threads, so none ends before its own ` +
       `${((costliest.createCpuMs + costliest.firstCpuMs) / 1000).toFixed(1)} s (${costliest.key})`,
   );
