@@ -58,6 +58,14 @@ export interface TrainCommandEnv {
 export async function trainWithOptions(o: TrainRunOptions, resume: boolean, env: TrainCommandEnv = {}): Promise<RunOutcome> {
   // pipelines compiled ahead on a helper device while this one gets ready (CPU adapters)
   const ahead = compileTrainingAhead(engine.ctx);
+  if (ahead) {
+    // a cold cache on a CPU adapter: say why the first step will take a while
+    const log = env.log ?? ((m: string) => process.stdout.write(`${m}\n`));
+    log(
+      `GPU kernels: compiling them for ${engine.ctx.adapter.summary}, whose shader cache is empty: step 1 comes after about half a minute ` +
+        'on 2 cores (a helper device shares the work); later runs find them in the cache',
+    );
+  }
   try {
     return await trainWithSession(o, resume, env, ahead);
   } finally {
