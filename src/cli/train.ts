@@ -46,6 +46,8 @@ export function refitOptionsFromCli(run: string, values: Record<string, unknown>
   return o;
 }
 
+const printLine = (m: string) => process.stdout.write(`${m}\n`);
+
 export interface TrainCommandEnv {
   log?: Log;
   hooks?: TrainHooks;
@@ -60,8 +62,7 @@ export async function trainWithOptions(o: TrainRunOptions, resume: boolean, env:
   const ahead = compileTrainingAhead(engine.ctx);
   if (ahead) {
     // a cold cache on a CPU adapter: say why the first step will take a while
-    const log = env.log ?? ((m: string) => process.stdout.write(`${m}\n`));
-    log(
+    (env.log ?? printLine)(
       `GPU kernels: compiling them for ${engine.ctx.adapter.summary}, whose shader cache is empty: step 1 comes after about half a minute ` +
         'on 2 cores (a helper device shares the work); later runs find them in the cache',
     );
@@ -75,7 +76,7 @@ export async function trainWithOptions(o: TrainRunOptions, resume: boolean, env:
 }
 
 async function trainWithSession(o: TrainRunOptions, resume: boolean, env: TrainCommandEnv, ahead: CompileAhead | null): Promise<RunOutcome> {
-  const log = env.log ?? ((m: string) => process.stdout.write(`${m}\n`));
+  const log = env.log ?? printLine;
   const warn = (m: string) => process.stderr.write(`${m}\n`);
   const plain = isPlain(env.plain);
   const session =
