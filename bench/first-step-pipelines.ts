@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { firstStepTrainArgs, timeToFirstStep, describeFirstStep } from './first-step.js';
-import { ScratchBindings } from '../src/gpu/scratch-dispatch.js';
+import { processCpuMs, timePipelines } from './pipeline-cost.js';
 
 interface Recorded {
   key: string;
@@ -53,10 +53,6 @@ interface Compiled {
 }
 
 const SELF = fileURLToPath(import.meta.url);
-const cpuSelfMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 
 async function record(data: string, out: string, listFile: string): Promise<void> {
   const { GpuContext } = await import('../src/gpu/context.js');
@@ -93,20 +89,15 @@ async function compile(listFile: string, resultFile: string): Promise<void> {
   const { initNode } = await import('../src/node.js');
   const list = JSON.parse(readFileSync(listFile, 'utf8')) as Recorded[];
   const ctx = await initNode();
-  const scratch = new ScratchBindings(ctx);
-  const results: Compiled[] = [];
-  for (const r of list) {
-    const c0 = cpuSelfMs();
-    const t0 = performance.now();
-    const k = ctx.kernel({ shader: r.shader, entry: r.entry, constants: r.constants });
-    const t1 = performance.now();
-    const c1 = cpuSelfMs();
-    scratch.dispatchOnce(k);
-    await ctx.sync();
-    results.push({ key: r.key, shader: r.shader, phase: r.phase, createMs: t1 - t0, firstMs: performance.now() - t1, createCpuMs: c1 - c0, firstCpuMs: cpuSelfMs() - c1 });
-  }
-  writeFileSync(resultFile, JSON.stringify({ results, cpuMs: cpuSelfMs() }));
-  scratch.release();
+  const costs = await timePipelines(
+    ctx,
+    list.map((r) => ({ shader: r.shader, entry: r.entry, constants: r.constants })),
+  );
+  const results: Compiled[] = list.map((r, i) => {
+    const { createMs, firstMs, createCpuMs, firstCpuMs } = costs[i];
+    return { key: r.key, shader: r.shader, phase: r.phase, createMs, firstMs, createCpuMs, firstCpuMs };
+  });
+  writeFileSync(resultFile, JSON.stringify({ results, cpuMs: processCpuMs() }));
   ctx.dispose();
 }
 

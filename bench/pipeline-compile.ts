@@ -41,32 +41,21 @@ const cache = mkdtempSync(join(tmpdir(), 'lrdif-pipeline-compile-'));
 process.env.MESA_SHADER_CACHE_DIR = cache;
 const { createContext } = await import('../src/gpu/create.js');
 const { nodeShaderSource } = await import('../src/gpu/node.js');
-const { ScratchBindings } = await import('../src/gpu/scratch-dispatch.js');
+const { timePipelines } = await import('./pipeline-cost.js');
 const webgpu = await import('webgpu');
 Object.assign(globalThis, webgpu.globals);
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const root = webgpu.create(values['dawn-flag']!);
 const ctx = await createContext(root as unknown as GPU, (name) => variants.get(name) ?? nodeShaderSource(name), {}, root);
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-const scratch = new ScratchBindings(ctx);
-let total = 0;
 try {
-  for (const entry of entries) {
-    const c0 = cpuMs();
-    const k = ctx.kernel({ shader, entry, constants });
-    const c1 = cpuMs();
-    scratch.dispatchOnce(k);
-    await ctx.sync();
-    const c2 = cpuMs();
-    total += c2 - c0;
-    console.log(`${k.label}: create ${(c1 - c0).toFixed(0)} ms, first dispatch ${(c2 - c1).toFixed(0)} ms of CPU`);
-  }
+  const costs = await timePipelines(
+    ctx,
+    entries.map((entry) => ({ shader, entry, constants })),
+  );
+  for (const c of costs) console.log(`${c.label}: create ${c.createCpuMs.toFixed(0)} ms, first dispatch ${c.firstCpuMs.toFixed(0)} ms of CPU`);
+  const total = costs.reduce((t, c) => t + c.createCpuMs + c.firstCpuMs, 0);
   console.log(`total ${(total / 1000).toFixed(2)} s of CPU on ${ctx.adapter.summary}`);
 } finally {
-  scratch.release();
   ctx.dispose();
   rmSync(cache, { recursive: true, force: true });
 }
