@@ -371,6 +371,109 @@ describe('concat / split / chunk', () => {
     }
   });
 
+  it("one contiguous block (narrow or concat where every axis before it is 1, zero padding around one) is a buffer command, with the kernels' values", async () => {
+    const ctx = await gpu();
+    const spy = vi.spyOn(ctx, 'dispatch');
+    try {
+      const dispatched = () => spy.mock.calls.map(([req]) => ('label' in req ? req.label : `${req.shader}:${req.entry ?? 'main'}`));
+      for (const copyCommands of [true, false]) {
+        await ctx.withTuning({ layout: { copyCommands } }, async () => {
+          spy.mockClear();
+          const data = randArray([6, 5], 41);
+          const x = gpuTensor(data, [6, 5]);
+          // narrow along axis 0, and along axis 1 of [1, 6, 5] (the axis before it is 1)
+          const n0 = narrow(x, 0, 2, 3);
+          const x3 = gpuTensor(data, [1, 6, 5]);
+          const n1 = narrow(x3, 1, 1, 4);
+          // concat along axis 0; zero padding on axis 1 of [1, 3, 5]; a fill value that is not 0 takes the kernel either way
+          const c = concat([n0, x], 0);
+          const p = pad(
+            n1,
+            [
+              [0, 0],
+              [2, 1],
+              [0, 0],
+            ],
+            'constant',
+            0,
+          );
+          const q = pad(
+            n1,
+            [
+              [0, 0],
+              [2, 1],
+              [0, 0],
+            ],
+            'constant',
+            1.5,
+          );
+          expect(Array.from(await n0.data())).toEqual(Array.from(refSlice(data, [6, 5], [2, 0], [3, 5])));
+          expect(Array.from(await n1.data())).toEqual(Array.from(refSlice(data, [1, 6, 5], [0, 1, 0], [1, 4, 5])));
+          const n0d = refSlice(data, [6, 5], [2, 0], [3, 5]);
+          expect(Array.from(await c.data())).toEqual(
+            Array.from(
+              refConcat(
+                [
+                  { data: n0d, shape: [3, 5] },
+                  { data, shape: [6, 5] },
+                ],
+                0,
+              ),
+            ),
+          );
+          const n1d = refSlice(data, [1, 6, 5], [0, 1, 0], [1, 4, 5]);
+          expect(Array.from(await p.data())).toEqual(
+            Array.from(
+              refPad(
+                n1d,
+                [1, 4, 5],
+                [
+                  [0, 0],
+                  [2, 1],
+                  [0, 0],
+                ],
+                'constant',
+                0,
+              ),
+            ),
+          );
+          expect(Array.from(await q.data())).toEqual(
+            Array.from(
+              refPad(
+                n1d,
+                [1, 4, 5],
+                [
+                  [0, 0],
+                  [2, 1],
+                  [0, 0],
+                ],
+                'constant',
+                1.5,
+              ),
+            ),
+          );
+          // i32 bits through a buffer copy
+          const ints = randInts(12, 42);
+          const xi = tensor(ints, [4, 3], 'i32');
+          const ni = narrow(xi, 0, 1, 2);
+          expect(Array.from(await ni.data())).toEqual(Array.from(ints.slice(3, 9)));
+          const kernels = dispatched();
+          if (copyCommands) expect(kernels).toEqual(['pad:main']);
+          else expect(kernels.filter((k) => !k.startsWith('pad:')).length).toBe(5);
+          [x, n0, x3, n1, c, p, q, xi, ni].forEach((t) => t.dispose());
+        });
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    // the gradient of a narrow along axis 0 is the block in zeros (a buffer command by default)
+    await checkGradients({
+      inputs: [{ data: randArray([5, 4], 43), shape: [5, 4] }],
+      gpuFn: (x) => narrow(x, 0, 1, 3),
+      refFn: (x) => refSlice(x, [5, 4], [1, 0], [3, 4]),
+    });
+  });
+
   it('concat of i32 tensors keeps the bits', async () => {
     const a = randInts(6, 1);
     const b = randInts(4, 2);

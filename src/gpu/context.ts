@@ -534,6 +534,15 @@ export class GpuContext {
     this.batchKernels.push('copy');
   }
 
+  /** Encodes zeroing `bytes` of a buffer from `offset` (both multiples of 4) into the open batch. */
+  clear(pb: PooledBuffer, offset: number, bytes: number): void {
+    this.checkUsable();
+    if (bytes === 0 || this.recording) return;
+    this.getEncoder().clearBuffer(pb.buffer, offset, bytes);
+    pb.lastBatch = this.batch;
+    this.batchKernels.push('clear');
+  }
+
   /** Reads `bytes` from the start of a buffer. Flushes the open batch. */
   async read(pb: PooledBuffer, bytes: number): Promise<ArrayBuffer> {
     this.checkUsable();

@@ -70,6 +70,14 @@ export interface KernelTuning {
     /** The tiled transpose (workgroup memory) where it applies. Default on GPUs; the strided kernel is faster on CPU adapters. */
     tiled: boolean;
   };
+  layout: {
+    /**
+     * Copies of one contiguous block (a narrow or a concat along the first axis that is not 1)
+     * and zero padding around one as buffer commands (copyBufferToBuffer, clearBuffer) instead of
+     * compute dispatches. Default on.
+     */
+    copyCommands: boolean;
+  };
   fft: {
     /** Lines of at most this many points run all their passes in one workgroup (≤ 1024). Default 1024 on GPUs, 1 (every pass its own dispatch) on CPU adapters. */
     localMax: number;
@@ -128,6 +136,7 @@ export function defaultTuning(caps: AdapterCaps): KernelTuning {
     windowAttention: { path: sg && cpu ? 'subgroup' : 'portable', lanes: cpu ? 8 : 64, rows: 1, splits: null, chunkBytes: 64 * 2 ** 20, windowsPerGroup: null },
     ddpm: { path: sg && cpu ? 'subgroup' : 'portable', rows: null },
     permute: { tiled: !cpu },
+    layout: { copyCommands: true },
     // lavapipe: 96×256×256 rows 1.47 s in workgroups, 1.14 s per pass
     fft: { localMax: cpu ? 1 : 1024 },
     // lavapipe, forward of [16, 8, 56, 56]: 1.38 ms one pixel per thread, 0.76 ms four
@@ -181,6 +190,7 @@ const CHECKS: { [F in KernelFamily]: { [K in keyof KernelTuning[F]]-?: Check } }
   },
   ddpm: { path, rows: oneOf(8, 16, 32, null) },
   permute: { tiled: bool },
+  layout: { copyCommands: bool },
   fft: { localMax: intIn(1, 1024) },
   layerNorm: { pixelsPerChunk: positiveInt, quads: bool },
   rowKernels: { perThread: positiveInt },

@@ -42,6 +42,11 @@ function copyRows(src: Tensor, dst: Tensor, rows: number, cols: number, srcStrid
   const n = rows * cols;
   if (n === 0) return;
   const ctx = src.ctx;
+  if (ctx.tuning.layout.copyCommands && (rows === 1 || (cols === srcStride && cols === dstStride))) {
+    // one contiguous block: a buffer copy, no dispatch
+    ctx.copy(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, n * 4);
+    return;
+  }
   if ([cols, srcStride, srcOffset, dstStride, dstOffset].every((v) => v % 4 === 0)) {
     // whole quads of words: the vec4 kernel, every figure in quads
     ctx.dispatch(
@@ -95,12 +100,34 @@ function bitsOf(value: number, dtype: Tensor['dtype']): number {
   return bitsView.getUint32(0, true);
 }
 
+/**
+ * Where the unpadded part of a padded shape is one contiguous block (padding on one axis only,
+ * every axis before it of size 1), its first element; otherwise null.
+ */
+function blockIn(outShape: Shape, before: readonly number[], after: readonly number[]): { start: number } | null {
+  const padded = outShape.map((_, i) => i).filter((i) => before[i] !== 0 || after[i] !== 0);
+  if (padded.length > 1) return null;
+  if (padded.length === 0) return { start: 0 };
+  const a = padded[0];
+  const { outer, inner } = around(outShape, a);
+  return outer === 1 ? { start: before[a] * inner } : null;
+}
+
 function padRaw(x: Tensor, before: readonly number[], after: readonly number[], mode: PadMode, value: number): Tensor {
   if (x.rank === 0) return copyRaw(x);
   const outShape = x.shape.map((d, i) => d + before[i] + after[i]);
   const y = alloc(outShape, x.dtype);
   if (y.size === 0) return y;
   const ctx = x.ctx;
+  const block = mode === 'constant' && bitsOf(value, x.dtype) === 0 && ctx.tuning.layout.copyCommands ? blockIn(outShape, before, after) : null;
+  if (block) {
+    // x is one contiguous block of y: zeros around a buffer copy, no dispatch
+    const end = block.start + x.size;
+    ctx.clear(y.buffer, 0, block.start * 4);
+    ctx.copy(x.buffer, 0, y.buffer, block.start * 4, x.size * 4);
+    ctx.clear(y.buffer, end * 4, (y.size - end) * 4);
+    return y;
+  }
   ctx.dispatch(
     { shader: 'pad', constants: { MODE: PAD_MODES[mode], ...ndConstants(x.shape, y.size) } },
     {

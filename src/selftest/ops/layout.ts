@@ -1,14 +1,23 @@
-/** Layout ops: permute with the tiled (workgroup-memory) and the strided kernel, pixel shuffle and unshuffle. */
-import { permute } from '../../kernels/layout.js';
+/**
+ * Layout ops: permute with the tiled (workgroup-memory) and the strided kernel; narrow, concat
+ * and zero padding of one contiguous block as buffer commands and as kernels; pixel shuffle and
+ * unshuffle.
+ */
+import { concat, narrow, pad, permute } from '../../kernels/layout.js';
 import { pixelShuffle, pixelUnshuffle } from '../../kernels/pixel-shuffle.js';
 import type { SelftestCheck } from '../check.js';
-import { refPermute } from '../reference/layout.js';
+import { refConcat, refPad, refPermute, refSlice } from '../reference/layout.js';
 import { shuffleRef, unshuffleRef, type Shape4 } from '../reference/pixel-shuffle.js';
 import { backwardCheck, DEFAULT_VARIANT, forwardCheck, gpuTensor, gpuValues, randArray, shapesText, type Variant } from './common.js';
 
 const PERMUTE_VARIANTS: Variant[] = [
   { variant: 'tiled', tuning: { permute: { tiled: true } } },
   { variant: 'strided', tuning: { permute: { tiled: false } } },
+];
+
+const BLOCK_VARIANTS: Variant[] = [
+  { variant: 'buffer commands', tuning: { layout: { copyCommands: true } } },
+  { variant: 'kernels', tuning: { layout: { copyCommands: false } } },
 ];
 
 export function layoutChecks(): SelftestCheck[] {
@@ -41,6 +50,40 @@ export function layoutChecks(): SelftestCheck[] {
         names: ['x'],
         gpuFn: (x) => permute(x, [2, 0, 1]),
         refFn: (x) => refPermute(x, shape, [2, 0, 1]),
+      }),
+    );
+  }
+  // one contiguous block: narrow and concat along axis 0 (or after axes of 1), zeros around it
+  for (const v of BLOCK_VARIANTS) {
+    const s = (seed += 1);
+    const shape = [7, 6, 5];
+    out.push(
+      forwardCheck({ op: 'narrow/concat/pad', shapes: `${shapesText(shape)} axis 0, [1, 7, 30] axis 1`, quick: true }, v, async (cmp) => {
+        const x = randArray(shape, s);
+        const part = refSlice(x, shape, [2, 0, 0], [3, 6, 5]);
+        cmp.add('narrow', await gpuValues(() => narrow(gpuTensor(x, shape), 0, 2, 3)), part, 0, 0);
+        const joined = refConcat(
+          [
+            { data: part, shape: [3, 6, 5] },
+            { data: x, shape },
+          ],
+          0,
+        );
+        cmp.add('concat', await gpuValues(() => concat([gpuTensor(part, [3, 6, 5]), gpuTensor(x, shape)], 0)), joined, 0, 0);
+        const pads: Array<[number, number]> = [
+          [0, 0],
+          [3, 2],
+          [0, 0],
+        ];
+        cmp.add('pad', await gpuValues(() => pad(gpuTensor(x, [1, 7, 30]), pads, 'constant', 0)), refPad(x, [1, 7, 30], pads, 'constant', 0), 0, 0);
+      }),
+    );
+    out.push(
+      backwardCheck({ op: 'narrow', shapes: `${shapesText([6, 4])} axis 0`, quick: true }, v, {
+        inputs: [{ data: randArray([6, 4], s + 50), shape: [6, 4] }],
+        names: ['x'],
+        gpuFn: (x) => narrow(x, 0, 1, 3),
+        refFn: (x) => refSlice(x, [6, 4], [1, 0], [3, 4]),
       }),
     );
   }
