@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { gpu, usePath } from './helpers/gpu.js';
 import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './helpers/ref.js';
 import { backward, tensor, tidy, engine, type Tensor, type TuningPatch } from '../src/node.js';
-import { channelAttention, channelAttentionUnfused } from '../src/kernels/channel-attention.js';
+import { channelAttention, channelAttentionPacked, channelAttentionUnfused } from '../src/kernels/channel-attention.js';
 // the float64 reference is shared with `lrdif selftest`
 import { refChannelAttention } from '../src/selftest/reference/attention.js';
 
@@ -172,6 +172,35 @@ describe('channelAttention', () => {
     const fused = await run(channelAttention, cs, w, false);
     const unfused = await run(channelAttentionUnfused, cs, w, false);
     expectMatch(fused[0], unfused[0], 'c 48, N 3136');
+  });
+
+  it('packed qkv [B, 3, heads, c, N]: the attention of its three parts, one packed gradient (finite differences)', async () => {
+    for (const [B, heads, c, n] of [
+      [2, 2, 3, 5],
+      [1, 1, 4, 8],
+    ]) {
+      const shape: Shape4 = [B, heads, c, n];
+      const part = heads * c * n;
+      // the float64 reference on q, k, v cut out of the packed data, image by image
+      const unpack = (x: ArrayLike<number>, i: number) => {
+        const out = new Float64Array(B * part);
+        for (let b = 0; b < B; b++) for (let e = 0; e < part; e++) out[b * part + e] = x[(b * 3 + i) * part + e];
+        return out;
+      };
+      await checkGradients({
+        inputs: [
+          { data: randArray([B, 3, heads, c, n], 980 + n), shape: [B, 3, heads, c, n] },
+          { data: Float64Array.from({ length: heads }, (_, h) => 0.7 + 0.3 * h), shape: [heads] },
+        ],
+        gpuFn: (qkv, t) => channelAttentionPacked(qkv, t),
+        refFn: (qkv, t) => refChannelAttention(unpack(qkv, 0), unpack(qkv, 1), unpack(qkv, 2), t, shape),
+      });
+    }
+    const bad = gpuTensor(randArray([1, 2, 1, 2, 3], 990), [1, 2, 1, 2, 3]);
+    const t = gpuTensor(new Float64Array([1]), [1]);
+    expect(() => channelAttentionPacked(bad, t)).toThrow(/channelAttention: packed qkv must be \[B, 3, heads, c, N\], got .*\[1, 2, 1, 2, 3\]/);
+    bad.dispose();
+    t.dispose();
   });
 
   it('temperature may be [heads, 1, 1] (Restormer parameter); its gradient keeps that shape', async () => {

@@ -18,7 +18,7 @@
  * for dv = Aᵀg, dq = W·k − γq ⊙ q and dk = Wᵀ·q − γk ⊙ k (the −γ ⊙ x terms in a light
  * second pass over dq and dk).
  */
-import { engine } from '../autograd/engine.js';
+import { engine, noGrad } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -29,6 +29,7 @@ import { softmax } from './softmax.js';
 import { matmul } from './matmul.js';
 import { reshape } from './shape.js';
 import { zeros } from './creation.js';
+import { concat, narrow } from './layout.js';
 
 const OP = 'channelAttention';
 const EPS = 1e-12;
@@ -309,6 +310,48 @@ export function channelAttention(q: Tensor, k: Tensor, v: Tensor, temperature: T
   saved.attn.dispose();
   saved.ghat.dispose();
   saved.nrm.dispose();
+  return out;
+}
+
+/**
+ * The same attention on q, k and v packed in one tensor, qkv [B, 3, heads, c, N] (a view of
+ * what one 1×1 convolution to 3·heads·c channels gives), temperature [heads]; returns
+ * [B, heads, c, N]. One node whose gradient is one packed tensor (the three parts written side
+ * by side), where three narrows of qkv would each give a full-size gradient, summed in two
+ * more passes.
+ */
+export function channelAttentionPacked(qkv: Tensor, temperature: Tensor): Tensor {
+  if (qkv.rank !== 5 || qkv.shape[1] !== 3) {
+    throw new Error(`lrdif: ${OP}: packed qkv must be [B, 3, heads, c, N], got ${qkv.describe()}`);
+  }
+  const [B, , heads, c, n] = qkv.shape;
+  const [q, k, v] = noGrad(() => [0, 1, 2].map((i) => reshape(narrow(qkv, 1, i, 1), [B, heads, c, n])));
+  const g = geometry(q, k, v, temperature);
+  const inputs = [qkv, temperature];
+  const grad = engine.needsGrad(inputs);
+  if (g.problems === 0 || g.c === 0 || g.n === 0) {
+    for (const t of [q, k, v]) t.dispose();
+    const out = alloc([B, heads, c, n]);
+    if (grad) engine.record(OP, inputs, out, [], () => [zeros(qkv.shape), zeros(temperature.shape)]);
+    return out;
+  }
+  const { out, saved } = forwardRaw(g, q, k, v, temperature);
+  if (grad) {
+    const needQkv = qkv.requiresGrad;
+    const need: [boolean, boolean, boolean, boolean] = [needQkv, needQkv, needQkv, temperature.requiresGrad];
+    engine.record(OP, inputs, out, [q, k, v, temperature, saved.attn, saved.ghat, saved.nrm], (gr, [qs, ks, vs, ts, as, gs, ns]) => {
+      const [dq, dk, dv, dtemp] = backwardRaw(g, gr, qs, ks, vs, ts, { attn: as, ghat: gs, nrm: ns }, need);
+      const dqkv = needQkv
+        ? concat(
+            [dq!, dk!, dv!].map((d) => reshape(d, [B, 1, heads, c, n])),
+            1,
+          )
+        : null;
+      return [dqkv, dtemp];
+    });
+  }
+  // the tape holds views of what the backward needs
+  for (const t of [q, k, v, saved.attn, saved.ghat, saved.nrm]) t.dispose();
   return out;
 }
 

@@ -8,9 +8,7 @@
 import { tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
 import { ones } from '../../kernels/creation.js';
-import { channelAttention } from '../../kernels/channel-attention.js';
-import { conv2d } from '../../kernels/conv.js';
-import { narrow } from '../../kernels/layout.js';
+import { channelAttention, channelAttentionPacked } from '../../kernels/channel-attention.js';
 import { reshape } from '../../kernels/shape.js';
 import type { Generator } from '../../kernels/random.js';
 import { Conv2d } from '../../nn/conv2d.js';
@@ -25,6 +23,11 @@ import { expectShape } from './layers.js';
  */
 export function dmnetCore(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): Tensor {
   return channelAttention(q, k, v, temperature);
+}
+
+/** `dmnetCore` on q, k and v packed as qkv [B, 3, heads, c, H·W]. */
+export function dmnetCorePacked(qkv: Tensor, temperature: Tensor): Tensor {
+  return channelAttentionPacked(qkv, temperature);
 }
 
 export class DMNet extends Module {
@@ -56,13 +59,10 @@ export class DMNet extends Module {
     const c = C / this.heads;
     return tidy(() => {
       const xm = this.mod.forward(x, z);
-      // q, k and v each from their rows of the 1×1 and depthwise weights: slicing the small
-      // weights instead of the [B, 3C, H, W] activations (whose split gradient is 3 full pads)
-      const part = (i: number) => {
-        const y = conv2d(xm, narrow(this.qkv.weight, 0, i * C, C));
-        return reshape(conv2d(y, narrow(this.qkvDw.weight, 0, i * C, C), null, { padding: 1, groups: C }), [B, this.heads, c, H * W]);
-      };
-      const o = dmnetCore(part(0), part(1), part(2), this.temperature);
+      // q, k and v in one 1×1 and one depthwise convolution over all 3C channels, attended
+      // packed: one gradient for the three, written side by side
+      const qkv = this.qkvDw.forward(this.qkv.forward(xm));
+      const o = dmnetCorePacked(reshape(qkv, [B, 3, this.heads, c, H * W]), this.temperature);
       return this.projOut.forward(reshape(o, [B, C, H, W]));
     });
   }
