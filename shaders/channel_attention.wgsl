@@ -1,6 +1,7 @@
 // Transposed channel attention (Restormer's MDTA core, LRDif's DMNet) over P = B·heads
 // independent problems. Each problem holds q, k, v (and the gradient g) as c rows (channels)
-// of n columns (pixels), row-major, problem after problem:
+// of n columns (pixels), row-major; problem after problem in a tensor of its own, or every
+// image's q, k and v side by side in one packed tensor (blockOf places them):
 //   q̂ = q / max(‖q‖, eps) per row (the same for k),  Ĝ = q̂ k̂ᵀ (c×c),
 //   A = softmax_rows(temperature[h] · Ĝ),              out = A v.
 //
@@ -87,11 +88,12 @@ fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let tj = wid.x % p.tilesJ;
   let i0 = ti * TI;
   let j0 = tj * WGS * RJ + lid;
-  let base = prob * c * N;
+  let baseA = blockOf(prob, p.sa, p.oa);
+  let baseB = blockOf(prob, p.sb, p.ob);
   var rowA: array<u32, TI>;
-  for (var i = 0u; i < TI; i++) { rowA[i] = base + min(i0 + i, c - 1u) * N; }
+  for (var i = 0u; i < TI; i++) { rowA[i] = baseA + min(i0 + i, c - 1u) * N; }
   var rowB: array<u32, RJ>;
-  for (var r = 0u; r < RJ; r++) { rowB[r] = base + min(j0 + r * WGS, c - 1u) * N; }
+  for (var r = 0u; r < RJ; r++) { rowB[r] = baseB + min(j0 + r * WGS, c - 1u) * N; }
   let n0 = split * p.chunk;
   let n1 = min(n0 + p.chunk, N);
   // a's norms come from the first column of tiles only (the others would repeat them)
@@ -180,7 +182,9 @@ fn attn_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 
 struct MixTile {
   acc: array<array<vec4f, RN>, TM>,
+  // the problem's first element in x and in the output
   base: u32,
+  obase: u32,
   i0: u32,
   col0: u32,
 }
@@ -195,7 +199,8 @@ fn mixTile(wid: vec3u, nwg: vec3u, lid: u32) -> MixTile {
   let cg = wid.x % p.colGroups;
   t.i0 = tileI * TM;
   t.col0 = (cg * WGS + lid) * 4u * RN;
-  t.base = prob * c * N;
+  t.base = blockOf(prob, p.sa, p.oa);
+  t.obase = blockOf(prob, p.so, p.oo);
   let mBase = prob * c * c;
   // strides of M along the output row and along j
   let rs = select(c, 1u, flag(TRANS));
@@ -223,7 +228,7 @@ fn mix(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let N = p.n;
   for (var i = 0u; i < TM; i++) {
     if (t.i0 + i < c) {
-      let o = t.base + (t.i0 + i) * N;
+      let o = t.obase + (t.i0 + i) * N;
       for (var r = 0u; r < RN; r++) {
         let col = t.col0 + r * 4u;
         for (var q = 0u; q < 4u; q++) {
@@ -242,7 +247,7 @@ fn mix_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let N = p.n;
   for (var i = 0u; i < TM; i++) {
     if (t.i0 + i < c) {
-      let o = (t.base + (t.i0 + i) * N) / 4u;
+      let o = (t.obase + (t.i0 + i) * N) / 4u;
       for (var r = 0u; r < RN; r++) {
         let col = t.col0 + r * 4u;
         if (col < N) { out4[o + col / 4u] = t.acc[i][r]; }
@@ -317,23 +322,22 @@ fn bwd_temp(@builtin(global_invocation_id) gid: vec3u) {
   dtemp[h] = acc;
 }
 
-// out[e] −= d[row] · y[e] over the problems · c rows of n (the diagonal term of dq and dk);
-// 4 consecutive elements per invocation, 1-D grid of 64-invocation workgroups, folded
+// out −= d[row] · y over the problems · c rows of n (the diagonal term of dq and dk; y is
+// operand b); 4 consecutive elements of a row per invocation (⌈n/4⌉ per row), 1-D grid of
+// 64-invocation workgroups, folded
 @compute @workgroup_size(64)
 fn diag_sub(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let e0 = ((wid.y * nwg.x + wid.x) * 64u + lid) * 4u;
-  let total = p.problems * p.c * p.n;
-  // one division per invocation (CPU adapters divide lane by lane); the 4 elements may cross
-  // into the next row
-  var row = e0 / p.n;
-  var col = e0 - row * p.n;
+  let id = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let quads = (p.n + 3u) / 4u;
+  let row = id / quads;
+  if (row >= p.problems * p.c) { return; }
+  let col = (id - row * quads) * 4u;
+  let prob = row / p.c;
+  let i = row - prob * p.c;
+  let eo = blockOf(prob, p.so, p.oo) + i * p.n;
+  let ey = blockOf(prob, p.sb, p.ob) + i * p.n;
+  let d = dvec[row];
   for (var q = 0u; q < 4u; q++) {
-    let e = e0 + q;
-    if (col == p.n) {
-      row += 1u;
-      col = 0u;
-    }
-    if (e < total) { out[e] -= dvec[row] * b[e]; }
-    col += 1u;
+    if (col + q < p.n) { out[eo + col + q] -= d * b[ey + col + q]; }
   }
 }

@@ -19,6 +19,16 @@ struct Params {
   eps: f32,
   // bit 0: gram also sums the squared row norms; bit 1: mix multiplies by Mᵀ
   flags: u32,
+  // where each problem's c×n block lies in its buffer (see blockOf): elements from one image to
+  // the next, and the offset of the first, of operand a, operand b and the output. Tensors of
+  // their own have heads·c·n and 0; q, k and v packed as [B, 3, heads, c, n], 3·heads·c·n and
+  // 0, heads·c·n or 2·heads·c·n.
+  sa: u32,
+  oa: u32,
+  sb: u32,
+  ob: u32,
+  so: u32,
+  oo: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -37,6 +47,12 @@ struct Params {
 
 fn flag(f: u32) -> bool {
   return (p.flags & f) != 0u;
+}
+
+// The first element of problem `prob` (image prob / heads, head prob % heads) of an operand
+// laid out with `stride` elements per image from `off`.
+fn blockOf(prob: u32, stride: u32, off: u32) -> u32 {
+  return (prob / p.heads) * stride + (prob % p.heads) * p.c * p.n + off;
 }
 
 // a[off + k + q] for q < 4, zero where k + q ≥ end (off + end − 1 is a valid index).

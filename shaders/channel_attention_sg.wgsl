@@ -110,11 +110,12 @@ fn gram(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let tj = wid.x % p.tilesJ;
   let i0 = ti * G * 8u;
   let j0 = tj * R * 8u;
-  let base = prob * c * N;
+  let baseA = blockOf(prob, p.sa, p.oa);
+  let baseB = blockOf(prob, p.sb, p.ob);
   var rowA: array<u32, MAXG>;
-  for (var g = 0u; g < G; g++) { rowA[g] = base + min(i0 + g * 8u + lane, c - 1u) * N; }
+  for (var g = 0u; g < G; g++) { rowA[g] = baseA + min(i0 + g * 8u + lane, c - 1u) * N; }
   var rowB: array<u32, MAXR>;
-  for (var r = 0u; r < R; r++) { rowB[r] = base + min(j0 + r * 8u + lane, c - 1u) * N; }
+  for (var r = 0u; r < R; r++) { rowB[r] = baseB + min(j0 + r * 8u + lane, c - 1u) * N; }
   let n0 = split * p.chunk;
   let n1 = min(n0 + p.chunk, N);
   let norms = flag(NORMS);
@@ -166,7 +167,9 @@ fn loadM4(mRow: u32, js: u32, j: u32) -> vec4f {
 
 struct MixTile {
   acc: array<array<vec4f, MAXR>, MAXI>,
+  // the problem's first element in x and in the output
   base: u32,
+  obase: u32,
   i0: u32,
   col0: u32,
 }
@@ -222,7 +225,8 @@ fn mixTile(wid: vec3u, nwg: vec3u, lane: u32) -> MixTile {
   let cg = wid.x % p.colGroups;
   t.i0 = tileI * G * 8u;
   t.col0 = (cg * 8u + lane) * 4u * R;
-  t.base = prob * c * N;
+  t.base = blockOf(prob, p.sa, p.oa);
+  t.obase = blockOf(prob, p.so, p.oo);
   let mBase = prob * c * c;
   // strides of M along the output row and along j
   let rs = select(c, 1u, flag(TRANS));
@@ -239,7 +243,7 @@ fn mixTile(wid: vec3u, nwg: vec3u, lane: u32) -> MixTile {
 fn storeRow(t: ptr<function, MixTile>, i: u32) {
   let N = p.n;
   if ((*t).i0 + i >= p.c) { return; }
-  let o = (*t).base + ((*t).i0 + i) * N;
+  let o = (*t).obase + ((*t).i0 + i) * N;
   for (var r = 0u; r < R; r++) {
     let col = (*t).col0 + r * 4u;
     for (var q = 0u; q < 4u; q++) {
@@ -251,7 +255,7 @@ fn storeRow(t: ptr<function, MixTile>, i: u32) {
 fn storeRow4(t: ptr<function, MixTile>, i: u32) {
   let N = p.n;
   if ((*t).i0 + i >= p.c) { return; }
-  let o = ((*t).base + ((*t).i0 + i) * N) / 4u;
+  let o = ((*t).obase + ((*t).i0 + i) * N) / 4u;
   for (var r = 0u; r < R; r++) {
     let col = (*t).col0 + r * 4u;
     if (col < N) { out4[o + col / 4u] = (*t).acc[i][r]; }

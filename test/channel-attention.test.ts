@@ -174,11 +174,15 @@ describe('channelAttention', () => {
     expectMatch(fused[0], unfused[0], 'c 48, N 3136');
   });
 
-  it('packed qkv [B, 3, heads, c, N]: the attention of its three parts, one packed gradient (finite differences)', async () => {
-    for (const [B, heads, c, n] of [
+  it('packed qkv [B, 3, heads, c, N]: the attention of its three parts, one packed gradient (finite differences; subgroup and portable kernels, scalar and vec4)', async () => {
+    const ctx = await gpu();
+    const variants: TuningPatch[] = [{}, { channelAttention: { vec: true } }, { channelAttention: { path: 'portable' } }, { channelAttention: { path: 'portable', vec: true } }];
+    for (const [vi, [B, heads, c, n]] of [
       [2, 2, 3, 5],
       [1, 1, 4, 8],
-    ]) {
+      [2, 2, 9, 12],
+    ].flatMap((shape) => variants.map((_, i) => [i, shape] as const))) {
+      const patch = variants[vi];
       const shape: Shape4 = [B, heads, c, n];
       const part = heads * c * n;
       // the float64 reference on q, k, v cut out of the packed data, image by image
@@ -187,14 +191,16 @@ describe('channelAttention', () => {
         for (let b = 0; b < B; b++) for (let e = 0; e < part; e++) out[b * part + e] = x[(b * 3 + i) * part + e];
         return out;
       };
-      await checkGradients({
-        inputs: [
-          { data: randArray([B, 3, heads, c, n], 980 + n), shape: [B, 3, heads, c, n] },
-          { data: Float64Array.from({ length: heads }, (_, h) => 0.7 + 0.3 * h), shape: [heads] },
-        ],
-        gpuFn: (qkv, t) => channelAttentionPacked(qkv, t),
-        refFn: (qkv, t) => refChannelAttention(unpack(qkv, 0), unpack(qkv, 1), unpack(qkv, 2), t, shape),
-      });
+      await ctx.withTuning(patch, () =>
+        checkGradients({
+          inputs: [
+            { data: randArray([B, 3, heads, c, n], 980 + n), shape: [B, 3, heads, c, n] },
+            { data: Float64Array.from({ length: heads }, (_, h) => 0.7 + 0.3 * h), shape: [heads] },
+          ],
+          gpuFn: (qkv, t) => channelAttentionPacked(qkv, t),
+          refFn: (qkv, t) => refChannelAttention(unpack(qkv, 0), unpack(qkv, 1), unpack(qkv, 2), t, shape),
+        }),
+      );
     }
     const bad = gpuTensor(randArray([1, 2, 1, 2, 3], 990), [1, 2, 1, 2, 3]);
     const t = gpuTensor(new Float64Array([1]), [1]);

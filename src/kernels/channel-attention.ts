@@ -18,7 +18,7 @@
  * for dv = Aᵀg, dq = W·k − γq ⊙ q and dk = Wᵀ·q − γk ⊙ k (the −γ ⊙ x terms in a light
  * second pass over dq and dk).
  */
-import { engine, noGrad } from '../autograd/engine.js';
+import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -29,7 +29,6 @@ import { softmax } from './softmax.js';
 import { matmul } from './matmul.js';
 import { reshape } from './shape.js';
 import { zeros } from './creation.js';
-import { concat, narrow } from './layout.js';
 
 const OP = 'channelAttention';
 const EPS = 1e-12;
@@ -78,6 +77,32 @@ interface Geometry {
   c: number;
   n: number;
   problems: number;
+}
+
+/**
+ * Where an operand's problems lie in a buffer: its tensor, the elements from one image to the
+ * next and the offset of the first (the shaders' blockOf). A tensor of its own is
+ * [B, heads, c, n]; q, k and v packed in one are [B, 3, heads, c, n].
+ */
+interface Operand {
+  t: Tensor;
+  stride: number;
+  off: number;
+}
+
+function whole(g: Geometry, t: Tensor): Operand {
+  return { t, stride: g.heads * g.c * g.n, off: 0 };
+}
+
+/** Part i (0: q, 1: k, 2: v) of a packed [B, 3, heads, c, n] tensor. */
+function packedPart(g: Geometry, t: Tensor, i: number): Operand {
+  const per = g.heads * g.c * g.n;
+  return { t, stride: 3 * per, off: i * per };
+}
+
+/** The uniforms that place operand a, operand b and the output. */
+function placement(g: Geometry, a: Operand | null, b: Operand | null, o: Operand | null): Record<string, number> {
+  return { heads: g.heads, sa: a?.stride ?? 0, oa: a?.off ?? 0, sb: b?.stride ?? 0, ob: b?.off ?? 0, so: o?.stride ?? 0, oo: o?.off ?? 0 };
 }
 
 function geometry(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): Geometry {
@@ -142,13 +167,13 @@ function gramPlan(ctx: GpuContext, g: Geometry): GramPlan {
 }
 
 /** Partial products a·bᵀ per problem and chunk [P, S, c, c], and (norms) partial squared row norms [P, S, 2, c]. */
-function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Tensor, b: Tensor, norms: boolean): { part: Tensor; npart: Tensor | null } {
+function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Operand, b: Operand, norms: boolean): { part: Tensor; npart: Tensor | null } {
   const part = alloc([g.problems, pl.splits, g.c, g.c]);
   // without norms, a one-element stand-in is bound to the (never written) norms binding
   const npart = alloc(norms ? [g.problems, pl.splits, 2, g.c] : [1]);
   const VEC = useVec(ctx, g.n) ? 1 : 0;
   // each operand is bound as scalars and as vec4s (read-only aliases)
-  const bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, part: part.buffer, npart: npart.buffer };
+  const bindings = { a: a.t.buffer, a4: a.t.buffer, b: b.t.buffer, b4: b.t.buffer, part: part.buffer, npart: npart.buffer };
   const [y, z] = foldYZ(ctx, g.problems * pl.splits);
   ctx.dispatch(
     pl.sg
@@ -156,7 +181,7 @@ function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Tensor, b: Tensor, 
       : { shader: 'channel_attention', entry: 'gram', constants: { VEC, WGS: ctx.tuning.channelAttention.lanes } },
     {
       bindings,
-      uniforms: { c: g.c, n: g.n, problems: g.problems, splits: pl.splits, chunk: pl.chunk, tilesJ: pl.tilesJ, flags: norms ? NORMS : 0 },
+      uniforms: { c: g.c, n: g.n, problems: g.problems, splits: pl.splits, chunk: pl.chunk, tilesJ: pl.tilesJ, flags: norms ? NORMS : 0, ...placement(g, a, b, null) },
       workgroups: [pl.tilesI * pl.tilesJ, y, z],
     },
   );
@@ -167,12 +192,16 @@ function gram(ctx: GpuContext, g: Geometry, pl: GramPlan, a: Tensor, b: Tensor, 
   return { part, npart };
 }
 
-/** out[i, :] = Σ_j M[i, j] x[j, :] (M transposed with `trans`) − d[i] y[i, :] (with `diag`, a second pass), per problem. */
-function mix(ctx: GpuContext, g: Geometry, m: Tensor, x: Tensor, trans: boolean, diag: { d: Tensor; y: Tensor } | null): Tensor {
-  const out = alloc([g.B, g.heads, g.c, g.n]);
+/**
+ * out[i, :] = Σ_j M[i, j] x[j, :] (M transposed with `trans`) − d[i] y[i, :] (with `diag`, a
+ * second pass), per problem; into `into` (a part of a packed tensor), or a new [B, heads, c, n].
+ */
+function mix(ctx: GpuContext, g: Geometry, m: Tensor, x: Operand, trans: boolean, diag: { d: Tensor; y: Operand } | null, into?: Operand): Tensor {
+  const o = into ?? whole(g, alloc([g.B, g.heads, g.c, g.n]));
+  const out = o.t;
   const vec = useVec(ctx, g.n);
   // x is bound as scalars and as vec4s
-  const bindings: Record<string, PooledBuffer> = { mat: m.buffer, a: x.buffer, a4: x.buffer };
+  const bindings: Record<string, PooledBuffer> = { mat: m.buffer, a: x.t.buffer, a4: x.t.buffer };
   if (vec) bindings.out4 = out.buffer;
   else bindings.out = out.buffer;
   const VEC = vec ? 1 : 0;
@@ -195,16 +224,17 @@ function mix(ctx: GpuContext, g: Geometry, m: Tensor, x: Tensor, trans: boolean,
     req = { shader: 'channel_attention', entry, constants: { VEC, WGS: wgs } };
   }
   const [y, z] = foldYZ(ctx, g.problems);
-  ctx.dispatch(req, { bindings, uniforms: { c: g.c, n: g.n, problems: g.problems, colGroups, flags }, workgroups: [tiles * colGroups, y, z] });
+  ctx.dispatch(req, { bindings, uniforms: { c: g.c, n: g.n, problems: g.problems, colGroups, flags, ...placement(g, x, null, o) }, workgroups: [tiles * colGroups, y, z] });
   if (diag) {
     // a separate pass: folded into the mix kernels this term cost about as much at run time
     // on lavapipe and quadrupled their compile time
     ctx.dispatch(
       { shader: 'channel_attention', entry: 'diag_sub' },
       {
-        bindings: { out: out.buffer, dvec: diag.d.buffer, b: diag.y.buffer },
-        uniforms: { c: g.c, n: g.n, problems: g.problems },
-        workgroups: ctx.grid(Math.ceil(out.size / (4 * SMALL_WG))),
+        bindings: { out: out.buffer, dvec: diag.d.buffer, b: diag.y.t.buffer },
+        uniforms: { c: g.c, n: g.n, problems: g.problems, ...placement(g, null, diag.y, o) },
+        // 4 columns of a row per invocation
+        workgroups: ctx.grid(Math.ceil((g.problems * g.c * Math.ceil(g.n / 4)) / SMALL_WG)),
       },
     );
   }
@@ -232,8 +262,8 @@ interface Saved {
   nrm: Tensor;
 }
 
-function forwardRaw(g: Geometry, q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): { out: Tensor; saved: Saved } {
-  const ctx = q.ctx;
+function forwardRaw(g: Geometry, q: Operand, k: Operand, v: Operand, temperature: Tensor): { out: Tensor; saved: Saved } {
+  const ctx = temperature.ctx;
   const pl = gramPlan(ctx, g);
   const { part, npart } = gram(ctx, g, pl, q, k, true);
   const attn = alloc([g.B, g.heads, g.c, g.c]);
@@ -253,12 +283,28 @@ function forwardRaw(g: Geometry, q: Tensor, k: Tensor, v: Tensor, temperature: T
   return { out, saved: { attn, ghat, nrm } };
 }
 
-function backwardRaw(g: Geometry, grad: Tensor, q: Tensor, k: Tensor, v: Tensor, temperature: Tensor, s: Saved, need: [boolean, boolean, boolean, boolean]): Array<Tensor | null> {
+/**
+ * dq, dk, dv (each new, or written into the parts of `packed` [B, 3, heads, c, n], then
+ * returned as null) and dtemperature.
+ */
+function backwardRaw(
+  g: Geometry,
+  grad: Tensor,
+  q: Operand,
+  k: Operand,
+  v: Operand,
+  temperature: Tensor,
+  s: Saved,
+  need: [boolean, boolean, boolean, boolean],
+  packed?: Tensor,
+): Array<Tensor | null> {
   const ctx = grad.ctx;
-  const dv = need[2] ? mix(ctx, g, s.attn, grad, true, null) : null;
-  if (!need[0] && !need[1] && !need[3]) return [null, null, dv, null];
+  const gr = whole(g, grad);
+  const dst = (i: number) => (packed ? packedPart(g, packed, i) : undefined);
+  const dv = need[2] ? mix(ctx, g, s.attn, gr, true, null, dst(2)) : null;
+  if (!need[0] && !need[1] && !need[3]) return [null, null, packed ? null : dv, null];
   const pl = gramPlan(ctx, g);
-  const { part } = gram(ctx, g, pl, grad, v, false);
+  const { part } = gram(ctx, g, pl, gr, v, false);
   const w = alloc([g.B, g.heads, g.c, g.c]);
   const gq = alloc([g.problems, g.c]);
   const gk = alloc([g.problems, g.c]);
@@ -273,14 +319,14 @@ function backwardRaw(g: Geometry, grad: Tensor, q: Tensor, k: Tensor, v: Tensor,
       { bindings: { dtrow: dtrow.buffer, dtemp: dtemp.buffer }, uniforms: { c: g.c, problems: g.problems, heads: g.heads }, workgroups: [Math.ceil(g.heads / SMALL_WG)] },
     );
   }
-  const dq = need[0] ? mix(ctx, g, w, k, false, { d: gq, y: q }) : null;
+  const dq = need[0] ? mix(ctx, g, w, k, false, { d: gq, y: q }, dst(0)) : null;
   let dk: Tensor | null = null;
   if (need[1]) {
     rowsDispatch(ctx, 'bwd_cols', g, pl.splits, { wmat: w.buffer, ghat: s.ghat.buffer, nrm: s.nrm.buffer, gk: gk.buffer });
-    dk = mix(ctx, g, w, q, true, { d: gk, y: k });
+    dk = mix(ctx, g, w, q, true, { d: gk, y: k }, dst(1));
   }
   for (const t of [part, w, gq, gk, dtrow]) t.dispose();
-  return [dq, dk, dv, dtemp];
+  return packed ? [null, null, null, dtemp] : [dq, dk, dv, dtemp];
 }
 
 /**
@@ -299,11 +345,11 @@ export function channelAttention(q: Tensor, k: Tensor, v: Tensor, temperature: T
     }
     return out;
   }
-  const { out, saved } = forwardRaw(g, q, k, v, temperature);
+  const { out, saved } = forwardRaw(g, whole(g, q), whole(g, k), whole(g, v), temperature);
   if (grad) {
     const need: [boolean, boolean, boolean, boolean] = [q.requiresGrad, k.requiresGrad, v.requiresGrad, temperature.requiresGrad];
     engine.record(OP, inputs, out, [q, k, v, temperature, saved.attn, saved.ghat, saved.nrm], (gr, [qs, ks, vs, ts, as, gs, ns]) =>
-      backwardRaw(g, gr, qs, ks, vs, ts, { attn: as, ghat: gs, nrm: ns }, need),
+      backwardRaw(g, gr, whole(g, qs), whole(g, ks), whole(g, vs), ts, { attn: as, ghat: gs, nrm: ns }, need),
     );
   }
   // the tape holds views of what the backward needs
@@ -321,37 +367,36 @@ export function channelAttention(q: Tensor, k: Tensor, v: Tensor, temperature: T
  * more passes.
  */
 export function channelAttentionPacked(qkv: Tensor, temperature: Tensor): Tensor {
+  assertFloat(OP, qkv, temperature);
   if (qkv.rank !== 5 || qkv.shape[1] !== 3) {
     throw new Error(`lrdif: ${OP}: packed qkv must be [B, 3, heads, c, N], got ${qkv.describe()}`);
   }
   const [B, , heads, c, n] = qkv.shape;
-  const [q, k, v] = noGrad(() => [0, 1, 2].map((i) => reshape(narrow(qkv, 1, i, 1), [B, heads, c, n])));
-  const g = geometry(q, k, v, temperature);
+  const tOk = (temperature.rank === 1 && temperature.shape[0] === heads) || (temperature.rank === 3 && sameShape(temperature.shape, [heads, 1, 1]));
+  if (!tOk)
+    throw new Error(`lrdif: ${OP}: temperature must be [heads] = [${heads}] (or [${heads}, 1, 1]), got qkv ${fmtShape(qkv.shape)}, temperature ${fmtShape(temperature.shape)}`);
+  const g: Geometry = { B, heads, c, n, problems: B * heads };
   const inputs = [qkv, temperature];
   const grad = engine.needsGrad(inputs);
   if (g.problems === 0 || g.c === 0 || g.n === 0) {
-    for (const t of [q, k, v]) t.dispose();
     const out = alloc([B, heads, c, n]);
     if (grad) engine.record(OP, inputs, out, [], () => [zeros(qkv.shape), zeros(temperature.shape)]);
     return out;
   }
-  const { out, saved } = forwardRaw(g, q, k, v, temperature);
+  // the kernels read q, k and v where they lie in qkv, and write dq, dk and dv there too
+  const { out, saved } = forwardRaw(g, packedPart(g, qkv, 0), packedPart(g, qkv, 1), packedPart(g, qkv, 2), temperature);
   if (grad) {
     const needQkv = qkv.requiresGrad;
     const need: [boolean, boolean, boolean, boolean] = [needQkv, needQkv, needQkv, temperature.requiresGrad];
-    engine.record(OP, inputs, out, [q, k, v, temperature, saved.attn, saved.ghat, saved.nrm], (gr, [qs, ks, vs, ts, as, gs, ns]) => {
-      const [dq, dk, dv, dtemp] = backwardRaw(g, gr, qs, ks, vs, ts, { attn: as, ghat: gs, nrm: ns }, need);
-      const dqkv = needQkv
-        ? concat(
-            [dq!, dk!, dv!].map((d) => reshape(d, [B, 1, heads, c, n])),
-            1,
-          )
-        : null;
-      return [dqkv, dtemp];
+    engine.record(OP, inputs, out, [qkv, temperature, saved.attn, saved.ghat, saved.nrm], (gr, [xs, ts, as, gs, ns]) => {
+      const dqkv = needQkv ? alloc(qkv.shape) : undefined;
+      const parts = [0, 1, 2].map((i) => packedPart(g, xs, i));
+      const [, , , dtemp] = backwardRaw(g, gr, parts[0], parts[1], parts[2], ts, { attn: as, ghat: gs, nrm: ns }, need, dqkv);
+      return [dqkv ?? null, dtemp];
     });
   }
   // the tape holds views of what the backward needs
-  for (const t of [q, k, v, saved.attn, saved.ghat, saved.nrm]) t.dispose();
+  for (const t of [saved.attn, saved.ghat, saved.nrm]) t.dispose();
   return out;
 }
 

@@ -1,10 +1,10 @@
 /**
  * The fused attentions: channel attention (Restormer's MDTA; subgroup and portable kernels,
- * lanes, vec4, column splits) and window attention (Swin; subgroup and portable kernels, rows
+ * lanes, vec4, column splits; q, k, v as tensors of their own and packed in one) and window attention (Swin; subgroup and portable kernels, rows
  * per invocation, lanes, backward chunks and bias-gradient splits), forward against the float64
  * reference and backward against its finite differences.
  */
-import { channelAttention } from '../../kernels/channel-attention.js';
+import { channelAttention, channelAttentionPacked } from '../../kernels/channel-attention.js';
 import { windowAttention } from '../../kernels/window-attention.js';
 import type { SelftestCheck } from '../check.js';
 import { refChannelAttention, refWindowAttention, type Shape4, type Shape5 } from '../reference/attention.js';
@@ -58,6 +58,21 @@ function channelChecks(): SelftestCheck[] {
         names: ['q', 'k', 'v', 'temperature'],
         gpuFn: (q, k, val, t) => channelAttention(q, k, val, t),
         refFn: (q, k, val, t) => refChannelAttention(q, k, val, t, shape),
+      }),
+    );
+    // q, k and v packed as [B, 3, heads, c, N]: the reference on the three parts cut out
+    const [B, heads, c, n] = shape;
+    const per = heads * c * n;
+    const part = (x: ArrayLike<number>, i: number) => Float64Array.from({ length: B * per }, (_, e) => x[(Math.floor(e / per) * 3 + i) * per + (e % per)]);
+    out.push(
+      backwardCheck({ op: 'channelAttention', shapes: `${shapesText([B, 3, heads, c, n])} packed qkv [B, 3, heads, c, N]`, quick: true }, v, {
+        inputs: [
+          { data: randArray([B, 3, heads, c, n], s + 4), shape: [B, 3, heads, c, n] },
+          { data: randArray([heads], s + 5, -3, 3), shape: [heads] },
+        ],
+        names: ['qkv', 'temperature'],
+        gpuFn: (qkv, t) => channelAttentionPacked(qkv, t),
+        refFn: (qkv, t) => refChannelAttention(part(qkv, 0), part(qkv, 1), part(qkv, 2), t, shape),
       }),
     );
   }
