@@ -205,8 +205,9 @@ describe('channelAttention', () => {
     const bad = gpuTensor(randArray([1, 2, 1, 2, 3], 990), [1, 2, 1, 2, 3]);
     const t = gpuTensor(new Float64Array([1]), [1]);
     expect(() => channelAttentionPacked(bad, t)).toThrow(/channelAttention: packed qkv must be \[B, 3, heads, c, N\], got .*\[1, 2, 1, 2, 3\]/);
-    bad.dispose();
-    t.dispose();
+    const good = gpuTensor(randArray([1, 3, 2, 2, 3], 991), [1, 3, 2, 2, 3]);
+    expect(() => channelAttentionPacked(good, t)).toThrow(/channelAttention: temperature must be \[heads\] = \[2\].*qkv \[1, 3, 2, 2, 3\], temperature \[1\]/);
+    for (const x of [bad, good, t]) x.dispose();
   });
 
   it('temperature may be [heads, 1, 1] (Restormer parameter); its gradient keeps that shape', async () => {

@@ -113,9 +113,14 @@ function geometry(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor): Geometr
     throw new Error(`lrdif: ${OP}: q, k and v must have the same shape [B, heads, c, N], got ${shapes}`);
   }
   const [B, heads, c, n] = q.shape;
-  const tOk = (temperature.rank === 1 && temperature.shape[0] === heads) || (temperature.rank === 3 && sameShape(temperature.shape, [heads, 1, 1]));
-  if (!tOk) throw new Error(`lrdif: ${OP}: temperature must be [heads] = [${heads}] (or [${heads}, 1, 1]), got ${shapes}`);
+  checkTemperature(temperature, heads, shapes);
   return { B, heads, c, n, problems: B * heads };
+}
+
+/** temperature must be [heads] (or Restormer's [heads, 1, 1]); `shapes` names the operands in the error. */
+function checkTemperature(temperature: Tensor, heads: number, shapes: string): void {
+  const ok = (temperature.rank === 1 && temperature.shape[0] === heads) || (temperature.rank === 3 && sameShape(temperature.shape, [heads, 1, 1]));
+  if (!ok) throw new Error(`lrdif: ${OP}: temperature must be [heads] = [${heads}] (or [${heads}, 1, 1]), got ${shapes}`);
 }
 
 /** The subgroup kernels (shaders/channel_attention_sg.wgsl) or the portable ones (`ctx.tuning.channelAttention.path`). */
@@ -372,9 +377,7 @@ export function channelAttentionPacked(qkv: Tensor, temperature: Tensor): Tensor
     throw new Error(`lrdif: ${OP}: packed qkv must be [B, 3, heads, c, N], got ${qkv.describe()}`);
   }
   const [B, , heads, c, n] = qkv.shape;
-  const tOk = (temperature.rank === 1 && temperature.shape[0] === heads) || (temperature.rank === 3 && sameShape(temperature.shape, [heads, 1, 1]));
-  if (!tOk)
-    throw new Error(`lrdif: ${OP}: temperature must be [heads] = [${heads}] (or [${heads}, 1, 1]), got qkv ${fmtShape(qkv.shape)}, temperature ${fmtShape(temperature.shape)}`);
+  checkTemperature(temperature, heads, `qkv ${fmtShape(qkv.shape)}, temperature ${fmtShape(temperature.shape)}`);
   const g: Geometry = { B, heads, c, n, problems: B * heads };
   const inputs = [qkv, temperature];
   const grad = engine.needsGrad(inputs);
