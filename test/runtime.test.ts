@@ -221,7 +221,9 @@ describe('caches', () => {
     await run(60_000);
     const after = mappings();
     for (const pb of [...ins, ...outs]) ctx.release(pb);
-    expect(after - before, `${before} mappings after 40,000 dispatches, ${after} after 100,000`).toBeLessThan(1000);
+    // with the collection: +330–340 in three local runs, +1,350 once in CI on a loaded machine
+    // (finalizers lag behind); without it +10,876
+    expect(after - before, `${before} mappings after 40,000 dispatches, ${after} after 100,000`).toBeLessThan(3000);
   }, 120_000);
 });
 
