@@ -4,7 +4,7 @@ import { checkGradients, expectClose, gpuTensor, randArray, sizeOf } from './hel
 import { backward, tensor, tidy, engine, type Tensor, type TuningPatch } from '../src/node.js';
 import { channelAttention, channelAttentionPacked, channelAttentionUnfused } from '../src/kernels/channel-attention.js';
 // the float64 reference is shared with `lrdif selftest`
-import { refChannelAttention } from '../src/selftest/reference/attention.js';
+import { refChannelAttention, refChannelAttentionPacked } from '../src/selftest/reference/attention.js';
 
 type Shape4 = [number, number, number, number];
 
@@ -177,20 +177,12 @@ describe('channelAttention', () => {
   it('packed qkv [B, 3, heads, c, N]: the attention of its three parts, one packed gradient (finite differences; subgroup and portable kernels, scalar and vec4)', async () => {
     const ctx = await gpu();
     const variants: TuningPatch[] = [{}, { channelAttention: { vec: true } }, { channelAttention: { path: 'portable' } }, { channelAttention: { path: 'portable', vec: true } }];
-    for (const [vi, [B, heads, c, n]] of [
+    for (const [patch, [B, heads, c, n]] of [
       [2, 2, 3, 5],
       [1, 1, 4, 8],
       [2, 2, 9, 12],
-    ].flatMap((shape) => variants.map((_, i) => [i, shape] as const))) {
-      const patch = variants[vi];
+    ].flatMap((shape) => variants.map((v) => [v, shape] as const))) {
       const shape: Shape4 = [B, heads, c, n];
-      const part = heads * c * n;
-      // the float64 reference on q, k, v cut out of the packed data, image by image
-      const unpack = (x: ArrayLike<number>, i: number) => {
-        const out = new Float64Array(B * part);
-        for (let b = 0; b < B; b++) for (let e = 0; e < part; e++) out[b * part + e] = x[(b * 3 + i) * part + e];
-        return out;
-      };
       await ctx.withTuning(patch, () =>
         checkGradients({
           inputs: [
@@ -198,7 +190,7 @@ describe('channelAttention', () => {
             { data: Float64Array.from({ length: heads }, (_, h) => 0.7 + 0.3 * h), shape: [heads] },
           ],
           gpuFn: (qkv, t) => channelAttentionPacked(qkv, t),
-          refFn: (qkv, t) => refChannelAttention(unpack(qkv, 0), unpack(qkv, 1), unpack(qkv, 2), t, shape),
+          refFn: (qkv, t) => refChannelAttentionPacked(qkv, t, shape),
         }),
       );
     }

@@ -7,7 +7,7 @@
 import { channelAttention, channelAttentionPacked } from '../../kernels/channel-attention.js';
 import { windowAttention } from '../../kernels/window-attention.js';
 import type { SelftestCheck } from '../check.js';
-import { refChannelAttention, refWindowAttention, type Shape4, type Shape5 } from '../reference/attention.js';
+import { refChannelAttention, refChannelAttentionPacked, refWindowAttention, type Shape4, type Shape5 } from '../reference/attention.js';
 import { backwardCheck, forwardCheck, gpuTensor, gpuValues, maxAbs, randArray, shapesText, type Variant } from './common.js';
 
 const CA_VARIANTS: Variant[] = [
@@ -60,10 +60,8 @@ function channelChecks(): SelftestCheck[] {
         refFn: (q, k, val, t) => refChannelAttention(q, k, val, t, shape),
       }),
     );
-    // q, k and v packed as [B, 3, heads, c, N]: the reference on the three parts cut out
+    // q, k and v packed as [B, 3, heads, c, N]
     const [B, heads, c, n] = shape;
-    const per = heads * c * n;
-    const part = (x: ArrayLike<number>, i: number) => Float64Array.from({ length: B * per }, (_, e) => x[(Math.floor(e / per) * 3 + i) * per + (e % per)]);
     out.push(
       backwardCheck({ op: 'channelAttention', shapes: `${shapesText([B, 3, heads, c, n])} packed qkv [B, 3, heads, c, N]`, quick: true }, v, {
         inputs: [
@@ -72,7 +70,7 @@ function channelChecks(): SelftestCheck[] {
         ],
         names: ['qkv', 'temperature'],
         gpuFn: (qkv, t) => channelAttentionPacked(qkv, t),
-        refFn: (qkv, t) => refChannelAttention(part(qkv, 0), part(qkv, 1), part(qkv, 2), t, shape),
+        refFn: (qkv, t) => refChannelAttentionPacked(qkv, t, shape),
       }),
     );
   }

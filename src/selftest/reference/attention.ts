@@ -10,6 +10,14 @@ export type Shape4 = [number, number, number, number];
 /** [B, heads, nWin, M, d] */
 export type Shape5 = [number, number, number, number, number];
 
+/** The same on q, k and v packed as [B, 3, heads, c, N] (shape: [B, heads, c, N]): each image's q, k and v cut out, then attended. */
+export function refChannelAttentionPacked(qkv: ArrayLike<number>, t: Float64Array, shape: Shape4): Float64Array {
+  const [B, heads, c, n] = shape;
+  const per = heads * c * n;
+  const part = (i: number) => Float64Array.from({ length: B * per }, (_, e) => qkv[(Math.floor(e / per) * 3 + i) * per + (e % per)]);
+  return refChannelAttention(part(0), part(1), part(2), t, shape);
+}
+
 /** float64 reference: softmax(normalize(q)·normalize(k)ᵀ·t[h])·v per (b, h). */
 export function refChannelAttention(q: Float64Array, k: Float64Array, v: Float64Array, t: Float64Array, shape: Shape4): Float64Array {
   const [B, H, c, n] = shape;
