@@ -10,10 +10,11 @@
  * Each row gives images/s (printed) and, from timestamp queries, the kernels' shares of the GPU
  * time (printed, and the top five in the row's note). The peer is the independent PyTorch
  * implementation of test/golden/make_lrdif_fixtures.py on this machine's CPU, run in the same
- * benchmark run as a child process (bench/lrdif_torch_peer.py, /usr/bin/python3, every core);
+ * benchmark run as a child process (bench/lrdif_torch_peer.py --serve, /usr/bin/python3, every
+ * core) that times one call per request: each row's wall figures and ratio come from alternating
+ * lrdif / PyTorch pairs, so both sides run in the same minutes of a machine whose speed drifts;
  * its row says why when torch is not there. `npm run bench -- lrdif`.
  */
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { backward, engine, noGrad, tensor, tidy, type Tensor } from '../src/node.js';
 import { softmax } from '../src/kernels/softmax.js';
@@ -21,6 +22,7 @@ import { randomNormal, randomUniform, Generator } from '../src/kernels/random.js
 import { AdamW } from '../src/optim/adamw.js';
 import { LrdifModel, makeLrdifConfig, type LrdifConfig } from '../src/models/lrdif/index.js';
 import { round, type Harness, type Impl, type PeerName, type Suite } from './harness.js';
+import { ServedPeer } from './served-peer.js';
 import { describeFirstStep, timeToFirstStep, type FirstStepOptions, type FirstStepResult } from './first-step.js';
 
 const PEER_SCRIPT = fileURLToPath(new URL('./lrdif_torch_peer.py', import.meta.url));
@@ -28,26 +30,43 @@ const PEER: PeerName = 'pytorch-cpu' as unknown as PeerName;
 
 export type CaseName = 'stage1' | 'stage2' | 'infer';
 
-interface PeerResult {
-  torch?: string;
-  threads?: number;
-  cases?: Record<string, { median_ms: number; samples: number; min_ms?: number; max_ms?: number }>;
-  error?: string;
+/** The PyTorch peer running in `--serve` mode for one config, or why it could not start. */
+type TorchPeer = { peer: ServedPeer; adapter: string } | { error: string };
+
+async function startTorchPeer(cfg: LrdifConfig, batch: number): Promise<TorchPeer> {
+  try {
+    const { peer, info } = await ServedPeer.start('/usr/bin/python3', [PEER_SCRIPT, '--serve', JSON.stringify({ config: cfg, batch })], {
+      label: 'the PyTorch peer',
+      explain: (stderr) => (/No module named 'torch'/.test(stderr) ? 'PyTorch is not installed (apt-get install python3-torch)' : null),
+    });
+    return { peer, adapter: `PyTorch ${String(info.torch)} CPU, ${String(info.threads)} threads` };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
 }
 
-/** Runs the PyTorch peer for one config; never throws (the error goes into the rows). */
-function torchPeer(cfg: LrdifConfig, batch: number, samples: number): PeerResult {
-  const r = spawnSync('/usr/bin/python3', [PEER_SCRIPT, JSON.stringify({ config: cfg, batch, samples })], { encoding: 'utf8', timeout: 1_800_000 });
-  if (r.error) return { error: `python3 could not run: ${r.error.message}` };
-  if (r.status !== 0) {
-    const last = r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`;
-    return { error: /No module named 'torch'/.test(r.stderr) ? 'PyTorch is not installed (apt-get install python3-torch)' : last };
+/**
+ * `pairs` samples of lrdif and of the peer, alternating (lrdif first in even pairs, the peer first
+ * in odd ones), each call timed alone: wall ms and CPU ms (lrdif: this process, lavapipe's threads
+ * included; the peer: its own process).
+ */
+async function pairedSamples(run: () => Tensor, finish: (rs: Tensor[]) => Promise<void>, peer: ServedPeer, c: CaseName, pairs: number) {
+  const ours: Array<{ ms: number; cpuMs: number }> = [];
+  const theirs: Array<{ ms: number; cpuMs: number | null }> = [];
+  await peer.time(c, 1); // the peer's warm-up request (lrdif is warm from the harness's samples)
+  for (let i = 0; i < pairs; i++) {
+    const timeOurs = async () => {
+      const t = performance.now();
+      const u = process.cpuUsage();
+      await finish([run()]);
+      const cu = process.cpuUsage(u);
+      ours.push({ ms: performance.now() - t, cpuMs: (cu.user + cu.system) / 1000 });
+    };
+    if (i % 2 === 0) await timeOurs();
+    theirs.push(...(await peer.time(c, 1)));
+    if (i % 2 === 1) await timeOurs();
   }
-  try {
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerResult;
-  } catch {
-    return { error: `unreadable peer output: ${r.stdout.slice(0, 200)}` };
-  }
+  return { ours, theirs };
 }
 
 /** GPU-time shares per kernel of one call, from timestamp queries (empty without them). */
@@ -124,60 +143,89 @@ export function lrdifCases(name: 'tiny' | 'reference', batch: number): LrdifCase
   };
 }
 
-async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number, samples: number): Promise<void> {
-  const { cfg, runs, dispose } = lrdifCases(name, batch);
-  const S = cfg.imageSize;
-  const labelsOf: Record<CaseName, string> = { stage1: 'lrdif stage-1 train step', stage2: 'lrdif stage-2 train step', infer: 'lrdif inference batch' };
-  const peer = h.options.noPeers ? null : torchPeer(cfg, batch, Math.max(3, samples));
-  try {
-    for (const c of ['stage1', 'stage2', 'infer'] as CaseName[]) {
-      const impl: Impl<Tensor> = {
-        run: runs[c],
-        finish: async (rs) => {
-          await rs[rs.length - 1].data();
-          for (const r of rs) r.dispose();
-          engine.clearTape();
-        },
-      };
-      await h.case({ name: labelsOf[c], shape: `${name}, batch ${batch}, ${S}×${S}, T = ${cfg.timesteps}`, ours: impl, samples });
-      const row = h.rows[h.rows.length - 1];
-      const shares = await kernelShares(h, runs[c]);
-      const top = shares.slice(0, 5).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`);
-      console.log(`   ${row.name} (${name}): ${((1000 * batch) / row.ours_wall_ms).toFixed(2)} images/s (wall)${shares.length ? `; GPU time by kernel: ${top.join(', ')}` : ''}`);
-      const notes: string[] = [`${((1000 * batch) / row.ours_wall_ms).toFixed(2)} images/s`];
-      if (top.length) notes.push(`top kernels: ${top.join(', ')}`);
-      if (peer) {
-        const pc = peer.cases?.[c];
-        row.peer = PEER;
-        row.peer_gpu_ms = null;
-        row.peer_adapter = peer.torch ? `PyTorch ${peer.torch} CPU, ${peer.threads} threads` : null;
-        if (pc) {
-          row.peer_ms = Math.round(pc.median_ms * 1e4) / 1e4;
-          row.peer_samples = pc.samples;
-          if (pc.min_ms !== undefined && pc.max_ms !== undefined) row.peer_range_ms = [round(pc.min_ms, 4), round(pc.max_ms, 4)];
-          row.ratio = Math.round((pc.median_ms / row.ours_wall_ms) * 1000) / 1000;
-          notes.push(`PyTorch ${((1000 * batch) / pc.median_ms).toFixed(2)} images/s`);
-          // one run's ratio is only as firm as both spreads (PyTorch's moved by 45 % between idle runs)
-          const span = (r?: [number, number]) => (r ? `${r[0].toFixed(0)}–${r[1].toFixed(0)} ms` : '?');
-          notes.push(`samples lrdif ${span(row.ours_wall_range_ms)}, PyTorch ${span(row.peer_range_ms)}`);
-        } else {
-          row.peer_ms = null;
-          row.ratio = null;
-          notes.push(`pytorch-cpu unavailable: ${peer.error ?? 'no result'}`);
-        }
-      }
-      row.note = notes.join('; ');
-    }
-  } finally {
-    dispose();
-  }
-}
-
+/** Median of a non-empty list. */
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+
+/**
+ * One config's three steps: the harness times lrdif alone (warm-up, `samples` calls, GPU time),
+ * then `pairs` alternating pairs of lrdif and the PyTorch peer give the row's wall figures and
+ * ratio, so that both sides of the ratio come from the same minutes.
+ */
+async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number, samples: number, pairs: number): Promise<void> {
+  const { cfg, runs, dispose } = lrdifCases(name, batch);
+  const S = cfg.imageSize;
+  const labelsOf: Record<CaseName, string> = { stage1: 'lrdif stage-1 train step', stage2: 'lrdif stage-2 train step', infer: 'lrdif inference batch' };
+  const peer = h.options.noPeers ? null : await startTorchPeer(cfg, batch);
+  const span = (r?: [number, number]) => (r ? `${r[0].toFixed(0)}–${r[1].toFixed(0)} ms` : '?');
+  try {
+    for (const c of ['stage1', 'stage2', 'infer'] as CaseName[]) {
+      const finish = async (rs: Tensor[]) => {
+        await rs[rs.length - 1].data();
+        for (const r of rs) r.dispose();
+        engine.clearTape();
+      };
+      const impl: Impl<Tensor> = { run: runs[c], finish };
+      await h.case({ name: labelsOf[c], shape: `${name}, batch ${batch}, ${S}×${S}, T = ${cfg.timesteps}`, ours: impl, samples });
+      const row = h.rows[h.rows.length - 1];
+      const shares = await kernelShares(h, runs[c]);
+      const top = shares.slice(0, 5).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`);
+      const notes: string[] = [];
+      if (peer) {
+        row.peer = PEER;
+        row.peer_gpu_ms = null;
+        if ('error' in peer) {
+          row.peer_ms = null;
+          row.ratio = null;
+          row.peer_adapter = null;
+          notes.push(`pytorch-cpu unavailable: ${peer.error}`);
+        } else {
+          row.peer_adapter = peer.adapter;
+          try {
+            const p = await pairedSamples(runs[c], finish, peer.peer, c, pairs);
+            const alone = `lrdif alone before the pairs ${row.ours_wall_ms.toFixed(0)} ms (${span(row.ours_wall_range_ms)}, ${row.ours_samples} calls)`;
+            const oursMs = p.ours.map((x) => x.ms);
+            const peerMs = p.theirs.map((x) => x.ms);
+            row.ours_wall_ms = round(median(oursMs), 4);
+            row.ours_wall_range_ms = [round(Math.min(...oursMs), 4), round(Math.max(...oursMs), 4)];
+            row.ours_samples = oursMs.length;
+            row.peer_ms = round(median(peerMs), 4);
+            row.peer_range_ms = [round(Math.min(...peerMs), 4), round(Math.max(...peerMs), 4)];
+            row.peer_samples = peerMs.length;
+            row.ratio = round(row.peer_ms / row.ours_wall_ms, 3);
+            const each = p.theirs.map((t, k) => t.ms / p.ours[k].ms);
+            notes.push(
+              `${pairs} alternating pairs (each call alone): paired ratios median ${median(each).toFixed(3)} (${Math.min(...each).toFixed(3)}–${Math.max(...each).toFixed(3)})`,
+              `samples lrdif ${span(row.ours_wall_range_ms)}, PyTorch ${span(row.peer_range_ms)}`,
+            );
+            const peerCpu = p.theirs.map((t) => t.cpuMs).filter((x): x is number => x !== null);
+            notes.push(`CPU per call (all threads) lrdif ${median(p.ours.map((x) => x.cpuMs)).toFixed(0)} ms${peerCpu.length ? `, PyTorch ${median(peerCpu).toFixed(0)} ms` : ''}`);
+            notes.push(alone);
+          } catch (e) {
+            row.peer_ms = null;
+            row.ratio = null;
+            notes.push(`pytorch-cpu failed: ${(e as Error).message.split('\n')[0]}`);
+          }
+        }
+      }
+      const rate = `${((1000 * batch) / row.ours_wall_ms).toFixed(2)} images/s`;
+      const peerRate = row.peer_ms ? `; PyTorch ${((1000 * batch) / row.peer_ms).toFixed(2)} images/s (ratio ${row.ratio?.toFixed(2)}×)` : '';
+      console.log(`   ${row.name} (${name}): ${rate} (wall)${peerRate}${shares.length ? `; GPU time by kernel: ${top.join(', ')}` : ''}`);
+      row.note = [
+        rate,
+        ...(row.peer_ms ? [`PyTorch ${((1000 * batch) / row.peer_ms).toFixed(2)} images/s`] : []),
+        ...(top.length ? [`top kernels: ${top.join(', ')}`] : []),
+        ...notes,
+      ].join('; ');
+    }
+  } finally {
+    if (peer && !('error' in peer)) peer.peer.close();
+    dispose();
+  }
+}
 
 /**
  * Time to the first training step (bench/first-step.ts): `lrdif train` in a child process, from
@@ -230,10 +278,10 @@ export const lrdifSuite: Suite = {
     // a cold first step takes minutes on a CPU adapter: the full run measures it, --quick does not
     if (!h.options.quick) await benchFirstStep(h, 3, 2);
     if (h.options.gpuSizes) {
-      for (const name of ['tiny', 'reference'] as const) for (const batch of [8, 64]) await benchConfig(h, name, batch, h.options.quick ? 3 : 5);
+      for (const name of ['tiny', 'reference'] as const) for (const batch of [8, 64]) await benchConfig(h, name, batch, h.options.quick ? 3 : 5, h.options.quick ? 3 : 5);
       return;
     }
-    await benchConfig(h, 'tiny', 16, h.options.quick ? 3 : 5);
-    if (!h.options.quick) await benchConfig(h, 'reference', 8, 3);
+    await benchConfig(h, 'tiny', 16, h.options.quick ? 3 : 5, h.options.quick ? 3 : 7);
+    if (!h.options.quick) await benchConfig(h, 'reference', 8, 3, 3);
   },
 };

@@ -9,6 +9,11 @@ One run (what bench/lrdif.bench.ts calls, on the CPU):
    "threads": n (default: every core), "device": "cpu" | "cuda" (default cpu),
    "tf32": false | true | null (CUDA: TF32 off, on, or PyTorch's default; default null)}
   prints one JSON line: {"torch": version, "threads": n, "device": name, "tf32": ..., "cases": {case: {"median_ms", "samples", "min_ms", "max_ms"}}}
+Paired (what bench/lrdif.bench.ts calls, alternating its own samples with these):
+  python3 bench/lrdif_torch_peer.py --serve '<json>'  (config, batch, threads, device, tf32 as above)
+  prints {"ready": true, "torch", "threads", "device"} once the model is built, then answers each
+  stdin line {"case": "stage1", "n": 1} with {"ms": [wall ms of each call], "cpu_ms": [its CPU ms]} (a case's first
+  request warms it up first); ends at the end of stdin.
 Suite (what the GPU kit's run.sh calls when PyTorch has CUDA):
   python3 lrdif_torch_peer.py --suite configs.json --out torch.json [--device cuda] [--batches 8,64] [--samples 5]
   configs.json: {"tiny": {...}, "reference": {...}} (LrdifConfig objects); on CUDA every config and
@@ -50,7 +55,8 @@ def set_tf32(tf32):
     torch.backends.cudnn.allow_tf32 = bool(tf32)
 
 
-def run(config, B, samples=5, cases=CASES, device='cpu'):
+def steps(config, B, device='cpu'):
+    """The three steps as functions (stage1, stage2, infer; each ends synchronised) and a cleanup."""
     dev = torch.device(device)
     c = dict(M.CFG)
     c.update(config)
@@ -109,26 +115,76 @@ def run(config, B, samples=5, cases=CASES, device='cpu'):
             return F.softmax(model.udcformer(x, taps, zh), -1)[0, 0].item()
 
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
-    fns = {'stage1': stage1, 'stage2': stage2, 'infer': infer}
-    out = {}
-    for name in cases:
-        fn = fns[name]
-        fn()  # warm-up
-        sync()
-        times = []
-        for _ in range(samples):
-            t0 = time.perf_counter()
+
+    def synced(fn):
+        def call():
             fn()
             sync()
-            times.append((time.perf_counter() - t0) * 1000)
-        times.sort()
+        return call
+
+    fns = {'stage1': synced(stage1), 'stage2': synced(stage2), 'infer': synced(infer)}
+
+    def cleanup():
+        nonlocal model, opt1, opt2
+        del model, opt1, opt2
+        if dev.type == 'cuda':
+            torch.cuda.empty_cache()
+
+    return fns, cleanup
+
+
+def timed(fn, n):
+    """Wall ms of n calls of fn, one each."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def run(config, B, samples=5, cases=CASES, device='cpu'):
+    fns, cleanup = steps(config, B, device)
+    out = {}
+    for name in cases:
+        fns[name]()  # warm-up
+        times = sorted(timed(fns[name], samples))
         n = len(times)
         med = times[n // 2] if n % 2 else (times[n // 2 - 1] + times[n // 2]) / 2
         out[name] = {'median_ms': med, 'samples': n, 'images_per_s': 1000 * B / med, 'min_ms': times[0], 'max_ms': times[-1]}
-    del model, opt1, opt2
-    if dev.type == 'cuda':
-        torch.cuda.empty_cache()
+    cleanup()
     return out
+
+
+def serve(args):
+    """Paired timing: builds the steps once, then times them on request, so that the caller can
+    alternate its own samples with these (both sides then run in the same minutes of a machine
+    whose speed drifts). Reads one JSON request a line from stdin, {"case": name, "n": k}, and
+    answers each with one line, {"ms": [k wall ms]}; a case's first request runs it once untimed
+    first (warm-up). Prints {"ready": true, "torch", "threads", "device"} once built; ends at EOF."""
+    device = args.get('device', 'cpu')
+    fns, cleanup = steps(args['config'], int(args['batch']), device)
+    print(json.dumps({'ready': True, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'device': device_name(device)}), flush=True)
+    warmed = set()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        name = req.get('case')
+        if name not in fns:
+            print(json.dumps({'error': f'unknown case {name!r} (expected one of {", ".join(CASES)})'}), flush=True)
+            continue
+        if name not in warmed:
+            fns[name]()
+            warmed.add(name)
+        ms, cpu_ms = [], []
+        for _ in range(int(req.get('n', 1))):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fns[name]()
+            ms.append((time.perf_counter() - t0) * 1000)
+            cpu_ms.append((time.process_time() - c0) * 1000)
+        print(json.dumps({'ms': ms, 'cpu_ms': cpu_ms}), flush=True)
+    cleanup()
 
 
 def device_name(device):
@@ -182,12 +238,16 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == '--suite':
         suite(sys.argv[1:])
         return
-    args = json.loads(sys.argv[1])
+    serving = len(sys.argv) > 2 and sys.argv[1] == '--serve'
+    args = json.loads(sys.argv[2] if serving else sys.argv[1])
     device = args.get('device', 'cpu')
     if device == 'cpu':
         # every core, as lavapipe uses (this torch build's OpenMP default is 1 thread here)
         torch.set_num_threads(int(args.get('threads') or os.cpu_count() or 1))
     set_tf32(args.get('tf32'))
+    if serving:
+        serve(args)
+        return
     cases = run(args['config'], int(args['batch']), int(args.get('samples', 5)), args.get('cases', CASES), device)
     out = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'device': device_name(device), 'tf32': args.get('tf32'),
            'cases': {k: {'median_ms': v['median_ms'], 'samples': v['samples'], 'min_ms': v['min_ms'], 'max_ms': v['max_ms']} for k, v in cases.items()}}
