@@ -1,4 +1,4 @@
-// Batched matrix product out[z] = act(op(a[z]) · op(b[z]) + bias) for adapters with subgroups
+// Batched matrix product out[z] = act(op(a[z]) · op(b[z]) + bias) (+ res[z]) for adapters with subgroups
 // of at least 8 invocations (the fast path on lavapipe, whose subgroups are its 8 SIMD lanes).
 // The body of matmul_sg.wgsl (ROWS = 32), matmul_sg16.wgsl (16, for M ≤ 16) and matmul_sg8.wgsl
 // (8, for M ≤ 8), so small-M products do not compute clamped copies of rows: the includer
@@ -34,6 +34,8 @@ struct Params {
   hasBias: u32,
   // also store the pre-activation (kept for the backward pass)
   savePre: u32,
+  // add `res` (same layout as out) after the activation: a residual connection, y = x + f(x)
+  hasRes: u32,
   // = ROWS, passed at run time so the compiler cannot unroll the epilogue loop
   tileRows: u32,
   // Operand layouts, also run-time values (uniform branches cost nothing measurable here,
@@ -61,6 +63,9 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> pre: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out4: array<vec4f>;
 @group(0) @binding(9) var<storage, read_write> pre4: array<vec4f>;
+// the residual added to the output (hasRes; otherwise bound to a and never read)
+@group(0) @binding(10) var<storage, read> res: array<f32>;
+@group(0) @binding(11) var<storage, read> res4: array<vec4f>;
 
 const GROUPS: u32 = ROWS / 8u;
 const COLS: u32 = 32u;
@@ -187,7 +192,7 @@ fn biasAt(col: u32) -> f32 {
 
 // Epilogue: the accumulators go to workgroup memory (unrolled over the tile's rows, cheap
 // stores with no bounds checks), then one loop that is not unrolled (its bound comes from a
-// uniform) adds the bias, applies the activation and writes the outputs. Unrolled global
+// uniform) adds the bias, applies the activation, adds the residual and writes the outputs. Unrolled global
 // stores, each a bounds-checked loop over the lanes on a CPU adapter, made pipelines take
 // many seconds to compile. Each lane rereads only what it wrote, so no barrier is needed.
 var<workgroup> staged: array<vec4f, ROWS * 8u>;
@@ -210,7 +215,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     let y = act4(v);
     for (var j = 0u; j < cols; j++) {
       let o = t.offO + (t.row0 + i) * p.N + c0 + j;
-      out[o] = y[j];
+      var yo = y[j];
+      if (p.hasRes != 0u) { yo += res[o]; }
+      out[o] = yo;
       if (p.savePre != 0u) { pre[o] = v[j]; }
     }
   }
@@ -228,7 +235,9 @@ fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id)
   for (var i = 0u; i < rows; i++) {
     let v = staged[i * 8u + lane] + bv;
     let o = base + (t.row0 + i) * N4;
-    out4[o] = act4(v);
+    var y = act4(v);
+    if (p.hasRes != 0u) { y += res4[o]; }
+    out4[o] = y;
     if (p.savePre != 0u) { pre4[o] = v; }
   }
 }

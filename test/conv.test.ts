@@ -143,6 +143,47 @@ for (const [pathName, patch] of paths) {
   });
 }
 
+describe('conv2d with a residual', () => {
+  beforeAll(gpu);
+  const cases: Case[] = [
+    { name: '1×1 (added in the product epilogue), bias', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true },
+    { name: '1×1, one image, 8 outputs (vec4 stores)', x: [1, 6, 4, 4], w: [8, 6, 1, 1] },
+    { name: '3×3 pad 1 (added after)', x: [2, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 } },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: values and gradients`, async () => {
+      const r = refOpts(c.opts ?? {}, c.x, c.w);
+      const o = outShape(c.x, c.w, r);
+      const inputs = [
+        { data: randArray(c.x, 21), shape: [...c.x] },
+        { data: randArray(c.w, 22), shape: [...c.w] },
+        { data: randArray(o, 23), shape: [...o] },
+        ...(c.bias ? [{ data: randArray([c.w[0]], 24), shape: [c.w[0]] }] : []),
+      ];
+      const refFn = (x: Float64Array, w: Float64Array, res: Float64Array, b?: Float64Array) => convRef(x, c.x, w, c.w, b ?? null, r).map((v, i) => v + res[i]);
+      const y = tidy(() =>
+        conv2d(gpuTensor(inputs[0].data, c.x), gpuTensor(inputs[1].data, c.w), c.bias ? gpuTensor(inputs[3].data, [c.w[0]]) : null, {
+          ...c.opts,
+          residual: gpuTensor(inputs[2].data, o),
+        }),
+      );
+      expectClose(await y.data(), refFn(inputs[0].data, inputs[1].data, inputs[2].data, c.bias ? inputs[3].data : undefined), 1e-4, 1e-5, c.name);
+      y.dispose();
+      await checkGradients({ inputs, gpuFn: (x, w, res, b) => conv2d(x, w, b, { ...c.opts, residual: res }), refFn });
+    });
+  }
+
+  it('names the shape it expected', () => {
+    tidy(() => {
+      const x = gpuTensor(randArray([1, 3, 4, 4], 1), [1, 3, 4, 4]);
+      const w = gpuTensor(randArray([5, 3, 1, 1], 2), [5, 3, 1, 1]);
+      expect(() => conv2d(x, w, null, { residual: gpuTensor(randArray([1, 3, 4, 4], 3), [1, 3, 4, 4]) })).toThrow(
+        /conv2d: residual must have the output's shape \[1, 5, 4, 4\], got \[1, 3, 4, 4\]/,
+      );
+    });
+  });
+});
+
 describe('conv2d backward', () => {
   beforeAll(gpu);
 

@@ -10,18 +10,21 @@ type RefOpts = MatmulRefOptions;
 // ---------------------------------------------------------------- helpers
 
 let seed = 1;
-async function checkForward(aShape: number[], bShape: number[], o: RefOpts = {}, biasN?: number): Promise<void> {
+async function checkForward(aShape: number[], bShape: number[], o: RefOpts = {}, biasN?: number, withResidual = false): Promise<void> {
   const a = randArray(aShape, seed++);
   const b = randArray(bShape, seed++);
   const bias = biasN !== undefined ? randArray([biasN], seed++) : null;
-  const ref = refMatmul(a, aShape, b, bShape, { ...o, bias });
+  const outShape = refMatmul(new Float64Array(sizeOf(aShape)), aShape, new Float64Array(sizeOf(bShape)), bShape, o).shape;
+  const residual = withResidual ? randArray(outShape, seed++) : null;
+  const ref = refMatmul(a, aShape, b, bShape, { ...o, bias, residual });
   const got = tidy(() => {
     const opts: MatmulOptions = { transA: o.transA, transB: o.transB, activation: o.activation, leakySlope: o.leakySlope };
     if (bias) opts.bias = gpuTensor(bias, [biasN!]);
+    if (residual) opts.residual = gpuTensor(residual, outShape);
     return matmul(gpuTensor(a, aShape), gpuTensor(b, bShape), opts);
   });
   expect(got.shape).toEqual(ref.shape);
-  const what = `matmul ${JSON.stringify(aShape)}·${JSON.stringify(bShape)} ${JSON.stringify({ ...o, bias: biasN })}`;
+  const what = `matmul ${JSON.stringify(aShape)}·${JSON.stringify(bShape)} ${JSON.stringify({ ...o, bias: biasN, residual: withResidual })}`;
   expectClose(await got.data(), ref.data, 1e-4, 2e-5, what);
   got.dispose();
 }
@@ -138,6 +141,17 @@ for (const kernel of ['subgroup', 'portable'] as const) {
       await checkForward([7, 5], [5, 9], { activation: 'leakyRelu', leakySlope: 0.3 }, 9);
     });
 
+    it('adds a residual after the bias and activation (both store paths, every tile height, batched)', async () => {
+      for (const activation of ['none', 'gelu'] as Activation[]) {
+        await checkForward([2, 19, 12], [12, 20], { activation }, 20, true); // vec4 stores, 32-row tiles (M folded to 38)
+        await checkForward([9, 6], [11, 6], { activation, transB: true }, 11, true); // scalar stores (N = 11), 16-row tile
+      }
+      await checkForward([5, 7], [7, 9], {}, undefined, true); // 8-row tile, no bias
+      await checkForward([40, 12], [4, 12, 49], {}, undefined, true); // a shared by a batched b (a 1×1 convolution)
+      await checkForward([3, 8, 6], [3, 8, 12], { transA: true }, undefined, true); // batched, a transposed
+      await checkForward([3, 0], [0, 8], {}, 8, true); // K = 0: bias + residual
+    });
+
     it('linear matches x·Wᵀ + b', async () => {
       const x = randArray([2, 5, 7], 501);
       const w = randArray([9, 7], 502);
@@ -169,6 +183,7 @@ for (const kernel of ['subgroup', 'portable'] as const) {
         );
         expect(() => matmul(a, c, { activation: 'swish' as Activation })).toThrow(/matmul: unknown activation 'swish'/);
         expect(() => linear(a, tensor(new Float32Array(8), [2, 4]))).toThrow(/linear: input \[2, 3\] does not end in in_features = 4/);
+        expect(() => matmul(a, c, { residual: tensor(new Float32Array(8), [4, 2]) })).toThrow(/matmul: residual must have the output's shape \[2, 4\].*got \[4, 2\]/);
       });
     });
 
@@ -204,7 +219,7 @@ for (const kernel of ['subgroup', 'portable'] as const) {
       if (withBias) inputs.push({ data: randArray([N], seed++), shape: [N] });
       await checkGradients({
         inputs,
-        gpuFn: (a: Tensor, b: Tensor, bias?: Tensor) => matmul(a, b, { ...o, bias }),
+        gpuFn: (a: Tensor, b: Tensor, bias?: Tensor) => matmul(a, b, { ...o, residual: undefined, bias }),
         refFn: (a, b, bias) => refMatmul(a, aShape, b, bShape, { ...o, bias }).data,
         rtol: 5e-3,
         atol: 5e-4,
@@ -244,6 +259,29 @@ for (const kernel of ['subgroup', 'portable'] as const) {
       }
       await checkGrad([3, 4], [5, 4], { activation: 'leakyRelu', leakySlope: 0.2, transB: true }, true);
       await checkGrad([3, 4], [4, 5], {}, true);
+    });
+
+    it('differentiates through the residual (its gradient is the output gradient) with a bias and activation', async () => {
+      for (const [aShape, bShape, o] of [
+        [[2, 3, 4], [4, 8], { activation: 'gelu' }], // vec4 stores
+        [[3, 4], [4, 5], {}], // scalar stores
+        [[6, 4], [2, 4, 7], {}], // a shared by a batched b (a 1×1 convolution)
+      ] as Array<[number[], number[], RefOpts]>) {
+        const outShape = refMatmul(new Float64Array(sizeOf(aShape)), aShape, new Float64Array(sizeOf(bShape)), bShape, o).shape;
+        const N = outShape[outShape.length - 1];
+        await checkGradients({
+          inputs: [
+            { data: randArray(aShape, seed++), shape: aShape },
+            { data: randArray(bShape, seed++), shape: bShape },
+            { data: randArray([N], seed++), shape: [N] },
+            { data: randArray(outShape, seed++), shape: outShape },
+          ],
+          gpuFn: (a: Tensor, b: Tensor, bias: Tensor, residual: Tensor) => matmul(a, b, { ...o, residual, bias }),
+          refFn: (a, b, bias, residual) => refMatmul(a, aShape, b, bShape, { ...o, bias, residual }).data,
+          rtol: 5e-3,
+          atol: 5e-4,
+        });
+      }
     });
 
     it('differentiates linear', async () => {

@@ -13,7 +13,7 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
-import { alloc, assertFloat, grid1d, pair } from './util.js';
+import { alloc, assertFloat, grid1d, pair, sameShape } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { add } from './elementwise.js';
@@ -27,6 +27,11 @@ export interface Conv2dOptions {
   padding?: Padding;
   dilation?: number | [number, number];
   groups?: number;
+  /**
+   * Added to the output (a residual connection, y = r + conv(x)); the output's shape exactly. A 1×1
+   * convolution adds it in its matrix product's epilogue (matmul's `residual`); others after.
+   */
+  residual?: Tensor;
 }
 
 /** Everything a convolution kernel needs to know, resolved and checked. */
@@ -402,13 +407,15 @@ function depthwiseBackwardWeight(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor
 
 // ---------------------------------------------------------------- 1×1 path
 
-/** weight [O, C, 1, 1] · x [N, C, H·W] (+ bias per output channel); autograd through the ops used. */
-function pointwise(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
+/** weight [O, C, 1, 1] · x [N, C, H·W] (+ bias per output channel, + residual); autograd through the ops used. */
+function pointwise(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry, residual: Tensor | null): Tensor {
   const x3 = reshape(x, [g.n, g.c, g.h * g.w]);
   const w2 = reshape(weight, [g.o, g.c]);
-  const y3 = matmul(w2, x3);
+  const r3 = residual ? reshape(residual, [g.n, g.o, g.oh * g.ow]) : null;
+  const y3 = matmul(w2, x3, r3 ? { residual: r3 } : {});
   x3.dispose();
   w2.dispose();
+  r3?.dispose();
   let y = reshape(y3, [g.n, g.o, g.oh, g.ow]);
   y3.dispose();
   if (bias) {
@@ -437,7 +444,19 @@ function biasGradient(dy: Tensor): Tensor {
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const b = bias ?? null;
   const g = convGeometry(x, weight, b, opts);
-  if (isPointwise(g)) return pointwise(x, weight, b, g);
+  const residual = opts.residual ?? null;
+  if (residual) {
+    assertFloat('conv2d', residual);
+    const want = [g.n, g.o, g.oh, g.ow];
+    if (!sameShape(residual.shape, want)) throw new Error(`lrdif: conv2d: residual must have the output's shape ${fmtShape(want)}, got ${fmtShape(residual.shape)}`);
+  }
+  if (isPointwise(g)) return pointwise(x, weight, b, g, residual);
+  if (residual) {
+    const y = conv2d(x, weight, b, { ...opts, residual: undefined });
+    const yr = add(y, residual);
+    y.dispose();
+    return yr;
+  }
   const inputs = b ? [x, weight, b] : [x, weight];
   const depthwise = isDepthwise(g);
   const y = usesGemm(x.ctx, g, 'forward') ? gemmForward(x, weight, b, g) : depthwise ? depthwiseForward(x, weight, b, g) : generalForward(x, weight, b, g);

@@ -7,15 +7,15 @@
  * pre-activation z when a gradient is needed (one extra write, no second matmul in backward),
  * and backward first forms dz = dy · act'(z).
  */
-import { engine } from '../autograd/engine.js';
+import { engine, noGrad } from '../autograd/engine.js';
 import { fmtShape, sizeOf, type Shape, type Tensor } from '../autograd/tensor.js';
 import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { KernelRequest } from '../gpu/kernel.js';
-import { alloc, assertFloat, broadcastStrides, grid1d, pad8 } from './util.js';
+import { alloc, assertFloat, broadcastStrides, grid1d, pad8, sameShape } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
-import { sumToShape } from './elementwise.js';
+import { add, sumToShape } from './elementwise.js';
 import { ACTIVATIONS, type Activation } from './activation.js';
 
 export type { Activation } from './activation.js';
@@ -27,6 +27,12 @@ export interface MatmulOptions {
   activation?: Activation;
   /** Slope of leakyRelu for negative inputs (default 0.01). */
   leakySlope?: number;
+  /**
+   * Added to the output after the activation (a residual connection, y = r + f(x)); the output's
+   * shape exactly. The subgroup kernels add it in their epilogue (no pass of its own); the portable
+   * kernel adds it after the product.
+   */
+  residual?: Tensor;
 }
 
 /** Output rows × columns computed by one workgroup of each kernel. */
@@ -89,6 +95,8 @@ interface RawArgs {
   act: Activation;
   slope: number;
   savePre: boolean;
+  /** Added in the subgroup kernels' epilogue (matmulRaw adds it after the portable kernel). */
+  residual: Tensor | null;
 }
 
 /** Launches the kernel; returns the output and, if asked, the pre-activation. No autograd. */
@@ -134,6 +142,12 @@ function matmulRaw(a: Tensor, b: Tensor, pl: Plan, args: RawArgs): { out: Tensor
   } finally {
     if (scratch) ctx.release(scratch);
   }
+  if (args.residual && !sg) {
+    // the portable kernel has no residual epilogue: one add after it
+    const y = noGrad(() => add(out, args.residual!));
+    out.dispose();
+    return { out: y, pre };
+  }
   return { out, pre };
 }
 
@@ -165,12 +179,15 @@ function dispatchMatmul(ctx: GpuContext, sgTileRows: number, a: Tensor, b: Tenso
     kernel = { shader: rows === 32 ? 'matmul_sg' : `matmul_sg${rows}`, entry: vec4Out ? 'main_vec4' : 'main' };
     // each operand is bound twice: as scalars and as vec4s
     bindings = { a: a.buffer, a4: a.buffer, b: b.buffer, b4: b.buffer, bias: biasBuf };
-    if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf });
-    else Object.assign(bindings, { out: out.buffer, pre: preBuf });
+    // a stands in for a missing residual too
+    const resBuf = args.residual ? args.residual.buffer : a.buffer;
+    if (vec4Out) Object.assign(bindings, { out4: out.buffer, pre4: preBuf, res4: resBuf });
+    else Object.assign(bindings, { out: out.buffer, pre: preBuf, res: resBuf });
     epilogue = {
       act: ACTIVATIONS[args.act],
       hasBias: args.bias ? 1 : 0,
       savePre: pre ? 1 : 0,
+      hasRes: args.residual ? 1 : 0,
       tileRows: rows,
       transA: args.transA ? 1 : 0,
       transB: args.transB ? 1 : 0,
@@ -250,9 +267,18 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       throw new Error(`lrdif: ${op}: bias must have shape [${pl.N}] (the N of a ${describeOperand(a, transA)} · b ${describeOperand(b, transB)}), got ${fmtShape(bias.shape)}`);
     }
   }
-  const inputs = bias ? [a, b, bias] : [a, b];
+  const residual = opts.residual ?? null;
+  if (residual) {
+    assertFloat(op, residual);
+    if (!sameShape(residual.shape, pl.outShape)) {
+      throw new Error(
+        `lrdif: ${op}: residual must have the output's shape ${fmtShape(pl.outShape)} (a ${describeOperand(a, transA)} · b ${describeOperand(b, transB)}), got ${fmtShape(residual.shape)}`,
+      );
+    }
+  }
+  const inputs = [a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
   const grad = engine.needsGrad(inputs);
-  const { out, pre } = matmulRaw(a, b, pl, { transA, transB, bias, act, slope, savePre: grad && act !== 'none' });
+  const { out, pre } = matmulRaw(a, b, pl, { transA, transB, bias, act, slope, savePre: grad && act !== 'none', residual });
   if (grad) {
     const aShape = a.shape;
     const bShape = b.shape;
@@ -262,11 +288,11 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const saved = pre ? [a, b, pre] : [a, b];
     engine.record(op, inputs, out, saved, (g, [as, bs, zs]) => {
       const dz = act === 'none' ? g : activationBackward(g, zs, act, slope);
-      return [
-        needA ? gradA(dz, bs, aShape, transA, transB) : null,
-        needB ? gradB(dz, as, bShape, transA, transB) : null,
-        needBias ? sum(reshape(dz, [dz.size / pl.N || 0, pl.N]), 0) : null,
-      ];
+      const grads = [needA ? gradA(dz, bs, aShape, transA, transB) : null, needB ? gradB(dz, as, bShape, transA, transB) : null];
+      if (bias) grads.push(needBias ? sum(reshape(dz, [dz.size / pl.N || 0, pl.N]), 0) : null);
+      // the residual's gradient is the output's, as it is
+      if (residual) grads.push(residual.requiresGrad ? g : null);
+      return grads;
     });
     // the saved view keeps pre alive for backward; this handle is not needed
     pre?.dispose();
@@ -298,19 +324,24 @@ function gradB(dz: Tensor, a: Tensor, bShape: Shape, transA: boolean, transB: bo
   return sumToShape(full, bShape);
 }
 
-/** PyTorch Linear: x [..., in] @ weight[out, in]ᵀ + bias[out], optional fused activation. */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, activation: Activation = 'none'): Tensor {
+/**
+ * PyTorch Linear: x [..., in] @ weight[out, in]ᵀ + bias[out], optional fused activation, optional
+ * residual [..., out] added last (in the product's epilogue: matmul's `residual`).
+ */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, activation: Activation = 'none', residual?: Tensor | null): Tensor {
   if (weight.rank !== 2) throw new Error(`lrdif: linear: weight must be [out, in], got ${fmtShape(weight.shape)}`);
   if (x.rank < 1 || x.shape[x.rank - 1] !== weight.shape[1]) {
     throw new Error(`lrdif: linear: input ${fmtShape(x.shape)} does not end in in_features = ${weight.shape[1]} (weight ${fmtShape(weight.shape)})`);
   }
   if (x.rank === 1) {
     const x2 = reshape(x, [1, x.shape[0]]);
-    const y2 = matmul(x2, weight, { transB: true, bias: bias ?? undefined, activation });
+    const r2 = residual ? reshape(residual, [1, residual.size]) : null;
+    const y2 = matmul(x2, weight, { transB: true, bias: bias ?? undefined, activation, residual: r2 ?? undefined });
     const y = reshape(y2, [weight.shape[0]]);
     x2.dispose();
     y2.dispose();
+    r2?.dispose();
     return y;
   }
-  return matmul(x, weight, { transB: true, bias: bias ?? undefined, activation });
+  return matmul(x, weight, { transB: true, bias: bias ?? undefined, activation, residual: residual ?? undefined });
 }

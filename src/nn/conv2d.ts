@@ -51,7 +51,8 @@ export class Conv2d extends Module {
     this.bias = this.registerParameter('bias', options.bias === false ? null : defaultBiasInit([outChannels], fanIn, gen));
   }
 
-  forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  /** `residual` (the output's shape) is added last: in a 1×1 convolution's product epilogue. */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, residual });
   }
 }

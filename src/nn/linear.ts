@@ -33,7 +33,8 @@ export class Linear extends Module {
     this.bias = this.registerParameter('bias', options.bias === false ? null : defaultBiasInit([outFeatures], inFeatures, gen));
   }
 
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias, this.activation);
+  /** x [..., in] → [..., out]; `residual` [..., out] is added last, in the product's epilogue. */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return linear(x, this.weight, this.bias, this.activation, residual);
   }
 }

@@ -49,9 +49,12 @@ export class DGNet extends Module {
     this.projOut = this.registerModule('projOut', new Conv2d(this.hidden, width, 1, { bias: false, generator }));
   }
 
-  /** x [B, width, H, W] (layer-normalised), z [B, C] → [B, width, H, W]. */
-  forward(x: Tensor, z: Tensor): Tensor {
+  /**
+   * x [B, width, H, W] (layer-normalised), z [B, C] → [B, width, H, W]; `residual` (that shape) is
+   * added in the output projection's epilogue (the block's skip connection, no add of its own).
+   */
+  forward(x: Tensor, z: Tensor, residual?: Tensor): Tensor {
     expectShape('DGNet', 'input', x, [-1, this.width, -1, -1]);
-    return tidy(() => this.projOut.forward(gdfnCore(this.mod.forward(x, z), this.projIn.weight, this.dw.weight)));
+    return tidy(() => this.projOut.forward(gdfnCore(this.mod.forward(x, z), this.projIn.weight, this.dw.weight), residual));
   }
 }

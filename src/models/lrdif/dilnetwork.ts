@@ -14,7 +14,6 @@
  */
 import { tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
-import { add } from '../../kernels/elementwise.js';
 import { narrow, permute } from '../../kernels/layout.js';
 import { linear } from '../../kernels/matmul.js';
 import type { Generator } from '../../kernels/random.js';
@@ -82,8 +81,9 @@ export class DilMlp extends Module {
     this.fc2 = this.registerModule('fc2', new Linear(hidden, dim, { generator }));
   }
 
-  forward(x: Tensor): Tensor {
-    return tidy(() => this.fc2.forward(this.fc1.forward(x)));
+  /** x [..., dim] → [..., dim]; `residual` (that shape) is added in fc2's epilogue. */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return tidy(() => this.fc2.forward(this.fc1.forward(x), residual));
   }
 }
 
@@ -137,8 +137,9 @@ export class DilScale extends Module {
       const fn = this.normKv.forward(ft);
       const kv = (i: number) => linear(fn, narrow(this.kv.weight, 0, i * D, D), narrow(this.kv.bias!, 0, i * D, D));
       const o = windowAttentionCore(this.q.forward(lt), kv(0), kv(1), this.relBias, this.window, h, 1 / Math.sqrt(d));
-      const x1 = add(this.out.forward(o), this.proj.forward(ft));
-      const x2 = add(this.mlp.forward(this.normMlp.forward(x1)), x1);
+      // each sum is added in the last product's epilogue (no add of its own)
+      const x1 = this.out.forward(o, this.proj.forward(ft));
+      const x2 = this.mlp.forward(this.normMlp.forward(x1), x1);
       return fromWindows(x2, this.window, B, H, W);
     });
   }

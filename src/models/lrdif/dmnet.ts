@@ -52,8 +52,11 @@ export class DMNet extends Module {
     this.projOut = this.registerModule('projOut', new Conv2d(width, width, 1, { bias: false, generator }));
   }
 
-  /** x [B, width, H, W] (layer-normalised), z [B, C] → [B, width, H, W]. */
-  forward(x: Tensor, z: Tensor): Tensor {
+  /**
+   * x [B, width, H, W] (layer-normalised), z [B, C] → [B, width, H, W]; `residual` (that shape) is
+   * added in the output projection's epilogue (the block's skip connection, no add of its own).
+   */
+  forward(x: Tensor, z: Tensor, residual?: Tensor): Tensor {
     expectShape('DMNet', 'input', x, [-1, this.width, -1, -1]);
     const [B, C, H, W] = x.shape;
     const c = C / this.heads;
@@ -63,7 +66,7 @@ export class DMNet extends Module {
       // packed: one gradient for the three, written side by side
       const qkv = this.qkvDw.forward(this.qkv.forward(xm));
       const o = dmnetCorePacked(reshape(qkv, [B, 3, this.heads, c, H * W]), this.temperature);
-      return this.projOut.forward(reshape(o, [B, C, H, W]));
+      return this.projOut.forward(reshape(o, [B, C, H, W]), residual);
     });
   }
 }

@@ -18,7 +18,7 @@
  */
 import { tidy } from '../../autograd/engine.js';
 import type { Tensor } from '../../autograd/tensor.js';
-import { add, clone } from '../../kernels/elementwise.js';
+import { clone } from '../../kernels/elementwise.js';
 import { concat } from '../../kernels/layout.js';
 import { pixelShuffle, pixelUnshuffle } from '../../kernels/pixel-shuffle.js';
 import type { Generator } from '../../kernels/random.js';
@@ -54,9 +54,10 @@ export class DynamicTransformerBlock extends Module {
   /** x [B, width, H, W], z [B, C] → [B, width, H, W]. */
   forward(x: Tensor, z: Tensor): Tensor {
     expectShape('DynamicTransformerBlock', 'input', x, [-1, this.width, -1, -1]);
+    // each skip connection is added in its branch's output projection (a 1×1 convolution's epilogue)
     return tidy(() => {
-      const h = add(x, this.attn.forward(this.norm1.forward(x), z));
-      return add(h, this.ffn.forward(this.norm2.forward(h), z));
+      const h = this.attn.forward(this.norm1.forward(x), z, x);
+      return this.ffn.forward(this.norm2.forward(h), z, h);
     });
   }
 }

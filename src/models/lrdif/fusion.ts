@@ -43,14 +43,14 @@ export class FusionAttention extends Module {
     this.proj = this.registerModule('proj', new Linear(dim, dim, { generator }));
   }
 
-  /** x [B, N, E] → [B, N, E]. */
-  forward(x: Tensor): Tensor {
+  /** x [B, N, E] → [B, N, E]; `residual` (that shape) is added in the output projection's epilogue. */
+  forward(x: Tensor, residual?: Tensor): Tensor {
     expectShape('FusionAttention', 'tokens', x, [-1, -1, this.dim]);
     return tidy(() => {
       // q, k, v from their rows of the qkv weight (no split of the activations)
       const part = (i: number) => linear(x, narrow(this.qkv.weight, 0, i * this.dim, this.dim), narrow(this.qkv.bias!, 0, i * this.dim, this.dim));
       const o = windowAttentionCore(part(0), part(1), part(2), null, null, this.heads, 1 / Math.sqrt(this.dim / this.heads));
-      return this.proj.forward(o);
+      return this.proj.forward(o, residual);
     });
   }
 }
@@ -71,8 +71,9 @@ export class FusionBlock extends Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const h = add(x, this.attn.forward(this.norm1.forward(x)));
-      return add(h, this.mlp.forward(this.norm2.forward(h)));
+      // each skip connection is added in its branch's last product (the epilogue, no add of its own)
+      const h = this.attn.forward(this.norm1.forward(x), x);
+      return this.mlp.forward(this.norm2.forward(h), h);
     });
   }
 }

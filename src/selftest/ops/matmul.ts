@@ -1,4 +1,4 @@
-/** matmul / linear: every kernel (portable, subgroup with 8-, 16- and 32-row tiles) forward and backward. */
+/** matmul / linear: every kernel (portable, subgroup with 8-, 16- and 32-row tiles) forward and backward, with the bias, activation and residual epilogues. */
 import { matmul, type MatmulOptions } from '../../kernels/matmul.js';
 import type { Activation } from '../../kernels/activation.js';
 import type { SelftestCheck } from '../check.js';
@@ -16,9 +16,11 @@ const VARIANTS: Variant[] = [
 interface Case {
   a: number[];
   b: number[];
-  o?: Omit<MatmulRefOptions, 'bias'>;
+  o?: Omit<MatmulRefOptions, 'bias' | 'residual'>;
   /** Bias of N. */
   bias?: boolean;
+  /** A residual of the output's shape, added after the activation. */
+  residual?: boolean;
   quick?: boolean;
 }
 
@@ -35,21 +37,30 @@ const FORWARD: Case[] = [
   { a: [40, 12], b: [40, 36], o: { transA: true } },
   { a: [2, 19, 12], b: [12, 20], bias: true, o: { activation: 'tanh' } },
   { a: [127, 255], b: [255, 129] },
+  { a: [5, 9], b: [9, 12], bias: true, residual: true, o: { activation: 'gelu' }, quick: true },
+  { a: [40, 12], b: [4, 12, 49], residual: true },
 ];
 
 const BACKWARD: Case[] = [
   { a: [2, 3, 4], b: [4, 8], bias: true, o: { activation: 'gelu' }, quick: true },
   { a: [5, 3], b: [4, 5], o: { transA: true, transB: true } },
   { a: [2, 1, 3, 4], b: [3, 4, 2] },
+  { a: [6, 4], b: [2, 4, 8], bias: true, residual: true, o: { activation: 'gelu' } },
 ];
 
 function describeOpts(c: Case): string {
   const o = c.o ?? {};
-  const parts = [o.transA ? 'Aᵀ' : '', o.transB ? 'Bᵀ' : '', c.bias ? '+bias' : '', o.activation && o.activation !== 'none' ? o.activation : ''].filter(Boolean);
+  const parts = [
+    o.transA ? 'Aᵀ' : '',
+    o.transB ? 'Bᵀ' : '',
+    c.bias ? '+bias' : '',
+    o.activation && o.activation !== 'none' ? o.activation : '',
+    c.residual ? '+residual' : '',
+  ].filter(Boolean);
   return parts.length ? ` ${parts.join(' ')}` : '';
 }
 
-function gpuOptions(o: Omit<MatmulRefOptions, 'bias'> = {}): MatmulOptions {
+function gpuOptions(o: Omit<MatmulRefOptions, 'bias' | 'residual'> = {}): MatmulOptions {
   return { transA: o.transA, transB: o.transB, activation: o.activation as Activation | undefined, leakySlope: o.leakySlope };
 }
 
@@ -67,27 +78,45 @@ export function matmulChecks(): SelftestCheck[] {
           const ref0 = refMatmul(a, c.a, b, c.b, c.o);
           const N = ref0.shape[ref0.shape.length - 1];
           const bias = c.bias ? randArray([N], s + 2) : null;
-          const ref = bias ? refMatmul(a, c.a, b, c.b, { ...c.o, bias }) : ref0;
-          const got = await gpuValues(() => matmul(gpuTensor(a, c.a), gpuTensor(b, c.b), { ...gpuOptions(c.o), bias: bias ? gpuTensor(bias, [N]) : undefined }));
+          const residual = c.residual ? randArray(ref0.shape, s + 3) : null;
+          const ref = bias || residual ? refMatmul(a, c.a, b, c.b, { ...c.o, bias, residual }) : ref0;
+          const got = await gpuValues(() =>
+            matmul(gpuTensor(a, c.a), gpuTensor(b, c.b), {
+              ...gpuOptions(c.o),
+              bias: bias ? gpuTensor(bias, [N]) : undefined,
+              residual: residual ? gpuTensor(residual, ref0.shape) : undefined,
+            }),
+          );
           cmp.add('output', got, ref.data, 1e-4, 2e-5);
         }),
       );
     }
     for (const c of BACKWARD) {
       const s = seed;
-      seed += 3;
-      const N = refMatmul(new Float64Array(c.a.reduce((x, y) => x * y, 1)), c.a, new Float64Array(c.b.reduce((x, y) => x * y, 1)), c.b, c.o).shape.at(-1)!;
+      seed += 4;
+      const outShape = refMatmul(new Float64Array(c.a.reduce((x, y) => x * y, 1)), c.a, new Float64Array(c.b.reduce((x, y) => x * y, 1)), c.b, c.o).shape;
+      const N = outShape.at(-1)!;
       const inputs = [
         { data: randArray(c.a, s), shape: c.a },
         { data: randArray(c.b, s + 1), shape: c.b },
       ];
-      if (c.bias) inputs.push({ data: randArray([N], s + 2), shape: [N] });
+      // the optional inputs in a fixed order: bias, then residual (absent ones are undefined)
+      const names = ['A', 'B'];
+      if (c.bias) {
+        inputs.push({ data: randArray([N], s + 2), shape: [N] });
+        names.push('bias');
+      }
+      if (c.residual) {
+        inputs.push({ data: randArray(outShape, s + 3), shape: outShape });
+        names.push('residual');
+      }
+      const split = <T>(rest: T[]) => ({ bias: c.bias ? rest[0] : undefined, residual: c.residual ? rest[c.bias ? 1 : 0] : undefined });
       out.push(
         backwardCheck({ op: 'matmul', shapes: shapesText(c.a, c.b) + describeOpts(c), quick: c.quick }, v, {
           inputs,
-          names: ['A', 'B', 'bias'],
-          gpuFn: (a, b, bias) => matmul(a, b, { ...gpuOptions(c.o), bias }),
-          refFn: (a, b, bias) => refMatmul(a, c.a, b, c.b, { ...c.o, bias }).data,
+          names,
+          gpuFn: (a, b, ...rest) => matmul(a, b, { ...gpuOptions(c.o), ...split(rest) }),
+          refFn: (a, b, ...rest) => refMatmul(a, c.a, b, c.b, { ...c.o, ...split(rest) }).data,
           rtol: 5e-3,
           atol: 5e-4,
         }),

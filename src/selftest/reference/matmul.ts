@@ -1,4 +1,4 @@
-/** float64 reference of matmul / linear (batched, broadcast, transposes, bias, fused activation). */
+/** float64 reference of matmul / linear (batched, broadcast, transposes, bias, fused activation, residual). */
 import type { Activation } from '../../kernels/activation.js';
 import { activate } from './special.js';
 import { sizeOf } from './random.js';
@@ -9,6 +9,8 @@ export interface MatmulRefOptions {
   bias?: Float64Array | null;
   activation?: Activation;
   leakySlope?: number;
+  /** Added after the activation, laid out as the output. */
+  residual?: Float64Array | null;
 }
 
 /** Batched, broadcast matmul in float64, straight from the definition. */
@@ -52,7 +54,8 @@ export function refMatmul(a: Float64Array, aShape: number[], b: Float64Array, bS
           s += av * bv;
         }
         if (o.bias) s += o.bias[j];
-        out[(z * M + i) * N + j] = activate(s, o.activation ?? 'none', o.leakySlope ?? 0.01);
+        const at = (z * M + i) * N + j;
+        out[at] = activate(s, o.activation ?? 'none', o.leakySlope ?? 0.01) + (o.residual ? o.residual[at] : 0);
       }
     }
   }
