@@ -53,15 +53,15 @@ async function startTorchPeer(cfg: LrdifConfig, batch: number): Promise<TorchPee
 async function pairedSamples(run: () => Tensor, finish: (rs: Tensor[]) => Promise<void>, peer: ServedPeer, c: CaseName, pairs: number) {
   const ours: Array<{ ms: number; cpuMs: number }> = [];
   const theirs: Array<{ ms: number; cpuMs: number | null }> = [];
+  const timeOurs = async () => {
+    const t = performance.now();
+    const u = process.cpuUsage();
+    await finish([run()]);
+    const cu = process.cpuUsage(u);
+    ours.push({ ms: performance.now() - t, cpuMs: (cu.user + cu.system) / 1000 });
+  };
   await peer.time(c, 1); // the peer's warm-up request (lrdif is warm from the harness's samples)
   for (let i = 0; i < pairs; i++) {
-    const timeOurs = async () => {
-      const t = performance.now();
-      const u = process.cpuUsage();
-      await finish([run()]);
-      const cu = process.cpuUsage(u);
-      ours.push({ ms: performance.now() - t, cpuMs: (cu.user + cu.system) / 1000 });
-    };
     if (i % 2 === 0) await timeOurs();
     theirs.push(...(await peer.time(c, 1)));
     if (i % 2 === 1) await timeOurs();
@@ -161,13 +161,13 @@ async function benchConfig(h: Harness, name: 'tiny' | 'reference', batch: number
   const labelsOf: Record<CaseName, string> = { stage1: 'lrdif stage-1 train step', stage2: 'lrdif stage-2 train step', infer: 'lrdif inference batch' };
   const peer = h.options.noPeers ? null : await startTorchPeer(cfg, batch);
   const span = (r?: [number, number]) => (r ? `${r[0].toFixed(0)}–${r[1].toFixed(0)} ms` : '?');
+  const finish = async (rs: Tensor[]) => {
+    await rs[rs.length - 1].data();
+    for (const r of rs) r.dispose();
+    engine.clearTape();
+  };
   try {
     for (const c of ['stage1', 'stage2', 'infer'] as CaseName[]) {
-      const finish = async (rs: Tensor[]) => {
-        await rs[rs.length - 1].data();
-        for (const r of rs) r.dispose();
-        engine.clearTape();
-      };
       const impl: Impl<Tensor> = { run: runs[c], finish };
       await h.case({ name: labelsOf[c], shape: `${name}, batch ${batch}, ${S}×${S}, T = ${cfg.timesteps}`, ours: impl, samples });
       const row = h.rows[h.rows.length - 1];

@@ -18,24 +18,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import lrdif_torch_peer as peer  # noqa: E402
-
-
-class _Clock:
-    """Stands in for the peer's `time` module: its timed loop reads perf_counter() once before
-    and once after each call, so logging process_time() at each read gives each call's CPU time."""
-
-    def __init__(self):
-        self.cpu = []
-
-    def perf_counter(self):
-        self.cpu.append(time.process_time())
-        return time.perf_counter()
-
-
-def median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+from lrdif_torch_peer import median  # noqa: E402
 
 
 def mm_rate(n=512, reps=20):
@@ -56,15 +39,10 @@ def mm_rate(n=512, reps=20):
 def main():
     args = json.loads(sys.argv[1])
     torch.set_num_threads(int(args.get('threads') or os.cpu_count() or 1))
-    clock = _Clock()
-    peer.time = clock
     out = {}
     for case in args.get('cases', peer.CASES):
-        clock.cpu = []
         r = peer.run(args['config'], int(args['batch']), int(args.get('samples', 3)), [case], 'cpu')[case]
-        pairs = clock.cpu[-2 * r['samples']:]
-        cpu = [(pairs[2 * i + 1] - pairs[2 * i]) * 1000 for i in range(r['samples'])]
-        out[case] = {'median_ms': r['median_ms'], 'cpu_median_ms': median(cpu), 'samples': r['samples']}
+        out[case] = {'median_ms': r['median_ms'], 'cpu_median_ms': r['cpu_median_ms'], 'samples': r['samples']}
     print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'cases': out, 'mm512': mm_rate()}))
 
 

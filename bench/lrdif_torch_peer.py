@@ -19,7 +19,7 @@ Suite (what the GPU kit's run.sh calls when PyTorch has CUDA):
   configs.json: {"tiny": {...}, "reference": {...}} (LrdifConfig objects); on CUDA every config and
   batch runs twice: float32 with TF32 off ("f32") and PyTorch's default settings ("default").
   Writes {"torch", "cuda", "device", "runs": [{"config", "batch", "mode", "tf32_matmul", "tf32_cudnn",
-  "cases": {case: {"median_ms", "samples", "images_per_s", "min_ms", "max_ms"}}}]} and prints a line per run.
+  "cases": {case: {"median_ms", "cpu_median_ms", "samples", "images_per_s", "min_ms", "max_ms"}}}]} and prints a line per run.
 Cases:
   stage1  one training step of stage 1: FPEN_S1 + UDCformer forward, CE, backward, AdamW step
   stage2  one training step of stage 2: FPEN_S2, the T-step chain from the noised target, UDCformer,
@@ -133,14 +133,21 @@ def steps(config, B, device='cpu'):
     return fns, cleanup
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def timed(fn, n):
-    """Wall ms of n calls of fn, one each."""
-    times = []
+    """Wall ms and CPU ms (this process, every thread) of n calls of fn, one each."""
+    ms, cpu_ms = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return times
+        ms.append((time.perf_counter() - t0) * 1000)
+        cpu_ms.append((time.process_time() - c0) * 1000)
+    return ms, cpu_ms
 
 
 def run(config, B, samples=5, cases=CASES, device='cpu'):
@@ -148,10 +155,9 @@ def run(config, B, samples=5, cases=CASES, device='cpu'):
     out = {}
     for name in cases:
         fns[name]()  # warm-up
-        times = sorted(timed(fns[name], samples))
-        n = len(times)
-        med = times[n // 2] if n % 2 else (times[n // 2 - 1] + times[n // 2]) / 2
-        out[name] = {'median_ms': med, 'samples': n, 'images_per_s': 1000 * B / med, 'min_ms': times[0], 'max_ms': times[-1]}
+        ms, cpu_ms = timed(fns[name], samples)
+        med = median(ms)
+        out[name] = {'median_ms': med, 'cpu_median_ms': median(cpu_ms), 'samples': len(ms), 'images_per_s': 1000 * B / med, 'min_ms': min(ms), 'max_ms': max(ms)}
     cleanup()
     return out
 
@@ -160,7 +166,7 @@ def serve(args):
     """Paired timing: builds the steps once, then times them on request, so that the caller can
     alternate its own samples with these (both sides then run in the same minutes of a machine
     whose speed drifts). Reads one JSON request a line from stdin, {"case": name, "n": k}, and
-    answers each with one line, {"ms": [k wall ms]}; a case's first request runs it once untimed
+    answers each with one line, {"ms": [k wall ms], "cpu_ms": [their CPU ms]}; a case's first request runs it once untimed
     first (warm-up). Prints {"ready": true, "torch", "threads", "device"} once built; ends at EOF."""
     device = args.get('device', 'cpu')
     fns, cleanup = steps(args['config'], int(args['batch']), device)
@@ -177,12 +183,7 @@ def serve(args):
         if name not in warmed:
             fns[name]()
             warmed.add(name)
-        ms, cpu_ms = [], []
-        for _ in range(int(req.get('n', 1))):
-            t0, c0 = time.perf_counter(), time.process_time()
-            fns[name]()
-            ms.append((time.perf_counter() - t0) * 1000)
-            cpu_ms.append((time.process_time() - c0) * 1000)
+        ms, cpu_ms = timed(fns[name], int(req.get('n', 1)))
         print(json.dumps({'ms': ms, 'cpu_ms': cpu_ms}), flush=True)
     cleanup()
 

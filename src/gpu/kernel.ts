@@ -128,9 +128,9 @@ export function reflectEntry(shader: WgslReflect | string, req: KernelRequest) {
   // Resources used by the entry point (wgsl_reflect follows calls); fall back to all if empty.
   const resources = fn.resources.length ? fn.resources : [...reflect.storage, ...reflect.uniforms];
   for (const r of resources) {
-    if (r.group !== 0) throw new Error(`lrdif: shader ${req.shader}.wgsl binds ${r.name} in @group(${r.group}); only @group(0) is supported`);
+    if (r.group !== 0) throw new Error(`lrdif: shader ${req.shader}.wgsl binds ${r.name} in bind group ${r.group}; only bind group 0 is supported`);
     if (r.resourceType === ResourceType.Uniform) {
-      if (uniform) throw new Error(`lrdif: shader ${req.shader}.wgsl declares more than one var<uniform> (${uniform.name}, ${r.name})`);
+      if (uniform) throw new Error(`lrdif: shader ${req.shader}.wgsl declares more than one uniform buffer (${uniform.name}, ${r.name})`);
       uniform = uniformLayout(r, req.shader);
     } else if (r.resourceType === ResourceType.Storage) {
       storage.push({ name: r.name, binding: r.binding, readOnly: r.access !== 'read_write' });
