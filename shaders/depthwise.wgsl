@@ -8,6 +8,16 @@
 //                    KH·KW·PY·PX multiply-adds run from it. Group g = oc / OG reads input channels
 //                    g·CG … g·CG + CG − 1 (depthwise: CG = 1, OG = M). With CG = M, OG = 1, the
 //                    180°-rotated weight and the gradient as input, it computes dx (see conv.ts).
+// `forward_strips`   3×3, stride 1, padding 1, one input channel per group (cg = 1): one
+//                    invocation slides a 3-row window down a strip of four output columns of one
+//                    output channel over a chunk of rows, every value in vectors (rows3x3.wgsl):
+//                    `forward` keeps its window and tile in private arrays, which the compiler
+//                    indexes a lane at a time where it does not unroll the loops. With QUADS
+//                    (W % 4 == 0) rows are read and written a quad at a time (x4, y4: the same
+//                    buffers as x, y; the host binds a placeholder to the output form not written).
+// `backward_weight_strips`  the weight gradient on the same strips: one invocation sums
+//                    dy ⊗ x for the 9 taps of one output channel over a slice of (image, row
+//                    chunk, strip) units, into dwp[split] (summed afterwards in a fixed order).
 // `backward_weight`  dw partials: one invocation accumulates a block of up to 3×4 taps of one
 //                    output channel over a slice of the (n, oy) rows, two output rows × four columns
 //                    at a time; slices are summed afterwards in a fixed order (no atomics).
@@ -31,10 +41,11 @@ struct Params {
   o: u32, oh: u32, ow: u32,
   cg: u32, og: u32,                 // input and output channels per group
   pt: i32, pl: i32,                 // top/left padding (negative: crop)
-  rows: u32, cols: u32,             // forward: tile rows and columns per output plane
+  rows: u32, cols: u32,             // forward: tile rows and columns per output plane (forward_strips: row chunks, strips)
   total: u32,                       // invocations with work
-  rows_per_split: u32,              // backward_weight: pairs of output rows per slice
+  rows_per_split: u32,              // backward_weight: pairs of output rows per slice (forward_strips: rows per chunk)
   has_bias: u32,                    // forward: add bias[oc] (a runtime flag: one pipeline fewer)
+  units_per_split: u32,             // backward_weight_strips: (image, row chunk, strip) units per invocation
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -44,6 +55,10 @@ struct Params {
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dwp: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(7) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(8) var<storage, read_write> y4: array<vec4f>;
+@group(0) @binding(9) var<storage, read> dy4: array<vec4f>;
+override QUADS: bool = false;     // forward_strips: W % 4 == 0
 
 fn invocation(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
@@ -190,4 +205,120 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
     if (ky0 + r >= KH || kx0 + t >= KW) { continue; }
     dwp[(split * p.o + oc) * KH * KW + (ky0 + r) * KW + kx0 + t] = vals[r][t];
   }
+}
+
+// #include "rows3x3.wgsl"
+
+// Row iy of a plane around the strip at ox0 (a multiple of 4): columns ox0 − 1 … ox0 + 4 (the
+// quads hold ox0 − 4 … ox0 + 7), zero outside the image.
+fn stripRow(plane: u32, iy: i32, ox0: u32) -> Row3 {
+  var r: Row3;
+  if (iy < 0 || iy >= i32(p.h)) { return r; }
+  let base = plane + u32(iy) * p.w;
+  if (QUADS) {
+    let q = (base + ox0) / 4u;
+    let left = ox0 > 0u;
+    let right = ox0 + 4u < p.w;
+    r.a = select(vec4f(0.0), x4[select(q, q - 1u, left)], left);
+    r.b = x4[q];
+    r.c = select(vec4f(0.0), x4[select(q, q + 1u, right)], right);
+    return r;
+  }
+  var v: array<f32, 12>;
+  for (var j = 3u; j < 9u; j++) { v[j] = xAt(plane, iy, i32(ox0 + j) - 4); }
+  r.a = vec4f(0.0, 0.0, 0.0, v[3]);
+  r.b = vec4f(v[4], v[5], v[6], v[7]);
+  r.c = vec4f(v[8], 0.0, 0.0, 0.0);
+  return r;
+}
+
+@compute @workgroup_size(64)
+fn forward_strips(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let id = invocation(wid, nwg, lid);
+  if (id >= p.total) { return; }
+  // id = ((n · O + oc) · chunks + k) · strips + s
+  let s = id % p.cols;
+  var rest = id / p.cols;
+  let k = rest % p.rows;
+  rest = rest / p.rows;
+  let oc = rest % p.o;
+  let n = rest / p.o;
+  let plane = (n * p.c + oc / p.og) * p.h * p.w;
+  let outPlane = (n * p.o + oc) * p.h * p.w;
+  let ox0 = s * 4u;
+  let r0 = i32(k * p.rows_per_split);
+  let r1 = i32(min(k * p.rows_per_split + p.rows_per_split, p.h));
+  var kw: array<f32, 9>;
+  for (var i = 0u; i < 9u; i++) { kw[i] = wt[oc * 9u + i]; }
+  var bv = 0.0;
+  if (p.has_bias != 0u) { bv = bias[oc]; }
+  var a = stripRow(plane, r0 - 1, ox0);
+  var b = stripRow(plane, r0, ox0);
+  for (var r = r0; r < r1; r++) {
+    let c = stripRow(plane, r + 1, ox0);
+    let o = conv4(kw, a, b, c) + bv;
+    let at = outPlane + u32(r) * p.w + ox0;
+    if (QUADS) {
+      y4[at / 4u] = o;
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        if (ox0 + j < p.w) { y[at + j] = o[j]; }
+      }
+    }
+    a = b;
+    b = c;
+  }
+}
+
+// dy at the strip's four columns of row oy (zero past the row's end).
+fn stripDy(plane: u32, oy: u32, ox0: u32) -> vec4f {
+  let at = plane + oy * p.w + ox0;
+  if (QUADS) { return dy4[at / 4u]; }
+  var d: vec4f;
+  for (var j = 0u; j < 4u; j++) {
+    let ok = ox0 + j < p.w;
+    d[j] = select(0.0, dy[select(plane, at + j, ok)], ok);
+  }
+  return d;
+}
+
+// Σ over the strip's columns of d · x shifted by kx − 1, for the three taps of one kernel row.
+fn tapRow(d: vec4f, r: Row3) -> vec3f {
+  return vec3f(dot(d, left1(r)), dot(d, r.b), dot(d, right1(r)));
+}
+
+@compute @workgroup_size(64)
+fn backward_weight_strips(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let id = invocation(wid, nwg, lid);
+  if (id >= p.total) { return; }
+  // id = split · O + oc; unit u = (n · chunks + k) · strips + s
+  let oc = id % p.o;
+  let split = id / p.o;
+  let units = p.n * p.rows * p.cols;
+  let u0 = split * p.units_per_split;
+  let u1 = min(u0 + p.units_per_split, units);
+  var acc: array<vec3f, 3>;
+  for (var u = u0; u < u1; u++) {
+    let s = u % p.cols;
+    let k = (u / p.cols) % p.rows;
+    let n = u / (p.cols * p.rows);
+    let plane = (n * p.c + oc / p.og) * p.h * p.w;
+    let dyPlane = (n * p.o + oc) * p.h * p.w;
+    let ox0 = s * 4u;
+    let r0 = i32(k * p.rows_per_split);
+    let r1 = i32(min(k * p.rows_per_split + p.rows_per_split, p.h));
+    var a = stripRow(plane, r0 - 1, ox0);
+    var b = stripRow(plane, r0, ox0);
+    for (var r = r0; r < r1; r++) {
+      let c = stripRow(plane, r + 1, ox0);
+      let d = stripDy(dyPlane, u32(r), ox0);
+      acc[0] += tapRow(d, a);
+      acc[1] += tapRow(d, b);
+      acc[2] += tapRow(d, c);
+      a = b;
+      b = c;
+    }
+  }
+  let base = (split * p.o + oc) * 9u;
+  for (var i = 0u; i < 9u; i++) { dwp[base + i] = acc[i / 3u][i % 3u]; }
 }

@@ -37,6 +37,9 @@ const forwardCases: Case[] = [
   { name: 'groups 3 (1 output per group)', x: [3, 6, 7, 5], w: [3, 2, 3, 3], opts: { groups: 3, padding: 1, stride: 2 } },
   { name: 'groups 2, 5 outputs per group (partial channel block)', x: [1, 6, 7, 7], w: [10, 3, 3, 3], opts: { groups: 2, padding: 1 } },
   { name: 'depthwise 3×3, multiplier 1, bias', x: [3, 6, 13, 13], w: [6, 1, 3, 3], bias: true, opts: { groups: 6, padding: 1 } },
+  { name: 'depthwise 3×3 on strips, rows as quads (W % 4 == 0), bias', x: [2, 5, 9, 16], w: [5, 1, 3, 3], bias: true, opts: { groups: 5, padding: 1 } },
+  { name: 'depthwise 3×3 on strips, multiplier 2, quads', x: [1, 3, 6, 12], w: [6, 1, 3, 3], opts: { groups: 3, padding: 1 } },
+  { name: 'depthwise 3×3 on strips, one column', x: [2, 4, 5, 1], w: [4, 1, 3, 3], bias: true, opts: { groups: 4, padding: 1 } },
   { name: 'depthwise, multiplier 2, stride 2, TF SAME', x: [1, 3, 7, 5], w: [6, 1, 3, 3], opts: { groups: 3, stride: 2, padding: 'same' }, out: [1, 6, 4, 3] },
   { name: 'depthwise 5×5, dilation 2', x: [1, 6, 13, 13], w: [6, 1, 5, 5], opts: { groups: 6, dilation: 2, padding: 'same' }, out: [1, 6, 13, 13] },
   { name: 'depthwise 3×3 on 28×28, stride 2, asymmetric padding', x: [3, 3, 28, 28], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, stride: 2, padding: [0, 1, 1, 0] } },
@@ -106,6 +109,8 @@ const gradCases: Case[] = [
   { name: 'groups 2, 3 outputs per group, stride [2, 1]', x: [2, 4, 5, 5], w: [6, 2, 3, 3], opts: { groups: 2, stride: [2, 1], padding: 1 } },
   { name: 'single output row (no row slices in dweight)', x: [1, 2, 3, 5], w: [3, 2, 3, 3] },
   { name: 'depthwise, multiplier 1, bias', x: [2, 3, 6, 5], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, padding: 1 } },
+  { name: 'depthwise 3×3, rows as quads (W % 4 == 0)', x: [2, 3, 5, 8], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, padding: 1 } },
+  { name: 'depthwise 3×3, multiplier 2, rows as quads', x: [1, 2, 5, 8], w: [4, 1, 3, 3], opts: { groups: 2, padding: 1 } },
   { name: 'depthwise, multiplier 2, stride 2, TF SAME', x: [1, 2, 7, 6], w: [4, 1, 3, 3], opts: { groups: 2, stride: 2, padding: 'same' } },
   { name: 'depthwise, dilation 2, 2×3 kernel', x: [2, 2, 6, 7], w: [2, 1, 2, 3], opts: { groups: 2, dilation: 2, padding: [1, 0, 2, 1] } },
   { name: '1×1 path with bias', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true },
@@ -288,6 +293,40 @@ describe('conv2d picks its path', () => {
       expect(k.filter((e) => e.startsWith('im2col:'))).toEqual([]);
       expect(k).toContain('conv2d:forward');
       expect(k).toContain('conv2d:backward_weight');
+    }
+  });
+
+  it('depthwise 3×3, stride 1, padding 1: strips forward, for dx and for dweight; other depthwise geometries and the tuning switch: tiles', async () => {
+    const strips = await kernelsOf([2, 4, 8, 8], [4, 1, 3, 3], { padding: 1, groups: 4 });
+    expect(strips.filter((e) => e.startsWith('depthwise:'))).toEqual(['depthwise:forward_strips', 'depthwise:forward_strips', 'depthwise:backward_weight_strips']);
+    const stride2 = await kernelsOf([2, 4, 8, 8], [4, 1, 3, 3], { padding: 1, groups: 4, stride: 2 });
+    expect(stride2).not.toContain('depthwise:forward_strips');
+    const ctx = await gpu();
+    const tiles = await ctx.withTuning({ conv: { depthwiseStrips: false } }, () => kernelsOf([2, 4, 8, 8], [4, 1, 3, 3], { padding: 1, groups: 4 }));
+    expect(tiles.filter((e) => e.startsWith('depthwise:'))).toEqual(['depthwise:forward', 'depthwise:forward', 'depthwise:backward_weight']);
+  });
+
+  it('depthwise 3×3 strips equal the tiles, forward and gradients', async () => {
+    const ctx = await gpu();
+    for (const [xs, bias] of [
+      [[2, 6, 12, 16], true],
+      [[3, 5, 7, 10], false],
+    ] as Array<[Shape4, boolean]>) {
+      const ws: Shape4 = [xs[1], 1, 3, 3];
+      const run = async () => {
+        const x = gpuTensor(randArray(xs, 51), xs, true);
+        const w = gpuTensor(randArray(ws, 52), ws, true);
+        const b = bias ? gpuTensor(randArray([xs[1]], 53), [xs[1]], true) : null;
+        const y = conv2d(x, w, b, { padding: 1, groups: xs[1] });
+        const g = gpuTensor(randArray(y.shape as Shape4, 54), y.shape);
+        backward(y, { grad: g });
+        const out = [await y.data(), await x.grad!.data(), await w.grad!.data()] as Float32Array[];
+        for (const t of [y, g, x.grad, w.grad, b?.grad, x, w, b]) t?.dispose();
+        return out;
+      };
+      const a = await run();
+      const t = await ctx.withTuning({ conv: { depthwiseStrips: false } }, run);
+      for (let i = 0; i < 3; i++) expectClose(a[i], t[i], 1e-5, 1e-5, `[${xs.join(', ')}] ${['y', 'dx', 'dweight'][i]}`);
     }
   });
 });

@@ -77,23 +77,30 @@ describe('gatedDepthwiseGelu', () => {
     });
   }
 
-  it('gives the same results on every tiling (4 or 8 columns, row chunks, split weight-gradient slices)', async () => {
-    const shape: Shape4 = [2, 6, 13, 11];
-    const xData = randArray(shape, 5, -1.5, 1.5);
-    const wData = randArray([6, 1, 3, 3], 6, -0.6, 0.6);
-    const gData = randArray([2, 3, 13, 11], 7, -1, 1);
-    const ref = await run(gatedDepthwiseGeluUnfused, xData, wData, gData, shape);
-    for (const [columns, rows, units] of [
-      [4, 3, 2],
-      [8, 5, 1],
-      [4, 13, 3],
-      [8, 1, 7],
-    ] as const) {
-      const r = await ctx.withTuning({ gdfn: { columns, rowsPerChunk: rows, unitsPerInvocation: units } }, () => run(gatedDepthwiseGelu, xData, wData, gData, shape));
-      const tag = `${columns} columns, ${rows} rows per chunk, ${units} units per invocation`;
-      expectClose(r.out, ref.out, 1e-4, 1e-4 * maxAbs(ref.out), `${tag}: forward`);
-      expectClose(r.dx, ref.dx, 1e-4, 1e-4 * maxAbs(ref.dx), `${tag}: dx`);
-      expectClose(r.dw, ref.dw, 1e-4, 1e-4 * maxAbs(ref.dw), `${tag}: dweight`);
+  it('gives the same results on every tiling (row chunks, split weight-gradient slices, rows as quads or value by value)', async () => {
+    // 12×16: rows as quads by default (W % 4 == 0); 13×11: value by value, with a ragged last strip
+    for (const shape of [
+      [2, 6, 12, 16],
+      [2, 6, 13, 11],
+    ] as Shape4[]) {
+      const [B, C2, H, W] = shape;
+      const xData = randArray(shape, 5 + W, -1.5, 1.5);
+      const wData = randArray([C2, 1, 3, 3], 6 + W, -0.6, 0.6);
+      const gData = randArray([B, C2 / 2, H, W], 7 + W, -1, 1);
+      const ref = await run(gatedDepthwiseGeluUnfused, xData, wData, gData, shape);
+      for (const [rows, units, quads] of [
+        [3, 2, true],
+        [5, 1, false],
+        [13, 3, true],
+        [1, 7, false],
+        [4, 5, true],
+      ] as const) {
+        const r = await ctx.withTuning({ gdfn: { rowsPerChunk: rows, unitsPerInvocation: units, quads } }, () => run(gatedDepthwiseGelu, xData, wData, gData, shape));
+        const tag = `[${shape.join(', ')}], ${rows} rows per chunk, ${units} units per invocation, quads ${quads}`;
+        expectClose(r.out, ref.out, 1e-4, 1e-4 * maxAbs(ref.out), `${tag}: forward`);
+        expectClose(r.dx, ref.dx, 1e-4, 1e-4 * maxAbs(ref.dx), `${tag}: dx`);
+        expectClose(r.dw, ref.dw, 1e-4, 1e-4 * maxAbs(ref.dw), `${tag}: dweight`);
+      }
     }
   });
 

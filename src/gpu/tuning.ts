@@ -29,6 +29,8 @@ export interface KernelTuning {
     path: 'gemm' | 'direct' | null;
     /** gemm: most bytes of one chunk's column matrix (images are processed in chunks below it). */
     colBytes: number;
+    /** Depthwise 3×3 (stride 1, padding 1, one input channel per group) on strips of four columns (depthwise.wgsl's forward_strips) rather than tiles. Default on. */
+    depthwiseStrips: boolean;
   };
   channelAttention: {
     /** shaders/channel_attention_sg.wgsl or channel_attention.wgsl. Default: subgroup wherever it can run. */
@@ -93,12 +95,12 @@ export interface KernelTuning {
     perThread: number;
   };
   gdfn: {
-    /** Output columns per invocation; null: by an estimate of the cost per strip row. */
-    columns: 4 | 8 | null;
     /** Rows per invocation's chunk; null: split rows only when the images give too few invocations. */
     rowsPerChunk: number | null;
     /** Backward: (image, chunk, strip) units per invocation; null: by adapter. */
     unitsPerInvocation: number | null;
+    /** Rows read and written a vec4 at a time where W % 4 == 0. Default on. */
+    quads: boolean;
   };
   udc: {
     /** Bytes of complex frames per FFT batch of the UDC degradation; larger batches are split. */
@@ -120,7 +122,7 @@ export function defaultTuning(caps: AdapterCaps): KernelTuning {
   const sg = caps.subgroupsAtLeast8;
   return {
     matmul: { path: sg ? 'subgroup' : 'portable', tileRows: null },
-    conv: { path: null, colBytes: 64 * 2 ** 20 },
+    conv: { path: null, colBytes: 64 * 2 ** 20, depthwiseStrips: true },
     channelAttention: {
       path: sg ? 'subgroup' : 'portable',
       lanes: cpu ? 8 : 64,
@@ -143,7 +145,7 @@ export function defaultTuning(caps: AdapterCaps): KernelTuning {
     layerNorm: { pixelsPerChunk: cpu ? 128 * 256 : 8 * 256, quads: true },
     // a 25088×49 softmax on lavapipe: ~25 ms with 1 thread per row, ~430 ms with 64
     rowKernels: { perThread: cpu ? 256 : 8 },
-    gdfn: { columns: null, rowsPerChunk: null, unitsPerInvocation: null },
+    gdfn: { rowsPerChunk: null, unitsPerInvocation: null, quads: true },
     udc: { fftBatchBytes: 96 * 2 ** 20 },
   };
 }
@@ -169,7 +171,7 @@ const path: Check = oneOf('subgroup', 'portable');
 /** What each setting accepts (beyond this, `path: 'subgroup'` needs the adapter's subgroups). */
 const CHECKS: { [F in KernelFamily]: { [K in keyof KernelTuning[F]]-?: Check } } = {
   matmul: { path, tileRows: oneOf(8, 16, 32, null) },
-  conv: { path: oneOf('gemm', 'direct', null), colBytes: positiveInt },
+  conv: { path: oneOf('gemm', 'direct', null), colBytes: positiveInt, depthwiseStrips: bool },
   channelAttention: {
     path,
     lanes: intIn(1, 256),
@@ -195,9 +197,9 @@ const CHECKS: { [F in KernelFamily]: { [K in keyof KernelTuning[F]]-?: Check } }
   layerNorm: { pixelsPerChunk: positiveInt, quads: bool },
   rowKernels: { perThread: positiveInt },
   gdfn: {
-    columns: oneOf(4, 8, null),
     rowsPerChunk: orNull(positiveInt, 'a positive integer'),
     unitsPerInvocation: orNull(positiveInt, 'a positive integer'),
+    quads: bool,
   },
   udc: { fftBatchBytes: positiveInt },
 };

@@ -13,6 +13,7 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
+import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, grid1d, pair, sameShape } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
@@ -347,11 +348,40 @@ function depthwiseUniforms(g: ConvGeometry) {
   return { n: g.n, c: g.c, h: g.h, w: g.w, o: g.o, oh: g.oh, ow: g.ow, cg: g.cg, og: g.og, pt: g.pt, pl: g.pl };
 }
 
+/** 3×3, stride 1, padding 1 (same size), one input channel per group: `forward_strips`. */
+function stripsApply(g: ConvGeometry): boolean {
+  const same = g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1 && g.dh === 1 && g.dw === 1;
+  return same && g.pt === 1 && g.pl === 1 && g.oh === g.h && g.ow === g.w && g.cg === 1;
+}
+
+/** Launches `forward_strips` of depthwise.wgsl (see stripsApply). */
+function depthwiseForwardStrips(x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor, g: ConvGeometry): void {
+  const ctx = x.ctx;
+  const { strips, chunks, rowsPerChunk } = stripPlan(ctx, g, g.n * g.o);
+  const total = g.n * g.o * chunks * strips;
+  const quads = g.w % 4 === 0;
+  const placeholder = alloc([4]);
+  ctx.dispatch(
+    { shader: 'depthwise', entry: 'forward_strips', constants: { QUADS: quads ? 1 : 0 } },
+    {
+      // x4 and y4 are x and y as quads; the output form not written gets a placeholder
+      bindings: { x: x.buffer, x4: x.buffer, wt: weight.buffer, bias: (bias ?? weight).buffer, y: (quads ? placeholder : y).buffer, y4: (quads ? y : placeholder).buffer },
+      uniforms: { ...depthwiseUniforms(g), rows: chunks, cols: strips, rows_per_split: rowsPerChunk, total, has_bias: bias ? 1 : 0 },
+      workgroups: grid1d(ctx, total, WG),
+    },
+  );
+  placeholder.dispose();
+}
+
 /** Launches `forward` of depthwise.wgsl: groups = C with few channels per group (cg ≥ 1, og ≥ 1). */
 function depthwiseForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   const y = alloc([g.n, g.o, g.oh, g.ow]);
   if (y.size === 0) return y;
   const ctx = x.ctx;
+  if (stripsApply(g) && ctx.tuning.conv.depthwiseStrips) {
+    depthwiseForwardStrips(x, weight, bias, y, g);
+    return y;
+  }
   const tile = depthwiseTile(g);
   const rows = Math.ceil(g.oh / tile.py);
   const cols = Math.ceil(g.ow / tile.px);
@@ -381,8 +411,39 @@ function depthwiseBackwardInput(dy: Tensor, weight: Tensor, g: ConvGeometry): Te
   return dx;
 }
 
+/** Row chunks and strips of four columns for the strips kernels: rows split only when the planes alone give too few invocations, in chunks of ≥ 4 rows (each reloads a 2-row halo). */
+function stripPlan(ctx: GpuContext, g: ConvGeometry, planes: number): { strips: number; chunks: number; rowsPerChunk: number } {
+  const strips = Math.ceil(g.w / 4);
+  const wanted = Math.ceil((ctx.caps.isCpuAdapter ? 1024 : 32768) / Math.max(1, planes * strips));
+  const rowsPerChunk = Math.max(Math.min(4, g.h), Math.ceil(g.h / wanted));
+  return { strips, chunks: Math.ceil(g.h / rowsPerChunk), rowsPerChunk };
+}
+
+/** The weight gradient on strips (see stripsApply): partial sums per slice of (image, row chunk, strip) units. */
+function depthwiseBackwardWeightStrips(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const ctx = dy.ctx;
+  const { strips, chunks, rowsPerChunk } = stripPlan(ctx, g, g.n);
+  const units = g.n * chunks * strips;
+  const per = Math.max(1, Math.floor((units * g.o) / (ctx.caps.isCpuAdapter ? 1024 : 32768)));
+  const splits = Math.ceil(units / per);
+  const partial = alloc([splits, g.o * 9]);
+  const total = splits * g.o;
+  const quads = g.w % 4 === 0;
+  ctx.dispatch(
+    { shader: 'depthwise', entry: 'backward_weight_strips', constants: { QUADS: quads ? 1 : 0 } },
+    {
+      bindings: { dy: dy.buffer, dy4: dy.buffer, x: x.buffer, x4: x.buffer, dwp: partial.buffer },
+      uniforms: { ...depthwiseUniforms(g), rows: chunks, cols: strips, rows_per_split: rowsPerChunk, units_per_split: per, total },
+      workgroups: grid1d(ctx, total, WG),
+    },
+  );
+  // fixed-order sum over the slices
+  return reshape(splits === 1 ? partial : sum(partial, 0), [g.o, 1, 3, 3]);
+}
+
 function depthwiseBackwardWeight(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const ctx = dy.ctx;
+  if (stripsApply(g) && ctx.tuning.conv.depthwiseStrips) return depthwiseBackwardWeightStrips(dy, x, g);
   const wShape = [g.o, 1, g.kh, g.kw];
   const nw = g.o * g.kh * g.kw;
   const kyt = Math.min(3, g.kh);

@@ -7,7 +7,7 @@
  * (depthwise, no bias, padding 1):
  *   y = DWConv3×3(x);  out = GELU_erf(y[:, :h]) ⊙ y[:, h:]  → [B, h, H, W].
  *
- * Forward: one kernel; each invocation slides a 3-row register window down a strip of
+ * Forward: one kernel; each invocation slides a 3-row register window down a strip of four
  * columns of channels c and c + h and writes the gated output, so the 2h-channel y never
  * reaches memory.
  * Backward: one kernel recomputes y in registers (nothing but x and the weight is saved),
@@ -18,6 +18,7 @@
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { GpuContext } from '../gpu/context.js';
+import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import { alloc, assertFloat, grid1d } from './util.js';
 import { conv2d } from './conv.js';
 import { split } from './layout.js';
@@ -35,10 +36,12 @@ interface Plan {
   h: number;
   H: number;
   W: number;
-  px: number;
+  /** Strips of four columns per row. */
   strips: number;
   chunks: number;
   rowsPerChunk: number;
+  /** Rows read and written a vec4 at a time (W % 4 == 0). */
+  quads: boolean;
 }
 
 function geometry(x: Tensor, weight: Tensor): { n: number; h: number; H: number; W: number } {
@@ -57,19 +60,10 @@ function targetInvocations(ctx: GpuContext): number {
   return ctx.caps.isCpuAdapter ? 1024 : 32768;
 }
 
-/** Column width 4 or 8 by an estimate of instructions per strip row: loads ~12, FMA + GELU ~45 per column. */
-function columnsFor(ctx: GpuContext, W: number): 4 | 8 {
-  const forced = ctx.tuning.gdfn.columns;
-  if (forced) return forced;
-  const cost = (px: number) => Math.ceil(W / px) * (24 * (px + 2) + 12 * px + 45 * px);
-  return cost(8) <= cost(4) ? 8 : 4;
-}
-
 function plan(ctx: GpuContext, geo: { n: number; h: number; H: number; W: number }): Plan {
   const { n, h, H, W } = geo;
-  const px = columnsFor(ctx, W);
   const forcedRows = ctx.tuning.gdfn.rowsPerChunk;
-  const strips = Math.ceil(W / px);
+  const strips = Math.ceil(W / 4);
   let rowsPerChunk: number;
   if (forcedRows) {
     rowsPerChunk = Math.min(H, forcedRows);
@@ -81,11 +75,20 @@ function plan(ctx: GpuContext, geo: { n: number; h: number; H: number; W: number
   }
   rowsPerChunk = Math.max(1, rowsPerChunk);
   const chunks = Math.ceil(H / rowsPerChunk);
-  return { n, h, H, W, px, strips, chunks, rowsPerChunk };
+  return { n, h, H, W, strips, chunks, rowsPerChunk, quads: W % 4 === 0 && ctx.tuning.gdfn.quads };
 }
 
 function uniforms(pl: Plan) {
   return { n: pl.n, h: pl.h, hh: pl.H, w: pl.W, strips: pl.strips, chunks: pl.chunks, rows_per_chunk: pl.rowsPerChunk };
+}
+
+/**
+ * The shader declares each buffer in both forms (f32 and vec4, for QUADS): an input is bound to
+ * both; an output to the form the pipeline writes and a placeholder to the other (writable
+ * bindings may not alias).
+ */
+function outputForms(pl: Plan, names: [string, string], out: PooledBuffer, placeholder: PooledBuffer): Record<string, PooledBuffer> {
+  return pl.quads ? { [names[0]]: placeholder, [names[1]]: out } : { [names[0]]: out, [names[1]]: placeholder };
 }
 
 function forwardRaw(x: Tensor, weight: Tensor, pl: Plan): Tensor {
@@ -93,14 +96,17 @@ function forwardRaw(x: Tensor, weight: Tensor, pl: Plan): Tensor {
   if (out.size === 0) return out;
   const ctx = x.ctx;
   const total = pl.n * pl.h * pl.chunks * pl.strips;
+  const placeholder = alloc([4]);
   ctx.dispatch(
-    { shader: 'gdfn', entry: 'forward', constants: { PX: pl.px } },
+    { shader: 'gdfn', entry: 'forward', constants: { QUADS: pl.quads ? 1 : 0 } },
     {
-      bindings: { x: x.buffer, wt: weight.buffer, out: out.buffer },
+      // the forward reads no g; its row loader (shared with the backward) names it
+      bindings: { x: x.buffer, x4: x.buffer, g: x.buffer, g4: x.buffer, wt: weight.buffer, ...outputForms(pl, ['out', 'out4'], out.buffer, placeholder.buffer) },
       uniforms: { ...uniforms(pl), total },
       workgroups: grid1d(ctx, total, WG),
     },
   );
+  placeholder.dispose();
   return out;
 }
 
@@ -115,17 +121,19 @@ function backwardRaw(g: Tensor, x: Tensor, weight: Tensor, pl: Plan, wantDx: boo
   else per = Math.max(1, Math.floor((units * pl.h) / targetInvocations(ctx)));
   per = Math.min(per, units);
   const splits = Math.ceil(units / per);
-  const dx = wantDx ? alloc(x.shape) : alloc([1]);
+  const dx = wantDx ? alloc(x.shape) : alloc([4]);
   const dwp = alloc([splits, 2 * pl.h * 9]);
   const total = splits * pl.h;
+  const placeholder = alloc([4]);
   ctx.dispatch(
-    { shader: 'gdfn', entry: 'backward', constants: { PX: pl.px } },
+    { shader: 'gdfn', entry: 'backward', constants: { QUADS: pl.quads ? 1 : 0 } },
     {
-      bindings: { x: x.buffer, wt: weight.buffer, g: g.buffer, dx: dx.buffer, dwp: dwp.buffer },
+      bindings: { x: x.buffer, x4: x.buffer, wt: weight.buffer, g: g.buffer, g4: g.buffer, ...outputForms(pl, ['dx', 'dx4'], dx.buffer, placeholder.buffer), dwp: dwp.buffer },
       uniforms: { ...uniforms(pl), total, units, units_per_split: per, want_dx: wantDx ? 1 : 0 },
       workgroups: grid1d(ctx, total, WG),
     },
   );
+  placeholder.dispose();
   if (!wantDx) dx.dispose();
   let dw: Tensor | null = null;
   if (wantDw) {

@@ -1,6 +1,7 @@
 /**
  * conv2d: the 1×1, general, depthwise and grouped paths, TF 'same' padding, strides and
- * dilations; the convolutions with one group also on each path forced (direct kernel, gemm).
+ * dilations; the convolutions with one group also on each path forced (direct kernel, gemm), the
+ * depthwise 3×3 ones also on tiles instead of strips.
  */
 import { conv2d, type Conv2dOptions } from '../../kernels/conv.js';
 import type { SelftestCheck } from '../check.js';
@@ -23,6 +24,7 @@ const FORWARD: Case[] = [
   { name: 'dilation 2', x: [1, 3, 13, 13], w: [5, 3, 3, 3], opts: { dilation: 2, padding: 2 } },
   { name: 'groups 2, 5 per group', x: [1, 6, 7, 7], w: [10, 3, 3, 3], opts: { groups: 2, padding: 1 } },
   { name: 'depthwise 3×3 +bias', x: [3, 6, 13, 13], w: [6, 1, 3, 3], bias: true, opts: { groups: 6, padding: 1 }, quick: true },
+  { name: 'depthwise 3×3 +bias, rows as quads', x: [2, 5, 9, 16], w: [5, 1, 3, 3], bias: true, opts: { groups: 5, padding: 1 } },
   { name: 'asymmetric padding 5×5', x: [1, 3, 7, 13], w: [5, 3, 5, 5], opts: { padding: [2, 0, 1, 3] } },
   { name: '3×3 pad 1, 48 → 48', x: [2, 48, 28, 28], w: [48, 48, 3, 3], bias: true, opts: { padding: 1 } },
 ];
@@ -31,6 +33,8 @@ const BACKWARD: Case[] = [
   { name: '3×3 pad 1 +bias', x: [2, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, quick: true },
   { name: "stride 2, TF 'same'", x: [1, 2, 7, 6], w: [3, 2, 3, 3], opts: { stride: 2, padding: 'same' } },
   { name: 'depthwise, multiplier 2, stride 2', x: [1, 2, 7, 6], w: [4, 1, 3, 3], opts: { groups: 2, stride: 2, padding: 'same' }, quick: true },
+  { name: 'depthwise 3×3 +bias, rows as quads', x: [2, 3, 5, 8], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, padding: 1 }, quick: true },
+  { name: 'depthwise 3×3, ragged strips', x: [1, 2, 6, 5], w: [2, 1, 3, 3], opts: { groups: 2, padding: 1 } },
   { name: '1×1 +bias', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true },
   { name: 'dilation 2, asymmetric padding', x: [1, 2, 7, 7], w: [2, 2, 3, 3], bias: true, opts: { dilation: 2, padding: [1, 2, 0, 1] } },
 ];
@@ -40,10 +44,15 @@ const FORCED: Variant[] = [
   { variant: 'direct kernel', tuning: { conv: { path: 'direct' } }, quick: false },
 ];
 
-/** The default, and each forced path where the case has one group and is not the 1×1 path. */
+const TILES: Variant = { variant: 'depthwise on tiles', tuning: { conv: { depthwiseStrips: false } } };
+
+/** The default, and each forced path where the case has one group and is not the 1×1 path; depthwise 3×3 pad 1 also on tiles. */
 function variantsOf(c: Case): Variant[] {
   const pointwise = c.w[2] === 1 && c.w[3] === 1 && !c.opts?.stride && !c.opts?.padding;
-  return (c.opts?.groups ?? 1) === 1 && !pointwise ? [DEFAULT_VARIANT, ...FORCED] : [DEFAULT_VARIANT];
+  const groups = c.opts?.groups ?? 1;
+  const strips = groups === c.x[1] && c.w[2] === 3 && c.w[3] === 3 && c.opts?.padding === 1 && !c.opts?.stride && !c.opts?.dilation;
+  if (strips) return [DEFAULT_VARIANT, TILES];
+  return groups === 1 && !pointwise ? [DEFAULT_VARIANT, ...FORCED] : [DEFAULT_VARIANT];
 }
 
 export function convChecks(): SelftestCheck[] {

@@ -1,4 +1,4 @@
-/** The GDFN core (depthwise 3×3 then GELU(y₁)·y₂) with every tiling forced: 4 or 8 columns, row chunks, weight-gradient units. */
+/** The GDFN core (depthwise 3×3 then GELU(y₁)·y₂) with every tiling forced: row chunks, weight-gradient units, rows as quads or one value per access. */
 import { gatedDepthwiseGelu } from '../../kernels/gdfn.js';
 import type { SelftestCheck } from '../check.js';
 import { refGdfn, type Shape4 } from '../reference/gdfn.js';
@@ -6,9 +6,9 @@ import { backwardCheck, DEFAULT_VARIANT, forwardCheck, gpuTensor, gpuValues, ran
 
 const VARIANTS: Variant[] = [
   DEFAULT_VARIANT,
-  { variant: '4 columns, 3-row chunks, 2 units', quick: false, tuning: { gdfn: { columns: 4, rowsPerChunk: 3, unitsPerInvocation: 2 } } },
-  { variant: '8 columns, 5-row chunks, 1 unit', tuning: { gdfn: { columns: 8, rowsPerChunk: 5, unitsPerInvocation: 1 } } },
-  { variant: '8 columns, 1-row chunks, 7 units', quick: false, tuning: { gdfn: { columns: 8, rowsPerChunk: 1, unitsPerInvocation: 7 } } },
+  { variant: '3-row chunks, 2 units', quick: false, tuning: { gdfn: { rowsPerChunk: 3, unitsPerInvocation: 2 } } },
+  { variant: '5-row chunks, 1 unit, values one by one', tuning: { gdfn: { rowsPerChunk: 5, unitsPerInvocation: 1, quads: false } } },
+  { variant: '1-row chunks, 7 units', quick: false, tuning: { gdfn: { rowsPerChunk: 1, unitsPerInvocation: 7 } } },
 ];
 
 export function gdfnChecks(): SelftestCheck[] {
