@@ -241,6 +241,9 @@ for (const kernel of ['subgroup', 'portable'] as const) {
       await checkGrad([4, 5], [3, 5, 2]);
       await checkGrad([2, 1, 3, 4], [3, 4, 2]);
       await checkGrad([2, 3, 4], [1, 2, 4], { transB: true });
+      // a shared, 42 rows by 8 columns: its gradient is formed transposed (8 × 42 per batch), summed, transposed back
+      await checkGrad([42, 8], [3, 8, 20]);
+      await checkGrad([42, 8], [3, 20, 8], { transB: true });
     });
 
     it('differentiates bias and each fused activation (outputs of whole quads and not)', async () => {

@@ -17,6 +17,7 @@ import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { add, sumToShape } from './elementwise.js';
 import { ACTIVATIONS, type Activation } from './activation.js';
+import { transpose } from './layout.js';
 
 export type { Activation } from './activation.js';
 
@@ -300,10 +301,30 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   return out;
 }
 
-/** d op(a) = dz · op(b)ᵀ, transposed back if a was used transposed; summed to a's shape. */
+/** Output slots a subgroup product of M × N computes, padded to whole tiles. */
+function paddedSlots(ctx: GpuContext, M: number, N: number): number {
+  const rows = sgRows(ctx, M);
+  return Math.ceil(M / rows) * rows * Math.ceil(N / SG_COLS) * SG_COLS;
+}
+
+/**
+ * d op(a) = dz · op(b)ᵀ, transposed back if a was used transposed; summed to a's shape. An
+ * untransposed a shared by a batch (a 1×1 convolution's weight) whose gradient is a few columns
+ * wide (few input channels) is formed transposed, op(b) · dzᵀ, summed, then transposed once: a
+ * product K rows by M columns fills the subgroup tiles where M rows by K columns would compute
+ * mostly padding (42×8 per image: 16 % of a 64×32 tile, 66 % of 8×64 the other way).
+ */
 function gradA(dz: Tensor, b: Tensor, aShape: Shape, transA: boolean, transB: boolean): Tensor {
-  const full = transA ? matmul(b, dz, { transA: transB, transB: true }) : matmul(dz, b, { transB: !transB });
-  return sumToShape(full, aShape);
+  if (transA) return sumToShape(matmul(b, dz, { transA: transB, transB: true }), aShape);
+  const M = aShape[aShape.length - 2];
+  const K = aShape[aShape.length - 1];
+  const shared = sizeOf(aShape.slice(0, -2)) === 1 && dz.rank > 2 && sizeOf(dz.shape.slice(0, -2)) > 1;
+  const ctx = dz.ctx;
+  if (shared && ctx.tuning.matmul.path === 'subgroup' && 2 * paddedSlots(ctx, K, M) <= paddedSlots(ctx, M, K)) {
+    const summed = sumToShape(matmul(b, dz, { transA: transB, transB: true }), [K, M]);
+    return reshape(transpose(summed), aShape);
+  }
+  return sumToShape(matmul(dz, b, { transB: !transB }), aShape);
 }
 
 /** d op(b) = op(a)ᵀ · dz, transposed back if b was used transposed; summed to b's shape. */
