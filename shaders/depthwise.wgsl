@@ -14,7 +14,7 @@
 //                    `forward` keeps its window and tile in private arrays, which the compiler
 //                    indexes a lane at a time where it does not unroll the loops. With QUADS
 //                    (W % 4 == 0) rows are read and written a quad at a time (x4, y4: the same
-//                    buffers as x, y; the host binds a placeholder to the output form not written).
+//                    buffers as x, y; the host binds a spare 16-byte buffer to the output form not written).
 // `backward_weight_strips`  the weight gradient on the same strips: one invocation sums
 //                    dy ⊗ x for the 9 taps of one output channel over a slice of (image, row
 //                    chunk, strip) units, into dwp[split] (summed afterwards in a fixed order).

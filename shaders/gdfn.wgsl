@@ -18,7 +18,7 @@
 //             afterwards in a fixed order (deterministic, no atomics).
 // QUADS (W % 4 == 0): rows are read and written a quad at a time through x4, g4, out4 and dx4,
 // the same buffers (CPU drivers expand every buffer access per invocation). Both forms are
-// declared; the host binds an input to both and a placeholder to the output form not written.
+// declared; the host binds an input to both and a spare 16-byte buffer to the output form not written.
 override QUADS: bool = false;
 
 const WG: u32 = 64u;

@@ -13,8 +13,8 @@
  */
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
-import type { GpuContext } from '../gpu/context.js';
 import { alloc, assertFloat, grid1d, pair, sameShape } from './util.js';
+import { outputForms, stripPlan, targetInvocations } from './strips.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { add } from './elementwise.js';
@@ -357,20 +357,20 @@ function stripsApply(g: ConvGeometry): boolean {
 /** Launches `forward_strips` of depthwise.wgsl (see stripsApply). */
 function depthwiseForwardStrips(x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor, g: ConvGeometry): void {
   const ctx = x.ctx;
-  const { strips, chunks, rowsPerChunk } = stripPlan(ctx, g, g.n * g.o);
+  const { strips, chunks, rowsPerChunk } = stripPlan(ctx, g.h, g.w, g.n * g.o);
   const total = g.n * g.o * chunks * strips;
   const quads = g.w % 4 === 0;
-  const placeholder = alloc([4]);
+  const spare = alloc([4]);
   ctx.dispatch(
     { shader: 'depthwise', entry: 'forward_strips', constants: { QUADS: quads ? 1 : 0 } },
     {
-      // x4 and y4 are x and y as quads; the output form not written gets a placeholder
-      bindings: { x: x.buffer, x4: x.buffer, wt: weight.buffer, bias: (bias ?? weight).buffer, y: (quads ? placeholder : y).buffer, y4: (quads ? y : placeholder).buffer },
+      // x4 and y4 are x and y as quads
+      bindings: { x: x.buffer, x4: x.buffer, wt: weight.buffer, bias: (bias ?? weight).buffer, ...outputForms(quads, ['y', 'y4'], y.buffer, spare.buffer) },
       uniforms: { ...depthwiseUniforms(g), rows: chunks, cols: strips, rows_per_split: rowsPerChunk, total, has_bias: bias ? 1 : 0 },
       workgroups: grid1d(ctx, total, WG),
     },
   );
-  placeholder.dispose();
+  spare.dispose();
 }
 
 /** Launches `forward` of depthwise.wgsl: groups = C with few channels per group (cg ≥ 1, og ≥ 1). */
@@ -411,20 +411,12 @@ function depthwiseBackwardInput(dy: Tensor, weight: Tensor, g: ConvGeometry): Te
   return dx;
 }
 
-/** Row chunks and strips of four columns for the strips kernels: rows split only when the planes alone give too few invocations, in chunks of ≥ 4 rows (each reloads a 2-row halo). */
-function stripPlan(ctx: GpuContext, g: ConvGeometry, planes: number): { strips: number; chunks: number; rowsPerChunk: number } {
-  const strips = Math.ceil(g.w / 4);
-  const wanted = Math.ceil((ctx.caps.isCpuAdapter ? 1024 : 32768) / Math.max(1, planes * strips));
-  const rowsPerChunk = Math.max(Math.min(4, g.h), Math.ceil(g.h / wanted));
-  return { strips, chunks: Math.ceil(g.h / rowsPerChunk), rowsPerChunk };
-}
-
 /** The weight gradient on strips (see stripsApply): partial sums per slice of (image, row chunk, strip) units. */
 function depthwiseBackwardWeightStrips(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const ctx = dy.ctx;
-  const { strips, chunks, rowsPerChunk } = stripPlan(ctx, g, g.n);
+  const { strips, chunks, rowsPerChunk } = stripPlan(ctx, g.h, g.w, g.n);
   const units = g.n * chunks * strips;
-  const per = Math.max(1, Math.floor((units * g.o) / (ctx.caps.isCpuAdapter ? 1024 : 32768)));
+  const per = Math.max(1, Math.floor((units * g.o) / targetInvocations(ctx)));
   const splits = Math.ceil(units / per);
   const partial = alloc([splits, g.o * 9]);
   const total = splits * g.o;

@@ -18,8 +18,8 @@
 import { engine } from '../autograd/engine.js';
 import { fmtShape, type Tensor } from '../autograd/tensor.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { PooledBuffer } from '../gpu/buffer-pool.js';
 import { alloc, assertFloat, grid1d } from './util.js';
+import { outputForms, stripPlan, targetInvocations, type StripPlan } from './strips.js';
 import { conv2d } from './conv.js';
 import { split } from './layout.js';
 import { gelu, mul } from './elementwise.js';
@@ -31,15 +31,11 @@ const OP = 'gatedDepthwiseGelu';
 /** Invocations per workgroup in the shader (its `WG`). */
 const WG = 64;
 
-interface Plan {
+interface Plan extends StripPlan {
   n: number;
   h: number;
   H: number;
   W: number;
-  /** Strips of four columns per row. */
-  strips: number;
-  chunks: number;
-  rowsPerChunk: number;
   /** Rows read and written a vec4 at a time (W % 4 == 0). */
   quads: boolean;
 }
@@ -55,40 +51,14 @@ function geometry(x: Tensor, weight: Tensor): { n: number; h: number; H: number;
   return { n, h: c2 / 2, H, W };
 }
 
-/** Invocations worth having on this adapter: a few workgroups per core on CPUs, many on GPUs. */
-function targetInvocations(ctx: GpuContext): number {
-  return ctx.caps.isCpuAdapter ? 1024 : 32768;
-}
-
 function plan(ctx: GpuContext, geo: { n: number; h: number; H: number; W: number }): Plan {
   const { n, h, H, W } = geo;
-  const forcedRows = ctx.tuning.gdfn.rowsPerChunk;
-  const strips = Math.ceil(W / 4);
-  let rowsPerChunk: number;
-  if (forcedRows) {
-    rowsPerChunk = Math.min(H, forcedRows);
-  } else {
-    // split rows only when the images alone give too few invocations; chunks of ≥ 4 rows
-    // (each chunk reloads a 2-row halo)
-    const wanted = Math.ceil(targetInvocations(ctx) / Math.max(1, n * h * strips));
-    rowsPerChunk = Math.max(Math.min(4, H), Math.ceil(H / Math.max(1, wanted)));
-  }
-  rowsPerChunk = Math.max(1, rowsPerChunk);
-  const chunks = Math.ceil(H / rowsPerChunk);
-  return { n, h, H, W, strips, chunks, rowsPerChunk, quads: W % 4 === 0 && ctx.tuning.gdfn.quads };
+  const strips = stripPlan(ctx, H, W, n * h, ctx.tuning.gdfn.rowsPerChunk);
+  return { n, h, H, W, ...strips, quads: W % 4 === 0 && ctx.tuning.gdfn.quads };
 }
 
 function uniforms(pl: Plan) {
   return { n: pl.n, h: pl.h, hh: pl.H, w: pl.W, strips: pl.strips, chunks: pl.chunks, rows_per_chunk: pl.rowsPerChunk };
-}
-
-/**
- * The shader declares each buffer in both forms (f32 and vec4, for QUADS): an input is bound to
- * both; an output to the form the pipeline writes and a placeholder to the other (writable
- * bindings may not alias).
- */
-function outputForms(pl: Plan, names: [string, string], out: PooledBuffer, placeholder: PooledBuffer): Record<string, PooledBuffer> {
-  return pl.quads ? { [names[0]]: placeholder, [names[1]]: out } : { [names[0]]: out, [names[1]]: placeholder };
 }
 
 function forwardRaw(x: Tensor, weight: Tensor, pl: Plan): Tensor {
@@ -96,17 +66,18 @@ function forwardRaw(x: Tensor, weight: Tensor, pl: Plan): Tensor {
   if (out.size === 0) return out;
   const ctx = x.ctx;
   const total = pl.n * pl.h * pl.chunks * pl.strips;
-  const placeholder = alloc([4]);
+  const spare = alloc([4]);
   ctx.dispatch(
     { shader: 'gdfn', entry: 'forward', constants: { QUADS: pl.quads ? 1 : 0 } },
     {
-      // the forward reads no g; its row loader (shared with the backward) names it
-      bindings: { x: x.buffer, x4: x.buffer, g: x.buffer, g4: x.buffer, wt: weight.buffer, ...outputForms(pl, ['out', 'out4'], out.buffer, placeholder.buffer) },
+      // an input is bound to both its forms; the forward reads no g, but its row loader (shared
+      // with the backward) names it
+      bindings: { x: x.buffer, x4: x.buffer, g: x.buffer, g4: x.buffer, wt: weight.buffer, ...outputForms(pl.quads, ['out', 'out4'], out.buffer, spare.buffer) },
       uniforms: { ...uniforms(pl), total },
       workgroups: grid1d(ctx, total, WG),
     },
   );
-  placeholder.dispose();
+  spare.dispose();
   return out;
 }
 
@@ -124,16 +95,16 @@ function backwardRaw(g: Tensor, x: Tensor, weight: Tensor, pl: Plan, wantDx: boo
   const dx = wantDx ? alloc(x.shape) : alloc([4]);
   const dwp = alloc([splits, 2 * pl.h * 9]);
   const total = splits * pl.h;
-  const placeholder = alloc([4]);
+  const spare = alloc([4]);
   ctx.dispatch(
     { shader: 'gdfn', entry: 'backward', constants: { QUADS: pl.quads ? 1 : 0 } },
     {
-      bindings: { x: x.buffer, x4: x.buffer, wt: weight.buffer, g: g.buffer, g4: g.buffer, ...outputForms(pl, ['dx', 'dx4'], dx.buffer, placeholder.buffer), dwp: dwp.buffer },
+      bindings: { x: x.buffer, x4: x.buffer, wt: weight.buffer, g: g.buffer, g4: g.buffer, ...outputForms(pl.quads, ['dx', 'dx4'], dx.buffer, spare.buffer), dwp: dwp.buffer },
       uniforms: { ...uniforms(pl), total, units, units_per_split: per, want_dx: wantDx ? 1 : 0 },
       workgroups: grid1d(ctx, total, WG),
     },
   );
-  placeholder.dispose();
+  spare.dispose();
   if (!wantDx) dx.dispose();
   let dw: Tensor | null = null;
   if (wantDw) {
