@@ -655,6 +655,38 @@ describe('adapter capabilities and kernel variants', () => {
     expect(ctx.tuning).toBe(before);
   });
 
+  it('LRDIF_TUNING patches every new context of the process, and a bad one is refused naming the variable', async () => {
+    const before = process.env.LRDIF_TUNING;
+    try {
+      process.env.LRDIF_TUNING = '{"matmul":{"path":"portable","tileRows":16},"fft":{"localMax":64}}';
+      const patched = await createNodeContext();
+      try {
+        expect(patched.tuning.matmul).toEqual({ path: 'portable', tileRows: 16 });
+        expect(patched.tuning.fft.localMax).toBe(64);
+        expect(patched.tuning.ddpm).toEqual(ctx.tuning.ddpm);
+      } finally {
+        patched.dispose();
+      }
+      // options.tuning takes the variable's place
+      const given = await createNodeContext({ tuning: { fft: { localMax: 32 } } });
+      try {
+        expect(given.tuning.fft.localMax).toBe(32);
+        expect(given.tuning.matmul).toEqual(ctx.tuning.matmul);
+      } finally {
+        given.dispose();
+      }
+      process.env.LRDIF_TUNING = '{matmul: portable}';
+      await expect(createNodeContext()).rejects.toThrow(/^lrdif: LRDIF_TUNING is not JSON \(.*\); expected a tuning patch such as/);
+      process.env.LRDIF_TUNING = '[1]';
+      await expect(createNodeContext()).rejects.toThrow('lrdif: LRDIF_TUNING must be a JSON object of kernel families');
+      process.env.LRDIF_TUNING = '{"matmull":{"path":"portable"}}';
+      await expect(createNodeContext()).rejects.toThrow("lrdif: LRDIF_TUNING: lrdif: setTuning: unknown kernel family 'matmull'");
+    } finally {
+      if (before === undefined) delete process.env.LRDIF_TUNING;
+      else process.env.LRDIF_TUNING = before;
+    }
+  });
+
   it('a context without subgroups chooses the portable kernels, refuses the subgroup ones by name, and computes what the other context computes', async () => {
     const plain = await createNodeContext({ features: [] });
     try {

@@ -138,7 +138,14 @@ export class GpuContext {
     this.debug = options.debug ?? false;
     this.caps = adapterCaps(adapter, features, (device as GPUDevice & { adapterInfo?: SubgroupSizes }).adapterInfo);
     this.tuningState = freezeTuning(defaultTuning(this.caps));
-    if (options.tuning) this.tuningState = applyTuning(this.tuningState, options.tuning, this.caps, adapter.summary);
+    if (options.tuning) {
+      try {
+        this.tuningState = applyTuning(this.tuningState, options.tuning, this.caps, adapter.summary);
+      } catch (e) {
+        device.destroy(); // a refused patch must not leave a device keeping the process alive
+        throw e;
+      }
+    }
     this.pool = new BufferPool(device, STORAGE_USAGE, device.limits.maxBufferSize);
     this.pool.onDestroy = () => this.bindGroups.clear();
     this.readPool = new BufferPool(device, READ_USAGE, device.limits.maxBufferSize);

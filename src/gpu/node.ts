@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createContext, NO_ADAPTER_HELP, type CreateOptions } from './create.js';
 import type { GpuContext } from './context.js';
 import { setDawnPolling, type DawnPolling } from './dawn-poll-node.js';
+import type { TuningPatch } from './tuning.js';
 
 export interface NodeCreateOptions extends CreateOptions {
   /** Dawn backend: 'vulkan' (default on Linux), 'opengles', 'metal', 'd3d12'... Also LRDIF_BACKEND. */
@@ -83,9 +84,36 @@ export async function createNodeContext(options: NodeCreateOptions = {}): Promis
   setDawnPolling(polling);
   const root = dawnRoot(webgpu, flags);
   const debug = options.debug ?? process.env.LRDIF_DEBUG === '1';
-  const ctx = await createContext(root as unknown as GPU, nodeShaderSource, { ...options, debug }, root);
+  const tuning = options.tuning ?? envTuning();
+  let ctx: GpuContext;
+  try {
+    ctx = await createContext(root as unknown as GPU, nodeShaderSource, { ...options, debug, tuning }, root);
+  } catch (e) {
+    // a patch the adapter refuses: say where it came from
+    if (tuning && !options.tuning && /setTuning/.test((e as Error).message)) throw new Error(`lrdif: LRDIF_TUNING: ${(e as Error).message}`);
+    throw e;
+  }
   ctx.collectGarbage = fullCollection();
   return ctx;
+}
+
+/**
+ * LRDIF_TUNING: a `ctx.setTuning` patch as JSON (e.g. '{"matmul":{"path":"portable"}}') for every
+ * context this process creates, the command's included; `options.tuning` takes its place.
+ */
+function envTuning(): TuningPatch | undefined {
+  const text = process.env.LRDIF_TUNING;
+  if (!text) return undefined;
+  let patch: unknown;
+  try {
+    patch = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`lrdif: LRDIF_TUNING is not JSON (${(e as Error).message}); expected a tuning patch such as '{"matmul":{"path":"portable"}}'`);
+  }
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+    throw new Error(`lrdif: LRDIF_TUNING must be a JSON object of kernel families, such as '{"matmul":{"path":"portable"}}', got ${text}`);
+  }
+  return patch as TuningPatch;
 }
 
 /**
