@@ -680,7 +680,7 @@ describe('adapter capabilities and kernel variants', () => {
       process.env.LRDIF_TUNING = '[1]';
       await expect(createNodeContext()).rejects.toThrow('lrdif: LRDIF_TUNING must be a JSON object of kernel families');
       process.env.LRDIF_TUNING = '{"matmull":{"path":"portable"}}';
-      await expect(createNodeContext()).rejects.toThrow("lrdif: LRDIF_TUNING: lrdif: setTuning: unknown kernel family 'matmull'");
+      await expect(createNodeContext()).rejects.toThrow("lrdif: LRDIF_TUNING: setTuning: unknown kernel family 'matmull'");
     } finally {
       if (before === undefined) delete process.env.LRDIF_TUNING;
       else process.env.LRDIF_TUNING = before;

@@ -90,7 +90,7 @@ export async function createNodeContext(options: NodeCreateOptions = {}): Promis
     ctx = await createContext(root as unknown as GPU, nodeShaderSource, { ...options, debug, tuning }, root);
   } catch (e) {
     // a patch the adapter refuses: say where it came from
-    if (tuning && !options.tuning && /setTuning/.test((e as Error).message)) throw new Error(`lrdif: LRDIF_TUNING: ${(e as Error).message}`);
+    if (tuning && !options.tuning && /setTuning/.test((e as Error).message)) throw new Error(`lrdif: LRDIF_TUNING: ${(e as Error).message.replace(/^lrdif: /, '')}`);
     throw e;
   }
   ctx.collectGarbage = fullCollection();
