@@ -237,12 +237,11 @@ fn forward_strips(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   let id = invocation(wid, nwg, lid);
   if (id >= p.total) { return; }
   // id = ((n · O + oc) · chunks + k) · strips + s
-  let s = id % p.cols;
-  var rest = id / p.cols;
-  let k = rest % p.rows;
-  rest = rest / p.rows;
-  let oc = rest % p.o;
-  let n = rest / p.o;
+  let su = stripUnit(id, p.cols, p.rows);
+  let s = su.x;
+  let k = su.y;
+  let oc = su.z % p.o;
+  let n = su.z / p.o;
   let plane = (n * p.c + oc / p.og) * p.h * p.w;
   let outPlane = (n * p.o + oc) * p.h * p.w;
   let ox0 = s * 4u;
@@ -299,9 +298,10 @@ fn backward_weight_strips(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
   let u1 = min(u0 + p.units_per_split, units);
   var acc: array<vec3f, 3>;
   for (var u = u0; u < u1; u++) {
-    let s = u % p.cols;
-    let k = (u / p.cols) % p.rows;
-    let n = u / (p.cols * p.rows);
+    let su = stripUnit(u, p.cols, p.rows);
+    let s = su.x;
+    let k = su.y;
+    let n = su.z;
     let plane = (n * p.c + oc / p.og) * p.h * p.w;
     let dyPlane = (n * p.o + oc) * p.h * p.w;
     let ox0 = s * 4u;

@@ -5,6 +5,12 @@
 // memory and work them a lane at a time). Included by gdfn.wgsl and depthwise.wgsl, whose
 // loaders fill the rows.
 
+// Where strip unit u lies: u = (plane · chunks + k) · strips + s gives (s, k, plane), the strip
+// s of four columns, the chunk k of rows and the plane (an image's channel, or an image).
+fn stripUnit(u: u32, strips: u32, chunks: u32) -> vec3u {
+  return vec3u(u % strips, (u / strips) % chunks, u / (strips * chunks));
+}
+
 // Columns ox0 − 4 … ox0 + 7 of one row: ox0 − 4 … ox0 − 1 in a, the strip's own four in b,
 // ox0 + 4 … ox0 + 7 in c; zero outside the image.
 struct Row3 {
