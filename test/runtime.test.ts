@@ -75,7 +75,7 @@ describe('kernel reflection', () => {
   });
 
   it('rejects an unknown entry point and an unknown shader file', () => {
-    expect(() => ctx.kernel({ shader: 'unary', entry: 'nope' })).toThrow("lrdif: shader unary.wgsl has no @compute entry point 'nope' (it has: main, backward, main4, backward4)");
+    expect(() => ctx.kernel({ shader: 'unary', entry: 'nope' })).toThrow("lrdif: shader unary.wgsl has no compute entry point 'nope' (it has: main, backward, main4, backward4)");
     expect(() => ctx.kernel({ shader: 'no_such_shader' })).toThrow("lrdif: cannot load shader 'no_such_shader.wgsl'");
   });
 
@@ -192,7 +192,7 @@ describe('caches', () => {
   });
 
   it('prepareKernels rejects an unknown entry point the way kernel() does', async () => {
-    await expect(ctx.prepareKernels([{ shader: 'unary', entry: 'nope' }])).rejects.toThrow("lrdif: shader unary.wgsl has no @compute entry point 'nope'");
+    await expect(ctx.prepareKernels([{ shader: 'unary', entry: 'nope' }])).rejects.toThrow("lrdif: shader unary.wgsl has no compute entry point 'nope'");
   });
 
   it("keeps the process's memory mappings flat over 100,000 new bind groups (each one a mapped descriptor set on lavapipe)", async (t) => {

@@ -121,7 +121,7 @@ export function reflectEntry(shader: WgslReflect | string, req: KernelRequest) {
   const fn = reflect.entry.compute.find((f) => f.name === entryName);
   if (!fn) {
     const have = reflect.entry.compute.map((f) => f.name).join(', ') || 'none';
-    throw new Error(`lrdif: shader ${req.shader}.wgsl has no @compute entry point '${entryName}' (it has: ${have})`);
+    throw new Error(`lrdif: shader ${req.shader}.wgsl has no compute entry point '${entryName}' (it has: ${have})`);
   }
   const storage: StorageBinding[] = [];
   let uniform: UniformLayout | null = null;
